@@ -1,0 +1,17 @@
+import { Command } from 'commander';
+import { collapseCommand } from './collapse';
+import { pushCommand } from './push';
+import { serveCommand } from './serve';
+
+const program = new Command('flamewatch')
+  .description('Continuous profiling: ingest, store, query and compare profiles.')
+  .showHelpAfterError();
+
+program.addCommand(serveCommand());
+program.addCommand(collapseCommand());
+program.addCommand(pushCommand());
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  console.error(`flamewatch: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,50 @@
+import type { Server } from 'node:http';
+import { Command, InvalidArgumentError } from 'commander';
+import { createApp } from '../server/app';
+import { openStore, storeConfigFromEnv } from '../store';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is a whole number from 0 to 65535');
+  return n;
+}
+
+/** `flamewatch serve`: the API and ingest on one port, embedded chDB unless CLICKHOUSE_URL is set. */
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the server: ingest, query API and UI (embedded chDB unless CLICKHOUSE_URL is set)')
+    .option('-p, --port <port>', 'port to listen on', port, Number(process.env.PORT ?? 4040))
+    .option('--host <host>', 'address to listen on', process.env.FLAMEWATCH_HOST ?? '127.0.0.1')
+    .option('-d, --data <dir>', 'chDB data directory (embedded mode)', process.env.FLAMEWATCH_DATA ?? './data')
+    .option('--retention-days <days>', 'days to keep profiles', process.env.FLAMEWATCH_RETENTION_DAYS ?? '30')
+    .action(async (opts: { port: number; host: string; data: string; retentionDays: string }) => {
+      const config = storeConfigFromEnv(process.env, { dataDir: opts.data, retentionDays: Number(opts.retentionDays) });
+      const store = await openStore(config);
+      const app = createApp({ store });
+      const server: Server = await new Promise((resolve, reject) => {
+        const s = app.listen(opts.port, opts.host, () => resolve(s));
+        s.once('error', reject);
+      });
+      const address = server.address();
+      const actualPort = typeof address === 'object' && address ? address.port : opts.port;
+      const where = store.engine === 'chdb' ? `embedded chDB in ${config.dataDir}` : 'ClickHouse at CLICKHOUSE_URL';
+      console.log(`flamewatch listening on http://${opts.host}:${actualPort} (${where})`);
+
+      let closing = false;
+      const shutdown = (signal: string) => {
+        if (closing) return;
+        closing = true;
+        console.log(`flamewatch: ${signal}, finishing in-flight requests`);
+        server.close(() => {
+          store.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        });
+        server.closeIdleConnections();
+        setTimeout(() => process.exit(1), 10_000).unref();
+      };
+      process.on('SIGINT', () => shutdown('SIGINT'));
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+    });
+}

@@ -1,0 +1,44 @@
+/**
+ * The one internal shape every format parses into. Store, query, diff and jobs
+ * never see pprof bytes or perf text, only this.
+ */
+
+/** What a sample value measures, as pprof names it: `cpu`/`nanoseconds`, `alloc_space`/`bytes`. */
+export interface ValueType {
+  type: string;
+  unit: string;
+}
+
+/** Label name → value. String labels only: they identify series. */
+export type Labels = Record<string, string>;
+
+/**
+ * One stack and its values, one value per sample type of its profile.
+ * `stack` is root first (the order of folded lines and flame graphs).
+ */
+export interface Sample {
+  stack: readonly string[];
+  values: number[];
+  /** String labels of this sample (pprof sample labels). */
+  labels?: Labels;
+  /** Numeric labels (pprof `num` labels), kept for export; they do not split series. */
+  numLabels?: Record<string, number>;
+}
+
+/** A parsed profile: sample types and samples, with optional timing from the file itself. */
+export interface Profile {
+  sampleTypes: ValueType[];
+  samples: Sample[];
+  /** Start of the profile in ns since the epoch, when the file says. */
+  timeNanos?: number;
+  durationNanos?: number;
+  periodType?: ValueType;
+  period?: number;
+}
+
+/** Sum of one value column over all samples. */
+export function totalOf(profile: Profile, typeIndex: number): number {
+  let total = 0;
+  for (const s of profile.samples) total += s.values[typeIndex] ?? 0;
+  return total;
+}

@@ -1,0 +1,413 @@
+/**
+ * `perf script` text → folded stacks, a drop-in for Brendan Gregg's
+ * stackcollapse-perf.pl (FlameGraph). Pure code: no I/O.
+ *
+ * Compatibility is the point, so this follows the Perl script's behaviour
+ * even where it is surprising; each such place says so. Parsing is written as
+ * scans and `indexOf` calls equivalent to the Perl regular expressions
+ * (backtracking included), falling back to an exact regex only for frame
+ * lines whose shape the fast path cannot decide.
+ *
+ * Byte-exactness: the Perl script works on bytes. Decode input as `latin1`
+ * and encode the output as `latin1` to get the same bytes for any input
+ * (UTF-8 text passes through untouched); all character classes used here are
+ * ASCII, as Perl's are on byte strings.
+ */
+
+/** Options of stackcollapse-perf.pl that change the folded output. */
+export interface CollapseOptions {
+  /** `--pid`: root frame is `comm-pid` (pid is `?` when perf printed only a tid). */
+  pid?: boolean;
+  /** `--tid`: root frame is `comm-pid/tid`; wins over `pid`. */
+  tid?: boolean;
+  /** `--kernel`: suffix `_[k]` on frames from the kernel (`[...]` or `*vmlinux` modules). */
+  kernel?: boolean;
+  /** `--jit`: suffix `_[j]` on frames from `/tmp/perf-<pid>.map` (JIT symbol maps). */
+  jit?: boolean;
+  /** `--all`: both `kernel` and `jit`. */
+  all?: boolean;
+  /** `--addrs`: unknown symbols become `[module <address>]` instead of `[module]`. */
+  addrs?: boolean;
+  /**
+   * `--event-filter`: keep only samples of this event (e.g. `cycles`). When
+   * absent or empty, the first event seen in the input is kept, as Perl does,
+   * because summing different events (cycles with instructions) misleads.
+   */
+  eventFilter?: string;
+  /** Called with each diagnostic the Perl script would print on stderr. */
+  onWarning?: (message: string) => void;
+}
+
+const SPACE = 32;
+const TAB = 9;
+const CR = 13;
+const HASH = 35;
+const OPEN_PAREN = 40;
+const COLON = 58;
+const UPPER_L = 76;
+const OPEN_BRACKET = 91;
+
+/** Perl's `\s` on byte strings: space, \t, \n, \v, \f, \r. */
+function isSpace(c: number): boolean {
+  return c === SPACE || (c >= TAB && c <= CR);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** Perl's `\w` on byte strings: [A-Za-z0-9_]. */
+function isWord(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || isDigit(c) || c === 95;
+}
+
+function isLowerHex(c: number): boolean {
+  return isDigit(c) || (c >= 97 && c <= 102);
+}
+
+/** Bounds the frame-name cache (about 200 bytes an entry) on inputs with endless distinct lines. */
+const MAX_CACHED_LINES = 1 << 17;
+
+/** The exact frame-line expression, for the lines the fast path leaves undecided. */
+const FRAME_LINE = /^[ \t\n\v\f\r]*(\w+)[ \t\n\v\f\r]*(.+) \((.*)\)/s;
+
+/**
+ * Collapses `perf script` output, fed in chunks of any size (a chunk may end
+ * anywhere inside a line), into folded stacks.
+ *
+ * Contract, as stackcollapse-perf.pl: a sample is counted when the blank line
+ * that ends it is read, so a last sample with no blank line after it is
+ * dropped; the count is the sample's period when perf printed one, else 1.
+ */
+export class PerfScriptCollapser {
+  /** Folded stack (root first, `;`-separated, root is the process) → summed count. */
+  readonly stacks = new Map<string, number>();
+
+  private readonly pidRoot: boolean;
+  private readonly tidRoot: boolean;
+  private readonly kernel: boolean;
+  private readonly jit: boolean;
+  private readonly addrs: boolean;
+  private readonly warn: (message: string) => void;
+  private eventFilter: string;
+  private eventDefaulted = false;
+  private filterWarned = false;
+
+  /** The unfinished last line of the previous chunk. */
+  private partial = '';
+  /** Root frame of the sample being read; undefined between samples and for filtered ones. */
+  private processName: string | undefined = undefined;
+  private isJava = false;
+  private period = 1;
+  /** Frames of the current sample, leaf first as perf prints them. */
+  private readonly frames: string[] = [];
+  /** Frame names by frame line less its address, for non-Java and Java processes. */
+  private readonly namesByRest = new Map<string, string[]>();
+  private readonly javaNamesByRest = new Map<string, string[]>();
+
+  constructor(options: CollapseOptions = {}) {
+    this.pidRoot = options.pid === true;
+    this.tidRoot = options.tid === true;
+    this.kernel = options.kernel === true || options.all === true;
+    this.jit = options.jit === true || options.all === true;
+    this.addrs = options.addrs === true;
+    this.eventFilter = options.eventFilter ?? '';
+    this.warn = options.onWarning ?? (() => undefined);
+  }
+
+  /** Feeds the next piece of text; returns nothing, results accumulate in `stacks`. */
+  push(chunk: string): void {
+    let start = 0;
+    let newline = chunk.indexOf('\n');
+    if (this.partial !== '') {
+      if (newline < 0) {
+        this.partial += chunk;
+        return;
+      }
+      this.line(this.partial + chunk.slice(0, newline));
+      this.partial = '';
+      start = newline + 1;
+      newline = chunk.indexOf('\n', start);
+    }
+    while (newline >= 0) {
+      this.line(chunk.slice(start, newline));
+      start = newline + 1;
+      newline = chunk.indexOf('\n', start);
+    }
+    if (start < chunk.length) this.partial = chunk.slice(start);
+  }
+
+  /** Reads a last line that had no newline; returns the accumulated `stacks`. */
+  end(): Map<string, number> {
+    if (this.partial !== '') this.line(this.partial);
+    this.partial = '';
+    return this.stacks;
+  }
+
+  private line(line: string): void {
+    if (line.length === 0) {
+      this.endSample();
+      return;
+    }
+    const first = line.charCodeAt(0);
+    if (first === HASH) return;
+    if (!isSpace(first) && this.header(line)) return;
+    if (!this.frame(line)) this.warn(`Unrecognized line: ${line}`);
+  }
+
+  private endSample(): void {
+    const name = this.processName;
+    if (name === undefined) return;
+    const frames = this.frames;
+    let stack = name;
+    for (let i = frames.length - 1; i >= 0; i--) stack += ';' + frames[i];
+    this.stacks.set(stack, (this.stacks.get(stack) ?? 0) + this.period);
+    frames.length = 0;
+    this.processName = undefined;
+  }
+
+  /**
+   * A sample header such as `java 24636/25607 [000] 4794564.109216: 100 cycles:`.
+   * Returns false when the line is not one (Perl then tries it as a frame).
+   */
+  private header(line: string): boolean {
+    // Perl: /^(\S.+?)\s+(\d+)\/*(\d+)*\s+/ — the command is the shortest prefix
+    // of two or more characters followed by whitespace, a number, optionally
+    // slashes and a second number, and whitespace.
+    const n = line.length;
+    let i = 2;
+    for (;;) {
+      while (i < n && !isSpace(line.charCodeAt(i))) i++;
+      if (i >= n) return false;
+      const commEnd = i;
+      while (i < n && isSpace(line.charCodeAt(i))) i++;
+      const firstStart = i;
+      while (i < n && isDigit(line.charCodeAt(i))) i++;
+      if (i === firstStart) continue;
+      const firstEnd = i;
+      let secondStart = i;
+      while (i < n && line.charCodeAt(i) === 47) i++;
+      if (i > firstEnd) {
+        secondStart = i;
+        while (i < n && isDigit(line.charCodeAt(i))) i++;
+      }
+      if (i < n && isSpace(line.charCodeAt(i))) {
+        this.startSample(line, commEnd, line.slice(firstStart, firstEnd), line.slice(secondStart, i));
+        return true;
+      }
+      // Backtracking into the digits cannot succeed; the command must grow past them.
+    }
+  }
+
+  private startSample(line: string, commEnd: number, first: string, second: string): void {
+    const event = eventOf(line);
+    let period = '';
+    if (event !== undefined) {
+      if (this.eventFilter === '') {
+        this.eventFilter = event.name;
+        this.eventDefaulted = true;
+      } else if (event.name !== this.eventFilter) {
+        if (this.eventDefaulted && !this.filterWarned) {
+          this.warn(`Filtering for events of type: ${event.name}`);
+          this.filterWarned = true;
+        }
+        // Perl skips the header but leaves the previous sample's state alone.
+        return;
+      }
+      period = event.period;
+    }
+    // Perl tests truthiness, so a period of "0" counts as 1 and a tid of "0"
+    // as absent (the header then shows only a tid and the pid is unknown).
+    this.period = period === '' || period === '0' ? 1 : Number(period);
+    let pid = first;
+    let tid = second;
+    if (tid === '' || tid === '0') {
+      tid = pid;
+      pid = '?';
+    }
+    let name = line.slice(0, commEnd);
+    if (this.tidRoot) name += '-' + pid + '/' + tid;
+    else if (this.pidRoot) name += '-' + pid;
+    if (name.includes(' ')) name = name.replaceAll(' ', '_');
+    this.processName = name;
+    this.isJava = name.startsWith('java');
+  }
+
+  /** A stack frame line such as `ffffffff8103ce3b native_safe_halt+0x6 ([kernel.kallsyms])`. */
+  private frame(line: string): boolean {
+    // Perl: /^\s*(\w+)\s*(.+) \((.*)\)/ — the module is inside the last " (" that
+    // has a ")" after it, up to the last ")" of the line.
+    const n = line.length;
+    let i = 0;
+    while (i < n && isSpace(line.charCodeAt(i))) i++;
+    const pcStart = i;
+    while (i < n && isWord(line.charCodeAt(i))) i++;
+    if (i === pcStart) return false;
+    const pcEnd = i;
+    while (i < n && isSpace(line.charCodeAt(i))) i++;
+    // What follows the address repeats from sample to sample, so its frame
+    // names are remembered: this lookup is most of the work for most lines.
+    const rest = line.slice(i);
+    const cache = this.isJava ? this.javaNamesByRest : this.namesByRest;
+    let names = cache.get(rest);
+    if (names === undefined) {
+      const close = rest.lastIndexOf(')');
+      const open = close >= 2 ? rest.lastIndexOf(' (', close - 2) : -1;
+      if (open <= 0) return this.frameByRegex(line);
+      if (this.processName === undefined) return true;
+      const pc = line.slice(pcStart, pcEnd);
+      names = this.namesOf(pc, rest.slice(0, open), rest.slice(open + 2, close));
+      // With --addrs an unknown symbol's name holds the address, which varies.
+      const cacheable = !(this.addrs && rest.includes('[unknown]'));
+      if (cacheable && cache.size < MAX_CACHED_LINES) cache.set(rest, names);
+    } else if (this.processName === undefined) {
+      return true;
+    }
+    for (let k = 0; k < names.length; k++) this.frames.push(names[k]);
+    return true;
+  }
+
+  /** Lines such as `7f00 (mod)` need the regex's backtracking into the address. */
+  private frameByRegex(line: string): boolean {
+    const m = FRAME_LINE.exec(line);
+    if (m === null) return false;
+    if (this.processName !== undefined) {
+      for (const name of this.namesOf(m[1], m[2], m[3])) this.frames.push(name);
+    }
+    return true;
+  }
+
+  /** The frame names of one perf frame line, leaf first; none when Perl skips the line. */
+  private namesOf(pc: string, symbol: string, module: string): string[] {
+    // Newer perf prints symbol offsets (`func+0x1c`); they would split stacks.
+    const plus = symbol.lastIndexOf('+0x');
+    if (plus >= 0 && plus + 3 < symbol.length && isLowerHexFrom(symbol, plus + 3)) {
+      symbol = symbol.slice(0, plus);
+    }
+    if (symbol === '' || symbol.charCodeAt(0) === OPEN_PAREN) return [];
+    if (!symbol.includes('->')) return [this.frameName(symbol, module, pc, false)];
+    // `outer->inlined->...`: Perl's split drops trailing empty names, keeps leading ones.
+    const split = symbol.split('->');
+    let count = split.length;
+    while (count > 0 && split[count - 1] === '') count--;
+    const names: string[] = [];
+    for (let k = count - 1; k >= 0; k--) names.push(this.frameName(split[k], module, pc, k > 0));
+    return names;
+  }
+
+  private frameName(func: string, module: string, pc: string, inlined: boolean): string {
+    if (func === '[unknown]') {
+      const known = module !== '[unknown]';
+      const name = known ? module.slice(module.lastIndexOf('/') + 1) : 'unknown';
+      func = this.addrs ? '[' + name + ' <' + pc + '>]' : '[' + name + ']';
+    }
+    if (func.includes(';')) func = func.replaceAll(';', ':');
+    if (!isGoMethod(func)) func = withoutArguments(func);
+    if (func.includes('"')) func = func.replaceAll('"', '');
+    if (func.includes("'")) func = func.replaceAll("'", '');
+    if (this.isJava && func.charCodeAt(0) === UPPER_L && func.includes('/')) func = func.slice(1);
+    if (inlined) {
+      if (!func.includes('_[i]')) func += '_[i]';
+    } else if (this.kernel && isKernelModule(module)) {
+      func += '_[k]';
+    } else if (this.jit && isJitMap(module)) {
+      if (!func.includes('_[j]')) func += '_[j]';
+    }
+    return func;
+  }
+}
+
+function isLowerHexFrom(s: string, from: number): boolean {
+  for (let i = from; i < s.length; i++) if (!isLowerHex(s.charCodeAt(i))) return false;
+  return true;
+}
+
+/**
+ * The event of a header: Perl's /:\s*(\d+)*\s+(\S+):\s*$/, i.e. the last word
+ * (ending in `:`) preceded by `: ` and optionally a period, as in
+ * `...: 235 cpu-clock:` or `...: cycles:`. Undefined when there is none.
+ */
+function eventOf(line: string): { name: string; period: string } | undefined {
+  let i = line.length - 1;
+  while (i >= 0 && isSpace(line.charCodeAt(i))) i--;
+  if (i < 0 || line.charCodeAt(i) !== COLON) return undefined;
+  const nameEnd = i;
+  i--;
+  while (i >= 0 && !isSpace(line.charCodeAt(i))) i--;
+  const nameStart = i + 1;
+  if (nameStart === nameEnd || i < 0) return undefined;
+  while (i >= 0 && isSpace(line.charCodeAt(i))) i--;
+  if (i < 0) return undefined;
+  let period = '';
+  if (isDigit(line.charCodeAt(i))) {
+    const periodEnd = i + 1;
+    while (i >= 0 && isDigit(line.charCodeAt(i))) i--;
+    period = line.slice(i + 1, periodEnd);
+    while (i >= 0 && isSpace(line.charCodeAt(i))) i--;
+    if (i < 0) return undefined;
+  }
+  if (line.charCodeAt(i) !== COLON) return undefined;
+  return { name: line.slice(nameStart, nameEnd), period };
+}
+
+/** Go method names (`net/http.(*Client).Do`) keep their parentheses. */
+function isGoMethod(func: string): boolean {
+  const open = func.indexOf('.(');
+  return open >= 0 && func.lastIndexOf(').') >= open + 2;
+}
+
+/** Drops C++/Java argument lists: everything from the first `(` not opening `(anonymous namespace)`. */
+function withoutArguments(func: string): string {
+  let open = func.indexOf('(');
+  while (open >= 0 && func.startsWith('anonymous namespace)', open + 1)) open = func.indexOf('(', open + 1);
+  return open >= 0 ? func.slice(0, open) : func;
+}
+
+function isKernelModule(module: string): boolean {
+  return (module.charCodeAt(0) === OPEN_BRACKET || module.endsWith('vmlinux')) && !module.includes('unknown');
+}
+
+/** perf-map-agent and friends write JIT symbols to `/tmp/perf-<pid>.map`. */
+function isJitMap(module: string): boolean {
+  for (let at = module.indexOf('/tmp/perf-'); at >= 0; at = module.indexOf('/tmp/perf-', at + 1)) {
+    let i = at + 10;
+    while (i < module.length && isDigit(module.charCodeAt(i))) i++;
+    if (i > at + 10 && module.startsWith('.map', i)) return true;
+  }
+  return false;
+}
+
+/**
+ * Collapses a whole `perf script` text; returns folded stack → count, as
+ * stackcollapse-perf.pl with the same options would print it.
+ */
+export function collapsePerfScript(text: string, options: CollapseOptions = {}): Map<string, number> {
+  const collapser = new PerfScriptCollapser(options);
+  collapser.push(text);
+  return collapser.end();
+}
+
+/**
+ * Folded-text lines (`root;...;leaf count\n`) sorted by stack in code-unit
+ * order (Perl's byte order for latin1-decoded text), yielded in pieces of
+ * about `chunkChars` characters so a large result is never one string.
+ */
+export function* foldedChunks(stacks: ReadonlyMap<string, number>, chunkChars = 1 << 20): Generator<string> {
+  const keys = [...stacks.keys()].sort();
+  let chunk = '';
+  for (const key of keys) {
+    chunk += key + ' ' + stacks.get(key) + '\n';
+    if (chunk.length >= chunkChars) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk !== '') yield chunk;
+}
+
+/** The whole folded text of `stacks` as one string; see `foldedChunks`. */
+export function formatFolded(stacks: ReadonlyMap<string, number>): string {
+  let text = '';
+  for (const chunk of foldedChunks(stacks)) text += chunk;
+  return text;
+}

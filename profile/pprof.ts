@@ -1,0 +1,105 @@
+import { InputError } from './errors';
+import type { Labels, Profile, Sample, ValueType } from './model';
+import { decodeProfileMessage, int64, type Int64, type PbProfile, uint64Hex } from './pprof-schema';
+
+/** True when the bytes start with the gzip magic number. */
+export function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/**
+ * Ids by which samples and lines refer to locations and functions. Real
+ * profilers are sloppy: the .NET one writes every function with id 0 and
+ * refers to them by position (1-based), which google/pprof rejects and
+ * Pyroscope accepts. An entry with id 0 therefore takes its position's id.
+ */
+function byId<T extends { id?: Int64 }, V>(entries: T[] | undefined, value: (e: T) => V): Map<number, V> {
+  const map = new Map<number, V>();
+  if (!entries) return map;
+  for (let i = 0; i < entries.length; i++) {
+    const id = int64(entries[i].id);
+    map.set(id === 0 ? i + 1 : id, value(entries[i]));
+  }
+  return map;
+}
+
+/**
+ * Decodes an uncompressed pprof protobuf into the internal model.
+ *
+ * Frames follow google/pprof's reading: a location's lines expand in place
+ * (Line[0] innermost), a location with no line is the frame `0x<address>`, a
+ * line whose function is missing is `?`. Lenient where real profilers are
+ * sloppy: ids of 0, string indices out of range, value arrays shorter than the
+ * sample types, unknown locations. Names that are not valid UTF-8 have their
+ * bad bytes replaced by U+FFFD. Throws InputError('invalid_profile') on bytes
+ * that are not a pprof message or a profile with no sample type.
+ */
+export function decodePprof(bytes: Uint8Array): Profile {
+  let msg: PbProfile;
+  try {
+    msg = decodeProfileMessage(bytes);
+  } catch (err) {
+    throw new InputError('invalid_profile', `not a valid pprof protobuf: ${(err as Error).message}`);
+  }
+  const strings = msg.stringTable ?? [];
+  const str = (i: Int64 | undefined): string => strings[int64(i)] ?? '';
+
+  if (!msg.sampleType || msg.sampleType.length === 0) {
+    throw new InputError('invalid_profile', 'pprof profile has no sample types');
+  }
+  const sampleTypes: ValueType[] = msg.sampleType.map((t) => ({ type: str(t.type), unit: str(t.unit) }));
+
+  const functionNames = byId(msg.function, (f) => str(f.name));
+  // Each location's frames, root first: pprof lists Line[0] innermost.
+  const locationFrames = byId(msg.location, (loc): string[] => {
+    const lines = loc.line ?? [];
+    if (lines.length === 0) return ['0x' + uint64Hex(loc.address)];
+    const frames = new Array<string>(lines.length);
+    for (let i = 0; i < lines.length; i++) {
+      frames[lines.length - 1 - i] = functionNames.get(int64(lines[i].functionId)) ?? '?';
+    }
+    return frames;
+  });
+
+  const nTypes = sampleTypes.length;
+  const pbSamples = msg.sample ?? [];
+  const samples: Sample[] = new Array(pbSamples.length);
+  for (let si = 0; si < pbSamples.length; si++) {
+    const s = pbSamples[si];
+    const ids = s.locationId ?? [];
+    const stack: string[] = [];
+    for (let i = ids.length - 1; i >= 0; i--) {
+      const frames = locationFrames.get(int64(ids[i]));
+      if (frames === undefined) stack.push('?');
+      else for (let j = 0; j < frames.length; j++) stack.push(frames[j]);
+    }
+    const raw = s.value ?? [];
+    const values = new Array<number>(nTypes);
+    for (let i = 0; i < nTypes; i++) values[i] = int64(raw[i]);
+    const sample: Sample = { stack, values };
+    if (s.label && s.label.length > 0) addLabels(sample, s.label, str);
+    samples[si] = sample;
+  }
+
+  const profile: Profile = { sampleTypes, samples };
+  const timeNanos = int64(msg.timeNanos);
+  const durationNanos = int64(msg.durationNanos);
+  if (timeNanos > 0) profile.timeNanos = timeNanos;
+  if (durationNanos > 0) profile.durationNanos = durationNanos;
+  if (msg.periodType) profile.periodType = { type: str(msg.periodType.type), unit: str(msg.periodType.unit) };
+  if (int64(msg.period) !== 0) profile.period = int64(msg.period);
+  return profile;
+}
+
+function addLabels(sample: Sample, pbLabels: NonNullable<PbProfile['sample']>[number]['label'] & object, str: (i: Int64 | undefined) => string): void {
+  let labels: Labels | undefined;
+  let numLabels: Record<string, number> | undefined;
+  for (const l of pbLabels) {
+    const key = str(l.key);
+    if (key === '') continue;
+    if (int64(l.str) !== 0) (labels ??= {})[key] = str(l.str);
+    else (numLabels ??= {})[key] = int64(l.num);
+  }
+  if (labels) sample.labels = labels;
+  if (numLabels) sample.numLabels = numLabels;
+}

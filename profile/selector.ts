@@ -1,0 +1,161 @@
+import { InputError } from './errors';
+import type { Labels } from './model';
+
+/** A label matcher, Prometheus style: `=`, `!=`, `=~` and `!~` (regexes fully anchored). */
+export interface Matcher {
+  name: string;
+  op: '=' | '!=' | '=~' | '!~';
+  value: string;
+}
+
+/** `<service>{<matchers>}`: what a query selects. */
+export interface Selector {
+  service: string;
+  matchers: Matcher[];
+}
+
+export const LABEL_LIMITS = { maxLabels: 32, maxNameLength: 128, maxValueLength: 1024, maxServiceLength: 256 };
+
+const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_.\-/]*$/;
+const SERVICE_LABELS = ['service_name', '__name__'];
+
+class Scanner {
+  pos = 0;
+  constructor(readonly text: string) {}
+  fail(what: string): never {
+    throw new InputError('invalid_selector', `${what} at position ${this.pos} of ${JSON.stringify(this.text.slice(0, 200))}`);
+  }
+  skipSpace(): void {
+    while (this.pos < this.text.length && /\s/.test(this.text[this.pos])) this.pos++;
+  }
+  peek(): string {
+    return this.text[this.pos] ?? '';
+  }
+  labelName(): string {
+    this.skipSpace();
+    const start = this.pos;
+    while (this.pos < this.text.length && !/[\s=!~,{}"]/.test(this.text[this.pos])) this.pos++;
+    const name = this.text.slice(start, this.pos);
+    if (!LABEL_NAME.test(name)) this.fail(`invalid label name ${JSON.stringify(name)}`);
+    return name;
+  }
+  op(): Matcher['op'] {
+    this.skipSpace();
+    for (const op of ['!=', '=~', '!~', '='] as const) {
+      if (this.text.startsWith(op, this.pos)) {
+        this.pos += op.length;
+        return op;
+      }
+    }
+    return this.fail('expected one of = != =~ !~');
+  }
+  value(allowBare: boolean): string {
+    this.skipSpace();
+    const quote = this.peek();
+    if (quote === '"' || quote === "'" || quote === '`') {
+      this.pos++;
+      let out = '';
+      while (this.pos < this.text.length && this.text[this.pos] !== quote) {
+        let ch = this.text[this.pos++];
+        if (ch === '\\' && quote !== '`') {
+          const esc = this.text[this.pos++];
+          ch = esc === 'n' ? '\n' : esc === 't' ? '\t' : esc === undefined ? this.fail('unterminated escape') : esc;
+        }
+        out += ch;
+      }
+      if (this.pos >= this.text.length) this.fail('unterminated quoted value');
+      this.pos++;
+      return out;
+    }
+    if (!allowBare) this.fail('expected a quoted value');
+    const start = this.pos;
+    while (this.pos < this.text.length && this.text[this.pos] !== ',' && this.text[this.pos] !== '}') this.pos++;
+    return this.text.slice(start, this.pos).trim();
+  }
+}
+
+function checkLabel(name: string, value: string): void {
+  if (name.length > LABEL_LIMITS.maxNameLength) {
+    throw new InputError('invalid_labels', `label name is ${name.length} characters; the limit is ${LABEL_LIMITS.maxNameLength}`);
+  }
+  if (value.length > LABEL_LIMITS.maxValueLength) {
+    throw new InputError('invalid_labels', `value of label ${name} is ${value.length} characters; the limit is ${LABEL_LIMITS.maxValueLength}`);
+  }
+}
+
+/**
+ * Parses `service{name="value", name=~"re.*", ...}` (the service may also be
+ * given as a `service_name` matcher). With `ingest`, values may be bare as
+ * Pyroscope clients send them (`app.cpu{env=prod,version=1.2}`) and only `=` is
+ * allowed. Throws InputError('invalid_selector') saying where parsing failed.
+ */
+export function parseSelector(text: string, opts: { ingest?: boolean; requireService?: boolean } = {}): Selector {
+  const s = new Scanner(text);
+  const brace = text.indexOf('{');
+  const service = (brace === -1 ? text : text.slice(0, brace)).trim();
+  if (/[{}"=,]/.test(service)) s.fail('invalid service name');
+  if (service.length > LABEL_LIMITS.maxServiceLength) {
+    throw new InputError('invalid_selector', `service name is ${service.length} characters; the limit is ${LABEL_LIMITS.maxServiceLength}`);
+  }
+  const matchers: Matcher[] = [];
+  if (brace !== -1) {
+    s.pos = brace + 1;
+    s.skipSpace();
+    while (s.peek() !== '}') {
+      if (s.pos >= text.length) s.fail('missing closing }');
+      const name = s.labelName();
+      const op = s.op();
+      if (opts.ingest && op !== '=') s.fail('only = is allowed in an ingest name');
+      const value = s.value(opts.ingest === true);
+      checkLabel(name, value);
+      if (op === '=~' || op === '!~') checkRegex(value);
+      matchers.push({ name, op, value });
+      s.skipSpace();
+      if (s.peek() === ',') {
+        s.pos++;
+        s.skipSpace();
+      } else if (s.peek() !== '}') s.fail('expected , or }');
+    }
+    s.pos++;
+    s.skipSpace();
+    if (s.pos !== text.length) s.fail('unexpected text after }');
+  }
+  if (matchers.length > LABEL_LIMITS.maxLabels) {
+    throw new InputError('invalid_labels', `${matchers.length} labels; the limit is ${LABEL_LIMITS.maxLabels}`);
+  }
+  let svc = service;
+  if (!svc) {
+    const m = matchers.find((x) => SERVICE_LABELS.includes(x.name) && x.op === '=');
+    if (m) {
+      svc = m.value;
+      matchers.splice(matchers.indexOf(m), 1);
+    }
+  }
+  if (!svc && opts.requireService !== false) {
+    throw new InputError('invalid_selector', `no service in ${JSON.stringify(text.slice(0, 200))}: write it as service{...} or {service_name="..."}`);
+  }
+  return { service: svc, matchers };
+}
+
+// ClickHouse matches with RE2; JavaScript's parser catches most syntax errors
+// early so a bad pattern is a 400 here rather than a failed query.
+function checkRegex(pattern: string): void {
+  try {
+    new RegExp(pattern);
+  } catch (err) {
+    throw new InputError('invalid_selector', `invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`);
+  }
+}
+
+/** The labels of an ingest name (`=` matchers only), checked against the limits. */
+export function selectorLabels(selector: Selector): Labels {
+  const labels: Labels = {};
+  for (const m of selector.matchers) labels[m.name] = m.value;
+  return labels;
+}
+
+/** Formats a service and labels as an ingest name, quoting every value. */
+export function formatSelector(service: string, labels: Labels): string {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  return parts.length ? `${service}{${parts.join(',')}}` : service;
+}

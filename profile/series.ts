@@ -1,0 +1,74 @@
+import type { Labels, Profile, ValueType } from './model';
+import { stackId } from './stack-id';
+
+/**
+ * One stored unit: the samples of one pushed profile for one sample type and
+ * one set of labels, aggregated by stack. What the store writes as one row.
+ */
+export interface Series {
+  type: ValueType;
+  /** Labels of the push merged with the samples' own string labels. */
+  labels: Labels;
+  stackIds: string[];
+  values: number[];
+  total: number;
+}
+
+/** Series of one profile plus the frames of every stack they reference. */
+export interface SplitProfile {
+  series: Series[];
+  stacks: Map<string, readonly string[]>;
+  samples: number;
+}
+
+function labelKey(labels: Labels | undefined): string {
+  if (!labels) return '';
+  const keys = Object.keys(labels);
+  if (keys.length === 0) return '';
+  keys.sort();
+  return JSON.stringify(keys.map((k) => [k, labels[k]]));
+}
+
+/**
+ * Splits a profile into series: one per sample type and distinct sample label
+ * set (as Pyroscope does), each with its values summed per stack. Labels of
+ * the push win over sample labels of the same name. Zero values are dropped;
+ * a series whose values are all zero is kept (its type still exists).
+ */
+export function splitProfile(profile: Profile, pushLabels: Labels): SplitProfile {
+  const stacks = new Map<string, readonly string[]>();
+  const groups = new Map<string, { labels: Labels; sums: Map<string, number>[] }>();
+  const nTypes = profile.sampleTypes.length;
+
+  for (const sample of profile.samples) {
+    const id = stackId(sample.stack);
+    if (!stacks.has(id)) stacks.set(id, sample.stack);
+    const key = labelKey(sample.labels);
+    let group = groups.get(key);
+    if (!group) {
+      group = { labels: { ...sample.labels, ...pushLabels }, sums: [] };
+      for (let t = 0; t < nTypes; t++) group.sums.push(new Map());
+      groups.set(key, group);
+    }
+    for (let t = 0; t < nTypes; t++) {
+      const v = sample.values[t];
+      if (!v) continue;
+      const sums = group.sums[t];
+      sums.set(id, (sums.get(id) ?? 0) + v);
+    }
+  }
+  if (groups.size === 0) groups.set('', { labels: { ...pushLabels }, sums: profile.sampleTypes.map(() => new Map()) });
+
+  const series: Series[] = [];
+  for (const group of groups.values()) {
+    for (let t = 0; t < nTypes; t++) {
+      const sums = group.sums[t];
+      const stackIds = Array.from(sums.keys());
+      const values = Array.from(sums.values());
+      let total = 0;
+      for (const v of values) total += v;
+      series.push({ type: profile.sampleTypes[t], labels: group.labels, stackIds, values, total });
+    }
+  }
+  return { series, stacks, samples: profile.samples.length };
+}

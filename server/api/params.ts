@@ -1,0 +1,44 @@
+import type { Request } from 'express';
+import { InputError } from '../../profile/errors';
+import { parseSelector } from '../../profile/selector';
+import { parseTimeRange, type TimeRange } from '../../profile/time-range';
+import type { Selection } from '../../store/selection';
+
+/** One string query parameter (repeated parameters are an error). */
+export function param(req: Request, name: string): string | undefined {
+  const v = req.query[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new InputError('invalid_parameter', `parameter ${name} must be given once`);
+  return v;
+}
+
+export function required(req: Request, name: string, hint: string): string {
+  const v = param(req, name);
+  if (!v) throw new InputError('invalid_parameter', `parameter ${name} is required: ${hint}`);
+  return v;
+}
+
+/** A whole number parameter within [min, max], or the default. */
+export function intParam(req: Request, name: string, def: number, min: number, max: number): number {
+  const text = param(req, name);
+  if (text === undefined || text === '') return def;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new InputError('invalid_parameter', `parameter ${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(text.slice(0, 40))}`);
+  }
+  return n;
+}
+
+export function rangeOf(req: Request, defaultFrom = 'now-1h'): TimeRange {
+  return parseTimeRange(param(req, 'from'), param(req, 'until'), Date.now(), defaultFrom);
+}
+
+/** `query`, `type` (`cpu` or `cpu:nanoseconds`), `from`, `until` of a query endpoint. */
+export function selectionOf(req: Request, tenant: string): Selection {
+  const selector = parseSelector(required(req, 'query', 'query=<service>{label="value",...}'));
+  const typeText = required(req, 'type', 'type=<profile type>; GET /api/v1/profile-types?service= lists them');
+  const colon = typeText.indexOf(':');
+  const type = colon === -1 ? typeText : typeText.slice(0, colon);
+  const unit = colon === -1 ? undefined : typeText.slice(colon + 1);
+  return { tenant, service: selector.service, type, unit, range: rangeOf(req), matchers: selector.matchers };
+}

@@ -1,0 +1,61 @@
+import type { ErrorRequestHandler } from 'express';
+import { InputError, type InputErrorReason } from '../profile/errors';
+
+/** HTTP status per refusal reason: the one place that maps errors to statuses. */
+const STATUS: Record<InputErrorReason, number> = {
+  invalid_profile: 422,
+  empty_profile: 422,
+  profile_size_limit: 413,
+  decompression_limit: 413,
+  unsupported_format: 415,
+  invalid_selector: 400,
+  invalid_time_range: 400,
+  invalid_labels: 400,
+  invalid_parameter: 400,
+  not_found: 404,
+};
+
+/** An error with an HTTP status of its own (timeouts, unavailable store). */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly reason = 'error',
+  ) {
+    super(message);
+  }
+}
+
+export function statusOf(err: unknown): number {
+  if (err instanceof InputError) return STATUS[err.reason];
+  if (err instanceof HttpError) return err.status;
+  // ClickHouse refuses a few user inputs only it can judge (an RE2 pattern it cannot compile).
+  if (isClickHouseUserError(err)) return 400;
+  return 500;
+}
+
+export function reasonOf(err: unknown): string {
+  if (err instanceof InputError) return err.reason;
+  if (err instanceof HttpError) return err.reason;
+  return isClickHouseUserError(err) ? 'invalid_parameter' : 'internal';
+}
+
+// CANNOT_COMPILE_REGEXP (427).
+function isClickHouseUserError(err: unknown): boolean {
+  const e = err as { type?: string; code?: string } | undefined;
+  return e?.type === 'CANNOT_COMPILE_REGEXP' || e?.code === '427';
+}
+
+/** Express' error middleware: JSON `{ error }` with the mapped status; 5xx details go to the log, not the client. */
+export function errorHandler(log: (msg: string) => void): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const status = statusOf(err);
+    const message = status < 500 ? (err as Error).message : 'internal error; the server log has the details';
+    if (status >= 500) log(`${req.method} ${req.path}: ${(err as Error)?.stack ?? String(err)}`);
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(status).json({ error: message, reason: reasonOf(err) });
+  };
+}

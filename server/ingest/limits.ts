@@ -1,0 +1,80 @@
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import type { Request } from 'express';
+import { InputError } from '../../profile/errors';
+import { HttpError } from '../errors';
+
+/** What one ingest request may cost. Checked at the edge, before anything is parsed. */
+export interface IngestLimits {
+  /** Request body, as sent (compressed). */
+  maxBodyBytes: number;
+  /** A profile after gunzip. */
+  maxDecompressedBytes: number;
+  /** Decompressed / compressed, past a first MiB: real pprof is 3-10x, bombs are 1000x. */
+  maxCompressionRatio: number;
+  /** A body must arrive within this long (Pyroscope answers 408 too). */
+  bodyTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: IngestLimits = {
+  maxBodyBytes: 16 << 20,
+  maxDecompressedBytes: 64 << 20,
+  maxCompressionRatio: 100,
+  bodyTimeoutMs: 30_000,
+};
+
+const MiB = 1 << 20;
+const fmt = (n: number) => (n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${n} bytes`);
+
+/** Reads the whole body, refusing (413) past the limit without buffering the rest, or (408) when it is too slow. */
+export function readBody(req: Request, limits: IngestLimits): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limits.maxBodyBytes) {
+      reject(new InputError('profile_size_limit', `body is ${fmt(declared)}; the limit is ${fmt(limits.maxBodyBytes)}`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (err: Error | undefined, body?: Buffer) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.off('data', onData);
+      if (err) {
+        req.resume(); // drain, so the client reads our answer instead of a reset
+        reject(err);
+      } else resolve(body!);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limits.maxBodyBytes) finish(new InputError('profile_size_limit', `body is over ${fmt(limits.maxBodyBytes)}, the limit`));
+      else chunks.push(chunk);
+    };
+    const timer = setTimeout(() => finish(new HttpError(408, `body not received within ${limits.bodyTimeoutMs} ms`, 'body_timeout')), limits.bodyTimeoutMs);
+    req.on('data', onData);
+    req.once('end', () => finish(undefined, Buffer.concat(chunks, size)));
+    req.once('error', (err) => finish(err));
+    req.once('aborted', () => finish(new HttpError(400, 'request aborted by the client', 'aborted')));
+  });
+}
+
+const gunzipAsync = promisify(gunzip);
+
+/** Gunzips off the event loop, capped in size and ratio (zip bombs get a 413, not our memory). */
+export async function gunzipLimited(bytes: Buffer, limits: IngestLimits): Promise<Buffer> {
+  const cap = Math.min(limits.maxDecompressedBytes, Math.max(MiB, bytes.length * limits.maxCompressionRatio));
+  try {
+    return await gunzipAsync(bytes, { maxOutputLength: cap });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
+      throw new InputError(
+        'decompression_limit',
+        `profile decompresses to more than ${fmt(cap)} (limits: ${fmt(limits.maxDecompressedBytes)}, ${limits.maxCompressionRatio}x the compressed size)`,
+      );
+    }
+    throw new InputError('invalid_profile', `body is not valid gzip: ${(err as Error).message}`);
+  }
+}

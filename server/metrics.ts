@@ -1,0 +1,39 @@
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+/** The server's Prometheus metrics, in a registry of its own (several apps may live in one test process). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly ingestedProfiles = new Counter({
+    name: 'flamewatch_ingested_profiles_total',
+    help: 'Profiles stored, by format.',
+    labelNames: ['format'],
+    registers: [this.registry],
+  });
+  readonly ingestedSamples = new Counter({
+    name: 'flamewatch_ingested_samples_total',
+    help: 'Samples stored.',
+    registers: [this.registry],
+  });
+  readonly ingestedBytes = new Counter({
+    name: 'flamewatch_ingested_bytes_total',
+    help: 'Request body bytes of stored profiles.',
+    registers: [this.registry],
+  });
+  readonly discardedProfiles = new Counter({
+    name: 'flamewatch_discarded_profiles_total',
+    help: 'Profiles refused, by reason (the `reason` of the error answer).',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: 'flamewatch_http_request_duration_seconds',
+    help: 'HTTP request durations by route and status.',
+    labelNames: ['route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,62 @@
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+
+/** Where profiles live: a ClickHouse URL, or chDB in this process with data under dataDir. */
+export interface StoreConfig {
+  /** http(s)://user:pass@host:8123 of a ClickHouse server or cluster; unset means embedded chDB. */
+  url?: string;
+  /** chDB's data directory (embedded mode). */
+  dataDir: string;
+  /** Database holding Flamewatch's tables. */
+  database: string;
+  /** Days a profile is kept (ClickHouse TTL). */
+  retentionDays: number;
+}
+
+type ChdbClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
+
+export type StoreEngine = 'chdb' | 'clickhouse';
+
+/**
+ * The one ClickHouse client: the official `@clickhouse/client`, over HTTP or
+ * over chDB's in-process connection. Every query goes through it with the same
+ * SQL and the same `{name:Type}` parameters whichever engine answers.
+ */
+export function createStoreClient(config: StoreConfig): { client: ClickHouseClient; engine: StoreEngine } {
+  // UInt64 stack ids must arrive as strings: JSON numbers lose their low bits.
+  const clickhouse_settings = { output_format_json_quote_64bit_integers: 1 } as const;
+  if (config.url) {
+    return {
+      client: createClient({ url: config.url, clickhouse_settings, request_timeout: 60_000 }),
+      engine: 'clickhouse',
+    };
+  }
+  // Loaded only in embedded mode: chDB ships a large native library.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createChdbConnection } = require('chdb/connection') as typeof import('chdb/connection');
+  // chDB implements the client's Connection contract; the two packages declare
+  // it in separate copies of the same types, hence the cast.
+  const connection = createChdbConnection({ path: config.dataDir }) as unknown as ChdbClientConnection;
+  return {
+    client: createClient({ connection, clickhouse_settings }),
+    engine: 'chdb',
+  };
+}
+
+/** Config from the environment: CLICKHOUSE_URL, FLAMEWATCH_DATA, FLAMEWATCH_DATABASE, FLAMEWATCH_RETENTION_DAYS. */
+export function storeConfigFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<StoreConfig> = {}): StoreConfig {
+  const retention = Number(env.FLAMEWATCH_RETENTION_DAYS ?? 30);
+  const config: StoreConfig = {
+    url: env.CLICKHOUSE_URL || undefined,
+    dataDir: env.FLAMEWATCH_DATA ?? './data',
+    database: env.FLAMEWATCH_DATABASE ?? 'flamewatch',
+    retentionDays: retention,
+    ...overrides,
+  };
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(config.database)) {
+    throw new Error(`database name ${JSON.stringify(config.database)} must be letters, digits and _`);
+  }
+  if (!Number.isInteger(config.retentionDays) || config.retentionDays < 1 || config.retentionDays > 3650) {
+    throw new Error(`retention must be a whole number of days from 1 to 3650, not ${config.retentionDays}`);
+  }
+  return config;
+}

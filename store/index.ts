@@ -1,0 +1,50 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createStoreClient, type StoreConfig, type StoreEngine } from './client';
+import { ProfileQueries } from './queries';
+import { migrate } from './schema';
+import { ProfileWriter } from './writer';
+
+export type { StoreConfig } from './client';
+export { storeConfigFromEnv } from './client';
+export type { Selection } from './selection';
+export type { ProfileWrite } from './writer';
+
+/** An open store: the writer for ingest, the queries for the API and jobs. */
+export interface Store {
+  engine: StoreEngine;
+  client: ClickHouseClient;
+  writer: ProfileWriter;
+  queries: ProfileQueries;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Connects (or opens chDB's data directory) and migrates the schema. */
+export async function openStore(config: StoreConfig): Promise<Store> {
+  const { client, engine } = createStoreClient(config);
+  try {
+    await migrate(client, config.database, config.retentionDays);
+  } catch (err) {
+    await client.close().catch(() => undefined);
+    const where = engine === 'chdb' ? `chDB at ${config.dataDir}` : `ClickHouse at ${redact(config.url ?? '')}`;
+    throw new Error(`cannot open the store (${where}): ${(err as Error).message}`);
+  }
+  const writer = new ProfileWriter(client, config.database);
+  return {
+    engine,
+    client,
+    writer,
+    queries: new ProfileQueries(client, config.database),
+    async ping() {
+      return (await client.ping()).success;
+    },
+    async close() {
+      await writer.drain();
+      await client.close();
+    },
+  };
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}

@@ -1,0 +1,118 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { StackValue } from '../profile/tree';
+import type { ValueType } from '../profile/model';
+import { type QueryParams, type Selection, selectionWhere } from './selection';
+
+const FRAME_CACHE_LIMIT = 500_000;
+
+/**
+ * The read side of the store: every query the API and jobs run. Tenant scoping
+ * happens here and nowhere else: each method takes the tenant and every SQL
+ * statement filters on it.
+ */
+export class ProfileQueries {
+  // Stack frames never change for an id, so they are cached across queries.
+  private readonly frames = new Map<string, readonly string[]>();
+
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly db: string,
+  ) {}
+
+  private async rows<T>(query: string, params: QueryParams): Promise<T[]> {
+    const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
+    return rs.json<T>();
+  }
+
+  /** Services that have profiles, by name. */
+  async services(tenant: string): Promise<string[]> {
+    const rows = await this.rows<{ service: string }>(
+      `SELECT service FROM ${this.db}.profiles WHERE tenant = {tenant:String} GROUP BY service ORDER BY service`,
+      { tenant },
+    );
+    return rows.map((r) => r.service);
+  }
+
+  /** Profile types of a service with their units, by name. */
+  async profileTypes(tenant: string, service: string): Promise<ValueType[]> {
+    return this.rows<ValueType>(
+      `SELECT type, unit FROM ${this.db}.profiles WHERE tenant = {tenant:String} AND service = {service:String} GROUP BY type, unit ORDER BY type, unit`,
+      { tenant, service },
+    );
+  }
+
+  /** Label names used by a service's profiles in a time range. */
+  async labelNames(tenant: string, service: string, from: number, until: number): Promise<string[]> {
+    const rows = await this.rows<{ name: string }>(
+      `SELECT arrayJoin(mapKeys(labels)) AS name FROM ${this.db}.profiles
+       WHERE tenant = {tenant:String} AND service = {service:String}
+         AND time >= fromUnixTimestamp64Milli({from:Int64}) AND time < fromUnixTimestamp64Milli({until:Int64})
+       GROUP BY name ORDER BY name`,
+      { tenant, service, from, until },
+    );
+    return rows.map((r) => r.name);
+  }
+
+  /** Values of one label in a service's profiles in a time range. */
+  async labelValues(tenant: string, service: string, label: string, from: number, until: number): Promise<string[]> {
+    const rows = await this.rows<{ value: string }>(
+      `SELECT labels[{label:String}] AS value FROM ${this.db}.profiles
+       WHERE tenant = {tenant:String} AND service = {service:String} AND mapContains(labels, {label:String})
+         AND time >= fromUnixTimestamp64Milli({from:Int64}) AND time < fromUnixTimestamp64Milli({until:Int64})
+       GROUP BY value ORDER BY value`,
+      { tenant, service, label, from, until },
+    );
+    return rows.map((r) => r.value);
+  }
+
+  /** The selection's samples summed per stack, with each stack's frames (root first). */
+  async stacks(sel: Selection): Promise<StackValue[]> {
+    const params: QueryParams = {};
+    const where = selectionWhere(sel, params);
+    const sums = await this.rows<{ id: string; value: string }>(
+      `SELECT toString(stack_id) AS id, sum(value) AS value
+       FROM ${this.db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
+       WHERE ${where} GROUP BY stack_id`,
+      params,
+    );
+    await this.loadFrames(sel.tenant, sums.map((s) => s.id));
+    return sums.map((s) => ({ stack: this.frames.get(`${sel.tenant}\u0000${s.id}`) ?? ['[unknown stack]'], value: Number(s.value) }));
+  }
+
+  private async loadFrames(tenant: string, ids: string[]): Promise<void> {
+    const missing = ids.filter((id) => !this.frames.has(`${tenant}\u0000${id}`));
+    if (missing.length === 0) return;
+    if (this.frames.size + missing.length > FRAME_CACHE_LIMIT) this.frames.clear();
+    for (let i = 0; i < missing.length; i += 50_000) {
+      const rows = await this.rows<{ id: string; frames: string[] }>(
+        `SELECT toString(stack_id) AS id, any(frames) AS frames FROM ${this.db}.stacks
+         WHERE tenant = {tenant:String} AND stack_id IN arrayMap(x -> toUInt64(x), {ids:Array(String)}) GROUP BY stack_id`,
+        { tenant, ids: missing.slice(i, i + 50_000) },
+      );
+      for (const r of rows) this.frames.set(`${tenant}\u0000${r.id}`, r.frames);
+    }
+  }
+
+  /** The selection's total per step (ms since the epoch of each step's start), steps with no data omitted. */
+  async timeline(sel: Selection, stepSeconds: number): Promise<{ time: number; value: number }[]> {
+    const params: QueryParams = { stepMs: stepSeconds * 1000 };
+    const where = selectionWhere(sel, params);
+    const rows = await this.rows<{ t: string; value: string }>(
+      `SELECT toString(intDiv(toUnixTimestamp64Milli(time), {stepMs:Int64}) * {stepMs:Int64}) AS t, sum(total) AS value
+       FROM ${this.db}.profiles WHERE ${where} GROUP BY t ORDER BY t`,
+      params,
+    );
+    return rows.map((r) => ({ time: Number(r.t), value: Number(r.value) }));
+  }
+
+  /** The unit of a selection's type (the most common one when several were pushed), or undefined when nothing matches. */
+  async unitOf(sel: Selection): Promise<string | undefined> {
+    const params: QueryParams = {};
+    const where = selectionWhere(sel, params);
+    const rows = await this.rows<{ unit: string }>(
+      `SELECT unit FROM ${this.db}.profiles WHERE ${where} GROUP BY unit ORDER BY count() DESC LIMIT 1`,
+      params,
+    );
+    return rows[0]?.unit;
+  }
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what the tests need, builds, runs jest.
+# Extra arguments go to jest (e.g. `npm test -- test/ingest.test.ts`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash test/setup-system.sh
+npm run --silent build
+exec npx jest "$@"

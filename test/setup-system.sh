@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system tools the tests use, or fails saying what is missing. Never skips.
+#   .tools/pprof, .tools/refprof  google/pprof's command and the corpus' reference reader
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=${FLAMEWATCH_SHARED:-../shared}
+
+need_apt=()
+command -v go >/dev/null || need_apt+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/google/pprof ] || need_apt+=(golang-github-google-pprof-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "test setup: missing Debian packages: ${need_apt[*]} (install them with apt-get as root)" >&2
+    exit 1
+  fi
+  echo "test setup: installing ${need_apt[*]}" >&2
+  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .tools/pprof ] || [ ! -x .tools/refprof ]; then
+  if [ ! -x "$shared/tools/build-pprof.sh" ] && [ ! -f "$shared/tools/build-pprof.sh" ]; then
+    echo "test setup: $shared/tools/build-pprof.sh not found (set FLAMEWATCH_SHARED to the shared/ folder)" >&2
+    exit 1
+  fi
+  echo "test setup: building pprof and refprof into .tools/" >&2
+  bash "$shared/tools/build-pprof.sh" .tools >&2
+fi
