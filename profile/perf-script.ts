@@ -80,9 +80,6 @@ const FRAME_LINE = /^[ \t\n\v\f\r]*(\w+)[ \t\n\v\f\r]*(.+) \((.*)\)/s;
  * dropped; the count is the sample's period when perf printed one, else 1.
  */
 export class PerfScriptCollapser {
-  /** Folded stack (root first, `;`-separated, root is the process) → summed count. */
-  readonly stacks = new Map<string, number>();
-
   private readonly pidRoot: boolean;
   private readonly tidRoot: boolean;
   private readonly kernel: boolean;
@@ -99,11 +96,16 @@ export class PerfScriptCollapser {
   private processName: string | undefined = undefined;
   private isJava = false;
   private period = 1;
-  /** Frames of the current sample, leaf first as perf prints them. */
-  private readonly frames: string[] = [];
-  /** Frame names by frame line less its address, for non-Java and Java processes. */
-  private readonly namesByRest = new Map<string, string[]>();
-  private readonly javaNamesByRest = new Map<string, string[]>();
+  /** Frame ids of the current sample, leaf first as perf prints them. */
+  private readonly frames: number[] = [];
+  /** Frame name by id; ids keep samples as small integers until the end. */
+  private readonly names: string[] = [];
+  private readonly idByName = new Map<string, number>();
+  /** Frame ids by frame line less its address, for non-Java and Java processes. */
+  private readonly idsByRest = new Map<string, number[]>();
+  private readonly javaIdsByRest = new Map<string, number[]>();
+  /** Counts so far, as a tree of frame ids under each root (process) name. */
+  private readonly roots = new Map<string, StackNode>();
 
   constructor(options: CollapseOptions = {}) {
     this.pidRoot = options.pid === true;
@@ -115,7 +117,7 @@ export class PerfScriptCollapser {
     this.warn = options.onWarning ?? (() => undefined);
   }
 
-  /** Feeds the next piece of text; returns nothing, results accumulate in `stacks`. */
+  /** Feeds the next piece of text; returns nothing (see `end`). */
   push(chunk: string): void {
     let start = 0;
     let newline = chunk.indexOf('\n');
@@ -124,44 +126,64 @@ export class PerfScriptCollapser {
         this.partial += chunk;
         return;
       }
-      this.line(this.partial + chunk.slice(0, newline));
+      const joined = this.partial + chunk.slice(0, newline);
       this.partial = '';
+      this.line(joined, 0, joined.length);
       start = newline + 1;
       newline = chunk.indexOf('\n', start);
     }
+    // Lines are read in place (offsets into the chunk) to spare a string per line.
     while (newline >= 0) {
-      this.line(chunk.slice(start, newline));
+      this.line(chunk, start, newline);
       start = newline + 1;
       newline = chunk.indexOf('\n', start);
     }
     if (start < chunk.length) this.partial = chunk.slice(start);
   }
 
-  /** Reads a last line that had no newline; returns the accumulated `stacks`. */
+  /**
+   * Reads a last line that had no newline; returns folded stack (root first,
+   * `;`-separated, the root being the process) → summed count so far.
+   */
   end(): Map<string, number> {
-    if (this.partial !== '') this.line(this.partial);
+    if (this.partial !== '') this.line(this.partial, 0, this.partial.length);
     this.partial = '';
-    return this.stacks;
+    const stacks = new Map<string, number>();
+    const pending: { node: StackNode; stack: string }[] = [];
+    for (const [name, node] of this.roots) pending.push({ node, stack: name });
+    for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+      const { node, stack } = next;
+      // Sum, not set: a process name may hold a ";" and so equal another's stack.
+      if (node.counted) stacks.set(stack, (stacks.get(stack) ?? 0) + node.count);
+      if (node.children === undefined) continue;
+      for (const [id, child] of node.children) pending.push({ node: child, stack: stack + ';' + this.names[id] });
+    }
+    return stacks;
   }
 
-  private line(line: string): void {
-    if (line.length === 0) {
+  private line(text: string, start: number, end: number): void {
+    if (start === end) {
       this.endSample();
       return;
     }
-    const first = line.charCodeAt(0);
+    const first = text.charCodeAt(start);
     if (first === HASH) return;
-    if (!isSpace(first) && this.header(line)) return;
-    if (!this.frame(line)) this.warn(`Unrecognized line: ${line}`);
+    if (!isSpace(first) && this.header(text.slice(start, end))) return;
+    if (!this.frame(text, start, end)) this.warn(`Unrecognized line: ${text.slice(start, end)}`);
   }
 
   private endSample(): void {
     const name = this.processName;
     if (name === undefined) return;
+    let node = this.roots.get(name);
+    if (node === undefined) {
+      node = new StackNode();
+      this.roots.set(name, node);
+    }
     const frames = this.frames;
-    let stack = name;
-    for (let i = frames.length - 1; i >= 0; i--) stack += ';' + frames[i];
-    this.stacks.set(stack, (this.stacks.get(stack) ?? 0) + this.period);
+    for (let i = frames.length - 1; i >= 0; i--) node = node.child(frames[i]);
+    node.count += this.period;
+    node.counted = true;
     frames.length = 0;
     this.processName = undefined;
   }
@@ -234,36 +256,35 @@ export class PerfScriptCollapser {
   }
 
   /** A stack frame line such as `ffffffff8103ce3b native_safe_halt+0x6 ([kernel.kallsyms])`. */
-  private frame(line: string): boolean {
+  private frame(text: string, start: number, end: number): boolean {
     // Perl: /^\s*(\w+)\s*(.+) \((.*)\)/ — the module is inside the last " (" that
     // has a ")" after it, up to the last ")" of the line.
-    const n = line.length;
-    let i = 0;
-    while (i < n && isSpace(line.charCodeAt(i))) i++;
+    let i = start;
+    while (i < end && isSpace(text.charCodeAt(i))) i++;
     const pcStart = i;
-    while (i < n && isWord(line.charCodeAt(i))) i++;
+    while (i < end && isWord(text.charCodeAt(i))) i++;
     if (i === pcStart) return false;
     const pcEnd = i;
-    while (i < n && isSpace(line.charCodeAt(i))) i++;
+    while (i < end && isSpace(text.charCodeAt(i))) i++;
     // What follows the address repeats from sample to sample, so its frame
-    // names are remembered: this lookup is most of the work for most lines.
-    const rest = line.slice(i);
-    const cache = this.isJava ? this.javaNamesByRest : this.namesByRest;
-    let names = cache.get(rest);
-    if (names === undefined) {
+    // ids are remembered: this lookup is most of the work for most lines.
+    const rest = text.slice(i, end);
+    const cache = this.isJava ? this.javaIdsByRest : this.idsByRest;
+    let ids = cache.get(rest);
+    if (ids === undefined) {
       const close = rest.lastIndexOf(')');
       const open = close >= 2 ? rest.lastIndexOf(' (', close - 2) : -1;
-      if (open <= 0) return this.frameByRegex(line);
+      if (open <= 0) return this.frameByRegex(text.slice(start, end));
       if (this.processName === undefined) return true;
-      const pc = line.slice(pcStart, pcEnd);
-      names = this.namesOf(pc, rest.slice(0, open), rest.slice(open + 2, close));
+      const pc = text.slice(pcStart, pcEnd);
+      ids = this.idsOf(this.namesOf(pc, rest.slice(0, open), rest.slice(open + 2, close)));
       // With --addrs an unknown symbol's name holds the address, which varies.
       const cacheable = !(this.addrs && rest.includes('[unknown]'));
-      if (cacheable && cache.size < MAX_CACHED_LINES) cache.set(rest, names);
+      if (cacheable && cache.size < MAX_CACHED_LINES) cache.set(rest, ids);
     } else if (this.processName === undefined) {
       return true;
     }
-    for (let k = 0; k < names.length; k++) this.frames.push(names[k]);
+    for (let k = 0; k < ids.length; k++) this.frames.push(ids[k]);
     return true;
   }
 
@@ -272,9 +293,21 @@ export class PerfScriptCollapser {
     const m = FRAME_LINE.exec(line);
     if (m === null) return false;
     if (this.processName !== undefined) {
-      for (const name of this.namesOf(m[1], m[2], m[3])) this.frames.push(name);
+      for (const id of this.idsOf(this.namesOf(m[1], m[2], m[3]))) this.frames.push(id);
     }
     return true;
+  }
+
+  private idsOf(names: string[]): number[] {
+    return names.map((name) => {
+      let id = this.idByName.get(name);
+      if (id === undefined) {
+        id = this.names.length;
+        this.names.push(name);
+        this.idByName.set(name, id);
+      }
+      return id;
+    });
   }
 
   /** The frame names of one perf frame line, leaf first; none when Perl skips the line. */
@@ -314,6 +347,29 @@ export class PerfScriptCollapser {
       if (!func.includes('_[j]')) func += '_[j]';
     }
     return func;
+  }
+}
+
+/** One node of the counting tree: the stack that ends here, and its callees. */
+class StackNode {
+  count = 0;
+  /** Whether a sample ended here: Perl prints a stack whose periods sum to 0. */
+  counted = false;
+  children: Map<number, StackNode> | undefined = undefined;
+
+  /** The callee node for frame `id`, created on first use. */
+  child(id: number): StackNode {
+    let children = this.children;
+    if (children === undefined) {
+      children = new Map();
+      this.children = children;
+    }
+    let node = children.get(id);
+    if (node === undefined) {
+      node = new StackNode();
+      children.set(id, node);
+    }
+    return node;
   }
 }
 

@@ -28,9 +28,10 @@ function byId<T extends { id?: Int64 }, V>(entries: T[] | undefined, value: (e: 
  *
  * Frames follow google/pprof's reading: a location's lines expand in place
  * (Line[0] innermost), a location with no line is the frame `0x<address>`, a
- * line whose function is missing is `?`. Lenient where real profilers are
- * sloppy: ids of 0, string indices out of range, value arrays shorter than the
- * sample types, unknown locations. Names that are not valid UTF-8 have their
+ * line with no function is `?`; a line whose function is not defined, a sample whose location is not, or a
+ * string index past the table means damaged bytes and is refused. Lenient
+ * where real profilers are merely sloppy: ids of 0 (refer by position), value
+ * arrays shorter than the sample types, empty names. Names that are not valid UTF-8 have their
  * bad bytes replaced by U+FFFD. Throws InputError('invalid_profile') on bytes
  * that are not a pprof message or a profile with no sample type.
  */
@@ -41,8 +42,17 @@ export function decodePprof(bytes: Uint8Array): Profile {
   } catch (err) {
     throw new InputError('invalid_profile', `not a valid pprof protobuf: ${(err as Error).message}`);
   }
+  // A reference to a string, location or function that the message does not
+  // define means the bytes are damaged (a truncated upload decodes cleanly up
+  // to a field boundary): refuse rather than store a wrong stack.
+  const corrupt = (what: string): never => {
+    throw new InputError('invalid_profile', `pprof profile is damaged or truncated: ${what}`);
+  };
   const strings = msg.stringTable ?? [];
-  const str = (i: Int64 | undefined): string => strings[int64(i)] ?? '';
+  const str = (i: Int64 | undefined): string => {
+    const s = strings[int64(i)];
+    return s !== undefined ? s : corrupt(`string index ${int64(i)} is past the string table (${strings.length} strings)`);
+  };
 
   if (!msg.sampleType || msg.sampleType.length === 0) {
     throw new InputError('invalid_profile', 'pprof profile has no sample types');
@@ -56,7 +66,9 @@ export function decodePprof(bytes: Uint8Array): Profile {
     if (lines.length === 0) return ['0x' + uint64Hex(loc.address)];
     const frames = new Array<string>(lines.length);
     for (let i = 0; i < lines.length; i++) {
-      frames[lines.length - 1 - i] = functionNames.get(int64(lines[i].functionId)) ?? '?';
+      const fid = int64(lines[i].functionId);
+      const name = fid === 0 ? '?' : functionNames.get(fid);
+      frames[lines.length - 1 - i] = name !== undefined ? name : corrupt(`location ${int64(loc.id)} refers to undefined function ${int64(lines[i].functionId)}`);
     }
     return frames;
   });
@@ -70,8 +82,8 @@ export function decodePprof(bytes: Uint8Array): Profile {
     const stack: string[] = [];
     for (let i = ids.length - 1; i >= 0; i--) {
       const frames = locationFrames.get(int64(ids[i]));
-      if (frames === undefined) stack.push('?');
-      else for (let j = 0; j < frames.length; j++) stack.push(frames[j]);
+      if (frames === undefined) corrupt(`sample ${si} refers to undefined location ${int64(ids[i])}`);
+      for (let j = 0; j < frames!.length; j++) stack.push(frames![j]);
     }
     const raw = s.value ?? [];
     const values = new Array<number>(nTypes);

@@ -12,6 +12,7 @@ export type { ProfileWrite } from './writer';
 /** An open store: the writer for ingest, the queries for the API and jobs. */
 export interface Store {
   engine: StoreEngine;
+  database: string;
   client: ClickHouseClient;
   writer: ProfileWriter;
   queries: ProfileQueries;
@@ -32,6 +33,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   const writer = new ProfileWriter(client, config.database);
   return {
     engine,
+    database: config.database,
     client,
     writer,
     queries: new ProfileQueries(client, config.database),

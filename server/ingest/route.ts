@@ -19,12 +19,12 @@ export interface IngestDeps {
   tenantOf: (req: Request) => string;
 }
 
-// Text bodies with no format are folded; the first bytes of a pprof message are a field tag and binary.
+// Folded text has no control bytes but tabs, newlines and NUL-free UTF-8; a pprof message is binary from its first field.
 function looksLikeText(bytes: Buffer): boolean {
   const n = Math.min(bytes.length, 512);
   for (let i = 0; i < n; i++) {
     const b = bytes[i];
-    if (b < 0x09 || (b > 0x0d && b < 0x20)) return false;
+    if ((b < 0x09 && b !== 0x00) || (b > 0x0d && b < 0x20)) return false;
   }
   return true;
 }
@@ -54,7 +54,11 @@ export function ingestRouter(deps: IngestDeps): Router {
       }
       if (bytes.length === 0) throw new InputError('empty_profile', 'the request has no profile in its body');
       if (isGzip(bytes)) bytes = await gunzipLimited(bytes, deps.limits);
-      format ??= looksLikeText(bytes) ? 'folded' : 'pprof';
+      // With no format and no multipart, Pyroscope reads folded text.
+      if (format === undefined && !looksLikeText(bytes)) {
+        throw new InputError('invalid_profile', 'body is binary, not folded text: for pprof add format=pprof to the query string');
+      }
+      format ??= 'folded';
 
       const { service, type } = serviceAndType(params.appName, format, params.units);
       let profile: Profile =
