@@ -1,0 +1,91 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { corpusFiles, type Expected, toolsDir } from './helpers/corpus';
+import { ingest, startServer, type TestServer } from './helpers/server';
+
+const pprofTool = path.join(toolsDir, 'pprof');
+const refprof = path.join(toolsDir, 'refprof');
+let server: TestServer;
+let tmp: string;
+const now = Math.floor(Date.now() / 1000);
+const range = { from: String(now - 60), until: String(now + 60) };
+
+beforeAll(async () => {
+  for (const tool of [pprofTool, refprof]) {
+    if (!fs.existsSync(tool)) throw new Error(`${tool} is missing: run \`npm test\`, whose setup builds it (test/setup-system.sh)`);
+  }
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-export-'));
+  server = await startServer();
+});
+afterAll(async () => {
+  await server.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function exportTo(file: string, params: Record<string, string>): Promise<void> {
+  const res = await fetch(`${server.url}/api/v1/export?${new URLSearchParams({ ...range, ...params })}`);
+  expect(res.status).toBe(200);
+  fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+}
+
+describe('pprof export', () => {
+  it('is read by google/pprof with the same flat and cum as the pushed profile', async () => {
+    const name = 'java-kafka-cpu';
+    const input = corpusFiles('pprof', new RegExp(`^${name}\\.pb\\.gz$`))[0];
+    const expected = JSON.parse(fs.readFileSync(input.replace('.pb.gz', '.expected.json'), 'utf8')) as Expected;
+    // Pushed twice: the export is the merge, so every sum doubles.
+    for (let i = 0; i < 2; i++) {
+      expect((await ingest(server.url, { name: 'kafka', format: 'pprof', from: String(now - 10) }, fs.readFileSync(input))).status).toBe(200);
+    }
+    const out = path.join(tmp, 'kafka.pb.gz');
+    await exportTo(out, { query: 'kafka', type: 'cpu', format: 'pprof' });
+
+    const ref = JSON.parse(execFileSync(refprof, [out], { encoding: 'utf8' })) as Expected;
+    expect(ref.sampleTypes).toHaveLength(1);
+    expect(ref.sampleTypes[0].type).toBe('cpu');
+    expect(ref.sampleTypes[0].unit).toBe('nanoseconds');
+    expect(ref.sampleTypes[0].total).toBe(2 * expected.sampleTypes[0].total);
+    for (const [fn, want] of Object.entries(expected.sampleTypes[0].functions)) {
+      expect([fn, ref.sampleTypes[0].functions[fn]]).toEqual([fn, { flat: 2 * want.flat, cum: 2 * want.cum }]);
+    }
+
+    const top = execFileSync(pprofTool, ['-top', '-nodecount=5', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(top).toMatch(/Type: cpu/);
+    expect(top).toMatch(/flat%\s+sum%\s+cum\s+cum%/);
+    const biggest = Object.entries(expected.sampleTypes[0].functions).sort((a, b) => b[1].flat - a[1].flat)[0][0];
+    expect(top).toContain(biggest);
+  });
+});
+
+describe('folded export', () => {
+  it('returns the pushed stacks and counts', async () => {
+    const body = 'a;b;c 3\na;b 2\nx 1\n';
+    expect((await ingest(server.url, { name: 'foldexp.cpu', from: String(now - 10) }, body)).status).toBe(200);
+    const res = await fetch(`${server.url}/api/v1/export?${new URLSearchParams({ ...range, query: 'foldexp', type: 'cpu', format: 'folded' })}`);
+    expect(res.headers.get('content-disposition')).toMatch(/foldexp-cpu\.folded/);
+    const lines = (await res.text()).trim().split('\n').sort();
+    expect(lines).toEqual(['a;b 2', 'a;b;c 3', 'x 1']);
+  });
+});
+
+describe('multipart ingest, as Pyroscope SDKs send it', () => {
+  it('reads the profile part and the sample_type_config', async () => {
+    const form = new FormData();
+    form.append('profile', new Blob([fs.readFileSync(corpusFiles('pprof', /^nodejs-wall\.pb\.gz$/)[0])]), 'profile.pprof');
+    form.append('sample_type_config', new Blob([JSON.stringify({ wall: { units: 'microseconds', 'display-name': 'wall_time' } })]), 'sample_type_config.json');
+    const res = await fetch(`${server.url}/ingest?${new URLSearchParams({ name: 'nodeapp{env=dev}', from: String(now - 10), until: String(now) })}`, { method: 'POST', body: form });
+    expect(res.status).toBe(200);
+    const types = (await (await fetch(`${server.url}/api/v1/profile-types?service=nodeapp`)).json()) as { type: string }[];
+    expect(types.map((t) => t.type).sort()).toEqual(['samples', 'wall_time']);
+  });
+
+  it('refuses a multipart body without a profile part', async () => {
+    const form = new FormData();
+    form.append('other', 'x');
+    const res = await fetch(`${server.url}/ingest?name=nodeapp`, { method: 'POST', body: form });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { error: string }).error).toMatch(/no "profile" part/);
+  });
+});
