@@ -18,6 +18,8 @@ export type Labels = Record<string, string>;
  */
 export interface Sample {
   stack: readonly string[];
+  /** The stack's content id (profile/stack-id), when the importer computed it on the way. */
+  stackId?: string;
   values: number[];
   /** String labels of this sample (pprof sample labels). */
   labels?: Labels;

@@ -142,12 +142,22 @@ export class PerfScriptCollapser {
   }
 
   /**
-   * Reads a last line that had no newline; returns folded stack (root first,
+   * Reads a last line that had no newline, as at the end of each of several
+   * input files (Perl reads them as one stream of lines, so a sample may go
+   * on into the next file, but a line does not). Returns nothing.
+   */
+  endFile(): void {
+    const last = this.partial;
+    this.partial = '';
+    if (last !== '') this.line(last, 0, last.length);
+  }
+
+  /**
+   * Ends the input (see `endFile`); returns folded stack (root first,
    * `;`-separated, the root being the process) → summed count so far.
    */
   end(): Map<string, number> {
-    if (this.partial !== '') this.line(this.partial, 0, this.partial.length);
-    this.partial = '';
+    this.endFile();
     const stacks = new Map<string, number>();
     const pending: { node: StackNode; stack: string }[] = [];
     for (const [name, node] of this.roots) pending.push({ node, stack: name });

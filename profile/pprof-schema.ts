@@ -67,14 +67,37 @@ function exact(high: number, low: number, unsigned: boolean): number | bigint {
 /**
  * A reader that yields plain numbers for 64-bit fields (bigint past 2^53), so
  * the hot path handles no Long objects and no precision is lost: addresses of
- * kernel frames need all 64 bits.
+ * kernel frames need all 64 bits. Ids and values are small: varints of up to
+ * seven bytes (< 2^49) are summed directly; longer ones (negative values, high
+ * addresses) take protobufjs' own 64-bit path.
  */
 class NumberReader extends protobuf.BufferReader {
+  private small(): number {
+    const buf = this.buf;
+    const pos = this.pos;
+    const end = Math.min(this.len, pos + 7);
+    let value = 0;
+    let scale = 1;
+    for (let i = pos; i < end; i++) {
+      const b = buf[i];
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        this.pos = i + 1;
+        return value;
+      }
+      scale *= 128;
+    }
+    return -1;
+  }
   override uint64(): never {
+    const v = this.small();
+    if (v >= 0) return v as never;
     const l = readUint64.call(this) as unknown as { high: number; low: number };
     return exact(l.high, l.low, true) as never;
   }
   override int64(): never {
+    const v = this.small();
+    if (v >= 0) return v as never;
     const l = readInt64.call(this) as unknown as { high: number; low: number };
     return exact(l.high, l.low, false) as never;
   }

@@ -1,6 +1,7 @@
 import { InputError } from './errors';
 import type { Labels, Profile, Sample, ValueType } from './model';
 import { decodeProfileMessage, int64, type Int64, type PbProfile, uint64Hex } from './pprof-schema';
+import { frameHash, StackHasher } from './stack-id';
 
 /** True when the bytes start with the gzip magic number. */
 export function isGzip(bytes: Uint8Array): boolean {
@@ -13,14 +14,37 @@ export function isGzip(bytes: Uint8Array): boolean {
  * refers to them by position (1-based), which google/pprof rejects and
  * Pyroscope accepts. An entry with id 0 therefore takes its position's id.
  */
-function byId<T extends { id?: Int64 }, V>(entries: T[] | undefined, value: (e: T) => V): Map<number, V> {
-  const map = new Map<number, V>();
-  if (!entries) return map;
+function byId<T extends { id?: Int64 }, V>(entries: T[] | undefined, value: (e: T) => V): IdTable<V> {
+  const table = new IdTable<V>(entries?.length ?? 0);
+  if (!entries) return table;
   for (let i = 0; i < entries.length; i++) {
     const id = int64(entries[i].id);
-    map.set(id === 0 ? i + 1 : id, value(entries[i]));
+    table.set(id === 0 ? i + 1 : id, value(entries[i]));
   }
-  return map;
+  return table;
+}
+
+/** Id → value: a dense array for the usual ids 1..n, a Map for the rest (hashes, addresses). */
+class IdTable<V> {
+  private readonly dense: (V | undefined)[];
+  private sparse: Map<number, V> | undefined;
+  constructor(size: number) {
+    this.dense = new Array<V | undefined>(size * 2 + 1);
+  }
+  set(id: number, v: V): void {
+    if (id >= 0 && id < this.dense.length) this.dense[id] = v;
+    else (this.sparse ??= new Map()).set(id, v);
+  }
+  get(id: Int64 | undefined): V | undefined {
+    const n = typeof id === 'number' ? id : int64(id);
+    return n >= 0 && n < this.dense.length ? this.dense[n] : this.sparse?.get(n);
+  }
+}
+
+/** A location's frames, root first, and their hashes (profile/stack-id). */
+interface LocationFrames {
+  frames: string[];
+  hashes: number[];
 }
 
 /**
@@ -61,34 +85,51 @@ export function decodePprof(bytes: Uint8Array): Profile {
 
   const functionNames = byId(msg.function, (f) => str(f.name));
   // Each location's frames, root first: pprof lists Line[0] innermost.
-  const locationFrames = byId(msg.location, (loc): string[] => {
+  // Frames are hashed once per location here, not once per sample.
+  const locationFrames = byId(msg.location, (loc): LocationFrames => {
     const lines = loc.line ?? [];
-    if (lines.length === 0) return ['0x' + uint64Hex(loc.address)];
+    if (lines.length === 0) {
+      const frame = '0x' + uint64Hex(loc.address);
+      return { frames: [frame], hashes: [frameHash(frame)] };
+    }
     const frames = new Array<string>(lines.length);
     for (let i = 0; i < lines.length; i++) {
       const fid = int64(lines[i].functionId);
       const name = fid === 0 ? '?' : functionNames.get(fid);
-      frames[lines.length - 1 - i] = name !== undefined ? name : corrupt(`location ${int64(loc.id)} refers to undefined function ${int64(lines[i].functionId)}`);
+      frames[lines.length - 1 - i] =
+        name !== undefined ? name : corrupt(`location ${int64(loc.id)} refers to undefined function ${fid}`);
     }
-    return frames;
+    return { frames, hashes: frames.map(frameHash) };
   });
 
   const nTypes = sampleTypes.length;
+  const hasher = new StackHasher();
   const pbSamples = msg.sample ?? [];
   const samples: Sample[] = new Array(pbSamples.length);
   for (let si = 0; si < pbSamples.length; si++) {
     const s = pbSamples[si];
     const ids = s.locationId ?? [];
-    const stack: string[] = [];
-    for (let i = ids.length - 1; i >= 0; i--) {
-      const frames = locationFrames.get(int64(ids[i]));
-      if (frames === undefined) corrupt(`sample ${si} refers to undefined location ${int64(ids[i])}`);
-      for (let j = 0; j < frames!.length; j++) stack.push(frames![j]);
+    const locs = new Array<LocationFrames>(ids.length);
+    let depth = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const loc = locationFrames.get(ids[i]) ?? corrupt(`sample ${si} refers to undefined location ${int64(ids[i])}`);
+      locs[i] = loc;
+      depth += loc.frames.length;
+    }
+    const stack = new Array<string>(depth);
+    let k = 0;
+    hasher.reset();
+    for (let i = locs.length - 1; i >= 0; i--) {
+      const { frames, hashes } = locs[i];
+      for (let j = 0; j < frames.length; j++) {
+        stack[k++] = frames[j];
+        hasher.push(hashes[j]);
+      }
     }
     const raw = s.value ?? [];
     const values = new Array<number>(nTypes);
     for (let i = 0; i < nTypes; i++) values[i] = int64(raw[i]);
-    const sample: Sample = { stack, values };
+    const sample: Sample = { stack, stackId: hasher.id(), values };
     if (s.label && s.label.length > 0) addLabels(sample, s.label, str);
     samples[si] = sample;
   }

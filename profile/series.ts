@@ -41,7 +41,7 @@ export function splitProfile(profile: Profile, pushLabels: Labels): SplitProfile
   const nTypes = profile.sampleTypes.length;
 
   for (const sample of profile.samples) {
-    const id = stackId(sample.stack);
+    const id = sample.stackId ?? stackId(sample.stack);
     if (!stacks.has(id)) stacks.set(id, sample.stack);
     const key = labelKey(sample.labels);
     let group = groups.get(key);

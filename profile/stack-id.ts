@@ -1,18 +1,18 @@
 /**
  * Content ids for stacks: the same frames give the same 64-bit id in every
  * process and every push, so a stack is stored once and samples refer to it.
- * Two independent 32-bit lanes of a multiplicative hash; frame hashes are
- * cached because the same few thousand names recur in every profile.
+ * Two 32-bit lanes of a multiplicative hash over per-frame hashes; frame
+ * hashes are cached because the same few thousand names recur in every
+ * profile. Ingest hashes hundreds of thousands of stacks a second, so this
+ * avoids BigInt and allocation.
  */
 
 const frameCache = new Map<string, number>();
 const FRAME_CACHE_LIMIT = 1 << 20;
 
-function hashString(s: string, seed: number): number {
-  let h = seed ^ s.length;
-  for (let i = 0; i < s.length; i++) {
-    h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  }
+function hashString(s: string): number {
+  let h = 0x811c9dc5 ^ s.length;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -20,35 +20,74 @@ function hashString(s: string, seed: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** The two 32-bit hashes of one frame name, packed as hi * 2^32 + lo would overflow: kept as a pair index. */
-function frameHash(name: string): number {
+/** The 32-bit hash of one frame name (cached). */
+export function frameHash(name: string): number {
   let h = frameCache.get(name);
   if (h === undefined) {
     if (frameCache.size >= FRAME_CACHE_LIMIT) frameCache.clear();
-    h = hashString(name, 0x811c9dc5);
+    h = hashString(name);
     frameCache.set(name, h);
   }
   return h;
 }
 
-function mix(h: number, k: number, m: number): number {
-  h = Math.imul(h ^ k, m);
-  return (h ^ (h >>> 15)) >>> 0;
+/**
+ * Builds a stack id frame by frame, root first: `reset()`, `push(frameHash)`
+ * for each frame, then `id()`. Importers that know which frames repeat (pprof
+ * locations) hash each distinct frame once and push the numbers.
+ */
+export class StackHasher {
+  private hi = 0;
+  private lo = 0;
+  private depth = 0;
+
+  reset(): this {
+    this.hi = 0x9e3779b9;
+    this.lo = 0x7f4a7c15;
+    this.depth = 0;
+    return this;
+  }
+
+  push(frame: number): void {
+    let h = Math.imul(this.hi ^ frame, 0x27d4eb2d);
+    this.hi = (h ^ (h >>> 15)) >>> 0;
+    h = Math.imul(this.lo ^ this.depth ^ Math.imul(frame, 0x165667b1), 0x2c1b3c6d);
+    this.lo = (h ^ (h >>> 15)) >>> 0;
+    this.depth++;
+  }
+
+  /** The id as the decimal string of an unsigned 64-bit integer (ClickHouse's JSON form of UInt64); "0" for the empty stack. */
+  id(): string {
+    if (this.depth === 0) return '0';
+    if (this.hi === 0 && this.lo === 0) return '1';
+    return u64Decimal(this.hi, this.lo);
+  }
 }
 
-/**
- * The id of a root-first stack, as the decimal string of an unsigned 64-bit
- * integer (the form ClickHouse's JSON takes for UInt64). The empty stack is "0".
- */
+const hasher = new StackHasher();
+
+/** The id of a root-first stack (see StackHasher.id). */
 export function stackId(stack: readonly string[]): string {
-  if (stack.length === 0) return '0';
-  let hi = 0x9e3779b9;
-  let lo = 0x7f4a7c15;
-  for (let i = 0; i < stack.length; i++) {
-    const f = frameHash(stack[i]);
-    hi = mix(hi, f, 0x27d4eb2d);
-    lo = mix(lo ^ i, Math.imul(f, 0x165667b1) >>> 0, 0x2c1b3c6d);
+  hasher.reset();
+  for (let i = 0; i < stack.length; i++) hasher.push(frameHash(stack[i]));
+  return hasher.id();
+}
+
+/** hi * 2^32 + lo in decimal, exactly, with doubles only (each step stays below 2^53). */
+export function u64Decimal(hi: number, lo: number): string {
+  if (hi < 0x200000) return String(hi * 4294967296 + lo);
+  // value = hi * 2^32 + lo = q * 1e7 + r, computed in 16-bit limbs.
+  const limbs = [hi >>> 16, hi & 0xffff, lo >>> 16, lo & 0xffff];
+  let out = '';
+  while (limbs[0] !== 0 || limbs[1] !== 0 || limbs[2] !== 0 || limbs[3] !== 0) {
+    let rem = 0;
+    for (let i = 0; i < 4; i++) {
+      const cur = rem * 65536 + limbs[i];
+      limbs[i] = Math.floor(cur / 1e7);
+      rem = cur % 1e7;
+    }
+    const allZero = limbs[0] === 0 && limbs[1] === 0 && limbs[2] === 0 && limbs[3] === 0;
+    out = (allZero ? String(rem) : String(rem).padStart(7, '0')) + out;
   }
-  const id = (BigInt(hi) << 32n) | BigInt(lo);
-  return id === 0n ? '1' : id.toString();
+  return out;
 }
