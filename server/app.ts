@@ -3,6 +3,7 @@ import { InputError } from '../profile/errors';
 import type { Store } from '../store';
 import { apiRouter } from './api/routes';
 import { errorHandler } from './errors';
+import { homeRouter } from './home';
 import { DEFAULT_LIMITS, type IngestLimits } from './ingest/limits';
 import { ingestRouter } from './ingest/route';
 import { Metrics } from './metrics';
@@ -50,6 +51,7 @@ export function createApp({ store, limits, log = (m) => console.error(m) }: AppO
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
+  app.use(homeRouter());
   app.use(errorHandler(log));
   return app;
 }

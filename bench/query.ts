@@ -1,0 +1,95 @@
+/**
+ * Query latency over 500 stored profiles of the corpus' java-kafka-cpu.pb.gz,
+ * embedded chDB, against google/pprof merging the same 500 files in the same
+ * run (`pprof -top p*.pb.gz`, the peer).
+ *
+ *   npm run build && bash test/setup-system.sh && node dist/bench/query.js [--profiles 500] [--runs 30]
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { corpusDir, median, percentile, repoDir, request, startServer } from './lib';
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? def : Number(process.argv[i + 1]);
+}
+
+const profiles = arg('profiles', 500);
+const runs = arg('runs', 30);
+const body = fs.readFileSync(path.join(corpusDir, 'pprof', 'java-kafka-cpu.pb.gz'));
+const pprofTool = path.join(repoDir, '.tools', 'pprof');
+
+async function timeRequest(url: string): Promise<{ ms: number; bytes: number }> {
+  const t = performance.now();
+  const res = await request(url, 'GET');
+  const ms = performance.now() - t;
+  if (res.status !== 200) throw new Error(`${url}: ${res.status} ${res.body.toString().slice(0, 200)}`);
+  return { ms, bytes: res.body.length };
+}
+
+async function main(): Promise<void> {
+  if (!fs.existsSync(pprofTool)) throw new Error(`${pprofTool} is missing: run bash test/setup-system.sh`);
+  const server = await startServer();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-query-bench-'));
+  try {
+    const now = Math.floor(Date.now() / 1000);
+    // 500 pushes spread over the last 50 minutes, 10 instances.
+    for (let i = 0; i < profiles; i += 10) {
+      await Promise.all(
+        Array.from({ length: Math.min(10, profiles - i) }, (_, k) => {
+          const from = now - 3000 + Math.floor(((i + k) * 3000) / profiles);
+          const name = encodeURIComponent(`kafka{instance=i${k}}`);
+          return request(`${server.url}/ingest?name=${name}&format=pprof&from=${from}&until=${from + 10}`, 'POST', body).then((r) => {
+            if (r.status !== 200) throw new Error(`ingest: ${r.status}`);
+          });
+        }),
+      );
+    }
+    for (let i = 0; i < profiles; i++) fs.writeFileSync(path.join(dir, `p${String(i).padStart(3, '0')}.pb.gz`), body);
+
+    const q = `query=kafka&type=cpu&from=${now - 3600}&until=${now + 60}`;
+    const endpoints = {
+      top: `${server.url}/api/v1/top?${q}&limit=100`,
+      'top (limit=0)': `${server.url}/api/v1/top?${q}&limit=0`,
+      flamegraph: `${server.url}/api/v1/flamegraph?${q}`,
+    };
+    const results: Record<string, { cold: number; median: number; p95: number; bytes: number }> = {};
+    for (const [name, url] of Object.entries(endpoints)) {
+      const cold = await timeRequest(url);
+      const times: number[] = [];
+      let bytes = 0;
+      for (let i = 0; i < runs; i++) {
+        const r = await timeRequest(url);
+        times.push(r.ms);
+        bytes = r.bytes;
+      }
+      results[name] = { cold: cold.ms, median: median(times), p95: percentile(times, 95), bytes };
+    }
+
+    const files = fs.readdirSync(dir).sort().map((f) => path.join(dir, f));
+    const pprofTimes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      execFileSync(pprofTool, ['-top', '-nodecount=100', ...files], { stdio: ['ignore', 'ignore', 'ignore'] });
+      pprofTimes.push(performance.now() - t);
+    }
+    const peer = median(pprofTimes);
+
+    console.log(`query over ${profiles} stored java-kafka-cpu profiles (embedded chDB), ${runs} warm runs each; peer: pprof -top over the same ${profiles} files, 3 runs`);
+    console.log('| query | cold (ms) | median (ms) | p95 (ms) | response | pprof -top (ms) | pprof / ours (median) |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- |');
+    for (const [name, r] of Object.entries(results)) {
+      console.log(`| ${name} | ${r.cold.toFixed(1)} | ${r.median.toFixed(1)} | ${r.p95.toFixed(1)} | ${(r.bytes / 1024).toFixed(0)} kB | ${peer.toFixed(0)} | ${(peer / r.median).toFixed(0)}x |`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    await server.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

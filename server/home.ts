@@ -1,0 +1,36 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import express, { type Router } from 'express';
+
+/**
+ * `/`: the UI's build when there is one (ui/dist), else a page that says how
+ * to get data in and where the API is. Names shown here are not user data.
+ */
+export function homeRouter(uiDist = path.resolve(__dirname, '..', '..', 'ui', 'dist')): Router {
+  const router = express.Router();
+  if (fs.existsSync(path.join(uiDist, 'index.html'))) {
+    router.use(express.static(uiDist, { index: 'index.html', maxAge: '1h' }));
+    return router;
+  }
+  router.get('/', (req, res) => {
+    const base = `${req.protocol}://${req.get('host') ?? 'localhost:4040'}`.replace(/[<>"'&]/g, '');
+    res.type('html').send(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Flamewatch</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem}code,pre{background:#f3f3f3;padding:.1rem .3rem}pre{padding:.6rem;overflow:auto}</style></head>
+<body><h1>Flamewatch is running</h1>
+<p>The flame graph UI is not built in this copy; the ingest and query API are live.</p>
+<h2>Send a profile</h2>
+<pre>flamewatch push --server ${base} --service myapp profile.pb.gz
+perf script | flamewatch collapse | curl --data-binary @- '${base}/ingest?name=myapp.cpu'</pre>
+<h2>Ask for it back</h2>
+<ul>
+<li><a href="/api/v1/services">/api/v1/services</a></li>
+<li><code>/api/v1/profile-types?service=myapp</code></li>
+<li><code>/api/v1/top?query=myapp&amp;type=cpu&amp;from=now-1h</code></li>
+<li><code>/api/v1/flamegraph?query=myapp&amp;type=cpu&amp;from=now-1h</code></li>
+<li><code>/api/v1/export?query=myapp&amp;type=cpu&amp;format=pprof</code></li>
+<li><a href="/healthz">/healthz</a>, <a href="/metrics">/metrics</a></li>
+</ul></body></html>`);
+  });
+  return router;
+}

@@ -1,0 +1,81 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { corpusDir } from './helpers/corpus';
+
+const repo = path.resolve(__dirname, '..');
+const cli = path.join(repo, 'bin', 'flamewatch.js');
+let proc: ChildProcess;
+let url: string;
+let dataDir: string;
+let output = '';
+
+beforeAll(async () => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-cli-'));
+  proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  url = await new Promise<string>((resolve, reject) => {
+    proc.stdout!.on('data', (d: Buffer) => {
+      output += d.toString();
+      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(output);
+      if (m) resolve(m[1]);
+    });
+    proc.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${output}`)));
+  });
+});
+
+afterAll(() => {
+  if (proc.exitCode === null) proc.kill('SIGKILL');
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('flamewatch serve', () => {
+  it('serves health, the home page and the API on embedded chDB', async () => {
+    expect(output).toMatch(/embedded chDB/);
+    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', engine: 'chdb' });
+    const home = await (await fetch(url)).text();
+    expect(home).toMatch(/Flamewatch/);
+    expect(await (await fetch(`${url}/api/v1/services`)).json()).toEqual([]);
+  });
+
+  it('takes a directory of real profiles from flamewatch push and answers for them', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-push-'));
+    for (const f of ['go-heap.pb.gz', 'nodejs-wall.pb.gz', 'dotnet-cpu.pb.gz']) fs.copyFileSync(path.join(corpusDir, 'pprof', f), path.join(dir, f));
+    fs.copyFileSync(path.join(corpusDir, 'perf', 'perf-funcab-cmd-01.txt'), path.join(dir, 'perf.txt'));
+    const res = spawnSync(process.execPath, [cli, 'push', '--server', url, '--service', 'pushed', '--labels', 'env=ci', dir], { encoding: 'utf8' });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(res.stdout).toMatch(/pushed 4 of 4 files/);
+    expect(res.stderr).toMatch(/ok .*perf.txt \(perf-script/);
+    expect(res.status).toBe(0);
+  });
+
+  it('lists what was pushed', async () => {
+    expect(await (await fetch(`${url}/api/v1/services`)).json()).toEqual(['pushed']);
+    const types = (await (await fetch(`${url}/api/v1/profile-types?service=pushed`)).json()) as { type: string }[];
+    expect(types.map((t) => t.type)).toEqual(expect.arrayContaining(['inuse_space', 'wall', 'cpu', 'exception']));
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    proc.kill('SIGTERM');
+    const code = await new Promise((r) => proc.once('exit', r));
+    expect(code).toBe(0);
+  });
+});
+
+describe('docker-compose.yml', () => {
+  it('parses and runs the server against ClickHouse by CLICKHOUSE_URL', () => {
+    const compose = parse(fs.readFileSync(path.join(repo, 'docker-compose.yml'), 'utf8')) as {
+      services: Record<string, { build?: string; image?: string; environment?: Record<string, string> }>;
+    };
+    expect(Object.keys(compose.services).sort()).toEqual(['clickhouse', 'server']);
+    expect(compose.services.server.build).toBe('.');
+    expect(compose.services.server.environment?.CLICKHOUSE_URL).toMatch(/^http:\/\/.*@clickhouse:8123$/);
+    const dockerfile = fs.readFileSync(path.join(repo, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/CMD \["node", "bin\/flamewatch.js", "serve"\]/);
+    for (const dir of dockerfile.matchAll(/^COPY (\S+) /gm)) {
+      if (!dir[1].includes('.json')) expect(fs.existsSync(path.join(repo, dir[1]))).toBe(true);
+    }
+  });
+});
