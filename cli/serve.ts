@@ -20,7 +20,8 @@ export function serveCommand(): Command {
     .action(async (opts: { port: number; host: string; data: string; retentionDays: string }) => {
       const config = storeConfigFromEnv(process.env, { dataDir: opts.data, retentionDays: Number(opts.retentionDays) });
       const store = await openStore(config);
-      const app = createApp({ store });
+      const workers = process.env.FLAMEWATCH_INGEST_WORKERS;
+      const { app, close } = createApp({ store, ingestWorkers: workers === undefined ? undefined : Number(workers) });
       const server: Server = await new Promise((resolve, reject) => {
         const s = app.listen(opts.port, opts.host, () => resolve(s));
         s.once('error', reject);
@@ -36,7 +37,7 @@ export function serveCommand(): Command {
         closing = true;
         console.log(`flamewatch: ${signal}, finishing in-flight requests`);
         server.close(() => {
-          store.close().then(
+          Promise.all([close(), store.close()]).then(
             () => process.exit(0),
             () => process.exit(1),
           );

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import express, { type Request } from 'express';
 import { InputError } from '../profile/errors';
 import type { Store } from '../store';
@@ -5,13 +6,22 @@ import { apiRouter } from './api/routes';
 import { errorHandler } from './errors';
 import { homeRouter } from './home';
 import { DEFAULT_LIMITS, type IngestLimits } from './ingest/limits';
+import { IngestPool } from './ingest/pool';
 import { ingestRouter } from './ingest/route';
 import { Metrics } from './metrics';
 
 export interface AppOptions {
   store: Store;
   limits?: Partial<IngestLimits>;
+  /** Threads decoding ingest bodies; 0 decodes on the request thread. Default: one per core. */
+  ingestWorkers?: number;
   log?: (msg: string) => void;
+}
+
+/** The HTTP app and what must be stopped with it. */
+export interface ServerApp {
+  app: express.Express;
+  close(): Promise<void>;
 }
 
 const TENANT = /^[A-Za-z0-9_.\-]{1,64}$/;
@@ -28,8 +38,9 @@ export function tenantOf(req: Request): string {
 }
 
 /** Builds the HTTP app (listening is the caller's business, so tests run it in process). */
-export function createApp({ store, limits, log = (m) => console.error(m) }: AppOptions): express.Express {
+export function createApp({ store, limits, ingestWorkers = availableParallelism(), log = (m) => console.error(m) }: AppOptions): ServerApp {
   const metrics = new Metrics();
+  const pool = new IngestPool(ingestWorkers, store.writer.knownStacks, 1024, log);
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -40,7 +51,7 @@ export function createApp({ store, limits, log = (m) => console.error(m) }: AppO
     next();
   });
 
-  app.use(ingestRouter({ writer: store.writer, metrics, limits: { ...DEFAULT_LIMITS, ...limits }, tenantOf }));
+  app.use(ingestRouter({ writer: store.writer, pool, metrics, limits: { ...DEFAULT_LIMITS, ...limits }, tenantOf }));
   app.use('/api/v1', apiRouter({ queries: store.queries, tenantOf }));
 
   app.get('/healthz', async (_req, res) => {
@@ -53,5 +64,5 @@ export function createApp({ store, limits, log = (m) => console.error(m) }: AppO
 
   app.use(homeRouter());
   app.use(errorHandler(log));
-  return app;
+  return { app, close: () => pool.close() };
 }

@@ -12,6 +12,16 @@ export interface StoreConfig {
   retentionDays: number;
 }
 
+/**
+ * Rows for JSON formats are objects, stringified by the client; a string row
+ * is already serialised JSON (lines made by an ingest worker, store/rows.ts)
+ * and goes as it is. A bare string is never a valid JSONEachRow row, so
+ * nothing else is affected.
+ */
+export function stringifyRow(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
 type ChdbClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
 export type StoreEngine = 'chdb' | 'clickhouse';
@@ -24,9 +34,10 @@ export type StoreEngine = 'chdb' | 'clickhouse';
 export function createStoreClient(config: StoreConfig): { client: ClickHouseClient; engine: StoreEngine } {
   // UInt64 stack ids must arrive as strings: JSON numbers lose their low bits.
   const clickhouse_settings = { output_format_json_quote_64bit_integers: 1 } as const;
+  const json = { parse: JSON.parse, stringify: stringifyRow };
   if (config.url) {
     return {
-      client: createClient({ url: config.url, clickhouse_settings, request_timeout: 60_000 }),
+      client: createClient({ url: config.url, clickhouse_settings, json, request_timeout: 60_000 }),
       engine: 'clickhouse',
     };
   }
@@ -37,7 +48,7 @@ export function createStoreClient(config: StoreConfig): { client: ClickHouseClie
   // it in separate copies of the same types, hence the cast.
   const connection = createChdbConnection({ path: config.dataDir }) as unknown as ChdbClientConnection;
   return {
-    client: createClient({ connection, clickhouse_settings }),
+    client: createClient({ connection, clickhouse_settings, json }),
     engine: 'chdb',
   };
 }

@@ -7,7 +7,8 @@ import { ProfileWriter } from './writer';
 export type { StoreConfig } from './client';
 export { storeConfigFromEnv } from './client';
 export type { Selection } from './selection';
-export type { ProfileWrite } from './writer';
+export type { PreparedWrite, ProfileWrite } from './rows';
+export { prepareWrite } from './rows';
 
 /** An open store: the writer for ingest, the queries for the API and jobs. */
 export interface Store {

@@ -1,5 +1,3 @@
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
 import type { Request } from 'express';
 import { InputError } from '../../profile/errors';
 import { HttpError } from '../errors';
@@ -59,22 +57,4 @@ export function readBody(req: Request, limits: IngestLimits): Promise<Buffer> {
     req.once('error', (err) => finish(err));
     req.once('aborted', () => finish(new HttpError(400, 'request aborted by the client', 'aborted')));
   });
-}
-
-const gunzipAsync = promisify(gunzip);
-
-/** Gunzips off the event loop, capped in size and ratio (zip bombs get a 413, not our memory). */
-export async function gunzipLimited(bytes: Buffer, limits: IngestLimits): Promise<Buffer> {
-  const cap = Math.min(limits.maxDecompressedBytes, Math.max(MiB, bytes.length * limits.maxCompressionRatio));
-  try {
-    return await gunzipAsync(bytes, { maxOutputLength: cap });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
-      throw new InputError(
-        'decompression_limit',
-        `profile decompresses to more than ${fmt(cap)} (limits: ${fmt(limits.maxDecompressedBytes)}, ${limits.maxCompressionRatio}x the compressed size)`,
-      );
-    }
-    throw new InputError('invalid_profile', `body is not valid gzip: ${(err as Error).message}`);
-  }
 }

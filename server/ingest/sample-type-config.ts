@@ -13,10 +13,10 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$/;
  * a JSON object from sample type to `{ units, display-name }`, renaming types
  * and units as the SDK asks. Malformed JSON is a 400.
  */
-export function applySampleTypeConfig(profile: Profile, json: Buffer): Profile {
+export function applySampleTypeConfig(profile: Profile, json: Uint8Array): Profile {
   let config: unknown;
   try {
-    config = JSON.parse(json.toString('utf8'));
+    config = JSON.parse(new TextDecoder().decode(json));
   } catch (err) {
     throw new InputError('invalid_parameter', `sample_type_config is not JSON: ${(err as Error).message}`);
   }

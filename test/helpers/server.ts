@@ -22,7 +22,7 @@ const dataDir = path.join(os.tmpdir(), `flamewatch-jest-${process.pid}`);
 export async function startServer(options: Omit<AppOptions, 'store'> = {}): Promise<TestServer> {
   const store = await openStore({ dataDir, database: `t_${randomBytes(6).toString('hex')}`, retentionDays: 30 });
   const logs: string[] = [];
-  const app = createApp({ ...options, store, log: (m) => logs.push(m) });
+  const { app, close } = createApp({ ...options, store, log: (m) => logs.push(m) });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -34,6 +34,7 @@ export async function startServer(options: Omit<AppOptions, 'store'> = {}): Prom
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+      await close();
       await store.writer.drain();
       await store.client.command({ query: `DROP DATABASE IF EXISTS ${store.database}` });
     },

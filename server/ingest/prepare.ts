@@ -1,0 +1,109 @@
+import { gunzipSync } from 'node:zlib';
+import { InputError } from '../../profile/errors';
+import { parseFolded } from '../../profile/folded';
+import type { Profile } from '../../profile/model';
+import { decodePprof, isGzip } from '../../profile/pprof';
+import { splitProfile } from '../../profile/series';
+import type { KnownStacks } from '../../store/known-stacks';
+import { type PreparedWrite, prepareWrite } from '../../store/rows';
+import type { IngestLimits } from './limits';
+import { parseMultipart } from './multipart';
+import { type BodyFormat, checkLabels, type IngestParams, serviceAndType } from './params';
+import { applySampleTypeConfig } from './sample-type-config';
+
+/** One ingest request's body and what the request line said about it. */
+export interface IngestJob {
+  tenant: string;
+  params: IngestParams;
+  body: Uint8Array;
+  contentType: string;
+  /** When the request arrived (ms): "now" for missing from/until. */
+  received: number;
+  limits: IngestLimits;
+}
+
+/** What an accepted profile becomes: its rows, and the summary the client is answered. */
+export interface PreparedIngest {
+  write: PreparedWrite;
+  format: BodyFormat;
+  summary: { service: string; types: string[]; series: number; samples: number; time: number };
+}
+
+const MiB = 1 << 20;
+const fmt = (n: number) => (n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${n} bytes`);
+
+// Folded text has no control bytes but whitespace; a pprof message is binary from its first field.
+function looksLikeText(bytes: Uint8Array): boolean {
+  const n = Math.min(bytes.length, 512);
+  for (let i = 0; i < n; i++) {
+    const b = bytes[i];
+    if ((b < 0x09 && b !== 0x00) || (b > 0x0d && b < 0x20)) return false;
+  }
+  return true;
+}
+
+/** Gunzips, capped in size and ratio: a zip bomb gets a 413, not our memory. */
+export function gunzipLimited(bytes: Uint8Array, limits: IngestLimits): Buffer {
+  const cap = Math.min(limits.maxDecompressedBytes, Math.max(MiB, bytes.length * limits.maxCompressionRatio));
+  try {
+    return gunzipSync(bytes, { maxOutputLength: cap, chunkSize: 256 * 1024 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
+      throw new InputError(
+        'decompression_limit',
+        `profile decompresses to more than ${fmt(cap)} (limits: ${fmt(limits.maxDecompressedBytes)}, ${limits.maxCompressionRatio}x the compressed size)`,
+      );
+    }
+    throw new InputError('invalid_profile', `body is not valid gzip: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Body → rows: multipart, gunzip, decode (pprof or folded), split into series,
+ * check labels, place in time, serialise. CPU-bound: it runs in an ingest
+ * worker thread (pool.ts). Rejects with InputError on bad input.
+ */
+export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promise<PreparedIngest> {
+  const { params, limits } = job;
+  let bytes = job.body;
+  let format: BodyFormat | undefined = params.format;
+  let sampleTypeConfig: Uint8Array | undefined;
+  if (job.contentType.startsWith('multipart/form-data')) {
+    const parts = await parseMultipart(bytes, job.contentType);
+    bytes = parts.profile;
+    sampleTypeConfig = parts.sampleTypeConfig;
+    format ??= 'pprof';
+  }
+  if (bytes.length === 0) throw new InputError('empty_profile', 'the request has no profile in its body');
+  if (isGzip(bytes)) bytes = gunzipLimited(bytes, limits);
+  // With no format and no multipart, Pyroscope reads folded text.
+  if (format === undefined && !looksLikeText(bytes)) {
+    throw new InputError('invalid_profile', 'body is binary, not folded text: for pprof add format=pprof to the query string');
+  }
+  format ??= 'folded';
+
+  const { service, type } = serviceAndType(params.appName, format, params.units);
+  let profile: Profile =
+    format === 'pprof' ? decodePprof(bytes) : parseFolded(new TextDecoder().decode(bytes), type!, format === 'lines');
+  if (sampleTypeConfig) profile = applySampleTypeConfig(profile, sampleTypeConfig);
+
+  const split = splitProfile(profile, params.labels);
+  for (const s of split.series) checkLabels(s.labels);
+  // As Pyroscope reads them: missing from/until mean now (the file's own
+  // timestamp is not trusted: agents' clocks and replays would misplace it).
+  const until = params.until ?? job.received;
+  const fileDurationMs = profile.durationNanos !== undefined ? Math.round(profile.durationNanos / 1e6) : 0;
+  const time = params.from ?? until - Math.min(fileDurationMs, until);
+
+  return {
+    write: prepareWrite({ tenant: job.tenant, service, time, durationMs: until - time, profile: split }, known),
+    format,
+    summary: {
+      service,
+      types: profile.sampleTypes.map((t) => `${t.type}:${t.unit}`),
+      series: split.series.length,
+      samples: split.samples,
+      time,
+    },
+  };
+}

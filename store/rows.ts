@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto';
+import type { SplitProfile } from '../profile/series';
+import type { KnownStacks } from './known-stacks';
+
+/** One pushed profile, ready to store. */
+export interface ProfileWrite {
+  tenant: string;
+  service: string;
+  /** Start, ms since the epoch. */
+  time: number;
+  durationMs: number;
+  profile: SplitProfile;
+}
+
+/**
+ * A profile serialised to the rows the tables take (JSONEachRow lines). Made
+ * off the request thread (ingest workers); plain strings so it crosses a
+ * worker boundary cheaply.
+ */
+export interface PreparedWrite {
+  tenant: string;
+  /** `stacks` rows of the stacks not known to be stored already, newline-terminated. */
+  stacks: string;
+  /** Their ids, which the writer marks as known once committed. */
+  stackIds: string[];
+  /** The `profiles` rows, newline-terminated. */
+  profiles: string;
+}
+
+/**
+ * Serialises a profile to its rows, leaving out stacks that `known` says are
+ * stored. Column names are the schema's (store/schema.ts).
+ */
+export function prepareWrite(w: ProfileWrite, known?: KnownStacks): PreparedWrite {
+  const tenant = JSON.stringify(w.tenant);
+  let stacks = '';
+  const stackIds: string[] = [];
+  for (const [id, frames] of w.profile.stacks) {
+    if (known?.has(w.tenant, id)) continue;
+    stackIds.push(id);
+    stacks += `{"tenant":${tenant},"stack_id":"${id}","frames":${JSON.stringify(frames)}}\n`;
+  }
+  const profileId = randomUUID();
+  const common = `"tenant":${tenant},"service":${JSON.stringify(w.service)},"time":${Math.round(w.time)},"duration_ms":${Math.min(Math.max(0, Math.round(w.durationMs)), 0xffffffff)},"profile_id":"${profileId}"`;
+  let profiles = '';
+  for (const s of w.profile.series) {
+    profiles += `{${common},"type":${JSON.stringify(s.type.type)},"unit":${JSON.stringify(s.type.unit)},"labels":${JSON.stringify(s.labels)},"stack_ids":${JSON.stringify(s.stackIds)},"values":${JSON.stringify(s.values)},"total":${s.total}}\n`;
+  }
+  return { tenant: w.tenant, stacks, stackIds, profiles };
+}
