@@ -1,7 +1,5 @@
 import type { Server } from 'node:http';
 import { Command, InvalidArgumentError } from 'commander';
-import { createApp } from '../server/app';
-import { openStore, storeConfigFromEnv } from '../store';
 
 function port(value: string): number {
   const n = Number(value);
@@ -18,6 +16,10 @@ export function serveCommand(): Command {
     .option('-d, --data <dir>', 'chDB data directory (embedded mode)', process.env.FLAMEWATCH_DATA ?? './data')
     .option('--retention-days <days>', 'days to keep profiles', process.env.FLAMEWATCH_RETENTION_DAYS ?? '30')
     .action(async (opts: { port: number; host: string; data: string; retentionDays: string }) => {
+      // Loaded here, not at the top: other commands (collapse, push) start in
+      // milliseconds without express, the ClickHouse client and chDB.
+      const { createApp } = require('../server/app') as typeof import('../server/app');
+      const { openStore, storeConfigFromEnv } = require('../store') as typeof import('../store');
       const config = storeConfigFromEnv(process.env, { dataDir: opts.data, retentionDays: Number(opts.retentionDays) });
       const store = await openStore(config);
       const workers = process.env.FLAMEWATCH_INGEST_WORKERS;

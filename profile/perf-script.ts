@@ -2,36 +2,33 @@
  * `perf script` text → folded stacks, a drop-in for Brendan Gregg's
  * stackcollapse-perf.pl (FlameGraph). Pure code: no I/O.
  *
- * Compatibility is the point, so this follows the Perl script's behaviour
- * even where it is surprising; each such place says so. Parsing is written as
- * scans and `indexOf` calls equivalent to the Perl regular expressions
- * (backtracking included), falling back to an exact regex only for frame
- * lines whose shape the fast path cannot decide.
+ * Compatibility is the point, so this follows the Perl script even where it
+ * is surprising; each such place says so. Its regular expressions are done as
+ * scans and `indexOf` calls with the same results (backtracking included),
+ * with the exact regex kept for frame lines the fast path cannot decide.
  *
- * Byte-exactness: the Perl script works on bytes. Decode input as `latin1`
- * and encode the output as `latin1` to get the same bytes for any input
- * (UTF-8 text passes through untouched); all character classes used here are
- * ASCII, as Perl's are on byte strings.
+ * The Perl script works on bytes: decode input and encode output as `latin1`
+ * to get its bytes for any input (UTF-8 passes through untouched). Character
+ * classes here are ASCII, as Perl's are on byte strings.
  */
 
 /** Options of stackcollapse-perf.pl that change the folded output. */
 export interface CollapseOptions {
-  /** `--pid`: root frame is `comm-pid` (pid is `?` when perf printed only a tid). */
+  /** `--pid`: root frame `comm-pid` (pid `?` when perf printed only a tid). */
   pid?: boolean;
-  /** `--tid`: root frame is `comm-pid/tid`; wins over `pid`. */
+  /** `--tid`: root frame `comm-pid/tid`; wins over `pid`. */
   tid?: boolean;
-  /** `--kernel`: suffix `_[k]` on frames from the kernel (`[...]` or `*vmlinux` modules). */
+  /** `--kernel`: `_[k]` on frames of kernel modules (`[...]`, `*vmlinux`). */
   kernel?: boolean;
-  /** `--jit`: suffix `_[j]` on frames from `/tmp/perf-<pid>.map` (JIT symbol maps). */
+  /** `--jit`: `_[j]` on frames from `/tmp/perf-<pid>.map` (JIT symbol maps). */
   jit?: boolean;
   /** `--all`: both `kernel` and `jit`. */
   all?: boolean;
-  /** `--addrs`: unknown symbols become `[module <address>]` instead of `[module]`. */
+  /** `--addrs`: unknown symbols as `[module <address>]`, not `[module]`. */
   addrs?: boolean;
   /**
-   * `--event-filter`: keep only samples of this event (e.g. `cycles`). When
-   * absent or empty, the first event seen in the input is kept, as Perl does,
-   * because summing different events (cycles with instructions) misleads.
+   * `--event-filter`: keep only samples of this event. When absent or empty
+   * the first event seen is kept, as in Perl: cycles plus instructions mislead.
    */
   eventFilter?: string;
   /** Called with each diagnostic the Perl script would print on stderr. */
@@ -42,6 +39,7 @@ const SPACE = 32;
 const TAB = 9;
 const CR = 13;
 const HASH = 35;
+const SLASH = 47;
 const OPEN_PAREN = 40;
 const COLON = 58;
 const UPPER_L = 76;
@@ -61,10 +59,6 @@ function isWord(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || isDigit(c) || c === 95;
 }
 
-function isLowerHex(c: number): boolean {
-  return isDigit(c) || (c >= 97 && c <= 102);
-}
-
 /** Bounds the frame-name cache (about 200 bytes an entry) on inputs with endless distinct lines. */
 const MAX_CACHED_LINES = 1 << 17;
 
@@ -80,12 +74,8 @@ const FRAME_LINE = /^[ \t\n\v\f\r]*(\w+)[ \t\n\v\f\r]*(.+) \((.*)\)/s;
  * dropped; the count is the sample's period when perf printed one, else 1.
  */
 export class PerfScriptCollapser {
-  private readonly pidRoot: boolean;
-  private readonly tidRoot: boolean;
   private readonly kernel: boolean;
   private readonly jit: boolean;
-  private readonly addrs: boolean;
-  private readonly warn: (message: string) => void;
   private eventFilter: string;
   private eventDefaulted = false;
   private filterWarned = false;
@@ -107,14 +97,15 @@ export class PerfScriptCollapser {
   /** Counts so far, as a tree of frame ids under each root (process) name. */
   private readonly roots = new Map<string, StackNode>();
 
-  constructor(options: CollapseOptions = {}) {
-    this.pidRoot = options.pid === true;
-    this.tidRoot = options.tid === true;
+  /** A collapser with stackcollapse-perf.pl's `options`; nothing read yet. */
+  constructor(private readonly options: CollapseOptions = {}) {
     this.kernel = options.kernel === true || options.all === true;
     this.jit = options.jit === true || options.all === true;
-    this.addrs = options.addrs === true;
     this.eventFilter = options.eventFilter ?? '';
-    this.warn = options.onWarning ?? (() => undefined);
+  }
+
+  private warn(message: string): void {
+    this.options.onWarning?.(message);
   }
 
   /** Feeds the next piece of text; returns nothing (see `end`). */
@@ -186,10 +177,7 @@ export class PerfScriptCollapser {
     const name = this.processName;
     if (name === undefined) return;
     let node = this.roots.get(name);
-    if (node === undefined) {
-      node = new StackNode();
-      this.roots.set(name, node);
-    }
+    if (node === undefined) this.roots.set(name, (node = new StackNode()));
     const frames = this.frames;
     for (let i = frames.length - 1; i >= 0; i--) node = node.child(frames[i]);
     node.count += this.period;
@@ -218,7 +206,7 @@ export class PerfScriptCollapser {
       if (i === firstStart) continue;
       const firstEnd = i;
       let secondStart = i;
-      while (i < n && line.charCodeAt(i) === 47) i++;
+      while (i < n && line.charCodeAt(i) === SLASH) i++;
       if (i > firstEnd) {
         secondStart = i;
         while (i < n && isDigit(line.charCodeAt(i))) i++;
@@ -258,8 +246,8 @@ export class PerfScriptCollapser {
       pid = '?';
     }
     let name = line.slice(0, commEnd);
-    if (this.tidRoot) name += '-' + pid + '/' + tid;
-    else if (this.pidRoot) name += '-' + pid;
+    if (this.options.tid === true) name += '-' + pid + '/' + tid;
+    else if (this.options.pid === true) name += '-' + pid;
     if (name.includes(' ')) name = name.replaceAll(' ', '_');
     this.processName = name;
     this.isJava = name.startsWith('java');
@@ -289,7 +277,7 @@ export class PerfScriptCollapser {
       const pc = text.slice(pcStart, pcEnd);
       ids = this.idsOf(this.namesOf(pc, rest.slice(0, open), rest.slice(open + 2, close)));
       // With --addrs an unknown symbol's name holds the address, which varies.
-      const cacheable = !(this.addrs && rest.includes('[unknown]'));
+      const cacheable = !(this.options.addrs === true && rest.includes('[unknown]'));
       if (cacheable && cache.size < MAX_CACHED_LINES) cache.set(rest, ids);
     } else if (this.processName === undefined) {
       return true;
@@ -301,21 +289,14 @@ export class PerfScriptCollapser {
   /** Lines such as `7f00 (mod)` need the regex's backtracking into the address. */
   private frameByRegex(line: string): boolean {
     const m = FRAME_LINE.exec(line);
-    if (m === null) return false;
-    if (this.processName !== undefined) {
-      for (const id of this.idsOf(this.namesOf(m[1], m[2], m[3]))) this.frames.push(id);
-    }
-    return true;
+    if (m !== null && this.processName !== undefined) this.frames.push(...this.idsOf(this.namesOf(m[1], m[2], m[3])));
+    return m !== null;
   }
 
   private idsOf(names: string[]): number[] {
     return names.map((name) => {
       let id = this.idByName.get(name);
-      if (id === undefined) {
-        id = this.names.length;
-        this.names.push(name);
-        this.idByName.set(name, id);
-      }
+      if (id === undefined) this.idByName.set(name, (id = this.names.push(name) - 1));
       return id;
     });
   }
@@ -342,7 +323,7 @@ export class PerfScriptCollapser {
     if (func === '[unknown]') {
       const known = module !== '[unknown]';
       const name = known ? module.slice(module.lastIndexOf('/') + 1) : 'unknown';
-      func = this.addrs ? '[' + name + ' <' + pc + '>]' : '[' + name + ']';
+      func = this.options.addrs === true ? '[' + name + ' <' + pc + '>]' : '[' + name + ']';
     }
     if (func.includes(';')) func = func.replaceAll(';', ':');
     if (!isGoMethod(func)) func = withoutArguments(func);
@@ -369,22 +350,18 @@ class StackNode {
 
   /** The callee node for frame `id`, created on first use. */
   child(id: number): StackNode {
-    let children = this.children;
-    if (children === undefined) {
-      children = new Map();
-      this.children = children;
-    }
+    const children = (this.children ??= new Map());
     let node = children.get(id);
-    if (node === undefined) {
-      node = new StackNode();
-      children.set(id, node);
-    }
+    if (node === undefined) children.set(id, (node = new StackNode()));
     return node;
   }
 }
 
 function isLowerHexFrom(s: string, from: number): boolean {
-  for (let i = from; i < s.length; i++) if (!isLowerHex(s.charCodeAt(i))) return false;
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!isDigit(c) && (c < 97 || c > 102)) return false;
+  }
   return true;
 }
 

@@ -1,0 +1,217 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import {
+  PerfScriptCollapser,
+  collapsePerfScript,
+  formatFolded,
+  type CollapseOptions,
+} from '../profile/perf-script';
+
+const shared = process.env.FLAMEWATCH_SHARED ?? path.resolve(__dirname, '..', '..', 'shared');
+const perfDir = path.join(shared, 'corpus', 'perf');
+const expectedDir = path.join(perfDir, 'expected');
+const repoRoot = path.resolve(__dirname, '..');
+const cli = path.join(repoRoot, 'bin', 'flamewatch.js');
+
+type Mode = 'default' | 'pid' | 'tid' | 'kernel' | 'jit' | 'all' | 'addrs';
+
+/** The corpus' fixtures, `expected/<name>-collapsed-<mode>.txt`, as (file, mode) pairs. */
+const fixtures = readdirSync(expectedDir)
+  .map((name) => /^(.+)-collapsed-(default|pid|tid|kernel|jit|all|addrs)\.txt$/.exec(name))
+  .filter((m): m is RegExpExecArray => m !== null)
+  .map((m) => ({ file: `${m[1]}.txt`, mode: m[2] as Mode, expected: path.join(expectedDir, m[0]) }))
+  .sort((a, b) => a.file.localeCompare(b.file) || a.mode.localeCompare(b.mode));
+
+function optionsFor(mode: Mode): CollapseOptions {
+  return mode === 'default' ? {} : { [mode]: true };
+}
+
+function flagFor(mode: Mode): string {
+  return mode === 'default' ? '' : ` --${mode}`;
+}
+
+/** The Perl script works on bytes; latin1 keeps every byte as one character. */
+function readPerf(file: string): string {
+  return readFileSync(path.join(perfDir, file), 'latin1');
+}
+
+/** Folded text → stack → count, so that line order does not matter. */
+function parseFolded(text: string): Map<string, number> {
+  const stacks = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const space = line.lastIndexOf(' ');
+    const stack = line.slice(0, space);
+    stacks.set(stack, (stacks.get(stack) ?? 0) + Number(line.slice(space + 1)));
+  }
+  return stacks;
+}
+
+/**
+ * The corpus' --pid and --tid results for Java profiles are FlameGraph's
+ * test/results, recorded before its commit e54f142 ("Correctly detect java in
+ * -tid") made the Java tidy-up (`Ljava/io/File` → `java/io/File`) apply to
+ * `java-<pid>` roots as well as `java`; the script has worked so since, and so
+ * do we. Against those fixtures we expect the fixture with that tidy-up done.
+ */
+function withCurrentJavaTidy(stacks: Map<string, number>, mode: Mode): Map<string, number> {
+  if (mode !== 'pid' && mode !== 'tid') return stacks;
+  const tidied = new Map<string, number>();
+  for (const [stack, count] of stacks) {
+    const [root, ...frames] = stack.split(';');
+    const key = root.startsWith('java')
+      ? [root, ...frames.map((f) => (f.startsWith('L') && f.includes('/') ? f.slice(1) : f))].join(';')
+      : stack;
+    tidied.set(key, (tidied.get(key) ?? 0) + count);
+  }
+  return tidied;
+}
+
+function expectedStacks(fixture: (typeof fixtures)[number]): Map<string, number> {
+  return withCurrentJavaTidy(parseFolded(readFileSync(fixture.expected, 'latin1')), fixture.mode);
+}
+
+/** Feeds `text` in pieces cut at `cuts` (sorted offsets). */
+function collapseInPieces(text: string, cuts: number[], options: CollapseOptions): Map<string, number> {
+  const collapser = new PerfScriptCollapser(options);
+  let from = 0;
+  for (const cut of [...cuts, text.length]) {
+    collapser.push(text.slice(from, cut));
+    from = cut;
+  }
+  return collapser.end();
+}
+
+function everyNth(length: number, step: number): number[] {
+  const cuts: number[] = [];
+  for (let at = step; at < length; at += step) cuts.push(at);
+  return cuts;
+}
+
+describe('stackcollapse-perf.pl conformance', () => {
+  it('finds the corpus fixtures', () => {
+    expect(fixtures.length).toBeGreaterThanOrEqual(70);
+  });
+
+  for (const fixture of fixtures) {
+    it(`matches stackcollapse-perf.pl${flagFor(fixture.mode)} for ${fixture.file}`, () => {
+      const ours = collapsePerfScript(readPerf(fixture.file), optionsFor(fixture.mode));
+      expect(ours).toEqual(expectedStacks(fixture));
+    });
+  }
+});
+
+describe('PerfScriptCollapser fed in chunks', () => {
+  const small = 'perf-java-stacks-02.txt';
+  const text = readPerf(small);
+  const whole = collapsePerfScript(text, { all: true });
+
+  it('gives the same stacks for 1-character chunks', () => {
+    expect(collapseInPieces(text, everyNth(text.length, 1), { all: true })).toEqual(whole);
+  });
+
+  it('gives the same stacks for 7-character chunks', () => {
+    expect(collapseInPieces(text, everyNth(text.length, 7), { all: true })).toEqual(whole);
+  });
+
+  it(`gives the same stacks for ${small} cut in two at every offset`, () => {
+    for (let cut = 0; cut <= text.length; cut++) {
+      const ours = collapseInPieces(text, [cut], { all: true });
+      if (!mapsEqual(ours, whole)) throw new Error(`stacks differ when the input is cut at offset ${cut}`);
+    }
+  });
+
+  it('reads a last line that has no newline, and ends no sample with it', () => {
+    const withoutNewline = 'ab 1 1.0: cycles:\n\tff foo (m)\n\nab 2 1.0: cycles:\n\tff bar (m)';
+    expect(collapsePerfScript(withoutNewline)).toEqual(new Map([['ab;foo', 1]]));
+  });
+});
+
+function mapsEqual(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, value] of a) if (b.get(key) !== value) return false;
+  return true;
+}
+
+describe('stackcollapse-perf.pl behaviour beyond the corpus', () => {
+  // Outputs below are what stackcollapse-perf.pl prints for this input.
+  const sample = [
+    'java 10/20 [000] 1.0: 250 cycles:',
+    '\t7f01 Lcom/x/Y;.run(I)V (/tmp/perf-10.map)',
+    '\t7f02 main->inl1->inl2 (/usr/bin/app)',
+    '\tffffffff81 [unknown] ([kernel.kallsyms])',
+    '\t7f03 [unknown] (/usr/lib/libz.so.1)',
+    '',
+    'perf 5 [001] 1.1: 3 instructions:',
+    '\t7f04 foo (/bin/perf)',
+    '',
+    'ab 7 [001] 1.2: cycles:',
+    '\t7f05 f+0x1a ([unknown])',
+    '',
+    '',
+  ].join('\n');
+  const javaTail = 'main;inl1_[i];inl2_[i];com/x/Y:.run';
+
+  it('counts periods, keeps the first event type, names unknown symbols by module', () => {
+    const warnings: string[] = [];
+    const stacks = collapsePerfScript(sample, { onWarning: (w) => warnings.push(w) });
+    expect(formatFolded(stacks)).toBe(`ab;f 1\njava;[libz.so.1];[[kernel.kallsyms]];${javaTail} 250\n`);
+    expect(warnings).toEqual(['Filtering for events of type: instructions']);
+  });
+
+  it('annotates kernel and JIT frames with --all', () => {
+    expect(formatFolded(collapsePerfScript(sample, { all: true }))).toBe(
+      'ab;f 1\njava;[libz.so.1];[[kernel.kallsyms]]_[k];main;inl1_[i];inl2_[i];com/x/Y:.run_[j] 250\n',
+    );
+  });
+
+  it('shows pid/tid with --tid and addresses with --addrs', () => {
+    const withTid = collapsePerfScript(sample, { tid: true });
+    expect(withTid.get(`java-10/20;[libz.so.1];[[kernel.kallsyms]];${javaTail}`)).toBe(250);
+    const withAddrs = collapsePerfScript(sample, { addrs: true });
+    expect(withAddrs.get(`java;[libz.so.1 <7f03>];[[kernel.kallsyms] <ffffffff81>];${javaTail}`)).toBe(250);
+  });
+
+  it('keeps only the event named by --event-filter', () => {
+    expect(formatFolded(collapsePerfScript(sample, { eventFilter: 'instructions' }))).toBe('perf;foo 3\n');
+  });
+
+  it('reports lines it cannot read', () => {
+    const warnings: string[] = [];
+    collapsePerfScript('ab 1 1.0: cycles:\n\t-> nothing\n\n', { onWarning: (w) => warnings.push(w) });
+    expect(warnings).toEqual(['Unrecognized line: \t-> nothing']);
+  });
+});
+
+describe('flamewatch collapse', () => {
+  const file = 'perf-iperf-stacks-pidtid-01.txt';
+  const pidFixture = fixtures.find((f) => f.file === file && f.mode === 'pid');
+
+  beforeAll(() => {
+    if (!existsSync(path.join(repoRoot, 'dist', 'cli', 'main.js'))) {
+      throw new Error('dist/ is missing: run `npm run build` (npm test does) before these tests');
+    }
+  });
+
+  it(`prints the --pid stacks of ${file} read from a file`, () => {
+    const args = [cli, 'collapse', '--pid', path.join(perfDir, file)];
+    const out = execFileSync(process.execPath, args, { encoding: 'latin1' });
+    expect(parseFolded(out)).toEqual(expectedStacks(pidFixture!));
+  });
+
+  it(`prints the --pid stacks of ${file} read from stdin, sorted as Perl sorts them`, () => {
+    const input = readFileSync(path.join(perfDir, file));
+    const out = execFileSync(process.execPath, [cli, 'collapse', '--pid'], { input, encoding: 'latin1' });
+    expect(parseFolded(out)).toEqual(expectedStacks(pidFixture!));
+    expect(out).toBe(formatFolded(collapsePerfScript(input.toString('latin1'), { pid: true })));
+  });
+
+  it('fails with a message naming a missing file', () => {
+    const missing = path.join(perfDir, 'no-such-file.txt');
+    const run = spawnSync(process.execPath, [cli, 'collapse', missing], { encoding: 'utf8' });
+    expect(run.status).not.toBe(0);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain(`cannot read ${missing}: no such file`);
+  });
+});
