@@ -30,6 +30,7 @@ export interface PreparedIngest {
 }
 
 const MiB = 1 << 20;
+const MAX_FILE_DURATION_MS = 24 * 3600_000;
 const fmt = (n: number) => (n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${n} bytes`);
 
 // Folded text has no control bytes but whitespace; a pprof message is binary from its first field.
@@ -91,9 +92,11 @@ export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promis
   for (const s of split.series) checkLabels(s.labels);
   // As Pyroscope reads them: missing from/until mean now (the file's own
   // timestamp is not trusted: agents' clocks and replays would misplace it).
+  // The file's duration places `from` when only `until` is known, if it is
+  // plausible: some converters write the start time into duration_nanos.
   const until = params.until ?? job.received;
   const fileDurationMs = profile.durationNanos !== undefined ? Math.round(profile.durationNanos / 1e6) : 0;
-  const time = params.from ?? until - Math.min(fileDurationMs, until);
+  const time = params.from ?? (fileDurationMs > 0 && fileDurationMs <= MAX_FILE_DURATION_MS ? until - fileDurationMs : until);
 
   return {
     write: prepareWrite({ tenant: job.tenant, service, time, durationMs: until - time, profile: split }, known),

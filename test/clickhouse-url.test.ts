@@ -1,0 +1,93 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { corpusFiles, type Expected } from './helpers/corpus';
+import { getJson, ingest } from './helpers/server';
+
+// No ClickHouse server installs here: a shim answers ClickHouse's HTTP
+// interface with chDB in its own process (helpers/clickhouse-http-shim.js), so
+// the server runs its CLICKHOUSE_URL path, over HTTP, with the same SQL.
+const repo = path.resolve(__dirname, '..');
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+function start(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ proc: ChildProcess; match: RegExpExecArray }> {
+  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(proc);
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      const match = ready.exec(output);
+      if (match) resolve({ proc, match });
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${output}`)));
+  });
+}
+
+function tmp(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-churl-'));
+  dirs.push(d);
+  return d;
+}
+
+let url: string;
+let clickhouseUrl: string;
+
+beforeAll(async () => {
+  const shim = await start([path.join(__dirname, 'helpers', 'clickhouse-http-shim.js'), tmp()], {}, /listening (\d+)/);
+  clickhouseUrl = `http://default:@127.0.0.1:${shim.match[1]}`;
+  const server = await start([path.join(repo, 'bin', 'flamewatch.js'), 'serve', '--port', '0', '--data', tmp()], { CLICKHOUSE_URL: clickhouseUrl }, /listening on (http:\/\/[\d.]+:\d+)/);
+  url = server.match[1];
+});
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe('flamewatch serve with CLICKHOUSE_URL (the scale-out path)', () => {
+  it('reports the ClickHouse engine', async () => {
+    expect((await getJson(url, '/healthz')).json).toEqual({ status: 'ok', engine: 'clickhouse' });
+  });
+
+  it('stores and reads back go-cpu-labels.pb.gz exactly, as google/pprof reads it', async () => {
+    const file = corpusFiles('pprof', /^go-cpu-labels\.pb\.gz$/)[0];
+    const expected = JSON.parse(fs.readFileSync(file.replace('.pb.gz', '.expected.json'), 'utf8')) as Expected;
+    expect((await ingest(url, { name: 'gocpu{env=http}', format: 'pprof' }, fs.readFileSync(file))).status).toBe(200);
+    for (const st of expected.sampleTypes) {
+      const { json } = await getJson<{ total: number; unit: string; functions: { name: string; self: number; total: number }[] }>(
+        url,
+        `/api/v1/top?${new URLSearchParams({ query: 'gocpu{env="http"}', type: st.type, limit: '0' })}`,
+      );
+      expect(json.unit).toBe(st.unit);
+      expect(json.total).toBe(st.total);
+      const got = Object.fromEntries(json.functions.map((f) => [f.name, { flat: f.self, cum: f.total }]));
+      const want = Object.fromEntries(Object.entries(st.functions).filter(([, v]) => v.cum !== 0));
+      expect(got).toEqual(want);
+    }
+  });
+
+  it('passes label values with quotes and backslashes as query parameters over HTTP', async () => {
+    const value = `it's "q" \\ \t tab`;
+    expect((await ingest(url, { name: `quoted.cpu{v=${JSON.stringify(value)}}` }, 'a;b 3\n')).status).toBe(200);
+    expect((await getJson(url, '/api/v1/label-values?service=quoted&label=v')).json).toEqual([value]);
+    const top = await getJson<{ total: number }>(url, `/api/v1/top?${new URLSearchParams({ query: `quoted{v=${JSON.stringify(value)}}`, type: 'cpu' })}`);
+    expect(top.json.total).toBe(3);
+  });
+
+  it('keeps tenants apart', async () => {
+    expect((await ingest(url, { name: 'private.cpu' }, 'secret 1\n', { 'X-Scope-OrgID': 'other' })).status).toBe(200);
+    expect((await getJson<string[]>(url, '/api/v1/services')).json).not.toContain('private');
+    expect((await getJson<string[]>(url, '/api/v1/services', { 'X-Scope-OrgID': 'other' })).json).toEqual(['private']);
+  });
+
+  it('refuses to start, naming the URL without its password, when ClickHouse is unreachable', async () => {
+    const failing = start([path.join(repo, 'bin', 'flamewatch.js'), 'serve', '--port', '0'], { CLICKHOUSE_URL: 'http://user:s3cret@127.0.0.1:9' }, /never/);
+    await expect(failing).rejects.toThrow(/cannot open the store \(ClickHouse at http:\/\/\*\*\*@127\.0\.0\.1:9\)/);
+    await expect(failing).rejects.not.toThrow(/s3cret/);
+  });
+});
