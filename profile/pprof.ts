@@ -48,6 +48,32 @@ interface LocationFrames {
 }
 
 /**
+ * A pprof sample whose frames are expanded on first use: ingest hashes every
+ * stack but needs the frames only of stacks it has not stored yet.
+ */
+class PprofSample implements Sample {
+  private frames: string[] | undefined;
+  labels?: Labels;
+  numLabels?: Record<string, number>;
+
+  constructor(
+    /** Leaf first, as pprof lists them. */
+    private readonly locations: LocationFrames[],
+    readonly stackId: string,
+    readonly values: number[],
+  ) {}
+
+  get stack(): readonly string[] {
+    if (this.frames === undefined) {
+      const frames: string[] = [];
+      for (let i = this.locations.length - 1; i >= 0; i--) for (const f of this.locations[i].frames) frames.push(f);
+      this.frames = frames;
+    }
+    return this.frames;
+  }
+}
+
+/**
  * Decodes an uncompressed pprof protobuf into the internal model.
  *
  * Frames follow google/pprof's reading: a location's lines expand in place
@@ -110,26 +136,16 @@ export function decodePprof(bytes: Uint8Array): Profile {
     const s = pbSamples[si];
     const ids = s.locationId ?? [];
     const locs = new Array<LocationFrames>(ids.length);
-    let depth = 0;
-    for (let i = 0; i < ids.length; i++) {
+    hasher.reset();
+    for (let i = ids.length - 1; i >= 0; i--) {
       const loc = locationFrames.get(ids[i]) ?? corrupt(`sample ${si} refers to undefined location ${int64(ids[i])}`);
       locs[i] = loc;
-      depth += loc.frames.length;
-    }
-    const stack = new Array<string>(depth);
-    let k = 0;
-    hasher.reset();
-    for (let i = locs.length - 1; i >= 0; i--) {
-      const { frames, hashes } = locs[i];
-      for (let j = 0; j < frames.length; j++) {
-        stack[k++] = frames[j];
-        hasher.push(hashes[j]);
-      }
+      for (let j = 0; j < loc.hashes.length; j++) hasher.push(loc.hashes[j]);
     }
     const raw = s.value ?? [];
     const values = new Array<number>(nTypes);
     for (let i = 0; i < nTypes; i++) values[i] = int64(raw[i]);
-    const sample: Sample = { stack, stackId: hasher.id(), values };
+    const sample = new PprofSample(locs, hasher.id(), values);
     if (s.label && s.label.length > 0) addLabels(sample, s.label, str);
     samples[si] = sample;
   }

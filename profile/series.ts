@@ -1,4 +1,4 @@
-import type { Labels, Profile, ValueType } from './model';
+import type { Labels, Profile, Sample, ValueType } from './model';
 import { stackId } from './stack-id';
 
 /**
@@ -14,10 +14,10 @@ export interface Series {
   total: number;
 }
 
-/** Series of one profile plus the frames of every stack they reference. */
+/** Series of one profile plus, by id, a sample of every stack they reference (its frames read when needed). */
 export interface SplitProfile {
   series: Series[];
-  stacks: Map<string, readonly string[]>;
+  stacks: Map<string, Pick<Sample, 'stack'>>;
   samples: number;
 }
 
@@ -36,13 +36,13 @@ function labelKey(labels: Labels | undefined): string {
  * a series whose values are all zero is kept (its type still exists).
  */
 export function splitProfile(profile: Profile, pushLabels: Labels): SplitProfile {
-  const stacks = new Map<string, readonly string[]>();
+  const stacks = new Map<string, Pick<Sample, 'stack'>>();
   const groups = new Map<string, { labels: Labels; sums: Map<string, number>[] }>();
   const nTypes = profile.sampleTypes.length;
 
   for (const sample of profile.samples) {
     const id = sample.stackId ?? stackId(sample.stack);
-    if (!stacks.has(id)) stacks.set(id, sample.stack);
+    if (!stacks.has(id)) stacks.set(id, sample);
     const key = labelKey(sample.labels);
     let group = groups.get(key);
     if (!group) {

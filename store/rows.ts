@@ -35,10 +35,10 @@ export function prepareWrite(w: ProfileWrite, known?: KnownStacks): PreparedWrit
   const tenant = JSON.stringify(w.tenant);
   let stacks = '';
   const stackIds: string[] = [];
-  for (const [id, frames] of w.profile.stacks) {
+  for (const [id, sample] of w.profile.stacks) {
     if (known?.has(w.tenant, id)) continue;
     stackIds.push(id);
-    stacks += `{"tenant":${tenant},"stack_id":"${id}","frames":${JSON.stringify(frames)}}\n`;
+    stacks += `{"tenant":${tenant},"stack_id":"${id}","frames":${JSON.stringify(sample.stack)}}\n`;
   }
   const profileId = randomUUID();
   const common = `"tenant":${tenant},"service":${JSON.stringify(w.service)},"time":${Math.round(w.time)},"duration_ms":${Math.min(Math.max(0, Math.round(w.durationMs)), 0xffffffff)},"profile_id":"${profileId}"`;
