@@ -4,15 +4,8 @@ import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
 import { PerfScriptCollapser, foldedChunks, type CollapseOptions } from '../profile/perf-script';
 
-interface CollapseFlags {
-  pid?: boolean;
-  tid?: boolean;
-  kernel?: boolean;
-  jit?: boolean;
-  all?: boolean;
-  addrs?: boolean;
-  eventFilter?: string;
-}
+/** The command's flags are the converter's options, as commander names them. */
+type CollapseFlags = Omit<CollapseOptions, 'onWarning'>;
 
 /** Big reads: per-chunk overhead is what remains once lines are cheap. */
 const READ_CHUNK_BYTES = 1 << 20;

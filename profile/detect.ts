@@ -26,7 +26,7 @@ export const DETECT_PREFIX_BYTES = 64 * 1024;
  */
 export function detectFormat(bytes: Uint8Array, fileName?: string): ProfileFormat | undefined {
   const prefix = bytes.subarray(0, DETECT_PREFIX_BYTES);
-  if (prefix.length === 0 || isGzipMagic(prefix)) return undefined;
+  if (prefix.length === 0 || isGzip(prefix)) return undefined;
   const truncated = bytes.length > prefix.length;
 
   const candidates: ProfileFormat[] = [];
@@ -43,11 +43,8 @@ export function detectFormat(bytes: Uint8Array, fileName?: string): ProfileForma
   return candidates.find((f) => text === undefined || f !== 'pprof');
 }
 
-/**
- * True when the bytes start with the gzip magic number. Kept here rather than
- * taken from ./pprof so that detection loads no protobuf decoder.
- */
-export function isGzipMagic(bytes: Uint8Array): boolean {
+/** True when the bytes start with the gzip magic number (a gzip file or body of any format). */
+export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 

@@ -3,11 +3,6 @@ import type { Labels, Profile, Sample, ValueType } from './model';
 import { decodeProfileMessage, int64, type Int64, type PbProfile, uint64Hex } from './pprof-schema';
 import { frameHash, StackHasher } from './stack-id';
 
-/** True when the bytes start with the gzip magic number. */
-export function isGzip(bytes: Uint8Array): boolean {
-  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-}
-
 /**
  * Ids by which samples and lines refer to locations and functions. Real
  * profilers are sloppy: the .NET one writes every function with id 0 and

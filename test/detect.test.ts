@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { detectFormat, isGzipMagic } from '../profile/detect';
+import { detectFormat, isGzip } from '../profile/detect';
 
 const shared = process.env.FLAMEWATCH_SHARED ?? path.resolve(__dirname, '..', '..', 'shared');
 const corpus = path.join(shared, 'corpus');
@@ -22,7 +22,7 @@ const foldedFiles = inCorpus('perf/expected', /\.txt$/);
  */
 function uncompressed(file: string): Buffer {
   const bytes = fs.readFileSync(file);
-  return isGzipMagic(bytes) ? zlib.gunzipSync(bytes) : bytes;
+  return isGzip(bytes) ? zlib.gunzipSync(bytes) : bytes;
 }
 
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs/promises';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { DETECT_PREFIX_BYTES, detectFormat, isGzipMagic, type ProfileFormat } from '../../profile/detect';
+import { DETECT_PREFIX_BYTES, detectFormat, isGzip, type ProfileFormat } from '../../profile/detect';
 import { collapsePerfScript, formatFolded } from '../../profile/perf-script';
 import type { WireFormat } from './ingest-query';
 
@@ -46,7 +46,7 @@ export class NotAProfileError extends Error {
 export async function readPayload(file: string, format?: ProfileFormat): Promise<Payload> {
   const bytes = await fs.readFile(file);
   if (bytes.length === 0) throw new NotAProfileError('the file is empty');
-  const gzipped = isGzipMagic(bytes);
+  const gzipped = isGzip(bytes);
   const detected = format ?? detectFormat(gzipped ? await gunzipPrefix(bytes, DETECT_PREFIX_BYTES) : bytes, file);
   if (detected === undefined) {
     throw new NotAProfileError('not a pprof, folded or perf script profile (pass --format to send it anyway)');
