@@ -8,24 +8,43 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** How the writer groups profiles into INSERTs. */
+export interface BatchPolicy {
+  /** Under load, wait for this many profiles before the next INSERT... */
+  targetProfiles: number;
+  /** ...but no longer than this. */
+  lingerMs: number;
+  /** Never more than this many in one INSERT. */
+  maxProfiles: number;
+}
+
+// ClickHouse's cost per profile falls steeply with batch size (measured on
+// chDB: 1.0 ms of CPU per profile in batches of 25, 0.3 ms in batches of
+// 100), and fewer parts mean less merging.
+export const DEFAULT_BATCH: BatchPolicy = { targetProfiles: 200, lingerMs: 100, maxProfiles: 2000 };
+
 /**
- * Writes profiles in group commits: requests that arrive while an insert is
- * running wait and go together in the next one, so throughput grows with load
- * and an idle server adds no latency. `write` resolves only once the rows are
- * committed (the ingest API acknowledges after that); on failure every
- * request of the batch is rejected and none of its profiles is visible (one
- * INSERT per table; stacks go first and are harmless alone).
+ * Writes profiles in group commits: a write to an idle writer goes at once;
+ * writes that arrive while an INSERT runs wait and go together in the next
+ * one, which gathers up to `targetProfiles` or `lingerMs`, so batches (and
+ * throughput) grow with load while an idle server adds no latency. `write`
+ * resolves only once the rows are committed (the ingest API acknowledges
+ * after that); on failure every request of the batch is rejected and none of
+ * its profiles is visible (one INSERT per table; stacks go first and are
+ * harmless alone).
  */
 export class ProfileWriter {
   private queue: Pending[] = [];
+  private queued = 0;
   private flushing = false;
+  private gathered: (() => void) | undefined;
 
   constructor(
     private readonly client: ClickHouseClient,
     private readonly db: string,
     /** Stacks committed lately; shared with ingest workers, which then skip their rows. */
     readonly knownStacks = new KnownStacks(),
-    private readonly maxBatchProfiles = 2000,
+    private readonly batch: BatchPolicy = DEFAULT_BATCH,
   ) {}
 
   /** Stores profiles; resolves once committed. */
@@ -37,21 +56,43 @@ export class ProfileWriter {
   writePrepared(writes: PreparedWrite[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ writes, resolve, reject });
+      this.queued += writes.length;
       if (!this.flushing) void this.flushLoop();
+      else if (this.gathered && this.queued >= this.batch.targetProfiles) this.gathered();
+    });
+  }
+
+  /** Waits until enough profiles are queued for a good batch, or the linger time is up. */
+  private gather(): Promise<void> {
+    if (this.queued >= this.batch.targetProfiles) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.gathered = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, this.batch.lingerMs);
+      this.gathered = done;
     });
   }
 
   private async flushLoop(): Promise<void> {
     this.flushing = true;
     try {
+      let underLoad = false;
       while (this.queue.length > 0) {
+        if (underLoad) await this.gather();
         const batch: Pending[] = [];
         let count = 0;
-        while (this.queue.length > 0 && (batch.length === 0 || count + this.queue[0].writes.length <= this.maxBatchProfiles)) {
+        while (this.queue.length > 0 && (batch.length === 0 || count + this.queue[0].writes.length <= this.batch.maxProfiles)) {
           const p = this.queue.shift()!;
           batch.push(p);
           count += p.writes.length;
         }
+        this.queued -= count;
+        // From here on the loop only runs again for writes that queued while
+        // this INSERT ran, i.e. under load: those gather a full batch.
+        underLoad = true;
         try {
           await this.insert(batch.flatMap((p) => p.writes));
           for (const p of batch) p.resolve();
