@@ -26,7 +26,26 @@ message Line { uint64 function_id = 1; int64 line = 2; int64 column = 3; }
 message Function { uint64 id = 1; int64 name = 2; int64 system_name = 3; int64 filename = 4; int64 start_line = 5; }
 `;
 
+// The fields ingest reads, and only those: protobufjs skips the rest (mappings,
+// line numbers, file names) without building objects for them.
+const READ_PROTO = `
+syntax = "proto3";
+package perftools.profiles.read;
+message Profile {
+  repeated ValueType sample_type = 1; repeated Sample sample = 2; repeated Location location = 4;
+  repeated Function function = 5; repeated string string_table = 6; int64 time_nanos = 9;
+  int64 duration_nanos = 10; ValueType period_type = 11; int64 period = 12;
+}
+message ValueType { int64 type = 1; int64 unit = 2; }
+message Sample { repeated uint64 location_id = 1; repeated int64 value = 2; repeated Label label = 3; }
+message Label { int64 key = 1; int64 str = 2; int64 num = 3; }
+message Location { uint64 id = 1; uint64 address = 3; repeated Line line = 4; }
+message Line { uint64 function_id = 1; }
+message Function { uint64 id = 1; int64 name = 2; }
+`;
+
 export const ProfileType = protobuf.parse(PROFILE_PROTO).root.lookupType('perftools.profiles.Profile');
+const ReadProfileType = protobuf.parse(READ_PROTO).root.lookupType('perftools.profiles.read.Profile');
 
 /** A 64-bit integer as decoded: a number when exact, a bigint beyond 2^53, or a Long default. */
 export type Int64 = number | bigint | { high: number; low: number; unsigned?: boolean };
@@ -103,10 +122,10 @@ class NumberReader extends protobuf.BufferReader {
   }
 }
 
-/** Decodes profile.proto bytes; throws protobufjs' error on malformed input. */
+/** Decodes the profile.proto fields ingest reads; throws protobufjs' error on malformed input. */
 export function decodeProfileMessage(bytes: Uint8Array): PbProfile {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return ProfileType.decode(new NumberReader(buf)) as unknown as PbProfile;
+  return ReadProfileType.decode(new NumberReader(buf)) as unknown as PbProfile;
 }
 
 /** Encodes a profile.proto message (fields as in PbProfile, numbers or bigints). */

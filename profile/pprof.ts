@@ -36,7 +36,13 @@ class IdTable<V> {
   }
 }
 
-/** A location's frames, root first, and their hashes (profile/stack-id). */
+/** A frame name and its hash (profile/stack-id). */
+interface Frame {
+  name: string;
+  hash: number;
+}
+
+/** A location's frames, root first, and their hashes. */
 interface LocationFrames {
   frames: string[];
   hashes: number[];
@@ -104,9 +110,14 @@ export function decodePprof(bytes: Uint8Array): Profile {
   }
   const sampleTypes: ValueType[] = msg.sampleType.map((t) => ({ type: str(t.type), unit: str(t.unit) }));
 
-  const functionNames = byId(msg.function, (f) => str(f.name));
+  // Each function's name and its hash (profile/stack-id), computed once here
+  // rather than once per location line or per sample.
+  const functions = byId(msg.function, (f): Frame => {
+    const name = str(f.name);
+    return { name, hash: frameHash(name) };
+  });
+  const unknownFunction: Frame = { name: '?', hash: frameHash('?') };
   // Each location's frames, root first: pprof lists Line[0] innermost.
-  // Frames are hashed once per location here, not once per sample.
   const locationFrames = byId(msg.location, (loc): LocationFrames => {
     const lines = loc.line ?? [];
     if (lines.length === 0) {
@@ -114,13 +125,14 @@ export function decodePprof(bytes: Uint8Array): Profile {
       return { frames: [frame], hashes: [frameHash(frame)] };
     }
     const frames = new Array<string>(lines.length);
+    const hashes = new Array<number>(lines.length);
     for (let i = 0; i < lines.length; i++) {
       const fid = int64(lines[i].functionId);
-      const name = fid === 0 ? '?' : functionNames.get(fid);
-      frames[lines.length - 1 - i] =
-        name !== undefined ? name : corrupt(`location ${int64(loc.id)} refers to undefined function ${fid}`);
+      const fn = fid === 0 ? unknownFunction : functions.get(fid) ?? corrupt(`location ${int64(loc.id)} refers to undefined function ${fid}`);
+      frames[lines.length - 1 - i] = fn.name;
+      hashes[lines.length - 1 - i] = fn.hash;
     }
-    return { frames, hashes: frames.map(frameHash) };
+    return { frames, hashes };
   });
 
   const nTypes = sampleTypes.length;
