@@ -36,37 +36,48 @@ function labelKey(labels: Labels | undefined): string {
  * a series whose values are all zero is kept (its type still exists).
  */
 export function splitProfile(profile: Profile, pushLabels: Labels): SplitProfile {
+  // One map lookup per sample: stacks get a dense index, and each series sums
+  // into an array by that index.
   const stacks = new Map<string, Pick<Sample, 'stack'>>();
-  const groups = new Map<string, { labels: Labels; sums: Map<string, number>[] }>();
+  const index = new Map<string, number>();
+  const ids: string[] = [];
+  const groups = new Map<string, { labels: Labels; sums: number[][] }>();
   const nTypes = profile.sampleTypes.length;
+  const newGroup = (labels: Labels | undefined) => ({ labels: { ...labels, ...pushLabels }, sums: profile.sampleTypes.map((): number[] => []) });
 
   for (const sample of profile.samples) {
     const id = sample.stackId ?? stackId(sample.stack);
-    if (!stacks.has(id)) stacks.set(id, sample);
+    let i = index.get(id);
+    if (i === undefined) {
+      i = ids.length;
+      index.set(id, i);
+      ids.push(id);
+      stacks.set(id, sample);
+    }
     const key = labelKey(sample.labels);
     let group = groups.get(key);
-    if (!group) {
-      group = { labels: { ...sample.labels, ...pushLabels }, sums: [] };
-      for (let t = 0; t < nTypes; t++) group.sums.push(new Map());
-      groups.set(key, group);
-    }
+    if (!group) groups.set(key, (group = newGroup(sample.labels)));
     for (let t = 0; t < nTypes; t++) {
       const v = sample.values[t];
-      if (!v) continue;
-      const sums = group.sums[t];
-      sums.set(id, (sums.get(id) ?? 0) + v);
+      if (v) group.sums[t][i] = (group.sums[t][i] ?? 0) + v;
     }
   }
-  if (groups.size === 0) groups.set('', { labels: { ...pushLabels }, sums: profile.sampleTypes.map(() => new Map()) });
+  if (groups.size === 0) groups.set('', newGroup(undefined));
 
   const series: Series[] = [];
   for (const group of groups.values()) {
     for (let t = 0; t < nTypes; t++) {
       const sums = group.sums[t];
-      const stackIds = Array.from(sums.keys());
-      const values = Array.from(sums.values());
+      const stackIds: string[] = [];
+      const values: number[] = [];
       let total = 0;
-      for (const v of values) total += v;
+      for (let i = 0; i < sums.length; i++) {
+        const v = sums[i];
+        if (!v) continue;
+        stackIds.push(ids[i]);
+        values.push(v);
+        total += v;
+      }
       series.push({ type: profile.sampleTypes[t], labels: group.labels, stackIds, values, total });
     }
   }
