@@ -61,10 +61,12 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 3000)); // warm up
     measuring = true;
     const cpu0 = cpuSeconds(server.proc.pid!);
+    const load0 = process.cpuUsage();
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const elapsed = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(server.proc.pid!) - cpu0;
+    const load = process.cpuUsage(load0);
     measuring = false;
     stop = true;
     await Promise.all(workers);
@@ -80,6 +82,7 @@ async function main(): Promise<void> {
     console.log(`| failed requests | ${failed} |`);
     console.log(`| latency p50 / p99 (ms) | ${p(0.5)} / ${p(0.99)} |`);
     console.log(`| server CPU (cores busy) | ${(cpu / elapsed).toFixed(2)} |`);
+    console.log(`| load generator CPU (cores busy) | ${((load.user + load.system) / 1e6 / elapsed).toFixed(2)} |`);
     console.log(`| bare decode loop, one core (profiles/s) | ${decodeRate.toFixed(0)} |`);
     console.log(`| end to end / decode loop | ${(rate / decodeRate).toFixed(2)} |`);
   } finally {

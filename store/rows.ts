@@ -44,7 +44,12 @@ export function prepareWrite(w: ProfileWrite, known?: KnownStacks): PreparedWrit
   const common = `"tenant":${tenant},"service":${JSON.stringify(w.service)},"time":${Math.round(w.time)},"duration_ms":${Math.min(Math.max(0, Math.round(w.durationMs)), 0xffffffff)},"profile_id":"${profileId}"`;
   let profiles = '';
   for (const s of w.profile.series) {
-    profiles += `{${common},"type":${JSON.stringify(s.type.type)},"unit":${JSON.stringify(s.type.unit)},"labels":${JSON.stringify(s.labels)},"stack_ids":${JSON.stringify(s.stackIds)},"values":${JSON.stringify(s.values)},"total":${s.total}}\n`;
+    profiles += `{${common},"type":${JSON.stringify(s.type.type)},"unit":${JSON.stringify(s.type.unit)},"labels":${JSON.stringify(s.labels)},"stack_ids":${idList(s.stackIds)},"values":${JSON.stringify(s.values)},"total":${s.total}}\n`;
   }
   return { tenant: w.tenant, stacks, stackIds, profiles };
+}
+
+// Stack ids are decimal digits only (profile/stack-id), so they need no escaping.
+function idList(ids: string[]): string {
+  return ids.length === 0 ? '[]' : `["${ids.join('","')}"]`;
 }
