@@ -1,7 +1,14 @@
 import { InputError } from './errors';
 import type { Labels, Profile, Sample, ValueType } from './model';
-import { decodeProfileMessage, int64, type Int64, type PbProfile, uint64Hex } from './pprof-schema';
+import { countEntries, decodeProfileMessage, type EntryCounts, int64, type Int64, type PbProfile, uint64Hex } from './pprof-schema';
 import { frameHash, StackHasher } from './stack-id';
+
+/** The most of each entry a profile may hold (decoding costs ~150 bytes of heap per entry). */
+export type PprofLimits = EntryCounts;
+
+// Generous for real profiles (the corpus' largest has 1,662 samples and ~3,000
+// functions); Pyroscope's default is 16,000 samples.
+export const DEFAULT_PPROF_LIMITS: PprofLimits = { samples: 200_000, locations: 1_000_000, functions: 1_000_000, strings: 2_000_000 };
 
 /**
  * Ids by which samples and lines refer to locations and functions. Real
@@ -84,13 +91,21 @@ class PprofSample implements Sample {
  * where real profilers are merely sloppy: ids of 0 (refer by position), value
  * arrays shorter than the sample types, empty names. Names that are not valid UTF-8 have their
  * bad bytes replaced by U+FFFD. Throws InputError('invalid_profile') on bytes
- * that are not a pprof message or a profile with no sample type.
+ * that are not a pprof message or a profile with no sample type, and
+ * InputError('profile_size_limit') past `limits`, before decoding.
  */
-export function decodePprof(bytes: Uint8Array): Profile {
+export function decodePprof(bytes: Uint8Array, limits: PprofLimits = DEFAULT_PPROF_LIMITS): Profile {
   let msg: PbProfile;
   try {
+    const counts = countEntries(bytes);
+    for (const key of Object.keys(limits) as (keyof PprofLimits)[]) {
+      if (counts[key] > limits[key]) {
+        throw new InputError('profile_size_limit', `profile has ${counts[key]} ${key}; the limit is ${limits[key]}`);
+      }
+    }
     msg = decodeProfileMessage(bytes);
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError('invalid_profile', `not a valid pprof protobuf: ${(err as Error).message}`);
   }
   // A reference to a string, location or function that the message does not

@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { encodeProfileMessage } from '../profile/pprof-schema';
 import { corpusFiles } from './helpers/corpus';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startServer({ limits: { maxBodyBytes: 1 << 20, maxDecompressedBytes: 8 << 20 } });
+  server = await startServer({ limits: { maxBodyBytes: 1 << 20, maxDecompressedBytes: 8 << 20, maxSamples: 10_000 } });
 });
 afterAll(() => server.close());
 
@@ -66,6 +67,18 @@ describe('ingest refuses bad input with a clear 4xx and stores nothing', () => {
   it('refuses a gzip bomb by decompressed size', async () => {
     const bomb = gzipSync(Buffer.alloc(20 << 20)); // 20 MiB of zeros, ~20 kB compressed
     await expectRefused({ name: 'bomb', format: 'pprof' }, bomb, 413, /decompresses to more than/);
+  });
+
+  it('refuses a pprof with more samples than the limit before decoding it', async () => {
+    const sample = { locationId: [1], value: [1] };
+    const bytes = encodeProfileMessage({
+      sampleType: [{ type: 1, unit: 2 }],
+      stringTable: ['', 'cpu', 'nanoseconds', 'f'],
+      function: [{ id: 1, name: 3 }],
+      location: [{ id: 1, line: [{ functionId: 1 }] }],
+      sample: Array.from({ length: 12_000 }, () => sample),
+    });
+    await expectRefused({ name: 'many-samples', format: 'pprof' }, bytes, 413, /12000 samples; the limit is 10000/);
   });
 
   it('refuses a body over the size limit', async () => {

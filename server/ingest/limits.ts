@@ -1,5 +1,6 @@
 import type { Request } from 'express';
 import { InputError } from '../../profile/errors';
+import { DEFAULT_PPROF_LIMITS } from '../../profile/pprof';
 import { HttpError } from '../errors';
 
 /** What one ingest request may cost. Checked at the edge, before anything is parsed. */
@@ -12,6 +13,8 @@ export interface IngestLimits {
   maxCompressionRatio: number;
   /** A body must arrive within this long (Pyroscope answers 408 too). */
   bodyTimeoutMs: number;
+  /** Samples in one pprof, counted before decoding (decoding costs heap per sample). */
+  maxSamples: number;
 }
 
 export const DEFAULT_LIMITS: IngestLimits = {
@@ -19,6 +22,7 @@ export const DEFAULT_LIMITS: IngestLimits = {
   maxDecompressedBytes: 64 << 20,
   maxCompressionRatio: 100,
   bodyTimeoutMs: 30_000,
+  maxSamples: DEFAULT_PPROF_LIMITS.samples,
 };
 
 const MiB = 1 << 20;

@@ -47,7 +47,12 @@ export class IngestPool {
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(workerScript(), { workerData: { knownStacks: this.known.buffer } }), pending: new Map() };
+    const worker = new Worker(workerScript(), {
+      workerData: { knownStacks: this.known.buffer },
+      // A worker that runs out of heap is ended alone (its jobs get a 500), not the process.
+      resourceLimits: { maxOldGenerationSizeMb: 2048 },
+    });
+    const slot: Slot = { worker, pending: new Map() };
     slot.worker.unref();
     slot.worker.on('message', (reply: Reply) => {
       const p = slot.pending.get(reply.id);

@@ -3,7 +3,7 @@ import { InputError } from '../../profile/errors';
 import { parseFolded } from '../../profile/folded';
 import type { Profile } from '../../profile/model';
 import { isGzip } from '../../profile/detect';
-import { decodePprof } from '../../profile/pprof';
+import { DEFAULT_PPROF_LIMITS, decodePprof } from '../../profile/pprof';
 import { splitProfile } from '../../profile/series';
 import type { KnownStacks } from '../../store/known-stacks';
 import { type PreparedWrite, prepareWrite } from '../../store/rows';
@@ -86,7 +86,7 @@ export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promis
 
   const { service, type } = serviceAndType(params.appName, format, params.units);
   let profile: Profile =
-    format === 'pprof' ? decodePprof(bytes) : parseFolded(new TextDecoder().decode(bytes), type!, format === 'lines');
+    format === 'pprof' ? decodePprof(bytes, { ...DEFAULT_PPROF_LIMITS, samples: limits.maxSamples }) : parseFolded(new TextDecoder().decode(bytes), type!, format === 'lines');
   if (sampleTypeConfig) profile = applySampleTypeConfig(profile, sampleTypeConfig);
 
   const split = splitProfile(profile, params.labels);
