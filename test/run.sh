@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash test/setup-system.sh
 npm run --silent build
+npm run --silent typecheck
 exec npx jest "$@"
