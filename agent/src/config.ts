@@ -1,0 +1,110 @@
+/** What a service writes to start the agent; everything but server and service has a default. */
+export interface AgentOptions {
+  /** The Flamewatch (or Pyroscope) server, e.g. http://flamewatch:4040. */
+  server: string;
+  /** The service name, as it shows in the UI. */
+  service: string;
+  /** Labels on every profile (env, version, region, ...). */
+  labels?: Record<string, string>;
+  /** Sent as `Authorization: Bearer <token>`. */
+  authToken?: string;
+  /** Sent as `X-Scope-OrgID`. */
+  tenant?: string;
+  /** How often a profile is pushed, ms (default 10,000). */
+  intervalMs?: number;
+  /** Wall-time profile with CPU time (default true). */
+  wall?: boolean;
+  /** Sampling heap profile (default true). */
+  heap?: boolean;
+  /** Wall sampling period, µs (default 10,000: 100 Hz). */
+  wallIntervalMicros?: number;
+  /** Heap: average bytes between samples (default 512 KiB) and stack depth (default 64). */
+  heapIntervalBytes?: number;
+  heapStackDepth?: number;
+  /** Map generated code back to sources (reads .map files under this directory); default off. */
+  sourceMapsDir?: string;
+  /** Profiles kept while the server is away: at most this many (default 30)... */
+  maxBufferedProfiles?: number;
+  /** ...and this many bytes (default 8 MiB); the oldest are dropped first. */
+  maxBufferedBytes?: number;
+  /** One push may take this long, ms (default 10,000). */
+  requestTimeoutMs?: number;
+  /** `stop()` gives the last push this long, ms (default 5,000). */
+  stopTimeoutMs?: number;
+  /** Where the agent's few log lines go; silent by default. */
+  logger?: AgentLogger;
+}
+
+export interface AgentLogger {
+  debug?(message: string): void;
+  info?(message: string): void;
+  warn?(message: string): void;
+  error?(message: string): void;
+}
+
+export type ResolvedOptions = Required<Omit<AgentOptions, 'authToken' | 'tenant' | 'sourceMapsDir' | 'logger'>> &
+  Pick<AgentOptions, 'authToken' | 'tenant' | 'sourceMapsDir'> & { logger: AgentLogger };
+
+export const DEFAULTS = {
+  intervalMs: 10_000,
+  wall: true,
+  heap: true,
+  wallIntervalMicros: 10_000,
+  heapIntervalBytes: 512 * 1024,
+  heapStackDepth: 64,
+  maxBufferedProfiles: 30,
+  maxBufferedBytes: 8 << 20,
+  requestTimeoutMs: 10_000,
+  stopTimeoutMs: 5_000,
+};
+
+/** Fills defaults and checks the options; returns a list of problems instead of throwing. */
+export function resolveOptions(options: AgentOptions): { options?: ResolvedOptions; problems: string[] } {
+  const problems: string[] = [];
+  const o = { ...DEFAULTS, labels: {}, logger: {}, ...stripUndefined(options) } as ResolvedOptions;
+  try {
+    const url = new URL(o.server);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push(`server must be an http(s) URL, not ${o.server}`);
+  } catch {
+    problems.push(`server is not a URL: ${JSON.stringify(o.server)}`);
+  }
+  if (typeof o.service !== 'string' || !/^[A-Za-z0-9_.\-/]{1,200}$/.test(o.service)) {
+    problems.push(`service must be 1-200 letters, digits, _ . - or /, not ${JSON.stringify(o.service)}`);
+  }
+  for (const key of ['intervalMs', 'wallIntervalMicros', 'heapIntervalBytes', 'heapStackDepth', 'maxBufferedProfiles', 'maxBufferedBytes', 'requestTimeoutMs', 'stopTimeoutMs'] as const) {
+    if (!Number.isFinite(o[key]) || o[key] <= 0) problems.push(`${key} must be a positive number, not ${o[key]}`);
+  }
+  if (o.intervalMs < 1000) problems.push(`intervalMs must be at least 1000, not ${o.intervalMs}`);
+  return problems.length ? { problems } : { options: o, problems };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * Options from the environment, for `node -r @flamewatch/agent/register`:
+ * FLAMEWATCH_SERVER, FLAMEWATCH_SERVICE, FLAMEWATCH_LABELS (k=v,k2=v2),
+ * FLAMEWATCH_TOKEN, FLAMEWATCH_TENANT, FLAMEWATCH_INTERVAL (seconds),
+ * FLAMEWATCH_WALL / FLAMEWATCH_HEAP (true|false). Pyroscope's variables
+ * (PYROSCOPE_SERVER_ADDRESS, PYROSCOPE_APPLICATION_NAME) work too.
+ */
+export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
+  const bool = (v: string | undefined) => (v === undefined ? undefined : !/^(0|false|no|off)$/i.test(v.trim()));
+  const labels: Record<string, string> = {};
+  for (const pair of (env.FLAMEWATCH_LABELS ?? '').split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) labels[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  const seconds = env.FLAMEWATCH_INTERVAL === undefined ? undefined : Number(env.FLAMEWATCH_INTERVAL) * 1000;
+  return {
+    server: env.FLAMEWATCH_SERVER ?? env.PYROSCOPE_SERVER_ADDRESS ?? 'http://127.0.0.1:4040',
+    service: env.FLAMEWATCH_SERVICE ?? env.PYROSCOPE_APPLICATION_NAME ?? env.npm_package_name ?? 'node-service',
+    labels,
+    authToken: env.FLAMEWATCH_TOKEN ?? env.PYROSCOPE_AUTH_TOKEN,
+    tenant: env.FLAMEWATCH_TENANT ?? env.PYROSCOPE_TENANT_ID,
+    intervalMs: seconds,
+    wall: bool(env.FLAMEWATCH_WALL),
+    heap: bool(env.FLAMEWATCH_HEAP),
+  };
+}

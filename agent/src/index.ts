@@ -1,0 +1,253 @@
+import { heap, time, encode, SourceMapper } from '@datadog/pprof';
+import { ProfileBuffer } from './buffer';
+import { type AgentOptions, type ResolvedOptions, optionsFromEnv, resolveOptions } from './config';
+import { type Destination, ingestName, push } from './sender';
+
+export type { AgentLogger, AgentOptions } from './config';
+export { optionsFromEnv } from './config';
+
+/** Counters of what the agent did, for the service's own health checks. */
+export interface AgentStats {
+  collected: number;
+  pushed: number;
+  /** Pushes that failed and will be tried again. */
+  retried: number;
+  /** Profiles the server refused (4xx), not retried. */
+  rejected: number;
+  /** Profiles dropped because the buffer was full (the oldest first). */
+  dropped: number;
+  buffered: number;
+  bufferedBytes: number;
+}
+
+const BACKOFF_BASE_MS = 1_000;
+const BACKOFF_MAX_MS = 60_000;
+
+/** What start() returns. */
+export interface Agent {
+  /** Stops profiling and pushes what is left within `stopTimeoutMs`; never rejects. */
+  stop(): Promise<void>;
+  stats(): AgentStats;
+}
+
+/** The agent start() returns when its options are unusable: it does nothing (the reason was logged). */
+class DisabledAgent implements Agent {
+  async stop(): Promise<void> {}
+  stats(): AgentStats {
+    return { collected: 0, pushed: 0, retried: 0, rejected: 0, dropped: 0, buffered: 0, bufferedBytes: 0 };
+  }
+}
+
+/**
+ * A running agent. It never throws into its host: every failure is logged
+ * (through the given logger, silent by default) and counted.
+ */
+export class FlamewatchAgent implements Agent {
+  private readonly buffer: ProfileBuffer;
+  private readonly dest: Destination;
+  private collectTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private sending = false;
+  private failures = 0;
+  private stopped = false;
+  private wallStarted = false;
+  private heapStarted = false;
+  private lastCollect = Date.now();
+  private sourceMapper: SourceMapper | undefined;
+  private readonly loggedRejections = new Set<number>();
+  private readonly counts = { collected: 0, pushed: 0, retried: 0, rejected: 0 };
+
+  constructor(private readonly o: ResolvedOptions) {
+    this.buffer = new ProfileBuffer(o.maxBufferedProfiles, o.maxBufferedBytes);
+    this.dest = {
+      server: o.server,
+      name: ingestName(o.service, o.labels),
+      sampleRate: Math.round(1e6 / o.wallIntervalMicros),
+      authToken: o.authToken,
+      tenant: o.tenant,
+      timeoutMs: o.requestTimeoutMs,
+    };
+  }
+
+  /** Starts the profilers and the push timer. */
+  async begin(): Promise<void> {
+    if (this.o.sourceMapsDir) {
+      this.sourceMapper = await SourceMapper.create([this.o.sourceMapsDir]).catch((err: Error) => {
+        this.log('warn', `source maps not loaded: ${err.message}`);
+        return undefined;
+      });
+    }
+    if (this.stopped) return;
+    if (this.o.wall) this.wallStarted = this.guard('start the wall profiler', () => this.startWall()) ?? false;
+    if (this.o.heap) {
+      this.heapStarted = this.guard('start the heap profiler', () => {
+        heap.start(this.o.heapIntervalBytes, this.o.heapStackDepth);
+        return true;
+      }) ?? false;
+    }
+    this.lastCollect = Date.now();
+    this.collectTimer = setInterval(() => this.collect(true), this.o.intervalMs);
+    this.collectTimer.unref();
+    this.log('info', `profiling ${this.o.service} to ${this.o.server} every ${this.o.intervalMs / 1000} s`);
+  }
+
+  private startWall(): boolean {
+    time.start({
+      intervalMicros: this.o.wallIntervalMicros,
+      durationMillis: this.o.intervalMs,
+      sourceMapper: this.sourceMapper,
+      withContexts: true,
+      collectCpuTime: true,
+    });
+    return true;
+  }
+
+  /** Takes this interval's profiles into the buffer and starts a push. */
+  private collect(restart: boolean): Promise<void> {
+    const until = Date.now();
+    const from = this.lastCollect;
+    this.lastCollect = until;
+    const encodes: Promise<void>[] = [];
+    const take = (kind: string, profile: Parameters<typeof encode>[0] | undefined) => {
+      if (!profile) return;
+      encodes.push(
+        encode(profile).then(
+          (body) => {
+            this.counts.collected++;
+            this.buffer.push({ kind, from: Math.floor(from / 1000), until: Math.ceil(until / 1000), body });
+          },
+          (err: Error) => this.log('warn', `could not encode the ${kind} profile: ${err.message}`),
+        ),
+      );
+    };
+    if (this.wallStarted) take('wall', this.guard('collect the wall profile', () => time.stop(restart)));
+    if (!restart) this.wallStarted = false;
+    if (this.heapStarted) take('heap', this.guard('collect the heap profile', () => heap.profile(undefined, this.sourceMapper)));
+    return Promise.all(encodes).then(() => this.pump());
+  }
+
+  /** Sends the oldest buffered profile, then the next, until empty or failing. */
+  private pump(holdProcess = false): void {
+    if (this.sending || this.retryTimer) return;
+    const next = this.buffer.peek();
+    if (!next) return;
+    this.sending = true;
+    void push(this.dest, next, holdProcess).then((result) => {
+      this.sending = false;
+      if (result.outcome === 'ok') {
+        this.buffer.remove(next);
+        this.counts.pushed++;
+        this.failures = 0;
+        this.pump(holdProcess);
+      } else if (result.outcome === 'reject') {
+        this.buffer.remove(next);
+        this.counts.rejected++;
+        if (!this.loggedRejections.has(result.status)) {
+          this.loggedRejections.add(result.status);
+          this.log('error', `the server refused a ${next.kind} profile (not retried): ${result.reason}`);
+        }
+        this.pump(holdProcess);
+      } else {
+        this.counts.retried++;
+        this.failures++;
+        // Full jitter, so a fleet of agents does not come back in step.
+        const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.failures - 1, 16));
+        const delay = Math.max(Math.random() * ceiling, Math.min(result.retryAfterMs ?? 0, 5 * BACKOFF_MAX_MS));
+        if (this.failures === 1) this.log('warn', `push failed (${result.reason}); retrying with backoff`);
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.pump(holdProcess);
+        }, delay);
+        if (!holdProcess) this.retryTimer.unref();
+      }
+    });
+  }
+
+  /**
+   * Stops profiling and pushes what is left, giving up after `stopTimeoutMs`.
+   * Resolves (never rejects) when done; keeps the process alive only that long.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    try {
+      clearInterval(this.collectTimer);
+      await this.collect(false);
+      if (this.heapStarted) this.guard('stop the heap profiler', () => heap.stop());
+      this.heapStarted = false;
+      if (this.retryTimer) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = undefined;
+      }
+      const deadline = Date.now() + this.o.stopTimeoutMs;
+      while (this.buffer.size > 0 && Date.now() < deadline) {
+        if (!this.sending && !this.retryTimer) this.pump(true);
+        await new Promise((r) => setTimeout(r, 20));
+        if (this.retryTimer) break; // the server is failing: do not hold the exit
+      }
+    } catch (err) {
+      this.log('error', `stopping: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(this.retryTimer);
+      if (current === this) current = undefined;
+    }
+  }
+
+  stats(): AgentStats {
+    return { ...this.counts, dropped: this.buffer.dropped, buffered: this.buffer.size, bufferedBytes: this.buffer.byteSize };
+  }
+
+  private guard<T>(what: string, f: () => T): T | undefined {
+    try {
+      return f();
+    } catch (err) {
+      this.log('error', `could not ${what}: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void {
+    try {
+      this.o.logger[level]?.(`flamewatch agent: ${message}`);
+    } catch {
+      // a failing logger must not fail the host either
+    }
+  }
+}
+
+let current: FlamewatchAgent | undefined;
+
+/**
+ * Starts profiling this process and pushing to Flamewatch. Two lines in a
+ * service: `import { start } from '@flamewatch/agent'; start({ server, service })`.
+ * Never throws; with bad options it logs why and returns an agent that does
+ * nothing. A second call returns the running agent (profilers are per process).
+ */
+export function start(options: AgentOptions): Agent {
+  const logger = options?.logger ?? {};
+  const say = (message: string) => {
+    try {
+      logger.warn?.(`flamewatch agent: ${message}`);
+    } catch {
+      // a failing logger must not fail the host
+    }
+  };
+  if (current) {
+    say('already running; start() returns the running agent');
+    return current;
+  }
+  const { options: resolved, problems } = resolveOptions(options ?? ({} as AgentOptions));
+  if (!resolved) {
+    say(`not started: ${problems.join('; ')}`);
+    return new DisabledAgent();
+  }
+  const agent = new FlamewatchAgent(resolved);
+  current = agent;
+  agent.begin().catch((err: Error) => say(err.message));
+  return agent;
+}
+
+/** Starts an agent configured by environment variables (see optionsFromEnv). */
+export function startFromEnv(env: NodeJS.ProcessEnv = process.env): Agent {
+  return start(optionsFromEnv(env));
+}
