@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { collapseCommand } from './collapse';
+import { perfCommand } from './perf';
 import { pushCommand } from './push';
 import { serveCommand } from './serve';
 
@@ -10,6 +11,7 @@ const program = new Command('flamewatch')
 program.addCommand(serveCommand());
 program.addCommand(collapseCommand());
 program.addCommand(pushCommand());
+program.addCommand(perfCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`flamewatch: ${err instanceof Error ? err.message : String(err)}`);

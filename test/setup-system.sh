@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests use, or fails saying what is missing. Never skips.
 #   .tools/pprof, .tools/refprof  google/pprof's command and the corpus' reference reader
+#   perf                          Linux perf (Debian linux-perf), for the perf collector's tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${FLAMEWATCH_SHARED:-../shared}
 
 need_apt=()
+command -v perf >/dev/null || need_apt+=(linux-perf)
 command -v go >/dev/null || need_apt+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/google/pprof ] || need_apt+=(golang-github-google-pprof-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
