@@ -84,7 +84,9 @@ function defaultService(target: PerfTarget, command: string[]): string {
 
 async function collect(target: PerfTarget, service: string, labels: ReturnType<typeof parseLabels>, flags: PerfFlags, child?: ChildProcess): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flamewatch-perf-'));
-  const file = path.join(dir, 'perf.data');
+  // Two recordings in turn: window n+1 records while window n is collapsed
+  // and pushed, so no time goes unrecorded between windows.
+  const files = [path.join(dir, 'a.data'), path.join(dir, 'b.data')];
   let stopping = false;
   const stop = () => {
     stopping = true;
@@ -99,38 +101,50 @@ async function collect(target: PerfTarget, service: string, labels: ReturnType<t
     if (!flags.quiet) process.stderr.write(`flamewatch perf: ${line}\n`);
   };
   let failures = 0;
+
+  const pushWindow = async (n: number, file: string, from: number, until: number): Promise<void> => {
+    const stacks = await collapseRecording(file);
+    if (stacks.size === 0) {
+      log(`window ${n}: no samples (the target was idle)`);
+      return;
+    }
+    let cpuNanos = 0;
+    for (const v of stacks.values()) cpuNanos += v;
+    const url = ingestUrl(flags.server, {
+      name: appName(service, labels, 'cpu'),
+      format: 'folded',
+      from: String(from),
+      until: String(until),
+      units: 'nanoseconds',
+      sampleRate: flags.frequency,
+    });
+    const body = Buffer.from(formatFolded(stacks), 'latin1');
+    const result = await upload({ url, body, contentType: 'text/plain', headers }, { retries: 2, baseDelayMs: 500, timeoutMs: 30_000 }, () => undefined);
+    if (result.ok) log(`window ${n}: ${stacks.size} stacks, ${(cpuNanos / 1e6).toFixed(0)} ms of CPU, pushed`);
+    else {
+      failures++;
+      log(`window ${n}: push failed: ${result.message}`);
+    }
+  };
+
+  let previous: Promise<void> = Promise.resolve();
   try {
     for (let n = 1; !stopping && (flags.windows === undefined || n <= flags.windows); n++) {
+      const file = files[n % 2];
       const from = Date.now();
       const outcome = await recordWindow(target, flags.window, flags.frequency, file);
       const until = Date.now();
+      await previous; // its file is recorded into next
       if (outcome === 'gone') break;
-      const stacks = await collapseRecording(file);
-      let samples = 0;
-      for (const v of stacks.values()) samples += v;
-      if (stacks.size > 0) {
-        const url = ingestUrl(flags.server, {
-          name: appName(service, labels, 'cpu'),
-          format: 'folded',
-          from: String(from),
-          until: String(until),
-          units: 'nanoseconds',
-          sampleRate: flags.frequency,
-        });
-        const body = Buffer.from(formatFolded(stacks), 'latin1');
-        const result = await upload({ url, body, contentType: 'text/plain', headers }, { retries: 2, baseDelayMs: 500, timeoutMs: 30_000 }, () => undefined);
-        if (result.ok) log(`window ${n}: ${stacks.size} stacks, ${(samples / 1e6).toFixed(0)} ms of CPU, pushed`);
-        else {
-          failures++;
-          log(`window ${n}: push failed: ${result.message}`);
-        }
-      } else log(`window ${n}: no samples (the target was idle)`);
+      previous = pushWindow(n, file, from, until);
       if (outcome === 'last') break;
     }
+    await previous;
   } catch (err) {
     if (err instanceof PerfError) throw new Error(err.message);
     throw err;
   } finally {
+    await previous.catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
