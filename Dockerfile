@@ -3,7 +3,8 @@
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
-COPY agent/package.json agent/package.json
+COPY agent/package.json agent/tsconfig.json agent/register.js agent/
+COPY agent/src agent/src
 COPY bin bin
 COPY profile profile
 COPY store store

@@ -44,7 +44,7 @@ export async function startServer(extraEnv: Record<string, string> = {}): Promis
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-bench-'));
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the server.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const proc = spawn(process.execPath, [...nodeArgs, path.join(repoDir, 'bin', 'flamewatch.js'), 'serve', '--port', String(port), '--data', dataDir], {
+  const proc = spawn(process.execPath, [...nodeArgs, path.join(repoDir, 'bin', 'flamewatch.js'), 'serve', '--port', String(port), '--data', dataDir, '--no-self-profile'], {
     env: { ...process.env, ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

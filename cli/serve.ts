@@ -15,7 +15,8 @@ export function serveCommand(): Command {
     .option('--host <host>', 'address to listen on', process.env.FLAMEWATCH_HOST ?? '127.0.0.1')
     .option('-d, --data <dir>', 'chDB data directory (embedded mode)', process.env.FLAMEWATCH_DATA ?? './data')
     .option('--retention-days <days>', 'days to keep profiles', process.env.FLAMEWATCH_RETENTION_DAYS ?? '30')
-    .action(async (opts: { port: number; host: string; data: string; retentionDays: string }) => {
+    .option('--no-self-profile', 'do not profile the server itself (by default it does, as service flamewatch-server)')
+    .action(async (opts: { port: number; host: string; data: string; retentionDays: string; selfProfile: boolean }) => {
       // Loaded here, not at the top: other commands (collapse, push) start in
       // milliseconds without express, the ClickHouse client and chDB.
       const { createApp } = require('../server/app') as typeof import('../server/app');
@@ -32,6 +33,15 @@ export function serveCommand(): Command {
       const actualPort = typeof address === 'object' && address ? address.port : opts.port;
       const where = store.engine === 'chdb' ? `embedded chDB in ${config.dataDir}` : 'ClickHouse at CLICKHOUSE_URL';
       console.log(`flamewatch listening on http://${opts.host}:${actualPort} (${where})`);
+      // Data to look at within seconds of the first start, as Pyroscope does:
+      // the server profiles itself with the same agent services use.
+      const selfProfile = opts.selfProfile
+        ? (require('@flamewatch/agent') as typeof import('@flamewatch/agent')).start({
+            server: `http://127.0.0.1:${actualPort}`,
+            service: 'flamewatch-server',
+            labels: { engine: store.engine },
+          })
+        : undefined;
 
       let closing = false;
       const shutdown = (signal: string) => {
@@ -39,7 +49,7 @@ export function serveCommand(): Command {
         closing = true;
         console.log(`flamewatch: ${signal}, finishing in-flight requests`);
         server.close(() => {
-          Promise.all([close(), store.close()]).then(
+          Promise.all([close(), store.close(), selfProfile?.stop()]).then(
             () => process.exit(0),
             () => process.exit(1),
           );

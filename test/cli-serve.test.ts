@@ -14,7 +14,7 @@ let output = '';
 
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-cli-'));
-  proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data', dataDir, '--no-self-profile'], { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   url = await new Promise<string>((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => {
@@ -78,4 +78,34 @@ describe('docker-compose.yml', () => {
       if (!dir[1].includes('.json')) expect(fs.existsSync(path.join(repo, dir[1]))).toBe(true);
     }
   });
+});
+
+describe('flamewatch serve profiles itself by default', () => {
+  it('shows the server as service flamewatch-server within 15 s of start, so there is data to look at at once', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-self-'));
+    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      const base = await new Promise<string>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
+          if (m) resolve(m[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+      });
+      const started = Date.now();
+      let services: string[] = [];
+      while (Date.now() - started < 15_000 && !services.includes('flamewatch-server')) {
+        await new Promise((r) => setTimeout(r, 500));
+        services = (await (await fetch(`${base}/api/v1/services`)).json()) as string[];
+      }
+      expect(services).toContain('flamewatch-server');
+      const top = (await (await fetch(`${base}/api/v1/top?query=flamewatch-server&type=wall`)).json()) as { total: number };
+      expect(top.total).toBeGreaterThan(0);
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
