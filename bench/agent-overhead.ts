@@ -1,11 +1,12 @@
 /**
  * Agent overhead: an express service under a fixed wrk load (1 thread, 16
- * connections, 10 s, after 3 s of warm-up), three runs interleaved of: no
- * agent, our agent at its defaults, and @pyroscope/nodejs at its defaults,
- * both pushing to a real `flamewatch serve`. Reports requests/s and p99.
+ * connections, 10 s, after 3 s of warm-up), runs interleaved of: no agent,
+ * our agent at its defaults (wall with CPU time, heap), our agent without CPU
+ * time, and @pyroscope/nodejs at its defaults (wall without CPU time, heap),
+ * all pushing to a real `flamewatch serve`. Reports requests/s and p99.
  *
- *   npm run build && node dist/bench/agent-overhead.js [--rounds 3] [--seconds 10]
- *   (wrk from Debian: apt-get install wrk)
+ *   npm run build && taskset -c 1 node dist/bench/agent-overhead.js [--rounds 5] [--seconds 10]
+ *   (wrk from Debian: apt-get install wrk; taskset from util-linux)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -16,9 +17,9 @@ function arg(name: string, def: number): number {
   return i === -1 ? def : Number(process.argv[i + 1]);
 }
 
-const rounds = arg('rounds', 3);
+const rounds = arg('rounds', 5);
 const seconds = arg('seconds', 10);
-const modes = ['none', 'flamewatch', 'pyroscope'] as const;
+const modes = ['none', 'flamewatch', 'flamewatch-nocpu', 'pyroscope'] as const;
 const service = path.join(repoDir, 'bench', 'fixtures', 'express-service.js');
 
 /** Parses wrk's Requests/sec and its 99 % latency (in ms). */
@@ -32,15 +33,17 @@ function parseWrk(out: string): { rps: number; p99: number } {
 
 async function measure(mode: (typeof modes)[number], flamewatch: string): Promise<{ rps: number; p99: number }> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [service], { env: { ...process.env, PORT: String(port), PROFILER: mode, FLAMEWATCH_SERVER: flamewatch }, stdio: ['ignore', 'pipe', 'inherit'] });
+  // The service alone on core 0; wrk and the Flamewatch server on core 1, so
+  // what the profiler costs shows on the service's core, not as contention.
+  const proc = spawn('taskset', ['-c', '0', process.execPath, service], { env: { ...process.env, PORT: String(port), PROFILER: mode, FLAMEWATCH_SERVER: flamewatch }, stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
     proc.once('exit', (code) => reject(new Error(`service (${mode}) exited with ${code}`)));
   });
   try {
     const url = `http://127.0.0.1:${port}/orders/42`;
-    spawnSync('wrk', ['-t1', '-c16', '-d3s', url], { encoding: 'utf8' });
-    const run = spawnSync('wrk', ['-t1', '-c16', `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
+    spawnSync('taskset', ['-c', '1', 'wrk', '-t1', '-c16', '-d3s', url], { encoding: 'utf8' });
+    const run = spawnSync('taskset', ['-c', '1', 'wrk', '-t1', '-c16', `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
     if (run.error) throw new Error(`wrk: ${run.error.message} (apt-get install wrk)`);
     return parseWrk(run.stdout);
   } finally {

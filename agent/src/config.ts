@@ -12,8 +12,10 @@ export interface AgentOptions {
   tenant?: string;
   /** How often a profile is pushed, ms (default 10,000). */
   intervalMs?: number;
-  /** Wall-time profile with CPU time (default true). */
+  /** Wall-time profile (default true)... */
   wall?: boolean;
+  /** ...with CPU time per sample (default true; needs V8's context tracking, a small cost per async call). */
+  cpuTime?: boolean;
   /** Sampling heap profile (default true). */
   heap?: boolean;
   /** Wall sampling period, µs (default 10,000: 100 Hz). */
@@ -48,6 +50,7 @@ export type ResolvedOptions = Required<Omit<AgentOptions, 'authToken' | 'tenant'
 export const DEFAULTS = {
   intervalMs: 10_000,
   wall: true,
+  cpuTime: true,
   heap: true,
   wallIntervalMicros: 10_000,
   heapIntervalBytes: 512 * 1024,
@@ -86,7 +89,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * Options from the environment, for `node -r @flamewatch/agent/register`:
  * FLAMEWATCH_SERVER, FLAMEWATCH_SERVICE, FLAMEWATCH_LABELS (k=v,k2=v2),
  * FLAMEWATCH_TOKEN, FLAMEWATCH_TENANT, FLAMEWATCH_INTERVAL (seconds),
- * FLAMEWATCH_WALL / FLAMEWATCH_HEAP (true|false). Pyroscope's variables
+ * FLAMEWATCH_WALL / FLAMEWATCH_CPU_TIME / FLAMEWATCH_HEAP (true|false). Pyroscope's variables
  * (PYROSCOPE_SERVER_ADDRESS, PYROSCOPE_APPLICATION_NAME) work too.
  */
 export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
@@ -105,6 +108,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
     tenant: env.FLAMEWATCH_TENANT ?? env.PYROSCOPE_TENANT_ID,
     intervalMs: seconds,
     wall: bool(env.FLAMEWATCH_WALL),
+    cpuTime: bool(env.FLAMEWATCH_CPU_TIME),
     heap: bool(env.FLAMEWATCH_HEAP),
   };
 }

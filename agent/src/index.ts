@@ -96,8 +96,8 @@ export class FlamewatchAgent implements Agent {
       intervalMicros: this.o.wallIntervalMicros,
       durationMillis: this.o.intervalMs,
       sourceMapper: this.sourceMapper,
-      withContexts: true,
-      collectCpuTime: true,
+      withContexts: this.o.cpuTime,
+      collectCpuTime: this.o.cpuTime,
     });
     return true;
   }
