@@ -63,6 +63,9 @@ export function createApp({ store, limits, ingestWorkers = availableParallelism(
   });
 
   app.use(homeRouter());
+  app.use((req, res) => {
+    res.status(404).json({ error: `no route ${req.method} ${req.path}; the API is under /api/v1, ingest at POST /ingest`, reason: 'not_found' });
+  });
   app.use(errorHandler(log));
   return { app, close: () => pool.close() };
 }

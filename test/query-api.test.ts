@@ -131,6 +131,7 @@ describe('errors are JSON with a status that says what was wrong', () => {
     ['/api/v1/timeline?query=checkout&type=cpu&from=0&step=1', 400, /limit is 20000/],
     ['/api/v1/export?query=checkout&type=cpu&format=svg', 415, /pprof or folded/],
     ['/api/v1/nope', 404, /no API endpoint/],
+    ['/nope', 404, /no route GET \/nope/],
   ])('GET %s → %i', async (path, status, message) => {
     const { status: got, json } = await getJson<{ error: string }>(server.url, path);
     expect(got).toBe(status);
