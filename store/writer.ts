@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { KnownStacks } from './known-stacks';
-import { type PreparedWrite, type ProfileWrite, prepareWrite } from './rows';
+import type { PreparedWrite } from './rows';
 
 interface Pending {
   writes: PreparedWrite[];
@@ -47,13 +47,8 @@ export class ProfileWriter {
     private readonly batch: BatchPolicy = DEFAULT_BATCH,
   ) {}
 
-  /** Stores profiles; resolves once committed. */
-  write(writes: ProfileWrite[]): Promise<void> {
-    return this.writePrepared(writes.map((w) => prepareWrite(w, this.knownStacks)));
-  }
-
-  /** Stores profiles already serialised (by an ingest worker); resolves once committed. */
-  writePrepared(writes: PreparedWrite[]): Promise<void> {
+  /** Stores profiles serialised by prepareWrite (rows.ts), in an ingest worker or not; resolves once committed. */
+  write(writes: PreparedWrite[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ writes, resolve, reject });
       this.queued += writes.length;

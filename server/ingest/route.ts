@@ -35,7 +35,7 @@ export function ingestRouter(deps: IngestDeps): Router {
         received: started,
         limits: deps.limits,
       });
-      await deps.writer.writePrepared([prepared.write]);
+      await deps.writer.write([prepared.write]);
       deps.metrics.ingestedProfiles.inc({ format: prepared.format });
       deps.metrics.ingestedSamples.inc(prepared.summary.samples);
       deps.metrics.ingestedBytes.inc(body.length);
