@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler } from 'express';
 import { InputError, type InputErrorReason } from '../profile/errors';
+import { StoreUnavailableError } from '../store/errors';
 
 /** HTTP status per refusal reason: the one place that maps errors to statuses. */
 const STATUS: Record<InputErrorReason, number> = {
@@ -29,6 +30,7 @@ export class HttpError extends Error {
 export function statusOf(err: unknown): number {
   if (err instanceof InputError) return STATUS[err.reason];
   if (err instanceof HttpError) return err.status;
+  if (err instanceof StoreUnavailableError) return 503;
   // ClickHouse refuses a few user inputs only it can judge (an RE2 pattern it cannot compile).
   if (isClickHouseUserError(err)) return 400;
   return 500;
@@ -37,6 +39,7 @@ export function statusOf(err: unknown): number {
 export function reasonOf(err: unknown): string {
   if (err instanceof InputError) return err.reason;
   if (err instanceof HttpError) return err.reason;
+  if (err instanceof StoreUnavailableError) return 'store_unavailable';
   return isClickHouseUserError(err) ? 'invalid_parameter' : 'internal';
 }
 
@@ -50,7 +53,8 @@ function isClickHouseUserError(err: unknown): boolean {
 export function errorHandler(log: (msg: string) => void): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const status = statusOf(err);
-    const message = status < 500 ? (err as Error).message : 'internal error; the server log has the details';
+    const message = status < 500 || status === 503 ? (err as Error).message : 'internal error; the server log has the details';
+    if (status === 503 || status === 429) res.setHeader('Retry-After', '5');
     if (status >= 500) log(`${req.method} ${req.path}: ${(err as Error)?.stack ?? String(err)}`);
     if (res.headersSent) {
       res.end();

@@ -6,6 +6,7 @@ import { ProfileWriter } from './writer';
 
 export type { StoreConfig } from './client';
 export { storeConfigFromEnv } from './client';
+export { StoreUnavailableError } from './errors';
 export type { Selection } from './selection';
 export type { PreparedWrite, ProfileWrite } from './rows';
 export { prepareWrite } from './rows';

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { StackValue } from '../profile/tree';
 import type { ValueType } from '../profile/model';
+import { classifyStoreError } from './errors';
 import { type QueryParams, type Selection, selectionWhere } from './selection';
 
 const FRAME_CACHE_LIMIT = 500_000;
@@ -20,8 +21,12 @@ export class ProfileQueries {
   ) {}
 
   private async rows<T>(query: string, params: QueryParams): Promise<T[]> {
-    const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
-    return rs.json<T>();
+    try {
+      const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
+      return await rs.json<T>();
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
   }
 
   /** Services that have profiles, by name. */

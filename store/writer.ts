@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import { classifyStoreError } from './errors';
 import { KnownStacks } from './known-stacks';
 import type { PreparedWrite } from './rows';
 
@@ -109,12 +110,16 @@ export class ProfileWriter {
     for (const w of writes) for (const id of w.stackIds) this.knownStacks.add(w.tenant, id);
   }
 
-  private insertText(table: string, text: string): Promise<unknown> {
-    return this.client.insert({
-      table: `${this.db}.${table}`,
-      values: [text.endsWith('\n') ? text.slice(0, -1) : text],
-      format: 'JSONEachRow',
-    });
+  private async insertText(table: string, text: string): Promise<void> {
+    try {
+      await this.client.insert({
+        table: `${this.db}.${table}`,
+        values: [text.endsWith('\n') ? text.slice(0, -1) : text],
+        format: 'JSONEachRow',
+      });
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
   }
 
   /** Resolves when every write queued so far has been committed or failed. */

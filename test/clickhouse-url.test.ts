@@ -36,10 +36,17 @@ function tmp(): string {
 
 let url: string;
 let clickhouseUrl: string;
+let shimDir: string;
+let shimPort: string;
+let shim: ChildProcess;
+const shimScript = path.join(__dirname, 'helpers', 'clickhouse-http-shim.js');
 
 beforeAll(async () => {
-  const shim = await start([path.join(__dirname, 'helpers', 'clickhouse-http-shim.js'), tmp()], {}, /listening (\d+)/);
-  clickhouseUrl = `http://default:@127.0.0.1:${shim.match[1]}`;
+  shimDir = tmp();
+  const started = await start([shimScript, shimDir], {}, /listening (\d+)/);
+  shim = started.proc;
+  shimPort = started.match[1];
+  clickhouseUrl = `http://default:@127.0.0.1:${shimPort}`;
   const server = await start([path.join(repo, 'bin', 'flamewatch.js'), 'serve', '--port', '0', '--data', tmp(), '--no-self-profile'], { CLICKHOUSE_URL: clickhouseUrl }, /listening on (http:\/\/[\d.]+:\d+)/);
   url = server.match[1];
 });
@@ -83,6 +90,23 @@ describe('flamewatch serve with CLICKHOUSE_URL (the scale-out path)', () => {
     expect((await ingest(url, { name: 'private.cpu' }, 'secret 1\n', { 'X-Scope-OrgID': 'other' })).status).toBe(200);
     expect((await getJson<string[]>(url, '/api/v1/services')).json).not.toContain('private');
     expect((await getJson<string[]>(url, '/api/v1/services', { 'X-Scope-OrgID': 'other' })).json).toEqual(['private']);
+  });
+
+  it('answers 503 with Retry-After while ClickHouse is away, and recovers by itself when it returns', async () => {
+    const exited = new Promise((r) => shim.once('exit', r));
+    shim.kill('SIGKILL');
+    await exited;
+    const refused = await fetch(`${url}/ingest?name=away.cpu`, { method: 'POST', body: 'a;b 1\n' });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(((await refused.json()) as { error: string }).error).toMatch(/profile store is unavailable/);
+    const query = await fetch(`${url}/api/v1/services`);
+    expect(query.status).toBe(503);
+    expect((await fetch(`${url}/healthz`)).status).toBe(503);
+
+    shim = (await start([shimScript, shimDir, shimPort], {}, /listening (\d+)/)).proc;
+    expect((await ingest(url, { name: 'back.cpu' }, 'a;b 2\n')).status).toBe(200);
+    expect((await getJson<string[]>(url, '/api/v1/services')).json).toEqual(expect.arrayContaining(['back', 'gocpu']));
   });
 
   it('refuses to start, naming the URL without its password, when ClickHouse is unreachable', async () => {

@@ -10,7 +10,7 @@
  * formatting) with the exact SQL the server runs; it is not ClickHouse's own
  * HTTP handler.
  *
- *   node test/helpers/clickhouse-http-shim.js <data dir>   → prints "listening <port>"
+ *   node test/helpers/clickhouse-http-shim.js <data dir> [port]   → prints "listening <port>"
  */
 const http = require('node:http');
 const zlib = require('node:zlib');
@@ -61,7 +61,7 @@ http
       }
     });
   })
-  .listen(0, '127.0.0.1', function () {
+  .listen(Number(process.argv[3] ?? 0), '127.0.0.1', function () {
     const address = /** @type {import('node:net').AddressInfo} */ (this.address());
     console.log(`listening ${address.port}`);
   });
