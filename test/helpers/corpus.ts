@@ -1,8 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** The shared folder beside the repository (CI clones main with shared/ next to it), or FLAMEWATCH_SHARED. */
-export const sharedDir = process.env.FLAMEWATCH_SHARED ?? path.resolve(__dirname, '..', '..', '..', 'shared');
+/**
+ * The shared folder beside the repository (CI clones main with shared/ next
+ * to it), or FLAMEWATCH_SHARED. Found from test/helpers and, compiled for the
+ * benchmarks, from dist/test/helpers.
+ */
+export const sharedDir =
+  process.env.FLAMEWATCH_SHARED ??
+  [path.resolve(__dirname, '..', '..', '..', 'shared'), path.resolve(__dirname, '..', '..', '..', '..', 'shared')].find((d) => fs.existsSync(d)) ??
+  path.resolve(__dirname, '..', '..', '..', 'shared');
 export const corpusDir = path.join(sharedDir, 'corpus');
 
 if (!fs.existsSync(corpusDir)) {
