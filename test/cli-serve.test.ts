@@ -1,29 +1,22 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { corpusDir } from './helpers/corpus';
+import { cli, startServe } from './helpers/process';
 
 const repo = path.resolve(__dirname, '..');
-const cli = path.join(repo, 'bin', 'flamewatch.js');
 let proc: ChildProcess;
 let url: string;
 let dataDir: string;
-let output = '';
+let output: () => string;
 
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-cli-'));
-  proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data', dataDir, '--no-self-profile'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  url = await new Promise<string>((resolve, reject) => {
-    proc.stdout!.on('data', (d: Buffer) => {
-      output += d.toString();
-      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(output);
-      if (m) resolve(m[1]);
-    });
-    proc.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${output}`)));
-  });
+  const started = await startServe(['--data', dataDir, '--no-self-profile']);
+  ({ proc, url } = started);
+  output = started.output;
 });
 
 afterAll(() => {
@@ -33,7 +26,7 @@ afterAll(() => {
 
 describe('flamewatch serve', () => {
   it('serves health, the home page and the API on embedded chDB', async () => {
-    expect(output).toMatch(/embedded chDB/);
+    expect(output()).toMatch(/embedded chDB/);
     expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', engine: 'chdb' });
     const home = await (await fetch(url)).text();
     expect(home).toMatch(/Flamewatch/);
@@ -83,17 +76,8 @@ describe('docker-compose.yml', () => {
 describe('flamewatch serve profiles itself by default', () => {
   it('shows the server as service flamewatch-server within 15 s of start, so there is data to look at at once', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-self-'));
-    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { proc: child, url: base } = await startServe(['--data', dir]);
     try {
-      let out = '';
-      const base = await new Promise<string>((resolve, reject) => {
-        child.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
-          if (m) resolve(m[1]);
-        });
-        child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
-      });
       const started = Date.now();
       let services: string[] = [];
       while (Date.now() - started < 15_000 && !services.includes('flamewatch-server')) {

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { corpusFiles, type Expected } from './helpers/corpus';
+import { startNode, type Started } from './helpers/process';
 import { getJson, ingest } from './helpers/server';
 
 // No ClickHouse server installs here: a shim answers ClickHouse's HTTP
@@ -12,19 +13,10 @@ const repo = path.resolve(__dirname, '..');
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
-function start(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ proc: ChildProcess; match: RegExpExecArray }> {
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(proc);
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      const match = ready.exec(output);
-      if (match) resolve({ proc, match });
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${output}`)));
+function start(args: string[], env: Record<string, string>, ready: RegExp): Promise<Started> {
+  return startNode(args, ready, env).then((started) => {
+    children.push(started.proc);
+    return started;
   });
 }
 

@@ -1,26 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { startServe } from './helpers/process';
 
 // Every profile acknowledged with a 200 survives a SIGKILL of the server.
-const cli = path.join(__dirname, '..', 'bin', 'flamewatch.js');
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-crash-'));
 afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
-async function serve(): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data', dataDir, '--no-self-profile'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    proc.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
-  });
-  return { proc, url };
-}
+const serve = () => startServe(['--data', dataDir, '--no-self-profile']);
 
 /** Profile i: three stacks whose values sum to 6 * (i + 1). */
 const body = (i: number) => `main;a ${i + 1}\nmain;b ${2 * (i + 1)}\nmain;b;c ${3 * (i + 1)}\n`;
