@@ -65,8 +65,9 @@ class PprofSample implements Sample {
   numLabels?: Record<string, number>;
 
   constructor(
-    /** Leaf first, as pprof lists them. */
-    private readonly locations: LocationFrames[],
+    /** The sample's location ids, leaf first as pprof lists them, all defined in `table`. */
+    private readonly locationIds: Int64[],
+    private readonly table: IdTable<LocationFrames>,
     readonly stackId: string,
     readonly values: number[],
   ) {}
@@ -74,7 +75,7 @@ class PprofSample implements Sample {
   get stack(): readonly string[] {
     if (this.frames === undefined) {
       const frames: string[] = [];
-      for (let i = this.locations.length - 1; i >= 0; i--) for (const f of this.locations[i].frames) frames.push(f);
+      for (let i = this.locationIds.length - 1; i >= 0; i--) for (const f of this.table.get(this.locationIds[i])!.frames) frames.push(f);
       this.frames = frames;
     }
     return this.frames;
@@ -157,17 +158,15 @@ export function decodePprof(bytes: Uint8Array, limits: PprofLimits = DEFAULT_PPR
   for (let si = 0; si < pbSamples.length; si++) {
     const s = pbSamples[si];
     const ids = s.locationId ?? [];
-    const locs = new Array<LocationFrames>(ids.length);
     hasher.reset();
     for (let i = ids.length - 1; i >= 0; i--) {
       const loc = locationFrames.get(ids[i]) ?? corrupt(`sample ${si} refers to undefined location ${int64(ids[i])}`);
-      locs[i] = loc;
       for (let j = 0; j < loc.hashes.length; j++) hasher.push(loc.hashes[j]);
     }
     const raw = s.value ?? [];
     const values = new Array<number>(nTypes);
     for (let i = 0; i < nTypes; i++) values[i] = int64(raw[i]);
-    const sample = new PprofSample(locs, hasher.id(), values);
+    const sample = new PprofSample(ids, locationFrames, hasher.id(), values);
     if (s.label && s.label.length > 0) addLabels(sample, s.label, str);
     samples[si] = sample;
   }

@@ -24,13 +24,12 @@ export class KnownStacks {
     if (Atomics.load(this.meta, 1) === 0) Atomics.store(this.meta, 1, Math.floor(Date.now() / 60_000));
   }
 
-  /** A 64-bit key (two nonzero-safe words) for a tenant's stack id. */
+  /** A 64-bit key (two words, the high one never 0) for a tenant's stack id. */
   static key(tenant: string, id: string): [number, number] {
-    let a = 0x811c9dc5;
-    let b = 0x01000193 ^ tenant.length;
-    const s = `${tenant}\u0000${id}`;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
+    let a = tenantSeed(tenant);
+    let b = a ^ 0x5bd1e995;
+    for (let i = 0; i < id.length; i++) {
+      const c = id.charCodeAt(i);
       a = Math.imul(a ^ c, 0x01000193);
       b = Math.imul(b ^ c, 0x5bd1e995);
       b ^= b >>> 15;
@@ -38,7 +37,7 @@ export class KnownStacks {
     a ^= a >>> 16;
     a = Math.imul(a, 0x85ebca6b);
     a ^= a >>> 13;
-    return [a | 1, b]; // the high word is never 0: 0 marks an empty slot
+    return [a | 1, b];
   }
 
   has(tenant: string, id: string): boolean {
@@ -80,4 +79,18 @@ export class KnownStacks {
   get size(): number {
     return Atomics.load(this.meta, 0);
   }
+}
+
+// Tenants are few and ids many: a tenant's part of the key is hashed once.
+const tenantSeeds = new Map<string, number>();
+function tenantSeed(tenant: string): number {
+  let seed = tenantSeeds.get(tenant);
+  if (seed === undefined) {
+    seed = 0x811c9dc5;
+    for (let i = 0; i < tenant.length; i++) seed = Math.imul(seed ^ tenant.charCodeAt(i), 0x01000193);
+    seed = Math.imul(seed ^ tenant.length, 0x85ebca6b);
+    if (tenantSeeds.size > 10_000) tenantSeeds.clear();
+    tenantSeeds.set(tenant, seed);
+  }
+  return seed;
 }
