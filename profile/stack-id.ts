@@ -1,16 +1,17 @@
 /**
  * Content ids for stacks: the same frames give the same 64-bit id in every
  * process and every push, so a stack is stored once and samples refer to it.
- * Two 32-bit lanes of a multiplicative hash over per-frame hashes; frame
- * hashes are cached because the same few thousand names recur in every
- * profile. Ingest hashes hundreds of thousands of stacks a second, so this
- * avoids BigInt and allocation.
+ * Two 32-bit lanes of a multiplicative hash over per-frame hashes. Ingest
+ * hashes hundreds of thousands of stacks a second, so this avoids BigInt and
+ * allocation.
  */
 
-const frameCache = new Map<string, number>();
-const FRAME_CACHE_LIMIT = 1 << 20;
-
-function hashString(s: string): number {
+/**
+ * The 32-bit hash of one frame name. Not cached: decoding makes fresh string
+ * objects, and looking one up in a Map costs more than hashing it (measured:
+ * 150 vs 117 µs for a profile's 853 names).
+ */
+export function frameHash(s: string): number {
   let h = 0x811c9dc5 ^ s.length;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   h ^= h >>> 16;
@@ -18,17 +19,6 @@ function hashString(s: string): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** The 32-bit hash of one frame name (cached). */
-export function frameHash(name: string): number {
-  let h = frameCache.get(name);
-  if (h === undefined) {
-    if (frameCache.size >= FRAME_CACHE_LIMIT) frameCache.clear();
-    h = hashString(name);
-    frameCache.set(name, h);
-  }
-  return h;
 }
 
 /**
