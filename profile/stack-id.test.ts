@@ -5,6 +5,13 @@ describe('stack ids', () => {
     for (const [hi, lo] of [[0, 0], [0, 1], [0x1fffff, 0xffffffff], [0x200000, 0], [0xffffffff, 0xffffffff], [0x12345678, 0x9abcdef0], [0x80000000, 1]]) {
       expect(u64Decimal(hi, lo)).toBe(((BigInt(hi) << 32n) | BigInt(lo)).toString());
     }
+    let seed = 7;
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    for (let i = 0; i < 100_000; i++) {
+      const hi = next();
+      const lo = next();
+      if (u64Decimal(hi, lo) !== ((BigInt(hi) << 32n) | BigInt(lo)).toString()) throw new Error(`wrong for ${hi}, ${lo}`);
+    }
   });
 
   it('depends on every frame and on their order', () => {

@@ -63,21 +63,15 @@ export function stackId(stack: readonly string[]): string {
   return hasher.id();
 }
 
-/** hi * 2^32 + lo in decimal, exactly, with doubles only (each step stays below 2^53). */
+/**
+ * hi * 2^32 + lo in decimal, exactly, with doubles only: 2^32 = 429496 * 10^4
+ * + 7296, so the value is (hi * 429496 + carry) * 10^4 + rest, every term
+ * below 2^53.
+ */
 export function u64Decimal(hi: number, lo: number): string {
   if (hi < 0x200000) return String(hi * 4294967296 + lo);
-  // value = hi * 2^32 + lo = q * 1e7 + r, computed in 16-bit limbs.
-  const limbs = [hi >>> 16, hi & 0xffff, lo >>> 16, lo & 0xffff];
-  let out = '';
-  while (limbs[0] !== 0 || limbs[1] !== 0 || limbs[2] !== 0 || limbs[3] !== 0) {
-    let rem = 0;
-    for (let i = 0; i < 4; i++) {
-      const cur = rem * 65536 + limbs[i];
-      limbs[i] = Math.floor(cur / 1e7);
-      rem = cur % 1e7;
-    }
-    const allZero = limbs[0] === 0 && limbs[1] === 0 && limbs[2] === 0 && limbs[3] === 0;
-    out = (allZero ? String(rem) : String(rem).padStart(7, '0')) + out;
-  }
-  return out;
+  const low = hi * 7296 + lo;
+  const high = hi * 429496 + Math.floor(low / 10000);
+  const rest = low % 10000;
+  return String(high) + (rest < 10 ? '000' : rest < 100 ? '00' : rest < 1000 ? '0' : '') + rest;
 }
