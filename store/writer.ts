@@ -28,7 +28,9 @@ export const DEFAULT_BATCH: BatchPolicy = { targetProfiles: 200, lingerMs: 100, 
  * Writes profiles in group commits: a write to an idle writer goes at once;
  * writes that arrive while an INSERT runs wait and go together in the next
  * one, which gathers up to `targetProfiles` or `lingerMs`, so batches (and
- * throughput) grow with load while an idle server adds no latency. `write`
+ * throughput) grow with load while an idle server adds no latency. Requests
+ * announce themselves on arrival (`announce`), so a batch stops waiting once
+ * every request in progress has queued its write. `write`
  * resolves only once the rows are committed (the ingest API acknowledges
  * after that); on failure every request of the batch is rejected and none of
  * its profiles is visible (one INSERT per table; stacks go first and are
@@ -37,6 +39,8 @@ export const DEFAULT_BATCH: BatchPolicy = { targetProfiles: 200, lingerMs: 100, 
 export class ProfileWriter {
   private queue: Pending[] = [];
   private queued = 0;
+  /** Requests that announced a write and have not finished. */
+  private upcoming = 0;
   private flushing = false;
   private gathered: (() => void) | undefined;
 
@@ -54,13 +58,42 @@ export class ProfileWriter {
       this.queue.push({ writes, resolve, reject });
       this.queued += writes.length;
       if (!this.flushing) void this.flushLoop();
-      else if (this.gathered && this.queued >= this.batch.targetProfiles) this.gathered();
+      else this.checkGathered();
     });
   }
 
-  /** Waits until enough profiles are queued for a good batch, or the linger time is up. */
+  /**
+   * Says a write is on its way (a request is reading or decoding a profile);
+   * call the returned function once the request is over, written or not.
+   */
+  announce(): () => void {
+    this.upcoming++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.upcoming--;
+      this.checkGathered();
+    };
+  }
+
+  /**
+   * The next batch is worth an INSERT when `targetProfiles` are queued, or,
+   * with fewer requests in progress than that, when all of them have queued:
+   * waiting longer would gain nothing.
+   */
+  private batchReady(): boolean {
+    const target = this.batch.targetProfiles;
+    return this.queued >= target || (this.upcoming < target && this.queue.length >= this.upcoming);
+  }
+
+  private checkGathered(): void {
+    if (this.gathered && this.batchReady()) this.gathered();
+  }
+
+  /** Waits until the batch is ready or `lingerMs` is up. */
   private gather(): Promise<void> {
-    if (this.queued >= this.batch.targetProfiles) return Promise.resolve();
+    if (this.batchReady()) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

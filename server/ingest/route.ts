@@ -23,6 +23,7 @@ export function ingestRouter(deps: IngestDeps): Router {
   const router = Router();
   router.post('/ingest', async (req, res, next) => {
     const started = Date.now();
+    const release = deps.writer.announce();
     try {
       const tenant = deps.tenantOf(req);
       const params = readIngestParams(req.query as Record<string, unknown>, started);
@@ -44,6 +45,8 @@ export function ingestRouter(deps: IngestDeps): Router {
       req.resume();
       deps.metrics.discardedProfiles.inc({ reason: reasonOf(err) });
       next(err);
+    } finally {
+      release();
     }
   });
   return router;
