@@ -5,9 +5,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-/** The shared folder beside the repository, or FLAMEWATCH_SHARED. */
-export const sharedDir = process.env.FLAMEWATCH_SHARED ?? path.resolve(__dirname, '..', '..', '..', 'shared');
-export const corpusDir = path.join(sharedDir, 'corpus');
+export { corpusDir } from '../test/helpers/corpus';
 export const repoDir = path.resolve(__dirname, '..', '..');
 
 export function median(xs: number[]): number {

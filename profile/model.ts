@@ -37,10 +37,3 @@ export interface Profile {
   periodType?: ValueType;
   period?: number;
 }
-
-/** Sum of one value column over all samples. */
-export function totalOf(profile: Profile, typeIndex: number): number {
-  let total = 0;
-  for (const s of profile.samples) total += s.values[typeIndex] ?? 0;
-  return total;
-}

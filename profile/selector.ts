@@ -79,8 +79,17 @@ function checkLabel(name: string, value: string): void {
     throw new InputError('invalid_labels', `label name is ${name.length} characters; the limit is ${LABEL_LIMITS.maxNameLength}`);
   }
   if (value.length > LABEL_LIMITS.maxValueLength) {
-    throw new InputError('invalid_labels', `value of label ${name} is ${value.length} characters; the limit is ${LABEL_LIMITS.maxValueLength}`);
+    throw new InputError('invalid_labels', `value of label ${name.slice(0, 64)} is ${value.length} characters; the limit is ${LABEL_LIMITS.maxValueLength}`);
   }
+}
+
+/** Checks a label set against the limits (count, name and value lengths); throws InputError('invalid_labels'). */
+export function checkLabels(labels: Labels): void {
+  const names = Object.keys(labels);
+  if (names.length > LABEL_LIMITS.maxLabels) {
+    throw new InputError('invalid_labels', `${names.length} labels; the limit is ${LABEL_LIMITS.maxLabels}`);
+  }
+  for (const n of names) checkLabel(n, labels[n]);
 }
 
 /**
@@ -154,8 +163,17 @@ export function selectorLabels(selector: Selector): Labels {
   return labels;
 }
 
-/** Formats a service and labels as an ingest name, quoting every value. */
+/**
+ * Formats a service and labels as an ingest name (`app{k=v,k2="a,b"}`):
+ * values are quoted when the syntax needs it (a comma, brace, `=`, quote,
+ * backslash or space, or empty), with `"` and `\` backslash-escaped.
+ */
 export function formatSelector(service: string, labels: Labels): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  const parts = Object.entries(labels).map(([k, v]) => `${k}=${formatLabelValue(v)}`);
   return parts.length ? `${service}{${parts.join(',')}}` : service;
+}
+
+function formatLabelValue(value: string): string {
+  if (value !== '' && !/[,{}="\\\s]/.test(value)) return value;
+  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }

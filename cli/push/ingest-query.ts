@@ -3,6 +3,7 @@
  * its labels (`checkout.cpu{env=prod,region="eu,west"}`), the time range and
  * the format parameters.
  */
+import { formatSelector } from '../../profile/selector';
 
 /** Labels in the order the user gave them: name, value. */
 export type LabelList = ReadonlyArray<readonly [string, string]>;
@@ -95,19 +96,12 @@ export function checkServiceName(service: string): void {
 }
 
 /**
- * The `name` parameter: `service[.profileType]{k=v,...}`. Values are quoted
- * when the selector syntax needs it (a comma, brace, `=`, quote, backslash or
- * space, or empty), with `"` and `\` backslash-escaped.
+ * The `name` parameter: `service[.profileType]{k=v,...}`, labels in the
+ * order given, quoted as profile/selector's formatSelector does.
  */
 export function appName(service: string, labels: LabelList, profileType?: string): string {
   const app = profileType === undefined ? service : `${service}.${profileType}`;
-  if (labels.length === 0) return app;
-  return `${app}{${labels.map(([k, v]) => `${k}=${formatLabelValue(v)}`).join(',')}}`;
-}
-
-function formatLabelValue(value: string): string {
-  if (value !== '' && !/[,{}="\\\s]/.test(value)) return value;
-  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  return formatSelector(app, Object.fromEntries(labels));
 }
 
 /**

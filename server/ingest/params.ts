@@ -1,6 +1,6 @@
 import { InputError } from '../../profile/errors';
 import type { Labels, ValueType } from '../../profile/model';
-import { LABEL_LIMITS, parseSelector, selectorLabels } from '../../profile/selector';
+import { parseSelector, selectorLabels } from '../../profile/selector';
 import { parseTime } from '../../profile/time-range';
 
 /** pprof; folded (`stack count` per line: Pyroscope's "groups"); lines (one sample per line, no count). */
@@ -109,20 +109,4 @@ export function serviceAndType(appName: string, format: BodyFormat, units: strin
   const isType = dot > 0 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(suffix);
   const service = isType ? appName.slice(0, dot) : appName;
   return { service, type: { type: isType ? suffix : 'cpu', unit: units ?? 'samples' } };
-}
-
-/** Checks sample labels the same way as the name's: count and lengths. */
-export function checkLabels(labels: Labels): void {
-  const names = Object.keys(labels);
-  if (names.length > LABEL_LIMITS.maxLabels) {
-    throw new InputError('invalid_labels', `${names.length} labels; the limit is ${LABEL_LIMITS.maxLabels}`);
-  }
-  for (const n of names) {
-    if (n.length > LABEL_LIMITS.maxNameLength || labels[n].length > LABEL_LIMITS.maxValueLength) {
-      throw new InputError(
-        'invalid_labels',
-        `label ${JSON.stringify(n.slice(0, 64))} is too long (limits: names ${LABEL_LIMITS.maxNameLength}, values ${LABEL_LIMITS.maxValueLength} characters)`,
-      );
-    }
-  }
 }

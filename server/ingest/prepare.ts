@@ -4,12 +4,13 @@ import { parseFolded } from '../../profile/folded';
 import type { Profile } from '../../profile/model';
 import { isGzip } from '../../profile/detect';
 import { DEFAULT_PPROF_LIMITS, decodePprof } from '../../profile/pprof';
+import { checkLabels } from '../../profile/selector';
 import { splitProfile } from '../../profile/series';
 import type { KnownStacks } from '../../store/known-stacks';
 import { type PreparedWrite, prepareWrite } from '../../store/rows';
 import type { IngestLimits } from './limits';
 import { parseMultipart } from './multipart';
-import { type BodyFormat, checkLabels, type IngestParams, serviceAndType } from './params';
+import { type BodyFormat, type IngestParams, serviceAndType } from './params';
 import { applySampleTypeConfig } from './sample-type-config';
 
 /** One ingest request's body and what the request line said about it. */
