@@ -1,0 +1,64 @@
+/** The server's query API (/api/v1), typed as the UI uses it. */
+
+export interface ProfileType { type: string; unit: string }
+export interface TopPayload { type: string; unit: string; total: number; functions: { name: string; self: number; total: number }[] }
+export interface FlamePayload {
+  type: string; unit: string; names: string[]; levels: number[][]; total: number; maxSelf: number;
+  nodes: { total: number; shown: number };
+}
+export interface DiffPayload {
+  type: string; unit: string;
+  left: { total: number }; right: { total: number };
+  names: string[];
+  tree: { name: number[]; depth: number[]; leftTotal: number[]; leftSelf: number[]; rightTotal: number[]; rightSelf: number[] };
+  nodes: { total: number; shown: number };
+  functions: { name: string; leftSelf: number; leftTotal: number; rightSelf: number; rightTotal: number }[];
+}
+export interface TimelinePayload { type: string; unit: string; step: number; points: [number, number][] }
+
+/** An error answer from the server, with its status and message. */
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export type Params = Record<string, string | number | undefined>;
+
+export function apiUrl(path: string, params: Params = {}): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+  const qs = q.toString();
+  return `/api/v1/${path}${qs ? `?${qs}` : ''}`;
+}
+
+export async function getJson<T>(path: string, params: Params = {}, signal?: AbortSignal): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(apiUrl(path, params), { signal, headers: { accept: 'application/json' } });
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err;
+    throw new ApiError(0, 'The Flamewatch server did not answer. Is `flamewatch serve` still running?');
+  }
+  if (!res.ok) {
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      const body = (await res.json()) as { error?: string };
+      if (body.error) message = body.error;
+    } catch { /* not JSON: keep the status line */ }
+    throw new ApiError(res.status, message);
+  }
+  return (await res.json()) as T;
+}
+
+export const api = {
+  services: (signal?: AbortSignal) => getJson<string[]>('services', {}, signal),
+  profileTypes: (service: string, signal?: AbortSignal) => getJson<ProfileType[]>('profile-types', { service }, signal),
+  labels: (service: string, from: string, until: string, signal?: AbortSignal) => getJson<string[]>('labels', { service, from, until }, signal),
+  labelValues: (service: string, label: string, from: string, until: string, signal?: AbortSignal) =>
+    getJson<string[]>('label-values', { service, label, from, until }, signal),
+  top: (p: Params, signal?: AbortSignal) => getJson<TopPayload>('top', p, signal),
+  flamegraph: (p: Params, signal?: AbortSignal) => getJson<FlamePayload>('flamegraph', p, signal),
+  diff: (p: Params, signal?: AbortSignal) => getJson<DiffPayload>('diff', p, signal),
+  timeline: (p: Params, signal?: AbortSignal) => getJson<TimelinePayload>('timeline', p, signal),
+};

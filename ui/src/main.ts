@@ -1,0 +1,133 @@
+/**
+ * The shell: reads the view state from the URL, loads the service list,
+ * shows the explore or compare page, and writes every state change back to
+ * the URL (pushState for navigation, replaceState for typing and sorting).
+ */
+import './style.css';
+import { api } from './api';
+import type { App } from './app';
+import { el, notice } from './dom';
+import { formatState, parseState, type State } from './state';
+import { CompareView } from './views/compare';
+import { ExploreView } from './views/explore';
+import { errorNotice } from './views/panels';
+import { defaultType, profileTypes } from './views/querybar';
+
+declare global {
+  interface Window {
+    /** Hooks for tests and the render benchmark: the live views and their last timings. */
+    __flamewatch: {
+      app?: App;
+      explore?: ExploreView;
+      compare?: CompareView;
+      timings: Record<string, { fetchMs: number; drawMs: number; totalMs: number; nodes: number }>;
+    };
+  }
+}
+window.__flamewatch = { timings: {} };
+
+const root = document.getElementById('app')!;
+let state: State = parseState(location.search);
+let services: string[] = [];
+let explore: ExploreView | undefined;
+let compare: CompareView | undefined;
+const content = el('div', { class: 'content' });
+
+const app: App = {
+  get state() {
+    return state;
+  },
+  update(patch, opts = {}) {
+    state = { ...state, ...patch };
+    const url = formatState(state);
+    if (opts.push) history.pushState(null, '', url);
+    else history.replaceState(null, '', url);
+    void show();
+  },
+};
+window.__flamewatch.app = app;
+
+function header(): HTMLElement {
+  const link = (view: State['view'], label: string) => el('a', {
+    href: formatState({ ...state, view }), class: state.view === view ? 'nav active' : 'nav', 'aria-current': state.view === view ? 'page' : undefined,
+    onclick: (e) => { e.preventDefault(); app.update({ view, zoom: '' }, { push: true }); },
+  }, label);
+  return el('header', { class: 'top' }, el('a', { href: '/', class: 'brand' }, 'Flamewatch'), el('nav', { 'aria-label': 'pages' }, link('explore', 'Explore'), link('compare', 'Compare')),
+    el('span', { class: 'spacer' }), el('a', { href: '/api/v1/services', class: 'muted' }, 'API'));
+}
+
+/** Fills in a service and type when the URL has none, so the first visit shows a graph. */
+async function withDefaults(): Promise<void> {
+  if (!state.service || !services.includes(state.service)) {
+    // The server's own self-profile is the fallback, not the first choice.
+    const pick = services.find((s) => s !== 'flamewatch-server') ?? services[0];
+    if (pick && pick !== state.service) state = { ...state, service: pick, type: '' };
+  }
+  if (state.service && !state.type) {
+    const types = await profileTypes(state.service);
+    state = { ...state, type: defaultType(types) };
+  }
+  history.replaceState(null, '', formatState(state));
+}
+
+let showing = 0;
+async function show(): Promise<void> {
+  const ticket = ++showing;
+  await withDefaults();
+  if (ticket !== showing) return;
+  root.replaceChildren(header(), content);
+  if (state.view === 'compare') {
+    compare ??= window.__flamewatch.compare = new CompareView(app, services);
+    if (content.firstChild !== compare.element) content.replaceChildren(compare.element);
+    compare.render(state);
+  } else {
+    explore ??= window.__flamewatch.explore = new ExploreView(app, services);
+    if (content.firstChild !== explore.element) content.replaceChildren(explore.element);
+    explore.render(state);
+  }
+}
+
+function noData(): HTMLElement {
+  const base = location.origin;
+  return notice('empty', 'No profiles yet.',
+    el('p', {}, 'Flamewatch shows data as soon as something pushes profiles. Any of these works:'),
+    el('pre', {}, `# a Node.js service: two lines
+npm install @flamewatch/agent
+FLAMEWATCH_SERVER=${base} FLAMEWATCH_SERVICE=myapp node -r @flamewatch/agent/register app.js
+
+# any pprof file
+npx flamewatch push --server ${base} --service myapp profile.pb.gz
+
+# Linux perf
+npx flamewatch perf --server ${base} --service myapp -- ./my-program`),
+    el('p', {}, '`flamewatch serve` also profiles itself unless started with --no-self-profile: its data arrives within about 15 seconds. '),
+    el('button', { type: 'button', onclick: () => void start() }, 'Check again'));
+}
+
+async function start(): Promise<void> {
+  root.replaceChildren(header(), notice('loading', 'Loading services…'));
+  try {
+    services = await api.services();
+  } catch (err) {
+    root.replaceChildren(header(), errorNotice(err, () => void start()));
+    return;
+  }
+  if (services.length === 0) {
+    root.replaceChildren(header(), el('main', { class: 'view' }, noData()));
+    return;
+  }
+  await show();
+}
+
+window.addEventListener('popstate', () => {
+  state = parseState(location.search);
+  void show();
+});
+document.addEventListener('keydown', (e) => {
+  // "/" jumps to the search box, as in most code tools.
+  if (e.key === '/' && !(e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement || e.target instanceof HTMLTextAreaElement)) {
+    const box = document.querySelector<HTMLInputElement>('input.search');
+    if (box) { e.preventDefault(); box.focus(); }
+  }
+});
+void start();

@@ -1,0 +1,95 @@
+/**
+ * The whole view state, kept in the URL's query string so a reload or a
+ * shared link shows the same thing. Defaults are left out of the URL.
+ */
+
+export type View = 'explore' | 'compare';
+export type Tab = 'both' | 'flame' | 'table' | 'sandwich';
+export type CompareTab = 'diff' | 'side';
+
+export interface State {
+  view: View;
+  service: string;
+  /** Profile type with its unit, as the API takes it: `cpu:nanoseconds`. */
+  type: string;
+  /** Label matchers without braces: `version="1.5",env="prod"`. */
+  labels: string;
+  from: string;
+  until: string;
+  tab: Tab;
+  orient: 'flame' | 'icicle';
+  search: string;
+  /** The zoomed node as its path of frame names from the root, JSON-encoded. */
+  zoom: string;
+  /** The function of the sandwich view. */
+  fn: string;
+  sort: string;
+  /** Sort of the compare page's function table. */
+  dsort: string;
+  maxNodes: number;
+  /** Compare: baseline (left) and comparison (right) label matchers and time ranges. */
+  left: string;
+  right: string;
+  lfrom: string;
+  luntil: string;
+  rfrom: string;
+  runtil: string;
+  diffMode: 'relative' | 'absolute';
+  ctab: CompareTab;
+}
+
+export const DEFAULTS: State = {
+  view: 'explore', service: '', type: '', labels: '', from: 'now-1h', until: 'now',
+  tab: 'both', orient: 'flame', search: '', zoom: '', fn: '', sort: '-self', dsort: 'rank', maxNodes: 16384,
+  left: '', right: '', lfrom: '', luntil: '', rfrom: '', runtil: '', diffMode: 'relative', ctab: 'diff',
+};
+
+const ENUMS: Partial<Record<keyof State, readonly string[]>> = {
+  view: ['explore', 'compare'], tab: ['both', 'flame', 'table', 'sandwich'], orient: ['flame', 'icicle'],
+  diffMode: ['relative', 'absolute'], ctab: ['diff', 'side'],
+};
+
+export function parseState(search: string): State {
+  const q = new URLSearchParams(search);
+  const s: State = { ...DEFAULTS };
+  for (const key of Object.keys(DEFAULTS) as (keyof State)[]) {
+    const v = q.get(key);
+    if (v === null) continue;
+    if (key === 'maxNodes') {
+      const n = Number(v);
+      if (Number.isInteger(n) && n > 0 && n <= 1_000_000) s.maxNodes = n;
+      continue;
+    }
+    const allowed = ENUMS[key];
+    if (allowed && !allowed.includes(v)) continue;
+    (s as unknown as Record<string, string>)[key] = v.slice(0, 4096);
+  }
+  return s;
+}
+
+export function formatState(s: State): string {
+  const q = new URLSearchParams();
+  for (const key of Object.keys(DEFAULTS) as (keyof State)[]) {
+    if (s[key] !== DEFAULTS[key]) q.set(key, String(s[key]));
+  }
+  const text = q.toString();
+  return text ? `?${text}` : location.pathname;
+}
+
+/** The API selector for a service and matcher text; the service is quoted so any name works. */
+export function selectorOf(service: string, labels: string): string {
+  const svc = `service_name="${service.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  const rest = labels.trim().replace(/^\{|\}$/g, '').trim();
+  return `{${svc}${rest ? `,${rest}` : ''}}`;
+}
+
+/** The zoom path as names, or [] when unset or malformed. */
+export function zoomPath(s: State): string[] {
+  if (!s.zoom) return [];
+  try {
+    const v: unknown = JSON.parse(s.zoom);
+    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : [];
+  } catch {
+    return [];
+  }
+}
