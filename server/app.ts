@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import compression from 'compression';
 import express, { type Request } from 'express';
 import { InputError } from '../profile/errors';
 import type { Store } from '../store';
@@ -52,6 +53,8 @@ export function createApp({ store, limits, ingestWorkers = availableParallelism(
   });
 
   app.use(ingestRouter({ writer: store.writer, pool, metrics, limits: { ...DEFAULT_LIMITS, ...limits }, tenantOf }));
+  // Query answers and the UI compress well (a 100k-node flame graph is ~10x smaller gzipped); ingest bodies are already compressed.
+  app.use(compression());
   app.use('/api/v1', apiRouter({ queries: store.queries, tenantOf }));
 
   app.get('/healthz', async (_req, res) => {

@@ -2,6 +2,8 @@
 # Installs the system tools the tests use, or fails saying what is missing. Never skips.
 #   .tools/pprof, .tools/refprof  google/pprof's command and the corpus' reference reader
 #   perf                          Linux perf (Debian linux-perf), for the perf collector's tests
+#   chromium                      Debian's chromium, driven by playwright-core in the UI tests
+#   redis-server                  a real Redis for the BullMQ job runner's tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${FLAMEWATCH_SHARED:-../shared}
@@ -9,6 +11,8 @@ shared=${FLAMEWATCH_SHARED:-../shared}
 need_apt=()
 command -v perf >/dev/null || need_apt+=(linux-perf)
 command -v go >/dev/null || need_apt+=(golang-go)
+command -v "${CHROMIUM_PATH:-chromium}" >/dev/null || need_apt+=(chromium)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
 [ -d /usr/share/gocode/src/github.com/google/pprof ] || need_apt+=(golang-github-google-pprof-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

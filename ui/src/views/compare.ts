@@ -10,7 +10,7 @@ import { fromDiffPayload, fromFlamePayload, matchNames, matchedValue, nodeAt, ty
 import { FlameGraph } from '../flame/render';
 import { formatPercent, formatSigned, formatValue } from '../format';
 import { selectorOf, zoomPath, type CompareTab, type State } from '../state';
-import { describeRange, resolveRange } from '../time';
+import { describeRange, resolveRange, resolveTime } from '../time';
 import { breadcrumb, diffColorsOf, diffLegend, diffTooltip, emptyNotice, errorNotice, exportLinks, flameColorsOf, flameTooltip, searchBox } from './panels';
 import { QueryBar } from './querybar';
 import { table, type Column } from './table';
@@ -102,20 +102,23 @@ export class CompareView {
     const leftQuery = selectorOf(s.service, s.left);
     const rightQuery = selectorOf(s.service, s.right);
     const range = resolveRange(s.from, s.until);
-    try {
-      const t0 = performance.now();
-      const [diff, lt, rt] = await Promise.all([
-        api.diff({ type: s.type, leftQuery, rightQuery, leftFrom: left[0], leftUntil: left[1], rightFrom: right[0], rightUntil: right[1], maxNodes: s.maxNodes, limit: 500 }, abort.signal),
-        api.timeline({ query: leftQuery, type: s.type, from: s.from, until: s.until }, abort.signal),
-        s.left.trim() === s.right.trim() ? Promise.resolve(undefined) : api.timeline({ query: rightQuery, type: s.type, from: s.from, until: s.until }, abort.signal),
-      ]);
+    const t0 = performance.now();
+    // The timeline comes on its own, so the brushes work even when the diff fails.
+    void Promise.all([
+      api.timeline({ query: leftQuery, type: s.type, from: s.from, until: s.until }, abort.signal),
+      s.left.trim() === s.right.trim() ? Promise.resolve(undefined) : api.timeline({ query: rightQuery, type: s.type, from: s.from, until: s.until }, abort.signal),
+    ]).then(([lt, rt]) => {
       if (abort.signal.aborted) return;
-      const fetched = performance.now();
       const series = [{ points: lt.points, color: BASE_COLOR, label: 'baseline' }];
       if (rt) series.push({ points: rt.points, color: COMP_COLOR, label: 'comparison' });
       this.timeline.setData(series, range, lt.unit);
-      this.timeline.setSelection('left', left.map((t) => resolveRange(t, t)[0]) as [number, number]);
-      this.timeline.setSelection('right', right.map((t) => resolveRange(t, t)[0]) as [number, number]);
+      this.timeline.setSelection('left', [resolveTime(left[0]), resolveTime(left[1])]);
+      this.timeline.setSelection('right', [resolveTime(right[0]), resolveTime(right[1])]);
+    }, () => undefined);
+    try {
+      const diff = await api.diff({ type: s.type, leftQuery, rightQuery, leftFrom: left[0], leftUntil: left[1], rightFrom: right[0], rightUntil: right[1], maxNodes: s.maxNodes, limit: 500 }, abort.signal);
+      if (abort.signal.aborted) return;
+      const fetched = performance.now();
       this.diff = diff;
       this.sideModels = [undefined, undefined];
       if (diff.left.total === 0 && diff.right.total === 0) {
@@ -155,7 +158,7 @@ export class CompareView {
     const d = this.diff;
     if (!d || !this.model) return;
     const { left, right } = sideRanges(s);
-    const secs = (r: [string, string]) => Math.max(1e-3, (resolveRange(r[0], r[1])[1] - resolveRange(r[0], r[1])[0]) / 1000);
+    const secs = (r: [string, string]) => Math.max(1e-3, (resolveTime(r[1]) - resolveTime(r[0])) / 1000);
     const lRate = d.left.total / secs(left);
     const rRate = d.right.total / secs(right);
     const summary = el('div', { class: 'diff-summary' },
