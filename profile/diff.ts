@@ -1,0 +1,354 @@
+/**
+ * Diffs of two selections: the baseline (left) and the comparison (right)
+ * merged into one call tree whose nodes carry both sides' values, and the
+ * per-function comparison beside it.
+ */
+import type { StackValue } from './tree';
+
+/**
+ * Both sides' stacks merged into one tree, in typed arrays of `size` nodes.
+ * Node 0 is the root, named "total"; a parent always precedes its children.
+ * A node on one side only has 0 on the other.
+ */
+export interface DiffTree {
+  names: string[];
+  size: number;
+  /** The nodes in pre-order (depth-first, root first), children ordered by name. */
+  order: Int32Array;
+  /** Per node: index into names, parent (-1 for the root), depth (0 for the root). */
+  name: Int32Array;
+  parent: Int32Array;
+  depth: Int32Array;
+  leftTotal: Float64Array;
+  leftSelf: Float64Array;
+  rightTotal: Float64Array;
+  rightSelf: Float64Array;
+}
+
+/** Merges both sides into one tree; the root's totals are the sums of each side's values. */
+export function buildDiffTree(left: Iterable<StackValue>, right: Iterable<StackValue>): DiffTree {
+  const builder = new DiffTreeBuilder();
+  builder.add(left, 0);
+  builder.add(right, 1);
+  return builder.finish();
+}
+
+// Children are found through one open-addressing table keyed by (parent,
+// name) rather than a Map per node as in buildTree, so a node costs no
+// allocation; what remains is hashing each frame's name once.
+class DiffTreeBuilder {
+  private names = ['total'];
+  private nameIndex = new Map<string, number>([['total', 0]]);
+  private size = 1;
+  private name = new Int32Array(1024);
+  private parent = new Int32Array(1024).fill(-1, 0, 1);
+  private depth = new Int32Array(1024);
+  // Per side: totals[side][node], selfs[side][node].
+  private totals = [new Float64Array(1024), new Float64Array(1024)];
+  private selfs = [new Float64Array(1024), new Float64Array(1024)];
+  private slots = new Int32Array(2048).fill(-1);
+  // The store hands both sides the same frame arrays for the stacks they
+  // share (its frame cache): a stack seen before is found by identity, and
+  // its frames need not be hashed again.
+  private leafOf = new Map<readonly string[], number>();
+
+  add(stacks: Iterable<StackValue>, side: 0 | 1): void {
+    for (const { stack, value } of stacks) {
+      if (value === 0) continue;
+      const known = this.leafOf.get(stack);
+      if (known !== undefined) {
+        this.addAlongPath(known, value, side);
+        continue;
+      }
+      let node = 0;
+      this.totals[side][0] += value;
+      for (let i = 0; i < stack.length; i++) {
+        let n = this.nameIndex.get(stack[i]);
+        if (n === undefined) {
+          n = this.names.length;
+          this.names.push(stack[i]);
+          this.nameIndex.set(stack[i], n);
+        }
+        node = this.child(node, n);
+        this.totals[side][node] += value;
+      }
+      this.selfs[side][node] += value;
+      this.leafOf.set(stack, node);
+    }
+  }
+
+  private addAlongPath(leaf: number, value: number, side: 0 | 1): void {
+    const total = this.totals[side];
+    this.selfs[side][leaf] += value;
+    for (let node = leaf; node !== -1; node = this.parent[node]) total[node] += value;
+  }
+
+  private child(parent: number, name: number): number {
+    const mask = this.slots.length - 1;
+    let h = hash(parent, name) & mask;
+    for (let c = this.slots[h]; c !== -1; c = this.slots[h]) {
+      if (this.parent[c] === parent && this.name[c] === name) return c;
+      h = (h + 1) & mask;
+    }
+    if (this.size === this.name.length) this.grow();
+    const c = this.size++;
+    this.name[c] = name;
+    this.parent[c] = parent;
+    this.depth[c] = this.depth[parent] + 1;
+    if (this.size * 2 > this.slots.length) this.rehash();
+    else this.slots[h] = c;
+    return c;
+  }
+
+  private grow(): void {
+    const cap = this.name.length * 2;
+    const more = <T extends Int32Array | Float64Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(cap);
+      b.set(a);
+      return b;
+    };
+    this.name = more(this.name);
+    this.parent = more(this.parent);
+    this.depth = more(this.depth);
+    this.totals = [more(this.totals[0]), more(this.totals[1])];
+    this.selfs = [more(this.selfs[0]), more(this.selfs[1])];
+  }
+
+  // Places every node but the root again, in a table twice as large.
+  private rehash(): void {
+    this.slots = new Int32Array(this.slots.length * 2).fill(-1);
+    const mask = this.slots.length - 1;
+    for (let c = 1; c < this.size; c++) {
+      let h = hash(this.parent[c], this.name[c]) & mask;
+      while (this.slots[h] !== -1) h = (h + 1) & mask;
+      this.slots[h] = c;
+    }
+  }
+
+  finish(): DiffTree {
+    const n = this.size;
+    const parent = this.parent.subarray(0, n);
+    const name = this.name.subarray(0, n);
+    return {
+      names: this.names,
+      size: n,
+      order: preOrder(this.names, parent, name),
+      name,
+      parent,
+      depth: this.depth.subarray(0, n),
+      leftTotal: this.totals[0].subarray(0, n),
+      leftSelf: this.selfs[0].subarray(0, n),
+      rightTotal: this.totals[1].subarray(0, n),
+      rightSelf: this.selfs[1].subarray(0, n),
+    };
+  }
+}
+
+function hash(parent: number, name: number): number {
+  let h = Math.imul(parent, 0x9e3779b1) ^ Math.imul(name + 0x7f4a7c15, 0x85ebca6b);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return h ^ (h >>> 13);
+}
+
+/**
+ * The diff tree payload: nodes in pre-order (depth-first, root first,
+ * children ordered by name), one column per field, each `name` an index into
+ * `names`.
+ */
+export interface DiffGraph {
+  names: string[];
+  tree: {
+    name: number[];
+    depth: number[];
+    leftTotal: number[];
+    leftSelf: number[];
+    rightTotal: number[];
+    rightSelf: number[];
+  };
+  /** Nodes in the merged tree, and in this payload. */
+  nodes: { total: number; shown: number };
+}
+
+/**
+ * Lays the tree out in pre-order, keeping at most `maxNodes` nodes (0: all):
+ * those with the largest share of either side's total, `max(leftTotal/L,
+ * rightTotal/R)`, never a node whose parent was dropped. A dropped node's
+ * value stays in its ancestors' totals. The root always stays.
+ */
+export function diffGraph(tree: DiffTree, maxNodes = 0): DiffGraph {
+  const { size, order, name, depth, leftTotal, leftSelf, rightTotal, rightSelf } = tree;
+
+  // A child's share never exceeds its parent's, so the largest shares form a
+  // connected tree. Ties at the threshold are taken in pre-order until the
+  // budget is spent, which reaches a parent before its children.
+  let score: Float64Array | undefined;
+  let threshold = -Infinity;
+  let tieBudget = Infinity;
+  if (maxNodes > 0 && size > maxNodes) {
+    score = shares(tree);
+    const k = maxNodes - 1; // besides the root
+    if (k === 0) {
+      threshold = Infinity;
+      tieBudget = 0;
+    } else {
+      threshold = score.slice(1).sort()[size - 1 - k];
+      let above = 0;
+      for (let i = 1; i < size; i++) if (score[i] > threshold) above++;
+      tieBudget = k - above;
+    }
+  }
+
+  const out: DiffGraph = {
+    names: [],
+    tree: { name: [], depth: [], leftTotal: [], leftSelf: [], rightTotal: [], rightSelf: [] },
+    nodes: { total: size, shown: 0 },
+  };
+  const t = out.tree;
+  const nameMap = new Int32Array(tree.names.length).fill(-1);
+  let droppedDepth = Infinity; // inside a dropped subtree while deeper than this
+  for (let i = 0; i < size; i++) {
+    const node = order[i];
+    if (depth[node] > droppedDepth) continue;
+    droppedDepth = Infinity;
+    if (score !== undefined && node !== 0) {
+      const s = score[node];
+      if (s < threshold || (s === threshold && tieBudget === 0)) {
+        droppedDepth = depth[node];
+        continue;
+      }
+      if (s === threshold) tieBudget--;
+    }
+    let n = nameMap[name[node]];
+    if (n === -1) {
+      n = nameMap[name[node]] = out.names.length;
+      out.names.push(tree.names[name[node]]);
+    }
+    t.name.push(n);
+    t.depth.push(depth[node]);
+    t.leftTotal.push(leftTotal[node]);
+    t.leftSelf.push(leftSelf[node]);
+    t.rightTotal.push(rightTotal[node]);
+    t.rightSelf.push(rightSelf[node]);
+  }
+  out.nodes.shown = t.name.length;
+  return out;
+}
+
+/** Each node's largest share of a side's total; a side whose total is 0 gives 0. */
+function shares(tree: DiffTree): Float64Array {
+  const { size, leftTotal, rightTotal } = tree;
+  const l = leftTotal[0];
+  const r = rightTotal[0];
+  const score = new Float64Array(size);
+  for (let i = 0; i < size; i++) score[i] = Math.max(l > 0 ? leftTotal[i] / l : 0, r > 0 ? rightTotal[i] / r : 0);
+  return score;
+}
+
+/** Node ids depth-first from the root, children ordered by name as profile/tree.ts orders them. */
+function preOrder(names: string[], parent: Int32Array, name: Int32Array): Int32Array {
+  const size = parent.length;
+  const rank = new Int32Array(names.length);
+  const byName = Array.from(names.keys()).sort((a, b) => compareNames(names[a], names[b]));
+  for (let i = 0; i < byName.length; i++) rank[byName[i]] = i;
+  // Children of node p: kids[start[p]..start[p + 1]), sorted by name.
+  const start = new Int32Array(size + 1);
+  for (let c = 1; c < size; c++) start[parent[c] + 1]++;
+  for (let i = 0; i < size; i++) start[i + 1] += start[i];
+  const fill = start.slice(0, size);
+  const kids = new Int32Array(Math.max(size - 1, 0));
+  for (let c = 1; c < size; c++) kids[fill[parent[c]]++] = c;
+  const byRank = (a: number, b: number) => rank[name[a]] - rank[name[b]];
+  for (let p = 0; p < size; p++) if (start[p + 1] - start[p] > 1) kids.subarray(start[p], start[p + 1]).sort(byRank);
+
+  const order = new Int32Array(size);
+  const stack = new Int32Array(size);
+  let top = 0;
+  let next = 0;
+  stack[top++] = 0;
+  while (top > 0) {
+    const node = stack[--top];
+    order[next++] = node;
+    for (let i = start[node + 1] - 1; i >= start[node]; i--) stack[top++] = kids[i]; // reversed: first by name pops first
+  }
+  return order;
+}
+
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** One function on both sides, as google/pprof's flat (`self`) and cum (`total`). */
+export interface FunctionDiff {
+  name: string;
+  leftSelf: number;
+  leftTotal: number;
+  rightSelf: number;
+  rightTotal: number;
+}
+
+/**
+ * Self and total of every function on each side, as `topFunctions` gives
+ * them for each side's stacks, sorted by the change of its total share,
+ * |rightTotal/R − leftTotal/L| (L, R the sides' totals; a zero total gives
+ * share 0), largest first, then by name. At most `limit` functions (0: all).
+ */
+export function diffFunctions(tree: DiffTree, limit = 0): FunctionDiff[] {
+  const { names, size, order, name, depth, leftTotal, leftSelf, rightTotal, rightSelf } = tree;
+  // Read off the full tree rather than the stacks: a function's total is the
+  // sum over its outermost nodes (no ancestor of the same name), whose
+  // subtrees hold each stack through it once, as pprof's cum counts it. This
+  // walks nodes instead of hashing every frame of every stack again.
+  const k = names.length;
+  const [lSelf, lTotal, rSelf, rTotal] = [new Float64Array(k), new Float64Array(k), new Float64Array(k), new Float64Array(k)];
+  const present = new Uint8Array(k);
+  const onPath = new Int32Array(k);
+  const path = new Int32Array(size); // names of the current node's ancestors below the root, by depth - 1
+  let pathLength = 0;
+  for (let i = 1; i < size; i++) {
+    const node = order[i];
+    while (pathLength >= depth[node]) onPath[path[--pathLength]]--;
+    const n = name[node];
+    present[n] = 1;
+    lSelf[n] += leftSelf[node];
+    rSelf[n] += rightSelf[node];
+    if (onPath[n] === 0) {
+      lTotal[n] += leftTotal[node];
+      rTotal[n] += rightTotal[node];
+    }
+    onPath[n]++;
+    path[pathLength++] = n;
+  }
+  const l = leftTotal[0];
+  const r = rightTotal[0];
+  const all: { f: FunctionDiff; change: number }[] = [];
+  for (let n = 0; n < k; n++) {
+    if (!present[n]) continue;
+    const change = Math.abs((r > 0 ? rTotal[n] / r : 0) - (l > 0 ? lTotal[n] / l : 0));
+    all.push({ f: { name: names[n], leftSelf: lSelf[n], leftTotal: lTotal[n], rightSelf: rSelf[n], rightTotal: rTotal[n] }, change });
+  }
+  all.sort((a, b) => b.change - a.change || compareNames(a.f.name, b.f.name));
+  return (limit > 0 ? all.slice(0, limit) : all).map((x) => x.f);
+}
+
+/** The diff payload of GET /api/v1/diff, without its type and unit. */
+export interface Diff extends DiffGraph {
+  left: { total: number };
+  right: { total: number };
+  functions: FunctionDiff[];
+}
+
+/**
+ * Diffs two sides' stacks: the merged tree pruned to `maxNodes` (0: all) and
+ * the `limit` functions whose share changed most (0: all), computed from the
+ * full tree, not the pruned one.
+ */
+export function diffProfiles(left: Iterable<StackValue>, right: Iterable<StackValue>, maxNodes = 0, limit = 0): Diff {
+  const tree = buildDiffTree(left, right);
+  return {
+    left: { total: tree.leftTotal[0] },
+    right: { total: tree.rightTotal[0] },
+    ...diffGraph(tree, maxNodes),
+    functions: diffFunctions(tree, limit),
+  };
+}
