@@ -43,11 +43,20 @@ function readTime(t: string, now: number): number | undefined {
   return undefined;
 }
 
-/** Reads `from`/`until` with defaults (the last hour), checking that from < until. */
-export function parseTimeRange(from: string | undefined, until: string | undefined, now: number, defaultFrom = 'now-1h'): TimeRange {
-  const range = { from: parseTime(from ?? defaultFrom, now, 'from'), until: parseTime(until ?? 'now', now, 'until') };
+/**
+ * Reads `from`/`until` with defaults (the last hour), checking that from <
+ * until. Errors call them by `names` (the parameters they came from).
+ */
+export function parseTimeRange(
+  from: string | undefined,
+  until: string | undefined,
+  now: number,
+  defaultFrom = 'now-1h',
+  names = { from: 'from', until: 'until' },
+): TimeRange {
+  const range = { from: parseTime(from ?? defaultFrom, now, names.from), until: parseTime(until ?? 'now', now, names.until) };
   if (!(range.from < range.until)) {
-    throw new InputError('invalid_time_range', `from (${new Date(range.from).toISOString()}) must be before until (${new Date(range.until).toISOString()})`);
+    throw new InputError('invalid_time_range', `${names.from} (${new Date(range.from).toISOString()}) must be before ${names.until} (${new Date(range.until).toISOString()})`);
   }
   return range;
 }

@@ -29,16 +29,28 @@ export function intParam(req: Request, name: string, def: number, min: number, m
   return n;
 }
 
-export function rangeOf(req: Request, defaultFrom = 'now-1h'): TimeRange {
-  return parseTimeRange(param(req, 'from'), param(req, 'until'), Date.now(), defaultFrom);
+/** A parameter's name, or with a prefix its prefixed name (`from` → `leftFrom`). */
+function named(prefix: string, name: string): string {
+  return prefix === '' ? name : `${prefix}${name[0].toUpperCase()}${name.slice(1)}`;
 }
 
-/** `query`, `type` (`cpu` or `cpu:nanoseconds`), `from`, `until` of a query endpoint. */
-export function selectionOf(req: Request, tenant: string): Selection {
-  const selector = parseSelector(required(req, 'query', 'query=<service>{label="value",...}'));
+/** `from` and `until`, or with a prefix `<prefix>From` and `<prefix>Until`. */
+export function rangeOf(req: Request, defaultFrom = 'now-1h', prefix = ''): TimeRange {
+  const names = { from: named(prefix, 'from'), until: named(prefix, 'until') };
+  return parseTimeRange(param(req, names.from), param(req, names.until), Date.now(), defaultFrom, names);
+}
+
+/**
+ * `query`, `type` (`cpu` or `cpu:nanoseconds`), `from`, `until` of a query
+ * endpoint. With a prefix (a diff's sides), `<prefix>Query`, `<prefix>From`
+ * and `<prefix>Until`; `type` is shared.
+ */
+export function selectionOf(req: Request, tenant: string, prefix = ''): Selection {
+  const queryName = named(prefix, 'query');
+  const selector = parseSelector(required(req, queryName, `${queryName}=<service>{label="value",...}`));
   const typeText = required(req, 'type', 'type=<profile type>; GET /api/v1/profile-types?service= lists them');
   const colon = typeText.indexOf(':');
   const type = colon === -1 ? typeText : typeText.slice(0, colon);
   const unit = colon === -1 ? undefined : typeText.slice(colon + 1);
-  return { tenant, service: selector.service, type, unit, range: rangeOf(req), matchers: selector.matchers };
+  return { tenant, service: selector.service, type, unit, range: rangeOf(req, 'now-1h', prefix), matchers: selector.matchers };
 }

@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Router, type Request, type RequestHandler } from 'express';
+import { diffProfiles } from '../../profile/diff';
 import { InputError } from '../../profile/errors';
 import { formatFolded } from '../../profile/folded';
 import { encodePprof } from '../../profile/pprof-export';
@@ -67,6 +68,24 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
     const [stacks, unit] = await Promise.all([queries.stacks(sel), unitOf(sel)]);
     const tree = buildTree(stacks);
     res.json({ type: sel.type, unit, ...flameGraph(tree, maxNodes, Math.ceil(tree.total[0] * minShare)) });
+  }));
+
+  api.get('/diff', route(async (req, res) => {
+    const tenant = tenantOf(req);
+    const left = selectionOf(req, tenant, 'left');
+    const right = selectionOf(req, tenant, 'right');
+    const maxNodes = intParam(req, 'maxNodes', 8192, 0, 10_000_000);
+    const limit = intParam(req, 'limit', 200, 0, 1_000_000);
+    const [leftStacks, rightStacks, leftUnit, rightUnit] = await Promise.all([
+      queries.stacks(left),
+      queries.stacks(right),
+      left.unit ?? queries.unitOf(left),
+      left.unit ?? queries.unitOf(right),
+    ]);
+    if (leftUnit !== undefined && rightUnit !== undefined && leftUnit !== rightUnit) {
+      throw new InputError('invalid_parameter', `${left.type} is in ${leftUnit} on the left and in ${rightUnit} on the right; pass type=${left.type}:<unit> to compare one unit`);
+    }
+    res.json({ type: left.type, unit: leftUnit ?? rightUnit ?? '', ...diffProfiles(leftStacks, rightStacks, maxNodes, limit) });
   }));
 
   api.get('/timeline', route(async (req, res) => {
