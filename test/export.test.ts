@@ -2,8 +2,10 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import Ajv from 'ajv';
+import type { SpeedscopeFile } from '../profile/speedscope';
 import { corpusFiles, type Expected, toolsDir } from './helpers/corpus';
-import { ingest, startServer, type TestServer } from './helpers/server';
+import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 
 const pprofTool = path.join(toolsDir, 'pprof');
 const refprof = path.join(toolsDir, 'refprof');
@@ -67,6 +69,48 @@ describe('folded export', () => {
     expect(res.headers.get('content-disposition')).toMatch(/foldexp-cpu\.folded/);
     const lines = (await res.text()).trim().split('\n').sort();
     expect(lines).toEqual(['a;b 2', 'a;b;c 3', 'x 1']);
+  });
+});
+
+describe('speedscope export', () => {
+  const schema = JSON.parse(fs.readFileSync(require.resolve('speedscope/dist/release/file-format-schema.json'), 'utf8')) as object;
+  const validate = new Ajv({ allErrors: true }).compile(schema);
+
+  async function exportSpeedscope(query: string, type: string): Promise<{ file: SpeedscopeFile; disposition: string | null }> {
+    const res = await fetch(`${server.url}/api/v1/export?${new URLSearchParams({ ...range, query, type, format: 'speedscope' })}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const file = (await res.json()) as SpeedscopeFile;
+    expect([validate(file), validate.errors ?? []]).toEqual([true, []]);
+    return { file, disposition: res.headers.get('content-disposition') };
+  }
+
+  it("validates against speedscope's schema, with weights that sum to /top's self and total per function", async () => {
+    const input = corpusFiles('pprof', /^go-cpu-labels\.pb\.gz$/)[0];
+    expect((await ingest(server.url, { name: 'ssgo{env=dev}', format: 'pprof', from: String(now - 10) }, fs.readFileSync(input))).status).toBe(200);
+    const { file, disposition } = await exportSpeedscope('ssgo', 'cpu');
+    expect(disposition).toBe('attachment; filename="ssgo-cpu.speedscope.json"');
+    const profile = file.profiles[0];
+    expect(file.profiles).toHaveLength(1);
+    expect([profile.type, profile.name, profile.unit, profile.startValue]).toEqual(['sampled', 'ssgo cpu', 'nanoseconds', 0]);
+    expect(new Set(file.shared.frames.map((f) => f.name)).size).toBe(file.shared.frames.length);
+
+    const top = (await getJson<{ total: number; functions: { name: string; self: number; total: number }[] }>(server.url, `/api/v1/top?${new URLSearchParams({ ...range, query: 'ssgo', type: 'cpu', limit: '0' })}`)).json;
+    expect(profile.endValue).toBe(top.total);
+    const sums = new Map<string, { self: number; total: number }>();
+    const sum = (name: string) => sums.get(name) ?? sums.set(name, { self: 0, total: 0 }).get(name)!;
+    profile.samples.forEach((sample, i) => {
+      const names = sample.map((f) => file.shared.frames[f].name);
+      if (names.length > 0) sum(names[names.length - 1]).self += profile.weights[i];
+      for (const name of new Set(names)) sum(name).total += profile.weights[i];
+    });
+    expect(Object.fromEntries(sums)).toEqual(Object.fromEntries(top.functions.map((f) => [f.name, { self: f.self, total: f.total }])));
+  });
+
+  it('calls a unit speedscope does not know "none"', async () => {
+    expect((await ingest(server.url, { name: 'ssfold.cpu', units: 'samples', from: String(now - 10) }, 'a;b 3\na 1\n')).status).toBe(200);
+    const { file } = await exportSpeedscope('ssfold', 'cpu');
+    expect(file.profiles[0]).toMatchObject({ name: 'ssfold cpu', unit: 'none', endValue: 4 });
   });
 });
 

@@ -129,7 +129,7 @@ describe('errors are JSON with a status that says what was wrong', () => {
     ['/api/v1/top?query=checkout&type=cpu&limit=-1', 400, /limit/],
     ['/api/v1/flamegraph?query=checkout&type=cpu&maxNodes=x', 400, /maxNodes/],
     ['/api/v1/timeline?query=checkout&type=cpu&from=0&step=1', 400, /limit is 20000/],
-    ['/api/v1/export?query=checkout&type=cpu&format=svg', 415, /pprof or folded/],
+    ['/api/v1/export?query=checkout&type=cpu&format=svg', 415, /pprof, folded or speedscope, not "svg"/],
     ['/api/v1/nope', 404, /no API endpoint/],
     ['/nope', 404, /no route GET \/nope/],
   ])('GET %s → %i', async (path, status, message) => {

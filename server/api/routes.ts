@@ -5,6 +5,7 @@ import { diffProfiles } from '../../profile/diff';
 import { InputError } from '../../profile/errors';
 import { formatFolded } from '../../profile/folded';
 import { encodePprof } from '../../profile/pprof-export';
+import { encodeSpeedscope } from '../../profile/speedscope';
 import { buildTree, flameGraph, topFunctions } from '../../profile/tree';
 import type { ProfileQueries } from '../../store/queries';
 import type { Selection } from '../../store/selection';
@@ -105,13 +106,21 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
   api.get('/export', route(async (req, res) => {
     const sel = selectionOf(req, tenantOf(req));
     const format = param(req, 'format') ?? 'pprof';
-    if (format !== 'pprof' && format !== 'folded') throw new InputError('unsupported_format', 'format must be pprof or folded');
+    if (format !== 'pprof' && format !== 'folded' && format !== 'speedscope') {
+      throw new InputError('unsupported_format', `format must be pprof, folded or speedscope, not ${JSON.stringify(format.slice(0, 40))}`);
+    }
     const [stacks, unit] = await Promise.all([queries.stacks(sel), unitOf(sel)]);
     const fileBase = `${sel.service}-${sel.type}`.replace(/[^A-Za-z0-9_.-]/g, '_');
     if (format === 'folded') {
       res.type('text/plain; charset=utf-8');
       res.setHeader('Content-Disposition', `attachment; filename="${fileBase}.folded"`);
       res.send(formatFolded(stacks.map((s) => [s.stack, s.value])));
+      return;
+    }
+    if (format === 'speedscope') {
+      res.type('application/json');
+      res.setHeader('Content-Disposition', `attachment; filename="${fileBase}.speedscope.json"`);
+      res.send(JSON.stringify(encodeSpeedscope(stacks, `${sel.service} ${sel.type}`, unit)));
       return;
     }
     const bytes = await gzipAsync(encodePprof(stacks, { type: sel.type, unit }, sel.range));
