@@ -6,7 +6,7 @@ import express, { type Router } from 'express';
  * `/`: the UI's build when there is one (ui/dist), else a page that says how
  * to get data in and where the API is. Names shown here are not user data.
  */
-export function homeRouter(uiDist = path.resolve(__dirname, '..', '..', 'ui', 'dist')): Router {
+export function homeRouter(uiDist = findUiDist()): Router {
   const router = express.Router();
   if (fs.existsSync(path.join(uiDist, 'index.html'))) {
     router.use(express.static(uiDist, { index: 'index.html', maxAge: '1h' }));
@@ -33,4 +33,10 @@ perf script | flamewatch collapse | curl --data-binary @- '${base}/ingest?name=m
 </ul></body></html>`);
   });
   return router;
+}
+
+/** ui/dist from this file compiled (dist/server) or run from source (server/, in tests). */
+function findUiDist(): string {
+  const candidates = [path.resolve(__dirname, '..', '..', 'ui', 'dist'), path.resolve(__dirname, '..', 'ui', 'dist')];
+  return candidates.find((d) => fs.existsSync(path.join(d, 'index.html'))) ?? candidates[0];
 }

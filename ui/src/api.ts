@@ -48,8 +48,15 @@ export async function getJson<T>(path: string, params: Params = {}, signal?: Abo
     } catch { /* not JSON: keep the status line */ }
     throw new ApiError(res.status, message);
   }
-  return (await res.json()) as T;
+  const text = await res.text();
+  const t0 = performance.now();
+  const value = JSON.parse(text) as T;
+  parseMs.set(path, performance.now() - t0);
+  return value;
 }
+
+/** How long the last answer of each endpoint took to parse (for the render benchmark). */
+export const parseMs = new Map<string, number>();
 
 export const api = {
   services: (signal?: AbortSignal) => getJson<string[]>('services', {}, signal),

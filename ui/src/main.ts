@@ -13,6 +13,9 @@ import { ExploreView } from './views/explore';
 import { errorNotice } from './views/panels';
 import { defaultType, profileTypes } from './views/querybar';
 
+/** One load of a page: request + parse, model build, first draw (ms). */
+export interface Timing { fetchMs: number; parseMs: number; buildMs: number; drawMs: number; totalMs: number; nodes: number }
+
 declare global {
   interface Window {
     /** Hooks for tests and the render benchmark: the live views and their last timings. */
@@ -20,7 +23,7 @@ declare global {
       app?: App;
       explore?: ExploreView;
       compare?: CompareView;
-      timings: Record<string, { fetchMs: number; drawMs: number; totalMs: number; nodes: number }>;
+      timings: Record<string, Timing>;
     };
   }
 }
@@ -32,6 +35,7 @@ let services: string[] = [];
 let explore: ExploreView | undefined;
 let compare: CompareView | undefined;
 const content = el('div', { class: 'content' });
+const headerSlot = el('div', { class: 'header-slot' });
 
 const app: App = {
   get state() {
@@ -75,7 +79,9 @@ async function show(): Promise<void> {
   const ticket = ++showing;
   await withDefaults();
   if (ticket !== showing) return;
-  root.replaceChildren(header(), content);
+  // Only the header is rebuilt: moving `content` would take the keyboard focus out of the page.
+  headerSlot.replaceChildren(header());
+  if (root.firstChild !== headerSlot || headerSlot.nextSibling !== content) root.replaceChildren(headerSlot, content);
   if (state.view === 'compare') {
     compare ??= window.__flamewatch.compare = new CompareView(app, services);
     if (content.firstChild !== compare.element) content.replaceChildren(compare.element);

@@ -3,7 +3,7 @@
  * time brushes), shown as one differential flame graph coloured by change,
  * with the table of functions that changed most, or side by side.
  */
-import { api, type DiffPayload } from '../api';
+import { api, parseMs, type DiffPayload } from '../api';
 import { dataChanged, type App } from '../app';
 import { el, notice } from '../dom';
 import { fromDiffPayload, fromFlamePayload, matchNames, matchedValue, nodeAt, type FlameModel } from '../flame/model';
@@ -127,12 +127,16 @@ export class CompareView {
         this.body.replaceChildren(emptyNotice(`either side of ${s.service} (${s.type})`));
         return;
       }
+      const tb = performance.now();
       this.model = fromDiffPayload(diff, s.diffMode);
+      const buildMs = performance.now() - tb;
       this.renderBody(s);
       this.graph.setModel(this.model, zoomPath(s));
       this.applySearch(s);
       this.renderCrumbs();
-      window.__flamewatch.timings.compare = { fetchMs: fetched - t0, drawMs: this.graph.lastDrawMs, totalMs: performance.now() - t0, nodes: this.model.count };
+      window.__flamewatch.timings.compare = {
+        fetchMs: fetched - t0, parseMs: parseMs.get('diff') ?? 0, buildMs, drawMs: this.graph.lastDrawMs, totalMs: performance.now() - t0, nodes: this.model.count,
+      };
     } catch (err) {
       if ((err as Error).name === 'AbortError') return;
       this.diff = undefined;

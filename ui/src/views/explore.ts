@@ -3,7 +3,7 @@
  * functions table and the sandwich view of one function, over a time range
  * picked with presets or the timeline brush.
  */
-import { api, type FlamePayload, type TopPayload } from '../api';
+import { api, parseMs, type FlamePayload, type TopPayload } from '../api';
 import { dataChanged, type App } from '../app';
 import { el, notice } from '../dom';
 import { fromFlamePayload, matchNames, matchedValue, nodeAt, type FlameModel } from '../flame/model';
@@ -37,6 +37,7 @@ export class ExploreView {
   private abort: AbortController | undefined;
   private sandwichGraphs: [FlameGraph, FlameGraph] | undefined;
   private sandwichFn = '';
+  private buildMs = 0;
 
   constructor(private app: App, services: string[]) {
     this.bar = new QueryBar(app, services, 'explore');
@@ -91,7 +92,10 @@ export class ExploreView {
       this.timeline.setSelection('main', /^\d+$/.test(s.from) ? range : null);
       this.top = top;
       this.setFlame(flame, s);
-      window.__flamewatch.timings.explore = { fetchMs: fetched - t0, drawMs: this.graph.lastDrawMs, totalMs: performance.now() - t0, nodes: this.model?.count ?? 0 };
+      window.__flamewatch.timings.explore = {
+        fetchMs: fetched - t0, parseMs: parseMs.get('flamegraph') ?? 0, buildMs: this.buildMs, drawMs: this.graph.lastDrawMs,
+        totalMs: performance.now() - t0, nodes: this.model?.count ?? 0,
+      };
     } catch (err) {
       if ((err as Error).name === 'AbortError') return;
       this.model = undefined;
@@ -108,7 +112,9 @@ export class ExploreView {
       this.body.replaceChildren(emptyNotice(`${s.service} (${s.type})`));
       return;
     }
+    const t0 = performance.now();
     this.model = fromFlamePayload(flame);
+    this.buildMs = performance.now() - t0;
     this.sandwichFn = '';
     this.layout(s);
     this.graph.setModel(this.model, zoomPath(s));
