@@ -5,7 +5,7 @@
  */
 import './style.css';
 import { api } from './api';
-import type { App } from './app';
+import { dataChanged, type App } from './app';
 import { el, notice } from './dom';
 import { formatState, parseState, type State } from './state';
 import { CompareView } from './views/compare';
@@ -42,7 +42,10 @@ const app: App = {
     return state;
   },
   update(patch, opts = {}) {
+    const prev = state;
     state = { ...state, ...patch };
+    // Timings reappear when the new data has drawn: tests and the bench wait on them.
+    if (dataChanged(prev, state) || prev.view !== state.view) delete window.__flamewatch.timings[state.view];
     const url = formatState(state);
     if (opts.push) history.pushState(null, '', url);
     else history.replaceState(null, '', url);

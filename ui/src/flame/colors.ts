@@ -3,9 +3,9 @@
  * library reads as one colour wherever it sits, with a little lightness
  * variation per function so neighbours stay apart. Diffs: a colour-blind-safe
  * diverging scale (ColorBrewer RdBu: blue shrank, red grew) on the change of
- * a node's share of its side's total.
+ * a node's share of its side's total, on a square-root scale.
  */
-import { scaleDiverging } from 'd3-scale';
+import { scaleDivergingSqrt } from 'd3-scale';
 import { interpolateRdBu } from 'd3-scale-chromatic';
 import type { FlameModel } from './model';
 
@@ -70,7 +70,8 @@ export function flameColors(names: string[]): { palette: string[]; index: Uint16
 
 export const DIFF_DOMAIN = 1; // colour saturates at ±100 % change
 
-const diffScale = scaleDiverging<string>((t) => interpolateRdBu(1 - t)).domain([-DIFF_DOMAIN, 0, DIFF_DOMAIN]).clamp(true);
+// Square-root scale: a +10 % change is already clearly tinted, +100 % saturates.
+const diffScale = scaleDivergingSqrt<string>((t) => interpolateRdBu(1 - t)).domain([-DIFF_DOMAIN, 0, DIFF_DOMAIN]).clamp(true);
 
 /**
  * The change a diff node's colour shows, as a fraction: relative mode
@@ -96,12 +97,13 @@ const BUCKETS = 20; // per side: 5 % steps up to ±100 %
 
 /** The diff palette, quantised: index 0 neutral, then BUCKETS shrinking and BUCKETS growing steps. */
 export const DIFF_PALETTE: string[] = [NEUTRAL];
-for (let i = 1; i <= BUCKETS; i++) DIFF_PALETTE.push(diffScale((-DIFF_DOMAIN * i) / BUCKETS));
-for (let i = 1; i <= BUCKETS; i++) DIFF_PALETTE.push(diffScale((DIFF_DOMAIN * i) / BUCKETS));
+for (let i = 1; i <= BUCKETS; i++) DIFF_PALETTE.push(diffScale(-DIFF_DOMAIN * (i / BUCKETS) ** 2));
+for (let i = 1; i <= BUCKETS; i++) DIFF_PALETTE.push(diffScale(DIFF_DOMAIN * (i / BUCKETS) ** 2));
 
 export function diffPaletteIndex(change: number): number {
   if (!(Math.abs(change) >= 0.01)) return 0;
-  const step = Math.min(BUCKETS, Math.max(1, Math.round((Math.min(Math.abs(change), DIFF_DOMAIN) / DIFF_DOMAIN) * BUCKETS)));
+  // Buckets are even steps of the scale's square root, so they follow the colours.
+  const step = Math.min(BUCKETS, Math.max(1, Math.round(Math.sqrt(Math.min(Math.abs(change), DIFF_DOMAIN) / DIFF_DOMAIN) * BUCKETS)));
   return change < 0 ? step : BUCKETS + step;
 }
 
@@ -113,7 +115,8 @@ export function diffDark(index: number): boolean {
 /** Colours for the legend, from −DIFF_DOMAIN to +DIFF_DOMAIN. */
 export function diffLegendStops(steps = 11): { change: number; color: string }[] {
   return Array.from({ length: steps }, (_, i) => {
-    const change = -DIFF_DOMAIN + (2 * DIFF_DOMAIN * i) / (steps - 1);
+    const t = -1 + (2 * i) / (steps - 1);
+    const change = Math.sign(t) * t * t * DIFF_DOMAIN;
     return { change, color: diffScale(change) };
   });
 }

@@ -93,6 +93,7 @@ export class CompareView {
   private async load(s: State): Promise<void> {
     this.abort?.abort();
     const abort = (this.abort = new AbortController());
+    delete window.__flamewatch.timings.compare; // present again when this load has drawn
     if (!s.service || !s.type) {
       this.body.replaceChildren(notice('empty', 'Pick a service and a profile type above.'));
       return;

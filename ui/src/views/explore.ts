@@ -70,6 +70,7 @@ export class ExploreView {
   private async load(s: State): Promise<void> {
     this.abort?.abort();
     const abort = (this.abort = new AbortController());
+    delete window.__flamewatch.timings.explore; // present again when this load has drawn
     this.renderToolbar(s);
     if (!s.service || !s.type) {
       this.body.replaceChildren(notice('empty', 'Pick a service and a profile type above.'));

@@ -101,9 +101,10 @@ export function emptyNotice(what: string): HTMLElement {
 /** The diff colour legend: what blue and red mean, and the current normalisation. */
 export function diffLegend(mode: 'relative' | 'absolute'): HTMLElement {
   const stops = diffLegendStops(11);
-  const bar = el('div', { class: 'legend-bar', role: 'img', 'aria-label': 'colour scale from −100 % (blue, shrank) to +100 % (red, grew)' },
+  const bar = el('div', { class: 'legend-bar', role: 'img', 'aria-label': 'colour scale from −100 % (blue, shrank) to +100 % (red, grew), square-root steps' },
     ...stops.map((s) => {
       const cell = el('span', { class: 'legend-cell', title: formatSigned(s.change * 100, '%', 0) });
+      cell.dataset.change = String(s.change);
       cell.style.background = Math.abs(s.change) < 0.01 ? DIFF_PALETTE[0] : s.color;
       return cell;
     }));

@@ -1,0 +1,326 @@
+/**
+ * The UI in real headless Chromium against a real server with real ingested
+ * profiles: explore, zoom, search, keyboard, sandwich, sorting, URL state,
+ * compare with a differential flame graph, and untrusted names as text.
+ * Screenshots land in test/out/screenshots.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser, newPage, screenshot } from './helpers/browser';
+import { corpusDir } from './helpers/corpus';
+import { ingest, startServer, type TestServer } from './helpers/server';
+
+let server: TestServer;
+let browser: Browser;
+let page: Page;
+let errors: string[];
+
+const XSS = 'orders.<img src=x onerror="window.__xss=1">';
+
+// One request path, measured in samples per push: v1.5 makes book.scan 30 % slower.
+const V14 = `main;http.handle;orders.match;book.insert 300\nmain;http.handle;orders.match;book.scan 200\nmain;http.handle;json.parse 120\nmain;gc 80\nmain;http.handle;${XSS} 10\n`;
+const V15 = `main;http.handle;orders.match;book.insert 300\nmain;http.handle;orders.match;book.scan 260\nmain;http.handle;json.parse 120\nmain;gc 80\n`;
+
+beforeAll(async () => {
+  server = await startServer();
+  const now = Math.floor(Date.now() / 1000);
+  for (let i = 0; i < 6; i++) {
+    const t = now - 1800 + i * 120;
+    expect((await ingest(server.url, { name: 'shop.cpu{version=1.4}', from: String(t), until: String(t + 10), units: 'samples' }, V14)).status).toBe(200);
+    expect((await ingest(server.url, { name: 'shop.cpu{version=1.5}', from: String(t + 60), until: String(t + 70), units: 'samples' }, V15)).status).toBe(200);
+  }
+  const real = fs.readFileSync(path.join(corpusDir, 'pprof', 'nodejs-cpu.pb.gz'));
+  expect((await ingest(server.url, { name: 'node-real', format: 'pprof', from: String(now - 600), until: String(now - 590) }, real)).status).toBe(200);
+  await server.store.writer.drain();
+  browser = await launchBrowser();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+beforeEach(async () => {
+  errors = [];
+  page = await newPage(browser, errors);
+});
+
+afterEach(async () => {
+  await page.close();
+  expect(errors).toEqual([]);
+});
+
+/** Runs JS in the page (as text: the test's tsconfig has no DOM types). */
+const js = <T>(code: string): Promise<T> => page.evaluate(code) as Promise<T>;
+const graphOf = (view: 'explore' | 'compare') => `window.__flamewatch.${view}.graph`;
+
+async function loaded(view: 'explore' | 'compare'): Promise<void> {
+  await page.waitForFunction(`window.__flamewatch && window.__flamewatch.timings.${view} !== undefined`, undefined, { timeout: 20_000 });
+  // The query bar fills its selects after the graph draws; let the layout settle before clicking by coordinates.
+  await page.waitForLoadState('networkidle');
+}
+
+async function labelled(view: 'explore' | 'compare' = 'explore'): Promise<string[]> {
+  return js<string[]>(`${graphOf(view)}.labelled()`);
+}
+
+/** Clicks the middle of the widest drawn node with this name, at its position in the page now. */
+async function clickNode(name: string, view: 'explore' | 'compare' = 'explore', modifiers: ('Shift')[] = []): Promise<void> {
+  const at = await js<{ x: number; y: number } | null>(`(() => {
+    const g = ${graphOf(view)}; const m = g.model; let best = null;
+    for (let n = 0; n < m.count; n++) if (m.names[m.name[n]] === ${JSON.stringify(name)}) { const b = g.boxOf(n); if (b && (!best || b.w > best.w)) best = b; }
+    if (!best) return null;
+    const canvas = g.element.querySelector('canvas.flame-canvas');
+    canvas.scrollIntoView({ block: 'center' });
+    const r = canvas.getBoundingClientRect();
+    return { x: r.left + best.x + best.w / 2, y: r.top + best.y + best.h / 2 }; })()`);
+  expect(at).not.toBeNull();
+  // mouse.click takes no modifiers: hold them on the keyboard.
+  for (const k of modifiers) await page.keyboard.down(k);
+  await page.mouse.click(at!.x, at!.y);
+  for (const k of modifiers) await page.keyboard.up(k);
+}
+
+const param = (name: string) => new URL(page.url()).searchParams.get(name);
+
+describe('explore', () => {
+  test('the first visit picks a service and shows a real profile: flame graph and top table', async () => {
+    await page.goto(server.url + '/');
+    await loaded('explore');
+    expect(param('service')).toBe('node-real');
+    expect(param('type')).toBe('wall:microseconds');
+    const rows = await page.locator('.table-box tbody tr').allTextContents();
+    // google/pprof's answer for this profile: (anonymous) flat 7,742,000 µs of 8,849,000.
+    expect(rows[0]).toContain('(anonymous)');
+    expect(rows[0]).toContain('7.74 s');
+    expect(rows[0]).toContain('87.5 %');
+    expect(await page.locator('.status-line').textContent()).toContain('Total 8.85 s');
+    expect(await js<number>(`${graphOf('explore')}.draws`)).toBeGreaterThan(0);
+    expect(await labelled()).toContain('total');
+    await screenshot(page, 'explore-real-node');
+  });
+
+  test('click zooms into a node, the breadcrumb and URL follow, reload and Back restore it', async () => {
+    await page.goto(`${server.url}/?service=shop&type=cpu:samples`);
+    await loaded('explore');
+    expect(await labelled()).toEqual(expect.arrayContaining(['json.parse', 'book.insert', 'gc']));
+    await clickNode('orders.match');
+    expect(JSON.parse(param('zoom')!)).toEqual(['main', 'http.handle', 'orders.match']);
+    expect(await page.locator('.crumbs .crumb').allTextContents()).toEqual(['all', 'main', 'http.handle', 'orders.match']);
+    const zoomed = await labelled();
+    expect(zoomed).toEqual(expect.arrayContaining(['book.insert', 'book.scan', 'orders.match']));
+    expect(zoomed).not.toContain('json.parse'); // outside the zoomed subtree
+    expect(zoomed).not.toContain('gc');
+    await screenshot(page, 'explore-zoomed');
+
+    await page.reload();
+    await loaded('explore');
+    expect(await js<number>(`${graphOf('explore')}.model.names[${graphOf('explore')}.model.name[${graphOf('explore')}.zoomNode]]`)).toBe('orders.match');
+
+    await page.goBack();
+    await page.waitForFunction(`${graphOf('explore')}.zoomNode === 0`);
+    expect(param('zoom')).toBeNull();
+    expect(await labelled()).toContain('json.parse');
+
+    await page.locator('.crumbs .crumb', { hasText: 'all' }).click();
+    expect(await js<number>(`${graphOf('explore')}.zoomNode`)).toBe(0);
+  });
+
+  test('search highlights matches and reports their share of the total', async () => {
+    await page.goto(`${server.url}/?service=shop&type=cpu:samples`);
+    await loaded('explore');
+    await page.locator('input.search').fill('book.');
+    await page.locator('input.search').press('Enter');
+    await page.waitForFunction(`document.querySelector('.status-line .match') !== null`);
+    const share = Number(await page.locator('.status-line .match').getAttribute('data-match'));
+    // book.insert 300×6 + book.scan (200 + 260)×6 over everything pushed.
+    const total = 6 * (710 + 760);
+    expect(share).toBeCloseTo((6 * 300 * 2 + 6 * 460) / total, 6);
+    expect(param('search')).toBe('book.');
+    // Non-matching nodes are dimmed grey: sample the gc box's pixel.
+    const gcColor = await pixelOf('gc');
+    expect(gcColor[0]).toBe(gcColor[2]);
+    // The table keeps only matching functions.
+    expect((await page.locator('.table-box tbody tr').allTextContents()).every((r) => r.includes('book.'))).toBe(true);
+    await screenshot(page, 'explore-search');
+    await page.locator('input.search').fill('/^book\\.(insert|scan)$/');
+    await page.locator('input.search').press('Enter');
+    await page.waitForFunction(`(document.querySelector('.status-line .match')||{}).textContent?.includes('/^book')`);
+    expect(Number(await page.locator('.status-line .match').getAttribute('data-match'))).toBeCloseTo((6 * 300 * 2 + 6 * 460) / total, 6);
+  });
+
+  test('keyboard: arrows move focus, Enter zooms, Escape zooms out, s opens the sandwich', async () => {
+    await page.goto(`${server.url}/?service=shop&type=cpu:samples`);
+    await loaded('explore');
+    await page.locator('.explore .graph-box canvas.flame-canvas').focus();
+    const focusName = () => js<string>(`(() => { const g = ${graphOf('explore')}; return g.model.names[g.model.name[g.focusNode]]; })()`);
+    await page.keyboard.press('ArrowUp'); // towards the leaves: main
+    expect(await focusName()).toBe('main');
+    await page.keyboard.press('ArrowUp'); // widest child of main: http.handle
+    expect(await focusName()).toBe('http.handle');
+    await page.keyboard.press('Enter');
+    expect(JSON.parse(param('zoom')!)).toEqual(['main', 'http.handle']);
+    await page.keyboard.press('Escape');
+    expect(JSON.parse(param('zoom')!)).toEqual(['main']);
+    await page.keyboard.press('s');
+    await page.waitForFunction(`new URL(location.href).searchParams.get('tab') === 'sandwich'`);
+    expect(param('fn')).toBe('http.handle');
+  });
+
+  test('sandwich shows callers above and callees below; icicle flips the picture', async () => {
+    await page.goto(`${server.url}/?service=shop&type=cpu:samples`);
+    await loaded('explore');
+    await clickNode('orders.match', 'explore', ['Shift']);
+    await page.waitForSelector('.sandwich-box canvas');
+    expect(param('tab')).toBe('sandwich');
+    expect(await page.locator('.sandwich-title').textContent()).toBe('orders.match');
+    const [callers, callees] = await js<[string[], string[]]>(`(() => {
+      const names = (m) => [...m.name].map((i) => m.names[i]);
+      const ex = window.__flamewatch.explore; return [names(ex.sandwichGraphs[0].model), names(ex.sandwichGraphs[1].model)]; })()`);
+    expect(callers).toEqual(['orders.match', 'http.handle', 'main']);
+    expect(callees.sort()).toEqual(['book.insert', 'book.scan', 'orders.match']);
+    await screenshot(page, 'explore-sandwich');
+
+    await page.locator('[data-tab="flame"]').click();
+    await page.locator('[data-orient="icicle"]').click();
+    expect(param('orient')).toBe('icicle');
+    // In an icicle the root is the top row.
+    const rootBox = await js<{ y: number }>(`${graphOf('explore')}.boxOf(0)`);
+    expect(rootBox.y).toBe(0);
+  });
+
+  test('the top table sorts by any column, and the sort is in the URL', async () => {
+    await page.goto(`${server.url}/?service=shop&type=cpu:samples&tab=table`);
+    await loaded('explore');
+    await page.locator('th button[data-sort="total"]').click();
+    expect(param('sort')).toBe('-total');
+    expect((await page.locator('.table-box tbody tr td.name').allTextContents())[0]).toBe('main');
+    await page.locator('th button[data-sort="name"]').click();
+    expect(param('sort')).toBe('name');
+    const names = await page.locator('.table-box tbody tr td.name').allTextContents();
+    expect(names).toEqual([...names].sort());
+  });
+
+  test('function names are text, never HTML: table, tooltip and canvas', async () => {
+    await page.goto(`${server.url}/?service=shop&type=cpu:samples&labels=${encodeURIComponent('version="1.4"')}`);
+    await loaded('explore');
+    const cells = await page.locator('.table-box td.name').allTextContents();
+    expect(cells).toContain(XSS);
+    expect(await page.locator('.table-box img, .tooltip img, .crumbs img').count()).toBe(0);
+    await clickNode(XSS);
+    expect(await page.locator('.crumbs .crumb.current').textContent()).toBe(XSS);
+    const canvas = (await page.locator('.explore .graph-box canvas.flame-canvas').boundingBox())!;
+    const box = await js<{ x: number; y: number; w: number; h: number }>(`${graphOf('explore')}.boxOf(${graphOf('explore')}.zoomNode)`);
+    await page.mouse.move(canvas.x + box.x + 20, canvas.y + box.y + 5);
+    await page.waitForSelector('.tooltip:not([hidden])');
+    expect(await page.locator('.tooltip .tip-name').textContent()).toBe(XSS);
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await js<unknown>('window.__xss')).toBeUndefined();
+    await screenshot(page, 'explore-untrusted-name');
+  });
+
+  test('empty and error states say what to do', async () => {
+    await page.goto(`${server.url}/?service=shop&type=cpu:samples&from=now-5m`);
+    await page.waitForSelector('.notice-empty');
+    expect(await page.locator('.notice-empty').textContent()).toContain('No profiles for shop');
+    await page.goto(`${server.url}/?service=shop&type=cpu:samples&labels=${encodeURIComponent('version=="bad')}`);
+    await page.waitForSelector('.notice-error');
+    expect(await page.locator('.notice-error').textContent()).toMatch(/invalid|expected/i);
+    expect(await page.locator('.notice-error button').textContent()).toBe('Retry');
+    await screenshot(page, 'explore-error');
+  });
+
+  test('the timeline brush sets an absolute range', async () => {
+    await page.goto(`${server.url}/?service=shop&type=cpu:samples`);
+    await loaded('explore');
+    const svg = (await page.locator('.timeline svg').boundingBox())!;
+    await page.mouse.move(svg.x + svg.width * 0.4, svg.y + 40);
+    await page.mouse.down();
+    await page.mouse.move(svg.x + svg.width * 0.9, svg.y + 40, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction(`/^\\d+$/.test(new URL(location.href).searchParams.get('from') || '')`);
+    const from = Number(param('from'));
+    const until = Number(param('until'));
+    expect(until - from).toBeGreaterThan(20 * 60_000);
+    expect(until - from).toBeLessThan(35 * 60_000);
+    expect(await page.locator('select[name="range"]').inputValue()).toBe('custom');
+  });
+});
+
+describe('compare', () => {
+  test('from the home page to “book.scan got slower between 1.4 and 1.5” in a few clicks', async () => {
+    await page.goto(`${server.url}/?service=shop&type=cpu:samples`);
+    await loaded('explore');
+    await page.locator('header a.nav', { hasText: 'Compare' }).click();
+    await page.locator('select[aria-label="compare by label"]').selectOption('version');
+    await page.waitForFunction(`document.querySelectorAll('select[aria-label="baseline value"] option').length > 1`);
+    await page.locator('select[aria-label="baseline value"]').selectOption('1.4');
+    await page.locator('select[aria-label="comparison value"]').selectOption('1.5');
+    await page.waitForFunction(`new URL(location.href).searchParams.get('right') === 'version="1.5"'`);
+    await page.waitForFunction(`window.__flamewatch.compare && window.__flamewatch.compare.graph.model && window.__flamewatch.timings.compare`);
+    // The function table leads with the function that grew most.
+    const first = await page.locator('.compare .table-box tbody tr').first().locator('td').allTextContents();
+    expect(first[1]).toBe('book.scan');
+    // book.scan: 200/710 of 1.4, 260/760 of 1.5 -> +20.5 % of its share.
+    const expected = ((260 / 760 - 200 / 710) / (200 / 710)) * 100;
+    expect(first.join(' ')).toContain(`+${expected.toFixed(1)} %`);
+    // Its node is drawn red (grew), book.insert blue (its share shrank).
+    const scan = await pixelOf('book.scan', 'compare');
+    expect(scan[0]).toBeGreaterThan(scan[2] + 40);
+    const insert = await pixelOf('book.insert', 'compare');
+    expect(insert[2]).toBeGreaterThan(insert[0]);
+    expect(await page.locator('.legend').textContent()).toContain('share');
+    await screenshot(page, 'compare-diff');
+
+    // The link reproduces the view.
+    const url = page.url();
+    const other = await newPage(browser, errors);
+    await other.goto(url);
+    await other.waitForFunction(`window.__flamewatch.timings && window.__flamewatch.timings.compare`);
+    expect(await other.locator('.compare .table-box tbody tr').first().locator('td').nth(1).textContent()).toBe('book.scan');
+    await other.close();
+
+    // Absolute mode and side by side.
+    await page.locator('[data-mode="absolute"]').click();
+    expect(param('diffMode')).toBe('absolute');
+    await page.locator('[data-tab="side"]').click();
+    await page.waitForFunction(`window.__flamewatch.compare.sides[1].model !== undefined`);
+    const sides = await js<number[]>(`window.__flamewatch.compare.sides.map((g) => g.model.total[0])`);
+    expect(sides).toEqual([6 * 710, 6 * 760]);
+    await screenshot(page, 'compare-side-by-side');
+  });
+
+  test('two time brushes on one label set compare two windows', async () => {
+    await page.goto(`${server.url}/?view=compare&service=shop&type=cpu:samples&left=${encodeURIComponent('version="1.4"')}&right=${encodeURIComponent('version="1.4"')}`);
+    await page.waitForFunction(`window.__flamewatch.timings && window.__flamewatch.timings.compare`);
+    // Same labels: the range is split in halves; every 1.4 push is in the first half.
+    const d = await js<{ L: number; R: number }>(`(() => { const m = window.__flamewatch.compare.graph.model; return { L: m.diff.L, R: m.diff.R }; })()`);
+    expect(d.L).toBeGreaterThan(0);
+    const svg = (await page.locator('.timeline svg').boundingBox())!;
+    // Drag a new comparison brush (bottom band) from the left, outside its current selection, over every push.
+    await page.mouse.move(svg.x + svg.width * 0.03, svg.y + svg.height * 0.6);
+    await page.mouse.down();
+    await page.mouse.move(svg.x + svg.width * 0.8, svg.y + svg.height * 0.6, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction(`/^\\d+$/.test(new URL(location.href).searchParams.get('rfrom') || '')`);
+    await page.waitForFunction(`window.__flamewatch.timings.compare !== undefined`);
+    const after = await js<{ L: number; R: number }>(`(() => { const m = window.__flamewatch.compare.graph.model; return { L: m.diff.L, R: m.diff.R }; })()`);
+    // The comparison window now holds all six pushes of 1.4 (710 samples each); the baseline is unchanged.
+    expect(after.L).toBe(d.L);
+    expect(after.R).toBe(6 * 710);
+    expect(Number(param('runtil')) - Number(param('rfrom'))).toBeGreaterThan(40 * 60_000);
+    await screenshot(page, 'compare-brushes');
+  });
+});
+
+/** The RGB of the canvas pixel in the middle of the widest box drawn for a name. */
+async function pixelOf(name: string, view: 'explore' | 'compare' = 'explore'): Promise<[number, number, number]> {
+  return js<[number, number, number]>(`(() => {
+    const g = ${graphOf(view)}; const m = g.model; let best = null;
+    for (let n = 0; n < m.count; n++) if (m.names[m.name[n]] === ${JSON.stringify(name)}) { const b = g.boxOf(n); if (b && (!best || b.w > best.w)) best = b; }
+    const canvas = document.querySelector('${view === 'explore' ? '.explore .graph-box' : '.compare .graph-box'} canvas.flame-canvas');
+    const dpr = window.devicePixelRatio || 1;
+    const d = canvas.getContext('2d').getImageData(Math.round((best.x + best.w - 3) * dpr), Math.round((best.y + 2) * dpr), 1, 1).data;
+    return [d[0], d[1], d[2]]; })()`);
+}
