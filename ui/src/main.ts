@@ -14,7 +14,7 @@ import { errorNotice } from './views/panels';
 import { defaultType, profileTypes } from './views/querybar';
 
 /** One load of a page: request + parse, model build, first draw (ms). */
-export interface Timing { fetchMs: number; parseMs: number; buildMs: number; drawMs: number; totalMs: number; nodes: number }
+export interface Timing { fetchMs: number; parseMs: number; buildMs: number; drawMs: number; totalMs: number; nodes: number; at?: number }
 
 declare global {
   interface Window {

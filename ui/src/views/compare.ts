@@ -136,7 +136,7 @@ export class CompareView {
       this.applySearch(s);
       this.renderCrumbs();
       window.__flamewatch.timings.compare = {
-        fetchMs: fetched - t0, parseMs: parseMs.get('diff') ?? 0, buildMs, drawMs: this.graph.lastDrawMs, totalMs: performance.now() - t0, nodes: this.model.count,
+        fetchMs: fetched - t0, parseMs: parseMs.get('diff') ?? 0, buildMs, drawMs: this.graph.lastDrawMs, totalMs: performance.now() - t0, at: performance.now(), nodes: this.model.count,
       };
     } catch (err) {
       if ((err as Error).name === 'AbortError') return;

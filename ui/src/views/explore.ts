@@ -95,7 +95,7 @@ export class ExploreView {
       this.setFlame(flame, s);
       window.__flamewatch.timings.explore = {
         fetchMs: fetched - t0, parseMs: parseMs.get('flamegraph') ?? 0, buildMs: this.buildMs, drawMs: this.graph.lastDrawMs,
-        totalMs: performance.now() - t0, nodes: this.model?.count ?? 0,
+        totalMs: performance.now() - t0, at: performance.now(), nodes: this.model?.count ?? 0,
       };
     } catch (err) {
       if ((err as Error).name === 'AbortError') return;
