@@ -14,6 +14,7 @@ const FRAME_CACHE_LIMIT = 500_000;
 export class ProfileQueries {
   // Stack frames never change for an id, so they are cached across queries.
   private readonly frames = new Map<string, readonly string[]>();
+  private readonly loading = new Map<string, Promise<Map<string, readonly string[]>>>();
 
   constructor(
     private readonly client: ClickHouseClient,
@@ -80,22 +81,74 @@ export class ProfileQueries {
        WHERE ${where} GROUP BY stack_id`,
       params,
     );
-    await this.loadFrames(sel.tenant, sums.map((s) => s.id));
-    return sums.map((s) => ({ stack: this.frames.get(`${sel.tenant}\u0000${s.id}`) ?? ['[unknown stack]'], value: Number(s.value) }));
+    const frames = await this.framesOf(sel.tenant, sums.map((s) => s.id));
+    return sums.map((s) => ({ stack: frames.get(s.id) ?? ['[unknown stack]'], value: Number(s.value) }));
   }
 
-  private async loadFrames(tenant: string, ids: string[]): Promise<void> {
-    const missing = ids.filter((id) => !this.frames.has(`${tenant}\u0000${id}`));
-    if (missing.length === 0) return;
+  /**
+   * Frames of stack ids, from the cache or the stacks table. The answer is a
+   * map of its own, so another query clearing the cache meanwhile loses
+   * nothing; ids another query is already loading are awaited, not loaded
+   * twice (a diff's two sides share most stacks).
+   */
+  private async framesOf(tenant: string, ids: string[]): Promise<Map<string, readonly string[]>> {
+    const found = new Map<string, readonly string[]>();
+    const missing: string[] = [];
+    const waits = new Set<Promise<Map<string, readonly string[]>>>();
+    const waitingFor: string[] = [];
+    for (const id of ids) {
+      const key = `${tenant}\u0000${id}`;
+      const f = this.frames.get(key);
+      if (f) found.set(id, f);
+      else {
+        const p = this.loading.get(key);
+        if (p) {
+          waits.add(p);
+          waitingFor.push(id);
+        } else missing.push(id);
+      }
+    }
     if (this.frames.size + missing.length > FRAME_CACHE_LIMIT) this.frames.clear();
     for (let i = 0; i < missing.length; i += 50_000) {
-      const rows = await this.rows<{ id: string; frames: string[] }>(
-        `SELECT toString(stack_id) AS id, any(frames) AS frames FROM ${this.db}.stacks
-         WHERE tenant = {tenant:String} AND stack_id IN arrayMap(x -> toUInt64(x), {ids:Array(String)}) GROUP BY stack_id`,
-        { tenant, ids: missing.slice(i, i + 50_000) },
-      );
-      for (const r of rows) this.frames.set(`${tenant}\u0000${r.id}`, r.frames);
+      const chunk = missing.slice(i, i + 50_000);
+      const load = this.loadChunk(tenant, chunk);
+      for (const id of chunk) this.loading.set(`${tenant}\u0000${id}`, load);
+      try {
+        for (const [id, f] of await load) found.set(id, f);
+      } finally {
+        for (const id of chunk) this.loading.delete(`${tenant}\u0000${id}`);
+      }
     }
+    if (waits.size) {
+      const loaded = await Promise.all(waits);
+      for (const id of waitingFor) {
+        for (const m of loaded) {
+          const f = m.get(id);
+          if (f) {
+            found.set(id, f);
+            break;
+          }
+        }
+      }
+    }
+    return found;
+  }
+
+  private async loadChunk(tenant: string, ids: string[]): Promise<Map<string, readonly string[]>> {
+    // A subquery makes the ids a set the primary key (tenant, stack_id) can use;
+    // `IN arrayMap(...)` over the same parameter took 38 s for 50k ids on chDB, this under 1 s.
+    const rows = await this.rows<{ id: string; frames: string[] }>(
+      `SELECT toString(stack_id) AS id, any(frames) AS frames FROM ${this.db}.stacks
+       WHERE tenant = {tenant:String} AND stack_id IN (SELECT toUInt64(arrayJoin({ids:Array(String)})))
+       GROUP BY stack_id`,
+      { tenant, ids },
+    );
+    const out = new Map<string, readonly string[]>();
+    for (const r of rows) {
+      out.set(r.id, r.frames);
+      this.frames.set(`${tenant}\u0000${r.id}`, r.frames);
+    }
+    return out;
   }
 
   /** The selection's total per step (ms since the epoch of each step's start), steps with no data omitted. */
