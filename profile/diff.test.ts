@@ -43,7 +43,7 @@ function expectSidesMatchBuildTree(l: StackValue[], r: StackValue[]): void {
     const one = buildTree(stacks);
     const ours = new Map<string, [number, number]>();
     for (let n = 0; n < tree.size; n++) if (total[n] !== 0) ours.set(path(tree, n), [total[n], self[n]]);
-    expect(ours).toEqual(new Map(one.name.map((_, n) => [path(one, n), [one.total[n], one.self[n]]])));
+    expect(ours).toEqual(new Map(Array.from(one.name, (_, n) => [path(one, n), [one.total[n], one.self[n]]])));
   }
 }
 

@@ -4,6 +4,7 @@
  * per-function comparison beside it.
  */
 import type { StackValue } from './tree';
+import { TreeBuilder } from './tree-builder';
 
 /**
  * Both sides' stacks merged into one tree, in typed arrays of `size` nodes.
@@ -27,128 +28,22 @@ export interface DiffTree {
 
 /** Merges both sides into one tree; the root's totals are the sums of each side's values. */
 export function buildDiffTree(left: Iterable<StackValue>, right: Iterable<StackValue>): DiffTree {
-  const builder = new DiffTreeBuilder();
+  const builder = new TreeBuilder(2);
   builder.add(left, 0);
   builder.add(right, 1);
-  return builder.finish();
-}
-
-// Children are found through one open-addressing table keyed by (parent,
-// name) rather than a Map per node as in buildTree, so a node costs no
-// allocation; what remains is hashing each frame's name once.
-class DiffTreeBuilder {
-  private names = ['total'];
-  private nameIndex = new Map<string, number>([['total', 0]]);
-  private size = 1;
-  private name = new Int32Array(1024);
-  private parent = new Int32Array(1024).fill(-1, 0, 1);
-  private depth = new Int32Array(1024);
-  // Per side: totals[side][node], selfs[side][node].
-  private totals = [new Float64Array(1024), new Float64Array(1024)];
-  private selfs = [new Float64Array(1024), new Float64Array(1024)];
-  private slots = new Int32Array(2048).fill(-1);
-  // The store hands both sides the same frame arrays for the stacks they
-  // share (its frame cache): a stack seen before is found by identity, and
-  // its frames need not be hashed again.
-  private leafOf = new Map<readonly string[], number>();
-
-  add(stacks: Iterable<StackValue>, side: 0 | 1): void {
-    for (const { stack, value } of stacks) {
-      if (value === 0) continue;
-      const known = this.leafOf.get(stack);
-      if (known !== undefined) {
-        this.addAlongPath(known, value, side);
-        continue;
-      }
-      let node = 0;
-      this.totals[side][0] += value;
-      for (let i = 0; i < stack.length; i++) {
-        let n = this.nameIndex.get(stack[i]);
-        if (n === undefined) {
-          n = this.names.length;
-          this.names.push(stack[i]);
-          this.nameIndex.set(stack[i], n);
-        }
-        node = this.child(node, n);
-        this.totals[side][node] += value;
-      }
-      this.selfs[side][node] += value;
-      this.leafOf.set(stack, node);
-    }
-  }
-
-  private addAlongPath(leaf: number, value: number, side: 0 | 1): void {
-    const total = this.totals[side];
-    this.selfs[side][leaf] += value;
-    for (let node = leaf; node !== -1; node = this.parent[node]) total[node] += value;
-  }
-
-  private child(parent: number, name: number): number {
-    const mask = this.slots.length - 1;
-    let h = hash(parent, name) & mask;
-    for (let c = this.slots[h]; c !== -1; c = this.slots[h]) {
-      if (this.parent[c] === parent && this.name[c] === name) return c;
-      h = (h + 1) & mask;
-    }
-    if (this.size === this.name.length) this.grow();
-    const c = this.size++;
-    this.name[c] = name;
-    this.parent[c] = parent;
-    this.depth[c] = this.depth[parent] + 1;
-    if (this.size * 2 > this.slots.length) this.rehash();
-    else this.slots[h] = c;
-    return c;
-  }
-
-  private grow(): void {
-    const cap = this.name.length * 2;
-    const more = <T extends Int32Array | Float64Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(cap);
-      b.set(a);
-      return b;
-    };
-    this.name = more(this.name);
-    this.parent = more(this.parent);
-    this.depth = more(this.depth);
-    this.totals = [more(this.totals[0]), more(this.totals[1])];
-    this.selfs = [more(this.selfs[0]), more(this.selfs[1])];
-  }
-
-  // Places every node but the root again, in a table twice as large.
-  private rehash(): void {
-    this.slots = new Int32Array(this.slots.length * 2).fill(-1);
-    const mask = this.slots.length - 1;
-    for (let c = 1; c < this.size; c++) {
-      let h = hash(this.parent[c], this.name[c]) & mask;
-      while (this.slots[h] !== -1) h = (h + 1) & mask;
-      this.slots[h] = c;
-    }
-  }
-
-  finish(): DiffTree {
-    const n = this.size;
-    const parent = this.parent.subarray(0, n);
-    const name = this.name.subarray(0, n);
-    return {
-      names: this.names,
-      size: n,
-      order: preOrder(this.names, parent, name),
-      name,
-      parent,
-      depth: this.depth.subarray(0, n),
-      leftTotal: this.totals[0].subarray(0, n),
-      leftSelf: this.selfs[0].subarray(0, n),
-      rightTotal: this.totals[1].subarray(0, n),
-      rightSelf: this.selfs[1].subarray(0, n),
-    };
-  }
-}
-
-function hash(parent: number, name: number): number {
-  let h = Math.imul(parent, 0x9e3779b1) ^ Math.imul(name + 0x7f4a7c15, 0x85ebca6b);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d);
-  return h ^ (h >>> 13);
+  const t = builder.finish();
+  return {
+    names: t.names,
+    size: t.size,
+    order: preOrder(t.names, t.parent, t.name),
+    name: t.name,
+    parent: t.parent,
+    depth: t.depth,
+    leftTotal: t.totals[0],
+    leftSelf: t.selfs[0],
+    rightTotal: t.totals[1],
+    rightSelf: t.selfs[1],
+  };
 }
 
 /**

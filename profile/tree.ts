@@ -2,6 +2,7 @@
  * Merged call trees built from (stack, value) pairs, and the views computed
  * from them: top functions and the columnar flame graph payload.
  */
+import { TreeBuilder } from './tree-builder';
 
 /** A stack (root first) and the value summed over it. */
 export interface StackValue {
@@ -49,48 +50,21 @@ export function topFunctions(stacks: Iterable<StackValue>): FunctionStat[] {
 export interface FlameTree {
   names: string[];
   /** Per node: index into names, parent node (-1 for the root), total, self. */
-  name: number[];
-  parent: number[];
-  total: number[];
-  self: number[];
+  name: ArrayLike<number>;
+  parent: ArrayLike<number>;
+  total: Float64Array;
+  self: Float64Array;
   children: number[][];
 }
 
 /** Merges stacks into one tree whose root, named "total", holds the sum of every value. */
 export function buildTree(stacks: Iterable<StackValue>): FlameTree {
-  const names = ['total'];
-  const nameIndex = new Map<string, number>([['total', 0]]);
-  const tree: FlameTree = { names, name: [0], parent: [-1], total: [0], self: [0], children: [[]] };
-  const childIndex: Map<number, number>[] = [new Map()];
-  for (const { stack, value } of stacks) {
-    if (value === 0) continue;
-    let node = 0;
-    tree.total[0] += value;
-    for (const frame of stack) {
-      let n = nameIndex.get(frame);
-      if (n === undefined) {
-        n = names.length;
-        names.push(frame);
-        nameIndex.set(frame, n);
-      }
-      let child = childIndex[node].get(n);
-      if (child === undefined) {
-        child = tree.name.length;
-        tree.name.push(n);
-        tree.parent.push(node);
-        tree.total.push(0);
-        tree.self.push(0);
-        tree.children.push([]);
-        childIndex.push(new Map());
-        childIndex[node].set(n, child);
-        tree.children[node].push(child);
-      }
-      tree.total[child] += value;
-      node = child;
-    }
-    tree.self[node] += value;
-  }
-  return tree;
+  const builder = new TreeBuilder(1);
+  builder.add(stacks, 0);
+  const t = builder.finish();
+  const children: number[][] = Array.from({ length: t.size }, () => []);
+  for (let c = 1; c < t.size; c++) children[t.parent[c]].push(c);
+  return { names: t.names, name: t.name, parent: t.parent, total: t.totals[0], self: t.selfs[0], children };
 }
 
 /**

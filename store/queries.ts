@@ -13,7 +13,8 @@ const FRAME_CACHE_LIMIT = 500_000;
  */
 export class ProfileQueries {
   // Stack frames never change for an id, so they are cached across queries.
-  private readonly frames = new Map<string, readonly string[]>();
+  private readonly frames = new Map<string, Map<string, readonly string[]>>(); // tenant -> stack id -> frames
+  private cachedFrames = 0;
   private readonly loading = new Map<string, Promise<Map<string, readonly string[]>>>();
 
   constructor(
@@ -96,19 +97,22 @@ export class ProfileQueries {
     const missing: string[] = [];
     const waits = new Set<Promise<Map<string, readonly string[]>>>();
     const waitingFor: string[] = [];
+    const cache = this.frames.get(tenant);
     for (const id of ids) {
-      const key = `${tenant}\u0000${id}`;
-      const f = this.frames.get(key);
+      const f = cache?.get(id);
       if (f) found.set(id, f);
       else {
-        const p = this.loading.get(key);
+        const p = this.loading.size ? this.loading.get(`${tenant}\u0000${id}`) : undefined;
         if (p) {
           waits.add(p);
           waitingFor.push(id);
         } else missing.push(id);
       }
     }
-    if (this.frames.size + missing.length > FRAME_CACHE_LIMIT) this.frames.clear();
+    if (this.cachedFrames + missing.length > FRAME_CACHE_LIMIT) {
+      this.frames.clear();
+      this.cachedFrames = 0;
+    }
     for (let i = 0; i < missing.length; i += 50_000) {
       const chunk = missing.slice(i, i + 50_000);
       const load = this.loadChunk(tenant, chunk);
@@ -144,10 +148,13 @@ export class ProfileQueries {
       { tenant, ids },
     );
     const out = new Map<string, readonly string[]>();
+    let cache = this.frames.get(tenant);
+    if (!cache) this.frames.set(tenant, (cache = new Map()));
     for (const r of rows) {
       out.set(r.id, r.frames);
-      this.frames.set(`${tenant}\u0000${r.id}`, r.frames);
+      cache.set(r.id, r.frames);
     }
+    this.cachedFrames += rows.length;
     return out;
   }
 
