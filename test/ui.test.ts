@@ -67,6 +67,8 @@ async function labelled(view: 'explore' | 'compare' = 'explore'): Promise<string
 
 /** Clicks the middle of the widest drawn node with this name, at its position in the page now. */
 async function clickNode(name: string, view: 'explore' | 'compare' = 'explore', modifiers: ('Shift')[] = []): Promise<void> {
+  // Let pending redraws (a scrollbar appearing resizes the canvas) land, so the boxes are current.
+  await js('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
   const at = await js<{ x: number; y: number } | null>(`(() => {
     const g = ${graphOf(view)}; const m = g.model; let best = null;
     for (let n = 0; n < m.count; n++) if (m.names[m.name[n]] === ${JSON.stringify(name)}) { const b = g.boxOf(n); if (b && (!best || b.w > best.w)) best = b; }
@@ -106,6 +108,7 @@ describe('explore', () => {
     await loaded('explore');
     expect(await labelled()).toEqual(expect.arrayContaining(['json.parse', 'book.insert', 'gc']));
     await clickNode('orders.match');
+    await page.waitForFunction(`new URL(location.href).searchParams.get('zoom') !== null`, undefined, { timeout: 5000 });
     expect(JSON.parse(param('zoom')!)).toEqual(['main', 'http.handle', 'orders.match']);
     expect(await page.locator('.crumbs .crumb').allTextContents()).toEqual(['all', 'main', 'http.handle', 'orders.match']);
     const zoomed = await labelled();
