@@ -100,6 +100,13 @@ describe('explore', () => {
     expect(await page.locator('.status-line').textContent()).toContain('Total 8.85 s');
     expect(await js<number>(`${graphOf('explore')}.draws`)).toBeGreaterThan(0);
     expect(await labelled()).toContain('total');
+    // The export links download the current selection.
+    const href = await page.locator('a.export', { hasText: 'speedscope' }).first().getAttribute('href');
+    const file = await page.request.get(server.url + href!);
+    expect(file.status()).toBe(200);
+    const json = (await file.json()) as { $schema: string; profiles: { weights: number[] }[] };
+    expect(json.$schema).toContain('speedscope');
+    expect(json.profiles[0].weights.reduce((a, b) => a + b, 0)).toBe(8_849_000);
     await screenshot(page, 'explore-real-node');
   });
 
