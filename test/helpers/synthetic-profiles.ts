@@ -1,0 +1,157 @@
+/**
+ * Synthetic profiles with known ground truth, for the regression detector's
+ * tests and its evaluation harness (bench/regression-eval.ts).
+ *
+ * A service is a random call tree (functions reused in many places, as
+ * helpers are) with heavy-tailed self costs. Each pushed profile is one
+ * window: the workload mix varies between windows (each top-level endpoint's
+ * weight is scaled by lognormal noise, and every node a little too), then a
+ * fixed number of samples is drawn from the resulting distribution
+ * (multinomial sampling noise, as a 100 Hz sampler gives). A slowdown scales
+ * the self cost of every node of one function.
+ */
+import type { Observation } from '../../profile/regression';
+
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function gaussian(random: () => number): number {
+  const u = 1 - random();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+}
+
+export interface Service {
+  names: string[];
+  /** Per node: function index, parent (-1 root), top-level endpoint (index of the depth-1 ancestor), self weight. */
+  fn: Int32Array;
+  parent: Int32Array;
+  endpoint: Int32Array;
+  self: Float64Array;
+  /** Per node: the distinct functions on its path (for totals). */
+  pathFns: Int32Array[];
+  endpoints: number;
+}
+
+export interface ServiceOptions {
+  functions: number;
+  nodes: number;
+  endpoints: number;
+  seed: number;
+}
+
+/** A call tree with `nodes` nodes over `functions` distinct names, `endpoints` top-level request paths. */
+export function makeService({ functions, nodes, endpoints, seed }: ServiceOptions): Service {
+  const random = rng(seed);
+  const names = Array.from({ length: functions }, (_, i) => `pkg${i % 17}.fn${i}`);
+  const fn = new Int32Array(nodes);
+  const parent = new Int32Array(nodes).fill(-1);
+  const endpoint = new Int32Array(nodes);
+  const depth = new Int32Array(nodes);
+  const self = new Float64Array(nodes);
+  for (let i = 0; i < nodes; i++) {
+    if (i < endpoints) {
+      parent[i] = -1;
+      endpoint[i] = i;
+      depth[i] = 1;
+    } else {
+      let p = random() < 0.6 ? i - 1 - Math.floor(random() * Math.min(i - endpoints + 1, 12)) : Math.floor(random() * i);
+      if (p < 0 || depth[p] >= 30) p = Math.floor(random() * endpoints);
+      parent[i] = p;
+      endpoint[i] = endpoint[p];
+      depth[i] = depth[p] + 1;
+    }
+    // Zipf-like choice: a few helpers are everywhere.
+    fn[i] = Math.min(functions - 1, Math.floor(functions * Math.pow(random(), 2.2)));
+    // Heavy-tailed self cost (lognormal, σ = 1.6): a handful of nodes dominate.
+    self[i] = Math.exp(1.6 * gaussian(random));
+  }
+  const pathFns: Int32Array[] = [];
+  for (let i = 0; i < nodes; i++) {
+    const seen = new Set<number>();
+    for (let n = i; n >= 0; n = parent[n]) seen.add(fn[n]);
+    pathFns.push(Int32Array.from(seen));
+  }
+  return { names, fn, parent, endpoint, self, pathFns, endpoints };
+}
+
+export interface WindowOptions {
+  /** Samples per pushed profile (10 s at 100 Hz: 1,000). */
+  samples: number;
+  /** Lognormal σ of each endpoint's weight between windows (workload mix). */
+  mixNoise: number;
+  /** Lognormal σ of every node's weight between windows. */
+  nodeNoise: number;
+  /** Function index -> multiplier of its self cost (1.05 = +5 %). */
+  slowdown?: Map<number, number>;
+  /** Seconds per profile, for the rate. */
+  seconds?: number;
+  /** Multiplier of the samples (more CPU per instance-second). */
+  load?: number;
+}
+
+/** `count` observations (pushed profiles) of a service. */
+export function observe(service: Service, count: number, o: WindowOptions, seed: number): Observation[] {
+  const random = rng(seed);
+  const nodes = service.self.length;
+  const weights = new Float64Array(nodes);
+  const cumulative = new Float64Array(nodes);
+  const counts = new Int32Array(nodes);
+  const fnSelf = new Float64Array(service.names.length);
+  const fnTotal = new Float64Array(service.names.length);
+  const out: Observation[] = [];
+  for (let k = 0; k < count; k++) {
+    const mix = Array.from({ length: service.endpoints }, () => Math.exp(o.mixNoise * gaussian(random)));
+    let sum = 0;
+    for (let i = 0; i < nodes; i++) {
+      let w = service.self[i] * mix[service.endpoint[i]] * Math.exp(o.nodeNoise * gaussian(random));
+      const slow = o.slowdown?.get(service.fn[i]);
+      if (slow !== undefined) w *= slow;
+      weights[i] = w;
+      sum += w;
+      cumulative[i] = sum;
+    }
+    // Multinomial draw of the window's samples.
+    counts.fill(0);
+    const samples = Math.round(o.samples * (o.load ?? 1));
+    for (let s = 0; s < samples; s++) {
+      const r = random() * sum;
+      let lo = 0;
+      let hi = nodes - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (cumulative[mid] < r) lo = mid + 1;
+        else hi = mid;
+      }
+      counts[lo]++;
+    }
+    fnSelf.fill(0);
+    fnTotal.fill(0);
+    for (let i = 0; i < nodes; i++) {
+      const c = counts[i];
+      if (c === 0) continue;
+      fnSelf[service.fn[i]] += c;
+      const path = service.pathFns[i];
+      for (let j = 0; j < path.length; j++) fnTotal[path[j]] += c;
+    }
+    const functions = new Map<string, { self: number; total: number }>();
+    for (let f = 0; f < fnTotal.length; f++) if (fnTotal[f] > 0) functions.set(service.names[f], { self: fnSelf[f], total: fnTotal[f] });
+    out.push({ total: samples, seconds: o.seconds ?? 10, functions });
+  }
+  return out;
+}
+
+/** Each function's mean self share in a large sample of windows (for choosing targets by share). */
+export function selfShares(service: Service, o: WindowOptions): Float64Array {
+  const shares = new Float64Array(service.names.length);
+  const obs = observe(service, 50, { ...o, samples: 20_000 }, 12345);
+  for (const ob of obs) for (const [name, v] of ob.functions) shares[Number(name.slice(name.indexOf('.fn') + 3))] += v.self / ob.total / obs.length;
+  return shares;
+}
