@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createStoreClient, type StoreConfig, type StoreEngine } from './client';
 import { ProfileQueries } from './queries';
+import { RegressionStore } from './regressions';
 import { migrate } from './schema';
 import { ProfileWriter } from './writer';
 
@@ -10,6 +11,8 @@ export { StoreUnavailableError } from './errors';
 export type { Selection } from './selection';
 export type { PreparedWrite, ProfileWrite } from './rows';
 export { prepareWrite } from './rows';
+export type { BaselineConfig, Regression, RegressionStatus } from './regressions';
+export { DEFAULT_BASELINES, MAX_OBSERVATIONS, RegressionStore, regressionId } from './regressions';
 
 /** An open store: the writer for ingest, the queries for the API and jobs. */
 export interface Store {
@@ -18,6 +21,7 @@ export interface Store {
   client: ClickHouseClient;
   writer: ProfileWriter;
   queries: ProfileQueries;
+  regressions: RegressionStore;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -39,6 +43,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     client,
     writer,
     queries: new ProfileQueries(client, config.database),
+    regressions: new RegressionStore(client, config.database),
     async ping() {
       return (await client.ping()).success;
     },

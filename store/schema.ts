@@ -45,6 +45,55 @@ export const MIGRATIONS: Migration[] = [
       SETTINGS ttl_only_drop_parts = 1`,
     ],
   },
+  {
+    version: 2,
+    description: 'regressions found by the detector (one row per version of a regression) and per-service baseline settings',
+    statements: (db) => [
+      // A regression's id is derived from what it is about, so the same
+      // function flagged by consecutive runs updates one regression; every
+      // update is a new row and FINAL keeps the newest.
+      `CREATE TABLE IF NOT EXISTS ${db}.regressions (
+        tenant LowCardinality(String),
+        id String,
+        service LowCardinality(String),
+        type LowCardinality(String),
+        unit LowCardinality(String),
+        function String,
+        measure LowCardinality(String),
+        kind LowCardinality(String),
+        baseline_query String,
+        baseline_from DateTime64(3),
+        baseline_until DateTime64(3),
+        candidate_query String,
+        candidate_from DateTime64(3),
+        candidate_until DateTime64(3),
+        baseline_value Float64,
+        candidate_value Float64,
+        effect Float64,
+        relative Float64,
+        ci_low Float64,
+        ci_high Float64,
+        p Float64,
+        q Float64,
+        baseline_profiles UInt32,
+        candidate_profiles UInt32,
+        first_seen DateTime64(3),
+        last_seen DateTime64(3),
+        runs UInt32,
+        status LowCardinality(String),
+        updated DateTime64(3)
+      ) ENGINE = ReplacingMergeTree(updated)
+      ORDER BY (tenant, id)`,
+      `CREATE TABLE IF NOT EXISTS ${db}.baselines (
+        tenant LowCardinality(String),
+        service String,
+        type String,
+        config String,
+        updated DateTime64(3)
+      ) ENGINE = ReplacingMergeTree(updated)
+      ORDER BY (tenant, service, type)`,
+    ],
+  },
 ];
 
 /** Creates the database and applies pending migrations; then applies the configured retention. */

@@ -1,0 +1,293 @@
+/**
+ * What the regression detector reads and writes: one side's sufficient
+ * statistics (computed in ClickHouse, so a day of profiles never crosses the
+ * wire), the regressions it found, and per-service baseline settings.
+ * Tenant scoping as everywhere in store/: every statement filters on it.
+ */
+import { createHash } from 'node:crypto';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { SideStats } from '../profile/regression';
+import { classifyStoreError } from './errors';
+import { type QueryParams, type Selection, selectionWhere } from './selection';
+
+/**
+ * At most this many observations a side. One pushed profile is one
+ * observation; when a side holds more, each instance's profiles are pooled
+ * into equal time buckets (batch means): the spread between observations is
+ * still in the test, and the query stays bounded.
+ */
+export const MAX_OBSERVATIONS = 600;
+
+export type RegressionStatus = 'open' | 'acknowledged' | 'resolved';
+
+/** A stored regression: what changed, against what, how sure, and its life cycle. */
+export interface Regression {
+  id: string;
+  service: string;
+  type: string;
+  unit: string;
+  /** The function ('' for the total per instance-second). */
+  function: string;
+  measure: 'self' | 'total' | 'rate';
+  /** The baseline kind that found it: window, version, selection. */
+  kind: string;
+  baseline: { query: string; from: number; until: number; profiles: number; value: number };
+  candidate: { query: string; from: number; until: number; profiles: number; value: number };
+  effect: number;
+  relative: number;
+  ci: [number, number];
+  p: number;
+  q: number;
+  firstSeen: number;
+  lastSeen: number;
+  runs: number;
+  status: RegressionStatus;
+}
+
+/** Per service and type: which baselines the scheduled detector compares against. */
+export interface BaselineConfig {
+  /** Compare the last window with the same window this long ago (ms); 0 turns it off. Default one day. */
+  windowOffsetMs: number;
+  /** Length of the compared window (ms). Default one hour. */
+  windowMs: number;
+  /** The version label: a new value is compared with the previous one; '' turns it off. Default `version`. */
+  versionLabel: string;
+  /** Named baseline selections, e.g. `{branch="main"}` against `{branch=~"pr-.*"}`. */
+  selections: { name: string; baseline: string; candidate: string }[];
+  /** Detector thresholds (see profile/regression.ts). */
+  minAbsolute?: number;
+  minRelative?: number;
+  fdr?: number;
+}
+
+export const DEFAULT_BASELINES: BaselineConfig = { windowOffsetMs: 86_400_000, windowMs: 3_600_000, versionLabel: 'version', selections: [] };
+
+/** A stable id (no `:`, fit for a BullMQ job id or a URL) from the parts that make a regression the same one. */
+export function regressionId(parts: (string | number)[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 20);
+}
+
+const ms = (col: string) => `toUnixTimestamp64Milli(${col})`;
+
+export class RegressionStore {
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly db: string,
+  ) {}
+
+  private async rows<T>(query: string, params: QueryParams): Promise<T[]> {
+    try {
+      const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
+      return await rs.json<T>();
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
+  }
+
+  /**
+   * One side's sufficient statistics: per observation the share of each
+   * function (self and total) summed and summed in squares, and the total per
+   * instance-second. Everything is aggregated in ClickHouse.
+   */
+  async sideStats(sel: Selection, maxObservations = MAX_OBSERVATIONS): Promise<SideStats> {
+    const params: QueryParams = {};
+    const where = selectionWhere(sel, params);
+    const [shape] = await this.rows<{ profiles: string; instances: string }>(
+      `SELECT uniqExact(profile_id) AS profiles, uniqExact(labels) AS instances FROM ${this.db}.profiles WHERE ${where}`,
+      params,
+    );
+    const profiles = Number(shape?.profiles ?? 0);
+    const instances = Math.max(1, Number(shape?.instances ?? 1));
+    let key = 'toString(profile_id)';
+    if (profiles > maxObservations) {
+      // Buckets sized so instances × buckets ≈ maxObservations.
+      params.bucketMs = Math.max(1000, Math.ceil((sel.range.until - sel.range.from) / Math.max(1, Math.floor(maxObservations / instances))));
+      key = `concat(toString(cityHash64(labels)), '-', toString(intDiv(${ms('time')}, {bucketMs:Int64})))`;
+    }
+    const [obs] = await this.rows<{ n: string; samples: string; r1: number; r2: number }>(
+      `SELECT count() AS n, sum(tot) AS samples, sum(rate) AS r1, sum(rate * rate) AS r2 FROM (
+         SELECT ${key} AS obs, sum(total) AS tot, sum(total) * 1000 / greatest(sum(duration_ms), 1) AS rate
+         FROM ${this.db}.profiles WHERE ${where} GROUP BY obs HAVING tot > 0)`,
+      params,
+    );
+    const stats: SideStats = { n: Number(obs?.n ?? 0), samples: Number(obs?.samples ?? 0), rate: { sum: obs?.r1 ?? 0, sumSq: obs?.r2 ?? 0 }, functions: new Map() };
+    if (stats.n === 0) return stats;
+    // Per (observation, stack) sums, joined to each stack's distinct functions
+    // (self where it is the leaf), summed per (observation, function), then
+    // per function over observations as shares of the observation's total.
+    const fns = await this.rows<{ fn: string; s1: number; s2: number; t1: number; t2: number }>(
+      `WITH per_stack AS (
+         SELECT ${key} AS obs, stack_id, sum(value) AS v
+         FROM ${this.db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
+         WHERE ${where} GROUP BY obs, stack_id
+       ),
+       stack_fns AS (
+         SELECT stack_id, fn, fn = frames[length(frames)] AS leaf
+         FROM (SELECT stack_id, any(frames) AS frames FROM ${this.db}.stacks
+               WHERE tenant = {tenant:String} AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${where})
+               GROUP BY stack_id)
+         ARRAY JOIN arrayDistinct(frames) AS fn
+       ),
+       obs_total AS (
+         SELECT ${key} AS obs, sum(total) AS tot FROM ${this.db}.profiles WHERE ${where} GROUP BY obs HAVING tot > 0
+       )
+       SELECT fn, sum(self / tot) AS s1, sum((self / tot) * (self / tot)) AS s2, sum(total / tot) AS t1, sum((total / tot) * (total / tot)) AS t2
+       FROM (
+         SELECT p.obs AS obs, f.fn AS fn, sumIf(p.v, f.leaf) AS self, sum(p.v) AS total
+         FROM per_stack AS p INNER JOIN stack_fns AS f ON p.stack_id = f.stack_id
+         GROUP BY obs, fn
+       ) AS fo INNER JOIN obs_total AS o ON fo.obs = o.obs
+       GROUP BY fn`,
+      params,
+    );
+    for (const r of fns) stats.functions.set(r.fn, { self: { sum: r.s1, sumSq: r.s2 }, total: { sum: r.t1, sumSq: r.t2 } });
+    return stats;
+  }
+
+  /** Values of a label in a range with their first and last profile time and profile count, oldest first. */
+  async labelHistory(tenant: string, service: string, type: string, label: string, from: number, until: number): Promise<{ value: string; first: number; last: number; profiles: number }[]> {
+    const rows = await this.rows<{ value: string; first: string; last: string; profiles: string }>(
+      `SELECT labels[{label:String}] AS value, toString(${ms('min(time)')}) AS first, toString(${ms('max(time)')}) AS last, uniqExact(profile_id) AS profiles
+       FROM ${this.db}.profiles
+       WHERE tenant = {tenant:String} AND service = {service:String} AND type = {type:String} AND mapContains(labels, {label:String})
+         AND time >= fromUnixTimestamp64Milli({from:Int64}) AND time < fromUnixTimestamp64Milli({until:Int64})
+       GROUP BY value ORDER BY first`,
+      { tenant, service, type, label, from, until },
+    );
+    return rows.map((r) => ({ value: r.value, first: Number(r.first), last: Number(r.last), profiles: Number(r.profiles) }));
+  }
+
+  /** Tenants' (service, type) pairs with profiles since `from`: what a scheduled sweep looks at. */
+  async activeSeries(from: number): Promise<{ tenant: string; service: string; type: string; profiles: number }[]> {
+    const rows = await this.rows<{ tenant: string; service: string; type: string; profiles: string }>(
+      `SELECT tenant, service, type, uniqExact(profile_id) AS profiles FROM ${this.db}.profiles
+       WHERE time >= fromUnixTimestamp64Milli({from:Int64}) GROUP BY tenant, service, type ORDER BY tenant, service, type`,
+      { from },
+    );
+    return rows.map((r) => ({ ...r, profiles: Number(r.profiles) }));
+  }
+
+  /**
+   * Records a finding: a new regression, or the next sighting of one already
+   * open (same id): its first sighting, run count and status are kept, the
+   * latest statistics replace the old. A resolved regression seen again opens again.
+   */
+  async record(tenant: string, r: Omit<Regression, 'firstSeen' | 'lastSeen' | 'runs' | 'status'>, now = Date.now()): Promise<{ regression: Regression; created: boolean }> {
+    const existing = await this.get(tenant, r.id);
+    const regression: Regression = {
+      ...r,
+      firstSeen: existing?.firstSeen ?? now,
+      lastSeen: now,
+      runs: (existing?.runs ?? 0) + 1,
+      status: existing && existing.status !== 'resolved' ? existing.status : 'open',
+    };
+    await this.write(tenant, regression, now);
+    return { regression, created: !existing || existing.status === 'resolved' };
+  }
+
+  async setStatus(tenant: string, id: string, status: RegressionStatus): Promise<Regression | undefined> {
+    const existing = await this.get(tenant, id);
+    if (!existing) return undefined;
+    const updated = { ...existing, status };
+    await this.write(tenant, updated, Date.now());
+    return updated;
+  }
+
+  private async write(tenant: string, r: Regression, now: number): Promise<void> {
+    // DateTime64(3) takes integer milliseconds in JSON, as the profile writer sends them.
+    const t = (msValue: number) => Math.round(msValue);
+    try {
+      await this.client.insert({
+        table: `${this.db}.regressions`,
+        format: 'JSONEachRow',
+        values: [{
+          tenant, id: r.id, service: r.service, type: r.type, unit: r.unit, function: r.function, measure: r.measure, kind: r.kind,
+          baseline_query: r.baseline.query, baseline_from: t(r.baseline.from), baseline_until: t(r.baseline.until),
+          candidate_query: r.candidate.query, candidate_from: t(r.candidate.from), candidate_until: t(r.candidate.until),
+          baseline_value: r.baseline.value, candidate_value: r.candidate.value, effect: r.effect, relative: finite(r.relative),
+          ci_low: r.ci[0], ci_high: r.ci[1], p: r.p, q: r.q, baseline_profiles: r.baseline.profiles, candidate_profiles: r.candidate.profiles,
+          first_seen: t(r.firstSeen), last_seen: t(r.lastSeen), runs: r.runs, status: r.status,
+          // Strictly increasing per write, so FINAL keeps the newest even within one millisecond.
+          updated: t(Math.max(now, this.lastUpdated + 1)),
+        }],
+      });
+      this.lastUpdated = Math.max(now, this.lastUpdated + 1);
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
+  }
+
+  private lastUpdated = 0;
+
+  async get(tenant: string, id: string): Promise<Regression | undefined> {
+    const [row] = await this.rows<Row>(`${SELECT} FROM ${this.db}.regressions FINAL WHERE tenant = {tenant:String} AND id = {id:String}`, { tenant, id });
+    return row ? fromRow(row) : undefined;
+  }
+
+  async list(tenant: string, filter: { service?: string; status?: string; limit?: number } = {}): Promise<Regression[]> {
+    const params: QueryParams = { tenant, limit: filter.limit ?? 200 };
+    const clauses = ['tenant = {tenant:String}'];
+    if (filter.service) {
+      params.service = filter.service;
+      clauses.push('service = {service:String}');
+    }
+    if (filter.status) {
+      params.status = filter.status;
+      clauses.push('status = {status:String}');
+    }
+    const rows = await this.rows<Row>(
+      `${SELECT} FROM ${this.db}.regressions FINAL WHERE ${clauses.join(' AND ')} ORDER BY last_seen DESC, abs(effect) DESC LIMIT {limit:UInt32}`,
+      params,
+    );
+    return rows.map(fromRow);
+  }
+
+  async baselineConfig(tenant: string, service: string, type: string): Promise<BaselineConfig> {
+    const [row] = await this.rows<{ config: string }>(
+      `SELECT config FROM ${this.db}.baselines FINAL WHERE tenant = {tenant:String} AND service = {service:String} AND type IN ({type:String}, '*')
+       ORDER BY type = '*' LIMIT 1`,
+      { tenant, service, type },
+    );
+    return row ? { ...DEFAULT_BASELINES, ...(JSON.parse(row.config) as Partial<BaselineConfig>) } : { ...DEFAULT_BASELINES };
+  }
+
+  /** Settings for a service and type (`*`: every type of the service). */
+  async setBaselineConfig(tenant: string, service: string, type: string, config: BaselineConfig): Promise<void> {
+    try {
+      await this.client.insert({
+        table: `${this.db}.baselines`,
+        format: 'JSONEachRow',
+        values: [{ tenant, service, type, config: JSON.stringify(config), updated: Date.now() }],
+      });
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
+  }
+}
+
+function finite(x: number): number {
+  return Number.isFinite(x) ? x : x > 0 ? 1e308 : -1e308;
+}
+
+const SELECT = `SELECT id, service, type, unit, function, measure, kind,
+  baseline_query, toString(${ms('baseline_from')}) AS baseline_from, toString(${ms('baseline_until')}) AS baseline_until,
+  candidate_query, toString(${ms('candidate_from')}) AS candidate_from, toString(${ms('candidate_until')}) AS candidate_until,
+  baseline_value, candidate_value, effect, relative, ci_low, ci_high, p, q, baseline_profiles, candidate_profiles,
+  toString(${ms('first_seen')}) AS first_seen, toString(${ms('last_seen')}) AS last_seen, runs, status`;
+
+interface Row {
+  id: string; service: string; type: string; unit: string; function: string; measure: string; kind: string;
+  baseline_query: string; baseline_from: string; baseline_until: string; candidate_query: string; candidate_from: string; candidate_until: string;
+  baseline_value: number; candidate_value: number; effect: number; relative: number; ci_low: number; ci_high: number; p: number; q: number;
+  baseline_profiles: number; candidate_profiles: number; first_seen: string; last_seen: string; runs: number; status: string;
+}
+
+function fromRow(r: Row): Regression {
+  return {
+    id: r.id, service: r.service, type: r.type, unit: r.unit, function: r.function, measure: r.measure as Regression['measure'], kind: r.kind,
+    baseline: { query: r.baseline_query, from: Number(r.baseline_from), until: Number(r.baseline_until), profiles: Number(r.baseline_profiles), value: r.baseline_value },
+    candidate: { query: r.candidate_query, from: Number(r.candidate_from), until: Number(r.candidate_until), profiles: Number(r.candidate_profiles), value: r.candidate_value },
+    effect: r.effect, relative: r.relative >= 1e308 ? Infinity : r.relative, ci: [r.ci_low, r.ci_high], p: r.p, q: r.q,
+    firstSeen: Number(r.first_seen), lastSeen: Number(r.last_seen), runs: Number(r.runs), status: r.status as RegressionStatus,
+  };
+}
