@@ -177,3 +177,8 @@ function formatLabelValue(value: string): string {
   if (value !== '' && !/[,{}="\\\s]/.test(value)) return value;
   return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
+
+/** Matchers back to selector text without the braces (`version="1.5",env!="dev"`): the UI's label field. */
+export function formatMatchers(matchers: readonly Matcher[]): string {
+  return matchers.map((m) => `${m.name}${m.op}"${m.value.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',');
+}

@@ -1,0 +1,170 @@
+/**
+ * The regression processors: `detect` (one comparison: load both sides'
+ * statistics, run the detector, record what regressed, notify), `detect-sweep`
+ * (the schedule: decide what to compare) and `webhook` (one delivery).
+ * Each is idempotent: a detect run records regressions by deterministic id,
+ * so running it twice updates, never duplicates.
+ */
+import { detect, type Detection, type Finding } from '../../profile/regression';
+import { compareView, detectJob, JOBS, sweepJob, webhookJob, type ComparedSides, type DetectJob, type WebhookTarget } from '../../profile/detect-job';
+import { UnrecoverableJobError, type JobContext, type JobQueue } from '../../profile/jobs';
+import { parseSelector } from '../../profile/selector';
+import { regressionId, type Regression, type Selection, type Store } from '../../store';
+
+export interface DetectDeps {
+  store: Store;
+  queue: JobQueue;
+  webhooks: WebhookTarget[];
+  /** Where links in notifications point: the UI's base URL. */
+  publicUrl: string;
+  /** How often the sweep runs (ms): windows end on this boundary. */
+  sweepEveryMs: number;
+}
+
+function parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { message: string } } }, payload: unknown, what: string): T {
+  const r = schema.safeParse(payload);
+  if (!r.success) throw new UnrecoverableJobError(`invalid ${what} payload: ${r.error.message}`);
+  return r.data;
+}
+
+function selectionOf(job: DetectJob, side: DetectJob['baseline']): Selection {
+  const sel = parseSelector(side.query);
+  const [type, unit] = job.type.split(':');
+  return { tenant: job.tenant, service: job.service, type, unit, range: { from: side.from, until: side.until }, matchers: sel.matchers };
+}
+
+/** The compare page of exactly these two selections. */
+export function compareLink(publicUrl: string, r: ComparedSides): string {
+  return `${publicUrl.replace(/\/$/, '')}/?${new URLSearchParams(compareView(r))}`;
+}
+
+/** Runs one comparison and records its regressions; returns the detection and the regressions that are new. */
+export async function runDetect(deps: DetectDeps, payload: unknown, ctx?: JobContext): Promise<{ detection: Detection; recorded: Regression[]; created: Regression[] }> {
+  const job = parse(detectJob, payload, 'detect');
+  const [baseline, candidate] = [selectionOf(job, job.baseline), selectionOf(job, job.candidate)];
+  const [b, c] = await Promise.all([deps.store.regressions.sideStats(baseline), deps.store.regressions.sideStats(candidate)]);
+  const detection = detect(b, c, job.options ?? {});
+  const unit = candidate.unit ?? (await deps.store.queries.unitOf(candidate)) ?? '';
+  const recorded: Regression[] = [];
+  const created: Regression[] = [];
+  for (const f of detection.regressions) {
+    const { regression, created: isNew } = await deps.store.regressions.record(job.tenant, toRegression(job, f, unit, detection));
+    recorded.push(regression);
+    if (isNew) created.push(regression);
+  }
+  ctx?.log(`${job.kind} ${job.service} ${job.type}: ${detection.verdict}, ${detection.regressions.length} regression(s), ${created.length} new; ${b.n} vs ${c.n} profiles, ${detection.tested} tests`);
+  for (const r of created) {
+    for (const target of deps.webhooks) {
+      await deps.queue.enqueue(JOBS.webhook, { url: target.url, format: target.format, body: webhookBody(target.format, r, deps.publicUrl) }, {
+        jobId: `webhook-${regressionId([target.url])}-${r.id}-${r.runs}`,
+      });
+    }
+  }
+  return { detection, recorded, created };
+}
+
+function toRegression(job: DetectJob, f: Finding, unit: string, d: Detection): Omit<Regression, 'firstSeen' | 'lastSeen' | 'runs' | 'status'> {
+  return {
+    id: regressionId([job.tenant, job.service, job.type, job.kind, job.key, f.function, f.measure]),
+    service: job.service, type: job.type.split(':')[0], unit, function: f.function, measure: f.measure, kind: job.kind,
+    baseline: { ...job.baseline, profiles: d.baseline.n, value: f.baseline },
+    candidate: { ...job.candidate, profiles: d.candidate.n, value: f.candidate },
+    effect: f.effect, relative: f.relative, ci: f.ci, p: f.p, q: f.q,
+  };
+}
+
+/** A regression as a webhook body: generic JSON, or Slack's `text` + blocks. */
+export function webhookBody(format: 'json' | 'slack', r: Regression, publicUrl: string): unknown {
+  const link = compareLink(publicUrl, r);
+  const what = r.measure === 'rate' ? 'total per instance-second' : `${r.function} (${r.measure})`;
+  const change = r.measure === 'rate' ? `${pct(r.relative)}` : `${pp(r.baseline.value)} → ${pp(r.candidate.value)} of ${r.type} (${pct(r.relative)})`;
+  if (format === 'json') return { event: 'regression.opened', regression: r, link };
+  // Slack mrkdwn: escape its three control characters in untrusted names.
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const text = `Regression in ${esc(r.service)}: ${esc(what)} ${esc(change)}`;
+  return {
+    text,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: `*${text}*\n${r.kind} baseline, ${r.baseline.profiles} vs ${r.candidate.profiles} profiles, q = ${r.q.toPrecision(2)}` } },
+      { type: 'actions', elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open the diff' }, url: link }] },
+    ],
+  };
+}
+
+const pp = (x: number) => `${(x * 100).toFixed(2)} %`;
+const pct = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %` : 'new');
+
+/** Delivers one webhook: a non-2xx answer throws (retried with backoff), except a 4xx other than 408/429, which cannot improve. */
+export async function deliverWebhook(payload: unknown): Promise<{ status: number }> {
+  const job = parse(webhookJob, payload, 'webhook');
+  const res = await fetch(job.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'user-agent': 'flamewatch' },
+    body: JSON.stringify(job.body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  await res.arrayBuffer().catch(() => undefined);
+  if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+    throw new UnrecoverableJobError(`webhook ${job.url} answered ${res.status}`);
+  }
+  if (!res.ok) throw new Error(`webhook ${job.url} answered ${res.status}`);
+  return { status: res.status };
+}
+
+/**
+ * The schedule's work: for each (tenant, service, type) with recent profiles,
+ * enqueue the comparisons its baseline settings ask for. Job ids are built
+ * from the inputs, so a sweep repeated (or run by two workers) adds nothing.
+ */
+export async function sweep(deps: DetectDeps, payload: unknown): Promise<{ enqueued: number }> {
+  const job = parse(sweepJob, payload ?? {}, 'sweep');
+  const now = job.now ?? Date.now();
+  const end = Math.floor(now / deps.sweepEveryMs) * deps.sweepEveryMs;
+  const series = await deps.store.regressions.activeSeries(end - 3_600_000);
+  let enqueued = 0;
+  const add = async (j: DetectJob, idParts: (string | number)[]) => {
+    const r = await deps.queue.enqueue(JOBS.detect, j, { jobId: `detect-${j.kind}-${regressionId(idParts)}` });
+    if (r.added) enqueued++;
+  };
+  for (const s of series) {
+    const cfg = await deps.store.regressions.baselineConfig(s.tenant, s.service, s.type);
+    const options = { fdr: cfg.fdr, minAbsolute: cfg.minAbsolute, minRelative: cfg.minRelative };
+    const svc = `{service_name=${JSON.stringify(s.service)}}`;
+    const base = { tenant: s.tenant, service: s.service, type: s.type, options: clean(options) };
+    if (cfg.windowOffsetMs > 0 && cfg.windowMs > 0) {
+      const candidate = { query: svc, from: end - cfg.windowMs, until: end };
+      const baseline = { query: svc, from: candidate.from - cfg.windowOffsetMs, until: candidate.until - cfg.windowOffsetMs };
+      await add({ ...base, kind: 'window', key: String(cfg.windowOffsetMs), baseline, candidate }, [s.tenant, s.service, s.type, 'window', end, cfg.windowOffsetMs]);
+    }
+    if (cfg.versionLabel) {
+      // A deploy: the newest value of the version label against the one before it, once enough of it has arrived;
+      // again each time its profile count doubles, so the verdict firms up as data comes in.
+      const history = await deps.store.regressions.labelHistory(s.tenant, s.service, s.type, cfg.versionLabel, end - 7 * 86_400_000, end);
+      if (history.length >= 2) {
+        const [prev, next] = history.slice(-2);
+        if (next.profiles >= 5 && prev.profiles >= 5) {
+          const sel = (v: string) => `{service_name=${JSON.stringify(s.service)},${cfg.versionLabel}=${JSON.stringify(v)}}`;
+          await add({
+            ...base, kind: 'version', key: `${prev.value}→${next.value}`,
+            baseline: { query: sel(prev.value), from: prev.first, until: prev.last + 1 },
+            candidate: { query: sel(next.value), from: next.first, until: next.last + 1 },
+          }, [s.tenant, s.service, s.type, 'version', prev.value, next.value, Math.floor(Math.log2(next.profiles))]);
+        }
+      }
+    }
+    for (const named of cfg.selections) {
+      const from = end - cfg.windowMs;
+      const q = (m: string) => `{service_name=${JSON.stringify(s.service)}${m.trim() ? `,${m.trim().replace(/^\{|\}$/g, '')}` : ''}}`;
+      await add({
+        ...base, kind: 'selection', key: named.name,
+        baseline: { query: q(named.baseline), from, until: end }, candidate: { query: q(named.candidate), from, until: end },
+      }, [s.tenant, s.service, s.type, 'selection', named.name, end]);
+    }
+  }
+  return { enqueued };
+}
+
+function clean<T extends object>(o: T): Partial<T> | undefined {
+  const out = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return Object.keys(out).length ? out : undefined;
+}

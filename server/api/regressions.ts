@@ -1,0 +1,137 @@
+/**
+ * Regression endpoints under /api/v1: the stored regressions and their status,
+ * baseline settings per service, an on-demand comparison with the detector's
+ * statistics (what CI and the PR bot call), and the job queue's state.
+ */
+import express, { Router, type Request, type RequestHandler } from 'express';
+import { z } from 'zod';
+import { InputError } from '../../profile/errors';
+import type { JobQueue } from '../../profile/jobs';
+import { detect, type Detection } from '../../profile/regression';
+import { compareView, type ComparedSides } from '../../profile/detect-job';
+import type { Store } from '../../store';
+import { param, required, selectionOf } from './params';
+
+export interface RegressionDeps {
+  store: Store;
+  tenantOf: (req: Request) => string;
+  jobs?: JobQueue;
+}
+
+type AsyncHandler = (req: Request, res: Parameters<RequestHandler>[1]) => Promise<void>;
+const route = (fn: AsyncHandler): RequestHandler => (req, res) => fn(req, res);
+
+const STATUSES = ['open', 'acknowledged', 'resolved'] as const;
+
+const baselineBody = z.object({
+  windowOffsetMs: z.number().int().min(0).max(90 * 86_400_000),
+  windowMs: z.number().int().min(60_000).max(7 * 86_400_000),
+  versionLabel: z.string().max(128),
+  selections: z.array(z.object({ name: z.string().min(1).max(128), baseline: z.string().max(2048), candidate: z.string().max(2048) })).max(50),
+  minAbsolute: z.number().min(0).max(1),
+  minRelative: z.number().min(0).max(100),
+  fdr: z.number().gt(0).lt(1),
+}).partial().strict();
+
+function numberParam(req: Request, name: string, min: number, max: number): number | undefined {
+  const text = param(req, name);
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < min || n > max) throw new InputError('invalid_parameter', `parameter ${name} must be a number from ${min} to ${max}`);
+  return n;
+}
+
+/** JSON cannot say Infinity: a relative change from zero is sent as null. */
+function finiteJson(d: Detection): unknown {
+  return JSON.parse(JSON.stringify(d, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
+}
+
+export function regressionsRouter({ store, tenantOf, jobs }: RegressionDeps): Router {
+  const api = Router();
+  const json = express.json({ limit: '64kb' });
+
+  api.get('/regressions', route(async (req, res) => {
+    const status = param(req, 'status');
+    if (status && !(STATUSES as readonly string[]).includes(status)) throw new InputError('invalid_parameter', `status must be one of ${STATUSES.join(', ')}`);
+    const limit = numberParam(req, 'limit', 1, 1000) ?? 200;
+    const list = await store.regressions.list(tenantOf(req), { service: param(req, 'service'), status, limit: Math.floor(limit) });
+    res.json(list.map(withView));
+  }));
+
+  api.get('/regressions/:id', route(async (req, res) => {
+    const r = await store.regressions.get(tenantOf(req), String(req.params.id));
+    if (!r) {
+      res.status(404).json({ error: `no regression ${String(req.params.id).slice(0, 64)}` });
+      return;
+    }
+    res.json(withView(r));
+  }));
+
+  api.patch('/regressions/:id', json, route(async (req, res) => {
+    const status = (req.body as { status?: unknown } | undefined)?.status;
+    if (typeof status !== 'string' || !(STATUSES as readonly string[]).includes(status)) {
+      throw new InputError('invalid_parameter', `send {"status": one of ${STATUSES.map((s) => `"${s}"`).join(', ')}}`);
+    }
+    const r = await store.regressions.setStatus(tenantOf(req), String(req.params.id), status as (typeof STATUSES)[number]);
+    if (!r) {
+      res.status(404).json({ error: `no regression ${String(req.params.id).slice(0, 64)}` });
+      return;
+    }
+    res.json(withView(r));
+  }));
+
+  // Compares two selections now, with the scheduled detector's statistics.
+  api.get('/compare', route(async (req, res) => {
+    const tenant = tenantOf(req);
+    const left = selectionOf(req, tenant, 'left');
+    const right = selectionOf(req, tenant, 'right');
+    const options = {
+      fdr: numberParam(req, 'fdr', 1e-6, 0.5),
+      minAbsolute: numberParam(req, 'minAbsolute', 0, 1),
+      minRelative: numberParam(req, 'minRelative', 0, 100),
+    };
+    const [b, c] = await Promise.all([store.regressions.sideStats(left), store.regressions.sideStats(right)]);
+    const detection = detect(b, c, Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)));
+    res.json({ type: left.type, unit: left.unit ?? (await store.queries.unitOf(right)) ?? '', ...(finiteJson(detection) as object) });
+  }));
+
+  api.get('/baselines', route(async (req, res) => {
+    res.json(await store.regressions.baselineConfig(tenantOf(req), required(req, 'service', 'service=<name>'), param(req, 'type') ?? '*'));
+  }));
+
+  api.put('/baselines', json, route(async (req, res) => {
+    const tenant = tenantOf(req);
+    const service = required(req, 'service', 'service=<name>');
+    const type = param(req, 'type') ?? '*';
+    const parsed = baselineBody.safeParse(req.body);
+    if (!parsed.success) throw new InputError('invalid_parameter', `invalid baseline settings: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
+    const merged = { ...(await store.regressions.baselineConfig(tenant, service, type)), ...parsed.data };
+    await store.regressions.setBaselineConfig(tenant, service, type, merged);
+    res.json(merged);
+  }));
+
+  api.get('/jobs', route(async (_req, res) => {
+    if (!jobs) {
+      res.status(404).json({ error: 'this server runs no job queue' });
+      return;
+    }
+    const [counts, failed] = await Promise.all([jobs.counts(), jobs.failed(50)]);
+    res.json({ counts, failed });
+  }));
+
+  api.post('/jobs/:id/retry', route(async (req, res) => {
+    if (!jobs) {
+      res.status(404).json({ error: 'this server runs no job queue' });
+      return;
+    }
+    const ok = await jobs.retry(String(req.params.id));
+    res.status(ok ? 200 : 404).json(ok ? { retried: req.params.id } : { error: `no failed job ${String(req.params.id).slice(0, 64)}` });
+  }));
+
+  return api;
+}
+
+/** A regression with the UI state that shows exactly its comparison (the UI links it). */
+function withView<T extends ComparedSides>(r: T): T & { view: Record<string, string> } {
+  return { ...r, view: compareView(r) };
+}
