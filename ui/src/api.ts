@@ -14,6 +14,15 @@ export interface DiffPayload {
   nodes: { total: number; shown: number };
   functions: { name: string; leftSelf: number; leftTotal: number; rightSelf: number; rightTotal: number }[];
 }
+export interface Regression {
+  id: string; service: string; type: string; unit: string; function: string; measure: 'self' | 'total' | 'rate'; kind: string;
+  baseline: { query: string; from: number; until: number; profiles: number; value: number };
+  candidate: { query: string; from: number; until: number; profiles: number; value: number };
+  effect: number; relative: number | null; ci: [number, number]; p: number; q: number;
+  firstSeen: number; lastSeen: number; runs: number; status: 'open' | 'acknowledged' | 'resolved';
+  /** The compare page's state for exactly this comparison. */
+  view: Record<string, string>;
+}
 export interface TimelinePayload { type: string; unit: string; step: number; points: [number, number][] }
 
 /** An error answer from the server, with its status and message. */
@@ -68,4 +77,12 @@ export const api = {
   flamegraph: (p: Params, signal?: AbortSignal) => getJson<FlamePayload>('flamegraph', p, signal),
   diff: (p: Params, signal?: AbortSignal) => getJson<DiffPayload>('diff', p, signal),
   timeline: (p: Params, signal?: AbortSignal) => getJson<TimelinePayload>('timeline', p, signal),
+  regressions: (p: Params, signal?: AbortSignal) => getJson<Regression[]>('regressions', p, signal),
+  regression: (id: string, signal?: AbortSignal) => getJson<Regression>(`regressions/${encodeURIComponent(id)}`, {}, signal),
+  setStatus: async (id: string, status: Regression['status']): Promise<Regression> => {
+    const res = await fetch(apiUrl(`regressions/${encodeURIComponent(id)}`), { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status }) });
+    const body = (await res.json()) as Regression & { error?: string };
+    if (!res.ok) throw new ApiError(res.status, body.error ?? res.statusText);
+    return body;
+  },
 };

@@ -10,6 +10,7 @@ import { el, notice } from './dom';
 import { formatState, parseState, type State } from './state';
 import { CompareView } from './views/compare';
 import { ExploreView } from './views/explore';
+import { RegressionsView } from './views/regressions';
 import { errorNotice } from './views/panels';
 import { defaultType, profileTypes } from './views/querybar';
 
@@ -23,6 +24,7 @@ declare global {
       app?: App;
       explore?: ExploreView;
       compare?: CompareView;
+      regressions?: RegressionsView;
       timings: Record<string, Timing>;
     };
   }
@@ -34,6 +36,7 @@ let state: State = parseState(location.search);
 let services: string[] = [];
 let explore: ExploreView | undefined;
 let compare: CompareView | undefined;
+let regressions: RegressionsView | undefined;
 const content = el('div', { class: 'content' });
 const headerSlot = el('div', { class: 'header-slot' });
 
@@ -57,14 +60,15 @@ window.__flamewatch.app = app;
 function header(): HTMLElement {
   const link = (view: State['view'], label: string) => el('a', {
     href: formatState({ ...state, view }), class: state.view === view ? 'nav active' : 'nav', 'aria-current': state.view === view ? 'page' : undefined,
-    onclick: (e) => { e.preventDefault(); app.update({ view, zoom: '' }, { push: true }); },
+    onclick: (e) => { e.preventDefault(); app.update({ view, zoom: '', rid: '' }, { push: true }); },
   }, label);
-  return el('header', { class: 'top' }, el('a', { href: '/', class: 'brand' }, 'Flamewatch'), el('nav', { 'aria-label': 'pages' }, link('explore', 'Explore'), link('compare', 'Compare')),
+  return el('header', { class: 'top' }, el('a', { href: '/', class: 'brand' }, 'Flamewatch'), el('nav', { 'aria-label': 'pages' }, link('explore', 'Explore'), link('compare', 'Compare'), link('regressions', 'Regressions')),
     el('span', { class: 'spacer' }), el('a', { href: '/api/v1/services', class: 'muted' }, 'API'));
 }
 
 /** Fills in a service and type when the URL has none, so the first visit shows a graph. */
 async function withDefaults(): Promise<void> {
+  if (state.view === 'regressions') return;
   if (!state.service || !services.includes(state.service)) {
     // The server's own self-profile is the fallback, not the first choice.
     const pick = services.find((s) => s !== 'flamewatch-server') ?? services[0];
@@ -85,7 +89,11 @@ async function show(): Promise<void> {
   // Only the header is rebuilt: moving `content` would take the keyboard focus out of the page.
   headerSlot.replaceChildren(header());
   if (root.firstChild !== headerSlot || headerSlot.nextSibling !== content) root.replaceChildren(headerSlot, content);
-  if (state.view === 'compare') {
+  if (state.view === 'regressions') {
+    regressions ??= window.__flamewatch.regressions = new RegressionsView(app, services);
+    if (content.firstChild !== regressions.element) content.replaceChildren(regressions.element);
+    regressions.render(state);
+  } else if (state.view === 'compare') {
     compare ??= window.__flamewatch.compare = new CompareView(app, services);
     if (content.firstChild !== compare.element) content.replaceChildren(compare.element);
     compare.render(state);

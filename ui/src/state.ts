@@ -3,7 +3,7 @@
  * shared link shows the same thing. Defaults are left out of the URL.
  */
 
-export type View = 'explore' | 'compare';
+export type View = 'explore' | 'compare' | 'regressions';
 export type Tab = 'both' | 'flame' | 'table' | 'sandwich';
 export type CompareTab = 'diff' | 'side';
 
@@ -36,16 +36,19 @@ export interface State {
   runtil: string;
   diffMode: 'relative' | 'absolute';
   ctab: CompareTab;
+  /** Regressions: the one shown in detail, and the status filter of the list. */
+  rid: string;
+  rstatus: string;
 }
 
 export const DEFAULTS: State = {
   view: 'explore', service: '', type: '', labels: '', from: 'now-1h', until: 'now',
   tab: 'both', orient: 'flame', search: '', zoom: '', fn: '', sort: '-self', dsort: 'rank', maxNodes: 16384,
-  left: '', right: '', lfrom: '', luntil: '', rfrom: '', runtil: '', diffMode: 'relative', ctab: 'diff',
+  left: '', right: '', lfrom: '', luntil: '', rfrom: '', runtil: '', diffMode: 'relative', ctab: 'diff', rid: '', rstatus: 'open',
 };
 
 const ENUMS: Partial<Record<keyof State, readonly string[]>> = {
-  view: ['explore', 'compare'], tab: ['both', 'flame', 'table', 'sandwich'], orient: ['flame', 'icicle'],
+  view: ['explore', 'compare', 'regressions'], rstatus: ['open', 'acknowledged', 'resolved', 'all'], tab: ['both', 'flame', 'table', 'sandwich'], orient: ['flame', 'icicle'],
   diffMode: ['relative', 'absolute'], ctab: ['diff', 'side'],
 };
 
