@@ -3,12 +3,14 @@ import { collapseCommand } from './collapse';
 import { perfCommand } from './perf';
 import { pushCommand } from './push';
 import { serveCommand } from './serve';
+import { workerCommand } from './worker';
 
 const program = new Command('flamewatch')
   .description('Continuous profiling: ingest, store, query and compare profiles.')
   .showHelpAfterError();
 
 program.addCommand(serveCommand());
+program.addCommand(workerCommand());
 program.addCommand(collapseCommand());
 program.addCommand(pushCommand());
 program.addCommand(perfCommand());

@@ -23,8 +23,25 @@ export function serveCommand(): Command {
       const { openStore, storeConfigFromEnv } = require('../store') as typeof import('../store');
       const config = storeConfigFromEnv(process.env, { dataDir: opts.data, retentionDays: Number(opts.retentionDays) });
       const store = await openStore(config);
+      // Jobs: on BullMQ when REDIS_URL is set (this process only enqueues; `flamewatch worker` runs them), else in this process.
+      const { createJobRunner } = require('../jobs/runner') as typeof import('../jobs/runner');
+      const { processors } = require('../jobs/processors') as typeof import('../jobs/processors');
+      const log = (msg: string) => console.error(msg);
+      const redisUrl = process.env.REDIS_URL || undefined;
+      const jobs = createJobRunner({
+        redisUrl,
+        role: redisUrl ? 'enqueue-only' : 'all',
+        processors: processors({ store, log }),
+        concurrency: Number(process.env.FLAMEWATCH_JOB_CONCURRENCY ?? 1),
+        log,
+      });
+      await jobs.start();
+      console.log(`flamewatch jobs: ${redisUrl ? `${jobs.transport}, run by flamewatch worker` : 'in-process (no REDIS_URL)'}`);
+      if (redisUrl && store.engine === 'chdb') {
+        console.error('flamewatch: REDIS_URL is set but the store is embedded chDB, which workers cannot read: set CLICKHOUSE_URL for both');
+      }
       const workers = process.env.FLAMEWATCH_INGEST_WORKERS;
-      const { app, close } = createApp({ store, ingestWorkers: workers === undefined ? undefined : Number(workers) });
+      const { app, close } = createApp({ store, ingestWorkers: workers === undefined ? undefined : Number(workers), jobs });
       const server: Server = await new Promise((resolve, reject) => {
         const s = app.listen(opts.port, opts.host, () => resolve(s));
         s.once('error', reject);
@@ -49,7 +66,8 @@ export function serveCommand(): Command {
         closing = true;
         console.log(`flamewatch: ${signal}, finishing in-flight requests`);
         server.close(() => {
-          Promise.all([close(), store.close(), selfProfile?.stop()]).then(
+          // Running jobs finish before the store they use closes.
+          Promise.all([close(), jobs.close().then(() => store.close()), selfProfile?.stop()]).then(
             () => process.exit(0),
             () => process.exit(1),
           );

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import compression from 'compression';
 import express, { type Request } from 'express';
 import { InputError } from '../profile/errors';
+import type { JobQueue } from '../profile/jobs';
 import type { Store } from '../store';
 import { apiRouter } from './api/routes';
 import { errorHandler } from './errors';
@@ -17,6 +18,8 @@ export interface AppOptions {
   /** Threads decoding ingest bodies; 0 decodes on the request thread. Default: one per core. */
   ingestWorkers?: number;
   log?: (msg: string) => void;
+  /** The job queue the server enqueues into and reads (BullMQ or in-process); optional, as in tests without jobs. */
+  jobs?: JobQueue;
 }
 
 /** The HTTP app and what must be stopped with it. */

@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler } from 'express';
 import { InputError, type InputErrorReason } from '../profile/errors';
+import { QueueUnavailableError } from '../profile/jobs';
 import { StoreUnavailableError } from '../store/errors';
 
 /** HTTP status per refusal reason: the one place that maps errors to statuses. */
@@ -30,7 +31,7 @@ export class HttpError extends Error {
 export function statusOf(err: unknown): number {
   if (err instanceof InputError) return STATUS[err.reason];
   if (err instanceof HttpError) return err.status;
-  if (err instanceof StoreUnavailableError) return 503;
+  if (err instanceof StoreUnavailableError || err instanceof QueueUnavailableError) return 503;
   // ClickHouse refuses a few user inputs only it can judge (an RE2 pattern it cannot compile).
   if (isClickHouseUserError(err)) return 400;
   return 500;
@@ -40,6 +41,7 @@ export function reasonOf(err: unknown): string {
   if (err instanceof InputError) return err.reason;
   if (err instanceof HttpError) return err.reason;
   if (err instanceof StoreUnavailableError) return 'store_unavailable';
+  if (err instanceof QueueUnavailableError) return 'queue_unavailable';
   return isClickHouseUserError(err) ? 'invalid_parameter' : 'internal';
 }
 

@@ -27,6 +27,7 @@ afterAll(() => {
 describe('flamewatch serve', () => {
   it('serves health, the home page and the API on embedded chDB', async () => {
     expect(output()).toMatch(/embedded chDB/);
+    expect(output()).toMatch(/flamewatch jobs: in-process \(no REDIS_URL\)/);
     expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', engine: 'chdb' });
     const home = await (await fetch(url)).text();
     expect(home).toMatch(/Flamewatch/);
@@ -58,13 +59,18 @@ describe('flamewatch serve', () => {
 });
 
 describe('docker-compose.yml', () => {
-  it('parses and runs the server against ClickHouse by CLICKHOUSE_URL', () => {
+  it('parses and runs the server and workers against ClickHouse by CLICKHOUSE_URL and Redis by REDIS_URL', () => {
     const compose = parse(fs.readFileSync(path.join(repo, 'docker-compose.yml'), 'utf8')) as {
-      services: Record<string, { build?: string; image?: string; environment?: Record<string, string> }>;
+      services: Record<string, { build?: string; image?: string; command?: string[]; environment?: Record<string, string> }>;
     };
-    expect(Object.keys(compose.services).sort()).toEqual(['clickhouse', 'server']);
-    expect(compose.services.server.build).toBe('.');
-    expect(compose.services.server.environment?.CLICKHOUSE_URL).toMatch(/^http:\/\/.*@clickhouse:8123$/);
+    expect(Object.keys(compose.services).sort()).toEqual(['clickhouse', 'redis', 'server', 'worker']);
+    const { server, worker, redis } = compose.services;
+    expect(server.build).toBe('.');
+    expect(server.environment?.CLICKHOUSE_URL).toMatch(/^http:\/\/.*@clickhouse:8123$/);
+    expect(server.environment?.REDIS_URL).toBe('redis://redis:6379');
+    expect(worker).toMatchObject({ build: '.', command: ['node', 'bin/flamewatch.js', 'worker'] });
+    expect(worker.environment).toMatchObject({ CLICKHOUSE_URL: server.environment?.CLICKHOUSE_URL, REDIS_URL: 'redis://redis:6379' });
+    expect(redis.command).toEqual(expect.arrayContaining(['--maxmemory-policy', 'noeviction']));
     const dockerfile = fs.readFileSync(path.join(repo, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/CMD \["node", "bin\/flamewatch.js", "serve"\]/);
     for (const dir of dockerfile.matchAll(/^COPY (\S+) /gm)) {

@@ -1,9 +1,13 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import express from 'express';
 import { Redis } from 'ioredis';
 import { createJobRunner, type JobRunner, type JobRunnerOptions } from '../jobs/runner';
 import { QueueUnavailableError, UnrecoverableJobError, type Processors } from '../profile/jobs';
-import { startNode } from './helpers/process';
+import { errorHandler } from '../server/errors';
+import { cli, startNode, startServe } from './helpers/process';
 import { freePort, startRedis, type RedisServer } from './helpers/redis';
 
 // One contract, two transports: every test in the first block runs against
@@ -22,6 +26,7 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 
 let redis: RedisServer;
 const runners: JobRunner[] = [];
 const children: ChildProcess[] = [];
+const dirs: string[] = [];
 let prefixes = 0;
 
 beforeAll(async () => {
@@ -34,6 +39,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   await redis?.kill();
 });
 
@@ -279,5 +285,66 @@ describe('BullMQ across processes', () => {
     t = Date.now();
     await expect(r.enqueue('record', {})).rejects.toThrow(QueueUnavailableError);
     expect(Date.now() - t).toBeLessThan(1000);
+  });
+
+  it('answers QueueUnavailableError with 503, Retry-After and reason queue_unavailable', async () => {
+    const app = express();
+    app.get('/enqueue', () => {
+      throw new QueueUnavailableError('Redis at redis://127.0.0.1:1: connect ECONNREFUSED');
+    });
+    app.use(errorHandler(() => undefined));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as { port: number }).port}/enqueue`);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(await res.json()).toEqual({ error: expect.stringMatching(/^the job queue is unavailable .*; retry later$/), reason: 'queue_unavailable' });
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('the flamewatch commands with REDIS_URL', () => {
+  function tmp(): string {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-jobs-'));
+    dirs.push(d);
+    return d;
+  }
+
+  it('flamewatch worker says what it needs without REDIS_URL or CLICKHOUSE_URL', () => {
+    const env = { ...process.env, REDIS_URL: '', CLICKHOUSE_URL: '' };
+    const noRedis = spawnSync(process.execPath, [cli, 'worker'], { env, encoding: 'utf8' });
+    expect(noRedis.status).toBe(1);
+    expect(noRedis.stderr).toMatch(/flamewatch worker needs REDIS_URL; without Redis the jobs run inside flamewatch serve/);
+    const noClickHouse = spawnSync(process.execPath, [cli, 'worker'], { env: { ...env, REDIS_URL: redis.url }, encoding: 'utf8' });
+    expect(noClickHouse.status).toBe(1);
+    expect(noClickHouse.stderr).toMatch(/needs CLICKHOUSE_URL/);
+  });
+
+  it('flamewatch worker runs against Redis and ClickHouse, and stops cleanly on SIGTERM', async () => {
+    const shim = await startNode([path.join(__dirname, 'helpers', 'clickhouse-http-shim.js'), tmp()], /listening (\d+)/);
+    children.push(shim.proc);
+    const worker = await startNode([cli, 'worker', '--concurrency', '2'], /flamewatch worker running .* from BullMQ on Redis at redis:\/\/127\.0\.0\.1:\d+ \(concurrency 2/, {
+      REDIS_URL: redis.url,
+      CLICKHOUSE_URL: `http://default:@127.0.0.1:${shim.match[1]}`,
+    });
+    children.push(worker.proc);
+    worker.proc.kill('SIGTERM');
+    expect(await new Promise((r) => worker.proc.once('exit', r))).toBe(0);
+    expect(worker.output()).toMatch(/SIGTERM, finishing running jobs/);
+  });
+
+  it('flamewatch serve starts and serves while REDIS_URL points at no Redis, and says so', async () => {
+    const port = await freePort();
+    const serve = await startServe(['--data', tmp(), '--no-self-profile'], { REDIS_URL: `redis://127.0.0.1:${port}` });
+    children.push(serve.proc);
+    expect(await (await fetch(`${serve.url}/healthz`)).json()).toMatchObject({ status: 'ok' });
+    expect(serve.output()).toMatch(/flamewatch jobs: BullMQ on Redis at redis:\/\/127\.0\.0\.1:\d+, run by flamewatch worker/);
+    await until(() => /is unreachable \(.*ECONNREFUSED/.test(serve.output()), 'the Redis warning');
+    expect(serve.output()).toMatch(/store is embedded chDB, which workers cannot read/);
+    serve.proc.kill('SIGTERM');
+    expect(await new Promise((r) => serve.proc.once('exit', r))).toBe(0);
   });
 });
