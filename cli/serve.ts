@@ -25,17 +25,22 @@ export function serveCommand(): Command {
       const store = await openStore(config);
       // Jobs: on BullMQ when REDIS_URL is set (this process only enqueues; `flamewatch worker` runs them), else in this process.
       const { createJobRunner } = require('../jobs/runner') as typeof import('../jobs/runner');
-      const { processors } = require('../jobs/processors') as typeof import('../jobs/processors');
+      const { processors, lateQueue, detectionSettings, scheduleSweep } = require('../jobs/processors') as typeof import('../jobs/processors');
       const log = (msg: string) => console.error(msg);
       const redisUrl = process.env.REDIS_URL || undefined;
+      const detection = detectionSettings(process.env, `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${opts.port}`);
+      const queue = lateQueue();
       const jobs = createJobRunner({
         redisUrl,
         role: redisUrl ? 'enqueue-only' : 'all',
-        processors: processors({ store, log }),
+        processors: processors({ store, log, queue, ...detection }),
         concurrency: Number(process.env.FLAMEWATCH_JOB_CONCURRENCY ?? 1),
         log,
       });
+      queue.bind(jobs);
       await jobs.start();
+      // Regressions are found on a schedule, with no button to press. The id makes this idempotent across replicas.
+      await scheduleSweep(jobs, detection.sweepEveryMs).catch((err: Error) => log(`flamewatch: could not schedule regression detection: ${err.message}`));
       console.log(`flamewatch jobs: ${redisUrl ? `${jobs.transport}, run by flamewatch worker` : 'in-process (no REDIS_URL)'}`);
       if (redisUrl && store.engine === 'chdb') {
         console.error('flamewatch: REDIS_URL is set but the store is embedded chDB, which workers cannot read: set CLICKHOUSE_URL for both');

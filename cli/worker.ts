@@ -23,12 +23,14 @@ export function workerCommand(): Command {
         throw new Error('flamewatch worker needs CLICKHOUSE_URL: the server and its workers must share a ClickHouse server (an embedded chDB directory belongs to one process)');
       }
       const { createJobRunner } = require('../jobs/runner') as typeof import('../jobs/runner');
-      const { processors } = require('../jobs/processors') as typeof import('../jobs/processors');
+      const { processors, lateQueue, detectionSettings } = require('../jobs/processors') as typeof import('../jobs/processors');
       const { openStore, storeConfigFromEnv } = require('../store') as typeof import('../store');
       const log = (msg: string) => console.error(msg);
       const store = await openStore(storeConfigFromEnv(process.env));
-      const registry = processors({ store, log });
+      const queue = lateQueue();
+      const registry = processors({ store, log, queue, ...detectionSettings(process.env, 'http://127.0.0.1:4040') });
       const runner = createJobRunner({ redisUrl, role: 'worker', processors: registry, concurrency: opts.concurrency, log });
+      queue.bind(runner);
       let closing = false;
       const shutdown = (signal: string) => {
         if (closing) {

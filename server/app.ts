@@ -4,6 +4,7 @@ import express, { type Request } from 'express';
 import { InputError } from '../profile/errors';
 import type { JobQueue } from '../profile/jobs';
 import type { Store } from '../store';
+import { regressionsRouter } from './api/regressions';
 import { apiRouter } from './api/routes';
 import { errorHandler } from './errors';
 import { homeRouter } from './home';
@@ -42,7 +43,7 @@ export function tenantOf(req: Request): string {
 }
 
 /** Builds the HTTP app (listening is the caller's business, so tests run it in process). */
-export function createApp({ store, limits, ingestWorkers = availableParallelism(), log = (m) => console.error(m) }: AppOptions): ServerApp {
+export function createApp({ store, limits, ingestWorkers = availableParallelism(), log = (m) => console.error(m), jobs }: AppOptions): ServerApp {
   const metrics = new Metrics();
   const pool = new IngestPool(ingestWorkers, store.writer.knownStacks, 1024, log);
   const app = express();
@@ -58,6 +59,7 @@ export function createApp({ store, limits, ingestWorkers = availableParallelism(
   app.use(ingestRouter({ writer: store.writer, pool, metrics, limits: { ...DEFAULT_LIMITS, ...limits }, tenantOf }));
   // Query answers and the UI compress well (a 100k-node flame graph is ~10x smaller gzipped); ingest bodies are already compressed.
   app.use(compression());
+  app.use('/api/v1', regressionsRouter({ store, tenantOf, jobs }));
   app.use('/api/v1', apiRouter({ queries: store.queries, tenantOf }));
 
   app.get('/healthz', async (_req, res) => {

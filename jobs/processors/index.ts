@@ -1,19 +1,83 @@
-import type { Processors } from '../../profile/jobs';
+import { JOBS, parseWebhooks, type WebhookTarget } from '../../profile/detect-job';
+import type { EnqueueOptions, Every, JobQueue, Processors } from '../../profile/jobs';
 import type { Store } from '../../store';
+import { deliverWebhook, runDetect, sweep, type DetectDeps } from './detect';
 
-/** What processors are built from: the one store of the process, and its log. */
+/** What processors are built from: the one store of the process, its log, and the queue follow-up jobs go to. */
 export interface ProcessorDeps {
   store: Store;
   log: (msg: string) => void;
+  /** Where a sweep enqueues detects and a detect its webhooks (see `lateQueue`). */
+  queue: JobQueue;
+  webhooks?: WebhookTarget[];
+  /** The UI's base URL, for links in notifications. */
+  publicUrl?: string;
+  /** How often the sweep runs (ms); windows end on this boundary. Default 5 minutes. */
+  sweepEveryMs?: number;
 }
+
+export const DEFAULT_SWEEP_EVERY_MS = 5 * 60_000;
 
 /**
  * Every processor by job name, built once per process (`flamewatch serve`
  * without Redis, `flamewatch worker` with it). A processor loads from the
  * store, calls pure code in `profile/`, stores its result under a
  * deterministic key, and is registered here under the name jobs are
- * enqueued with. None yet: regression detection adds the first.
+ * enqueued with.
  */
-export function processors(_deps: ProcessorDeps): Processors {
-  return {};
+export function processors(deps: ProcessorDeps): Processors {
+  const d: DetectDeps = {
+    store: deps.store,
+    queue: deps.queue,
+    webhooks: deps.webhooks ?? [],
+    publicUrl: deps.publicUrl ?? 'http://127.0.0.1:4040',
+    sweepEveryMs: deps.sweepEveryMs ?? DEFAULT_SWEEP_EVERY_MS,
+  };
+  return {
+    [JOBS.detect]: async (payload: unknown, ctx) => {
+      const { detection, recorded, created } = await runDetect(d, payload, ctx);
+      // The job's result stays small: the regressions themselves are in the store.
+      return { verdict: detection.verdict, reason: detection.reason, tested: detection.tested, regressions: recorded.map((r) => r.id), created: created.map((r) => r.id) };
+    },
+    [JOBS.sweep]: (payload: unknown) => sweep(d, payload),
+    [JOBS.webhook]: (payload: unknown) => deliverWebhook(payload),
+  };
+}
+
+/**
+ * A JobQueue for processors that must exist before the runner that will
+ * carry their follow-up jobs: calls wait for `bind`.
+ */
+export function lateQueue(): JobQueue & { bind(queue: JobQueue): void } {
+  let bound: JobQueue | undefined;
+  let resolve!: (q: JobQueue) => void;
+  const ready = new Promise<JobQueue>((r) => (resolve = r));
+  const q = () => (bound ? Promise.resolve(bound) : ready);
+  return {
+    bind(queue) {
+      bound = queue;
+      resolve(queue);
+    },
+    enqueue: async (name: string, payload: unknown, opts?: EnqueueOptions) => (await q()).enqueue(name, payload, opts),
+    schedule: async (id: string, name: string, payload: unknown, every: Every) => (await q()).schedule(id, name, payload, every),
+    unschedule: async (id: string) => (await q()).unschedule(id),
+    failed: async (limit?: number) => (await q()).failed(limit),
+    retry: async (id: string) => (await q()).retry(id),
+    counts: async () => (await q()).counts(),
+  };
+}
+
+/** Detection settings from the environment: FLAMEWATCH_WEBHOOKS, FLAMEWATCH_PUBLIC_URL, FLAMEWATCH_DETECT_EVERY (seconds; 0 turns the schedule off). */
+export function detectionSettings(env: NodeJS.ProcessEnv, defaultPublicUrl: string): { webhooks: WebhookTarget[]; publicUrl: string; sweepEveryMs: number } {
+  const every = env.FLAMEWATCH_DETECT_EVERY === undefined ? DEFAULT_SWEEP_EVERY_MS / 1000 : Number(env.FLAMEWATCH_DETECT_EVERY);
+  if (!Number.isFinite(every) || every < 0) throw new Error(`FLAMEWATCH_DETECT_EVERY must be seconds (0 turns detection off), not ${JSON.stringify(env.FLAMEWATCH_DETECT_EVERY)}`);
+  return { webhooks: parseWebhooks(env.FLAMEWATCH_WEBHOOKS), publicUrl: env.FLAMEWATCH_PUBLIC_URL || defaultPublicUrl, sweepEveryMs: Math.round(every * 1000) };
+}
+
+export const SWEEP_SCHEDULE_ID = 'detect-sweep-schedule';
+
+/** Creates (or replaces) the sweep's schedule; `everyMs` 0 removes it. */
+export async function scheduleSweep(queue: JobQueue, everyMs: number): Promise<void> {
+  if (everyMs <= 0) await queue.unschedule(SWEEP_SCHEDULE_ID);
+  else await queue.schedule(SWEEP_SCHEDULE_ID, JOBS.sweep, {}, { ms: everyMs });
 }
