@@ -97,6 +97,20 @@ describe.each(['in-process', 'bullmq'] as const)('the %s job runner', (kind) => 
     await expect(r.enqueue('twice', {})).rejects.toThrow(/no processor for jobs named "twice"; known: once/);
   });
 
+  it('holds a job enqueued with delayMs as delayed until its time', async () => {
+    const ran: number[] = [];
+    const r = await runner(kind, {
+      later: async () => {
+        ran.push(Date.now());
+      },
+    });
+    const at = Date.now();
+    await r.enqueue('later', {}, { jobId: 'later-1', delayMs: 400 });
+    expect((await r.counts()).later).toMatchObject({ delayed: 1, waiting: 0 });
+    await until(() => ran.length === 1, 'the delayed run');
+    expect(ran[0] - at).toBeGreaterThanOrEqual(395);
+  });
+
   it('retries a throwing job with exponential backoff until its third attempt succeeds', async () => {
     const attempts: { attempt: number; at: number }[] = [];
     const r = await runner(
@@ -222,7 +236,7 @@ describe.each(['in-process', 'bullmq'] as const)('the %s job runner', (kind) => 
     expect(most).toBe(2);
   });
 
-  it('waits in close() for the job it is running, then refuses new jobs', async () => {
+  it('waits in close() for the job it is running, then refuses queue calls', async () => {
     let started = false;
     let finished = false;
     const r = await runner(kind, {
@@ -237,6 +251,7 @@ describe.each(['in-process', 'bullmq'] as const)('the %s job runner', (kind) => 
     await r.close();
     expect(finished).toBe(true);
     await expect(r.enqueue('long', {})).rejects.toThrow(QueueUnavailableError);
+    await expect(r.counts()).rejects.toThrow(QueueUnavailableError);
   });
 });
 

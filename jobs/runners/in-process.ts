@@ -84,7 +84,7 @@ export class InProcessRunner implements JobRunner {
   async enqueue(name: string, payload: unknown, opts: EnqueueOptions = {}): Promise<{ id: string; added: boolean }> {
     const lane = this.lane(name);
     if (opts.jobId !== undefined) checkJobId(opts.jobId);
-    if (this.closed) throw new QueueUnavailableError('the in-process job runner is closed');
+    this.open();
     const id = opts.jobId ?? randomUUID();
     if (this.known(lane, id)) return { id, added: false };
     // Payloads cross a process boundary under BullMQ; copying them through JSON here keeps processors honest.
@@ -99,12 +99,13 @@ export class InProcessRunner implements JobRunner {
   }
 
   async schedule(id: string, name: string, payload: unknown, every: Every): Promise<void> {
+    this.open();
     checkJobId(id);
     const lane = this.lane(name);
     checkEvery(every);
     const key = JSON.stringify([name, payload, every]);
     const existing = this.schedules.get(id);
-    if (existing?.key === key || this.closed) return;
+    if (existing?.key === key) return;
     existing?.stop();
     let last: string | undefined;
     // A tick while the previous tick's job has not started yet adds nothing, as a BullMQ scheduler adds its next job only when one starts.
@@ -126,11 +127,13 @@ export class InProcessRunner implements JobRunner {
   }
 
   async unschedule(id: string): Promise<void> {
+    this.open();
     this.schedules.get(id)?.stop();
     this.schedules.delete(id);
   }
 
   async failed(limit = 50): Promise<FailedJob[]> {
+    this.open();
     return newestFailures(
       [...this.lanes.values()].map((lane) => [...this.prune(lane.failed, KEEP_FAILED_MS, (f) => f.failedAt).values()]),
       limit,
@@ -138,9 +141,10 @@ export class InProcessRunner implements JobRunner {
   }
 
   async retry(jobId: string): Promise<boolean> {
+    this.open();
     for (const lane of this.lanes.values()) {
       const job = lane.failed.get(jobId);
-      if (job === undefined || this.closed) continue;
+      if (job === undefined) continue;
       lane.failed.delete(jobId);
       this.push(lane, { id: jobId, payload: job.payload, attempt: 1 });
       return true;
@@ -149,6 +153,7 @@ export class InProcessRunner implements JobRunner {
   }
 
   async counts(): Promise<Record<string, JobCounts>> {
+    this.open();
     const out: Record<string, JobCounts> = {};
     for (const lane of this.lanes.values()) {
       const states = [...lane.live.values()];
@@ -174,6 +179,11 @@ export class InProcessRunner implements JobRunner {
     }
     await Promise.allSettled([...this.running]);
     for (const lane of this.lanes.values()) lane.queue.kill();
+  }
+
+  /** Queue calls on a closed runner fail as on an unreachable queue (the server is shutting down). */
+  private open(): void {
+    if (this.closed) throw new QueueUnavailableError('the in-process job runner is closed');
   }
 
   private lane(name: string): Lane {
