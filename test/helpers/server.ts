@@ -4,6 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Server } from 'node:http';
 import { createApp, type AppOptions } from '../../server/app';
+import type { JobRunner } from '../../jobs/runner';
+import { freePort } from './redis';
 import { openStore, type Store } from '../../store';
 
 export interface TestServer {
@@ -19,12 +21,20 @@ export interface TestServer {
 const dataDir = path.join(os.tmpdir(), `flamewatch-jest-${process.pid}`);
 
 /** A real server on an ephemeral port over embedded chDB, in a fresh database. */
-export async function startServer(options: Omit<AppOptions, 'store'> = {}): Promise<TestServer> {
+export async function startServer(
+  options: Omit<AppOptions, 'store'> = {},
+  /** Builds the job runner from the store (it needs it) and the server's URL (for links); it is started, and closed with the server. */
+  makeJobs?: (store: Store, url: string) => Promise<JobRunner>,
+): Promise<TestServer> {
   const store = await openStore({ dataDir, database: `t_${randomBytes(6).toString('hex')}`, retentionDays: 30 });
   const logs: string[] = [];
-  const { app, close } = createApp({ ...options, store, log: (m) => logs.push(m) });
+  // The port is chosen first so the jobs know the server's URL before it listens.
+  const chosen = makeJobs ? await freePort() : 0;
+  const jobs = makeJobs ? await makeJobs(store, `http://127.0.0.1:${chosen}`) : undefined;
+  await jobs?.start();
+  const { app, close } = createApp({ ...options, store, log: (m) => logs.push(m), ...(jobs ? { jobs } : {}) });
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = app.listen(chosen, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   return {
@@ -35,6 +45,7 @@ export async function startServer(options: Omit<AppOptions, 'store'> = {}): Prom
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await close();
+      await jobs?.close();
       await store.writer.drain();
       await store.client.command({ query: `DROP DATABASE IF EXISTS ${store.database}` });
     },

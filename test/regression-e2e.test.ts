@@ -1,0 +1,143 @@
+/**
+ * The real two-build scenario, end to end with nothing pressed: a real Node.js
+ * program profiled by the real agent runs as version 1, then as version 2
+ * where matchOrders does twice the work. The scheduled sweep notices the new
+ * version, the detector compares it with the previous one, and the regression
+ * shows in the API, in the UI and at the webhooks, naming matchOrders and
+ * nothing else.
+ */
+import { spawn } from 'node:child_process';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { createJobRunner } from '../jobs/runner';
+import { lateQueue, processors, scheduleSweep } from '../jobs/processors';
+import { launchBrowser, newPage, screenshot } from './helpers/browser';
+import { startServer, type TestServer } from './helpers/server';
+
+interface Reg { id: string; function: string; measure: string; type: string; kind: string; relative: number; status: string; view: Record<string, string> }
+
+let server: TestServer;
+let hooks: http.Server;
+const received: { path: string; body: Record<string, unknown> }[] = [];
+
+beforeAll(async () => {
+  hooks = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', body: JSON.parse(body) as Record<string, unknown> });
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => hooks.listen(0, '127.0.0.1', r));
+  const hookUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}`;
+  server = await startServer({}, async (store, url) => {
+    const queue = lateQueue();
+    const runner = createJobRunner({
+      processors: processors({
+        store, log: () => undefined, queue, publicUrl: url, sweepEveryMs: 1000,
+        webhooks: [{ url: `${hookUrl}/generic`, format: 'json' }, { url: `${hookUrl}/slack`, format: 'slack' }],
+      }),
+      backoffMs: 200,
+      log: () => undefined,
+    });
+    queue.bind(runner);
+    await scheduleSweep(runner, 1000);
+    return runner;
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await server?.close();
+  await new Promise((r) => hooks?.close(r));
+});
+
+function runBuild(version: string, slow: number, seconds: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'two-builds.js')], {
+      env: {
+        ...process.env, FLAMEWATCH_SERVER: server.url, FLAMEWATCH_SERVICE: 'orders', FLAMEWATCH_LABELS: `version=${version}`,
+        FLAMEWATCH_INTERVAL: '1', FLAMEWATCH_HEAP: 'false', SLOW_FACTOR: String(slow), RUN_SECONDS: String(seconds),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`build ${version} exited ${code}: ${err}`))));
+  });
+}
+
+async function regressions(): Promise<Reg[]> {
+  const res = await fetch(`${server.url}/api/v1/regressions?status=open`);
+  return (await res.json()) as Reg[];
+}
+
+test('a slower function in a new version is flagged on its own: API, webhooks and UI name it and nothing else', async () => {
+  await runBuild('1', 1, 9);
+  await runBuild('2', 2, 9);
+  let found: Reg[] = [];
+  for (let i = 0; i < 60 && !found.some((r) => r.function === 'matchOrders'); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    found = await regressions();
+  }
+  // Let the sweep's other comparisons finish too, then look at everything found.
+  await new Promise((r) => setTimeout(r, 3000));
+  found = await regressions();
+  if (found.length === 0) {
+    // Say why: the queue's state and what the detector answers for the two versions now.
+    const jobs = await (await fetch(`${server.url}/api/v1/jobs`)).json();
+    const types = await (await fetch(`${server.url}/api/v1/profile-types?service=orders`)).json();
+    const cmp = await (await fetch(`${server.url}/api/v1/compare?type=cpu&leftQuery=${encodeURIComponent('orders{version="1"}')}&rightQuery=${encodeURIComponent('orders{version="2"}')}&leftFrom=now-1h&rightFrom=now-1h`)).json();
+    console.log(JSON.stringify({ jobs, types, cmp }, null, 1).slice(0, 6000));
+  }
+  expect(found.length).toBeGreaterThan(0);
+  expect([...new Set(found.map((r) => r.function))]).toEqual(['matchOrders']);
+  for (const r of found) {
+    expect(r.kind).toBe('version');
+    expect(r.relative).toBeGreaterThan(0.1);
+    expect(r.view).toMatchObject({ view: 'compare', service: 'orders', left: 'version="1"', right: 'version="2"', search: 'matchOrders' });
+  }
+  // The CPU time profile is among those that show it.
+  expect(found.some((r) => r.type === 'cpu')).toBe(true);
+
+  // Each new regression went to both webhooks: generic JSON and Slack's shape.
+  for (let i = 0; i < 40 && received.length < 2 * found.length; i++) await new Promise((r) => setTimeout(r, 250));
+  const generic = received.filter((h) => h.path === '/generic');
+  const slack = received.filter((h) => h.path === '/slack');
+  expect(generic.length).toBe(found.length);
+  expect(slack.length).toBe(found.length);
+  expect((generic[0].body.regression as Reg).function).toBe('matchOrders');
+  expect(String(generic[0].body.link)).toContain(`${server.url}/?view=compare`);
+  expect(String(slack[0].body.text)).toContain('matchOrders');
+
+  // The UI lists it; its detail page opens the diff of exactly the two versions.
+  const browser: Browser = await launchBrowser();
+  try {
+    const errors: string[] = [];
+    const page = await newPage(browser, errors);
+    await page.goto(`${server.url}/?view=regressions`);
+    await page.waitForSelector('.regressions table.data tbody tr');
+    const rows = await page.locator('.regressions tbody tr').allTextContents();
+    expect(rows.every((r) => r.includes('matchOrders'))).toBe(true);
+    await screenshot(page, 'regressions-list');
+    await page.locator('.regressions tbody tr').first().click();
+    await page.waitForSelector('.regression-title');
+    expect(await page.locator('.regression-title').textContent()).toBe('matchOrders');
+    await screenshot(page, 'regression-detail');
+    await page.locator('a.button.primary').click();
+    await page.waitForFunction(`window.__flamewatch.timings && window.__flamewatch.timings.compare !== undefined`, undefined, { timeout: 20_000 });
+    const url = new URL(page.url());
+    expect(url.searchParams.get('left')).toBe('version="1"');
+    expect(url.searchParams.get('right')).toBe('version="2"');
+    const top = await page.locator('.compare .table-box tbody tr td.name').allTextContents();
+    expect(top).toContain('matchOrders');
+    await screenshot(page, 'regression-diff');
+    expect(errors).toEqual([]);
+  } finally {
+    await browser.close();
+  }
+}, 120_000);
