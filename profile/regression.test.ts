@@ -1,5 +1,5 @@
 import { makeService, observe, selfShares, type WindowOptions } from '../test/helpers/synthetic-profiles';
-import { detect, summarize, type Observation, type SideStats } from './regression';
+import { attributeToCallees, detect, summarize, type Observation, type SideStats } from './regression';
 
 const service = makeService({ functions: 300, nodes: 1500, endpoints: 8, seed: 7 });
 const windows: WindowOptions = { samples: 1000, mixNoise: 0.15, nodeNoise: 0.05 };
@@ -29,6 +29,19 @@ describe('detect', () => {
     }
     // Sampling noise alone would be φ = 1: the workload mix makes profiles spread more.
     expect(f.overdispersion).toBeGreaterThan(1);
+  });
+
+  it("attributes callers' total growth to the slower function below them", () => {
+    const d = detect(side(60, 1), side(60, 2, new Map([[target, 1.3]])));
+    const stacks = Array.from(service.fn.keys(), (n) => {
+      const stack: string[] = [];
+      for (let a = n; a >= 0; a = service.parent[a]) stack.unshift(service.names[service.fn[a]]);
+      return { stack };
+    });
+    const a = attributeToCallees(d, stacks);
+    expect([...new Set(a.regressions.map((f) => f.function))]).toEqual([targetName]);
+    expect(a.explained.length).toBe(d.regressions.length - a.regressions.length);
+    for (const e of a.explained) expect(e.explainedBy).toBe(targetName);
   });
 
   it('finds nothing in A/A comparisons (no change) but rarely', () => {

@@ -93,6 +93,8 @@ export interface Detection {
   improvements: Finding[];
   /** Practical-sized changes the data cannot yet decide. */
   inconclusive: Finding[];
+  /** Callers' total regressions that a slower function below them accounts for (see attributeToCallees). */
+  explained: (Finding & { explainedBy: string })[];
   /** The total per instance-second. */
   rate: Finding | undefined;
   options: DetectOptions;
@@ -136,7 +138,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   const o: DetectOptions = { ...DEFAULT_DETECT_OPTIONS, ...options };
   const base = { n: baseline.n, samples: baseline.samples };
   const cand = { n: candidate.n, samples: candidate.samples };
-  const empty = { regressions: [], improvements: [], inconclusive: [], rate: undefined, options: o };
+  const empty = { regressions: [], improvements: [], inconclusive: [], explained: [], rate: undefined, options: o };
   if (baseline.n < o.minObservations || candidate.n < o.minObservations) {
     const reason = `needs at least ${o.minObservations} profiles on each side; the baseline has ${baseline.n}, the candidate ${candidate.n}`;
     return { verdict: 'insufficient_data', reason, baseline: base, candidate: cand, tested: 0, ...empty };
@@ -199,8 +201,38 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     regressions,
     improvements: findings.filter((f) => f.verdict === 'improvement').sort(byEffect),
     inconclusive: fnFindings.filter((f) => f.verdict === 'inconclusive').sort(byEffect),
+    explained: [],
     rate, options: o,
   };
+}
+
+/**
+ * A caller's total share grows when a function it calls gets slower: the same
+ * regression seen from above (FBDetect calls these cost shifts and
+ * deduplicates them). Moves the total-share regressions of functions that sit
+ * above a self-regressed function in the candidate's stacks, where that
+ * function's self growth accounts for at least half of the caller's total
+ * growth, into `explained`, naming it. What remains is where the time went.
+ */
+export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: readonly string[] }>): Detection {
+  const slower = d.regressions.filter((f) => f.measure === 'self');
+  if (slower.length === 0) return d;
+  const above = new Map<string, Set<string>>(slower.map((f) => [f.function, new Set<string>()]));
+  for (const { stack } of stacks) {
+    for (let i = 1; i < stack.length; i++) {
+      const set = above.get(stack[i]);
+      if (!set) continue;
+      for (let j = 0; j < i; j++) if (stack[j] !== stack[i]) set.add(stack[j]);
+    }
+  }
+  const regressions: Finding[] = [];
+  const explained: (Finding & { explainedBy: string })[] = [...d.explained];
+  for (const f of d.regressions) {
+    const by = f.measure === 'total' ? slower.find((s) => s.function !== f.function && above.get(s.function)!.has(f.function) && s.effect >= 0.5 * f.effect) : undefined;
+    if (by) explained.push({ ...f, explainedBy: by.function });
+    else regressions.push(f);
+  }
+  return { ...d, regressions, explained, verdict: regressions.length > 0 ? 'regression' : d.verdict === 'regression' ? 'no_regression' : d.verdict };
 }
 
 /** One observation: its total, its duration in seconds, and per function its self and total value. */

@@ -169,10 +169,12 @@ describe('explore', () => {
     expect(await focusName()).toBe('main');
     await page.keyboard.press('ArrowUp'); // widest child of main: http.handle
     expect(await focusName()).toBe('http.handle');
+    // Key events reach the page asynchronously under load: wait for each to land in the URL.
+    const zoomIs = (path: string[]) => page.waitForFunction(`new URL(location.href).searchParams.get('zoom') === ${JSON.stringify(JSON.stringify(path))}`, undefined, { timeout: 5000 });
     await page.keyboard.press('Enter');
-    expect(JSON.parse(param('zoom')!)).toEqual(['main', 'http.handle']);
+    await zoomIs(['main', 'http.handle']);
     await page.keyboard.press('Escape');
-    expect(JSON.parse(param('zoom')!)).toEqual(['main']);
+    await zoomIs(['main']);
     await page.keyboard.press('s');
     await page.waitForFunction(`new URL(location.href).searchParams.get('tab') === 'sandwich'`);
     expect(param('fn')).toBe('http.handle');

@@ -5,7 +5,7 @@
  * Each is idempotent: a detect run records regressions by deterministic id,
  * so running it twice updates, never duplicates.
  */
-import { detect, type Detection, type Finding } from '../../profile/regression';
+import { attributeToCallees, detect, type Detection, type Finding } from '../../profile/regression';
 import { compareView, detectJob, JOBS, sweepJob, webhookJob, type ComparedSides, type DetectJob, type WebhookTarget } from '../../profile/detect-job';
 import { UnrecoverableJobError, type JobContext, type JobQueue } from '../../profile/jobs';
 import { parseSelector } from '../../profile/selector';
@@ -43,7 +43,9 @@ export async function runDetect(deps: DetectDeps, payload: unknown, ctx?: JobCon
   const job = parse(detectJob, payload, 'detect');
   const [baseline, candidate] = [selectionOf(job, job.baseline), selectionOf(job, job.candidate)];
   const [b, c] = await Promise.all([deps.store.regressions.sideStats(baseline), deps.store.regressions.sideStats(candidate)]);
-  const detection = detect(b, c, job.options ?? {});
+  let detection = detect(b, c, job.options ?? {});
+  // Callers whose totals grew only because a function below them did are that function's regression, not their own.
+  if (detection.regressions.some((f) => f.measure === 'self')) detection = attributeToCallees(detection, await deps.store.queries.stacks(candidate));
   const unit = candidate.unit ?? (await deps.store.queries.unitOf(candidate)) ?? '';
   const recorded: Regression[] = [];
   const created: Regression[] = [];

@@ -7,7 +7,7 @@ import express, { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { InputError } from '../../profile/errors';
 import type { JobQueue } from '../../profile/jobs';
-import { detect, type Detection } from '../../profile/regression';
+import { attributeToCallees, detect, type Detection } from '../../profile/regression';
 import { compareView, type ComparedSides } from '../../profile/detect-job';
 import type { Store } from '../../store';
 import { param, required, selectionOf } from './params';
@@ -91,7 +91,8 @@ export function regressionsRouter({ store, tenantOf, jobs }: RegressionDeps): Ro
       minRelative: numberParam(req, 'minRelative', 0, 100),
     };
     const [b, c] = await Promise.all([store.regressions.sideStats(left), store.regressions.sideStats(right)]);
-    const detection = detect(b, c, Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)));
+    let detection = detect(b, c, Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)));
+    if (detection.regressions.some((f) => f.measure === 'self')) detection = attributeToCallees(detection, await store.queries.stacks(right));
     res.json({ type: left.type, unit: left.unit ?? (await store.queries.unitOf(right)) ?? '', ...(finiteJson(detection) as object) });
   }));
 
