@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     await store.client.insert({ table: 'bench.stacks', values: stacks, format: 'JSONEachRow' });
     // The function made slower on day 2: the leaf of the most popular stack.
     const target = stacks[0].frames[stacks[0].frames.length - 1];
-    const slowStacks = stacks.filter((s) => s.frames[s.frames.length - 1] === target).map((s) => s.stack_id);
+    const slowStacks = stacks.filter((s) => s.frames[s.frames.length - 1] === target).map((s) => Number(s.stack_id));
 
     const windows = (HOURS * 3600) / 10;
     const perDay = windows * INSTANCES;

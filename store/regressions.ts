@@ -11,12 +11,24 @@ import { classifyStoreError } from './errors';
 import { type QueryParams, type Selection, selectionWhere } from './selection';
 
 /**
- * At most this many observations a side. One pushed profile is one
+ * At most about this many observations a side. One pushed profile is one
  * observation; when a side holds more, each instance's profiles are pooled
  * into equal time buckets (batch means): the spread between observations is
- * still in the test, and the query stays bounded.
+ * still in the test, a t-test with a few hundred observations has all but
+ * the power of one with thousands, and the query's cost (observations ×
+ * stacks × frames) stays bounded.
  */
-export const MAX_OBSERVATIONS = 600;
+export const MAX_OBSERVATIONS = 240;
+
+/**
+ * At most about this many profiles are read a side. Past it, a deterministic
+ * sample of profile ids is read (by hash, so both sides and repeats read the
+ * same ones): a day of 20 instances is 172,800 profiles, and beyond a few
+ * tens of thousands, more profiles add sampling precision that the spread
+ * between observations already swamps, while the query's cost grows with
+ * every one (see BENCHMARKS.md, detection speed).
+ */
+export const MAX_PROFILES_READ = 25_000;
 
 export type RegressionStatus = 'open' | 'acknowledged' | 'resolved';
 
@@ -89,20 +101,24 @@ export class RegressionStore {
    * function (self and total) summed and summed in squares, and the total per
    * instance-second. Everything is aggregated in ClickHouse.
    */
-  async sideStats(sel: Selection, maxObservations = MAX_OBSERVATIONS): Promise<SideStats> {
+  async sideStats(sel: Selection, maxObservations = MAX_OBSERVATIONS, maxProfiles = MAX_PROFILES_READ): Promise<SideStats> {
     const params: QueryParams = {};
-    const where = selectionWhere(sel, params);
+    let where = selectionWhere(sel, params);
     const [shape] = await this.rows<{ profiles: string; instances: string }>(
       `SELECT uniqExact(profile_id) AS profiles, uniqExact(labels) AS instances FROM ${this.db}.profiles WHERE ${where}`,
       params,
     );
     const profiles = Number(shape?.profiles ?? 0);
     const instances = Math.max(1, Number(shape?.instances ?? 1));
+    if (profiles > maxProfiles) {
+      params.sampleMod = Math.ceil(profiles / maxProfiles);
+      where += ' AND cityHash64(profile_id) % {sampleMod:UInt64} = 0';
+    }
     let key = 'toString(profile_id)';
     if (profiles > maxObservations) {
-      // Buckets sized so instances × buckets ≈ maxObservations.
+      // Buckets sized so instances × buckets ≈ maxObservations; an integer tuple groups faster than a string.
       params.bucketMs = Math.max(1000, Math.ceil((sel.range.until - sel.range.from) / Math.max(1, Math.floor(maxObservations / instances))));
-      key = `concat(toString(cityHash64(labels)), '-', toString(intDiv(${ms('time')}, {bucketMs:Int64})))`;
+      key = `(cityHash64(labels), intDiv(${ms('time')}, {bucketMs:Int64}))`;
     }
     const [obs] = await this.rows<{ n: string; samples: string; r1: number; r2: number }>(
       `SELECT count() AS n, sum(tot) AS samples, sum(rate) AS r1, sum(rate * rate) AS r2 FROM (
