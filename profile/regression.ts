@@ -210,14 +210,14 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
  * A caller's total share grows when a function it calls gets slower: the same
  * regression seen from above (FBDetect calls these cost shifts and
  * deduplicates them). Moves the total-share regressions of functions that sit
- * above a self-regressed function in the candidate's stacks, where that
- * function's self growth accounts for at least half of the caller's total
- * growth, into `explained`, naming it. What remains is where the time went.
+ * above another flagged function in the candidate's stacks, where that
+ * function's growth accounts for at least half of the caller's, into
+ * `explained`, naming it. What remains is where the time went.
  */
 export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: readonly string[] }>): Detection {
-  const slower = d.regressions.filter((f) => f.measure === 'self');
-  if (slower.length === 0) return d;
-  const above = new Map<string, Set<string>>(slower.map((f) => [f.function, new Set<string>()]));
+  const flagged = d.regressions.filter((f) => f.measure !== 'rate');
+  if (flagged.length < 2) return d;
+  const above = new Map<string, Set<string>>(flagged.map((f) => [f.function, new Set<string>()]));
   for (const { stack } of stacks) {
     for (let i = 1; i < stack.length; i++) {
       const set = above.get(stack[i]);
@@ -225,13 +225,24 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
       for (let j = 0; j < i; j++) if (stack[j] !== stack[i]) set.add(stack[j]);
     }
   }
-  const regressions: Finding[] = [];
-  const explained: (Finding & { explainedBy: string })[] = [...d.explained];
-  for (const f of d.regressions) {
-    const by = f.measure === 'total' ? slower.find((s) => s.function !== f.function && above.get(s.function)!.has(f.function) && s.effect >= 0.5 * f.effect) : undefined;
-    if (by) explained.push({ ...f, explainedBy: by.function });
-    else regressions.push(f);
+  // f explains g when g sits above f and f's growth is at least half of g's. Functions whose own (self)
+  // time grew explain first; then a flagged total that no one explains may explain those above it,
+  // unless each sits above the other (recursion both ways explains nothing).
+  const below = (f: Finding, g: Finding) => f.function !== g.function && above.get(f.function)!.has(g.function) && f.effect >= 0.5 * g.effect;
+  const selfGrew = flagged.filter((f) => f.measure === 'self');
+  const byOf = new Map<Finding, Finding>();
+  for (const g of flagged) {
+    if (g.measure !== 'total') continue;
+    const by = selfGrew.find((f) => below(f, g));
+    if (by) byOf.set(g, by);
   }
+  for (const g of flagged) {
+    if (g.measure !== 'total' || byOf.has(g)) continue;
+    const by = flagged.find((f) => f.measure === 'total' && !byOf.has(f) && below(f, g) && !above.get(g.function)!.has(f.function));
+    if (by) byOf.set(g, by);
+  }
+  const regressions = d.regressions.filter((g) => !byOf.has(g));
+  const explained: (Finding & { explainedBy: string })[] = [...d.explained, ...[...byOf].map(([g, by]) => ({ ...g, explainedBy: by.function }))];
   return { ...d, regressions, explained, verdict: regressions.length > 0 ? 'regression' : d.verdict === 'regression' ? 'no_regression' : d.verdict };
 }
 
