@@ -45,7 +45,7 @@ export async function runDetect(deps: DetectDeps, payload: unknown, ctx?: JobCon
   const [b, c] = await Promise.all([deps.store.regressions.sideStats(baseline), deps.store.regressions.sideStats(candidate)]);
   let detection = detect(b, c, job.options ?? {});
   // Callers whose totals grew only because a function below them did are that function's regression, not their own.
-  if (detection.regressions.some((f) => f.measure === 'self')) detection = attributeToCallees(detection, await deps.store.queries.stacks(candidate));
+  if (detection.regressions.length > 1) detection = attributeToCallees(detection, await deps.store.queries.stacks(candidate));
   const unit = candidate.unit ?? (await deps.store.queries.unitOf(candidate)) ?? '';
   const recorded: Regression[] = [];
   const created: Regression[] = [];

@@ -92,7 +92,7 @@ export function regressionsRouter({ store, tenantOf, jobs }: RegressionDeps): Ro
     };
     const [b, c] = await Promise.all([store.regressions.sideStats(left), store.regressions.sideStats(right)]);
     let detection = detect(b, c, Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)));
-    if (detection.regressions.some((f) => f.measure === 'self')) detection = attributeToCallees(detection, await store.queries.stacks(right));
+    if (detection.regressions.length > 1) detection = attributeToCallees(detection, await store.queries.stacks(right));
     res.json({ type: left.type, unit: left.unit ?? (await store.queries.unitOf(right)) ?? '', ...(finiteJson(detection) as object) });
   }));
 
