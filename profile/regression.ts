@@ -179,7 +179,8 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     let verdict: Finding['verdict'] = 'unchanged';
     let neededObservations: number | undefined;
     if (significant && practical) verdict = effect > 0 ? 'regression' : 'improvement';
-    else if (practical && !significant) {
+    // Listed as undecided only when it would matter in absolute terms: small functions' noise crosses +10 % all the time.
+    else if (practical && !significant && (t.measure === 'rate' || Math.abs(effect) >= o.minAbsolute)) {
       verdict = 'inconclusive';
       // Per side, with the observed spread: n = ((zα + zβ)·s / effect)² · 2, s² the mean variance.
       const s2 = (t.vb + t.vc) / 2;
