@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { ciCommand } from './ci';
 import { collapseCommand } from './collapse';
 import { perfCommand } from './perf';
 import { pushCommand } from './push';
@@ -14,6 +15,7 @@ program.addCommand(workerCommand());
 program.addCommand(collapseCommand());
 program.addCommand(pushCommand());
 program.addCommand(perfCommand());
+program.addCommand(ciCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`flamewatch: ${err instanceof Error ? err.message : String(err)}`);

@@ -1,0 +1,82 @@
+/**
+ * `flamewatch ci record -- <command>`: runs a benchmark with the Node.js agent
+ * preloaded (NODE_OPTIONS `--require @flamewatch/agent/register`) and its
+ * FLAMEWATCH_* settings, so every Node process the command starts pushes
+ * labelled profiles. The agent pushes its last profile when a process's event
+ * loop empties; the command's exit code is passed through.
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+
+export interface RecordSettings {
+  command: string[];
+  server?: string;
+  service?: string;
+  /** Labels, in order; later ones win over earlier ones of the same name. */
+  labels: ReadonlyArray<readonly [string, string]>;
+  tenant?: string;
+  token?: string;
+  /** Seconds between the agent's pushes. */
+  interval?: number;
+}
+
+/** The environment the command runs in: the agent preloaded, its settings, the caller's own variables kept. */
+export function recordEnv(base: NodeJS.ProcessEnv, s: Omit<RecordSettings, 'command'>, registerPath: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  // NODE_OPTIONS reads double-quoted values, so a path with spaces survives.
+  const preload = `--require ${JSON.stringify(registerPath)}`;
+  env.NODE_OPTIONS = base.NODE_OPTIONS ? `${base.NODE_OPTIONS} ${preload}` : preload;
+  if (s.server !== undefined) env.FLAMEWATCH_SERVER = s.server;
+  if (s.service !== undefined) env.FLAMEWATCH_SERVICE = s.service;
+  if (s.tenant !== undefined) env.FLAMEWATCH_TENANT = s.tenant;
+  if (s.token !== undefined) env.FLAMEWATCH_TOKEN = s.token;
+  if (s.interval !== undefined) env.FLAMEWATCH_INTERVAL = String(s.interval);
+  const merged = new Map<string, string>();
+  for (const pair of (base.FLAMEWATCH_LABELS ?? '').split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) merged.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+  }
+  for (const [k, v] of s.labels) merged.set(k, v);
+  for (const [k, v] of merged) {
+    if (v.includes(',')) throw new Error(`label ${k}="${v}": the agent's FLAMEWATCH_LABELS cannot carry a comma in a value`);
+  }
+  if (merged.size > 0) env.FLAMEWATCH_LABELS = [...merged].map(([k, v]) => `${k}=${v}`).join(',');
+  return env;
+}
+
+/** The agent's preload file, resolved from this installation. */
+export function agentRegisterPath(): string {
+  try {
+    return require.resolve('@flamewatch/agent/register');
+  } catch {
+    throw new Error('cannot find @flamewatch/agent (its register.js): install it beside flamewatch, npm install @flamewatch/agent');
+  }
+}
+
+/** Runs the command to its end and returns its exit code (128 + the signal number when a signal ended it). */
+export function runRecorded(s: RecordSettings, env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(s.command[0], s.command.slice(1), { env, stdio: 'inherit' });
+    const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+    const onInt = forward('SIGINT');
+    const onTerm = forward('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    const done = () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    };
+    child.once('error', (err) => {
+      done();
+      reject(new Error(`cannot run ${s.command[0]}: ${err.message}`));
+    });
+    child.once('exit', (code, signal) => {
+      done();
+      resolve(code ?? 128 + signalNumber(signal));
+    });
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  return signal ? constants.signals[signal] ?? 1 : 1;
+}

@@ -1,0 +1,171 @@
+/**
+ * The pull-request report: `GET /api/v1/compare`'s answer as GitHub-flavoured
+ * markdown — a one-line verdict, the top regressions and improvements as a
+ * table, the total per-second change, profile counts and links to the
+ * differential flame graph in the UI. Pure: the same answer gives the same text.
+ */
+import { compareView } from '../../profile/detect-job';
+import type { Detection, Finding } from '../../profile/regression';
+
+/** A finding as it crosses JSON: non-finite numbers (a relative change from 0) arrive as null. */
+export type WireFinding = Omit<Finding, 'relative'> & { relative: number | null };
+
+/** `GET /api/v1/compare`'s answer. */
+export interface CompareAnswer extends Omit<Detection, 'regressions' | 'improvements' | 'inconclusive' | 'explained' | 'rate'> {
+  type: string;
+  unit: string;
+  regressions: WireFinding[];
+  improvements: WireFinding[];
+  inconclusive: WireFinding[];
+  explained: (WireFinding & { explainedBy: string })[];
+  rate: WireFinding | undefined;
+}
+
+/** One side of the comparison as it was asked: a selector and a range in ms. */
+export interface ComparedSide {
+  query: string;
+  from: number;
+  until: number;
+}
+
+export interface ReportContext {
+  service: string;
+  type: string;
+  baseline: ComparedSide;
+  candidate: ComparedSide;
+  /** The Flamewatch UI's address; links are left out without it. */
+  uiUrl?: string;
+  /** Rows shown before the rest fold into `<details>`. Default 10. */
+  top?: number;
+}
+
+/** The report's markdown for one comparison. */
+export function renderReport(answer: CompareAnswer, ctx: ReportContext): string {
+  const top = ctx.top ?? 10;
+  const link = (fn: string) => (ctx.uiUrl ? compareLink(ctx.uiUrl, ctx, answer.unit, fn) : undefined);
+  const lines: string[] = [verdictLine(answer), ''];
+  lines.push(`Baseline \`${code(ctx.baseline.query)}\` (${answer.baseline.n} profiles, ${answer.baseline.samples} ${escapeCell(answer.unit || 'samples')}) ` +
+    `against PR \`${code(ctx.candidate.query)}\` (${answer.candidate.n} profiles, ${answer.candidate.samples} ${escapeCell(answer.unit || 'samples')}), type ${escapeCell(ctx.type)}.`);
+  if (answer.rate) lines.push('', rateLine(answer.rate, answer.unit));
+  const full = link('');
+  if (full) lines.push('', `[Differential flame graph and full comparison](${full})`);
+
+  const regressions = answer.regressions.filter((f) => f.measure !== 'rate');
+  const sections: Array<[string, WireFinding[]]> = [['Regressions', regressions], ['Improvements', answer.improvements]];
+  for (const [title, findings] of sections) {
+    if (findings.length === 0) continue;
+    lines.push('', `### ${title} (${findings.length})`, '');
+    lines.push(...table(findings.slice(0, top), link));
+    if (findings.length > top) {
+      lines.push('', `<details><summary>${findings.length - top} more</summary>`, '', ...table(findings.slice(top), link), '', '</details>');
+    }
+  }
+  if (answer.explained.length > 0) {
+    lines.push('', `<details><summary>${answer.explained.length} callers slower only because of a function below them</summary>`, '');
+    lines.push('| function | measure | change | explained by |', '| --- | --- | --- | --- |');
+    for (const f of answer.explained) lines.push(`| ${escapeCell(f.function)} | ${f.measure} | ${points(f.effect)} | ${escapeCell(f.explainedBy)} |`);
+    lines.push('', '</details>');
+  }
+  if (answer.inconclusive.length > 0) {
+    lines.push('', `<details><summary>${answer.inconclusive.length} changes too uncertain to call</summary>`, '');
+    lines.push('| function | measure | baseline % | PR % | change | profiles needed a side |', '| --- | --- | --- | --- | --- | --- |');
+    for (const f of answer.inconclusive) {
+      lines.push(`| ${escapeCell(f.function)} | ${f.measure} | ${percent(f.baseline)} | ${percent(f.candidate)} | ${points(f.effect)} | ${f.neededObservations ?? '?'} |`);
+    }
+    lines.push('', '</details>');
+  }
+  lines.push('', `<sub>${answer.tested} tests, false discovery rate ${answer.options.fdr}; a change counts from ` +
+    `${(answer.options.minAbsolute * 100).toFixed(1)} pp or ${(answer.options.minRelative * 100).toFixed(0)} %. Flamewatch.</sub>`);
+  return lines.join('\n') + '\n';
+}
+
+/** The verdict in one line, with the reason when the data does not decide. */
+export function verdictLine(answer: CompareAnswer): string {
+  if (answer.verdict === 'insufficient_data') return `⚪ **Insufficient data**: ${escapeCell(answer.reason ?? 'too few profiles')}.`;
+  if (answer.verdict === 'no_regression') {
+    const better = answer.improvements.length > 0 ? `, ${answer.improvements.length} improved` : '';
+    return `🟢 **No regression**${better} (${answer.candidate.n} PR profiles against ${answer.baseline.n} baseline profiles).`;
+  }
+  const fns = answer.regressions.filter((f) => f.measure !== 'rate');
+  const count = new Set(fns.map((f) => f.function)).size;
+  const worst = fns[0];
+  const what = worst ? `, worst ${escapeCell(worst.function)} ${worst.measure} ${points(worst.effect)}` : '';
+  const rate = answer.rate?.verdict === 'regression' ? `; total per second ${relativeText(answer.rate.relative)}` : '';
+  return `🔴 **Regression**: ${count} function${count === 1 ? '' : 's'} slower${what}${rate}.`;
+}
+
+/** The verdict as plain text for a commit status (at most 140 characters there). */
+export function verdictText(answer: CompareAnswer): string {
+  if (answer.verdict === 'insufficient_data') return `insufficient data: ${answer.reason ?? 'too few profiles'}`;
+  if (answer.verdict === 'no_regression') return `no regression (${answer.candidate.n} PR profiles, ${answer.baseline.n} baseline)`;
+  const fns = answer.regressions.filter((f) => f.measure !== 'rate');
+  const count = new Set(fns.map((f) => f.function)).size;
+  const worst = fns[0] ? `, worst ${fns[0].function.slice(0, 60)} ${points(fns[0].effect)}` : '';
+  return `regression: ${count} function${count === 1 ? '' : 's'} slower${worst}`;
+}
+
+function rateLine(rate: WireFinding, unit: string): string {
+  const u = escapeCell(unit || 'samples');
+  const q = rate.verdict === 'regression' || rate.verdict === 'improvement' ? ` (${rate.verdict}, q ${num(rate.q)})` : ` (q ${num(rate.q)})`;
+  const signed = (x: number) => `${x >= 0 ? '+' : ''}${num(x)}`;
+  return `Total per second: ${num(rate.baseline)} → ${num(rate.candidate)} ${u}/s, ${signed(rate.effect)} ${u}/s (${relativeText(rate.relative)}, ` +
+    `95 % CI ${signed(rate.ci[0])} to ${signed(rate.ci[1])})${q}.`;
+}
+
+function table(findings: WireFinding[], link: (fn: string) => string | undefined): string[] {
+  const rows = ['| function | measure | baseline % | PR % | change | 95 % CI | q |', '| --- | --- | --- | --- | --- | --- | --- |'];
+  for (const f of findings) {
+    const url = link(f.function);
+    const name = url ? `[${escapeCell(f.function)}](${url})` : escapeCell(f.function);
+    rows.push(`| ${name} | ${f.measure} | ${percent(f.baseline)} | ${percent(f.candidate)} | ${points(f.effect)} (${relativeText(f.relative)}) | ` +
+      `${points(f.ci[0])} to ${points(f.ci[1])} | ${num(f.q)} |`);
+  }
+  return rows;
+}
+
+/** The UI's compare page of exactly these two selections, with `fn` searched when given. */
+export function compareLink(uiUrl: string, ctx: Pick<ReportContext, 'service' | 'type' | 'baseline' | 'candidate'>, unit: string, fn: string): string {
+  const view = compareView({ service: ctx.service, type: ctx.type, unit, function: fn, baseline: ctx.baseline, candidate: ctx.candidate });
+  return `${uiUrl.replace(/\/$/, '')}/?${new URLSearchParams(view)}`;
+}
+
+const MAX_NAME = 160;
+
+/**
+ * Makes untrusted text (a function name, a selector) safe in a markdown table
+ * cell: no line breaks, no cell separators, no HTML, no code spans, links,
+ * emphasis or @mentions; long names are cut.
+ */
+export function escapeCell(text: string): string {
+  const flat = text.replace(/[\r\n\t\u2028\u2029]+/g, ' ');
+  const cut = flat.length > MAX_NAME ? `${flat.slice(0, MAX_NAME - 1)}…` : flat;
+  return cut.replace(/[&<>"|`\\*_[\]~@#!()]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Text inside a code span (outside tables): a backtick or a line break would end it. */
+function code(text: string): string {
+  return text.replace(/[\r\n]+/g, ' ').replace(/`/g, "'");
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(2)}`;
+}
+
+function points(effect: number): string {
+  const pp = effect * 100;
+  return `${pp >= 0 ? '+' : ''}${pp.toFixed(2)} pp`;
+}
+
+function relativeText(relative: number | null): string {
+  if (relative === null) return 'new';
+  const pct = relative * 100;
+  return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)} %`;
+}
+
+function num(x: number): string {
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  if (a >= 1000) return x.toFixed(0);
+  if (a >= 0.01) return x.toPrecision(3);
+  return x.toExponential(1);
+}

@@ -1,0 +1,68 @@
+/**
+ * The pull-request report as markdown (cli/ci/report.ts): verdict lines,
+ * tables and folded long lists, links to the compare page, and function
+ * names — untrusted text — that cannot break out of their table cell.
+ */
+import { escapeCell, renderReport, verdictLine, type CompareAnswer, type WireFinding } from '../cli/ci/report';
+import { DEFAULT_DETECT_OPTIONS } from '../profile/regression';
+
+function finding(fn: string, effect: number, extra: Partial<WireFinding> = {}): WireFinding {
+  return {
+    function: fn, measure: 'self', baseline: 0.1, candidate: 0.1 + effect, effect, relative: effect / 0.1,
+    ci: [effect - 0.01, effect + 0.01], t: 5, df: 18, p: 1e-6, q: 1e-5, detectable: 0.01, overdispersion: 3,
+    verdict: effect > 0 ? 'regression' : 'improvement', ...extra,
+  };
+}
+
+function answer(extra: Partial<CompareAnswer> = {}): CompareAnswer {
+  return {
+    type: 'cpu', unit: 'samples', verdict: 'no_regression', baseline: { n: 10, samples: 1000 }, candidate: { n: 12, samples: 1300 }, tested: 9,
+    regressions: [], improvements: [], inconclusive: [], explained: [], rate: undefined, options: DEFAULT_DETECT_OPTIONS, ...extra,
+  };
+}
+
+const ctx = {
+  service: 'bench', type: 'cpu',
+  baseline: { query: 'bench{branch="main"}', from: 1_000_000, until: 2_000_000 },
+  candidate: { query: 'bench{branch="pr-7"}', from: 1_500_000, until: 2_000_000 },
+  uiUrl: 'https://flamewatch.example/',
+};
+
+test('escapes pipes, backticks, HTML, line breaks, links and mentions in a function name', () => {
+  const evil = 'a|b`c`<script>alert(1)</script>&\n| x | y |\r\n[link](http://x) @octocat **bold**';
+  const cell = escapeCell(evil);
+  expect(cell).not.toMatch(/[|`<>\n\r[\]()@*]/);
+  expect(cell).toBe('a&#124;b&#96;c&#96;&#60;script&#62;alert&#40;1&#41;&#60;/script&#62;&#38; &#124; x &#124; y &#124; ' +
+    '&#91;link&#93;&#40;http://x&#41; &#64;octocat &#42;&#42;bold&#42;&#42;');
+  expect(escapeCell('x'.repeat(500))).toHaveLength(160);
+  // In a report, the row keeps its seven cells.
+  const md = renderReport(answer({ verdict: 'regression', regressions: [finding(evil, 0.05)] }), ctx);
+  const row = md.split('\n').find((l) => l.startsWith('| [a&#124;b'))!;
+  expect(row.split('|')).toHaveLength(9);
+  expect(md).not.toContain('<script>');
+});
+
+test('one verdict line for each verdict, with the reason when data is short', () => {
+  expect(verdictLine(answer())).toBe('🟢 **No regression** (12 PR profiles against 10 baseline profiles).');
+  expect(verdictLine(answer({ verdict: 'insufficient_data', reason: 'needs at least 5 profiles on each side; the baseline has 3, the candidate 0' })))
+    .toBe('⚪ **Insufficient data**: needs at least 5 profiles on each side; the baseline has 3, the candidate 0.');
+  const rate = finding('', 0.2, { measure: 'rate', baseline: 100, candidate: 120, effect: 20, relative: 0.2, ci: [15, 25] });
+  expect(verdictLine(answer({ verdict: 'regression', regressions: [rate, finding('db.query', 0.05), finding('db.query', 0.05, { measure: 'total' })], rate })))
+    .toBe('🔴 **Regression**: 1 function slower, worst db.query self +5.00 pp; total per second +20.0 %.');
+});
+
+test('a table of the top findings, the rest folded, each linked to the compare page searching it', () => {
+  const regressions = Array.from({ length: 13 }, (_, i) => finding(`fn${i}`, 0.05 - i * 0.001));
+  const md = renderReport(answer({ verdict: 'regression', regressions, improvements: [finding('render', -0.03, { relative: null })] }), ctx);
+  expect(md).toContain('### Regressions (13)');
+  expect(md).toContain('<details><summary>3 more</summary>');
+  expect(md.indexOf('| [fn9]')).toBeLessThan(md.indexOf('3 more'));
+  expect(md.indexOf('| [fn10]')).toBeGreaterThan(md.indexOf('3 more'));
+  expect(md).toContain('| [fn0](https://flamewatch.example/?view=compare&service=bench&type=cpu%3Asamples&left=branch%3D%22main%22&right=branch%3D%22pr-7%22' +
+    '&lfrom=1000000&luntil=2000000&rfrom=1500000&runtil=2000000&from=1000000&until=2000000&search=fn0) | self | 10.00 | 15.00 | +5.00 pp (+50.0 %) | +4.00 pp to +6.00 pp | 1.0e-5 |');
+  expect(md).toContain('### Improvements (1)');
+  expect(md).toContain('-3.00 pp (new)');
+  expect(md).toContain('[Differential flame graph and full comparison](https://flamewatch.example/?view=compare&service=bench');
+  // Without a UI address: no links.
+  expect(renderReport(answer({ verdict: 'regression', regressions }), { ...ctx, uiUrl: undefined })).not.toContain('](');
+});
