@@ -90,6 +90,8 @@ function compareCommand(): Command {
     .option('--sha <sha>', 'commit for --status (default the PR\'s head commit)')
     .option('--status', 'also set a commit status "flamewatch/<service>" with the verdict')
     .option('--comment-key <text>', 'what identifies this comparison\'s comment across runs (default baseline, candidate and type)')
+    // A usage error must not read as a regression (exit 1) to the CI that gates on it.
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .action(async (options: CompareOptions) => {
       try {
         process.exitCode = await runCompare(options, actionsContext(process.env));

@@ -2,7 +2,7 @@
  * `flamewatch ci compare` against a real server with pushed, labelled folded
  * profiles (a PR branch where one function does twice the work, one where
  * nothing changed), and its GitHub report against a local GitHub stand-in:
- * one comment per PR, updated on later runs; rate limits waited out; 5xx
+ * one comment per PR, updated on later runs; rate limits (403, 429) waited out; 5xx
  * retried; a missing token named.
  */
 import { execFile } from 'node:child_process';
@@ -96,6 +96,9 @@ test('an unreachable server, a refusal and a bad selector exit 2 with a clear me
   const refused = await ci(['compare', '--server', github.url, '--baseline', 'bench', '--candidate', 'bench']);
   expect(refused.code).toBe(2);
   expect(refused.stderr).toContain('the server refused the comparison: 401');
+  const usage = await ci(['compare', '--server', server.url, '--candidate', 'bench']);
+  expect(usage.code).toBe(2);
+  expect(usage.stderr).toContain("required option '--baseline <selector>' not specified");
   const bad = await ci(['compare', '--server', server.url, '--baseline', 'bench{', '--candidate', 'bench']);
   expect(bad.code).toBe(2);
   expect(bad.stderr).toBe('flamewatch ci compare: missing closing } at position 6 of "bench{"\n');
@@ -129,7 +132,7 @@ test('GitHub: the first run creates one comment, later runs update it, other com
   expect(github.requests).toHaveLength(before);
 }, 60_000);
 
-test('GitHub: a 403 rate limit is retried after x-ratelimit-reset, a 502 is retried', async () => {
+test('GitHub: a 403 rate limit is retried after x-ratelimit-reset, a 502 is retried, a 429 waits for Retry-After', async () => {
   const reset = Math.ceil(Date.now() / 1000) + 1;
   github.failNext({ status: 403, headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-limit': '5000', 'x-ratelimit-reset': String(reset) }, body: { message: 'API rate limit exceeded for installation ID 1.' } });
   const res = await ci(compare('pr-8'), actions());
@@ -144,6 +147,14 @@ test('GitHub: a 403 rate limit is retried after x-ratelimit-reset, a 502 is retr
   const again = await ci(compare('pr-8'), actions());
   expect(again.stderr).toContain('updated the comment');
   expect(github.comments.get(7)).toHaveLength(1);
+
+  // A 429 with Retry-After: waited out, then retried.
+  const before = github.requests.length;
+  github.failNext({ status: 429, headers: { 'retry-after': '2' }, body: { message: 'You have exceeded a secondary rate limit.' } });
+  const third = await ci(compare('pr-8'), actions());
+  expect(third.stderr).toContain('updated the comment');
+  const [throttled, after] = github.requests.slice(before);
+  expect(after.at - throttled.at).toBeGreaterThanOrEqual(2000);
 }, 60_000);
 
 test('GitHub: --github without a token says to set GITHUB_TOKEN; a refused token is named', async () => {

@@ -46,14 +46,40 @@ export function githubClient(token: string, apiUrl: string, options: GitHubOptio
     log(`GitHub ${kind} on ${request.method} ${request.url}: retrying in ${retryAfter} s`);
     return true;
   };
-  return new ThrottledOctokit({
+  const gh = new ThrottledOctokit({
     auth: token,
     baseUrl: apiUrl.replace(/\/$/, ''),
     userAgent: 'flamewatch-ci',
-    retry: { retries },
+    // 429 is left to the hook below, which honours Retry-After (plugin-retry would back off 1, 4, 9 s regardless).
+    retry: { retries, doNotRetry: [400, 401, 403, 404, 422, 429, 451] },
     throttle: { onRateLimit: onLimit('rate limit'), onSecondaryRateLimit: onLimit('secondary rate limit') },
     log: { debug: () => undefined, info: () => undefined, warn: log, error: log },
   });
+  // plugin-throttling only looks at 403s; GitHub also answers 429 with Retry-After or x-ratelimit-reset.
+  gh.hook.wrap('request', async (request, requestOptions) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await request(requestOptions);
+      } catch (err) {
+        const e = err as { status?: number; response?: { headers?: Record<string, string | undefined> } };
+        if (e.status !== 429 || attempt >= retries) throw err;
+        const seconds = waitSeconds(e.response?.headers ?? {}, Date.now());
+        if (seconds > maxWait) throw err;
+        log(`GitHub 429 on ${requestOptions.method} ${requestOptions.url}: retrying in ${seconds} s`);
+        await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      }
+    }
+  });
+  return gh;
+}
+
+/** Seconds to wait after a 429: Retry-After, else until x-ratelimit-reset (plus one second), else 1. */
+export function waitSeconds(headers: Record<string, string | undefined>, now: number): number {
+  const after = Number(headers['retry-after']);
+  if (Number.isFinite(after) && after >= 0 && headers['retry-after'] !== undefined) return after;
+  const reset = Number(headers['x-ratelimit-reset']);
+  if (headers['x-ratelimit-remaining'] === '0' && Number.isFinite(reset)) return Math.max(0, Math.ceil(reset - now / 1000) + 1);
+  return 1;
 }
 
 /** The hidden marker that finds this comparison's comment again; `key` is what stays the same across a PR's runs. */
