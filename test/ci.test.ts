@@ -105,7 +105,9 @@ test('an unreachable server, a refusal and a bad selector exit 2 with a clear me
 });
 
 test('GitHub: the first run creates one comment, later runs update it, other comments are left alone', async () => {
-  github.comments.set(7, [1, 2, 3].map((id) => ({ id, body: `someone else ${id}`, html_url: '', user: { login: 'octocat' } })));
+  // Others' comments, one quoting an earlier report (marker and all), on two pages.
+  const quoting = '> <!-- flamewatch:bench%7Bbranch%3D%22main%22%7D%3Abench%7Bbranch%3D%22pr%2D7%22%7D%3Acpu -->\n> 🔴 why?';
+  github.comments.set(7, [`someone else 1`, quoting, 'someone else 3'].map((body, i) => ({ id: i + 1, body, html_url: '', user: { login: 'octocat' } })));
   const first = await ci(compare('pr-7', ['--status']), actions());
   expect(first.stderr).toContain('created the comment on acme/shop#7');
   expect(first.code).toBe(0);
@@ -116,7 +118,7 @@ test('GitHub: the first run creates one comment, later runs update it, other com
   const mine = comments[3];
   expect(mine.body).toMatch(/^<!-- flamewatch:bench%7Bbranch%3D%22main%22%7D/);
   expect(mine.body).toContain('against PR `bench{branch="pr-7"}` (5 profiles');
-  expect(comments.slice(0, 3).map((c) => c.body)).toEqual(['someone else 1', 'someone else 2', 'someone else 3']);
+  expect(comments.slice(0, 3).map((c) => c.body)).toEqual(['someone else 1', quoting, 'someone else 3']);
   // The list was read page by page (two per page here), with the token.
   expect(github.requests.filter((r) => r.method === 'GET').map((r) => r.path)).toEqual([
     '/repos/acme/shop/issues/7/comments?per_page=100', '/repos/acme/shop/issues/7/comments?per_page=2&page=2',

@@ -103,7 +103,8 @@ export async function upsertComment(
   const body = `${marker}\n${markdown}`;
   return withContext(`comment on ${target.repository}#${target.pr}`, async () => {
     const comments = await gh.paginate(gh.rest.issues.listComments, { owner, repo, issue_number: target.pr, per_page: 100 });
-    const mine = comments.find((c) => typeof c.body === 'string' && c.body.includes(marker));
+    // The marker opens the report; a reply quoting it does not start with it.
+    const mine = comments.find((c) => typeof c.body === 'string' && c.body.startsWith(marker));
     if (mine) {
       const res = await gh.rest.issues.updateComment({ owner, repo, comment_id: mine.id, body });
       return { action: 'updated' as const, url: res.data.html_url };

@@ -57,19 +57,24 @@ export function renderReport(answer: CompareAnswer, ctx: ReportContext): string 
     lines.push('', `### ${title} (${findings.length})`, '');
     lines.push(...table(findings.slice(0, top), link));
     if (findings.length > top) {
-      lines.push('', `<details><summary>${findings.length - top} more</summary>`, '', ...table(findings.slice(top), link), '', '</details>');
+      // Folded rows go without links, and at most MAX_FOLDED of them: a GitHub comment holds 65,536 characters.
+      const folded = findings.slice(top, top + MAX_FOLDED);
+      const rest = findings.length - top - folded.length;
+      lines.push('', `<details><summary>${findings.length - top} more</summary>`, '', ...table(folded, () => undefined));
+      if (rest > 0) lines.push('', `and ${rest} more${full ? ` in the [full comparison](${full})` : ''}.`);
+      lines.push('', '</details>');
     }
   }
   if (answer.explained.length > 0) {
     lines.push('', `<details><summary>${answer.explained.length} callers slower only because of a function below them</summary>`, '');
     lines.push('| function | measure | change | explained by |', '| --- | --- | --- | --- |');
-    for (const f of answer.explained) lines.push(`| ${escapeCell(f.function)} | ${f.measure} | ${points(f.effect)} | ${escapeCell(f.explainedBy)} |`);
+    for (const f of answer.explained.slice(0, MAX_FOLDED)) lines.push(`| ${escapeCell(f.function)} | ${f.measure} | ${points(f.effect)} | ${escapeCell(f.explainedBy)} |`);
     lines.push('', '</details>');
   }
   if (answer.inconclusive.length > 0) {
     lines.push('', `<details><summary>${answer.inconclusive.length} changes too uncertain to call</summary>`, '');
     lines.push('| function | measure | baseline % | PR % | change | profiles needed a side |', '| --- | --- | --- | --- | --- | --- |');
-    for (const f of answer.inconclusive) {
+    for (const f of answer.inconclusive.slice(0, MAX_FOLDED)) {
       lines.push(`| ${escapeCell(f.function)} | ${f.measure} | ${percent(f.baseline)} | ${percent(f.candidate)} | ${points(f.effect)} | ${f.neededObservations ?? '?'} |`);
     }
     lines.push('', '</details>');
@@ -130,6 +135,8 @@ export function compareLink(uiUrl: string, ctx: Pick<ReportContext, 'service' | 
 }
 
 const MAX_NAME = 160;
+/** Rows of a folded list; beyond them the report points to the UI. */
+const MAX_FOLDED = 50;
 
 /**
  * Makes untrusted text (a function name, a selector) safe in a markdown table
