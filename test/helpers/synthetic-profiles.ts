@@ -97,6 +97,26 @@ export interface WindowOptions {
   load?: number;
 }
 
+/**
+ * One window's weights before sampling: the workload mix (one lognormal factor
+ * per endpoint), every node's own noise, and the slowdown. Fills `weights` and
+ * their running sums; returns the total. Draws from `random` in a fixed order,
+ * so a seed gives the same windows with and without a slowdown.
+ */
+function drawWindow(service: Service, o: Omit<WindowOptions, 'samples'>, random: () => number, weights: Float64Array, cumulative: Float64Array): number {
+  const mix = Array.from({ length: service.endpoints }, () => Math.exp(o.mixNoise * gaussian(random)));
+  let sum = 0;
+  for (let i = 0; i < weights.length; i++) {
+    let w = service.self[i] * mix[service.endpoint[i]] * Math.exp(o.nodeNoise * gaussian(random));
+    const slow = o.slowdown?.get(service.fn[i]);
+    if (slow !== undefined) w *= slow;
+    weights[i] = w;
+    sum += w;
+    cumulative[i] = sum;
+  }
+  return sum;
+}
+
 /** `count` observations (pushed profiles) of a service. */
 export function observe(service: Service, count: number, o: WindowOptions, seed: number): Observation[] {
   const random = rng(seed);
@@ -108,29 +128,20 @@ export function observe(service: Service, count: number, o: WindowOptions, seed:
   const fnTotal = new Float64Array(service.names.length);
   const out: Observation[] = [];
   for (let k = 0; k < count; k++) {
-    const mix = Array.from({ length: service.endpoints }, () => Math.exp(o.mixNoise * gaussian(random)));
-    let sum = 0;
-    for (let i = 0; i < nodes; i++) {
-      let w = service.self[i] * mix[service.endpoint[i]] * Math.exp(o.nodeNoise * gaussian(random));
-      const slow = o.slowdown?.get(service.fn[i]);
-      if (slow !== undefined) w *= slow;
-      weights[i] = w;
-      sum += w;
-      cumulative[i] = sum;
-    }
-    // Multinomial draw of the window's samples.
+    const sum = drawWindow(service, o, random, weights, cumulative);
+    // Multinomial draw of the window's samples: each uniform lands in the
+    // first node whose running sum reaches it. The counts do not depend on
+    // the draws' order, so sort them and walk the running sums once.
     counts.fill(0);
     const samples = Math.round(o.samples * (o.load ?? 1));
+    const draws = new Float64Array(samples);
+    for (let s = 0; s < samples; s++) draws[s] = random() * sum;
+    draws.sort();
+    let node = 0;
     for (let s = 0; s < samples; s++) {
-      const r = random() * sum;
-      let lo = 0;
-      let hi = nodes - 1;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (cumulative[mid] < r) lo = mid + 1;
-        else hi = mid;
-      }
-      counts[lo]++;
+      const r = draws[s];
+      while (node < nodes - 1 && cumulative[node] < r) node++;
+      counts[node]++;
     }
     fnSelf.fill(0);
     fnTotal.fill(0);
@@ -146,6 +157,36 @@ export function observe(service: Service, count: number, o: WindowOptions, seed:
     out.push({ total: samples, seconds: o.seconds ?? 10, functions });
   }
   return out;
+}
+
+/** Per window before sampling: its total weight, and per function its self weight (row-major, `count` × functions). */
+export interface WindowWeights {
+  count: number;
+  total: Float64Array;
+  fnSelf: Float64Array;
+}
+
+/**
+ * The ground truth behind `observe`: `count` windows' weights with no
+ * sampling. A function's expected self share in window k is
+ * fnSelf[k·functions + f] / total[k] (a multinomial draw of N samples then
+ * adds variance p(1−p)/N), and a slowdown of f by (1+δ) turns p into
+ * (1+δ)p / (1 + δp) in the same window.
+ */
+export function windowWeights(service: Service, count: number, o: Omit<WindowOptions, 'samples'>, seed: number): WindowWeights {
+  const random = rng(seed);
+  const nodes = service.self.length;
+  const functions = service.names.length;
+  const weights = new Float64Array(nodes);
+  const cumulative = new Float64Array(nodes);
+  const total = new Float64Array(count);
+  const fnSelf = new Float64Array(count * functions);
+  for (let k = 0; k < count; k++) {
+    total[k] = drawWindow(service, o, random, weights, cumulative);
+    const row = k * functions;
+    for (let i = 0; i < nodes; i++) fnSelf[row + service.fn[i]] += weights[i];
+  }
+  return { count, total, fnSelf };
 }
 
 /** Each function's mean self share in a large sample of windows (for choosing targets by share). */
