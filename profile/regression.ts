@@ -13,7 +13,7 @@
  * Too few observations gives a verdict of "insufficient data", with how many
  * are needed, instead of a guess.
  */
-import { benjaminiHochberg, normalQuantile, studentTQuantileUpper, studentTUpper } from './stats';
+import { benjaminiHochberg, studentTQuantileUpper, studentTUpper } from './stats';
 
 /** Sums over n observations of one measure (zeros where absent are implied by n). */
 export interface Moments {
@@ -160,8 +160,6 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   const q = benjaminiHochberg(tests.map((t) => t.p));
   // The p-value the BH threshold needs for a lone discovery (the hardest case): α/m.
   const alphaOne = o.fdr / tests.length;
-  const zCrit = normalQuantile(1 - alphaOne / 2);
-  const zPower = normalQuantile(o.power);
   const meanSamples = (baseline.samples / baseline.n + candidate.samples / candidate.n) / 2;
 
   const findings: Finding[] = tests.map((t, i) => {
@@ -175,7 +173,10 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     const pBar = (t.mb + t.mc) / 2;
     const binomial = t.measure === 'rate' || pBar <= 0 || pBar >= 1 ? NaN : (pBar * (1 - pBar)) / meanSamples;
     const overdispersion = Number.isFinite(binomial) && binomial > 0 ? (t.vb + t.vc) / 2 / binomial : NaN;
-    const detectable = (zCrit + zPower) * t.se;
+    // On Student's t at the test's own degrees of freedom (normal quantiles promised 80 % power where 64-74 % was measured).
+    const df = Math.max(t.df, 1);
+    const reach = studentTQuantileUpper(alphaOne / 2, df) + studentTQuantileUpper(1 - o.power, df);
+    const detectable = reach * t.se;
     let verdict: Finding['verdict'] = 'unchanged';
     let neededObservations: number | undefined;
     if (significant && practical) verdict = effect > 0 ? 'regression' : 'improvement';
@@ -184,7 +185,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
       verdict = 'inconclusive';
       // Per side, with the observed spread: n = ((zα + zβ)·s / effect)² · 2, s² the mean variance.
       const s2 = (t.vb + t.vc) / 2;
-      neededObservations = Math.ceil((2 * s2 * (zCrit + zPower) ** 2) / (effect * effect));
+      neededObservations = Math.ceil((2 * s2 * reach ** 2) / (effect * effect));
     }
     return {
       function: t.fn, measure: t.measure, baseline: t.mb, candidate: t.mc, effect, relative,
