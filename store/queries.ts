@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { StackValue } from '../profile/tree';
 import type { ValueType } from '../profile/model';
-import { classifyStoreError } from './errors';
+import { queryRows } from './rows-query';
 import { type QueryParams, type Selection, selectionWhere } from './selection';
 
 const FRAME_CACHE_LIMIT = 500_000;
@@ -22,13 +22,8 @@ export class ProfileQueries {
     private readonly db: string,
   ) {}
 
-  private async rows<T>(query: string, params: QueryParams): Promise<T[]> {
-    try {
-      const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
-      return await rs.json<T>();
-    } catch (err) {
-      throw classifyStoreError(err);
-    }
+  private rows<T>(query: string, params: QueryParams): Promise<T[]> {
+    return queryRows<T>(this.client, query, params);
   }
 
   /** Services that have profiles, by name. */

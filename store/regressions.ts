@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SideStats } from '../profile/regression';
 import { classifyStoreError } from './errors';
+import { queryRows } from './rows-query';
 import { type QueryParams, type Selection, selectionWhere } from './selection';
 
 /**
@@ -87,13 +88,8 @@ export class RegressionStore {
     private readonly db: string,
   ) {}
 
-  private async rows<T>(query: string, params: QueryParams): Promise<T[]> {
-    try {
-      const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
-      return await rs.json<T>();
-    } catch (err) {
-      throw classifyStoreError(err);
-    }
+  private rows<T>(query: string, params: QueryParams): Promise<T[]> {
+    return queryRows<T>(this.client, query, params);
   }
 
   /**

@@ -12,6 +12,7 @@
  */
 import type { Observation } from '../../profile/regression';
 
+/** A small, fast, seedable PRNG (mulberry32): every run draws the same data. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
