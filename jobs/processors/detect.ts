@@ -140,17 +140,19 @@ export async function sweep(deps: DetectDeps, payload: unknown): Promise<{ enque
     }
     if (cfg.versionLabel) {
       // A deploy: the newest value of the version label against the one before it, once enough of it has arrived;
-      // again each time its profile count doubles, so the verdict firms up as data comes in.
+      // again each time its profile count doubles, so the verdict firms up as data comes in, and once more on its
+      // final data when it stops receiving profiles (a canary or a benchmark run that ended).
       const history = await deps.store.regressions.labelHistory(s.tenant, s.service, s.type, cfg.versionLabel, end - 7 * 86_400_000, end);
       if (history.length >= 2) {
         const [prev, next] = history.slice(-2);
+        const stage = next.last < end - 2 * deps.sweepEveryMs ? `settled-${next.profiles}` : Math.floor(Math.log2(next.profiles));
         if (next.profiles >= 5 && prev.profiles >= 5) {
           const sel = (v: string) => `{service_name=${JSON.stringify(s.service)},${cfg.versionLabel}=${JSON.stringify(v)}}`;
           await add({
             ...base, kind: 'version', key: `${prev.value}→${next.value}`,
             baseline: { query: sel(prev.value), from: prev.first, until: prev.last + 1 },
             candidate: { query: sel(next.value), from: next.first, until: next.last + 1 },
-          }, [s.tenant, s.service, s.type, 'version', prev.value, next.value, Math.floor(Math.log2(next.profiles))]);
+          }, [s.tenant, s.service, s.type, 'version', prev.value, next.value, stage]);
         }
       }
     }
