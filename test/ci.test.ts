@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
-import { rng } from './helpers/synthetic-profiles';
+import { requestPathFolded } from './helpers/synthetic-profiles';
 import { startFakeGitHub, type FakeGitHub } from './helpers/github';
 import { freePort } from './helpers/redis';
 import { ingest, startServer, type TestServer } from './helpers/server';
@@ -18,24 +18,12 @@ let server: TestServer;
 let github: FakeGitHub;
 const now = Date.now();
 
-/** One push of folded text: `slow` scales the samples of db.query; a name with markdown in it rides along. */
-function body(seed: number, slow: number): string {
-  const r = rng(seed);
-  const n = (base: number) => Math.round(base * (0.9 + 0.2 * r()));
-  return [
-    `main;http;handler;db.query ${Math.round(n(200) * slow)}`,
-    `main;http;handler;render ${n(300)}`,
-    `main;http;auth ${n(150)}`,
-    `main;gc ${n(100)}`,
-  ].join('\n');
-}
-
 beforeAll(async () => {
   server = await startServer();
   for (let i = 0; i < 10; i++) {
     const t = Math.floor((now - 50 * 60_000 + i * 60_000) / 1000);
     for (const [branch, seed, slow] of [['main', 300, 1], ['pr-7', 400, 2], ['pr-8', 500, 1]] as const) {
-      const res = await ingest(server.url, { name: `bench.cpu{branch=${branch}}`, from: String(t), until: String(t + 10), units: 'samples' }, body(seed + i, slow));
+      const res = await ingest(server.url, { name: `bench.cpu{branch=${branch}}`, from: String(t), until: String(t + 10), units: 'samples' }, requestPathFolded(seed + i, slow));
       expect(res.status).toBe(200);
     }
   }

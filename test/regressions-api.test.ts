@@ -8,7 +8,7 @@ import { createJobRunner } from '../jobs/runner';
 import { lateQueue, processors } from '../jobs/processors';
 import { JOBS } from '../profile/detect-job';
 import type { JobRunner } from '../jobs/runner';
-import { rng } from './helpers/synthetic-profiles';
+import { requestPathFolded } from './helpers/synthetic-profiles';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 
 let server: TestServer;
@@ -26,20 +26,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => server?.close());
 
-/** One push of folded text: `slow` scales the samples of db.query. */
-function body(seed: number, slow: number): string {
-  const r = rng(seed);
-  const n = (base: number) => Math.round(base * (0.9 + 0.2 * r()));
-  return [
-    `main;http;handler;db.query ${Math.round(n(200) * slow)}`,
-    `main;http;handler;render ${n(300)}`,
-    `main;http;auth ${n(150)}`,
-    `main;gc ${n(100)}`,
-  ].join('\n');
-}
-
 async function push(name: string, t: number, seed: number, slow: number, headers: Record<string, string> = {}): Promise<void> {
-  const res = await ingest(server.url, { name, from: String(Math.floor(t / 1000)), until: String(Math.floor(t / 1000) + 10), units: 'samples' }, body(seed, slow), headers);
+  const res = await ingest(server.url, { name, from: String(Math.floor(t / 1000)), until: String(Math.floor(t / 1000) + 10), units: 'samples' }, requestPathFolded(seed, slow), headers);
   expect(res.status).toBe(200);
 }
 

@@ -35,6 +35,15 @@ function named(prefix: string, name: string): string {
 }
 
 /** `from` and `until`, or with a prefix `<prefix>From` and `<prefix>Until`. */
+/** A number parameter within [min, max], or undefined when absent. */
+export function numberParam(req: Request, name: string, min: number, max: number): number | undefined {
+  const text = param(req, name);
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < min || n > max) throw new InputError('invalid_parameter', `parameter ${name} must be a number from ${min} to ${max}`);
+  return n;
+}
+
 export function rangeOf(req: Request, defaultFrom = 'now-1h', prefix = ''): TimeRange {
   const names = { from: named(prefix, 'from'), until: named(prefix, 'until') };
   return parseTimeRange(param(req, names.from), param(req, names.until), Date.now(), defaultFrom, names);

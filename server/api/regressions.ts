@@ -10,7 +10,7 @@ import type { JobQueue } from '../../profile/jobs';
 import { attributeToCallees, detect, type Detection } from '../../profile/regression';
 import { compareView, type ComparedSides } from '../../profile/detect-job';
 import type { Store } from '../../store';
-import { param, required, selectionOf } from './params';
+import { numberParam, param, required, selectionOf } from './params';
 
 export interface RegressionDeps {
   store: Store;
@@ -32,14 +32,6 @@ const baselineBody = z.object({
   minRelative: z.number().min(0).max(100),
   fdr: z.number().gt(0).lt(1),
 }).partial().strict();
-
-function numberParam(req: Request, name: string, min: number, max: number): number | undefined {
-  const text = param(req, name);
-  if (text === undefined || text === '') return undefined;
-  const n = Number(text);
-  if (!Number.isFinite(n) || n < min || n > max) throw new InputError('invalid_parameter', `parameter ${name} must be a number from ${min} to ${max}`);
-  return n;
-}
 
 /** JSON cannot say Infinity: a relative change from zero is sent as null. */
 function finiteJson(d: Detection): unknown {

@@ -197,3 +197,15 @@ export function selfShares(service: Service, o: WindowOptions): Float64Array {
   for (const ob of obs) for (const [name, v] of ob.functions) shares[Number(name.slice(name.indexOf('.fn') + 3))] += v.self / ob.total / obs.length;
   return shares;
 }
+
+/** One push of a small request path as folded text, with ±10 % noise: `slow` scales the samples of db.query. */
+export function requestPathFolded(seed: number, slow: number): string {
+  const r = rng(seed);
+  const n = (base: number) => Math.round(base * (0.9 + 0.2 * r()));
+  return [
+    `main;http;handler;db.query ${Math.round(n(200) * slow)}`,
+    `main;http;handler;render ${n(300)}`,
+    `main;http;auth ${n(150)}`,
+    `main;gc ${n(100)}`,
+  ].join('\n');
+}

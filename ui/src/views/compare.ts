@@ -19,6 +19,7 @@ import { Timeline } from './timeline';
 type FnRow = DiffPayload['functions'][number] & { rank: number };
 
 const BASE_COLOR = '#3b6fb6';
+const TOOLBAR_KEYS = ['ctab', 'diffMode', 'orient', 'service', 'type', 'left', 'right', 'from', 'until', 'lfrom', 'luntil', 'rfrom', 'runtil'] as const;
 const COMP_COLOR = '#c8553d';
 
 /** The two sides' time ranges: the brushes when set; else halves of the range for one label set, the whole range for two. */
@@ -69,7 +70,8 @@ export class CompareView {
     const prev = this.last;
     this.last = s;
     void this.bar.render(s);
-    this.renderToolbar(s);
+    // The toolbar holds the search box: rebuilding it on every keystroke would take the focus away.
+    if (!prev || TOOLBAR_KEYS.some((k) => prev[k] !== s[k])) this.renderToolbar(s);
     if (dataChanged(prev, s) || !this.diff) {
       void this.load(s);
       return;
