@@ -4,6 +4,7 @@ import { collapseCommand } from './collapse';
 import { perfCommand } from './perf';
 import { pushCommand } from './push';
 import { serveCommand } from './serve';
+import { tokenCommand } from './token';
 import { workerCommand } from './worker';
 
 const program = new Command('flamewatch')
@@ -16,6 +17,7 @@ program.addCommand(collapseCommand());
 program.addCommand(pushCommand());
 program.addCommand(perfCommand());
 program.addCommand(ciCommand());
+program.addCommand(tokenCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`flamewatch: ${err instanceof Error ? err.message : String(err)}`);

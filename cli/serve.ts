@@ -21,6 +21,11 @@ export function serveCommand(): Command {
       // milliseconds without express, the ClickHouse client and chDB.
       const { createApp } = require('../server/app') as typeof import('../server/app');
       const { openStore, storeConfigFromEnv } = require('../store') as typeof import('../store');
+      const { authFromEnv } = require('../server/auth') as typeof import('../server/auth');
+      const { limitsFromEnv } = require('../server/ingest/tenant-limits') as typeof import('../server/ingest/tenant-limits');
+      // Before anything opens: a server others can reach never starts without authentication by accident.
+      const auth = authFromEnv(process.env, opts.host);
+      const tenantLimits = limitsFromEnv(process.env);
       const config = storeConfigFromEnv(process.env, { dataDir: opts.data, retentionDays: Number(opts.retentionDays) });
       const store = await openStore(config);
       // Jobs: on BullMQ when REDIS_URL is set (this process only enqueues; `flamewatch worker` runs them), else in this process.
@@ -46,7 +51,11 @@ export function serveCommand(): Command {
         console.error('flamewatch: REDIS_URL is set but the store is embedded chDB, which workers cannot read: set CLICKHOUSE_URL for both');
       }
       const workers = process.env.FLAMEWATCH_INGEST_WORKERS;
-      const { app, close } = createApp({ store, ingestWorkers: workers === undefined ? undefined : Number(workers), jobs });
+      // The self-profiling agent pushes with a token that lives only in this process.
+      const { newToken } = require('../store/tokens') as typeof import('../store/tokens');
+      const selfToken = auth.options.mode === 'token' && opts.selfProfile ? newToken() : undefined;
+      if (selfToken) auth.options.internalTokens = [{ token: selfToken, tenant: auth.options.adminTenant ?? 'default', scopes: ['ingest'] }];
+      const { app, close } = createApp({ store, ingestWorkers: workers === undefined ? undefined : Number(workers), jobs, auth: auth.options, tenantLimits });
       const server: Server = await new Promise((resolve, reject) => {
         const s = app.listen(opts.port, opts.host, () => resolve(s));
         s.once('error', reject);
@@ -55,6 +64,7 @@ export function serveCommand(): Command {
       const actualPort = typeof address === 'object' && address ? address.port : opts.port;
       const where = store.engine === 'chdb' ? `embedded chDB in ${config.dataDir}` : 'ClickHouse at CLICKHOUSE_URL';
       console.log(`flamewatch listening on http://${opts.host}:${actualPort} (${where})`);
+      console.log(`flamewatch: ${auth.notice}`);
       // Data to look at within seconds of the first start, as Pyroscope does:
       // the server profiles itself with the same agent services use.
       const selfProfile = opts.selfProfile
@@ -62,6 +72,7 @@ export function serveCommand(): Command {
             server: `http://127.0.0.1:${actualPort}`,
             service: 'flamewatch-server',
             labels: { engine: store.engine },
+            authToken: selfToken,
           })
         : undefined;
 

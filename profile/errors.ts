@@ -12,6 +12,8 @@ export type InputErrorReason =
   | 'invalid_selector'
   | 'invalid_time_range'
   | 'invalid_labels'
+  | 'labels_limit' // more labels than the tenant's limit
+  | 'label_length_limit' // a label name or value longer than the tenant's limit
   | 'invalid_parameter'
   | 'not_found';
 

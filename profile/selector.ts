@@ -14,6 +14,14 @@ export interface Selector {
   matchers: Matcher[];
 }
 
+/** How many labels a series or selector may have, and how long their names and values may be. */
+export interface LabelLimits {
+  maxLabels: number;
+  maxNameLength: number;
+  maxValueLength: number;
+}
+
+/** The defaults (ingest may set others per tenant); the service name's length is fixed. */
 export const LABEL_LIMITS = { maxLabels: 32, maxNameLength: 128, maxValueLength: 1024, maxServiceLength: 256 };
 
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_.\-/]*$/;
@@ -74,22 +82,22 @@ class Scanner {
   }
 }
 
-function checkLabel(name: string, value: string): void {
-  if (name.length > LABEL_LIMITS.maxNameLength) {
-    throw new InputError('invalid_labels', `label name is ${name.length} characters; the limit is ${LABEL_LIMITS.maxNameLength}`);
+function checkLabel(name: string, value: string, limits: LabelLimits): void {
+  if (name.length > limits.maxNameLength) {
+    throw new InputError('label_length_limit', `label name is ${name.length} characters; the limit is ${limits.maxNameLength}`);
   }
-  if (value.length > LABEL_LIMITS.maxValueLength) {
-    throw new InputError('invalid_labels', `value of label ${name.slice(0, 64)} is ${value.length} characters; the limit is ${LABEL_LIMITS.maxValueLength}`);
+  if (value.length > limits.maxValueLength) {
+    throw new InputError('label_length_limit', `value of label ${name.slice(0, 64)} is ${value.length} characters; the limit is ${limits.maxValueLength}`);
   }
 }
 
-/** Checks a label set against the limits (count, name and value lengths); throws InputError('invalid_labels'). */
-export function checkLabels(labels: Labels): void {
+/** Checks a label set against the limits; throws InputError `labels_limit` (count) or `label_length_limit` (a name or value). */
+export function checkLabels(labels: Labels, limits: LabelLimits = LABEL_LIMITS): void {
   const names = Object.keys(labels);
-  if (names.length > LABEL_LIMITS.maxLabels) {
-    throw new InputError('invalid_labels', `${names.length} labels; the limit is ${LABEL_LIMITS.maxLabels}`);
+  if (names.length > limits.maxLabels) {
+    throw new InputError('labels_limit', `${names.length} labels; the limit is ${limits.maxLabels}`);
   }
-  for (const n of names) checkLabel(n, labels[n]);
+  for (const n of names) checkLabel(n, labels[n], limits);
 }
 
 /**
@@ -98,7 +106,8 @@ export function checkLabels(labels: Labels): void {
  * Pyroscope clients send them (`app.cpu{env=prod,version=1.2}`) and only `=` is
  * allowed. Throws InputError('invalid_selector') saying where parsing failed.
  */
-export function parseSelector(text: string, opts: { ingest?: boolean; requireService?: boolean } = {}): Selector {
+export function parseSelector(text: string, opts: { ingest?: boolean; requireService?: boolean; limits?: LabelLimits } = {}): Selector {
+  const limits = opts.limits ?? LABEL_LIMITS;
   const s = new Scanner(text);
   const brace = text.indexOf('{');
   const service = (brace === -1 ? text : text.slice(0, brace)).trim();
@@ -116,7 +125,7 @@ export function parseSelector(text: string, opts: { ingest?: boolean; requireSer
       const op = s.op();
       if (opts.ingest && op !== '=') s.fail('only = is allowed in an ingest name');
       const value = s.value(opts.ingest === true);
-      checkLabel(name, value);
+      checkLabel(name, value, limits);
       if (op === '=~' || op === '!~') checkRegex(value);
       matchers.push({ name, op, value });
       s.skipSpace();
@@ -129,8 +138,8 @@ export function parseSelector(text: string, opts: { ingest?: boolean; requireSer
     s.skipSpace();
     if (s.pos !== text.length) s.fail('unexpected text after }');
   }
-  if (matchers.length > LABEL_LIMITS.maxLabels) {
-    throw new InputError('invalid_labels', `${matchers.length} labels; the limit is ${LABEL_LIMITS.maxLabels}`);
+  if (matchers.length > limits.maxLabels) {
+    throw new InputError('labels_limit', `${matchers.length} labels; the limit is ${limits.maxLabels}`);
   }
   let svc = service;
   if (!svc) {

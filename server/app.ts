@@ -1,21 +1,29 @@
 import { availableParallelism } from 'node:os';
 import compression from 'compression';
-import express, { type Request } from 'express';
-import { InputError } from '../profile/errors';
+import express from 'express';
 import type { JobQueue } from '../profile/jobs';
 import type { Store } from '../store';
 import { regressionsRouter } from './api/regressions';
 import { apiRouter } from './api/routes';
+import { tokensRouter } from './api/tokens';
+import { apiScope, Auth, type AuthOptions } from './auth';
 import { errorHandler } from './errors';
 import { homeRouter } from './home';
-import { DEFAULT_LIMITS, type IngestLimits } from './ingest/limits';
+import type { IngestLimits } from './ingest/limits';
 import { IngestPool } from './ingest/pool';
 import { ingestRouter } from './ingest/route';
+import { type LimitOverrides, TenantLimits } from './ingest/tenant-limits';
 import { Metrics } from './metrics';
+import { securityHeaders } from './security';
 
 export interface AppOptions {
   store: Store;
+  /** Ingest limits of every tenant (defaults: DEFAULT_LIMITS). */
   limits?: Partial<IngestLimits>;
+  /** Limits by tenant (`*` for all), over `limits` (FLAMEWATCH_LIMITS). */
+  tenantLimits?: LimitOverrides;
+  /** Who may do what (server/auth.ts). Default: open, the tenant from X-Scope-OrgID. */
+  auth?: AuthOptions;
   /** Threads decoding ingest bodies; 0 decodes on the request thread. Default: one per core. */
   ingestWorkers?: number;
   log?: (msg: string) => void;
@@ -29,26 +37,18 @@ export interface ServerApp {
   close(): Promise<void>;
 }
 
-const TENANT = /^[A-Za-z0-9_.\-]{1,64}$/;
-export const DEFAULT_TENANT = 'default';
-
-/** The tenant of a request: Pyroscope's X-Scope-OrgID header, or the default tenant. */
-export function tenantOf(req: Request): string {
-  const header = req.headers['x-scope-orgid'];
-  if (header === undefined || header === '') return DEFAULT_TENANT;
-  if (typeof header !== 'string' || !TENANT.test(header)) {
-    throw new InputError('invalid_parameter', 'X-Scope-OrgID must be 1-64 letters, digits, _ . or -');
-  }
-  return header;
-}
+export { DEFAULT_TENANT } from './auth';
 
 /** Builds the HTTP app (listening is the caller's business, so tests run it in process). */
-export function createApp({ store, limits, ingestWorkers = availableParallelism(), log = (m) => console.error(m), jobs }: AppOptions): ServerApp {
+export function createApp({ store, limits, tenantLimits, auth: authOptions = { mode: 'open' }, ingestWorkers = availableParallelism(), log = (m) => console.error(m), jobs }: AppOptions): ServerApp {
   const metrics = new Metrics();
   const pool = new IngestPool(ingestWorkers, store.writer.knownStacks, 1024, log);
+  const auth = new Auth(authOptions, store.tokens);
+  const tenantOf = auth.tenantOf;
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.use(securityHeaders());
 
   app.use((req, res, next) => {
     const end = metrics.requestDuration.startTimer();
@@ -56,10 +56,16 @@ export function createApp({ store, limits, ingestWorkers = availableParallelism(
     next();
   });
 
-  app.use(ingestRouter({ writer: store.writer, pool, metrics, limits: { ...DEFAULT_LIMITS, ...limits }, tenantOf }));
+  // Auth runs on the same paths the routers match (express' matching, case-insensitive), so no spelling of a path skips it.
+  app.post('/ingest', auth.require('ingest', (reason) => metrics.discardedProfiles.inc({ reason })));
+  app.use('/api/v1', auth.require((req) => apiScope(req.method)));
+  app.use(ingestRouter({ writer: store.writer, pool, metrics, limits: new TenantLimits(limits, tenantLimits), tenantOf }));
   // Query answers and the UI compress well (a 100k-node flame graph is ~10x smaller gzipped); ingest bodies are already compressed.
   app.use(compression());
-  app.use('/api/v1', regressionsRouter({ store, tenantOf, jobs }));
+  app.use('/api/v1', tokensRouter({ tokens: store.tokens, auth }));
+  // A tenant's token sees its own jobs only; the operator and open mode see the whole queue.
+  const jobTenant = (req: express.Request) => (auth.mode === 'open' || auth.principalOf(req)?.operator ? undefined : tenantOf(req));
+  app.use('/api/v1', regressionsRouter({ store, tenantOf, jobs, jobTenant }));
   app.use('/api/v1', apiRouter({ queries: store.queries, tenantOf }));
 
   app.get('/healthz', async (_req, res) => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import express, { type Router } from 'express';
@@ -14,9 +15,11 @@ export function homeRouter(uiDist = findUiDist()): Router {
   }
   router.get('/', (req, res) => {
     const base = `${req.protocol}://${req.get('host') ?? 'localhost:4040'}`.replace(/[<>"'&]/g, '');
+    // This page's one inline stylesheet is allowed by its hash; nothing else inline is.
+    res.setHeader('Content-Security-Policy', `default-src 'self'; style-src 'sha256-${STYLE_HASH}'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`);
     res.type('html').send(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Flamewatch</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem}code,pre{background:#f3f3f3;padding:.1rem .3rem}pre{padding:.6rem;overflow:auto}</style></head>
+<style>${STYLE}</style></head>
 <body><h1>Flamewatch is running</h1>
 <p>The flame graph UI is not built in this copy; the ingest and query API are live.</p>
 <h2>Send a profile</h2>
@@ -34,6 +37,9 @@ perf script | flamewatch collapse | curl --data-binary @- '${base}/ingest?name=m
   });
   return router;
 }
+
+const STYLE = 'body{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem}code,pre{background:#f3f3f3;padding:.1rem .3rem}pre{padding:.6rem;overflow:auto}';
+const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64');
 
 /** ui/dist from this file compiled (dist/server) or run from source (server/, in tests). */
 function findUiDist(): string {

@@ -3,6 +3,7 @@ import { createStoreClient, type StoreConfig, type StoreEngine } from './client'
 import { ProfileQueries } from './queries';
 import { RegressionStore } from './regressions';
 import { migrate } from './schema';
+import { TokenStore } from './tokens';
 import { ProfileWriter } from './writer';
 
 export type { StoreConfig } from './client';
@@ -12,6 +13,8 @@ export type { Selection } from './selection';
 export type { PreparedWrite, ProfileWrite } from './rows';
 export { prepareWrite } from './rows';
 export type { BaselineConfig, Regression, RegressionStatus } from './regressions';
+export type { CreatedToken, Scope, TokenInfo } from './tokens';
+export { isScope, SCOPES, sameToken, tokenHash, TokenStore } from './tokens';
 export { DEFAULT_BASELINES, MAX_OBSERVATIONS, RegressionStore, regressionId } from './regressions';
 
 /** An open store: the writer for ingest, the queries for the API and jobs. */
@@ -22,6 +25,8 @@ export interface Store {
   writer: ProfileWriter;
   queries: ProfileQueries;
   regressions: RegressionStore;
+  /** API tokens (hashed), by tenant. */
+  tokens: TokenStore;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -44,6 +49,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     writer,
     queries: new ProfileQueries(client, config.database),
     regressions: new RegressionStore(client, config.database),
+    tokens: new TokenStore(client, config.database),
     async ping() {
       return (await client.ping()).success;
     },

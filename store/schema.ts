@@ -94,6 +94,24 @@ export const MIGRATIONS: Migration[] = [
       ORDER BY (tenant, service, type)`,
     ],
   },
+  {
+    version: 4,
+    description: 'API tokens: the SHA-256 of each token, its tenant and scopes (the token itself is never stored)',
+    statements: (db) => [
+      // One row per version of a token; revoking writes a revoked version and FINAL keeps the newest.
+      `CREATE TABLE IF NOT EXISTS ${db}.api_tokens (
+        hash String,
+        id String,
+        tenant String,
+        scopes Array(LowCardinality(String)),
+        name String,
+        created DateTime64(3),
+        revoked UInt8,
+        updated DateTime64(3)
+      ) ENGINE = ReplacingMergeTree(updated)
+      ORDER BY hash`,
+    ],
+  },
 ];
 
 /** Creates the database and applies pending migrations; then applies the configured retention. */

@@ -16,6 +16,13 @@ export interface RegressionDeps {
   store: Store;
   tenantOf: (req: Request) => string;
   jobs?: JobQueue;
+  /**
+   * The tenant whose jobs a request may see and retry, or undefined for all
+   * (open mode, the operator): the queue is shared by every tenant, so a
+   * tenant's token sees only failed jobs whose payload names its tenant, and
+   * no queue-wide counts.
+   */
+  jobTenant?: (req: Request) => string | undefined;
 }
 
 type AsyncHandler = (req: Request, res: Parameters<RequestHandler>[1]) => Promise<void>;
@@ -38,7 +45,7 @@ function finiteJson(d: Detection): unknown {
   return JSON.parse(JSON.stringify(d, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
 }
 
-export function regressionsRouter({ store, tenantOf, jobs }: RegressionDeps): Router {
+export function regressionsRouter({ store, tenantOf, jobs, jobTenant = () => undefined }: RegressionDeps): Router {
   const api = Router();
   const json = express.json({ limit: '64kb' });
 
@@ -103,9 +110,14 @@ export function regressionsRouter({ store, tenantOf, jobs }: RegressionDeps): Ro
     res.json(merged);
   }));
 
-  api.get('/jobs', route(async (_req, res) => {
+  api.get('/jobs', route(async (req, res) => {
     if (!jobs) {
       res.status(404).json({ error: 'this server runs no job queue' });
+      return;
+    }
+    const only = jobTenant(req);
+    if (only !== undefined) {
+      res.json({ failed: (await jobs.failed(MAX_FAILED_SCANNED)).filter((j) => payloadTenant(j.payload) === only).slice(0, 50) });
       return;
     }
     const [counts, failed] = await Promise.all([jobs.counts(), jobs.failed(50)]);
@@ -117,11 +129,23 @@ export function regressionsRouter({ store, tenantOf, jobs }: RegressionDeps): Ro
       res.status(404).json({ error: 'this server runs no job queue' });
       return;
     }
-    const ok = await jobs.retry(String(req.params.id));
+    const id = String(req.params.id);
+    const only = jobTenant(req);
+    // Another tenant's job is answered as one that does not exist.
+    const mine = only === undefined || (await jobs.failed(MAX_FAILED_SCANNED)).some((j) => j.id === id && payloadTenant(j.payload) === only);
+    const ok = mine && (await jobs.retry(id));
     res.status(ok ? 200 : 404).json(ok ? { retried: req.params.id } : { error: `no failed job ${String(req.params.id).slice(0, 64)}` });
   }));
 
   return api;
+}
+
+/** How many of the newest failed jobs a tenant's view looks through for its own. */
+const MAX_FAILED_SCANNED = 1000;
+
+function payloadTenant(payload: unknown): string | undefined {
+  const t = (payload as { tenant?: unknown } | null | undefined)?.tenant;
+  return typeof t === 'string' ? t : undefined;
 }
 
 /** A regression with the UI state that shows exactly its comparison (the UI links it). */

@@ -1,9 +1,14 @@
 import type { Request } from 'express';
 import { InputError } from '../../profile/errors';
 import { DEFAULT_PPROF_LIMITS } from '../../profile/pprof';
+import { LABEL_LIMITS } from '../../profile/selector';
 import { HttpError } from '../errors';
 
-/** What one ingest request may cost. Checked at the edge, before anything is parsed. */
+/**
+ * What one tenant's ingest may cost: per request (checked at the edge,
+ * before anything is parsed) and over time. Every field can be set per
+ * tenant (tenant-limits.ts).
+ */
 export interface IngestLimits {
   /** Request body, as sent (compressed). */
   maxBodyBytes: number;
@@ -15,6 +20,16 @@ export interface IngestLimits {
   bodyTimeoutMs: number;
   /** Samples in one pprof, counted before decoding (decoding costs heap per sample). */
   maxSamples: number;
+  /** Profiles a tenant may push per second to one server (a token bucket); 0: no limit. */
+  ingestRate: number;
+  /** How many profiles past the rate a burst may hold (the bucket's size). */
+  ingestBurst: number;
+  /** Labels of one series (the push's and the samples' own). */
+  maxLabels: number;
+  maxLabelNameLength: number;
+  maxLabelValueLength: number;
+  /** Distinct series (type and label set) one service of a tenant may start per clock hour; 0: no limit. */
+  maxSeriesPerHour: number;
 }
 
 export const DEFAULT_LIMITS: IngestLimits = {
@@ -23,7 +38,18 @@ export const DEFAULT_LIMITS: IngestLimits = {
   maxCompressionRatio: 100,
   bodyTimeoutMs: 30_000,
   maxSamples: DEFAULT_PPROF_LIMITS.samples,
+  ingestRate: 2000,
+  ingestBurst: 4000,
+  maxLabels: LABEL_LIMITS.maxLabels,
+  maxLabelNameLength: LABEL_LIMITS.maxNameLength,
+  maxLabelValueLength: LABEL_LIMITS.maxValueLength,
+  maxSeriesPerHour: 10_000,
 };
+
+/** The label limits of a tenant's ingest limits, as the selector parser takes them. */
+export function labelLimits(l: IngestLimits): { maxLabels: number; maxNameLength: number; maxValueLength: number } {
+  return { maxLabels: l.maxLabels, maxNameLength: l.maxLabelNameLength, maxValueLength: l.maxLabelValueLength };
+}
 
 const MiB = 1 << 20;
 const fmt = (n: number) => (n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${n} bytes`);

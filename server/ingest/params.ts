@@ -1,6 +1,6 @@
 import { InputError } from '../../profile/errors';
 import type { Labels, ValueType } from '../../profile/model';
-import { parseSelector, selectorLabels } from '../../profile/selector';
+import { type LabelLimits, parseSelector, selectorLabels } from '../../profile/selector';
 import { parseTime } from '../../profile/time-range';
 
 /** pprof; folded (`stack count` per line: Pyroscope's "groups"); lines (one sample per line, no count). */
@@ -48,11 +48,11 @@ function one(query: Record<string, unknown>, name: string): string | undefined {
   return v;
 }
 
-/** Reads the ingest query string; throws InputError naming the bad parameter. */
-export function readIngestParams(query: Record<string, unknown>, now: number): IngestParams {
+/** Reads the ingest query string (labels within the tenant's limits); throws InputError naming the bad parameter. */
+export function readIngestParams(query: Record<string, unknown>, now: number, limits?: LabelLimits): IngestParams {
   const name = one(query, 'name');
   if (!name) throw new InputError('invalid_parameter', 'parameter name is required: name=<service>{label=value,...}');
-  const selector = parseSelector(name, { ingest: true });
+  const selector = parseSelector(name, { ingest: true, limits });
   const formatText = one(query, 'format');
   let format: BodyFormat | undefined;
   if (formatText !== undefined) {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { InputError } from '../../profile/errors';
 import { parseFolded } from '../../profile/folded';
@@ -8,7 +9,7 @@ import { checkLabels } from '../../profile/selector';
 import { splitProfile } from '../../profile/series';
 import type { KnownStacks } from '../../store/known-stacks';
 import { type PreparedWrite, prepareWrite } from '../../store/rows';
-import type { IngestLimits } from './limits';
+import { type IngestLimits, labelLimits } from './limits';
 import { parseMultipart } from './multipart';
 import { type BodyFormat, type IngestParams, serviceAndType } from './params';
 import { applySampleTypeConfig } from './sample-type-config';
@@ -29,6 +30,15 @@ export interface PreparedIngest {
   write: PreparedWrite;
   format: BodyFormat;
   summary: { service: string; types: string[]; series: number; samples: number; time: number };
+  /** One number per series (its type, unit and labels hashed): what the series limit counts. */
+  seriesKeys: number[];
+}
+
+/** A series' identity as a 48-bit number (collisions are negligible at the limits' sizes). */
+function seriesKey(type: string, unit: string, labels: Record<string, string>): number {
+  const names = Object.keys(labels).sort();
+  const text = JSON.stringify([type, unit, ...names.map((n) => [n, labels[n]])]);
+  return createHash('sha1').update(text).digest().readUIntBE(0, 6);
 }
 
 const MiB = 1 << 20;
@@ -91,7 +101,8 @@ export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promis
   if (sampleTypeConfig) profile = applySampleTypeConfig(profile, sampleTypeConfig);
 
   const split = splitProfile(profile, params.labels);
-  for (const s of split.series) checkLabels(s.labels);
+  const labelLimit = labelLimits(limits);
+  for (const s of split.series) checkLabels(s.labels, labelLimit);
   // As Pyroscope reads them: missing from/until mean now (the file's own
   // timestamp is not trusted: agents' clocks and replays would misplace it).
   // The file's duration places `from` when only `until` is known, if it is
@@ -103,6 +114,7 @@ export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promis
   return {
     write: prepareWrite({ tenant: job.tenant, service, time, durationMs: until - time, profile: split }, known),
     format,
+    seriesKeys: split.series.map((s) => seriesKey(s.type.type, s.type.unit, s.labels)),
     summary: {
       service,
       types: profile.sampleTypes.map((t) => `${t.type}:${t.unit}`),

@@ -2,15 +2,17 @@ import { Router, type Request } from 'express';
 import type { ProfileWriter } from '../../store/writer';
 import { reasonOf } from '../errors';
 import type { Metrics } from '../metrics';
-import { type IngestLimits, readBody } from './limits';
+import { labelLimits, readBody } from './limits';
 import { readIngestParams } from './params';
 import type { IngestPool } from './pool';
+import type { TenantLimits } from './tenant-limits';
 
 export interface IngestDeps {
   writer: ProfileWriter;
   pool: IngestPool;
   metrics: Metrics;
-  limits: IngestLimits;
+  /** Each tenant's limits, and its rate and series so far. */
+  limits: TenantLimits;
   tenantOf: (req: Request) => string;
 }
 
@@ -26,16 +28,20 @@ export function ingestRouter(deps: IngestDeps): Router {
     const release = deps.writer.announce();
     try {
       const tenant = deps.tenantOf(req);
-      const params = readIngestParams(req.query as Record<string, unknown>, started);
-      const body = await readBody(req, deps.limits);
+      const limits = deps.limits.of(tenant);
+      // Cheap refusals first, before the body is read.
+      deps.limits.admitPush(tenant, limits, started);
+      const params = readIngestParams(req.query as Record<string, unknown>, started, labelLimits(limits));
+      const body = await readBody(req, limits);
       const prepared = await deps.pool.run({
         tenant,
         params,
         body,
         contentType: req.headers['content-type'] ?? '',
         received: started,
-        limits: deps.limits,
+        limits,
       });
+      deps.limits.admitSeries(tenant, prepared.summary.service, prepared.seriesKeys, limits);
       await deps.writer.write([prepared.write]);
       deps.metrics.ingestedProfiles.inc({ format: prepared.format });
       deps.metrics.ingestedSamples.inc(prepared.summary.samples);
