@@ -31,7 +31,8 @@ const overrideSchema = z.object({
   maxLabelValueLength: positive(1 << 20),
   maxSeriesPerHour: count(10_000_000),
 }).partial().strict();
-const overridesSchema = z.record(z.string().regex(/^(\*|[A-Za-z0-9_.\-]{1,64})$/, 'a tenant name or *'), overrideSchema);
+const overridesSchema = z.record(z.string(), overrideSchema);
+const LIMITS_KEY = /^(\*|[A-Za-z0-9_.\-]{1,64})$/;
 
 /**
  * Reads FLAMEWATCH_LIMITS: JSON, or the path of a JSON file, of
@@ -55,6 +56,9 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv): LimitOverrides {
     value = JSON.parse(json);
   } catch (err) {
     throw new Error(`FLAMEWATCH_LIMITS is not valid JSON: ${(err as Error).message}`);
+  }
+  for (const key of Object.keys(value ?? {})) {
+    if (!LIMITS_KEY.test(key)) throw new Error(`FLAMEWATCH_LIMITS: ${JSON.stringify(key)} is not a tenant name (1-64 letters, digits, _ . -) or *`);
   }
   const parsed = overridesSchema.safeParse(value);
   if (!parsed.success) {
