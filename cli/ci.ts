@@ -14,9 +14,9 @@ import { parseSelector } from '../profile/selector';
 import { parseTime } from '../profile/time-range';
 import { actionsContext, defaultRunLabels, type ActionsContext } from './ci/actions-env';
 import { CompareError, fetchComparison } from './ci/compare-client';
-import { commentMarker, setStatus, upsertComment, type PullRequestTarget } from './ci/github';
+import { commentMarker, setStatus, upsertComment, type PullRequestTarget } from '../notify/github';
 import { agentRegisterPath, recordEnv, runRecorded } from './ci/record';
-import { compareLink, renderReport, verdictText, type CompareAnswer, type ComparedSide } from './ci/report';
+import { compareLink, renderReport, verdictText, type CompareAnswer, type ComparedSide } from '../notify/pr-report';
 import { parseLabels } from './push/ingest-query';
 
 interface CompareOptions {

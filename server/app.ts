@@ -15,6 +15,7 @@ import { ingestRouter } from './ingest/route';
 import { type LimitOverrides, TenantLimits } from './ingest/tenant-limits';
 import { Metrics } from './metrics';
 import { securityHeaders } from './security';
+import { pullRequestTrigger } from './pull-requests';
 
 export interface AppOptions {
   store: Store;
@@ -29,6 +30,8 @@ export interface AppOptions {
   log?: (msg: string) => void;
   /** The job queue the server enqueues into and reads (BullMQ or in-process); optional, as in tests without jobs. */
   jobs?: JobQueue;
+  /** How long a pull request's run is gathered before it is compared (ms; see server/pull-requests.ts). */
+  pullRequestDelayMs?: number;
 }
 
 /** The HTTP app and what must be stopped with it. */
@@ -40,7 +43,7 @@ export interface ServerApp {
 export { DEFAULT_TENANT } from './auth';
 
 /** Builds the HTTP app (listening is the caller's business, so tests run it in process). */
-export function createApp({ store, limits, tenantLimits, auth: authOptions = { mode: 'open' }, ingestWorkers = availableParallelism(), log = (m) => console.error(m), jobs }: AppOptions): ServerApp {
+export function createApp({ store, limits, tenantLimits, auth: authOptions = { mode: 'open' }, ingestWorkers = availableParallelism(), log = (m) => console.error(m), jobs, pullRequestDelayMs }: AppOptions): ServerApp {
   const metrics = new Metrics();
   const pool = new IngestPool(ingestWorkers, store.writer.knownStacks, 1024, log);
   const auth = new Auth(authOptions, store.tokens);
@@ -56,10 +59,11 @@ export function createApp({ store, limits, tenantLimits, auth: authOptions = { m
     next();
   });
 
+  const onStored = jobs ? pullRequestTrigger(jobs, { delayMs: pullRequestDelayMs, log }) : undefined;
   // Auth runs on the same paths the routers match (express' matching, case-insensitive), so no spelling of a path skips it.
   app.post('/ingest', auth.require('ingest', (reason) => metrics.discardedProfiles.inc({ reason })));
   app.use('/api/v1', auth.require((req) => apiScope(req.method)));
-  app.use(ingestRouter({ writer: store.writer, pool, metrics, limits: new TenantLimits(limits, tenantLimits), tenantOf }));
+  app.use(ingestRouter({ writer: store.writer, pool, metrics, limits: new TenantLimits(limits, tenantLimits), tenantOf, onStored }));
   // Query answers and the UI compress well (a 100k-node flame graph is ~10x smaller gzipped); ingest bodies are already compressed.
   app.use(compression());
   app.use('/api/v1', tokensRouter({ tokens: store.tokens, auth }));

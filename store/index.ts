@@ -8,11 +8,13 @@ import { ProfileWriter } from './writer';
 
 export type { StoreConfig } from './client';
 export { storeConfigFromEnv } from './client';
+export type { Comparison } from './compare';
+export { compareSelections } from './compare';
 export { StoreUnavailableError } from './errors';
 export type { Selection } from './selection';
 export type { PreparedWrite, ProfileWrite } from './rows';
 export { prepareWrite } from './rows';
-export type { BaselineConfig, Regression, RegressionStatus } from './regressions';
+export type { BaselineConfig, PullRequestSettings, Regression, RegressionStatus } from './regressions';
 export type { CreatedToken, Scope, TokenInfo } from './tokens';
 export { isScope, SCOPES, sameToken, tokenHash, TokenStore } from './tokens';
 export { DEFAULT_BASELINES, MAX_OBSERVATIONS, RegressionStore, regressionId } from './regressions';

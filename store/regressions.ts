@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SideStats } from '../profile/regression';
+import type { Matcher } from '../profile/selector';
 import { classifyStoreError } from './errors';
 import { queryRows } from './rows-query';
 import { type QueryParams, type Selection, selectionWhere } from './selection';
@@ -67,10 +68,21 @@ export interface BaselineConfig {
   versionLabel: string;
   /** Named baseline selections, e.g. `{branch="main"}` against `{branch=~"pr-.*"}`. */
   selections: { name: string; baseline: string; candidate: string }[];
+  /** Comment pull requests' benchmark runs on GitHub from the server (see jobs/processors/pull-request.ts). */
+  pullRequests?: PullRequestSettings;
   /** Detector thresholds (see profile/regression.ts). */
   minAbsolute?: number;
   minRelative?: number;
   fdr?: number;
+}
+
+export interface PullRequestSettings {
+  /** `owner/name` of the repository whose pull requests the profiles' `pr` label numbers. */
+  repository: string;
+  /** The baseline: matchers of the target branch's runs. Default `{branch="main"}`. */
+  baseline?: string;
+  /** Also set a commit status `flamewatch/<service>` on the run's `commit`. Default false. */
+  status?: boolean;
 }
 
 export const DEFAULT_BASELINES: BaselineConfig = { windowOffsetMs: 86_400_000, windowMs: 3_600_000, versionLabel: 'version', selections: [] };
@@ -167,6 +179,34 @@ export class RegressionStore {
       { tenant, service, type, label, from, until },
     );
     return rows.map((r) => ({ value: r.value, first: Number(r.first), last: Number(r.last), profiles: Number(r.profiles) }));
+  }
+
+  /**
+   * The runs of a selection: per profile type and value of `label` ('' where
+   * a profile lacks it), the first and last profile time and the profile
+   * count of the service's profiles that match `matchers` in [from, until),
+   * oldest first. What a pull request's benchmark run, or a branch's runs by
+   * commit, consist of.
+   */
+  async runs(tenant: string, service: string, matchers: Matcher[], label: string, from: number, until: number): Promise<{ type: string; unit: string; value: string; first: number; last: number; profiles: number }[]> {
+    const types = await this.rows<{ type: string }>(
+      `SELECT DISTINCT type FROM ${this.db}.profiles WHERE tenant = {tenant:String} AND service = {service:String}
+         AND time >= fromUnixTimestamp64Milli({from:Int64}) AND time < fromUnixTimestamp64Milli({until:Int64}) ORDER BY type`,
+      { tenant, service, from, until },
+    );
+    const out: { type: string; unit: string; value: string; first: number; last: number; profiles: number }[] = [];
+    for (const { type } of types) {
+      const params: QueryParams = { label };
+      const where = selectionWhere({ tenant, service, type, range: { from, until }, matchers }, params);
+      const rows = await this.rows<{ unit: string; value: string; first: string; last: string; profiles: string }>(
+        `SELECT unit, labels[{label:String}] AS value, toString(${ms('min(time)')}) AS first, toString(${ms('max(time)')}) AS last,
+           uniqExact(profile_id) AS profiles
+         FROM ${this.db}.profiles WHERE ${where} GROUP BY unit, value ORDER BY first`,
+        params,
+      );
+      for (const r of rows) out.push({ type, unit: r.unit, value: r.value, first: Number(r.first), last: Number(r.last), profiles: Number(r.profiles) });
+    }
+    return out;
   }
 
   /** Tenants' (service, type) pairs with profiles since `from`: what a scheduled sweep looks at. */

@@ -40,7 +40,7 @@ test('the Actions environment gives the PR number, its head commit and the branc
   const event = JSON.stringify({ pull_request: { number: 42, head: { sha: 'feedbeef' } } });
   const ctx = actionsContext({ GITHUB_REPOSITORY: 'acme/shop', GITHUB_REF: 'refs/pull/42/merge', GITHUB_HEAD_REF: 'fix-cache', GITHUB_SHA: 'abc', GITHUB_EVENT_PATH: '/e.json' }, () => event);
   expect(ctx).toMatchObject({ repository: 'acme/shop', pr: 42, sha: 'feedbeef', branch: 'fix-cache', commit: 'abc', apiUrl: 'https://api.github.com' });
-  expect(defaultRunLabels(ctx)).toEqual([['branch', 'fix-cache'], ['commit', 'abc'], ['pr', '42']]);
+  expect(defaultRunLabels(ctx)).toEqual([['branch', 'fix-cache'], ['commit', 'feedbeef'], ['pr', '42']]);
   // A push to main: no PR, the branch from GITHUB_REF_NAME.
   expect(defaultRunLabels(actionsContext({ GITHUB_REF: 'refs/heads/main', GITHUB_REF_NAME: 'main', GITHUB_SHA: 'abc' }))).toEqual([['branch', 'main'], ['commit', 'abc']]);
   // The agent preloaded after the caller's own NODE_OPTIONS; labels merged, later ones winning.

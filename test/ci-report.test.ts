@@ -1,9 +1,9 @@
 /**
- * The pull-request report as markdown (cli/ci/report.ts): verdict lines,
+ * The pull-request report as markdown (notify/pr-report.ts): verdict lines,
  * tables and folded long lists, links to the compare page, and function
  * names — untrusted text — that cannot break out of their table cell.
  */
-import { escapeCell, renderReport, verdictLine, type CompareAnswer, type WireFinding } from '../cli/ci/report';
+import { escapeCell, renderReport, verdictLine, type CompareAnswer, type WireFinding } from '../notify/pr-report';
 import { DEFAULT_DETECT_OPTIONS } from '../profile/regression';
 
 function finding(fn: string, effect: number, extra: Partial<WireFinding> = {}): WireFinding {
@@ -70,4 +70,20 @@ test('a table of the top findings, each linked to the compare page searching it,
   expect(long).toContain('and 340 more in the [full comparison](https://flamewatch.example/?view=compare');
   // Without a UI address: no links.
   expect(renderReport(answer({ verdict: 'regression', regressions }), { ...ctx, uiUrl: undefined })).not.toContain('](');
+});
+
+test('an improvement that only lost share to a slower function is told apart from one that got faster', () => {
+  // The total per second grew 20 %: render's share fell 40 % → 34 % (its cost per second about the same), gc's fell by half (faster).
+  const rate = finding('', 0.2, { measure: 'rate', baseline: 100, candidate: 120, effect: 20, relative: 0.2, ci: [15, 25] });
+  const render = finding('render', -0.06, { baseline: 0.4, candidate: 0.34 });
+  const gc = finding('gc', -0.05, { baseline: 0.1, candidate: 0.05 });
+  const a = answer({ verdict: 'no_regression', improvements: [render, gc], rate });
+  const md = renderReport(a, ctx);
+  expect(md).toContain('### Improvements (1)');
+  expect(md).toMatch(/\| \[gc\]/);
+  expect(md).toContain('<details><summary>1 smaller in share only: their cost per second did not fall</summary>');
+  expect(md).toContain('| render | self | 40.00 | 34.00 | -6.00 pp | +2.0 % |');
+  expect(verdictLine(a)).toBe('🟢 **No regression**, 1 improved (12 PR profiles against 10 baseline profiles).');
+  // Without a rate, there is no telling: every improvement is listed as one.
+  expect(renderReport(answer({ improvements: [render, gc] }), ctx)).toContain('### Improvements (2)');
 });

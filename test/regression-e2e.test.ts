@@ -4,7 +4,9 @@
  * where matchOrders does twice the work. The scheduled sweep notices the new
  * version, the detector compares it with the previous one, and the regression
  * shows in the API, in the UI and at the webhooks, naming matchOrders and
- * nothing else.
+ * nothing else. The two builds are also labelled as a main-branch run and a
+ * pull request's run: the server's pull-request job comments the PR on a
+ * GitHub stand-in, naming matchOrders.
  */
 import { spawn } from 'node:child_process';
 import * as http from 'node:http';
@@ -14,6 +16,7 @@ import type { Browser } from 'playwright-core';
 import { createJobRunner } from '../jobs/runner';
 import { lateQueue, processors, scheduleSweep } from '../jobs/processors';
 import { launchBrowser, newPage, screenshot } from './helpers/browser';
+import { startFakeGitHub, type FakeGitHub } from './helpers/github';
 import { startRedis, type RedisServer } from './helpers/redis';
 import { startServer, type TestServer } from './helpers/server';
 
@@ -24,6 +27,7 @@ let hooks: http.Server;
 let redis: RedisServer | undefined;
 let received: { path: string; body: Record<string, unknown> }[] = [];
 let slackFailures = 0;
+let github: FakeGitHub;
 
 // The same scenario on both job backends: in-process, and BullMQ on a real redis-server.
 describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transport) => {
@@ -31,6 +35,7 @@ beforeAll(async () => {
   received = [];
   slackFailures = 0;
   if (transport === 'bullmq') redis = await startRedis();
+  github = await startFakeGitHub();
   hooks = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c));
@@ -47,13 +52,14 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => hooks.listen(0, '127.0.0.1', r));
   const hookUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}`;
-  server = await startServer({}, async (store, url) => {
+  server = await startServer({ pullRequestDelayMs: 2000 }, async (store, url) => {
     const queue = lateQueue();
     const runner = createJobRunner({
       ...(transport === 'bullmq' ? { redisUrl: redis!.url, role: 'all' as const, prefix: `e2e${process.pid}` } : {}),
       processors: processors({
         store, log: () => undefined, queue, publicUrl: url, sweepEveryMs: 1000,
         webhooks: [{ url: `${hookUrl}/generic`, format: 'json' }, { url: `${hookUrl}/slack`, format: 'slack' }],
+        github: { token: 'server-token', apiUrl: github.url },
       }),
       backoffMs: 200,
       log: () => undefined,
@@ -69,15 +75,16 @@ afterAll(async () => {
   await new Promise((r) => hooks?.close(r));
   await redis?.kill();
   redis = undefined;
+  await github?.close();
 });
 
-function runBuild(version: string, slow: number, seconds: number): Promise<string> {
+function runBuild(version: string, slow: number, seconds: number, labels: string): Promise<string> {
   return new Promise((resolve, reject) => {
     // Without inlining, each build attributes time to the same functions: V8 inlines differently from run to
     // run, which moves self time between a function and its caller and would be a real (if JIT-made) difference.
     const child = spawn(process.execPath, ['--no-turbo-inlining', path.join(__dirname, 'fixtures', 'two-builds.js')], {
       env: {
-        ...process.env, FLAMEWATCH_SERVER: server.url, FLAMEWATCH_SERVICE: 'orders', FLAMEWATCH_LABELS: `version=${version}`,
+        ...process.env, FLAMEWATCH_SERVER: server.url, FLAMEWATCH_SERVICE: 'orders', FLAMEWATCH_LABELS: `version=${version},${labels}`,
         FLAMEWATCH_INTERVAL: '1', FLAMEWATCH_HEAP: 'false', SLOW_FACTOR: String(slow), RUN_SECONDS: String(seconds),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -97,8 +104,12 @@ async function regressions(): Promise<Reg[]> {
 
 test('a slower function in a new version is flagged on its own: API, webhooks and UI name it and nothing else', async () => {
   // 12 one-second profiles a version: the sweep compares at 5 and again at 8 profiles of the new version (its count doubling).
-  await runBuild('1', 1, 12);
-  await runBuild('2', 2, 12);
+  const settings = await fetch(`${server.url}/api/v1/baselines?service=orders`, {
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pullRequests: { repository: 'acme/orders' } }),
+  });
+  expect(settings.status).toBe(200);
+  await runBuild('1', 1, 12, `branch=main,commit=${'1'.repeat(40)}`);
+  await runBuild('2', 2, 12, `branch=faster-orders,commit=${'2'.repeat(40)},pr=7`);
   let found: Reg[] = [];
   // The sweep compares every profile type (wall, cpu, sample) of the service; wait for wall time and CPU time to show it.
   for (let i = 0; i < 80 && !(found.some((r) => r.type === 'cpu') && found.some((r) => r.type === 'wall')); i++) {
@@ -137,6 +148,16 @@ test('a slower function in a new version is flagged on its own: API, webhooks an
   expect(String(generic[0].body.link)).toContain(`${server.url}/?view=compare`);
   expect(String(slack[0].body.text)).toContain('matchOrders');
   expect(slackFailures).toBe(found.length + 1); // one refused, then each delivered
+
+  // The server's pull-request job commented PR 7 once, naming matchOrders (its last run sees the whole build).
+  let comments = github.comments.get(7) ?? [];
+  for (let i = 0; i < 60 && !(comments.length > 0 && /🔴 \*\*Regression\*\*: 1 function slower, worst matchOrders/.test(comments[0].body)); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    comments = github.comments.get(7) ?? [];
+  }
+  expect(comments).toHaveLength(1);
+  expect(comments[0].body).toMatch(/🔴 \*\*Regression\*\*: 1 function slower, worst matchOrders/);
+  expect(comments[0].body).toContain('PR #7 at 222222222222');
 
   // The UI lists it; its detail page opens the diff of exactly the two versions.
   const browser: Browser = await launchBrowser();

@@ -35,11 +35,16 @@ export function actionsContext(env: Env, readEvent: (path: string) => string | u
   };
 }
 
-/** The labels a CI run's profiles get by default: branch, commit and pr, where known. */
+/**
+ * The labels a CI run's profiles get by default: branch, commit and pr, where
+ * known. On a pull request `commit` is the PR's head, not the merge commit
+ * Actions builds: the one the PR shows, and where a status goes.
+ */
 export function defaultRunLabels(ctx: ActionsContext): Array<[string, string]> {
   const labels: Array<[string, string]> = [];
+  const commit = ctx.sha ?? ctx.commit;
   if (ctx.branch) labels.push(['branch', ctx.branch]);
-  if (ctx.commit) labels.push(['commit', ctx.commit]);
+  if (commit) labels.push(['commit', commit]);
   if (ctx.pr !== undefined) labels.push(['pr', String(ctx.pr)]);
   return labels;
 }

@@ -3,7 +3,7 @@
  * on two selections. Failures are `CompareError`s whose message says what to
  * fix: the server cannot be reached, or it refused the request (with its reason).
  */
-import type { CompareAnswer, ComparedSide } from './report';
+import type { CompareAnswer, ComparedSide } from '../../notify/pr-report';
 
 export interface CompareRequest {
   server: string;

@@ -5,11 +5,12 @@
  * Each is idempotent: a detect run records regressions by deterministic id,
  * so running it twice updates, never duplicates.
  */
-import { attributeToCallees, detect, type Detection, type Finding } from '../../profile/regression';
+import type { Detection, Finding } from '../../profile/regression';
 import { compareView, detectJob, JOBS, sweepJob, webhookJob, type ComparedSides, type DetectJob, type WebhookTarget } from '../../profile/detect-job';
 import { UnrecoverableJobError, type JobContext, type JobQueue } from '../../profile/jobs';
+import { withService } from '../../profile/pull-request';
 import { parseSelector } from '../../profile/selector';
-import { regressionId, type Regression, type Selection, type Store } from '../../store';
+import { compareSelections, regressionId, type Regression, type Selection, type Store } from '../../store';
 
 export interface DetectDeps {
   store: Store;
@@ -42,11 +43,7 @@ export function compareLink(publicUrl: string, r: ComparedSides): string {
 export async function runDetect(deps: DetectDeps, payload: unknown, ctx?: JobContext): Promise<{ detection: Detection; recorded: Regression[]; created: Regression[] }> {
   const job = parse(detectJob, payload, 'detect');
   const [baseline, candidate] = [selectionOf(job, job.baseline), selectionOf(job, job.candidate)];
-  const [b, c] = await Promise.all([deps.store.regressions.sideStats(baseline), deps.store.regressions.sideStats(candidate)]);
-  let detection = detect(b, c, job.options ?? {});
-  // Callers whose totals grew only because a function below them did are that function's regression, not their own.
-  if (detection.regressions.length > 1) detection = attributeToCallees(detection, await deps.store.queries.stacks(candidate));
-  const unit = candidate.unit ?? (await deps.store.queries.unitOf(candidate)) ?? '';
+  const { detection, unit } = await compareSelections(deps.store, baseline, candidate, job.options ?? {});
   const recorded: Regression[] = [];
   const created: Regression[] = [];
   for (const f of detection.regressions) {
@@ -54,7 +51,7 @@ export async function runDetect(deps: DetectDeps, payload: unknown, ctx?: JobCon
     recorded.push(regression);
     if (isNew) created.push(regression);
   }
-  ctx?.log(`${job.kind} ${job.service} ${job.type}: ${detection.verdict}, ${detection.regressions.length} regression(s), ${created.length} new; ${b.n} vs ${c.n} profiles, ${detection.tested} tests`);
+  ctx?.log(`${job.kind} ${job.service} ${job.type}: ${detection.verdict}, ${detection.regressions.length} regression(s), ${created.length} new; ${detection.baseline.n} vs ${detection.candidate.n} profiles, ${detection.tested} tests`);
   for (const r of created) {
     for (const target of deps.webhooks) {
       await deps.queue.enqueue(JOBS.webhook, { url: target.url, format: target.format, body: webhookBody(target.format, r, deps.publicUrl) }, {
@@ -158,10 +155,9 @@ export async function sweep(deps: DetectDeps, payload: unknown): Promise<{ enque
     }
     for (const named of cfg.selections) {
       const from = end - cfg.windowMs;
-      const q = (m: string) => `{service_name=${JSON.stringify(s.service)}${m.trim() ? `,${m.trim().replace(/^\{|\}$/g, '')}` : ''}}`;
       await add({
         ...base, kind: 'selection', key: named.name,
-        baseline: { query: q(named.baseline), from, until: end }, candidate: { query: q(named.candidate), from, until: end },
+        baseline: { query: withService(s.service, named.baseline), from, until: end }, candidate: { query: withService(s.service, named.candidate), from, until: end },
       }, [s.tenant, s.service, s.type, 'selection', named.name, end]);
     }
   }

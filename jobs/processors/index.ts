@@ -1,7 +1,10 @@
 import { JOBS, parseWebhooks, type WebhookTarget } from '../../profile/detect-job';
 import type { EnqueueOptions, Every, JobQueue, Processors } from '../../profile/jobs';
 import type { Store } from '../../store';
+import type { GitHubOptions } from '../../notify/github';
+import { PR_JOB } from '../../profile/pull-request';
 import { deliverWebhook, runDetect, sweep, type DetectDeps } from './detect';
+import { runPullRequest } from './pull-request';
 
 /** What processors are built from: the one store of the process, its log, and the queue follow-up jobs go to. */
 export interface ProcessorDeps {
@@ -14,6 +17,9 @@ export interface ProcessorDeps {
   publicUrl?: string;
   /** How often the sweep runs (ms); windows end on this boundary. Default 5 minutes. */
   sweepEveryMs?: number;
+  /** The server's GitHub credentials for pull-request comments. */
+  github?: { token: string; apiUrl: string };
+  githubOptions?: GitHubOptions;
 }
 
 export const DEFAULT_SWEEP_EVERY_MS = 5 * 60_000;
@@ -41,6 +47,7 @@ export function processors(deps: ProcessorDeps): Processors {
     },
     [JOBS.sweep]: (payload: unknown) => sweep(d, payload),
     [JOBS.webhook]: (payload: unknown) => deliverWebhook(payload),
+    [PR_JOB]: (payload: unknown, ctx) => runPullRequest({ store: deps.store, github: deps.github, githubOptions: deps.githubOptions, publicUrl: d.publicUrl }, payload, ctx),
   };
 }
 
@@ -67,11 +74,17 @@ export function lateQueue(): JobQueue & { bind(queue: JobQueue): void } {
   };
 }
 
-/** Detection settings from the environment: FLAMEWATCH_WEBHOOKS, FLAMEWATCH_PUBLIC_URL, FLAMEWATCH_DETECT_EVERY (seconds; 0 turns the schedule off). */
-export function detectionSettings(env: NodeJS.ProcessEnv, defaultPublicUrl: string): { webhooks: WebhookTarget[]; publicUrl: string; sweepEveryMs: number } {
+/**
+ * Detection settings from the environment: FLAMEWATCH_WEBHOOKS, FLAMEWATCH_PUBLIC_URL, FLAMEWATCH_DETECT_EVERY (seconds; 0 turns the
+ * schedule off), FLAMEWATCH_GITHUB_TOKEN and FLAMEWATCH_GITHUB_API_URL (pull-request comments).
+ */
+export function detectionSettings(env: NodeJS.ProcessEnv, defaultPublicUrl: string): { webhooks: WebhookTarget[]; publicUrl: string; sweepEveryMs: number; github?: { token: string; apiUrl: string } } {
   const every = env.FLAMEWATCH_DETECT_EVERY === undefined ? DEFAULT_SWEEP_EVERY_MS / 1000 : Number(env.FLAMEWATCH_DETECT_EVERY);
   if (!Number.isFinite(every) || every < 0) throw new Error(`FLAMEWATCH_DETECT_EVERY must be seconds (0 turns detection off), not ${JSON.stringify(env.FLAMEWATCH_DETECT_EVERY)}`);
-  return { webhooks: parseWebhooks(env.FLAMEWATCH_WEBHOOKS), publicUrl: env.FLAMEWATCH_PUBLIC_URL || defaultPublicUrl, sweepEveryMs: Math.round(every * 1000) };
+  const apiUrl = env.FLAMEWATCH_GITHUB_API_URL || 'https://api.github.com';
+  if (!/^https?:\/\/\S+$/.test(apiUrl)) throw new Error(`FLAMEWATCH_GITHUB_API_URL must be an http(s) URL, not ${JSON.stringify(apiUrl)}`);
+  const github = env.FLAMEWATCH_GITHUB_TOKEN ? { token: env.FLAMEWATCH_GITHUB_TOKEN, apiUrl } : undefined;
+  return { webhooks: parseWebhooks(env.FLAMEWATCH_WEBHOOKS), publicUrl: env.FLAMEWATCH_PUBLIC_URL || defaultPublicUrl, sweepEveryMs: Math.round(every * 1000), github };
 }
 
 export const SWEEP_SCHEDULE_ID = 'detect-sweep-schedule';

@@ -7,9 +7,10 @@ import express, { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { InputError } from '../../profile/errors';
 import type { JobQueue } from '../../profile/jobs';
-import { attributeToCallees, detect, type Detection } from '../../profile/regression';
+import type { Detection } from '../../profile/regression';
 import { compareView, type ComparedSides } from '../../profile/detect-job';
-import type { Store } from '../../store';
+import { compareSelections, type BaselineConfig, type Store } from '../../store';
+import { checkedSelector, DEFAULT_PR_BASELINE } from '../../profile/pull-request';
 import { numberParam, param, required, selectionOf } from './params';
 
 export interface RegressionDeps {
@@ -38,6 +39,11 @@ const baselineBody = z.object({
   minAbsolute: z.number().min(0).max(1),
   minRelative: z.number().min(0).max(100),
   fdr: z.number().gt(0).lt(1),
+  pullRequests: z.object({
+    repository: z.string().regex(/^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/, 'must be owner/name'),
+    baseline: z.string().max(2048).optional(),
+    status: z.boolean().optional(),
+  }).strict().nullable(),
 }).partial().strict();
 
 /** JSON cannot say Infinity: a relative change from zero is sent as null. */
@@ -89,10 +95,8 @@ export function regressionsRouter({ store, tenantOf, jobs, jobTenant = () => und
       minAbsolute: numberParam(req, 'minAbsolute', 0, 1),
       minRelative: numberParam(req, 'minRelative', 0, 100),
     };
-    const [b, c] = await Promise.all([store.regressions.sideStats(left), store.regressions.sideStats(right)]);
-    let detection = detect(b, c, Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)));
-    if (detection.regressions.length > 1) detection = attributeToCallees(detection, await store.queries.stacks(right));
-    res.json({ type: left.type, unit: left.unit ?? (await store.queries.unitOf(right)) ?? '', ...(finiteJson(detection) as object) });
+    const { detection, unit } = await compareSelections(store, left, right, options);
+    res.json({ type: left.type, unit, ...(finiteJson(detection) as object) });
   }));
 
   api.get('/baselines', route(async (req, res) => {
@@ -105,7 +109,17 @@ export function regressionsRouter({ store, tenantOf, jobs, jobTenant = () => und
     const type = param(req, 'type') ?? '*';
     const parsed = baselineBody.safeParse(req.body);
     if (!parsed.success) throw new InputError('invalid_parameter', `invalid baseline settings: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
-    const merged = { ...(await store.regressions.baselineConfig(tenant, service, type)), ...parsed.data };
+    const { pullRequests, ...rest } = parsed.data;
+    const merged: BaselineConfig = { ...(await store.regressions.baselineConfig(tenant, service, type)), ...rest };
+    if (pullRequests === null) delete merged.pullRequests;
+    else if (pullRequests) {
+      try {
+        checkedSelector(service, pullRequests.baseline ?? DEFAULT_PR_BASELINE);
+      } catch (err) {
+        throw new InputError('invalid_parameter', `invalid baseline settings: pullRequests.baseline: ${(err as Error).message}`);
+      }
+      merged.pullRequests = pullRequests;
+    }
     await store.regressions.setBaselineConfig(tenant, service, type, merged);
     res.json(merged);
   }));

@@ -14,6 +14,8 @@ export interface IngestDeps {
   /** Each tenant's limits, and its rate and series so far. */
   limits: TenantLimits;
   tenantOf: (req: Request) => string;
+  /** Told of each stored profile once it is acknowledged (e.g. to start a pull request's comparison); must not throw. */
+  onStored?: (stored: { tenant: string; service: string; labels: Readonly<Record<string, string>> }) => void;
 }
 
 /**
@@ -47,6 +49,7 @@ export function ingestRouter(deps: IngestDeps): Router {
       deps.metrics.ingestedSamples.inc(prepared.summary.samples);
       deps.metrics.ingestedBytes.inc(body.length);
       res.json(prepared.summary);
+      deps.onStored?.({ tenant, service: prepared.summary.service, labels: params.labels });
     } catch (err) {
       req.resume();
       deps.metrics.discardedProfiles.inc({ reason: reasonOf(err) });

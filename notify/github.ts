@@ -28,8 +28,13 @@ export interface GitHubOptions {
   log?: (message: string) => void;
 }
 
-/** A GitHub request failed for good; the CLI exits 2 with this message. */
-export class GitHubError extends Error {}
+/** A GitHub request failed for good; the CLI exits 2 with this message. `status` is GitHub's answer, when there was one. */
+export class GitHubError extends Error {
+  constructor(message: string, readonly status?: number) {
+    super(message);
+    this.name = 'GitHubError';
+  }
+}
 
 const ThrottledOctokit = Octokit.plugin(retry, throttling);
 
@@ -90,14 +95,15 @@ export function commentMarker(key: string): string {
 
 /**
  * Creates the pull request's comment carrying `marker`, or updates it when an
- * earlier run made one. Returns what was done and the comment's URL.
+ * earlier run made one (`create: false` only updates). Returns what was done
+ * and the comment's URL.
  */
 export async function upsertComment(
   target: PullRequestTarget,
   marker: string,
   markdown: string,
-  options: GitHubOptions = {},
-): Promise<{ action: 'created' | 'updated'; url: string }> {
+  options: GitHubOptions & { create?: boolean } = {},
+): Promise<{ action: 'created' | 'updated' | 'none'; url: string }> {
   const gh = githubClient(target.token, target.apiUrl, options);
   const [owner, repo] = splitRepository(target.repository);
   const body = `${marker}\n${markdown}`;
@@ -109,6 +115,7 @@ export async function upsertComment(
       const res = await gh.rest.issues.updateComment({ owner, repo, comment_id: mine.id, body });
       return { action: 'updated' as const, url: res.data.html_url };
     }
+    if (options.create === false) return { action: 'none' as const, url: '' };
     const res = await gh.rest.issues.createComment({ owner, repo, issue_number: target.pr, body });
     return { action: 'created' as const, url: res.data.html_url };
   });
@@ -143,6 +150,6 @@ async function withContext<T>(what: string, fn: () => Promise<T>): Promise<T> {
       : status === 403 ? ': forbidden; the token needs pull-requests: write (and statuses: write for a status)'
         : status === 404 ? ': not found; check the repository and pull request number, and that the token can see them'
           : '';
-    throw new GitHubError(`GitHub ${what} failed${status ? ` (${status})` : ''}: ${(err as Error).message}${hint}`);
+    throw new GitHubError(`GitHub ${what} failed${status ? ` (${status})` : ''}: ${(err as Error).message}${hint}`, status);
   }
 }

@@ -4,8 +4,14 @@
  * table, the total per-second change, profile counts and links to the
  * differential flame graph in the UI. Pure: the same answer gives the same text.
  */
-import { compareView } from '../../profile/detect-job';
-import type { Detection, Finding } from '../../profile/regression';
+import { compareView } from '../profile/detect-job';
+import type { Detection, Finding } from '../profile/regression';
+
+/** A detection as `GET /api/v1/compare` answers it: JSON has no Infinity, so a relative change from zero becomes null. */
+export function compareAnswer(type: string, unit: string, detection: Detection): CompareAnswer {
+  const wire = JSON.parse(JSON.stringify(detection, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))) as object;
+  return { type, unit, ...wire } as CompareAnswer;
+}
 
 /** A finding as it crosses JSON: non-finite numbers (a relative change from 0) arrive as null. */
 export type WireFinding = Omit<Finding, 'relative'> & { relative: number | null };
@@ -51,7 +57,8 @@ export function renderReport(answer: CompareAnswer, ctx: ReportContext): string 
   if (full) lines.push('', `[Differential flame graph and full comparison](${full})`);
 
   const regressions = answer.regressions.filter((f) => f.measure !== 'rate');
-  const sections: Array<[string, WireFinding[]]> = [['Regressions', regressions], ['Improvements', answer.improvements]];
+  const { real, shifted } = splitImprovements(answer);
+  const sections: Array<[string, WireFinding[]]> = [['Regressions', regressions], ['Improvements', real]];
   for (const [title, findings] of sections) {
     if (findings.length === 0) continue;
     lines.push('', `### ${title} (${findings.length})`, '');
@@ -64,6 +71,15 @@ export function renderReport(answer: CompareAnswer, ctx: ReportContext): string 
       if (rest > 0) lines.push('', `and ${rest} more${full ? ` in the [full comparison](${full})` : ''}.`);
       lines.push('', '</details>');
     }
+  }
+  if (shifted.length > 0) {
+    // Shares sum to one: when one function costs more, every other one's share shrinks though its own cost did not fall.
+    lines.push('', `<details><summary>${shifted.length} smaller in share only: their cost per second did not fall</summary>`, '');
+    lines.push('| function | measure | baseline % | PR % | change | cost per second |', '| --- | --- | --- | --- | --- | --- |');
+    for (const { f, absolute } of shifted.slice(0, MAX_FOLDED)) {
+      lines.push(`| ${escapeCell(f.function)} | ${f.measure} | ${percent(f.baseline)} | ${percent(f.candidate)} | ${points(f.effect)} | ${relativeText(absolute)} |`);
+    }
+    lines.push('', '</details>');
   }
   if (answer.explained.length > 0) {
     lines.push('', `<details><summary>${answer.explained.length} callers slower only because of a function below them</summary>`, '');
@@ -84,11 +100,52 @@ export function renderReport(answer: CompareAnswer, ctx: ReportContext): string 
   return lines.join('\n') + '\n';
 }
 
+/** One profile type's part of a pull request's report. */
+export interface ReportSection {
+  answer: CompareAnswer;
+  ctx: ReportContext;
+}
+
+/**
+ * The server's report on a pull request: a title naming the service, the PR
+ * and its commit, then one report per profile type (under a heading when
+ * there are several), the regressed types first.
+ */
+export function renderPullRequestReport(title: { service: string; pr: string; commit?: string }, sections: ReportSection[]): string {
+  const order = { regression: 0, no_regression: 1, insufficient_data: 2 } as const;
+  const sorted = [...sections].sort((a, b) => order[a.answer.verdict] - order[b.answer.verdict] || a.ctx.type.localeCompare(b.ctx.type));
+  const commit = title.commit ? ` at ${escapeCell(title.commit.slice(0, 12))}` : '';
+  const head = `**Flamewatch** · ${escapeCell(title.service)} · PR #${escapeCell(title.pr)}${commit}`;
+  if (sorted.length === 1) return `${head}\n\n${renderReport(sorted[0].answer, sorted[0].ctx)}`;
+  return `${head}\n\n${sorted.map((s) => `#### ${escapeCell(s.ctx.type)}\n\n${renderReport(s.answer, s.ctx)}`).join('\n')}`;
+}
+
+/**
+ * Improvements whose cost per second really fell, and those that only lost
+ * share because the total grew: a function's cost per second is estimated as
+ * its share times the side's total per second. Without a rate every
+ * improvement counts as real.
+ */
+export function splitImprovements(answer: CompareAnswer): { real: WireFinding[]; shifted: { f: WireFinding; absolute: number }[] } {
+  const rate = answer.rate;
+  if (!rate || !(rate.baseline > 0) || !(rate.candidate > 0)) return { real: answer.improvements, shifted: [] };
+  const real: WireFinding[] = [];
+  const shifted: { f: WireFinding; absolute: number }[] = [];
+  for (const f of answer.improvements) {
+    const absolute = f.baseline > 0 ? (f.candidate * rate.candidate) / (f.baseline * rate.baseline) - 1 : -1;
+    // Under half the practical floor's fall in cost per second: the share moved, the function did not get faster.
+    if (absolute > -answer.options.minRelative / 2) shifted.push({ f, absolute });
+    else real.push(f);
+  }
+  return { real, shifted };
+}
+
 /** The verdict in one line, with the reason when the data does not decide. */
 export function verdictLine(answer: CompareAnswer): string {
   if (answer.verdict === 'insufficient_data') return `⚪ **Insufficient data**: ${escapeCell(answer.reason ?? 'too few profiles')}.`;
   if (answer.verdict === 'no_regression') {
-    const better = answer.improvements.length > 0 ? `, ${answer.improvements.length} improved` : '';
+    const improved = splitImprovements(answer).real.length;
+    const better = improved > 0 ? `, ${improved} improved` : '';
     return `🟢 **No regression**${better} (${answer.candidate.n} PR profiles against ${answer.baseline.n} baseline profiles).`;
   }
   const fns = answer.regressions.filter((f) => f.measure !== 'rate');

@@ -1,0 +1,125 @@
+/**
+ * The server-side PR bot: profiles labelled `pr=<n>` start a `pull-request`
+ * job that compares the PR's newest commit with the main branch's newest run
+ * and keeps one comment (and a commit status) on the PR up to date, with no
+ * CI step. Against a local GitHub stand-in; pushed folded profiles.
+ */
+import { createJobRunner, type JobRunner } from '../jobs/runner';
+import { lateQueue, processors } from '../jobs/processors';
+import { startFakeGitHub, type FakeGitHub } from './helpers/github';
+import { getJson, ingest, startServer, type TestServer } from './helpers/server';
+import { requestPathFolded } from './helpers/synthetic-profiles';
+
+let server: TestServer;
+let github: FakeGitHub;
+let runner: JobRunner;
+const MAIN = 'a'.repeat(40);
+const HEAD = 'b'.repeat(40);
+
+beforeAll(async () => {
+  github = await startFakeGitHub();
+  server = await startServer({ pullRequestDelayMs: 1000 }, async (store, url) => {
+    const queue = lateQueue();
+    runner = createJobRunner({
+      processors: processors({ store, log: () => undefined, queue, publicUrl: url, github: { token: 'server-token', apiUrl: github.url }, githubOptions: { maxWaitSeconds: 2 } }),
+      backoffMs: 100,
+      log: () => undefined,
+    });
+    queue.bind(runner);
+    return runner;
+  });
+}, 60_000);
+afterAll(async () => {
+  await server?.close();
+  await github?.close();
+});
+
+async function push(app: string, labels: Record<string, string>, i: number, slow: number, headers: Record<string, string> = {}): Promise<void> {
+  const t = Math.floor(Date.now() / 1000) - 600 + i;
+  const name = `${app}{${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',')}}`;
+  const res = await ingest(server.url, { name, from: String(t), until: String(t + 10), units: 'samples' }, requestPathFolded(i + (slow === 1 ? 0 : 500), slow), headers);
+  expect(res.status).toBe(200);
+}
+
+async function settings(service: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${server.url}/api/v1/baselines?service=${service}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+}
+
+async function waitFor<T>(what: () => T | Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  let v = await what();
+  while (!ok(v) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 200));
+    v = await what();
+  }
+  return v;
+}
+
+const commentsOn = (pr: number) => github.comments.get(pr) ?? [];
+
+test('a PR run is compared with main\'s newest run and commented once, updated as the run goes on, with a status', async () => {
+  expect((await settings('shop', { pullRequests: { repository: 'acme/shop', status: true } })).status).toBe(200);
+  // An older main run that a newer one supersedes: the PR is compared with the newest.
+  for (let i = 0; i < 8; i++) await push('shop.cpu', { branch: 'main', commit: 'c'.repeat(40) }, i, 3);
+  for (let i = 0; i < 12; i++) await push('shop.cpu', { branch: 'main', commit: MAIN }, 20 + i, 1);
+  for (let i = 0; i < 12; i++) await push('shop.cpu', { branch: 'feature', commit: HEAD, pr: '42' }, 40 + i, 1.6);
+
+  const [comment] = await waitFor(() => commentsOn(42), (c) => c.length > 0 && c[0].body.includes('db.query'));
+  expect(comment.body).toContain('<!-- flamewatch:server');
+  expect(comment.body).toContain('🔴 **Regression**');
+  expect(comment.body).toContain('PR #42 at bbbbbbbbbbbb');
+  expect(comment.body).toContain(`branch="main",commit="${MAIN}"`); // the baseline is main's newest run
+  expect(comment.body).not.toContain('c'.repeat(40));
+  expect(comment.body).toMatch(/\| \[db\.query\]\(http:\/\/127\.0\.0\.1:\d+\/\?view=compare/);
+  const status = await waitFor(() => github.statuses, (s) => s.length > 0);
+  expect(status[0]).toMatchObject({ sha: HEAD, state: 'failure', context: 'flamewatch/shop' });
+  expect(github.requests.every((r) => r.auth === 'token server-token')).toBe(true);
+
+  // More profiles of the PR: the same comment is updated, never a second one.
+  for (let i = 0; i < 6; i++) await push('shop.cpu', { branch: 'feature', commit: HEAD, pr: '42' }, 60 + i, 1.6);
+  await waitFor(() => commentsOn(42), (c) => c.some((x) => x.body.includes('PR `{service_name="shop",pr="42",commit="' + HEAD + '"}` (18 profiles')));
+  expect(commentsOn(42)).toHaveLength(1);
+  expect(commentsOn(42)[0].body).toContain('(18 profiles');
+  expect(github.requests.filter((r) => r.method === 'PATCH').length).toBeGreaterThan(0);
+});
+
+test('a PR without a regression gets a green comment; too few profiles get none; services without settings and other tenants get none', async () => {
+  await settings('cart', { pullRequests: { repository: 'acme/cart' } });
+  for (let i = 0; i < 10; i++) await push('cart.cpu', { branch: 'main', commit: MAIN }, i, 1);
+  for (let i = 0; i < 10; i++) await push('cart.cpu', { branch: 'feature', commit: HEAD, pr: '7' }, 20 + i, 1);
+  // Too few: 3 profiles of PR 8 cannot be decided, so nothing is posted.
+  for (let i = 0; i < 3; i++) await push('cart.cpu', { branch: 'other', commit: HEAD, pr: '8' }, 40 + i, 2);
+  // No settings for this service: its PR runs are not commented.
+  for (let i = 0; i < 10; i++) await push('quiet.cpu', { branch: 'main', commit: MAIN }, i, 1);
+  for (let i = 0; i < 10; i++) await push('quiet.cpu', { branch: 'feature', commit: HEAD, pr: '9' }, 20 + i, 2);
+  // Another tenant's profiles under the same service and PR number use that tenant's settings (none).
+  for (let i = 0; i < 10; i++) await push('cart.cpu', { branch: 'feature', commit: HEAD, pr: '10' }, 20 + i, 2, { 'X-Scope-OrgID': 'other' });
+
+  const [green] = await waitFor(() => commentsOn(7), (c) => c.length > 0);
+  expect(green.body).toContain('🟢 **No regression**');
+  // Give the other jobs the same time to (not) act.
+  await waitFor(() => runner.counts(), (c) => Object.values(c).every((x) => x.waiting === 0 && x.active === 0 && x.delayed === 0), 10_000);
+  expect(commentsOn(8)).toHaveLength(0);
+  expect(commentsOn(9)).toHaveLength(0);
+  expect(commentsOn(10)).toHaveLength(0);
+});
+
+test('settings are validated; a token GitHub refuses fails the job into the dead letters with the reason', async () => {
+  expect((await settings('shop', { pullRequests: { repository: 'not a repo' } })).status).toBe(400);
+  expect((await settings('shop', { pullRequests: { repository: 'acme/shop', baseline: '{branch=' } })).status).toBe(400);
+  expect((await getJson<{ pullRequests?: { repository: string } }>(server.url, '/api/v1/baselines?service=shop')).json.pullRequests?.repository).toBe('acme/shop');
+
+  await settings('pay', { pullRequests: { repository: 'acme/pay' } });
+  for (let i = 0; i < 8; i++) await push('pay.cpu', { branch: 'main', commit: MAIN }, i, 1);
+  github.failNext({ status: 401, body: { message: 'Bad credentials' } });
+  for (let i = 0; i < 8; i++) await push('pay.cpu', { branch: 'feature', commit: HEAD, pr: '77' }, 20 + i, 1.5);
+  const failed = await waitFor(() => runner.failed(), (f) => f.some((j) => j.name === 'pull-request'));
+  const job = failed.find((j) => j.name === 'pull-request')!;
+  expect(job.attempts).toBe(1);
+  expect(job.error).toMatch(/GitHub comment on acme\/pay#77 failed \(401\).*token was refused/);
+  expect(commentsOn(77)).toHaveLength(0);
+
+  // Removing the settings turns the comments off.
+  expect((await settings('pay', { pullRequests: null })).status).toBe(200);
+  expect((await getJson<Record<string, unknown>>(server.url, '/api/v1/baselines?service=pay')).json).not.toHaveProperty('pullRequests');
+});
