@@ -74,7 +74,11 @@ async function measurePage(browser: Browser, url: string, view: 'explore' | 'com
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(url);
-  await page.waitForFunction(`window.__flamewatch && window.__flamewatch.timings.${view} !== undefined`, undefined, { timeout: 120_000, polling: 50 });
+  // A function, not a string: Playwright evals string predicates in the page, which the UI's CSP refuses.
+  await page.waitForFunction((v) => {
+    const fw = (globalThis as unknown as { __flamewatch?: { timings: Record<string, unknown> } }).__flamewatch;
+    return fw !== undefined && fw.timings[v] !== undefined;
+  }, view, { timeout: 120_000, polling: 50 });
   const t = await page.evaluate(`window.__flamewatch.timings.${view}`) as { parseMs: number; buildMs: number; drawMs: number; at: number; nodes: number };
   // Zoom into the 12 widest nodes at depths 2-8 and back out, timing each redraw.
   const zoom = await page.evaluate(`(() => {

@@ -35,12 +35,13 @@ export class HttpError extends Error {
 /**
  * Errors express and its body parsers raise for a bad request (malformed
  * JSON, a body too large, a malformed URI): they carry a 4xx `status` and
- * `expose: true`, and their message is safe to show.
+ * (but for the URIError) `expose: true`, and their message is safe to show.
  */
 function clientError(err: unknown): { status: number; message: string } | undefined {
   const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown } | undefined;
   const status = Number(e?.status ?? e?.statusCode);
-  if (e?.expose === true && Number.isInteger(status) && status >= 400 && status < 500) return { status, message: String(e.message) };
+  // The router's URIError for a malformed %-escape in a path parameter has a status of 400 but no `expose`.
+  if ((e?.expose === true || err instanceof URIError) && Number.isInteger(status) && status >= 400 && status < 500) return { status, message: String(e?.message) };
   return undefined;
 }
 

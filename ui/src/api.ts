@@ -34,6 +34,43 @@ export class ApiError extends Error {
 
 export type Params = Record<string, string | number | undefined>;
 
+/**
+ * The API token of a server with authentication on: asked for once (on a 401,
+ * see panels.ts) and kept in this origin's localStorage, sent as a Bearer
+ * header, never in a URL (where logs and history would keep it).
+ */
+const TOKEN_KEY = 'flamewatch.token';
+
+export function storedToken(): string | undefined {
+  try {
+    return localStorage.getItem(TOKEN_KEY) || undefined;
+  } catch {
+    return undefined; // storage disabled
+  }
+}
+
+/** Keeps a token for the next requests; an empty one forgets it. */
+export function storeToken(token: string): void {
+  try {
+    if (token.trim()) localStorage.setItem(TOKEN_KEY, token.trim());
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch { /* storage disabled: requests go without */ }
+}
+
+function authHeaders(): Record<string, string> {
+  const token = storedToken();
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+async function errorOf(res: Response): Promise<ApiError> {
+  let message = `${res.status} ${res.statusText}`;
+  try {
+    const body = (await res.json()) as { error?: string };
+    if (body.error) message = body.error;
+  } catch { /* not JSON: keep the status line */ }
+  return new ApiError(res.status, message);
+}
+
 export function apiUrl(path: string, params: Params = {}): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
@@ -44,19 +81,12 @@ export function apiUrl(path: string, params: Params = {}): string {
 export async function getJson<T>(path: string, params: Params = {}, signal?: AbortSignal): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(apiUrl(path, params), { signal, headers: { accept: 'application/json' } });
+    res = await fetch(apiUrl(path, params), { signal, headers: { accept: 'application/json', ...authHeaders() } });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     throw new ApiError(0, 'The Flamewatch server did not answer. Is `flamewatch serve` still running?');
   }
-  if (!res.ok) {
-    let message = `${res.status} ${res.statusText}`;
-    try {
-      const body = (await res.json()) as { error?: string };
-      if (body.error) message = body.error;
-    } catch { /* not JSON: keep the status line */ }
-    throw new ApiError(res.status, message);
-  }
+  if (!res.ok) throw await errorOf(res);
   const text = await res.text();
   const t0 = performance.now();
   const value = JSON.parse(text) as T;
@@ -80,9 +110,21 @@ export const api = {
   regressions: (p: Params, signal?: AbortSignal) => getJson<Regression[]>('regressions', p, signal),
   regression: (id: string, signal?: AbortSignal) => getJson<Regression>(`regressions/${encodeURIComponent(id)}`, {}, signal),
   setStatus: async (id: string, status: Regression['status']): Promise<Regression> => {
-    const res = await fetch(apiUrl(`regressions/${encodeURIComponent(id)}`), { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status }) });
+    const res = await fetch(apiUrl(`regressions/${encodeURIComponent(id)}`), { method: 'PATCH', headers: { 'content-type': 'application/json', ...authHeaders() }, body: JSON.stringify({ status }) });
     const body = (await res.json()) as Regression & { error?: string };
     if (!res.ok) throw new ApiError(res.status, body.error ?? res.statusText);
     return body;
+  },
+  /** An export as a file, fetched with the token (a plain link cannot send one); saved through a blob: URL. */
+  download: async (p: Params): Promise<void> => {
+    const res = await fetch(apiUrl('export', p), { headers: authHeaders() });
+    if (!res.ok) throw await errorOf(res);
+    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'profile';
+    const url = URL.createObjectURL(await res.blob());
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
   },
 };

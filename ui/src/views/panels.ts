@@ -1,5 +1,5 @@
 /** Pieces shared by the explore and compare pages: tooltips, breadcrumb, search box, export links, states. */
-import { apiUrl, ApiError, type Params } from '../api';
+import { api, apiUrl, ApiError, storedToken, storeToken, type Params } from '../api';
 import { el, notice } from '../dom';
 import { diffChange, flameColors, DIFF_PALETTE, diffDark, diffPaletteIndex, diffLegendStops } from '../flame/colors';
 import { pathOf, type FlameModel } from '../flame/model';
@@ -81,13 +81,36 @@ export function searchBox(value: string, onChange: (v: string) => void): HTMLInp
 }
 
 export function exportLinks(label: string, params: Params): HTMLElement {
-  const link = (format: string, text: string) => el('a', { href: apiUrl('export', { ...params, format }), download: '', class: 'export' }, text);
+  // With a token the file is fetched by script (a link cannot send the header); without, the link downloads it.
+  const link = (format: string, text: string) => el('a', {
+    href: apiUrl('export', { ...params, format }), download: '', class: 'export',
+    onclick: (e) => {
+      if (!storedToken()) return;
+      e.preventDefault();
+      api.download({ ...params, format }).catch((err: Error) => window.alert(`Export failed: ${err.message}`));
+    },
+  }, text);
   return el('span', { class: 'exports' }, el('span', { class: 'muted' }, `${label} `), link('pprof', 'pprof'), ' ', link('folded', 'folded'), ' ', link('speedscope', 'speedscope'));
+}
+
+/** Asks for an API token (the server has authentication on), keeps it, and retries. */
+function tokenForm(retry: () => void): HTMLElement {
+  const input = el('input', { type: 'password', name: 'token', class: 'token-input', placeholder: 'fw_…', 'aria-label': 'API token', autocomplete: 'off', spellcheck: 'false' });
+  return el('form', {
+    class: 'token-form',
+    onsubmit: (e) => { e.preventDefault(); storeToken(input.value); retry(); },
+  }, input, ' ', el('button', { type: 'submit' }, 'Use token'));
 }
 
 export function errorNotice(err: unknown, retry: () => void): HTMLElement {
   const e = err as Error;
   const status = e instanceof ApiError ? e.status : 0;
+  if (status === 401 || status === 403) {
+    const title = status === 401 ? 'This server needs an API token.' : 'This token may not see this.';
+    return notice('error', title, el('p', {}, e.message),
+      el('p', { class: 'muted' }, 'Paste a token with the read scope (from `flamewatch token create --scope read` or POST /api/v1/tokens). It is kept in this browser (localStorage) and sent as a Bearer header.'),
+      tokenForm(retry));
+  }
   const hint = status === 400 ? 'Check the label matchers and time range above.' : status === 503 ? 'The store is unavailable; the server retries on its own.' : status === 0 ? 'Start it with `npx flamewatch serve`, then retry.' : '';
   return notice('error', 'Could not load this view.', el('p', {}, e.message), hint ? el('p', { class: 'muted' }, hint) : null,
     el('button', { type: 'button', onclick: retry }, 'Retry'));
