@@ -15,6 +15,7 @@ export type InputErrorReason =
   | 'labels_limit' // more labels than the tenant's limit
   | 'label_length_limit' // a label name or value longer than the tenant's limit
   | 'invalid_parameter'
+  | 'invalid_budgets' // a budgets file or body that does not validate
   | 'not_found';
 
 /** An input a user sent that we refuse; `message` says what was wrong and what is allowed. */

@@ -3,6 +3,7 @@ import compression from 'compression';
 import express from 'express';
 import type { JobQueue } from '../profile/jobs';
 import type { Store } from '../store';
+import { budgetsRouter } from './api/budgets';
 import { regressionsRouter } from './api/regressions';
 import { apiRouter } from './api/routes';
 import { tokensRouter } from './api/tokens';
@@ -62,7 +63,7 @@ export function createApp({ store, limits, tenantLimits, auth: authOptions = { m
   const onStored = jobs ? pullRequestTrigger(jobs, { delayMs: pullRequestDelayMs, log }) : undefined;
   // Auth runs on the same paths the routers match (express' matching, case-insensitive), so no spelling of a path skips it.
   app.post('/ingest', auth.require('ingest', (reason) => metrics.discardedProfiles.inc({ reason })));
-  app.use('/api/v1', auth.require((req) => apiScope(req.method)));
+  app.use('/api/v1', auth.require((req) => apiScope(req.method, req.path)));
   app.use(ingestRouter({ writer: store.writer, pool, metrics, limits: new TenantLimits(limits, tenantLimits), tenantOf, onStored }));
   // Query answers and the UI compress well (a 100k-node flame graph is ~10x smaller gzipped); ingest bodies are already compressed.
   app.use(compression());
@@ -70,6 +71,7 @@ export function createApp({ store, limits, tenantLimits, auth: authOptions = { m
   // A tenant's token sees its own jobs only; the operator and open mode see the whole queue.
   const jobTenant = (req: express.Request) => (auth.mode === 'open' || auth.principalOf(req)?.operator ? undefined : tenantOf(req));
   app.use('/api/v1', regressionsRouter({ store, tenantOf, jobs, jobTenant }));
+  app.use('/api/v1', budgetsRouter({ store, tenantOf }));
   app.use('/api/v1', apiRouter({ queries: store.queries, tenantOf }));
 
   app.get('/healthz', async (_req, res) => {

@@ -88,7 +88,9 @@ export function allows(p: Principal, scope: Scope): boolean {
 }
 
 /** The scope a request under /api/v1 needs: reading is `read`, any change is `admin`. */
-export function apiScope(method: string): Scope {
+export function apiScope(method: string, path = ''): Scope {
+  // Evaluating budgets reads and changes nothing; it is a POST only because the budgets travel in the body.
+  if (method === 'POST' && path === '/budgets/evaluate') return 'read';
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'read' : 'admin';
 }
 

@@ -16,6 +16,7 @@ const STATUS: Record<InputErrorReason, number> = {
   labels_limit: 400,
   label_length_limit: 400,
   invalid_parameter: 400,
+  invalid_budgets: 400,
   not_found: 404,
 };
 

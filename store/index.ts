@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createStoreClient, type StoreConfig, type StoreEngine } from './client';
+import { BudgetStore } from './budgets';
 import { ProfileQueries } from './queries';
 import { RegressionStore } from './regressions';
 import { migrate } from './schema';
@@ -8,6 +9,8 @@ import { ProfileWriter } from './writer';
 
 export type { StoreConfig } from './client';
 export { storeConfigFromEnv } from './client';
+export type { BudgetScope, StoredBudgets } from './budgets';
+export { BudgetStore, budgetSelection, evaluateBudgets } from './budgets';
 export type { Comparison } from './compare';
 export { compareSelections } from './compare';
 export { StoreUnavailableError } from './errors';
@@ -29,6 +32,8 @@ export interface Store {
   regressions: RegressionStore;
   /** API tokens (hashed), by tenant. */
   tokens: TokenStore;
+  /** Performance budgets per service, their observations and evaluation. */
+  budgets: BudgetStore;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -52,6 +57,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     queries: new ProfileQueries(client, config.database),
     regressions: new RegressionStore(client, config.database),
     tokens: new TokenStore(client, config.database),
+    budgets: new BudgetStore(client, config.database),
     async ping() {
       return (await client.ping()).success;
     },

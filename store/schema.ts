@@ -112,6 +112,19 @@ export const MIGRATIONS: Migration[] = [
       ORDER BY hash`,
     ],
   },
+  {
+    version: 5,
+    description: 'performance budgets per service (their definitions as JSON; breaches are stored as regressions of kind budget)',
+    statements: (db) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.budgets (
+        tenant LowCardinality(String),
+        service String,
+        config String,
+        updated DateTime64(3)
+      ) ENGINE = ReplacingMergeTree(updated)
+      ORDER BY (tenant, service)`,
+    ],
+  },
 ];
 
 /** Creates the database and applies pending migrations; then applies the configured retention. */

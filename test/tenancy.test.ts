@@ -77,6 +77,9 @@ beforeAll(async () => {
     effect: 0.1, relative: 1, ci: [0.05, 0.15], p: 1e-6, q: 1e-5,
   });
   expect((await fetch(`${server.url}/api/v1/baselines?service=secret-svc`, { method: 'PUT', headers: { ...bearer(tok['b-admin'].token), 'content-type': 'application/json' }, body: '{"windowMs":7200000}' })).status).toBe(200);
+  expect((await fetch(`${server.url}/api/v1/budgets?service=secret-svc`, {
+    method: 'PUT', headers: { ...bearer(tok['b-admin'].token), 'content-type': 'application/json' }, body: '{"budgets":[{"name":"b-budget","function":"bravo_handler","share":"50%"}]}',
+  })).status).toBe(200);
   const job = await runner.enqueue('detect', { tenant: 'b', service: 'secret-svc' }, { jobId: 'detect-b-secret' });
   const deadline = Date.now() + 10_000;
   while ((await runner.failed()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -111,6 +114,12 @@ const PROBES: Record<string, { as: 'read' | 'admin' | 'ingest'; req: (n: Names) 
   'PATCH /api/v1/regressions/:id': { as: 'admin', req: (n) => ({ method: 'PATCH', path: `/api/v1/regressions/${n.regression}`, body: '{"status":"resolved"}' }) },
   'GET /api/v1/baselines': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/baselines?service=${n.service}` }) },
   'PUT /api/v1/baselines': { as: 'admin', req: (n) => ({ method: 'PUT', path: `/api/v1/baselines?service=${n.service}`, body: '{"versionLabel":"release"}' }) },
+  'GET /api/v1/budgets': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/budgets?service=${n.service}` }) },
+  'PUT /api/v1/budgets': { as: 'admin', req: (n) => ({ method: 'PUT', path: `/api/v1/budgets?service=${n.service}`, body: '{"budgets":[{"name":"probe","rate":1}]}' }) },
+  'GET /api/v1/budgets/schema': { as: 'read', req: () => ({ method: 'GET', path: '/api/v1/budgets/schema' }) },
+  'GET /api/v1/budgets/series': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/budgets/series?service=${n.service}&name=b-budget&from=${FROM}&until=${UNTIL}` }) },
+  'POST /api/v1/budgets/evaluate': { as: 'read', req: (n) => ({ method: 'POST', path: '/api/v1/budgets/evaluate', body: JSON.stringify({ candidate: { query: `${n.service}{version="2"}`, from: FROM, until: UNTIL } }) }) },
+  'GET /api/v1/gate': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/gate?service=${n.service}&version=2&baseline=1&from=${FROM}&until=${UNTIL}` }) },
   'GET /api/v1/jobs': { as: 'read', req: () => ({ method: 'GET', path: '/api/v1/jobs' }) },
   'POST /api/v1/jobs/:id/retry': { as: 'admin', req: (n) => ({ method: 'POST', path: `/api/v1/jobs/${n.job}/retry` }) },
   'GET /api/v1/tokens': { as: 'admin', req: () => ({ method: 'GET', path: '/api/v1/tokens' }) },

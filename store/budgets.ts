@@ -1,0 +1,249 @@
+/**
+ * Budgets in ClickHouse: each service's budget definitions (what
+ * `PUT /api/v1/budgets` stored), the per-observation values a budget is judged
+ * on, its value over time for the UI, and `evaluateBudgets`, the one
+ * evaluator CI (`ci check`), production (the budgets job) and deploys
+ * (`/api/v1/gate`) share.
+ *
+ * An observation is one instance (its label set) over one time bucket, the
+ * buckets sized so instances × buckets stay near MAX_OBSERVATIONS: the
+ * spread between them is what the verdict's confidence rests on, and an
+ * instance's CPU and request-counter profiles fall in the same observation.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import {
+  judgeAbsolute, judgeGrowth, observedValue,
+  type Budget, type BudgetObservation, type BudgetResult, type FunctionMatcher,
+} from '../profile/budgets';
+import { parseSelector, type Matcher } from '../profile/selector';
+import { classifyStoreError } from './errors';
+import { MAX_OBSERVATIONS } from './regressions';
+import { queryRows } from './rows-query';
+import { type QueryParams, type Selection, selectionWhere } from './selection';
+
+const ms = (col: string) => `toUnixTimestamp64Milli(${col})`;
+
+/** Where and when a budget is judged: extra label matchers (a version, a PR) over a time range. */
+export interface BudgetScope {
+  matchers: Matcher[];
+  from: number;
+  until: number;
+}
+
+export interface StoredBudgets {
+  service: string;
+  budgets: Budget[];
+  /** The definitions as they were written (the file's value), for GET. */
+  source: unknown;
+  updated: number;
+}
+
+export class BudgetStore {
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly db: string,
+  ) {}
+
+  private rows<T>(query: string, params: QueryParams): Promise<T[]> {
+    return queryRows<T>(this.client, query, params);
+  }
+
+  /** The budgets stored for a service (none: an empty list). */
+  async get(tenant: string, service: string): Promise<StoredBudgets> {
+    const [row] = await this.rows<{ config: string; updated: string }>(
+      `SELECT config, toString(${ms('updated')}) AS updated FROM ${this.db}.budgets FINAL WHERE tenant = {tenant:String} AND service = {service:String}`,
+      { tenant, service },
+    );
+    if (!row) return { service, budgets: [], source: { budgets: [] }, updated: 0 };
+    const parsed = JSON.parse(row.config) as { budgets: Budget[]; source: unknown };
+    return { service, budgets: parsed.budgets, source: parsed.source, updated: Number(row.updated) };
+  }
+
+  /** Every tenant's services with budgets: what the production job evaluates. */
+  async all(): Promise<{ tenant: string; service: string; budgets: Budget[] }[]> {
+    const rows = await this.rows<{ tenant: string; service: string; config: string }>(
+      `SELECT tenant, service, config FROM ${this.db}.budgets FINAL ORDER BY tenant, service`, {},
+    );
+    return rows.map((r) => ({ tenant: r.tenant, service: r.service, budgets: (JSON.parse(r.config) as { budgets: Budget[] }).budgets })).filter((r) => r.budgets.length > 0);
+  }
+
+  /** Replaces a service's budgets. */
+  async set(tenant: string, service: string, budgets: Budget[], source: unknown): Promise<void> {
+    try {
+      await this.client.insert({
+        table: `${this.db}.budgets`,
+        format: 'JSONEachRow',
+        values: [{ tenant, service, config: JSON.stringify({ budgets, source }), updated: Date.now() }],
+      });
+    } catch (err) {
+      throw classifyStoreError(err);
+    }
+  }
+
+  /**
+   * The observations of a selection: per instance and time bucket, the
+   * total, duration and profile count, each matcher's matched value (a
+   * sample counts once per matcher however many of its frames match), and
+   * the counter type's total when asked.
+   */
+  async observations(sel: Selection, matchers: FunctionMatcher[], counterType?: string, maxObservations = MAX_OBSERVATIONS): Promise<BudgetObservation[]> {
+    const params: QueryParams = {};
+    const where = selectionWhere(sel, params);
+    const [shape] = await this.rows<{ instances: string }>(`SELECT uniqExact(labels) AS instances FROM ${this.db}.profiles WHERE ${where}`, params);
+    const instances = Math.max(1, Number(shape?.instances ?? 1));
+    params.bucketMs = Math.max(1000, Math.ceil((sel.range.until - sel.range.from) / Math.max(1, Math.floor(maxObservations / instances))));
+    const key = `cityHash64(labels) AS inst, intDiv(${ms('time')}, {bucketMs:Int64}) AS b`;
+    const totals = this.rows<{ inst: string; b: string; tot: string; dur: string; profiles: string }>(
+      `SELECT ${key}, sum(total) AS tot, sum(duration_ms) AS dur, uniqExact(profile_id) AS profiles
+       FROM ${this.db}.profiles WHERE ${where} GROUP BY inst, b`,
+      params,
+    );
+    const flags = matchers.map((m, i) => {
+      params[`m${i}`] = m.name;
+      const p = `{m${i}:String}`;
+      const leaf = 'frames[length(frames)]';
+      const test = m.regex
+        ? m.measure === 'self' ? `match(${leaf}, ${p})` : `arrayExists(x -> match(x, ${p}), frames)`
+        : m.measure === 'self' ? `${leaf} = ${p}` : `has(frames, ${p})`;
+      return `toInt64(${test})`;
+    });
+    const matched = matchers.length === 0 ? Promise.resolve([]) : this.rows<{ inst: string; b: string; matched: string[] }>(
+      `WITH per_stack AS (
+         SELECT ${key}, stack_id, sum(value) AS v
+         FROM ${this.db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
+         WHERE ${where} GROUP BY inst, b, stack_id
+       ),
+       flags AS (
+         SELECT stack_id, [${flags.join(', ')}] AS f
+         FROM (SELECT stack_id, any(frames) AS frames FROM ${this.db}.stacks
+               WHERE tenant = {tenant:String} AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${where})
+               GROUP BY stack_id)
+       )
+       SELECT p.inst AS inst, p.b AS b, sumForEach(arrayMap(x -> x * p.v, f.f)) AS matched
+       FROM per_stack AS p INNER JOIN flags AS f ON p.stack_id = f.stack_id GROUP BY inst, b`,
+      params,
+    );
+    let counter: Promise<{ inst: string; b: string; tot: string }[]> = Promise.resolve([]);
+    if (counterType !== undefined) {
+      const cParams: QueryParams = { bucketMs: params.bucketMs };
+      const cWhere = selectionWhere({ ...sel, type: counterType, unit: undefined }, cParams);
+      counter = this.rows(`SELECT ${key}, sum(total) AS tot FROM ${this.db}.profiles WHERE ${cWhere} GROUP BY inst, b`, cParams);
+    }
+    const [t, m, c] = await Promise.all([totals, matched, counter]);
+    const byKey = new Map<string, BudgetObservation>();
+    for (const r of t) byKey.set(`${r.inst}/${r.b}`, { total: Number(r.tot), durationMs: Number(r.dur), profiles: Number(r.profiles), matched: matchers.map(() => 0) });
+    for (const r of m) {
+      const o = byKey.get(`${r.inst}/${r.b}`);
+      if (o) o.matched = r.matched.map(Number);
+    }
+    if (counterType !== undefined) {
+      for (const o of byKey.values()) o.requests = 0;
+      for (const r of c) {
+        const o = byKey.get(`${r.inst}/${r.b}`);
+        if (o) o.requests = Number(r.tot);
+      }
+    }
+    return [...byKey.values()];
+  }
+
+  /**
+   * A budget's value over time for a chart: per step, every instance pooled
+   * (matched over total for shares, total over instance-seconds for rates,
+   * total over requests per request). Growth budgets chart the measured share or rate.
+   */
+  async series(sel: Selection, budget: Budget, stepMs: number): Promise<{ t: number; value: number }[]> {
+    const params: QueryParams = { stepMs };
+    const where = selectionWhere(sel, params);
+    const slot = `intDiv(${ms('time')}, {stepMs:Int64}) * {stepMs:Int64}`;
+    const totals = await this.rows<{ t: string; tot: string; dur: string; profiles: string; inst: string }>(
+      `SELECT ${slot} AS t, sum(total) AS tot, sum(duration_ms) AS dur, uniqExact(profile_id) AS profiles, uniqExact(labels) AS inst
+       FROM ${this.db}.profiles WHERE ${where} GROUP BY t ORDER BY t`,
+      params,
+    );
+    const matched = new Map<string, number>();
+    if (budget.function) {
+      const m = budget.function;
+      params.m0 = m.name;
+      const leaf = 'frames[length(frames)]';
+      const test = m.regex
+        ? m.measure === 'self' ? `match(${leaf}, {m0:String})` : 'arrayExists(x -> match(x, {m0:String}), frames)'
+        : m.measure === 'self' ? `${leaf} = {m0:String}` : 'has(frames, {m0:String})';
+      const rows = await this.rows<{ t: string; v: string }>(
+        `SELECT p.t AS t, sum(p.v) AS v FROM (
+           SELECT ${slot} AS t, stack_id, sum(value) AS v FROM ${this.db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
+           WHERE ${where} GROUP BY t, stack_id) AS p
+         INNER JOIN (SELECT stack_id FROM ${this.db}.stacks WHERE tenant = {tenant:String}
+           AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${where}) GROUP BY stack_id HAVING ${test.replace(/frames/g, 'any(frames)')}) AS s
+         ON p.stack_id = s.stack_id GROUP BY t`,
+        params,
+      );
+      for (const r of rows) matched.set(r.t, Number(r.v));
+    }
+    const requests = new Map<string, number>();
+    if (budget.kind === 'perRequest' && budget.counter) {
+      const cParams: QueryParams = { stepMs };
+      const cWhere = selectionWhere({ ...sel, type: budget.counter, unit: undefined }, cParams);
+      for (const r of await this.rows<{ t: string; tot: string }>(`SELECT ${slot} AS t, sum(total) AS tot FROM ${this.db}.profiles WHERE ${cWhere} GROUP BY t`, cParams)) {
+        requests.set(r.t, Number(r.tot));
+      }
+    }
+    return totals.map((r) => {
+      const tot = Number(r.tot);
+      // The chart pools instances: a rate is per instance, so the pooled total is divided by the instances' summed seconds.
+      const o: BudgetObservation = { total: tot, durationMs: Number(r.dur), profiles: Number(r.profiles), matched: [matched.get(r.t) ?? 0], requests: requests.get(r.t) };
+      const value = budget.kind === 'growth' && !budget.function ? (tot * 1000) / Math.max(1, Number(r.dur)) : observedValue({ ...budget, kind: budget.kind === 'growth' ? 'share' : budget.kind }, o, 0);
+      return { t: Number(r.t), value: value ?? NaN };
+    }).filter((p) => Number.isFinite(p.value));
+  }
+}
+
+/** A budget's selection in a scope: its service, type and selector, the scope's matchers and range. */
+export function budgetSelection(tenant: string, b: Budget, scope: BudgetScope): Selection {
+  const own = b.selector ? parseSelector(`{service_name=${JSON.stringify(b.service)},${b.selector.replace(/^\{|\}$/g, '')}}`).matchers : [];
+  return { tenant, service: b.service, type: b.type, range: { from: scope.from, until: scope.until }, matchers: [...own, ...scope.matchers] };
+}
+
+/**
+ * Judges budgets on a candidate scope (and, for growth budgets, a baseline
+ * scope). Budgets sharing a service, type and selector share one read of
+ * the observations, every function they name matched in one pass.
+ */
+export async function evaluateBudgets(
+  store: { budgets: BudgetStore },
+  tenant: string,
+  budgets: Budget[],
+  candidate: BudgetScope,
+  baseline?: BudgetScope,
+): Promise<BudgetResult[]> {
+  const groups = new Map<string, Budget[]>();
+  for (const b of budgets) {
+    const k = JSON.stringify([b.service, b.type, b.selector, b.kind === 'perRequest' ? b.counter : '']);
+    groups.set(k, [...(groups.get(k) ?? []), b]);
+  }
+  const results = new Map<Budget, BudgetResult>();
+  await Promise.all([...groups.values()].map(async (group) => {
+    const matchers: FunctionMatcher[] = [];
+    const index = new Map<Budget, number>();
+    for (const b of group) {
+      if (!b.function) continue;
+      let i = matchers.findIndex((m) => m.name === b.function!.name && m.regex === b.function!.regex && m.measure === b.function!.measure);
+      if (i < 0) i = matchers.push(b.function) - 1;
+      index.set(b, i);
+    }
+    const first = group[0];
+    const counter = first.kind === 'perRequest' ? first.counter : undefined;
+    const needsBaseline = group.some((b) => b.kind === 'growth');
+    const [cand, base] = await Promise.all([
+      store.budgets.observations(budgetSelection(tenant, first, candidate), matchers, counter),
+      needsBaseline && baseline ? store.budgets.observations(budgetSelection(tenant, first, baseline), matchers, counter) : Promise.resolve(undefined),
+    ]);
+    for (const b of group) {
+      const i = index.get(b) ?? 0;
+      const values = (obs: BudgetObservation[]) => obs.map((o) => observedValue(b, o, i)).filter((v): v is number => v !== undefined);
+      if (b.kind !== 'growth') results.set(b, judgeAbsolute(b, values(cand)));
+      else if (!base) results.set(b, { budget: b, verdict: 'inconclusive', value: NaN, ci: [NaN, NaN], confidence: 0, observations: cand.length, reason: 'a growth budget needs a baseline' });
+      else results.set(b, judgeGrowth(b, values(base), values(cand)));
+    }
+  }));
+  return budgets.map((b) => results.get(b)!);
+}
