@@ -97,3 +97,18 @@ export function compareView(r: ComparedSides): Record<string, string> {
     ...(r.function ? { search: r.function } : {}),
   };
 }
+
+/** The UI state of the explore page showing a budget breach's window, its function searched. */
+export function exploreView(r: ComparedSides): Record<string, string> {
+  let labels = '';
+  try {
+    labels = formatMatchers(parseSelector(r.candidate.query).matchers);
+  } catch {
+    // as in compareView: never fail a listing over a stored query
+  }
+  // A regex budget's function is searched as the regex it is.
+  return {
+    view: 'explore', service: r.service, type: r.unit ? `${r.type}:${r.unit}` : r.type, labels,
+    from: String(r.candidate.from), until: String(r.candidate.until), ...(r.function ? { search: r.function } : {}),
+  };
+}

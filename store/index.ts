@@ -17,7 +17,7 @@ export { StoreUnavailableError } from './errors';
 export type { Selection } from './selection';
 export type { PreparedWrite, ProfileWrite } from './rows';
 export { prepareWrite } from './rows';
-export type { BaselineConfig, PullRequestSettings, Regression, RegressionStatus } from './regressions';
+export type { BaselineConfig, BreachedBudget, PullRequestSettings, Regression, RegressionStatus } from './regressions';
 export type { CreatedToken, Scope, TokenInfo } from './tokens';
 export { isScope, SCOPES, sameToken, tokenHash, TokenStore } from './tokens';
 export { DEFAULT_BASELINES, MAX_OBSERVATIONS, RegressionStore, regressionId } from './regressions';

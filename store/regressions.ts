@@ -56,6 +56,18 @@ export interface Regression {
   lastSeen: number;
   runs: number;
   status: RegressionStatus;
+  /** For kind `budget`: the budget a breach broke, in its own words. */
+  budget?: BreachedBudget;
+}
+
+export interface BreachedBudget {
+  name: string;
+  kind: string;
+  severity: string;
+  owner: string;
+  limit: number;
+  limitText: string;
+  valueText: string;
 }
 
 /** Per service and type: which baselines the scheduled detector compares against. */
@@ -258,7 +270,7 @@ export class RegressionStore {
           candidate_query: r.candidate.query, candidate_from: t(r.candidate.from), candidate_until: t(r.candidate.until),
           baseline_value: r.baseline.value, candidate_value: r.candidate.value, effect: r.effect, relative: finite(r.relative),
           ci_low: r.ci[0], ci_high: r.ci[1], p: r.p, q: r.q, baseline_profiles: r.baseline.profiles, candidate_profiles: r.candidate.profiles,
-          first_seen: t(r.firstSeen), last_seen: t(r.lastSeen), runs: r.runs, status: r.status,
+          first_seen: t(r.firstSeen), last_seen: t(r.lastSeen), runs: r.runs, status: r.status, budget: r.budget ? JSON.stringify(r.budget) : '',
           // Strictly increasing per write, so FINAL keeps the newest even within one millisecond.
           updated: t(Math.max(now, this.lastUpdated + 1)),
         }],
@@ -325,13 +337,13 @@ const SELECT = `SELECT id, service, type, unit, function, measure, kind,
   baseline_query, toString(${ms('baseline_from')}) AS baseline_from, toString(${ms('baseline_until')}) AS baseline_until,
   candidate_query, toString(${ms('candidate_from')}) AS candidate_from, toString(${ms('candidate_until')}) AS candidate_until,
   baseline_value, candidate_value, effect, relative, ci_low, ci_high, p, q, baseline_profiles, candidate_profiles,
-  toString(${ms('first_seen')}) AS first_seen, toString(${ms('last_seen')}) AS last_seen, runs, status`;
+  toString(${ms('first_seen')}) AS first_seen, toString(${ms('last_seen')}) AS last_seen, runs, status, budget`;
 
 interface Row {
   id: string; service: string; type: string; unit: string; function: string; measure: string; kind: string;
   baseline_query: string; baseline_from: string; baseline_until: string; candidate_query: string; candidate_from: string; candidate_until: string;
   baseline_value: number; candidate_value: number; effect: number; relative: number; ci_low: number; ci_high: number; p: number; q: number;
-  baseline_profiles: number; candidate_profiles: number; first_seen: string; last_seen: string; runs: number; status: string;
+  baseline_profiles: number; candidate_profiles: number; first_seen: string; last_seen: string; runs: number; status: string; budget: string;
 }
 
 function fromRow(r: Row): Regression {
@@ -341,5 +353,6 @@ function fromRow(r: Row): Regression {
     candidate: { query: r.candidate_query, from: Number(r.candidate_from), until: Number(r.candidate_until), profiles: Number(r.candidate_profiles), value: r.candidate_value },
     effect: r.effect, relative: r.relative >= 1e308 ? Infinity : r.relative, ci: [r.ci_low, r.ci_high], p: r.p, q: r.q,
     firstSeen: Number(r.first_seen), lastSeen: Number(r.last_seen), runs: Number(r.runs), status: r.status as RegressionStatus,
+    ...(r.budget ? { budget: JSON.parse(r.budget) as BreachedBudget } : {}),
   };
 }

@@ -125,6 +125,11 @@ export const MIGRATIONS: Migration[] = [
       ORDER BY (tenant, service)`,
     ],
   },
+  {
+    version: 6,
+    description: 'a budget breach keeps the budget it broke (JSON) beside the regression fields',
+    statements: (db) => [`ALTER TABLE ${db}.regressions ADD COLUMN IF NOT EXISTS budget String DEFAULT ''`],
+  },
 ];
 
 /** Creates the database and applies pending migrations; then applies the configured retention. */

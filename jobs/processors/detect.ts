@@ -6,7 +6,7 @@
  * so running it twice updates, never duplicates.
  */
 import type { Detection, Finding } from '../../profile/regression';
-import { compareView, detectJob, JOBS, sweepJob, webhookJob, type ComparedSides, type DetectJob, type WebhookTarget } from '../../profile/detect-job';
+import { compareView, detectJob, exploreView, JOBS, sweepJob, webhookJob, type ComparedSides, type DetectJob, type WebhookTarget } from '../../profile/detect-job';
 import { UnrecoverableJobError, type JobContext, type JobQueue } from '../../profile/jobs';
 import { withService } from '../../profile/pull-request';
 import { parseSelector } from '../../profile/selector';
@@ -32,6 +32,11 @@ function selectionOf(job: DetectJob, side: DetectJob['baseline']): Selection {
   const sel = parseSelector(side.query);
   const [type, unit] = job.type.split(':');
   return { tenant: job.tenant, service: job.service, type, unit, range: { from: side.from, until: side.until }, matchers: sel.matchers };
+}
+
+/** The flame graph of the window a budget breach was measured in, its function searched. */
+export function exploreLink(publicUrl: string, r: ComparedSides): string {
+  return `${publicUrl.replace(/\/$/, '')}/?${new URLSearchParams(exploreView(r))}`;
 }
 
 /** The compare page of exactly these two selections. */
@@ -74,17 +79,19 @@ function toRegression(job: DetectJob, f: Finding, unit: string, d: Detection): O
 
 /** A regression as a webhook body: generic JSON, or Slack's `text` + blocks. */
 export function webhookBody(format: 'json' | 'slack', r: Regression, publicUrl: string): unknown {
-  const link = compareLink(publicUrl, r);
-  const what = r.measure === 'rate' ? 'total per instance-second' : `${r.function} (${r.measure})`;
-  const change = r.measure === 'rate' ? `${pct(r.relative)}` : `${pp(r.baseline.value)} → ${pp(r.candidate.value)} of ${r.type} (${pct(r.relative)})`;
-  if (format === 'json') return { event: 'regression.opened', regression: r, link };
+  const link = r.kind === 'budget' ? exploreLink(publicUrl, r) : compareLink(publicUrl, r);
+  const what = r.budget ? `budget ${r.budget.name}${r.function ? ` (${r.function} ${r.measure})` : ''}` : r.measure === 'rate' ? 'total per instance-second' : `${r.function} (${r.measure})`;
+  const change = r.budget ? `${r.budget.valueText} over ${r.budget.limitText}` : r.measure === 'rate' ? `${pct(r.relative)}` : `${pp(r.baseline.value)} → ${pp(r.candidate.value)} of ${r.type} (${pct(r.relative)})`;
+  if (format === 'json') return { event: r.kind === 'budget' ? 'budget.breached' : 'regression.opened', regression: r, link };
   // Slack mrkdwn: escape its three control characters in untrusted names.
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const text = `Regression in ${esc(r.service)}: ${esc(what)} ${esc(change)}`;
+  const text = `${r.kind === 'budget' ? 'Budget breached' : 'Regression'} in ${esc(r.service)}: ${esc(what)} ${esc(change)}`;
   return {
     text,
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `*${text}*\n${r.kind} baseline, ${r.baseline.profiles} vs ${r.candidate.profiles} profiles, q = ${r.q.toPrecision(2)}` } },
+      { type: 'section', text: { type: 'mrkdwn', text: r.budget
+        ? `*${text}*\n${esc(r.budget.severity)} budget of ${esc(r.budget.owner || 'no owner')}, ${r.candidate.profiles} observations, ${((1 - r.p) * 100).toFixed(1)} % sure`
+        : `*${text}*\n${r.kind} baseline, ${r.baseline.profiles} vs ${r.candidate.profiles} profiles, q = ${r.q.toPrecision(2)}` } },
       { type: 'actions', elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open the diff' }, url: link }] },
     ],
   };

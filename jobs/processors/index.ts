@@ -4,6 +4,7 @@ import type { Store } from '../../store';
 import type { GitHubOptions } from '../../notify/github';
 import { PR_JOB } from '../../profile/pull-request';
 import { deliverWebhook, runDetect, sweep, type DetectDeps } from './detect';
+import { BUDGETS_JOB, BUDGETS_SCHEDULE_ID, checkBudgets } from './budgets';
 import { runPullRequest } from './pull-request';
 
 /** What processors are built from: the one store of the process, its log, and the queue follow-up jobs go to. */
@@ -47,6 +48,7 @@ export function processors(deps: ProcessorDeps): Processors {
     },
     [JOBS.sweep]: (payload: unknown) => sweep(d, payload),
     [JOBS.webhook]: (payload: unknown) => deliverWebhook(payload),
+    [BUDGETS_JOB]: (payload: unknown, ctx) => checkBudgets(d, payload, ctx),
     [PR_JOB]: (payload: unknown, ctx) => runPullRequest({ store: deps.store, github: deps.github, githubOptions: deps.githubOptions, publicUrl: d.publicUrl }, payload, ctx),
   };
 }
@@ -89,8 +91,13 @@ export function detectionSettings(env: NodeJS.ProcessEnv, defaultPublicUrl: stri
 
 export const SWEEP_SCHEDULE_ID = 'detect-sweep-schedule';
 
-/** Creates (or replaces) the sweep's schedule; `everyMs` 0 removes it. */
+/** Creates (or replaces) the schedules of regression detection and of budget checks; `everyMs` 0 removes them. */
 export async function scheduleSweep(queue: JobQueue, everyMs: number): Promise<void> {
-  if (everyMs <= 0) await queue.unschedule(SWEEP_SCHEDULE_ID);
-  else await queue.schedule(SWEEP_SCHEDULE_ID, JOBS.sweep, {}, { ms: everyMs });
+  if (everyMs <= 0) {
+    await queue.unschedule(SWEEP_SCHEDULE_ID);
+    await queue.unschedule(BUDGETS_SCHEDULE_ID);
+    return;
+  }
+  await queue.schedule(SWEEP_SCHEDULE_ID, JOBS.sweep, {}, { ms: everyMs });
+  await queue.schedule(BUDGETS_SCHEDULE_ID, BUDGETS_JOB, {}, { ms: everyMs });
 }

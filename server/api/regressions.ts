@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { InputError } from '../../profile/errors';
 import type { JobQueue } from '../../profile/jobs';
 import type { Detection } from '../../profile/regression';
-import { compareView, type ComparedSides } from '../../profile/detect-job';
+import { compareView, exploreView, type ComparedSides } from '../../profile/detect-job';
 import { compareSelections, type BaselineConfig, type Store } from '../../store';
 import { checkedSelector, DEFAULT_PR_BASELINE } from '../../profile/pull-request';
 import { numberParam, param, required, selectionOf } from './params';
@@ -163,6 +163,7 @@ function payloadTenant(payload: unknown): string | undefined {
 }
 
 /** A regression with the UI state that shows exactly its comparison (the UI links it). */
-function withView<T extends ComparedSides>(r: T): T & { view: Record<string, string> } {
-  return { ...r, view: compareView(r) };
+function withView<T extends ComparedSides & { kind?: string }>(r: T): T & { view: Record<string, string> } {
+  // A budget breach is shown as the flame graph of the window that broke it; a regression as the diff.
+  return { ...r, view: r.kind === 'budget' ? exploreView(r) : compareView(r) };
 }
