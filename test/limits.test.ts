@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { limitsFromEnv, RateLimiter, SeriesTracker } from '../server/ingest/tenant-limits';
+import { limitsFromEnv, RateLimiter, SeriesTracker, TenantLimits } from '../server/ingest/tenant-limits';
 import { cli, startServe } from './helpers/process';
 import { ingest, startServer, type TestServer } from './helpers/server';
 
@@ -113,6 +113,13 @@ describe('the pieces', () => {
     expect(s.admit('j', [1, 2], 10, 0)).toBeUndefined();
     // A new hour starts from nothing.
     expect(s.admit('k', [4, 5, 6], 3, 3_600_000)).toBeUndefined();
+  });
+
+  it("TenantLimits: defaults, then *, then the tenant's own; names of Object's properties are tenants like any other", () => {
+    const limits = new TenantLimits({ maxLabels: 10 }, { '*': { maxLabels: 20, ingestRate: 5 }, acme: { ingestRate: 50 } });
+    expect(limits.of('acme')).toMatchObject({ maxLabels: 20, ingestRate: 50, maxSeriesPerHour: 10_000 });
+    expect(limits.of('other')).toMatchObject({ maxLabels: 20, ingestRate: 5 });
+    for (const t of ['constructor', '__proto__', 'toString']) expect(limits.of(t)).toEqual(limits.of('other'));
   });
 
   it('FLAMEWATCH_LIMITS is JSON or a file of it, checked', () => {

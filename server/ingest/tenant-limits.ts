@@ -89,10 +89,10 @@ export class TenantLimits {
   of(tenant: string): IngestLimits {
     let l = this.resolved.get(tenant);
     if (!l) {
+      // Only configured tenants are kept; others share the base object (own keys only: a tenant may be called `constructor`).
+      if (!Object.hasOwn(this.overrides, tenant)) return this.base;
       l = { ...this.base, ...this.overrides[tenant] };
-      // Only configured tenants are kept; others share the base object.
-      if (this.overrides[tenant]) this.resolved.set(tenant, l);
-      else l = this.base;
+      this.resolved.set(tenant, l);
     }
     return l;
   }
