@@ -1,4 +1,5 @@
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { checkClusterName } from './cluster';
 
 /** Where profiles live: a ClickHouse URL, or chDB in this process with data under dataDir. */
 export interface StoreConfig {
@@ -10,6 +11,8 @@ export interface StoreConfig {
   database: string;
   /** Days a profile is kept (ClickHouse TTL). */
   retentionDays: number;
+  /** A ClickHouse cluster (its name in the servers' remote_servers): replicated, sharded tables. */
+  cluster?: string;
 }
 
 /**
@@ -36,8 +39,11 @@ export function createStoreClient(config: StoreConfig): { client: ClickHouseClie
   const clickhouse_settings = { output_format_json_quote_64bit_integers: 1 } as const;
   const json = { parse: JSON.parse, stringify: stringifyRow };
   if (config.url) {
+    // On a cluster: an insert returns once the shards have it (a write is acknowledged
+    // when committed), and IN subqueries over Distributed tables run once, not per shard.
+    const cluster = config.cluster ? ({ insert_distributed_sync: 1, distributed_product_mode: 'global' } as const) : {};
     return {
-      client: createClient({ url: config.url, clickhouse_settings, json, request_timeout: 60_000 }),
+      client: createClient({ url: config.url, clickhouse_settings: { ...clickhouse_settings, ...cluster }, json, request_timeout: 60_000 }),
       engine: 'clickhouse',
     };
   }
@@ -53,7 +59,7 @@ export function createStoreClient(config: StoreConfig): { client: ClickHouseClie
   };
 }
 
-/** Config from the environment: CLICKHOUSE_URL, FLAMEWATCH_DATA, FLAMEWATCH_DATABASE, FLAMEWATCH_RETENTION_DAYS. */
+/** Config from the environment: CLICKHOUSE_URL, FLAMEWATCH_DATA, FLAMEWATCH_DATABASE, FLAMEWATCH_RETENTION_DAYS, FLAMEWATCH_CLICKHOUSE_CLUSTER. */
 export function storeConfigFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<StoreConfig> = {}): StoreConfig {
   const retention = Number(env.FLAMEWATCH_RETENTION_DAYS ?? 30);
   const config: StoreConfig = {
@@ -61,10 +67,16 @@ export function storeConfigFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<St
     dataDir: env.FLAMEWATCH_DATA ?? './data',
     database: env.FLAMEWATCH_DATABASE ?? 'flamewatch',
     retentionDays: retention,
+    cluster: env.FLAMEWATCH_CLICKHOUSE_CLUSTER || undefined,
     ...overrides,
   };
+  if (!config.cluster) config.cluster = undefined;
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(config.database)) {
     throw new Error(`database name ${JSON.stringify(config.database)} must be letters, digits and _`);
+  }
+  if (config.cluster !== undefined) {
+    checkClusterName(config.cluster);
+    if (!config.url) throw new Error('a cluster needs CLICKHOUSE_URL: embedded chDB is one node');
   }
   if (!Number.isInteger(config.retentionDays) || config.retentionDays < 1 || config.retentionDays > 3650) {
     throw new Error(`retention must be a whole number of days from 1 to 3650, not ${config.retentionDays}`);

@@ -42,10 +42,10 @@ export interface Store {
 export async function openStore(config: StoreConfig): Promise<Store> {
   const { client, engine } = createStoreClient(config);
   try {
-    await migrate(client, config.database, config.retentionDays);
+    await migrate(client, config.database, config.retentionDays, { cluster: config.cluster });
   } catch (err) {
     await client.close().catch(() => undefined);
-    const where = engine === 'chdb' ? `chDB at ${config.dataDir}` : `ClickHouse at ${redact(config.url ?? '')}`;
+    const where = engine === 'chdb' ? `chDB at ${config.dataDir}` : `ClickHouse at ${redact(config.url ?? '')}${config.cluster ? ` (cluster ${config.cluster})` : ''}`;
     throw new Error(`cannot open the store (${where}): ${(err as Error).message}`);
   }
   const writer = new ProfileWriter(client, config.database);

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { StackValue } from '../profile/tree';
 import type { ValueType } from '../profile/model';
+import { ROLLUP_TIERS, stackSumsQuery } from './rollups';
 import { queryRows } from './rows-query';
 import { type QueryParams, type Selection, selectionWhere } from './selection';
 
@@ -20,6 +21,8 @@ export class ProfileQueries {
   constructor(
     private readonly client: ClickHouseClient,
     private readonly db: string,
+    /** Off: every query reads raw profiles (the reference the rollup path is tested against). */
+    private readonly options: { rollups: boolean } = { rollups: true },
   ) {}
 
   private rows<T>(query: string, params: QueryParams): Promise<T[]> {
@@ -67,16 +70,11 @@ export class ProfileQueries {
     return rows.map((r) => r.value);
   }
 
-  /** The selection's samples summed per stack, with each stack's frames (root first). */
+  /** The selection's samples summed per stack, with each stack's frames (root first); whole minutes and hours from rollups. */
   async stacks(sel: Selection): Promise<StackValue[]> {
     const params: QueryParams = {};
-    const where = selectionWhere(sel, params);
-    const sums = await this.rows<{ id: string; value: string }>(
-      `SELECT toString(stack_id) AS id, sum(value) AS value
-       FROM ${this.db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
-       WHERE ${where} GROUP BY stack_id`,
-      params,
-    );
+    const query = stackSumsQuery(this.db, sel, params, this.options.rollups ? ROLLUP_TIERS : []);
+    const sums = await this.rows<{ id: string; value: string }>(query, params);
     const frames = await this.framesOf(sel.tenant, sums.map((s) => s.id));
     return sums.map((s) => ({ stack: frames.get(s.id) ?? ['[unknown stack]'], value: Number(s.value) }));
   }

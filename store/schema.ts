@@ -1,16 +1,22 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import { clusterStatements, tablesCreated } from './cluster';
+import { backfillRollups, firstTierSelect, nextTierSelect, seriesSelect, type StatementRunner } from './rollups';
+import type { QueryParams } from './selection';
 
 /**
  * Versioned schema. Each migration runs once, in order, and is recorded in
  * schema_migrations; every statement is idempotent so a crash between a
  * statement and its record is repaired by running again. Only the database
  * name (checked at config time) and the retention (an integer) are spliced
- * in: DDL takes no query parameters.
+ * in: DDL takes no query parameters. The statements are a single server's;
+ * cluster mode rewrites them (store/cluster.ts).
  */
 export interface Migration {
   version: number;
   description: string;
   statements: (db: string, retentionDays: number) => string[];
+  /** Derives data from rows already stored, after the statements; as idempotent as they are. */
+  backfill?: (db: string, run: StatementRunner) => Promise<void>;
 }
 
 export const MIGRATIONS: Migration[] = [
@@ -130,20 +136,95 @@ export const MIGRATIONS: Migration[] = [
     description: 'a budget breach keeps the budget it broke (JSON) beside the regression fields',
     statements: (db) => [`ALTER TABLE ${db}.regressions ADD COLUMN IF NOT EXISTS budget String DEFAULT ''`],
   },
+  {
+    version: 3,
+    description: 'per-minute and per-hour rollups of profiles by series and stack (materialized views), series by label set',
+    statements: (db, days) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.series (
+        tenant LowCardinality(String),
+        service LowCardinality(String),
+        series UInt64,
+        labels Map(LowCardinality(String), String),
+        last_seen DateTime64(3)
+      ) ENGINE = ReplacingMergeTree(last_seen)
+      ORDER BY (tenant, service, series)
+      TTL toDateTime(last_seen) + toIntervalDay(${days + 1})`,
+      // Sums, not SummingMergeTree: that drops rows summing to 0, which raw queries return.
+      ...(['minute', 'hour'] as const).map((col) => `CREATE TABLE IF NOT EXISTS ${db}.profiles_1${col[0]} (
+        tenant LowCardinality(String),
+        service LowCardinality(String),
+        type LowCardinality(String),
+        unit LowCardinality(String),
+        series UInt64,
+        ${col} DateTime64(0, 'UTC'),
+        stack_id UInt64,
+        value SimpleAggregateFunction(sum, Int64)
+      ) ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMMDD(${col})
+      ORDER BY (tenant, service, type, unit, series, ${col}, stack_id)
+      TTL toDateTime(${col}) + toIntervalDay(${days})
+      SETTINGS ttl_only_drop_parts = 1`),
+      // A re-run (after a crash mid-backfill) starts the derived tables over.
+      `DROP VIEW IF EXISTS ${db}.series_mv`,
+      `DROP VIEW IF EXISTS ${db}.profiles_1m_mv`,
+      `DROP VIEW IF EXISTS ${db}.profiles_1h_mv`,
+      `TRUNCATE TABLE IF EXISTS ${db}.profiles_1m`,
+      `TRUNCATE TABLE IF EXISTS ${db}.profiles_1h`,
+      // Coarser first: whatever reaches minutes reaches hours.
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.profiles_1h_mv TO ${db}.profiles_1h AS ${nextTierSelect(db, 1)}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.profiles_1m_mv TO ${db}.profiles_1m AS ${firstTierSelect(db)}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.series_mv TO ${db}.series AS ${seriesSelect(db)}`,
+    ],
+    backfill: backfillRollups,
+  },
 ];
 
+export interface MigrateOptions {
+  /** A ClickHouse cluster's name: tables as replicated local tables plus Distributed ones (store/cluster.ts). */
+  cluster?: string;
+  /** Applies migrations up to this version only (tests and benchmarks of an upgrade). */
+  upTo?: number;
+}
+
+/** The DDL a migration runs: its own statements, or their cluster form. */
+export function migrationStatements(m: Migration, db: string, retentionDays: number, cluster?: string): string[] {
+  const statements = m.statements(db, retentionDays);
+  return cluster ? statements.flatMap((s) => clusterStatements(s, db, cluster, migratedTables(db))) : statements;
+}
+
+function migratedTables(db: string): Set<string> {
+  const tables = tablesCreated(MIGRATIONS.flatMap((m) => m.statements(db, 1)), db);
+  tables.add('schema_migrations');
+  return tables;
+}
+
 /** Creates the database and applies pending migrations; then applies the configured retention. */
-export async function migrate(client: ClickHouseClient, db: string, retentionDays: number): Promise<number[]> {
-  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
-  await client.command({
-    query: `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (version UInt32, description String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version`,
-  });
+export async function migrate(client: ClickHouseClient, db: string, retentionDays: number, options: MigrateOptions = {}): Promise<number[]> {
+  const { cluster } = options;
+  const tables = migratedTables(db);
+  const ddl = async (statement: string, settings?: { materialize_ttl_after_modify: 0 }) => {
+    for (const query of cluster ? clusterStatements(statement, db, cluster, tables) : [statement]) {
+      await client.command({ query, clickhouse_settings: settings });
+    }
+  };
+  await ddl(`CREATE DATABASE IF NOT EXISTS ${db}`);
+  await ddl(`CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (version UInt32, description String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version`);
   const rs = await client.query({ query: `SELECT version FROM ${db}.schema_migrations`, format: 'JSONEachRow' });
   const done = new Set((await rs.json<{ version: number }>()).map((r) => Number(r.version)));
+  const run: StatementRunner = {
+    command: async (query: string, params?: QueryParams) => {
+      await client.command({ query, query_params: params });
+    },
+    rows: async <T>(query: string, params?: QueryParams) => {
+      const r = await client.query({ query, query_params: params, format: 'JSONEachRow' });
+      return r.json<T>();
+    },
+  };
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
-    if (done.has(m.version)) continue;
-    for (const statement of m.statements(db, retentionDays)) await client.command({ query: statement });
+    if (done.has(m.version) || (options.upTo !== undefined && m.version > options.upTo)) continue;
+    for (const statement of m.statements(db, retentionDays)) await ddl(statement);
+    if (m.backfill) await m.backfill(db, run);
     await client.insert({
       table: `${db}.schema_migrations`,
       values: [{ version: m.version, description: m.description }],
@@ -151,7 +232,7 @@ export async function migrate(client: ClickHouseClient, db: string, retentionDay
     });
     applied.push(m.version);
   }
-  await applyRetention(client, db, retentionDays);
+  await applyRetention(client, db, retentionDays, ddl, cluster !== undefined);
   return applied;
 }
 
@@ -159,23 +240,32 @@ export async function migrate(client: ClickHouseClient, db: string, retentionDay
  * Retention is configuration, not schema: when it changed since the tables
  * were made, alter their TTL (without rewriting old parts now; merges apply it).
  */
-async function applyRetention(client: ClickHouseClient, db: string, days: number): Promise<void> {
+async function applyRetention(
+  client: ClickHouseClient,
+  db: string,
+  days: number,
+  ddl: (statement: string, settings: { materialize_ttl_after_modify: 0 }) => Promise<void>,
+  cluster: boolean,
+): Promise<void> {
   const wanted: Record<string, string> = {
     profiles: `toDateTime(time) + toIntervalDay(${days})`,
     stacks: `last_seen + toIntervalDay(${days + 1})`,
+    profiles_1m: `toDateTime(minute) + toIntervalDay(${days})`,
+    profiles_1h: `toDateTime(hour) + toIntervalDay(${days})`,
+    series: `toDateTime(last_seen) + toIntervalDay(${days + 1})`,
   };
+  // In cluster mode the TTL is the local tables' (the Distributed ones have none).
+  const suffix = cluster ? '_local' : '';
   const rs = await client.query({
-    query: 'SELECT name, create_table_query FROM system.tables WHERE database = {db:String} AND name IN (\'profiles\', \'stacks\')',
-    query_params: { db },
+    query: 'SELECT name, create_table_query FROM system.tables WHERE database = {db:String} AND name IN {names:Array(String)}',
+    query_params: { db, names: Object.keys(wanted).map((n) => n + suffix) },
     format: 'JSONEachRow',
   });
   for (const { name, create_table_query } of await rs.json<{ name: string; create_table_query: string }>()) {
-    const ttl = wanted[name];
+    const table = name.slice(0, name.length - suffix.length);
+    const ttl = wanted[table];
     if (ttl && !create_table_query.includes(`TTL ${ttl}`)) {
-      await client.command({
-        query: `ALTER TABLE ${db}.${name} MODIFY TTL ${ttl}`,
-        clickhouse_settings: { materialize_ttl_after_modify: 0 },
-      });
+      await ddl(`ALTER TABLE ${db}.${table} MODIFY TTL ${ttl}`, { materialize_ttl_after_modify: 0 });
     }
   }
 }

@@ -37,18 +37,24 @@ export function selectionWhere(sel: Selection, params: QueryParams, prefix = '')
     params[p('unit')] = sel.unit;
     clauses.push(`unit = {${p('unit')}:String}`);
   }
-  sel.matchers.forEach((m, i) => {
-    const name = p(`l${i}`);
-    const value = p(`v${i}`);
+  clauses.push(...labelClauses(sel, params, prefix));
+  return clauses.join(' AND ');
+}
+
+/**
+ * The label matchers of a selection as clauses over a `labels` map column
+ * (of `profiles` or of `series`, which hold the same maps).
+ */
+export function labelClauses(sel: Selection, params: QueryParams, prefix = ''): string[] {
+  return sel.matchers.map((m, i) => {
+    const name = `${prefix}l${i}`;
+    const value = `${prefix}v${i}`;
     params[name] = m.name;
     params[value] = m.op === '=~' || m.op === '!~' ? `^(?:${m.value})$` : m.value;
     const label = `labels[{${name}:String}]`;
-    clauses.push(
-      m.op === '=' ? `${label} = {${value}:String}`
+    return m.op === '=' ? `${label} = {${value}:String}`
       : m.op === '!=' ? `${label} != {${value}:String}`
       : m.op === '=~' ? `match(${label}, {${value}:String})`
-      : `NOT match(${label}, {${value}:String})`,
-    );
+      : `NOT match(${label}, {${value}:String})`;
   });
-  return clauses.join(' AND ');
 }

@@ -1,0 +1,111 @@
+/**
+ * Cluster mode's DDL: every migration statement gets an ON CLUSTER form
+ * (replicated local tables, Distributed tables under the names queries use,
+ * views between local tables) that ClickHouse parses; the single-server
+ * statements are unchanged. No cluster runs here (chDB is one node): the
+ * statements are checked by reading them and by ClickHouse's parser.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createStoreClient, storeConfigFromEnv } from './client';
+import { clusterStatements, tablesCreated } from './cluster';
+import { MIGRATIONS, migrate, migrationStatements } from './schema';
+import type { ClickHouseClient } from '@clickhouse/client';
+
+const DB = 'flamewatch';
+const all = (cluster?: string) => MIGRATIONS.flatMap((m) => migrationStatements(m, DB, 30, cluster));
+
+describe('cluster DDL', () => {
+  it('leaves the single-server statements as the migrations write them', () => {
+    for (const m of MIGRATIONS) expect(migrationStatements(m, DB, 30)).toEqual(m.statements(DB, 30));
+    expect(all().join('\n')).not.toMatch(/ON CLUSTER|Replicated|Distributed|_local\b/);
+  });
+
+  it('runs every statement on the whole cluster', () => {
+    const statements = all('prod');
+    expect(statements.length).toBeGreaterThan(all().length);
+    for (const s of statements) expect(s).toMatch(/ ON CLUSTER prod\b/);
+  });
+
+  it('makes each table a replicated local table and a Distributed table of the same name, sharded by its sorting key', () => {
+    const tables = tablesCreated(all(), DB);
+    expect([...tables]).toEqual(expect.arrayContaining(['profiles', 'stacks', 'profiles_1m', 'profiles_1h', 'series', 'regressions']));
+    const statements = all('prod');
+    for (const t of tables) {
+      const local = statements.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS ${DB}.${t}_local ON CLUSTER prod (`));
+      expect(local).toMatch(new RegExp(`ENGINE = Replicated\\w*MergeTree\\('/clickhouse/tables/\\{shard\\}/${DB}/${t}_local', '\\{replica\\}'`));
+      const dist = statements.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS ${DB}.${t} ON CLUSTER prod AS ${DB}.${t}_local `));
+      expect(dist).toMatch(new RegExp(`ENGINE = Distributed\\('prod', '${DB}', '${t}_local', cityHash64\\(`));
+    }
+    const profiles = statements.find((s) => s.includes(`${DB}.profiles_local ON CLUSTER`))!;
+    expect(profiles).toMatch(/ENGINE = ReplicatedMergeTree\('[^']+', '\{replica\}'\)\s+PARTITION BY toYYYYMMDD\(time\)/);
+    expect(profiles).toMatch(/TTL toDateTime\(time\) \+ toIntervalDay\(30\)/);
+    expect(statements.find((s) => s.includes(`${DB}.stacks_local ON CLUSTER`))).toMatch(/ReplicatedReplacingMergeTree\('[^']+', '\{replica\}', last_seen\)/);
+    expect(statements.find((s) => s.includes(`${DB}.profiles_1m_local ON CLUSTER`))).toMatch(/ReplicatedAggregatingMergeTree\(/);
+    expect(statements).toContain(`CREATE TABLE IF NOT EXISTS ${DB}.profiles ON CLUSTER prod AS ${DB}.profiles_local ENGINE = Distributed('prod', '${DB}', 'profiles_local', cityHash64(tenant, service, type, time))`);
+  });
+
+  it('rolls up on each shard: views read and write local tables', () => {
+    const views = all('prod').filter((s) => s.startsWith('CREATE MATERIALIZED VIEW'));
+    expect(views).toHaveLength(3);
+    for (const v of views) {
+      expect(v).toMatch(new RegExp(`TO ${DB}\\.\\w+_local AS `));
+      expect(v).toMatch(new RegExp(`FROM ${DB}\\.\\w+_local\\b`));
+      expect(v).not.toMatch(new RegExp(`${DB}\\.(profiles|profiles_1m|series)\\b(?!_)`));
+    }
+    const truncates = all('prod').filter((s) => s.startsWith('TRUNCATE'));
+    expect(truncates).toEqual([`TRUNCATE TABLE IF EXISTS ${DB}.profiles_1m_local ON CLUSTER prod`, `TRUNCATE TABLE IF EXISTS ${DB}.profiles_1h_local ON CLUSTER prod`]);
+  });
+
+  it('alters a table\'s columns on the local and the Distributed table, its TTL on the local one only', () => {
+    const tables = new Set(['regressions', 'profiles']);
+    expect(clusterStatements(`ALTER TABLE ${DB}.regressions ADD COLUMN IF NOT EXISTS budget String DEFAULT ''`, DB, 'c', tables)).toEqual([
+      `ALTER TABLE ${DB}.regressions_local ON CLUSTER c ADD COLUMN IF NOT EXISTS budget String DEFAULT ''`,
+      `ALTER TABLE ${DB}.regressions ON CLUSTER c ADD COLUMN IF NOT EXISTS budget String DEFAULT ''`,
+    ]);
+    expect(clusterStatements(`ALTER TABLE ${DB}.profiles MODIFY TTL toDateTime(time) + toIntervalDay(7)`, DB, 'c', tables)).toEqual([
+      `ALTER TABLE ${DB}.profiles_local ON CLUSTER c MODIFY TTL toDateTime(time) + toIntervalDay(7)`,
+    ]);
+  });
+
+  it('refuses a statement it has no cluster form for, and a cluster name that is not an identifier', () => {
+    expect(() => clusterStatements(`INSERT INTO ${DB}.profiles SELECT 1`, DB, 'c', new Set(['profiles']))).toThrow(/no cluster form/);
+    expect(() => clusterStatements(`CREATE DATABASE IF NOT EXISTS ${DB}`, DB, 'c; DROP', new Set())).toThrow(/cluster name/);
+    expect(() => storeConfigFromEnv({ FLAMEWATCH_CLICKHOUSE_CLUSTER: 'prod' })).toThrow(/needs CLICKHOUSE_URL/);
+    expect(storeConfigFromEnv({ FLAMEWATCH_CLICKHOUSE_CLUSTER: 'prod', CLICKHOUSE_URL: 'http://ch:8123' }).cluster).toBe('prod');
+    expect(storeConfigFromEnv({ CLICKHOUSE_URL: 'http://ch:8123' }).cluster).toBeUndefined();
+  });
+
+  it('migrates in cluster mode through ON CLUSTER statements only, rows through the Distributed tables', async () => {
+    const commands: string[] = [];
+    const inserts: string[] = [];
+    const fake = {
+      command: async ({ query }: { query: string }) => void commands.push(query),
+      query: async () => ({ json: async () => [] }),
+      insert: async ({ table }: { table: string }) => void inserts.push(table),
+    } as unknown as ClickHouseClient;
+    const applied = await migrate(fake, DB, 30, { cluster: 'prod' });
+    expect(applied).toEqual(MIGRATIONS.map((m) => m.version));
+    expect(commands[0]).toBe(`CREATE DATABASE IF NOT EXISTS ${DB} ON CLUSTER prod`);
+    expect(commands[1]).toMatch(new RegExp(`^CREATE TABLE IF NOT EXISTS ${DB}.schema_migrations_local ON CLUSTER prod .*ReplicatedMergeTree`));
+    expect(commands[2]).toMatch(new RegExp(`^CREATE TABLE IF NOT EXISTS ${DB}.schema_migrations ON CLUSTER prod AS ${DB}.schema_migrations_local ENGINE = Distributed`));
+    const ddl = commands.filter((c) => !c.startsWith('INSERT'));
+    for (const c of ddl) expect(c).toMatch(/ON CLUSTER prod/);
+    // The backfill writes through the Distributed table (rows go to their shards, whose views roll them up).
+    expect(commands.filter((c) => c.startsWith('INSERT'))).toEqual([expect.stringMatching(new RegExp(`^INSERT INTO ${DB}.series SELECT [\\s\\S]* FROM ${DB}.profiles\\b`))]);
+    expect(inserts.every((t) => t === `${DB}.schema_migrations`)).toBe(true);
+  });
+
+  it('writes statements ClickHouse parses', async () => {
+    const { client } = createStoreClient({ dataDir: path.join(os.tmpdir(), `flamewatch-jest-${process.pid}`), database: DB, retentionDays: 30 });
+    try {
+      for (const statement of all('prod')) {
+        const rs = await client.query({ query: 'SELECT formatQuery({q:String}) AS f', query_params: { q: statement }, format: 'JSONEachRow' });
+        const [{ f }] = await rs.json<{ f: string }>();
+        expect(f).toMatch(/ON CLUSTER prod/);
+      }
+    } finally {
+      await client.close();
+    }
+  });
+});
