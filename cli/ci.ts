@@ -16,7 +16,8 @@ import { actionsContext, defaultRunLabels, type ActionsContext } from './ci/acti
 import { CompareError, fetchComparison } from './ci/compare-client';
 import { commentMarker, setStatus, upsertComment, type PullRequestTarget } from '../notify/github';
 import { agentRegisterPath, recordEnv, runRecorded } from './ci/record';
-import { compareLink, renderReport, verdictText, type CompareAnswer, type ComparedSide } from '../notify/pr-report';
+import { compareLink, renderBudgetSection, renderReport, verdictText, type CompareAnswer, type ComparedSide } from '../notify/pr-report';
+import { fetchBudgetVerdicts, readBudgetsFile } from './ci/budgets-client';
 import { parseLabels } from './push/ingest-query';
 
 interface CompareOptions {
@@ -43,6 +44,26 @@ interface CompareOptions {
   sha?: string;
   status?: boolean;
   commentKey?: string;
+  budgets?: string;
+}
+
+interface CheckOptions {
+  server?: string;
+  budgets: string;
+  candidate: string;
+  baseline?: string;
+  from: string;
+  until: string;
+  failOn: 'fail' | 'inconclusive';
+  format: 'markdown' | 'json';
+  tenant?: string;
+  token?: string;
+  timeout: number;
+  github?: boolean;
+  githubToken?: string;
+  repository?: string;
+  pr?: number;
+  commentKey?: string;
 }
 
 interface RecordOptions {
@@ -59,6 +80,7 @@ interface RecordOptions {
 export function ciCommand(): Command {
   const ci = new Command('ci').description('Gate pull requests on profile regressions: record a benchmark\'s profiles, compare them, report on GitHub.');
   ci.addCommand(compareCommand());
+  ci.addCommand(checkCommand());
   ci.addCommand(recordCommand());
   return ci;
 }
@@ -90,6 +112,7 @@ function compareCommand(): Command {
     .option('--sha <sha>', 'commit for --status (default the PR\'s head commit)')
     .option('--status', 'also set a commit status "flamewatch/<service>" with the verdict')
     .option('--comment-key <text>', 'what identifies this comparison\'s comment across runs (default baseline, candidate and type)')
+    .option('--budgets <file>', 'also judge the candidate against this budgets file (flamewatch.budgets.yaml): its section joins the report, and a broken blocking budget fails like a regression with --fail-on regression')
     // A usage error must not read as a regression (exit 1) to the CI that gates on it.
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .action(async (options: CompareOptions) => {
@@ -127,8 +150,11 @@ async function runCompare(o: CompareOptions, env: ActionsContext): Promise<numbe
     throw new CompareError(`comparison failed: ${(err as Error).message}`);
   }
   const ctx = { service, type: answer.type || o.type.split(':')[0], baseline, candidate, uiUrl: o.uiUrl ?? server };
-  const markdown = renderReport(answer, ctx);
-  process.stdout.write(o.format === 'json' ? `${JSON.stringify(answer, null, 2)}\n` : markdown);
+  const budgets = o.budgets === undefined ? undefined : await fetchBudgetVerdicts({
+    server, budgets: readBudgetsFile(o.budgets), candidate, baseline, headers, timeoutMs: o.timeout * 1000,
+  });
+  const markdown = renderReport(answer, ctx) + (budgets ? `\n${renderBudgetSection(budgets.verdict, budgets.budgets)}` : '');
+  process.stdout.write(o.format === 'json' ? `${JSON.stringify(budgets ? { ...answer, budgets } : answer, null, 2)}\n` : markdown);
 
   if (github) {
     const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -141,7 +167,63 @@ async function runCompare(o: CompareOptions, env: ActionsContext): Promise<numbe
       await setStatus({ ...github, sha: github.sha }, { state, context: `flamewatch/${service}`, description: verdictText(answer), targetUrl: compareLink(ctx.uiUrl, ctx, answer.unit, '') }, { log });
     }
   }
-  return o.failOn === 'regression' && answer.verdict === 'regression' ? 1 : 0;
+  return o.failOn === 'regression' && (answer.verdict === 'regression' || budgets?.verdict === 'fail') ? 1 : 0;
+}
+
+function checkCommand(): Command {
+  return new Command('check')
+    .description('Judge a candidate selection against a budgets file: each budget\'s verdict (pass, fail, or inconclusive with the observations it needs); exits 1 when a blocking budget fails.')
+    .addOption(new Option('--server <url>', 'Flamewatch server URL').env('FLAMEWATCH_SERVER'))
+    .requiredOption('--budgets <file>', 'the budgets file, e.g. flamewatch.budgets.yaml (schema: GET /api/v1/budgets/schema)')
+    .requiredOption('--candidate <selector>', 'what to judge, e.g. \'bench{pr="123"}\'; budgets apply to their own service with these labels')
+    .option('--baseline <selector>', 'the baseline of growth budgets, e.g. \'bench{branch="main"}\'')
+    .option('--from <time>', 'start of the range: now-24h, unix seconds or ms, ISO date', 'now-24h')
+    .option('--until <time>', 'end of the range', 'now')
+    .addOption(new Option('--fail-on <verdict>', 'exit 1 when a blocking budget has this verdict (inconclusive also fails on fail)').choices(['fail', 'inconclusive']).default('fail'))
+    .addOption(new Option('--format <format>', 'what to print').choices(['markdown', 'json']).default('markdown'))
+    .option('--tenant <id>', 'tenant, sent as X-Scope-OrgID')
+    .addOption(new Option('--token <token>', 'bearer token for the Flamewatch server').env('FLAMEWATCH_TOKEN'))
+    .option('--timeout <s>', 'time allowed for the evaluation', positiveInteger, 120)
+    .option('--github', 'comment the verdicts on the pull request (default: when GITHUB_TOKEN, GITHUB_REPOSITORY and a PR number are known)')
+    .option('--no-github', 'never comment on GitHub')
+    .addOption(new Option('--github-token <token>', 'GitHub token').env('GITHUB_TOKEN'))
+    .option('--repository <owner/name>', 'repository (default GITHUB_REPOSITORY)')
+    .option('--pr <number>', 'pull request number (default from the Actions event)', positiveInteger)
+    .option('--comment-key <text>', 'what identifies this check\'s comment across runs (default the candidate)')
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+    .action(async (options: CheckOptions) => {
+      try {
+        process.exitCode = await runCheck(options, actionsContext(process.env));
+      } catch (err) {
+        process.stderr.write(`flamewatch ci check: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = 2;
+      }
+    });
+}
+
+async function runCheck(o: CheckOptions, env: ActionsContext): Promise<number> {
+  const budgetsValue = readBudgetsFile(o.budgets);
+  const server = checkServer(o.server);
+  const now = Date.now();
+  const range = { from: parseTime(o.from, now, '--from'), until: parseTime(o.until, now, '--until') };
+  if (!(range.from < range.until)) throw new Error('the range is empty: --from is not before --until');
+  parseSelector(o.candidate);
+  if (o.baseline) parseSelector(o.baseline);
+  const headers: Record<string, string> = {};
+  if (o.tenant !== undefined) headers['X-Scope-OrgID'] = o.tenant;
+  if (o.token) headers.Authorization = `Bearer ${o.token}`;
+  const verdicts = await fetchBudgetVerdicts({
+    server, budgets: budgetsValue, candidate: { query: o.candidate, ...range }, baseline: o.baseline ? { query: o.baseline, ...range } : undefined, headers, timeoutMs: o.timeout * 1000,
+  });
+  const markdown = renderBudgetSection(verdicts.verdict, verdicts.budgets, `### Performance budgets: \`${o.candidate.replace(/[`\r\n]/g, ' ')}\``);
+  process.stdout.write(o.format === 'json' ? `${JSON.stringify(verdicts, null, 2)}\n` : markdown);
+  const github = githubTarget({ ...o, failOn: 'never', type: 'cpu', from: o.from, until: o.until, timeout: o.timeout, format: o.format }, env);
+  if (github) {
+    const done = await upsertComment(github, commentMarker(o.commentKey ?? `budgets:${o.candidate}`), markdown, { log: (m) => process.stderr.write(`${m}\n`) });
+    process.stderr.write(`${done.action} the comment on ${github.repository}#${github.pr}: ${done.url}\n`);
+  }
+  if (verdicts.verdict === 'fail') return 1;
+  return o.failOn === 'inconclusive' && verdicts.verdict === 'inconclusive' ? 1 : 0;
 }
 
 /** Where to comment, or undefined when not commenting; throws when --github is asked for and something is missing. */

@@ -233,3 +233,48 @@ function num(x: number): string {
   if (a >= 0.01) return x.toPrecision(3);
   return x.toExponential(1);
 }
+
+/** A budget's verdict as `POST /api/v1/budgets/evaluate` answers it. */
+export interface BudgetAnswer {
+  name: string;
+  service: string;
+  type: string;
+  kind: string;
+  severity: 'warn' | 'block';
+  owner: string;
+  function?: string;
+  measure?: string;
+  verdict: 'pass' | 'fail' | 'inconclusive';
+  valueText: string;
+  limitText: string;
+  confidence: number | null;
+  observations: number;
+  needed?: number;
+  reason: string;
+}
+
+const BUDGET_ICON = { pass: '🟢', fail: '🔴', inconclusive: '⚪' } as const;
+
+/**
+ * The budgets section of a report: a verdict line (failing blocking budgets
+ * first) and one row per budget: what it limits, the measured value against
+ * the limit, how sure, the owner. Failing and inconclusive rows come first.
+ */
+export function renderBudgetSection(overall: 'pass' | 'fail' | 'inconclusive', budgets: BudgetAnswer[], heading = '### Performance budgets'): string {
+  const blockingFails = budgets.filter((b) => b.severity === 'block' && b.verdict === 'fail');
+  const warns = budgets.filter((b) => b.severity === 'warn' && b.verdict === 'fail');
+  const line = overall === 'fail' ? `🔴 **${blockingFails.length} blocking budget${blockingFails.length === 1 ? '' : 's'} broken**: ${blockingFails.slice(0, 3).map((b) => escapeCell(b.name)).join(', ')}${blockingFails.length > 3 ? ', …' : ''}.`
+    : overall === 'inconclusive' ? '⚪ **Budgets: not enough data to tell** for some blocking budget; see "needed".'
+      : `🟢 **Within every blocking budget**${warns.length ? ` (${warns.length} warning${warns.length === 1 ? '' : 's'})` : ''}.`;
+  const order = { fail: 0, inconclusive: 1, pass: 2 } as const;
+  const rows = [...budgets].sort((a, b) => order[a.verdict] - order[b.verdict] || Number(a.severity === 'warn') - Number(b.severity === 'warn'));
+  const out = [heading, '', line, '', '| budget | limits | value | limit | verdict | sure | observations | owner |', '| --- | --- | --- | --- | --- | --- | --- | --- |'];
+  for (const b of rows.slice(0, MAX_FOLDED)) {
+    const what = b.function ? `${escapeCell(b.function)} ${b.measure ?? ''} ${b.kind === 'growth' ? 'growth' : 'share'}` : `${b.kind === 'perRequest' ? 'per request' : b.kind} of ${escapeCell(b.service)} ${escapeCell(b.type)}`;
+    const sure = b.confidence === null || b.verdict === 'inconclusive' ? '–' : `${(b.confidence * 100).toFixed(1)} %`;
+    const obs = b.verdict === 'inconclusive' && b.needed !== undefined ? `${b.observations} (needs ~${b.needed})` : String(b.observations);
+    out.push(`| ${escapeCell(b.name)}${b.severity === 'warn' ? ' (warn)' : ''} | ${what} | ${escapeCell(b.valueText)} | ${escapeCell(b.limitText)} | ${BUDGET_ICON[b.verdict]} ${b.verdict} | ${sure} | ${obs} | ${escapeCell(b.owner || '–')} |`);
+  }
+  if (rows.length > MAX_FOLDED) out.push('', `and ${rows.length - MAX_FOLDED} more.`);
+  return out.join('\n') + '\n';
+}

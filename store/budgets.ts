@@ -89,10 +89,18 @@ export class BudgetStore {
   async observations(sel: Selection, matchers: FunctionMatcher[], counterType?: string, maxObservations = MAX_OBSERVATIONS): Promise<BudgetObservation[]> {
     const params: QueryParams = {};
     const where = selectionWhere(sel, params);
-    const [shape] = await this.rows<{ instances: string }>(`SELECT uniqExact(labels) AS instances FROM ${this.db}.profiles WHERE ${where}`, params);
+    const [shape] = await this.rows<{ instances: string; profiles: string; first: string; last: string }>(
+      `SELECT uniqExact(labels) AS instances, uniqExact(profile_id) AS profiles, toString(${ms('min(time)')}) AS first, toString(${ms('max(time)')}) AS last
+       FROM ${this.db}.profiles WHERE ${where}`,
+      params,
+    );
     const instances = Math.max(1, Number(shape?.instances ?? 1));
-    params.bucketMs = Math.max(1000, Math.ceil((sel.range.until - sel.range.from) / Math.max(1, Math.floor(maxObservations / instances))));
-    const key = `cityHash64(labels) AS inst, intDiv(${ms('time')}, {bucketMs:Int64}) AS b`;
+    // Few profiles: each is an observation, as the detector counts them. Many, or a counter to pair with:
+    // time buckets over the span the data covers (not the range asked for, which may be mostly empty).
+    const span = Math.max(1, Number(shape?.last ?? 0) - Number(shape?.first ?? 0) + 1);
+    params.bucketMs = Math.max(1000, Math.ceil(span / Math.max(1, Math.floor(maxObservations / instances))));
+    const perProfile = counterType === undefined && Number(shape?.profiles ?? 0) <= maxObservations;
+    const key = `cityHash64(labels) AS inst, ${perProfile ? 'cityHash64(profile_id)' : `intDiv(${ms('time')}, {bucketMs:Int64})`} AS b`;
     const totals = this.rows<{ inst: string; b: string; tot: string; dur: string; profiles: string }>(
       `SELECT ${key}, sum(total) AS tot, sum(duration_ms) AS dur, uniqExact(profile_id) AS profiles
        FROM ${this.db}.profiles WHERE ${where} GROUP BY inst, b`,

@@ -1,0 +1,113 @@
+/**
+ * Budgets on a real program: a real Node.js service profiled by the real
+ * agent runs as version 1, then as version 2 where matchOrders does three times
+ * the work. The deploy gate fails version 2 naming the budget and the function,
+ * passes version 1, and cannot tell yet for a version with three profiles;
+ * `flamewatch ci check` exits 1, 0 and 2 (a bad file) on the same data, and
+ * `ci compare --budgets` adds the budgets to the report.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { cli } from './helpers/process';
+import { getJson, startServer, type TestServer } from './helpers/server';
+
+let server: TestServer;
+const dir = mkdtempSync(path.join(tmpdir(), 'fw-budgets-'));
+
+beforeAll(async () => {
+  server = await startServer({});
+}, 60_000);
+afterAll(async () => server?.close());
+
+function runBuild(version: string, slow: number, seconds: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // As in regression-e2e: no inlining, so both builds attribute time to the same functions.
+    const child = spawn(process.execPath, ['--no-turbo-inlining', path.join(__dirname, 'fixtures', 'two-builds.js')], {
+      env: {
+        ...process.env, FLAMEWATCH_SERVER: server.url, FLAMEWATCH_SERVICE: 'orders', FLAMEWATCH_LABELS: `version=${version}`,
+        FLAMEWATCH_INTERVAL: '1', FLAMEWATCH_HEAP: 'false', SLOW_FACTOR: String(slow), RUN_SECONDS: String(seconds),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`build ${version} exited ${code}: ${err}`))));
+  });
+}
+
+interface Gate { verdict: string; reason: string; budgets: { name: string; verdict: string; function?: string; value: number; needed?: number }[] }
+const gate = (version: string) => getJson<Gate>(server.url, `/api/v1/gate?service=orders&version=${version}&baseline=1&from=now-1h&regressions=ignore`);
+
+/** Runs `flamewatch ci <command>` without blocking this process (the server under test runs in it). */
+async function ci(command: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, 'ci', command, '--server', server.url, '--no-github', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    child.on('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
+test('the gate fails the slower version naming the budget and function, passes the other, and cannot tell with three profiles; ci check exits accordingly', async () => {
+  // 20 one-second profiles a build: a profile of ~100 samples is a noisy observation, and the verdicts need 95 % confidence.
+  await runBuild('1', 1, 20);
+  // The limit sits 6 points above version 1's matchOrders share: version 1 is within it, version 2 (three times the work) is not.
+  const probe = await fetch(`${server.url}/api/v1/budgets/evaluate`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ budgets: { budgets: [{ name: 'probe', function: 'matchOrders', share: '100%' }] }, candidate: { query: 'orders{version="1"}', from: 'now-1h' } }),
+  });
+  const share = ((await probe.json()) as Gate).budgets[0].value;
+  expect(share).toBeGreaterThan(0.05);
+  const limit = `${((share + 0.06) * 100).toFixed(1)}%`;
+  const file = `# the order book's budgets
+budgets:
+  - name: match-orders
+    service: orders
+    function: matchOrders
+    share: ${limit}
+    owner: "@matching"
+  - name: wall-rate
+    service: orders
+    type: wall
+    rate: 2 cores
+    severity: warn
+`;
+  const budgetsFile = path.join(dir, 'flamewatch.budgets.yaml');
+  writeFileSync(budgetsFile, file);
+  expect((await fetch(`${server.url}/api/v1/budgets?service=orders`, { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: file })).status).toBe(200);
+
+  await runBuild('2', 3, 20);
+  const slow = await gate('2');
+  expect(slow.json.verdict).toBe('fail');
+  expect(slow.json.reason).toContain('budget match-orders: matchOrders total');
+  expect(slow.json.budgets.find((b) => b.name === 'match-orders')).toMatchObject({ verdict: 'fail', function: 'matchOrders' });
+  const ok = await gate('1');
+  expect(ok.json.verdict).toBe('pass');
+
+  await runBuild('3', 1, 3);
+  const early = await gate('3');
+  expect(early.json.verdict).toBe('inconclusive');
+  expect(early.json.budgets.find((b) => b.name === 'match-orders')).toMatchObject({ verdict: 'inconclusive' });
+
+  // The CI command on the same data: 1 for the slow build, 0 for the other, 2 for a file with a mistake (named by line).
+  const failCheck = await ci('check', ['--budgets', budgetsFile, '--candidate', 'orders{version="2"}', '--from', 'now-1h']);
+  expect(failCheck.code).toBe(1);
+  expect(failCheck.out).toMatch(/\| match-orders \| matchOrders total share \| [\d.]+ % \| [\d.]+% \| 🔴 fail \|/);
+  expect((await ci('check', ['--budgets', budgetsFile, '--candidate', 'orders{version="1"}', '--from', 'now-1h'])).code).toBe(0);
+  const inconclusive = await ci('check', ['--budgets', budgetsFile, '--candidate', 'orders{version="3"}', '--from', 'now-1h', '--fail-on', 'inconclusive']);
+  expect(inconclusive.code).toBe(1);
+  writeFileSync(path.join(dir, 'bad.yaml'), 'budgets:\n  - name: x\n    service: orders\n    rate: 2 parsecs\n');
+  const bad = await ci('check', ['--budgets', path.join(dir, 'bad.yaml'), '--candidate', 'orders{version="2"}']);
+  expect(bad.code).toBe(2);
+  expect(bad.err).toContain('line 4:11: budgets[0].rate: unknown unit "parsecs"');
+
+  // ci compare --budgets: the budgets section joins the regression report, and gates too.
+  const compare = await ci('compare', ['--baseline', 'orders{version="1"}', '--candidate', 'orders{version="2"}', '--from', 'now-1h', '--budgets', budgetsFile, '--fail-on', 'regression']);
+  expect(compare.code).toBe(1);
+  expect(compare.out).toContain('### Performance budgets');
+  expect(compare.out).toContain('🔴 **1 blocking budget broken**: match-orders.');
+}, 180_000);
