@@ -25,6 +25,26 @@ export interface Regression {
 }
 export interface TimelinePayload { type: string; unit: string; step: number; points: [number, number][] }
 
+/** A stored budget (`GET /budgets`): its limit `max` in the type's base unit (a fraction for share and growth). */
+export interface Budget {
+  name: string; service: string; type: string; selector: string; owner: string; severity: 'warn' | 'block';
+  description?: string;
+  kind: 'share' | 'rate' | 'perRequest' | 'growth';
+  function?: { name: string; regex: boolean; measure: 'self' | 'total' };
+  max: number; maxText: string; counter?: string;
+}
+export interface BudgetsPayload { service: string; updated: number | null; budgets: Budget[] }
+export type Verdict = 'pass' | 'fail' | 'inconclusive';
+/** One budget's verdict (`POST /budgets/evaluate`); numbers that were not finite are null. */
+export interface BudgetVerdict {
+  name: string; verdict: Verdict; value: number | null; valueText: string; limitText: string;
+  ci: (number | null)[]; confidence: number | null; observations: number; baselineObservations?: number; needed?: number;
+  reason: string; severity: Budget['severity']; owner: string; function?: string; measure?: string;
+}
+export interface BudgetEvaluation { verdict: Verdict; budgets: BudgetVerdict[] }
+export interface BudgetSide { query: string; from?: string | number; until?: string | number }
+export interface BudgetSeries { stepMs: number; from: number; until: number; points: { t: number; value: number }[] }
+
 /** An error answer from the server, with its status and message. */
 export class ApiError extends Error {
   constructor(readonly status: number, message: string) {
@@ -94,6 +114,19 @@ export async function getJson<T>(path: string, params: Params = {}, signal?: Abo
   return value;
 }
 
+/** POSTs JSON and parses the JSON answer (errors as `getJson`'s). */
+export async function postJson<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(apiUrl(path), { method: 'POST', signal, headers: { accept: 'application/json', 'content-type': 'application/json', ...authHeaders() }, body: JSON.stringify(body) });
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err;
+    throw new ApiError(0, 'The Flamewatch server did not answer. Is `flamewatch serve` still running?');
+  }
+  if (!res.ok) throw await errorOf(res);
+  return (await res.json()) as T;
+}
+
 /** How long the last answer of each endpoint took to parse (for the render benchmark). */
 export const parseMs = new Map<string, number>();
 
@@ -109,6 +142,11 @@ export const api = {
   timeline: (p: Params, signal?: AbortSignal) => getJson<TimelinePayload>('timeline', p, signal),
   regressions: (p: Params, signal?: AbortSignal) => getJson<Regression[]>('regressions', p, signal),
   regression: (id: string, signal?: AbortSignal) => getJson<Regression>(`regressions/${encodeURIComponent(id)}`, {}, signal),
+  budgets: (service: string, signal?: AbortSignal) => getJson<BudgetsPayload>('budgets', { service }, signal),
+  /** The stored budgets of the candidate's service judged on it (growth budgets against `baseline`). */
+  evaluateBudgets: (candidate: BudgetSide, baseline?: BudgetSide, signal?: AbortSignal) =>
+    postJson<BudgetEvaluation>('budgets/evaluate', { candidate, ...(baseline ? { baseline } : {}) }, signal),
+  budgetSeries: (p: Params, signal?: AbortSignal) => getJson<BudgetSeries>('budgets/series', p, signal),
   setStatus: async (id: string, status: Regression['status']): Promise<Regression> => {
     const res = await fetch(apiUrl(`regressions/${encodeURIComponent(id)}`), { method: 'PATCH', headers: { 'content-type': 'application/json', ...authHeaders() }, body: JSON.stringify({ status }) });
     const body = (await res.json()) as Regression & { error?: string };

@@ -1,6 +1,6 @@
 /**
  * The shell: reads the view state from the URL, loads the service list,
- * shows the explore or compare page, and writes every state change back to
+ * shows the view's page (explore, compare, regressions, budgets), and writes every state change back to
  * the URL (pushState for navigation, replaceState for typing and sorting).
  */
 import './style.css';
@@ -8,6 +8,7 @@ import { api } from './api';
 import { dataChanged, type App } from './app';
 import { el, notice } from './dom';
 import { formatState, parseState, type State } from './state';
+import { BudgetsView } from './views/budgets';
 import { CompareView } from './views/compare';
 import { ExploreView } from './views/explore';
 import { RegressionsView } from './views/regressions';
@@ -25,6 +26,7 @@ declare global {
       explore?: ExploreView;
       compare?: CompareView;
       regressions?: RegressionsView;
+      budgets?: BudgetsView;
       timings: Record<string, Timing>;
     };
   }
@@ -37,6 +39,7 @@ let services: string[] = [];
 let explore: ExploreView | undefined;
 let compare: CompareView | undefined;
 let regressions: RegressionsView | undefined;
+let budgets: BudgetsView | undefined;
 const content = el('div', { class: 'content' });
 const headerSlot = el('div', { class: 'header-slot' });
 
@@ -62,19 +65,21 @@ function header(): HTMLElement {
     href: formatState({ ...state, view }), class: state.view === view ? 'nav active' : 'nav', 'aria-current': state.view === view ? 'page' : undefined,
     onclick: (e) => { e.preventDefault(); app.update({ view, zoom: '', rid: '' }, { push: true }); },
   }, label);
-  return el('header', { class: 'top' }, el('a', { href: '/', class: 'brand' }, 'Flamewatch'), el('nav', { 'aria-label': 'pages' }, link('explore', 'Explore'), link('compare', 'Compare'), link('regressions', 'Regressions')),
+  return el('header', { class: 'top' }, el('a', { href: '/', class: 'brand' }, 'Flamewatch'), el('nav', { 'aria-label': 'pages' }, link('explore', 'Explore'), link('compare', 'Compare'), link('regressions', 'Regressions'), link('budgets', 'Budgets')),
     el('span', { class: 'spacer' }), el('a', { href: '/api/v1/services', class: 'muted' }, 'API'));
 }
 
 /** Fills in a service and type when the URL has none, so the first visit shows a graph. */
 async function withDefaults(): Promise<void> {
   if (state.view === 'regressions') return;
+  // A service's budgets may be stored before its first profile: keep the one asked for.
+  if (state.view === 'budgets' && state.service) return;
   if (!state.service || !services.includes(state.service)) {
     // The server's own self-profile is the fallback, not the first choice.
     const pick = services.find((s) => s !== 'flamewatch-server') ?? services[0];
     if (pick && pick !== state.service) state = { ...state, service: pick, type: '' };
   }
-  if (state.service && !state.type) {
+  if (state.service && !state.type && state.view !== 'budgets') {
     const types = await profileTypes(state.service);
     state = { ...state, type: defaultType(types) };
   }
@@ -89,7 +94,11 @@ async function show(): Promise<void> {
   // Only the header is rebuilt: moving `content` would take the keyboard focus out of the page.
   headerSlot.replaceChildren(header());
   if (root.firstChild !== headerSlot || headerSlot.nextSibling !== content) root.replaceChildren(headerSlot, content);
-  if (state.view === 'regressions') {
+  if (state.view === 'budgets') {
+    budgets ??= window.__flamewatch.budgets = new BudgetsView(app, services);
+    if (content.firstChild !== budgets.element) content.replaceChildren(budgets.element);
+    budgets.render(state);
+  } else if (state.view === 'regressions') {
     regressions ??= window.__flamewatch.regressions = new RegressionsView(app, services);
     if (content.firstChild !== regressions.element) content.replaceChildren(regressions.element);
     regressions.render(state);

@@ -3,7 +3,7 @@
  * shared link shows the same thing. Defaults are left out of the URL.
  */
 
-export type View = 'explore' | 'compare' | 'regressions';
+export type View = 'explore' | 'compare' | 'regressions' | 'budgets';
 export type Tab = 'both' | 'flame' | 'table' | 'sandwich';
 export type CompareTab = 'diff' | 'side';
 
@@ -48,7 +48,7 @@ export const DEFAULTS: State = {
 };
 
 const ENUMS: Partial<Record<keyof State, readonly string[]>> = {
-  view: ['explore', 'compare', 'regressions'], rstatus: ['open', 'acknowledged', 'resolved', 'all'], tab: ['both', 'flame', 'table', 'sandwich'], orient: ['flame', 'icicle'],
+  view: ['explore', 'compare', 'regressions', 'budgets'], rstatus: ['open', 'acknowledged', 'resolved', 'all'], tab: ['both', 'flame', 'table', 'sandwich'], orient: ['flame', 'icicle'],
   diffMode: ['relative', 'absolute'], ctab: ['diff', 'side'],
 };
 

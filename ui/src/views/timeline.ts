@@ -107,8 +107,10 @@ export class Timeline {
     if (!b) return;
     const range = this.selections.get(key);
     const x = this.x();
+    // A selection outside the domain (the range moved before the selection did) is hidden, not drawn with a negative width.
+    const at = range ? [Math.max(x.range()[0], x(range[0])), Math.min(x.range()[1], x(range[1]))] as [number, number] : null;
     this.quiet = true;
-    b.brush.move(b.g, range ? [Math.max(x.range()[0], x(range[0])), Math.min(x.range()[1], x(range[1]))] : null);
+    b.brush.move(b.g, at && at[1] > at[0] ? at : null);
     this.quiet = false;
   }
 }
