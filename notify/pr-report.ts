@@ -251,6 +251,7 @@ export interface BudgetAnswer {
   observations: number;
   needed?: number;
   reason: string;
+  warning?: string;
 }
 
 const BUDGET_ICON = { pass: '🟢', fail: '🔴', inconclusive: '⚪' } as const;
@@ -276,5 +277,7 @@ export function renderBudgetSection(overall: 'pass' | 'fail' | 'inconclusive', b
     out.push(`| ${escapeCell(b.name)}${b.severity === 'warn' ? ' (warn)' : ''} | ${what} | ${escapeCell(b.valueText)} | ${escapeCell(b.limitText)} | ${BUDGET_ICON[b.verdict]} ${b.verdict} | ${sure} | ${obs} | ${escapeCell(b.owner || '–')} |`);
   }
   if (rows.length > MAX_FOLDED) out.push('', `and ${rows.length - MAX_FOLDED} more.`);
+  const warnings = budgets.filter((b) => b.warning);
+  if (warnings.length) out.push('', ...warnings.slice(0, MAX_FOLDED).map((b) => `⚠️ ${escapeCell(b.name)}: ${escapeCell(b.warning!)}`));
   return out.join('\n') + '\n';
 }

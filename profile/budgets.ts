@@ -67,6 +67,8 @@ export interface BudgetResult {
   /** For inconclusive: about how many observations a side would decide it at the present spread. */
   needed?: number;
   reason: string;
+  /** Something the owner should know that does not change the verdict: a function that appears nowhere (a typo?). */
+  warning?: string;
 }
 
 export const MIN_OBSERVATIONS = 5;

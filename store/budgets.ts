@@ -248,9 +248,16 @@ export async function evaluateBudgets(
     for (const b of group) {
       const i = index.get(b) ?? 0;
       const values = (obs: BudgetObservation[]) => obs.map((o) => observedValue(b, o, i)).filter((v): v is number => v !== undefined);
-      if (b.kind !== 'growth') results.set(b, judgeAbsolute(b, values(cand)));
-      else if (!base) results.set(b, { budget: b, verdict: 'inconclusive', value: NaN, ci: [NaN, NaN], confidence: 0, observations: cand.length, reason: 'a growth budget needs a baseline' });
-      else results.set(b, judgeGrowth(b, values(base), values(cand)));
+      let r: BudgetResult;
+      if (b.kind !== 'growth') r = judgeAbsolute(b, values(cand));
+      else if (!base) r = { budget: b, verdict: 'inconclusive', value: NaN, ci: [NaN, NaN], confidence: 0, observations: cand.length, reason: 'a growth budget needs a baseline' };
+      else r = judgeGrowth(b, values(base), values(cand));
+      // An unknown function is a warning, not an error: a typo, or code that was renamed or removed.
+      if (b.function && cand.length > 0 && cand.every((o) => o.matched[i] === 0)) {
+        const shown = b.function.regex ? `/${b.function.name}/` : b.function.name;
+        r = { ...r, warning: `${shown} is in none of the ${cand.length} observations' stacks${b.function.measure === 'self' ? ' as a leaf' : ''}: check the name` };
+      }
+      results.set(b, r);
     }
   }));
   return budgets.map((b) => results.get(b)!);

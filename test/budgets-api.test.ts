@@ -141,6 +141,14 @@ test('evaluate: each kind judged on the candidate, growth against the baseline',
     body: JSON.stringify({ budgets: { budgets: [{ name: 'only', function: 'render', share: '90%' }] }, candidate: { query: 'shop{version="2"}', from: 'now-2h' } }),
   });
   expect(((await sent.json()) as { budgets: Result[] }).budgets.map((b) => `${b.name}:${b.verdict}`)).toEqual(['only:pass']);
+  // A function that appears nowhere (a typo) passes at 0 % with a warning; nothing crashes.
+  const typo = await fetch(`${server.url}/api/v1/budgets/evaluate`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ budgets: { budgets: [{ name: 'typo', function: 'db.qurey', share: '10%' }] }, candidate: { query: 'shop{version="2"}', from: 'now-2h' } }),
+  });
+  const [t] = ((await typo.json()) as { budgets: (Result & { warning?: string })[] }).budgets;
+  expect(t).toMatchObject({ verdict: 'pass', value: 0 });
+  expect(t.warning).toMatch(/^db\.qurey is in none of the \d+ observations' stacks: check the name$/);
 });
 
 test('a budget over time, for the chart', async () => {

@@ -18,7 +18,7 @@ test('the README example workflow uses only the action\'s inputs, and the action
   const action = parse(fs.readFileSync(path.join(root, 'action.yml'), 'utf8')) as Action;
   expect(action.runs.using).toBe('composite');
   expect(Object.keys(action.inputs).sort()).toEqual(
-    ['baseline', 'candidate', 'command', 'fail-on', 'flamewatch-token', 'from', 'github-token', 'server', 'service', 'status', 'tenant', 'type']);
+    ['baseline', 'budgets', 'candidate', 'command', 'fail-on', 'flamewatch-token', 'from', 'github-token', 'server', 'service', 'status', 'tenant', 'type']);
   expect(action.inputs.server.required).toBe(true);
   expect(action.inputs['fail-on'].default).toBe('regression');
   const scripts = action.runs.steps.map((s) => s.run ?? '').join('\n');

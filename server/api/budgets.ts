@@ -49,6 +49,7 @@ export function resultJson(r: BudgetResult): Record<string, unknown> {
     ...(r.baselineObservations !== undefined ? { baselineObservations: r.baselineObservations } : {}),
     ...(r.needed !== undefined ? { needed: r.needed } : {}),
     reason: r.reason,
+    ...(r.warning ? { warning: r.warning } : {}),
   };
 }
 
