@@ -21,7 +21,7 @@ beforeAll(async () => {
   server = await startServer({ pullRequestDelayMs: 1000 }, async (store, url) => {
     const queue = lateQueue();
     runner = createJobRunner({
-      processors: processors({ store, log: () => undefined, queue, publicUrl: url, github: { token: 'server-token', apiUrl: github.url }, githubOptions: { maxWaitSeconds: 2 } }),
+      processors: processors({ store, log: () => undefined, queue, publicUrl: url, github: { token: 'server-token', apiUrl: github.url, repositories: ['acme/*'] }, githubOptions: { maxWaitSeconds: 2 } }),
       backoffMs: 100,
       log: () => undefined,
     });
@@ -83,12 +83,16 @@ test('a PR run is compared with main\'s newest run and commented once, updated a
   expect(github.requests.filter((r) => r.method === 'PATCH').length).toBeGreaterThan(0);
 });
 
-test('a PR without a regression gets a green comment; too few profiles get none; services without settings and other tenants get none', async () => {
+test('a PR without a regression gets a green comment; too few profiles get none; services without settings, repositories outside the allowlist and other tenants get none', async () => {
   await settings('cart', { pullRequests: { repository: 'acme/cart' } });
   for (let i = 0; i < 10; i++) await push('cart.cpu', { branch: 'main', commit: MAIN }, i, 1);
   for (let i = 0; i < 10; i++) await push('cart.cpu', { branch: 'feature', commit: HEAD, pr: '7' }, 20 + i, 1);
   // Too few: 3 profiles of PR 8 cannot be decided, so nothing is posted.
   for (let i = 0; i < 3; i++) await push('cart.cpu', { branch: 'other', commit: HEAD, pr: '8' }, 40 + i, 2);
+  // A repository outside the operator's allowlist (acme/*) is never written to.
+  await settings('elsewhere', { pullRequests: { repository: 'victim/repo' } });
+  for (let i = 0; i < 10; i++) await push('elsewhere.cpu', { branch: 'main', commit: MAIN }, i, 1);
+  for (let i = 0; i < 10; i++) await push('elsewhere.cpu', { branch: 'feature', commit: HEAD, pr: '11' }, 20 + i, 2);
   // No settings for this service: its PR runs are not commented.
   for (let i = 0; i < 10; i++) await push('quiet.cpu', { branch: 'main', commit: MAIN }, i, 1);
   for (let i = 0; i < 10; i++) await push('quiet.cpu', { branch: 'feature', commit: HEAD, pr: '9' }, 20 + i, 2);
@@ -102,6 +106,8 @@ test('a PR without a regression gets a green comment; too few profiles get none;
   expect(commentsOn(8)).toHaveLength(0);
   expect(commentsOn(9)).toHaveLength(0);
   expect(commentsOn(10)).toHaveLength(0);
+  expect(commentsOn(11)).toHaveLength(0);
+  expect(github.requests.some((r) => r.path.startsWith('/repos/victim/'))).toBe(false);
 });
 
 test('settings are validated; a token GitHub refuses fails the job into the dead letters with the reason', async () => {

@@ -18,8 +18,8 @@ export interface ProcessorDeps {
   publicUrl?: string;
   /** How often the sweep runs (ms); windows end on this boundary. Default 5 minutes. */
   sweepEveryMs?: number;
-  /** The server's GitHub credentials for pull-request comments. */
-  github?: { token: string; apiUrl: string };
+  /** The server's GitHub credentials for pull-request comments, and the repositories tenants may name (`owner/name`, `owner/*`; none: any). */
+  github?: { token: string; apiUrl: string; repositories?: string[] };
   githubOptions?: GitHubOptions;
 }
 
@@ -80,12 +80,16 @@ export function lateQueue(): JobQueue & { bind(queue: JobQueue): void } {
  * Detection settings from the environment: FLAMEWATCH_WEBHOOKS, FLAMEWATCH_PUBLIC_URL, FLAMEWATCH_DETECT_EVERY (seconds; 0 turns the
  * schedule off), FLAMEWATCH_GITHUB_TOKEN and FLAMEWATCH_GITHUB_API_URL (pull-request comments).
  */
-export function detectionSettings(env: NodeJS.ProcessEnv, defaultPublicUrl: string): { webhooks: WebhookTarget[]; publicUrl: string; sweepEveryMs: number; github?: { token: string; apiUrl: string } } {
+export function detectionSettings(env: NodeJS.ProcessEnv, defaultPublicUrl: string): { webhooks: WebhookTarget[]; publicUrl: string; sweepEveryMs: number; github?: { token: string; apiUrl: string; repositories?: string[] } } {
   const every = env.FLAMEWATCH_DETECT_EVERY === undefined ? DEFAULT_SWEEP_EVERY_MS / 1000 : Number(env.FLAMEWATCH_DETECT_EVERY);
   if (!Number.isFinite(every) || every < 0) throw new Error(`FLAMEWATCH_DETECT_EVERY must be seconds (0 turns detection off), not ${JSON.stringify(env.FLAMEWATCH_DETECT_EVERY)}`);
   const apiUrl = env.FLAMEWATCH_GITHUB_API_URL || 'https://api.github.com';
   if (!/^https?:\/\/\S+$/.test(apiUrl)) throw new Error(`FLAMEWATCH_GITHUB_API_URL must be an http(s) URL, not ${JSON.stringify(apiUrl)}`);
-  const github = env.FLAMEWATCH_GITHUB_TOKEN ? { token: env.FLAMEWATCH_GITHUB_TOKEN, apiUrl } : undefined;
+  const repositories = env.FLAMEWATCH_GITHUB_REPOSITORIES ? env.FLAMEWATCH_GITHUB_REPOSITORIES.split(',').map((r) => r.trim()).filter(Boolean) : undefined;
+  for (const r of repositories ?? []) {
+    if (!/^[A-Za-z0-9_.-]+\/([A-Za-z0-9_.-]+|\*)$/.test(r)) throw new Error(`FLAMEWATCH_GITHUB_REPOSITORIES: ${JSON.stringify(r)} is not owner/name or owner/*`);
+  }
+  const github = env.FLAMEWATCH_GITHUB_TOKEN ? { token: env.FLAMEWATCH_GITHUB_TOKEN, apiUrl, repositories } : undefined;
   return { webhooks: parseWebhooks(env.FLAMEWATCH_WEBHOOKS), publicUrl: env.FLAMEWATCH_PUBLIC_URL || defaultPublicUrl, sweepEveryMs: Math.round(every * 1000), github };
 }
 

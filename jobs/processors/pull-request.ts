@@ -17,8 +17,8 @@ import { compareSelections, type Store } from '../../store';
 
 export interface PullRequestDeps {
   store: Store;
-  /** The server's GitHub credentials; without them the job only logs that it cannot comment. */
-  github?: { token: string; apiUrl: string };
+  /** The server's GitHub credentials; without them the job only logs that it cannot comment. `repositories` limits where tenants may point it. */
+  github?: { token: string; apiUrl: string; repositories?: string[] };
   githubOptions?: GitHubOptions;
   /** The UI's base URL, for the report's links. */
   publicUrl: string;
@@ -42,6 +42,11 @@ export async function runPullRequest(deps: PullRequestDeps, payload: unknown, ct
     return { skipped: 'FLAMEWATCH_GITHUB_TOKEN is not set' };
   }
 
+  // One server token serves every tenant: with an allowlist, a tenant's settings cannot point it at a repository the operator did not list.
+  if (deps.github.repositories && !deps.github.repositories.some((r) => r === settings.repository || (r.endsWith('/*') && settings.repository.startsWith(r.slice(0, -1))))) {
+    ctx?.log(`pull request ${pr} of ${service}: ${settings.repository} is not in FLAMEWATCH_GITHUB_REPOSITORIES; not commenting`);
+    return { skipped: `${settings.repository} is not in FLAMEWATCH_GITHUB_REPOSITORIES` };
+  }
   const from = now - LOOKBACK_MS;
   const until = now + 1;
   const prMatchers: Matcher[] = [{ name: RUN_LABELS.pr, op: '=', value: pr }];
