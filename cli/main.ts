@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ciCommand } from './ci';
 import { collapseCommand } from './collapse';
+import { migrateCommand } from './migrate';
 import { perfCommand } from './perf';
 import { pushCommand } from './push';
 import { serveCommand } from './serve';
@@ -13,6 +14,7 @@ const program = new Command('flamewatch')
 
 program.addCommand(serveCommand());
 program.addCommand(workerCommand());
+program.addCommand(migrateCommand());
 program.addCommand(collapseCommand());
 program.addCommand(pushCommand());
 program.addCommand(perfCommand());

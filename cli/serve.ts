@@ -15,8 +15,9 @@ export function serveCommand(): Command {
     .option('--host <host>', 'address to listen on', process.env.FLAMEWATCH_HOST ?? '127.0.0.1')
     .option('-d, --data <dir>', 'chDB data directory (embedded mode)', process.env.FLAMEWATCH_DATA ?? './data')
     .option('--retention-days <days>', 'days to keep profiles', process.env.FLAMEWATCH_RETENTION_DAYS ?? '30')
+    .option('--cluster <name>', 'ClickHouse cluster (with CLICKHOUSE_URL): replicated, sharded tables made ON CLUSTER', process.env.FLAMEWATCH_CLICKHOUSE_CLUSTER)
     .option('--no-self-profile', 'do not profile the server itself (by default it does, as service flamewatch-server)')
-    .action(async (opts: { port: number; host: string; data: string; retentionDays: string; selfProfile: boolean }) => {
+    .action(async (opts: { port: number; host: string; data: string; retentionDays: string; cluster?: string; selfProfile: boolean }) => {
       // Loaded here, not at the top: other commands (collapse, push) start in
       // milliseconds without express, the ClickHouse client and chDB.
       const { createApp } = require('../server/app') as typeof import('../server/app');
@@ -26,7 +27,7 @@ export function serveCommand(): Command {
       // Before anything opens: a server others can reach never starts without authentication by accident.
       const auth = authFromEnv(process.env, opts.host);
       const tenantLimits = limitsFromEnv(process.env);
-      const config = storeConfigFromEnv(process.env, { dataDir: opts.data, retentionDays: Number(opts.retentionDays) });
+      const config = storeConfigFromEnv(process.env, { dataDir: opts.data, retentionDays: Number(opts.retentionDays), cluster: opts.cluster });
       const store = await openStore(config);
       // Jobs: on BullMQ when REDIS_URL is set (this process only enqueues; `flamewatch worker` runs them), else in this process.
       const { createJobRunner } = require('../jobs/runner') as typeof import('../jobs/runner');

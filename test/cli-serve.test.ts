@@ -59,12 +59,23 @@ describe('flamewatch serve', () => {
 });
 
 describe('docker-compose.yml', () => {
+  type Service = {
+    build?: string;
+    image?: string;
+    command?: string[];
+    environment?: Record<string, string>;
+    ports?: string[];
+    expose?: string[];
+    volumes?: string[];
+    deploy?: { replicas?: number | string };
+    depends_on?: Record<string, { condition: string }>;
+  };
+  const compose = () => parse(fs.readFileSync(path.join(repo, 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service> };
+
   it('parses and runs the server and workers against ClickHouse by CLICKHOUSE_URL and Redis by REDIS_URL', () => {
-    const compose = parse(fs.readFileSync(path.join(repo, 'docker-compose.yml'), 'utf8')) as {
-      services: Record<string, { build?: string; image?: string; command?: string[]; environment?: Record<string, string> }>;
-    };
-    expect(Object.keys(compose.services).sort()).toEqual(['clickhouse', 'redis', 'server', 'worker']);
-    const { server, worker, redis } = compose.services;
+    const { services } = compose();
+    expect(Object.keys(services).sort()).toEqual(['clickhouse', 'migrate', 'proxy', 'redis', 'server', 'worker']);
+    const { server, worker, redis } = services;
     expect(server.build).toBe('.');
     expect(server.environment?.CLICKHOUSE_URL).toMatch(/^http:\/\/.*@clickhouse:8123$/);
     expect(server.environment?.REDIS_URL).toBe('redis://redis:6379');
@@ -76,6 +87,44 @@ describe('docker-compose.yml', () => {
     for (const dir of dockerfile.matchAll(/^COPY (\S+) /gm)) {
       if (!dir[1].includes('.json')) expect(fs.existsSync(path.join(repo, dir[1]))).toBe(true);
     }
+  });
+
+  it('runs several stateless servers and workers behind one port, after one migration', () => {
+    const { services } = compose();
+    const { server, worker, migrate, proxy } = services;
+    // Replicas: counts from the environment, several by default; no replica binds a host port.
+    expect(String(server.deploy?.replicas)).toMatch(/^\$\{FLAMEWATCH_SERVERS:-([2-9]|\d\d+)\}$/);
+    expect(String(worker.deploy?.replicas)).toMatch(/^\$\{FLAMEWATCH_WORKERS:-\d+\}$/);
+    expect(server.ports).toBeUndefined();
+    expect(server.expose).toEqual(['4040']);
+    // The schema is migrated once, before servers and workers start.
+    expect(migrate).toMatchObject({ build: '.', command: ['node', 'bin/flamewatch.js', 'migrate'] });
+    expect(migrate.environment?.CLICKHOUSE_URL).toBe(server.environment?.CLICKHOUSE_URL);
+    for (const s of [server, worker]) expect(s.depends_on?.migrate).toEqual({ condition: 'service_completed_successfully' });
+    // The proxy is the one way in, to the server service's replicas.
+    expect(proxy.ports).toEqual(['4040:4040']);
+    expect(proxy.depends_on?.server).toEqual({ condition: 'service_healthy' });
+    const conf = proxy.volumes?.find((v) => v.endsWith(':/etc/nginx/nginx.conf:ro'))?.split(':')[0];
+    expect(conf).toBeDefined();
+    const nginx = fs.readFileSync(path.join(repo, conf!), 'utf8');
+    expect(nginx).toMatch(/server server:4040 resolve;/);
+    expect(nginx).toMatch(/listen 4040;/);
+    expect(nginx).toMatch(/proxy_pass http:\/\/flamewatch;/);
+    // Bodies up to the server's own ingest limit (16 MiB) reach it.
+    expect(Number(/client_max_body_size (\d+)m;/.exec(nginx)?.[1])).toBeGreaterThanOrEqual(16);
+  });
+
+  it('knows the migrate command, and --cluster on serve, worker and migrate', () => {
+    const help = (args: string[]) => spawnSync(process.execPath, [cli, ...args, '--help'], { encoding: 'utf8' }).stdout;
+    expect(help([])).toMatch(/\bmigrate\b/);
+    for (const cmd of ['serve', 'worker', 'migrate']) expect(help([cmd])).toMatch(/--cluster <name>/);
+  });
+
+  it('refuses a cluster without CLICKHOUSE_URL', () => {
+    const env = { ...process.env, CLICKHOUSE_URL: '', FLAMEWATCH_CLICKHOUSE_CLUSTER: '' };
+    const run = spawnSync(process.execPath, [cli, 'migrate', '--cluster', 'prod'], { env, encoding: 'utf8' });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/a cluster needs CLICKHOUSE_URL/);
   });
 });
 
