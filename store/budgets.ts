@@ -23,6 +23,12 @@ import { type QueryParams, type Selection, selectionWhere } from './selection';
 
 const ms = (col: string) => `toUnixTimestamp64Milli(${col})`;
 
+/** Rows of any of the sides' selections. */
+const anyOf = (wheres: string[]) => (wheres.length === 1 ? wheres[0] : wheres.map((w) => `(${w})`).join(' OR '));
+
+/** The side (0-based) a row belongs to; a row in several sides is repeated once for each (arrayJoin). */
+const sideOf = (wheres: string[]) => (wheres.length === 1 ? 'toUInt8(0)' : `arrayJoin(arrayFilter(s -> s >= 0, [${wheres.map((w, s) => `if(${w}, ${s}, -1)`).join(', ')}]))`);
+
 /** Where and when a budget is judged: extra label matchers (a version, a PR) over a time range. */
 export interface BudgetScope {
   matchers: Matcher[];
@@ -81,21 +87,32 @@ export class BudgetStore {
   }
 
   /**
-   * The observations of a selection: per instance and time bucket, the
-   * total, duration and profile count, each matcher's matched value (a
+   * The observations of one or more selections of one tenant, service and
+   * type (a candidate and its baseline), read together so that one scan of
+   * the profiles serves every side: per side, per instance and time bucket,
+   * the total, duration and profile count, each matcher's matched value (a
    * sample counts once per matcher however many of its frames match), and
-   * the counter type's total when asked.
+   * the counter type's total when asked. Sides may overlap (a profile in
+   * both counts in both). Each side's observations come sorted by key, so a
+   * verdict does not depend on the order ClickHouse grouped them in.
    */
-  async observations(sel: Selection, matchers: FunctionMatcher[], counterType?: string, maxObservations = MAX_OBSERVATIONS): Promise<BudgetObservation[]> {
+  async observations(sides: Selection[], matchers: FunctionMatcher[], counterType?: string, maxObservations = MAX_OBSERVATIONS): Promise<BudgetObservation[][]> {
     const params: QueryParams = {};
-    const where = selectionWhere(sel, params);
-    const [shape] = await this.rows<{ instances: string }>(`SELECT uniqExact(labels) AS instances FROM ${this.db}.profiles WHERE ${where}`, params);
-    const instances = Math.max(1, Number(shape?.instances ?? 1));
-    params.bucketMs = Math.max(1000, Math.ceil((sel.range.until - sel.range.from) / Math.max(1, Math.floor(maxObservations / instances))));
-    const key = `cityHash64(labels) AS inst, intDiv(${ms('time')}, {bucketMs:Int64}) AS b`;
-    const totals = this.rows<{ inst: string; b: string; tot: string; dur: string; profiles: string }>(
-      `SELECT ${key}, sum(total) AS tot, sum(duration_ms) AS dur, uniqExact(profile_id) AS profiles
-       FROM ${this.db}.profiles WHERE ${where} GROUP BY inst, b`,
+    const wheres = sides.map((sel, s) => selectionWhere(sel, params, `s${s}_`));
+    const [shape] = await this.rows<Record<string, string>>(
+      `SELECT ${wheres.map((w, s) => `uniqExactIf(labels, ${w}) AS i${s}`).join(', ')} FROM ${this.db}.profiles WHERE ${anyOf(wheres)}`,
+      params,
+    );
+    // Buckets sized so each side's instances × buckets stay near maxObservations.
+    params.bucketMs = sides.map((sel, s) => Math.max(1000, Math.ceil((sel.range.until - sel.range.from) / Math.max(1, Math.floor(maxObservations / Math.max(1, Number(shape?.[`i${s}`] ?? 1)))))));
+    // One UInt64 per (side, instance, bucket), computed per profile before any
+    // ARRAY JOIN: grouping samples by it is about twice as fast as by the
+    // (instance, bucket) pair computed per sample.
+    const rows = (where: string[], columns: string) => `SELECT ${sideOf(where)} AS side, cityHash64(side, labels, intDiv(${ms('time')}, {bucketMs:Array(Int64)}[side + 1])) AS obs, ${columns}
+         FROM ${this.db}.profiles WHERE ${anyOf(where)}`;
+    const totals = this.rows<{ side: number; obs: string; tot: string; dur: string; profiles: string }>(
+      `SELECT side, obs, sum(total) AS tot, sum(duration_ms) AS dur, uniqExact(profile_id) AS profiles
+       FROM (${rows(wheres, 'total, duration_ms, profile_id')}) GROUP BY side, obs`,
       params,
     );
     const flags = matchers.map((m, i) => {
@@ -107,43 +124,44 @@ export class BudgetStore {
         : m.measure === 'self' ? `${leaf} = ${p}` : `has(frames, ${p})`;
       return `toInt64(${test})`;
     });
-    const matched = matchers.length === 0 ? Promise.resolve([]) : this.rows<{ inst: string; b: string; matched: string[] }>(
+    const matched = matchers.length === 0 ? Promise.resolve([]) : this.rows<{ obs: string; matched: string[] }>(
       `WITH per_stack AS (
-         SELECT ${key}, stack_id, sum(value) AS v
-         FROM ${this.db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
-         WHERE ${where} GROUP BY inst, b, stack_id
+         SELECT obs, stack_id, sum(value) AS v
+         FROM (${rows(wheres, 'stack_ids, values')}) ARRAY JOIN stack_ids AS stack_id, values AS value
+         GROUP BY obs, stack_id
        ),
        flags AS (
          SELECT stack_id, [${flags.join(', ')}] AS f
          FROM (SELECT stack_id, any(frames) AS frames FROM ${this.db}.stacks
-               WHERE tenant = {tenant:String} AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${where})
+               WHERE tenant = {s0_tenant:String} AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${anyOf(wheres)})
                GROUP BY stack_id)
        )
-       SELECT p.inst AS inst, p.b AS b, sumForEach(arrayMap(x -> x * p.v, f.f)) AS matched
-       FROM per_stack AS p INNER JOIN flags AS f ON p.stack_id = f.stack_id GROUP BY inst, b`,
+       SELECT p.obs AS obs, sumForEach(arrayMap(x -> x * p.v, f.f)) AS matched
+       FROM per_stack AS p INNER JOIN flags AS f ON p.stack_id = f.stack_id GROUP BY obs`,
       params,
     );
-    let counter: Promise<{ inst: string; b: string; tot: string }[]> = Promise.resolve([]);
+    let counter: Promise<{ obs: string; tot: string }[]> = Promise.resolve([]);
     if (counterType !== undefined) {
       const cParams: QueryParams = { bucketMs: params.bucketMs };
-      const cWhere = selectionWhere({ ...sel, type: counterType, unit: undefined }, cParams);
-      counter = this.rows(`SELECT ${key}, sum(total) AS tot FROM ${this.db}.profiles WHERE ${cWhere} GROUP BY inst, b`, cParams);
+      const cWheres = sides.map((sel, s) => selectionWhere({ ...sel, type: counterType, unit: undefined }, cParams, `s${s}_`));
+      counter = this.rows(`SELECT obs, sum(total) AS tot FROM (${rows(cWheres, 'total')}) GROUP BY obs`, cParams);
     }
     const [t, m, c] = await Promise.all([totals, matched, counter]);
     const byKey = new Map<string, BudgetObservation>();
-    for (const r of t) byKey.set(`${r.inst}/${r.b}`, { total: Number(r.tot), durationMs: Number(r.dur), profiles: Number(r.profiles), matched: matchers.map(() => 0) });
+    const keys: string[][] = sides.map(() => []);
+    for (const r of t) {
+      byKey.set(r.obs, { total: Number(r.tot), durationMs: Number(r.dur), profiles: Number(r.profiles), matched: matchers.map(() => 0), ...(counterType !== undefined ? { requests: 0 } : {}) });
+      keys[Number(r.side)].push(r.obs);
+    }
     for (const r of m) {
-      const o = byKey.get(`${r.inst}/${r.b}`);
+      const o = byKey.get(r.obs);
       if (o) o.matched = r.matched.map(Number);
     }
-    if (counterType !== undefined) {
-      for (const o of byKey.values()) o.requests = 0;
-      for (const r of c) {
-        const o = byKey.get(`${r.inst}/${r.b}`);
-        if (o) o.requests = Number(r.tot);
-      }
+    for (const r of c) {
+      const o = byKey.get(r.obs);
+      if (o) o.requests = Number(r.tot);
     }
-    return [...byKey.values()];
+    return keys.map((k) => k.sort().map((key) => byKey.get(key)!));
   }
 
   /**
@@ -205,8 +223,10 @@ export function budgetSelection(tenant: string, b: Budget, scope: BudgetScope): 
 
 /**
  * Judges budgets on a candidate scope (and, for growth budgets, a baseline
- * scope). Budgets sharing a service, type and selector share one read of
- * the observations, every function they name matched in one pass.
+ * scope). Budgets sharing a service and type (and counter) share one read of
+ * the observations: each selector among them a side (its candidate, and its
+ * baseline when it has growth budgets), every function they name matched in
+ * one pass.
  */
 export async function evaluateBudgets(
   store: { budgets: BudgetStore },
@@ -217,7 +237,7 @@ export async function evaluateBudgets(
 ): Promise<BudgetResult[]> {
   const groups = new Map<string, Budget[]>();
   for (const b of budgets) {
-    const k = JSON.stringify([b.service, b.type, b.selector, b.kind === 'perRequest' ? b.counter : '']);
+    const k = JSON.stringify([b.service, b.type, b.kind === 'perRequest' ? b.counter : '']);
     groups.set(k, [...(groups.get(k) ?? []), b]);
   }
   const results = new Map<Budget, BudgetResult>();
@@ -230,19 +250,25 @@ export async function evaluateBudgets(
       if (i < 0) i = matchers.push(b.function) - 1;
       index.set(b, i);
     }
+    // Per selector: the index of its candidate side, and of its baseline side when a growth budget needs one.
+    const sides: Selection[] = [];
+    const sideOf = new Map<string, { cand: number; base?: number }>();
+    for (const b of group) {
+      if (sideOf.has(b.selector)) continue;
+      const cand = sides.push(budgetSelection(tenant, b, candidate)) - 1;
+      const needsBaseline = baseline && group.some((g) => g.selector === b.selector && g.kind === 'growth');
+      sideOf.set(b.selector, { cand, ...(needsBaseline ? { base: sides.push(budgetSelection(tenant, b, baseline)) - 1 } : {}) });
+    }
     const first = group[0];
-    const counter = first.kind === 'perRequest' ? first.counter : undefined;
-    const needsBaseline = group.some((b) => b.kind === 'growth');
-    const [cand, base] = await Promise.all([
-      store.budgets.observations(budgetSelection(tenant, first, candidate), matchers, counter),
-      needsBaseline && baseline ? store.budgets.observations(budgetSelection(tenant, first, baseline), matchers, counter) : Promise.resolve(undefined),
-    ]);
+    const observations = await store.budgets.observations(sides, matchers, first.kind === 'perRequest' ? first.counter : undefined);
     for (const b of group) {
       const i = index.get(b) ?? 0;
+      const side = sideOf.get(b.selector)!;
+      const cand = observations[side.cand];
       const values = (obs: BudgetObservation[]) => obs.map((o) => observedValue(b, o, i)).filter((v): v is number => v !== undefined);
       if (b.kind !== 'growth') results.set(b, judgeAbsolute(b, values(cand)));
-      else if (!base) results.set(b, { budget: b, verdict: 'inconclusive', value: NaN, ci: [NaN, NaN], confidence: 0, observations: cand.length, reason: 'a growth budget needs a baseline' });
-      else results.set(b, judgeGrowth(b, values(base), values(cand)));
+      else if (side.base === undefined) results.set(b, { budget: b, verdict: 'inconclusive', value: NaN, ci: [NaN, NaN], confidence: 0, observations: cand.length, reason: 'a growth budget needs a baseline' });
+      else results.set(b, judgeGrowth(b, values(observations[side.base]), values(cand)));
     }
   }));
   return budgets.map((b) => results.get(b)!);

@@ -13,7 +13,10 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => server?.close());
 
-const t0 = Math.floor(Date.now() / 1000) - 1800;
+// Half a minute past a minute: over now-2h each instance's profiles are pooled into 60 s buckets
+// (epoch-aligned), so a version's 12 profiles an instance fall in 3 buckets (3, 6 and 3 profiles) whenever the
+// test runs. Unaligned, the split moved with the clock and so did the mean share (39.1–40.5 %).
+const t0 = Math.floor(Date.now() / 60_000) * 60 - 1800 + 30;
 
 /** One 10-second profile of `instance`: JSON.parse about 3 %, db.query `db` of 1000 samples, the rest render. */
 function folded(seed: number, db: number): string {
@@ -106,7 +109,7 @@ test('evaluate: each kind judged on the candidate, growth against the baseline',
   expect(v1.verdict).toBe('fail');
 
   const v2 = await evaluate('shop{version="2"}', 'shop{version="1"}');
-  expect(by(v2)['db-share']).toMatchObject({ verdict: 'fail', valueText: expect.stringMatching(/^40\.\d\d %$/) as unknown as string });
+  expect(by(v2)['db-share']).toMatchObject({ verdict: 'fail', valueText: expect.stringMatching(/^(39|40)\.\d\d %$/) as unknown as string });
   expect(by(v2)['db-growth'].verdict).toBe('fail');
   expect(by(v2)['db-growth'].value).toBeCloseTo(0.6, 1);
   // Budgets sent with the request (CI's file) instead of the stored ones.
@@ -132,7 +135,7 @@ test('the gate: fail for the slow version naming the budget and function, pass f
   const gate = (q: string) => getJson<Gate>(server.url, `/api/v1/gate?service=shop&from=now-2h&${q}`);
   const slow = await gate('version=2&baseline=1');
   expect(slow.json.verdict).toBe('fail');
-  expect(slow.json.reason).toMatch(/budget db-share: db\.query total 40\.\d\d % over 30%/);
+  expect(slow.json.reason).toMatch(/budget db-share: db\.query total (39|40)\.\d\d % over 30%/);
   expect(slow.json.regressions?.found.map((r) => r.function)).toContain('db.query');
   const ok = await gate('version=1&baseline=1');
   expect(ok.json.verdict).toBe('pass');
