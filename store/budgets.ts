@@ -23,6 +23,12 @@ import { type QueryParams, type Selection, selectionWhere } from './selection';
 
 const ms = (col: string) => `toUnixTimestamp64Milli(${col})`;
 
+/** Rows of any of the sides' selections. */
+const anyOf = (wheres: string[]) => (wheres.length === 1 ? wheres[0] : wheres.map((w) => `(${w})`).join(' OR '));
+
+/** The side (0-based) a row belongs to; a row in several sides is repeated once for each (arrayJoin). */
+const sideOf = (wheres: string[]) => (wheres.length === 1 ? 'toUInt8(0)' : `arrayJoin(arrayFilter(s -> s >= 0, [${wheres.map((w, s) => `if(${w}, ${s}, -1)`).join(', ')}]))`);
+
 /** Where and when a budget is judged: extra label matchers (a version, a PR) over a time range. */
 export interface BudgetScope {
   matchers: Matcher[];
@@ -81,29 +87,39 @@ export class BudgetStore {
   }
 
   /**
-   * The observations of a selection: per instance and time bucket, the
-   * total, duration and profile count, each matcher's matched value (a
+   * The observations of one or more selections of one tenant, service and
+   * type (a candidate and its baseline), read together so that one scan of
+   * the profiles serves every side: per side, per instance and time bucket,
+   * the total, duration and profile count, each matcher's matched value (a
    * sample counts once per matcher however many of its frames match), and
-   * the counter type's total when asked.
+   * the counter type's total when asked. Sides may overlap (a profile in
+   * both counts in both). Each side's observations come sorted by key, so a
+   * verdict does not depend on the order ClickHouse grouped them in.
    */
-  async observations(sel: Selection, matchers: FunctionMatcher[], counterType?: string, maxObservations = MAX_OBSERVATIONS): Promise<BudgetObservation[]> {
+  async observations(sides: Selection[], matchers: FunctionMatcher[], counterType?: string, maxObservations = MAX_OBSERVATIONS): Promise<BudgetObservation[][]> {
     const params: QueryParams = {};
-    const where = selectionWhere(sel, params);
-    const [shape] = await this.rows<{ instances: string; profiles: string; first: string; last: string }>(
-      `SELECT uniqExact(labels) AS instances, uniqExact(profile_id) AS profiles, toString(${ms('min(time)')}) AS first, toString(${ms('max(time)')}) AS last
-       FROM ${this.db}.profiles WHERE ${where}`,
+    const wheres = sides.map((sel, s) => selectionWhere(sel, params, `s${s}_`));
+    const [shape] = await this.rows<Record<string, string>>(
+      `SELECT ${wheres.map((w, s) => `uniqExactIf(labels, ${w}) AS i${s}, uniqExactIf(profile_id, ${w}) AS p${s},
+         toString(${ms(`minIf(time, ${w})`)}) AS f${s}, toString(${ms(`maxIf(time, ${w})`)}) AS l${s}`).join(', ')}
+       FROM ${this.db}.profiles WHERE ${anyOf(wheres)}`,
       params,
     );
-    const instances = Math.max(1, Number(shape?.instances ?? 1));
-    // Few profiles: each is an observation, as the detector counts them. Many, or a counter to pair with:
-    // time buckets over the span the data covers (not the range asked for, which may be mostly empty).
-    const span = Math.max(1, Number(shape?.last ?? 0) - Number(shape?.first ?? 0) + 1);
-    params.bucketMs = Math.max(1000, Math.ceil(span / Math.max(1, Math.floor(maxObservations / instances))));
-    const perProfile = counterType === undefined && Number(shape?.profiles ?? 0) <= maxObservations;
-    const key = `cityHash64(labels) AS inst, ${perProfile ? 'cityHash64(profile_id)' : `intDiv(${ms('time')}, {bucketMs:Int64})`} AS b`;
-    const totals = this.rows<{ inst: string; b: string; tot: string; dur: string; profiles: string }>(
-      `SELECT ${key}, sum(total) AS tot, sum(duration_ms) AS dur, uniqExact(profile_id) AS profiles
-       FROM ${this.db}.profiles WHERE ${where} GROUP BY inst, b`,
+    const num = (k: string) => Number(shape?.[k] ?? 0);
+    // Few profiles on a side: each is an observation, as the detector counts them. Many, or a counter to pair
+    // with: time buckets over the span the side's data covers (not the range asked for, which may be mostly
+    // empty), sized so instances × buckets stay near maxObservations.
+    params.perProfile = sides.map((_, s) => (counterType === undefined && num(`p${s}`) <= maxObservations ? 1 : 0));
+    params.bucketMs = sides.map((_, s) => Math.max(1000, Math.ceil(Math.max(1, num(`l${s}`) - num(`f${s}`) + 1) / Math.max(1, Math.floor(maxObservations / Math.max(1, num(`i${s}`)))))));
+    // One UInt64 per (side, instance, bucket or profile), computed per profile before any
+    // ARRAY JOIN: grouping samples by it is about twice as fast as by the
+    // (instance, bucket) pair computed per sample.
+    const rows = (where: string[], columns: string) => `SELECT ${sideOf(where)} AS side,
+         cityHash64(side, labels, if({perProfile:Array(UInt8)}[side + 1] = 1, cityHash64(profile_id), toUInt64(intDiv(${ms('time')}, {bucketMs:Array(Int64)}[side + 1])))) AS obs, ${columns}
+         FROM ${this.db}.profiles WHERE ${anyOf(where)}`;
+    const totals = this.rows<{ side: number; obs: string; tot: string; dur: string; profiles: string }>(
+      `SELECT side, obs, sum(total) AS tot, sum(duration_ms) AS dur, uniqExact(profile_id) AS profiles
+       FROM (${rows(wheres, 'total, duration_ms, profile_id')}) GROUP BY side, obs`,
       params,
     );
     const flags = matchers.map((m, i) => {
@@ -115,43 +131,44 @@ export class BudgetStore {
         : m.measure === 'self' ? `${leaf} = ${p}` : `has(frames, ${p})`;
       return `toInt64(${test})`;
     });
-    const matched = matchers.length === 0 ? Promise.resolve([]) : this.rows<{ inst: string; b: string; matched: string[] }>(
+    const matched = matchers.length === 0 ? Promise.resolve([]) : this.rows<{ obs: string; matched: string[] }>(
       `WITH per_stack AS (
-         SELECT ${key}, stack_id, sum(value) AS v
-         FROM ${this.db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
-         WHERE ${where} GROUP BY inst, b, stack_id
+         SELECT obs, stack_id, sum(value) AS v
+         FROM (${rows(wheres, 'stack_ids, values')}) ARRAY JOIN stack_ids AS stack_id, values AS value
+         GROUP BY obs, stack_id
        ),
        flags AS (
          SELECT stack_id, [${flags.join(', ')}] AS f
          FROM (SELECT stack_id, any(frames) AS frames FROM ${this.db}.stacks
-               WHERE tenant = {tenant:String} AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${where})
+               WHERE tenant = {s0_tenant:String} AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${anyOf(wheres)})
                GROUP BY stack_id)
        )
-       SELECT p.inst AS inst, p.b AS b, sumForEach(arrayMap(x -> x * p.v, f.f)) AS matched
-       FROM per_stack AS p INNER JOIN flags AS f ON p.stack_id = f.stack_id GROUP BY inst, b`,
+       SELECT p.obs AS obs, sumForEach(arrayMap(x -> x * p.v, f.f)) AS matched
+       FROM per_stack AS p INNER JOIN flags AS f ON p.stack_id = f.stack_id GROUP BY obs`,
       params,
     );
-    let counter: Promise<{ inst: string; b: string; tot: string }[]> = Promise.resolve([]);
+    let counter: Promise<{ obs: string; tot: string }[]> = Promise.resolve([]);
     if (counterType !== undefined) {
-      const cParams: QueryParams = { bucketMs: params.bucketMs };
-      const cWhere = selectionWhere({ ...sel, type: counterType, unit: undefined }, cParams);
-      counter = this.rows(`SELECT ${key}, sum(total) AS tot FROM ${this.db}.profiles WHERE ${cWhere} GROUP BY inst, b`, cParams);
+      const cParams: QueryParams = { bucketMs: params.bucketMs, perProfile: params.perProfile };
+      const cWheres = sides.map((sel, s) => selectionWhere({ ...sel, type: counterType, unit: undefined }, cParams, `s${s}_`));
+      counter = this.rows(`SELECT obs, sum(total) AS tot FROM (${rows(cWheres, 'total')}) GROUP BY obs`, cParams);
     }
     const [t, m, c] = await Promise.all([totals, matched, counter]);
     const byKey = new Map<string, BudgetObservation>();
-    for (const r of t) byKey.set(`${r.inst}/${r.b}`, { total: Number(r.tot), durationMs: Number(r.dur), profiles: Number(r.profiles), matched: matchers.map(() => 0) });
+    const keys: string[][] = sides.map(() => []);
+    for (const r of t) {
+      byKey.set(r.obs, { total: Number(r.tot), durationMs: Number(r.dur), profiles: Number(r.profiles), matched: matchers.map(() => 0), ...(counterType !== undefined ? { requests: 0 } : {}) });
+      keys[Number(r.side)].push(r.obs);
+    }
     for (const r of m) {
-      const o = byKey.get(`${r.inst}/${r.b}`);
+      const o = byKey.get(r.obs);
       if (o) o.matched = r.matched.map(Number);
     }
-    if (counterType !== undefined) {
-      for (const o of byKey.values()) o.requests = 0;
-      for (const r of c) {
-        const o = byKey.get(`${r.inst}/${r.b}`);
-        if (o) o.requests = Number(r.tot);
-      }
+    for (const r of c) {
+      const o = byKey.get(r.obs);
+      if (o) o.requests = Number(r.tot);
     }
-    return [...byKey.values()];
+    return keys.map((k) => k.sort().map((key) => byKey.get(key)!));
   }
 
   /**
@@ -213,8 +230,10 @@ export function budgetSelection(tenant: string, b: Budget, scope: BudgetScope): 
 
 /**
  * Judges budgets on a candidate scope (and, for growth budgets, a baseline
- * scope). Budgets sharing a service, type and selector share one read of
- * the observations, every function they name matched in one pass.
+ * scope). Budgets sharing a service and type (and counter) share one read of
+ * the observations: each selector among them a side (its candidate, and its
+ * baseline when it has growth budgets), every function they name matched in
+ * one pass.
  */
 export async function evaluateBudgets(
   store: { budgets: BudgetStore },
@@ -225,7 +244,7 @@ export async function evaluateBudgets(
 ): Promise<BudgetResult[]> {
   const groups = new Map<string, Budget[]>();
   for (const b of budgets) {
-    const k = JSON.stringify([b.service, b.type, b.selector, b.kind === 'perRequest' ? b.counter : '']);
+    const k = JSON.stringify([b.service, b.type, b.kind === 'perRequest' ? b.counter : '']);
     groups.set(k, [...(groups.get(k) ?? []), b]);
   }
   const results = new Map<Budget, BudgetResult>();
@@ -238,20 +257,26 @@ export async function evaluateBudgets(
       if (i < 0) i = matchers.push(b.function) - 1;
       index.set(b, i);
     }
+    // Per selector: the index of its candidate side, and of its baseline side when a growth budget needs one.
+    const sides: Selection[] = [];
+    const sideOf = new Map<string, { cand: number; base?: number }>();
+    for (const b of group) {
+      if (sideOf.has(b.selector)) continue;
+      const cand = sides.push(budgetSelection(tenant, b, candidate)) - 1;
+      const needsBaseline = baseline && group.some((g) => g.selector === b.selector && g.kind === 'growth');
+      sideOf.set(b.selector, { cand, ...(needsBaseline ? { base: sides.push(budgetSelection(tenant, b, baseline)) - 1 } : {}) });
+    }
     const first = group[0];
-    const counter = first.kind === 'perRequest' ? first.counter : undefined;
-    const needsBaseline = group.some((b) => b.kind === 'growth');
-    const [cand, base] = await Promise.all([
-      store.budgets.observations(budgetSelection(tenant, first, candidate), matchers, counter),
-      needsBaseline && baseline ? store.budgets.observations(budgetSelection(tenant, first, baseline), matchers, counter) : Promise.resolve(undefined),
-    ]);
+    const observations = await store.budgets.observations(sides, matchers, first.kind === 'perRequest' ? first.counter : undefined);
     for (const b of group) {
       const i = index.get(b) ?? 0;
+      const side = sideOf.get(b.selector)!;
+      const cand = observations[side.cand];
       const values = (obs: BudgetObservation[]) => obs.map((o) => observedValue(b, o, i)).filter((v): v is number => v !== undefined);
       let r: BudgetResult;
       if (b.kind !== 'growth') r = judgeAbsolute(b, values(cand));
-      else if (!base) r = { budget: b, verdict: 'inconclusive', value: NaN, ci: [NaN, NaN], confidence: 0, observations: cand.length, reason: 'a growth budget needs a baseline' };
-      else r = judgeGrowth(b, values(base), values(cand));
+      else if (side.base === undefined) r = { budget: b, verdict: 'inconclusive', value: NaN, ci: [NaN, NaN], confidence: 0, observations: cand.length, reason: 'a growth budget needs a baseline' };
+      else r = judgeGrowth(b, values(observations[side.base]), values(cand));
       // An unknown function is a warning, not an error: a typo, or code that was renamed or removed.
       if (b.function && cand.length > 0 && cand.every((o) => o.matched[i] === 0)) {
         const shown = b.function.regex ? `/${b.function.name}/` : b.function.name;

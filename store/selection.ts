@@ -12,7 +12,7 @@ export interface Selection {
   matchers: Matcher[];
 }
 
-export type QueryParams = Record<string, string | number | string[]>;
+export type QueryParams = Record<string, string | number | string[] | number[]>;
 
 /**
  * The WHERE clause of a selection over the profiles table. The SQL text is
