@@ -46,6 +46,15 @@ describe('planRange', () => {
     expect(Object.values(params)).toEqual(expect.arrayContaining(["t'x", 'svc', '^(?:a\'|b)$', T0 - 90 * M - 1]));
   });
 
+  it('reads raw profiles alone when the range holds no whole hour', () => {
+    for (const [from, until] of [[0, M], [30 * M, 90 * M + 1], [-1, H - 1]]) {
+      const sql = stackSumsQuery('db', { tenant: 't', service: 's', type: 'cpu', range: { from: T0 + from, until: T0 + until }, matchers: [] }, {});
+      expect(sql).not.toMatch(/profiles_1|UNION/);
+    }
+    const sql = stackSumsQuery('db', { tenant: 't', service: 's', type: 'cpu', range: { from: T0 - 1, until: T0 + H + 1 }, matchers: [] }, {});
+    expect(sql).toMatch(/db\.profiles_1h/);
+  });
+
   it('is the raw query alone without tiers', () => {
     const sql = stackSumsQuery('db', { tenant: 't', service: 's', type: 'cpu', range: { from: 0, until: 7 * 24 * H }, matchers: [] }, {}, []);
     expect(sql).not.toMatch(/profiles_1|UNION/);

@@ -118,11 +118,14 @@ function timeRanges(column: string, segments: Segment[], params: QueryParams, na
 /**
  * The selection's samples summed per stack id, reading rollups for the whole
  * buckets of its range and raw profiles for the rest; the same answer as
- * the raw query alone (sums of integers, in any order).
+ * the raw query alone (sums of integers, in any order). Ranges holding no
+ * whole bucket of the coarsest tier read raw profiles only: measured
+ * (BENCHMARKS.md), minutes alone read about as many rows as raw profiles
+ * and were no faster.
  */
 export function stackSumsQuery(db: string, sel: Selection, params: QueryParams, tiers: readonly RollupTier[] = ROLLUP_TIERS): string {
   const segments = planRange(sel.range, tiers);
-  if (segments.every((s) => !s.tier)) {
+  if (!segments.some((s) => s.tier && s.tier === tiers[tiers.length - 1])) {
     return `SELECT toString(stack_id) AS id, sum(value) AS value
        FROM ${db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
        WHERE ${selectionWhere(sel, params)} GROUP BY stack_id`;

@@ -125,6 +125,7 @@ function ranges(): [number, number][] {
     [Math.ceil(START / 60_000) * 60_000, Math.ceil(START / 60_000) * 60_000 + 17 * 60_000], // whole minutes only
     [START + 1_000, START + 50_000], // inside one minute
     [START + 59_999, START + 2 * 60_000 + 1], // one whole minute, a ms either side
+    [START + 5 * 60_000 + 123, START + 2 * HOUR + 7 * 60_000 + 5], // an hour, with minutes and ms of data either side
   ];
   for (let i = 0; i < 12; i++) {
     const a = START + Math.floor(random() * SPAN);
@@ -138,6 +139,10 @@ describe('rollups answer as raw profiles do', () => {
     const params = {};
     expect(stackSumsQuery(db, sel(START - HOUR, START + SPAN + HOUR), params)).toMatch(/profiles_1h[\s\S]*profiles_1m|profiles_1m[\s\S]*profiles_1h/);
     expect(stackSumsQuery(db, sel(START + 1_000, START + 50_000), params)).not.toMatch(/profiles_1/);
+    // Raw edges, minutes at both ends of the whole hours, all holding profiles.
+    const [from, until] = ranges()[5];
+    const sql = stackSumsQuery(db, sel(from, until), {});
+    expect(sql).toMatch(/FROM [\w.]+\.profiles ARRAY JOIN[\s\S]*profiles_1m[\s\S]*\(\(minute[\s\S]* OR \(minute[\s\S]*profiles_1h/);
   });
 
   it.each(MATCHERS.map((m) => [m.map((x) => `${x.name}${x.op}"${x.value}"`).join(',') || 'no matchers', m] as const))(

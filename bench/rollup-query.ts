@@ -1,0 +1,174 @@
+/**
+ * A flame graph over long ranges, from raw profiles and from rollups (issue
+ * 7 target: < 1 s for 7 days × 50 instances, embedded chDB). Each instance
+ * pushes a profile of 100 stacks every 10 s (3,024,000 profiles, 302 M
+ * samples for 7 d × 50); the query is what GET /api/v1/flamegraph does:
+ * stacks and unit of the selection, then the tree and its 8,192-node graph.
+ *
+ *   npm run build && node dist/bench/rollup-query.js [--days 7] [--instances 50] [--stacks 100] [--runs 5]
+ *
+ * The profiles are generated inside ClickHouse (INSERT ... SELECT from
+ * numbers(), as bench/detect-speed.ts does) into a store migrated up to
+ * version 2, then the store is migrated: migration 3's backfill builds the
+ * rollups, as on an upgrade. Ranges end 13 s into a minute (as `now` does),
+ * so every rollup query also reads raw profiles at its edges. Fewer instances
+ * are selected with a label matcher (`instance=~"0|1|…"`) over the same data.
+ * Raw and rollup runs alternate; medians of --runs after one warm-up each.
+ * The cost side: ms of ClickHouse time per pushed profile for inserts of 200
+ * profiles (the writer's batch), before and after the views exist.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { buildTree, flameGraph } from '../profile/tree';
+import { createStoreClient } from '../store/client';
+import { ProfileQueries } from '../store/queries';
+import { migrate } from '../store/schema';
+import type { Selection } from '../store/selection';
+import { makeService } from '../test/helpers/synthetic-profiles';
+import { median } from './lib';
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? def : Number(process.argv[i + 1]);
+}
+
+const DAYS = arg('days', 7);
+const INSTANCES = arg('instances', 50);
+const STACKS_PER_PROFILE = arg('stacks', 100);
+const RUNS = arg('runs', 5);
+const STACKS = 2000;
+const DB = 'bench';
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+
+/** Profiles of `instances` instances every 10 s from `start`, numbered from `first`. */
+function generate(first: number, count: number, start: number, instances: number, service = 'bench'): string {
+  return `INSERT INTO ${DB}.profiles (tenant, service, type, unit, time, duration_ms, profile_id, labels, stack_ids, values, total)
+    SELECT 'default', '${service}', 'cpu', 'samples',
+      fromUnixTimestamp64Milli(toInt64(${start} + intDiv(number, ${instances}) * 10000)), 10000,
+      generateUUIDv4(number), map('instance', toString(number % ${instances})),
+      arrayMap(k -> toUInt64(1 + toUInt64(${STACKS} * pow((cityHash64(number, k) % 1000003) / 1000003, 3))), range(${STACKS_PER_PROFILE})) AS ids,
+      arrayMap(k -> toInt64(1 + cityHash64(number, k, 7) % 20), range(${STACKS_PER_PROFILE})) AS vs,
+      arraySum(vs)
+    FROM numbers(${first}, ${count})`;
+}
+
+/** ms of wall time per profile for 20 inserts of 200 profiles into a service of its own. */
+async function insertCost(client: ClickHouseClient, service: string): Promise<number> {
+  const start = Date.now() - HOUR;
+  const t = performance.now();
+  for (let i = 0; i < 20; i++) await client.command({ query: generate(i * 200, 200, start + i * 40_000, 50, service) });
+  return (performance.now() - t) / 4000;
+}
+
+async function main(): Promise<void> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-rollup-bench-'));
+  const { client } = createStoreClient({ dataDir, database: DB, retentionDays: 30 });
+  const out: Record<string, unknown> = { days: DAYS, instances: INSTANCES, stacksPerProfile: STACKS_PER_PROFILE, runs: RUNS, loadBefore: load() };
+  try {
+    await migrate(client, DB, 30, { upTo: 2 });
+    const service = makeService({ functions: 300, nodes: STACKS, endpoints: 8, seed: 11 });
+    const stacks = Array.from({ length: STACKS }, (_, i) => {
+      const frames: string[] = [];
+      for (let n = i; n >= 0; n = service.parent[n]) frames.push(service.names[service.fn[n]]);
+      return { tenant: 'default', stack_id: String(i + 1), frames: frames.reverse() };
+    });
+    await client.insert({ table: `${DB}.stacks`, values: stacks, format: 'JSONEachRow' });
+
+    const perDay = (DAY / 10_000) * INSTANCES;
+    const start = Math.floor((Date.now() - DAYS * DAY) / DAY) * DAY - DAY;
+    let t = performance.now();
+    // Profile n is instance n % INSTANCES at start + floor(n / INSTANCES) * 10 s: one statement per day.
+    for (let d = 0; d < DAYS; d++) await client.command({ query: generate(d * perDay, perDay, start, INSTANCES) });
+    out.generateSeconds = +((performance.now() - t) / 1000).toFixed(1);
+    const [span] = await (await client.query({
+      query: `SELECT toUnixTimestamp64Milli(min(time)) AS first, toUnixTimestamp64Milli(max(time)) AS last, count() AS n FROM ${DB}.profiles`,
+      format: 'JSONEachRow',
+    })).json<{ first: string; last: string; n: string }>();
+    if (Number(span.first) !== start || Number(span.last) !== start + DAYS * DAY - 10_000 || Number(span.n) !== DAYS * perDay) {
+      throw new Error(`generated the wrong profiles: ${JSON.stringify(span)}`);
+    }
+    console.error(`generated ${DAYS * perDay} profiles in ${out.generateSeconds} s; backfilling (load ${load()})`);
+    const before = await insertCost(client, 'cost-raw');
+
+    t = performance.now();
+    await migrate(client, DB, 30);
+    out.backfillSeconds = +((performance.now() - t) / 1000).toFixed(1);
+    console.error(`backfilled in ${out.backfillSeconds} s; merging (load ${load()})`);
+    const after = await insertCost(client, 'cost-views');
+    out.insertMsPerProfile = { withoutViews: +before.toFixed(3), withViews: +after.toFixed(3) };
+
+    t = performance.now();
+    for (const table of ['profiles', 'profiles_1m', 'profiles_1h', 'series']) await client.command({ query: `OPTIMIZE TABLE ${DB}.${table} FINAL` });
+    out.optimizeSeconds = +((performance.now() - t) / 1000).toFixed(1);
+    console.error(`merged in ${out.optimizeSeconds} s (load ${load()})`);
+    const sizes = await (await client.query({
+      query: `SELECT table, sum(rows) AS rows, formatReadableSize(sum(data_compressed_bytes)) AS size FROM system.parts
+              WHERE database = '${DB}' AND active AND table IN ('profiles', 'profiles_1m', 'profiles_1h') GROUP BY table ORDER BY table`,
+      format: 'JSONEachRow',
+    })).json<{ table: string; rows: string; size: string }>();
+    const [{ samples }] = await (await client.query({ query: `SELECT sum(length(stack_ids)) AS samples FROM ${DB}.profiles WHERE service = 'bench'`, format: 'JSONEachRow' })).json<{ samples: string }>();
+    out.tables = Object.fromEntries(sizes.map((s) => [s.table, { rows: Number(s.rows), size: s.size }]));
+    out.samples = Number(samples);
+
+    const raw = new ProfileQueries(client, DB, { rollups: false });
+    const rolled = new ProfileQueries(client, DB);
+    const until = start + DAYS * DAY - 47_000; // 13 s into a minute
+    const flamegraph = async (q: ProfileQueries, sel: Selection) => {
+      const t0 = performance.now();
+      const [stackValues] = await Promise.all([q.stacks(sel), q.unitOf(sel)]);
+      const t1 = performance.now();
+      const graph = flameGraph(buildTree(stackValues), 8192);
+      return { ms: performance.now() - t0, queryMs: t1 - t0, stacks: stackValues, nodes: graph.nodes.shown };
+    };
+    const results: Record<string, unknown>[] = [];
+    for (const hours of [1, 6, 24, 24 * 7].filter((h) => h <= DAYS * 24)) {
+      for (const instances of [10, 25, 50].filter((n) => n <= INSTANCES)) {
+        const matchers = instances === INSTANCES ? [] : [{ name: 'instance', op: '=~' as const, value: Array.from({ length: instances }, (_, i) => i).join('|') }];
+        const sel: Selection = { tenant: 'default', service: 'bench', type: 'cpu', range: { from: until - hours * HOUR, until }, matchers };
+        // Warm-up (frames cache, page cache), and the two answers must be equal.
+        const [a, b] = [await flamegraph(raw, sel), await flamegraph(rolled, sel)];
+        const key = (xs: typeof a.stacks) => xs.map((s) => `${s.stack.join(';')} ${s.value}`).sort().join('\n');
+        if (key(a.stacks) !== key(b.stacks)) throw new Error(`rollups differ from raw for ${hours} h × ${instances}`);
+        const times = { raw: [] as number[], rollup: [] as number[], rawQuery: [] as number[], rollupQuery: [] as number[] };
+        for (let i = 0; i < RUNS; i++) {
+          const r = await flamegraph(raw, sel);
+          const u = await flamegraph(rolled, sel);
+          times.raw.push(r.ms);
+          times.rollup.push(u.ms);
+          times.rawQuery.push(r.queryMs);
+          times.rollupQuery.push(u.queryMs);
+        }
+        const row = {
+          range: hours >= 24 ? `${hours / 24}d` : `${hours}h`,
+          instances,
+          rawMs: Math.round(median(times.raw)),
+          rollupMs: Math.round(median(times.rollup)),
+          ratio: +(median(times.raw) / median(times.rollup)).toFixed(1),
+          rollupMinMax: [Math.round(Math.min(...times.rollup)), Math.round(Math.max(...times.rollup))],
+          rawQueryMs: Math.round(median(times.rawQuery)),
+          rollupQueryMs: Math.round(median(times.rollupQuery)),
+          stacks: a.stacks.length,
+          nodes: b.nodes,
+        };
+        results.push(row);
+        console.error(JSON.stringify(row), `load ${load()}`);
+      }
+    }
+    out.results = results;
+    out.loadAfter = load();
+    console.log(JSON.stringify(out, null, 2));
+  } finally {
+    await client.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
