@@ -36,10 +36,13 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-/** Starts `flamewatch serve` as a child process on a fresh data directory and waits for /healthz. */
-export async function startServer(extraEnv: Record<string, string> = {}): Promise<BenchServer> {
+/**
+ * Starts `flamewatch serve` as a child process and waits for /healthz: on a
+ * fresh data directory (removed at stop), or on `dataDir` (kept).
+ */
+export async function startServer(extraEnv: Record<string, string> = {}, dataDirToKeep?: string): Promise<BenchServer> {
   const port = await freePort();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-bench-'));
+  const dataDir = dataDirToKeep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fw-bench-'));
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the server.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc = spawn(process.execPath, [...nodeArgs, path.join(repoDir, 'bin', 'flamewatch.js'), 'serve', '--port', String(port), '--data', dataDir, '--no-self-profile'], {
@@ -64,8 +67,8 @@ export async function startServer(extraEnv: Record<string, string> = {}): Promis
     dataDir,
     async stop() {
       proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (proc.exitCode === null && proc.signalCode === null) await new Promise((r) => proc.once('exit', r));
+      if (!dataDirToKeep) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -118,6 +118,28 @@ function drawWindow(service: Service, o: Omit<WindowOptions, 'samples'>, random:
   return sum;
 }
 
+/**
+ * One window's samples per node, after `drawWindow`: a multinomial draw.
+ * Each uniform lands in the first node whose running sum reaches it; the
+ * counts do not depend on the draws' order, so they are sorted and the
+ * running sums walked once.
+ */
+function drawCounts(o: WindowOptions, random: () => number, sum: number, cumulative: Float64Array, counts: Int32Array): number {
+  const nodes = counts.length;
+  counts.fill(0);
+  const samples = Math.round(o.samples * (o.load ?? 1));
+  const draws = new Float64Array(samples);
+  for (let s = 0; s < samples; s++) draws[s] = random() * sum;
+  draws.sort();
+  let node = 0;
+  for (let s = 0; s < samples; s++) {
+    const r = draws[s];
+    while (node < nodes - 1 && cumulative[node] < r) node++;
+    counts[node]++;
+  }
+  return samples;
+}
+
 /** `count` observations (pushed profiles) of a service. */
 export function observe(service: Service, count: number, o: WindowOptions, seed: number): Observation[] {
   const random = rng(seed);
@@ -130,20 +152,7 @@ export function observe(service: Service, count: number, o: WindowOptions, seed:
   const out: Observation[] = [];
   for (let k = 0; k < count; k++) {
     const sum = drawWindow(service, o, random, weights, cumulative);
-    // Multinomial draw of the window's samples: each uniform lands in the
-    // first node whose running sum reaches it. The counts do not depend on
-    // the draws' order, so sort them and walk the running sums once.
-    counts.fill(0);
-    const samples = Math.round(o.samples * (o.load ?? 1));
-    const draws = new Float64Array(samples);
-    for (let s = 0; s < samples; s++) draws[s] = random() * sum;
-    draws.sort();
-    let node = 0;
-    for (let s = 0; s < samples; s++) {
-      const r = draws[s];
-      while (node < nodes - 1 && cumulative[node] < r) node++;
-      counts[node]++;
-    }
+    const samples = drawCounts(o, random, sum, cumulative, counts);
     fnSelf.fill(0);
     fnTotal.fill(0);
     for (let i = 0; i < nodes; i++) {
@@ -156,6 +165,25 @@ export function observe(service: Service, count: number, o: WindowOptions, seed:
     const functions = new Map<string, { self: number; total: number }>();
     for (let f = 0; f < fnTotal.length; f++) if (fnTotal[f] > 0) functions.set(service.names[f], { self: fnSelf[f], total: fnTotal[f] });
     out.push({ total: samples, seconds: o.seconds ?? 10, functions });
+  }
+  return out;
+}
+
+/**
+ * `count` pushed profiles of a service as samples per node (node i is the
+ * stack from the root to i): the same windows and draws as `observe` with
+ * the same seed, before they are summed per function.
+ */
+export function windowCounts(service: Service, count: number, o: WindowOptions, seed: number): Int32Array[] {
+  const random = rng(seed);
+  const nodes = service.self.length;
+  const weights = new Float64Array(nodes);
+  const cumulative = new Float64Array(nodes);
+  const out: Int32Array[] = [];
+  for (let k = 0; k < count; k++) {
+    const counts = new Int32Array(nodes);
+    drawCounts(o, random, drawWindow(service, o, random, weights, cumulative), cumulative, counts);
+    out.push(counts);
   }
   return out;
 }
