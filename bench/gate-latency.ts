@@ -277,7 +277,7 @@ async function main(): Promise<void> {
     const budgets = benchBudgets(s);
     const q = (mode: string) => `service=${SERVICE}&version=${CANARY}&baseline=${STABLE}&from=${until - HOUR}&until=${until}&regressions=${mode}`;
 
-    let server = await startServer(env, dataDir);
+    let server = await startServer(env, { dataDir });
     const put = await request(`${server.url}/api/v1/budgets?service=${SERVICE}`, 'PUT', Buffer.from(budgets), { 'content-type': 'application/yaml' });
     if (put.status !== 200) throw new Error(`PUT budgets answered ${put.status}: ${put.body.toString()}`);
     await server.stop();
@@ -286,14 +286,14 @@ async function main(): Promise<void> {
     const answers: Record<string, GateAnswer> = {};
     for (let i = 0; i < COLD; i++) {
       for (const mode of ['fail', 'ignore']) {
-        server = await startServer(env, dataDir);
+        server = await startServer(env, { dataDir });
         const r = await gate(server, q(mode));
         cold[mode].push(r.ms);
         answers[mode] ??= r.answer;
         await server.stop();
       }
     }
-    server = await startServer(env, dataDir);
+    server = await startServer(env, { dataDir });
     const warm: Record<string, number[]> = { fail: [], ignore: [] };
     const warmCpu: Record<string, number[]> = { fail: [], ignore: [] };
     for (const mode of ['fail', 'ignore']) await gate(server, q(mode));

@@ -38,11 +38,11 @@ export interface BenchServer {
 
 /**
  * Starts `flamewatch serve` as a child process and waits for /healthz: on a
- * fresh data directory (removed at stop), or on `dataDir` (kept).
+ * fresh data directory (removed by stop()), or on `dataDir` (kept).
  */
-export async function startServer(extraEnv: Record<string, string> = {}, dataDirToKeep?: string): Promise<BenchServer> {
+export async function startServer(extraEnv: Record<string, string> = {}, { dataDir: given }: { dataDir?: string } = {}): Promise<BenchServer> {
   const port = await freePort();
-  const dataDir = dataDirToKeep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fw-bench-'));
+  const dataDir = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fw-bench-'));
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the server.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc = spawn(process.execPath, [...nodeArgs, path.join(repoDir, 'bin', 'flamewatch.js'), 'serve', '--port', String(port), '--data', dataDir, '--no-self-profile'], {
@@ -66,9 +66,12 @@ export async function startServer(extraEnv: Record<string, string> = {}, dataDir
     proc,
     dataDir,
     async stop() {
-      proc.kill('SIGTERM');
-      if (proc.exitCode === null && proc.signalCode === null) await new Promise((r) => proc.once('exit', r));
-      if (!dataDirToKeep) fs.rmSync(dataDir, { recursive: true, force: true });
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await exited;
+      }
+      if (!given) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -52,6 +52,8 @@ export function serveCommand(): Command {
         console.error('flamewatch: REDIS_URL is set but the store is embedded chDB, which workers cannot read: set CLICKHOUSE_URL for both');
       }
       const workers = process.env.FLAMEWATCH_INGEST_WORKERS;
+      const maxInFlight = process.env.FLAMEWATCH_INGEST_MAX_IN_FLIGHT?.trim();
+      if (maxInFlight && !/^[1-9]\d{0,6}$/.test(maxInFlight)) throw new Error(`FLAMEWATCH_INGEST_MAX_IN_FLIGHT must be a whole number of at least 1, not ${JSON.stringify(maxInFlight)}`);
       // A pull request's run is compared this long after its profiles start arriving, and again each such slot while they keep coming.
       const prDelay = Number(process.env.FLAMEWATCH_PR_DELAY ?? 60);
       if (!Number.isFinite(prDelay) || prDelay < 1) throw new Error(`FLAMEWATCH_PR_DELAY must be seconds (at least 1), not ${JSON.stringify(process.env.FLAMEWATCH_PR_DELAY)}`);
@@ -60,7 +62,7 @@ export function serveCommand(): Command {
       const selfToken = auth.options.mode === 'token' && opts.selfProfile ? newToken() : undefined;
       if (selfToken) auth.options.internalTokens = [{ token: selfToken, tenant: auth.options.adminTenant ?? 'default', scopes: ['ingest'] }];
       const { app, close } = createApp({
-        store, ingestWorkers: workers === undefined ? undefined : Number(workers), jobs, pullRequestDelayMs: prDelay * 1000, auth: auth.options, tenantLimits,
+        store, ingestWorkers: workers === undefined ? undefined : Number(workers), ingestMaxInFlight: maxInFlight ? Number(maxInFlight) : undefined, jobs, pullRequestDelayMs: prDelay * 1000, auth: auth.options, tenantLimits,
       });
       const server: Server = await new Promise((resolve, reject) => {
         const s = app.listen(opts.port, opts.host, () => resolve(s));

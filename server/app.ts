@@ -10,6 +10,7 @@ import { tokensRouter } from './api/tokens';
 import { apiScope, Auth, type AuthOptions } from './auth';
 import { errorHandler } from './errors';
 import { homeRouter } from './home';
+import { DEFAULT_MAX_IN_FLIGHT, IngestAdmission } from './ingest/admission';
 import type { IngestLimits } from './ingest/limits';
 import { IngestPool } from './ingest/pool';
 import { ingestRouter } from './ingest/route';
@@ -28,6 +29,8 @@ export interface AppOptions {
   auth?: AuthOptions;
   /** Threads decoding ingest bodies; 0 decodes on the request thread. Default: one per core. */
   ingestWorkers?: number;
+  /** Pushes worked on at once, every tenant together; past it 429 `ingest_saturated` before the body is read (FLAMEWATCH_INGEST_MAX_IN_FLIGHT; default 512). */
+  ingestMaxInFlight?: number;
   log?: (msg: string) => void;
   /** The job queue the server enqueues into and reads (BullMQ or in-process); optional, as in tests without jobs. */
   jobs?: JobQueue;
@@ -44,8 +47,9 @@ export interface ServerApp {
 export { DEFAULT_TENANT } from './auth';
 
 /** Builds the HTTP app (listening is the caller's business, so tests run it in process). */
-export function createApp({ store, limits, tenantLimits, auth: authOptions = { mode: 'open' }, ingestWorkers = availableParallelism(), log = (m) => console.error(m), jobs, pullRequestDelayMs }: AppOptions): ServerApp {
-  const metrics = new Metrics();
+export function createApp({ store, limits, tenantLimits, auth: authOptions = { mode: 'open' }, ingestWorkers = availableParallelism(), ingestMaxInFlight = DEFAULT_MAX_IN_FLIGHT, log = (m) => console.error(m), jobs, pullRequestDelayMs }: AppOptions): ServerApp {
+  const admission = new IngestAdmission(ingestMaxInFlight);
+  const metrics = new Metrics(() => admission.current);
   const pool = new IngestPool(ingestWorkers, store.writer.knownStacks, 1024, log);
   const auth = new Auth(authOptions, store.tokens);
   const tenantOf = auth.tenantOf;
@@ -64,7 +68,7 @@ export function createApp({ store, limits, tenantLimits, auth: authOptions = { m
   // Auth runs on the same paths the routers match (express' matching, case-insensitive), so no spelling of a path skips it.
   app.post('/ingest', auth.require('ingest', (reason) => metrics.discardedProfiles.inc({ reason })));
   app.use('/api/v1', auth.require((req) => apiScope(req.method, req.path)));
-  app.use(ingestRouter({ writer: store.writer, pool, metrics, limits: new TenantLimits(limits, tenantLimits), tenantOf, onStored }));
+  app.use(ingestRouter({ writer: store.writer, pool, admission, metrics, limits: new TenantLimits(limits, tenantLimits), tenantOf, onStored }));
   // Query answers and the UI compress well (a 100k-node flame graph is ~10x smaller gzipped); ingest bodies are already compressed.
   app.use(compression());
   app.use('/api/v1', tokensRouter({ tokens: store.tokens, auth }));

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The server's Prometheus metrics, in a registry of its own (several apps may live in one test process). */
 export class Metrics {
@@ -33,7 +33,15 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  constructor(ingestInFlight: () => number = () => 0) {
     collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'flamewatch_ingest_in_flight',
+      help: 'Pushes being worked on (body, decode, write); at the in-flight limit new ones are refused with 429 ingest_saturated.',
+      registers: [this.registry],
+      collect() {
+        this.set(ingestInFlight());
+      },
+    });
   }
 }

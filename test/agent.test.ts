@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { retryDelayMs } from '../agent/src/backoff';
 import { getJson, startServer, type TestServer } from './helpers/server';
 
 const run = promisify(execFile);
@@ -111,6 +112,17 @@ describe('the Node.js agent against a real server', () => {
     });
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect((await getJson<string[]>(server.url, '/api/v1/services')).json).toContain('short-lived');
+  });
+});
+
+describe('backoff', () => {
+  it('waits a random time up to 1 s, doubling per failure up to 60 s, and never less than Retry-After (capped at 5 minutes)', () => {
+    expect(retryDelayMs(1, undefined, () => 0.5)).toBe(500);
+    expect(retryDelayMs(3, undefined, () => 0.5)).toBe(2000);
+    expect(retryDelayMs(30, undefined, () => 0.5)).toBe(30_000);
+    expect(retryDelayMs(1, 5000, () => 0.5)).toBe(5000);
+    expect(retryDelayMs(6, 5000, () => 0.5)).toBe(16_000);
+    expect(retryDelayMs(1, 3_600_000, () => 0)).toBe(300_000);
   });
 });
 

@@ -5,13 +5,18 @@
  * series_limit, Retry-After until the hour ends); each refusal stores
  * nothing, leaves other tenants alone and shows in
  * flamewatch_discarded_profiles_total{reason}. FLAMEWATCH_LIMITS configures
- * `flamewatch serve`.
+ * `flamewatch serve`. And the server's own back-pressure, for all tenants
+ * together: pushes in flight past its limit are refused at once (429
+ * ingest_saturated with Retry-After), before their bodies are read.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { HttpError } from '../server/errors';
+import { IngestAdmission } from '../server/ingest/admission';
 import { limitsFromEnv, RateLimiter, SeriesTracker, TenantLimits } from '../server/ingest/tenant-limits';
 import { cli, startServe } from './helpers/process';
 import { ingest, startServer, type TestServer } from './helpers/server';
@@ -92,6 +97,81 @@ describe('per-tenant ingest limits', () => {
       expect(metrics).toMatch(new RegExp(`flamewatch_discarded_profiles_total\\{reason="${reason}"\\} [1-9]`));
     }
     expect(metrics).not.toMatch(/tenant="/);
+  });
+});
+
+/** A push whose body is sent only up to `sent` bytes until `finish()`; `answer` is its status, headers and body. */
+function slowPush(url: string, name: string, body: string, sent: number) {
+  const req = http.request(`${url}/ingest?${new URLSearchParams({ name })}`, { method: 'POST', headers: { 'content-length': Buffer.byteLength(body) } });
+  const answer = new Promise<{ status: number; retryAfter: string | undefined; json: { reason?: string; error?: string } }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, json: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+  });
+  req.write(body.slice(0, sent));
+  return { answer, finish: () => req.end(body.slice(sent)), abort: () => req.destroy() };
+}
+
+describe("the server's back-pressure: pushes in flight", () => {
+  it('past the limit a push is refused at once with 429 ingest_saturated and Retry-After, before its body arrives; room again once they finish', async () => {
+    const srv = await startServer({ ingestMaxInFlight: 2 });
+    try {
+      const inFlight = async () => Number(/^flamewatch_ingest_in_flight (\d+)/m.exec(await (await fetch(`${srv.url}/metrics`)).text())?.[1]);
+      // Two pushes whose bodies are still on their way hold both places.
+      const slow = [1, 2].map((i) => slowPush(srv.url, `bp.cpu{i=${i}}`, `main;work ${i}\n`, 4));
+      for (let i = 0; i < 100 && (await inFlight()) < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await inFlight()).toBe(2);
+      // A third is answered although it never sends its body.
+      const third = slowPush(srv.url, 'bp.cpu{i=3}', 'main;work 3\n', 0);
+      const refused = await third.answer;
+      third.abort();
+      expect([refused.status, refused.json.reason]).toEqual([429, 'ingest_saturated']);
+      expect(refused.json.error).toMatch(/ingest is saturated \(2 profiles in progress/);
+      expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);
+      // The two finish and are stored; then there is room again.
+      for (const s of slow) s.finish();
+      expect((await Promise.all(slow.map((s) => s.answer))).map((a) => a.status)).toEqual([200, 200]);
+      expect((await ingest(srv.url, { name: 'bp.cpu{i=4}' }, 'main;work 4\n')).status).toBe(200);
+      expect(await inFlight()).toBe(0);
+      expect(await (await fetch(`${srv.url}/metrics`)).text()).toMatch(/flamewatch_discarded_profiles_total\{reason="ingest_saturated"\} 1/);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('Retry-After: what is in flight over the recent finishing rate (10 s when none finished), spread over one to two times', () => {
+    let now = 1_000_000_000;
+    let random = 0;
+    const admission = new IngestAdmission(2, () => random, () => now);
+    const refusal = (): HttpError => {
+      try {
+        admission.admit();
+      } catch (err) {
+        return err as HttpError;
+      }
+      throw new Error('admitted');
+    };
+    const held = [admission.admit(), admission.admit()];
+    expect(refusal()).toMatchObject({ status: 429, reason: 'ingest_saturated', retryAfter: 10 });
+    random = 0.999;
+    expect(refusal().retryAfter).toBe(20);
+    held.forEach((release) => release());
+    // 42 pushes finish within three clock seconds (14/s), so 2 in flight drain within a second.
+    for (let i = 0; i < 40; i++) {
+      now += 50;
+      admission.admit()();
+    }
+    const again = [admission.admit(), admission.admit()];
+    random = 0;
+    expect(refusal().retryAfter).toBe(1);
+    random = 0.999;
+    expect(refusal().retryAfter).toBe(2);
+    again.forEach((release) => release());
+    expect(admission.current).toBe(0);
+    expect(() => new IngestAdmission(0)).toThrow(/at least 1/);
   });
 });
 

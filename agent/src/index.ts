@@ -1,4 +1,5 @@
 import { heap, time, encode, SourceMapper } from '@datadog/pprof';
+import { retryDelayMs } from './backoff';
 import { ProfileBuffer } from './buffer';
 import { type AgentOptions, type ResolvedOptions, optionsFromEnv, resolveOptions } from './config';
 import { type Destination, ingestName, push } from './sender';
@@ -19,9 +20,6 @@ export interface AgentStats {
   buffered: number;
   bufferedBytes: number;
 }
-
-const BACKOFF_BASE_MS = 1_000;
-const BACKOFF_MAX_MS = 60_000;
 
 /** What start() returns. */
 export interface Agent {
@@ -150,9 +148,8 @@ export class FlamewatchAgent implements Agent {
       } else {
         this.counts.retried++;
         this.failures++;
-        // Full jitter, so a fleet of agents does not come back in step.
-        const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.failures - 1, 16));
-        const delay = Math.max(Math.random() * ceiling, Math.min(result.retryAfterMs ?? 0, 5 * BACKOFF_MAX_MS));
+        // Full jitter, so a fleet of agents does not come back in step; at least Retry-After.
+        const delay = retryDelayMs(this.failures, result.retryAfterMs);
         if (this.failures === 1) this.log('warn', `push failed (${result.reason}); retrying with backoff`);
         this.retryTimer = setTimeout(() => {
           this.retryTimer = undefined;

@@ -6,7 +6,7 @@ import type { PendingProfile } from './buffer';
 export type PushResult =
   | { outcome: 'ok' }
   /** Worth trying again later: the server is down, slow, overloaded (5xx, 429, 408) or answered garbage. */
-  | { outcome: 'retry'; reason: string; retryAfterMs?: number }
+  | { outcome: 'retry'; reason: string; retryAfterMs?: number; /** The HTTP status, when the server answered. */ status?: number }
   /** The server refused this profile (other 4xx): retrying will not help. */
   | { outcome: 'reject'; status: number; reason: string };
 
@@ -72,7 +72,7 @@ export function push(dest: Destination, p: PendingProfile, holdProcess: boolean)
           if (status >= 200 && status < 300) done({ outcome: 'ok' });
           else if (status === 429 || status === 408 || status >= 500 || status < 200) {
             const retryAfter = Number(res.headers['retry-after']);
-            done({ outcome: 'retry', reason: `HTTP ${status}`, retryAfterMs: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined });
+            done({ outcome: 'retry', reason: `HTTP ${status}`, status, retryAfterMs: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined });
           } else done({ outcome: 'reject', status, reason: `HTTP ${status}: ${errorText(body)}` });
         });
       });

@@ -2,6 +2,7 @@ import { Router, type Request } from 'express';
 import type { ProfileWriter } from '../../store/writer';
 import { reasonOf } from '../errors';
 import type { Metrics } from '../metrics';
+import type { IngestAdmission } from './admission';
 import { labelLimits, readBody } from './limits';
 import { readIngestParams } from './params';
 import type { IngestPool } from './pool';
@@ -10,6 +11,8 @@ import type { TenantLimits } from './tenant-limits';
 export interface IngestDeps {
   writer: ProfileWriter;
   pool: IngestPool;
+  /** The server's back-pressure: pushes worked on at once. */
+  admission: IngestAdmission;
   metrics: Metrics;
   /** Each tenant's limits, and its rate and series so far. */
   limits: TenantLimits;
@@ -28,12 +31,14 @@ export function ingestRouter(deps: IngestDeps): Router {
   router.post('/ingest', async (req, res, next) => {
     const started = Date.now();
     const release = deps.writer.announce();
+    let finished: (() => void) | undefined;
     try {
       const tenant = deps.tenantOf(req);
       const limits = deps.limits.of(tenant);
       // Cheap refusals first, before the body is read.
       deps.limits.admitPush(tenant, limits, started);
       const params = readIngestParams(req.query as Record<string, unknown>, started, labelLimits(limits));
+      finished = deps.admission.admit();
       const body = await readBody(req, limits);
       const prepared = await deps.pool.run({
         tenant,
@@ -55,6 +60,7 @@ export function ingestRouter(deps: IngestDeps): Router {
       deps.metrics.discardedProfiles.inc({ reason: reasonOf(err) });
       next(err);
     } finally {
+      finished?.();
       release();
     }
   });
