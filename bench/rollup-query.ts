@@ -6,6 +6,7 @@
  * stacks and unit of the selection, then the tree and its 8,192-node graph.
  *
  *   npm run build && node dist/bench/rollup-query.js [--days 7] [--instances 50] [--stacks 100] [--runs 5]
+ *   (--days 0: the insert cost alone)
  *
  * The profiles are generated inside ClickHouse (INSERT ... SELECT from
  * numbers(), as bench/detect-speed.ts does) into a store migrated up to
@@ -14,8 +15,8 @@
  * so every rollup query also reads raw profiles at its edges. Fewer instances
  * are selected with a label matcher (`instance=~"0|1|…"`) over the same data.
  * Raw and rollup runs alternate; medians of --runs after one warm-up each.
- * The cost side: ms of ClickHouse time per pushed profile for inserts of 200
- * profiles (the writer's batch), before and after the views exist.
+ * The cost side: ms of wall and CPU time per pushed profile for inserts of
+ * 200 profiles (the writer's batch), without and with the views.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -46,23 +47,38 @@ const DAY = 24 * HOUR;
 const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 /** Profiles of `instances` instances every 10 s from `start`, numbered from `first`. */
-function generate(first: number, count: number, start: number, instances: number, service = 'bench'): string {
-  return `INSERT INTO ${DB}.profiles (tenant, service, type, unit, time, duration_ms, profile_id, labels, stack_ids, values, total)
-    SELECT 'default', '${service}', 'cpu', 'samples',
+function generate(first: number, count: number, start: number, instances: number, db = DB, stacks = STACKS_PER_PROFILE): string {
+  return `INSERT INTO ${db}.profiles (tenant, service, type, unit, time, duration_ms, profile_id, labels, stack_ids, values, total)
+    SELECT 'default', 'bench', 'cpu', 'samples',
       fromUnixTimestamp64Milli(toInt64(${start} + intDiv(number, ${instances}) * 10000)), 10000,
       generateUUIDv4(number), map('instance', toString(number % ${instances})),
-      arrayMap(k -> toUInt64(1 + toUInt64(${STACKS} * pow((cityHash64(number, k) % 1000003) / 1000003, 3))), range(${STACKS_PER_PROFILE})) AS ids,
-      arrayMap(k -> toInt64(1 + cityHash64(number, k, 7) % 20), range(${STACKS_PER_PROFILE})) AS vs,
+      arrayMap(k -> toUInt64(1 + toUInt64(${STACKS} * pow((cityHash64(number, k) % 1000003) / 1000003, 3))), range(${stacks})) AS ids,
+      arrayMap(k -> toInt64(1 + cityHash64(number, k, 7) % 20), range(${stacks})) AS vs,
       arraySum(vs)
     FROM numbers(${first}, ${count})`;
 }
 
-/** ms of wall time per profile for 20 inserts of 200 profiles into a service of its own. */
-async function insertCost(client: ClickHouseClient, service: string): Promise<number> {
+/**
+ * ms of wall and of CPU (this process: chDB runs in it) per profile for 20
+ * inserts of 200 profiles of 359 samples (the writer's batch, the ingest
+ * benchmark's profile), merges included (OPTIMIZE FINAL at the end), into a
+ * fresh database without or with the rollups' views.
+ */
+async function insertCost(client: ClickHouseClient, views: boolean): Promise<{ wall: number; cpu: number }> {
+  const db = `${DB}_cost`;
+  await client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
+  await migrate(client, db, 30, views ? {} : { upTo: 2 });
   const start = Date.now() - HOUR;
+  const cpu = process.cpuUsage();
   const t = performance.now();
-  for (let i = 0; i < 20; i++) await client.command({ query: generate(i * 200, 200, start + i * 40_000, 50, service) });
-  return (performance.now() - t) / 4000;
+  for (let i = 0; i < 20; i++) await client.command({ query: generate(i * 200, 200, start + i * 40_000, 50, db, 359) });
+  for (const table of views ? ['profiles', 'profiles_1m', 'profiles_1h', 'series'] : ['profiles']) {
+    await client.command({ query: `OPTIMIZE TABLE ${db}.${table} FINAL` });
+  }
+  const used = process.cpuUsage(cpu);
+  const wall = performance.now() - t;
+  await client.command({ query: `DROP DATABASE ${db}` });
+  return { wall: wall / 4000, cpu: (used.user + used.system) / 1000 / 4000 };
 }
 
 async function main(): Promise<void> {
@@ -70,6 +86,20 @@ async function main(): Promise<void> {
   const { client } = createStoreClient({ dataDir, database: DB, retentionDays: 30 });
   const out: Record<string, unknown> = { days: DAYS, instances: INSTANCES, stacksPerProfile: STACKS_PER_PROFILE, runs: RUNS, loadBefore: load() };
   try {
+    // The cost side first, on a quiet store: medians of 3, alternating.
+    const costs = { without: [] as { wall: number; cpu: number }[], with: [] as { wall: number; cpu: number }[] };
+    for (let i = 0; i < 3; i++) {
+      costs.without.push(await insertCost(client, false));
+      costs.with.push(await insertCost(client, true));
+    }
+    const med = (xs: { wall: number; cpu: number }[]) => ({ wall: +median(xs.map((x) => x.wall)).toFixed(3), cpu: +median(xs.map((x) => x.cpu)).toFixed(3) });
+    out.insertMsPerProfile359 = { withoutViews: med(costs.without), withViews: med(costs.with) };
+    console.error(`insert cost per profile (ms): ${JSON.stringify(out.insertMsPerProfile359)} (load ${load()})`);
+
+    if (DAYS === 0) {
+      console.log(JSON.stringify(out, null, 2));
+      return;
+    }
     await migrate(client, DB, 30, { upTo: 2 });
     const service = makeService({ functions: 300, nodes: STACKS, endpoints: 8, seed: 11 });
     const stacks = Array.from({ length: STACKS }, (_, i) => {
@@ -93,14 +123,11 @@ async function main(): Promise<void> {
       throw new Error(`generated the wrong profiles: ${JSON.stringify(span)}`);
     }
     console.error(`generated ${DAYS * perDay} profiles in ${out.generateSeconds} s; backfilling (load ${load()})`);
-    const before = await insertCost(client, 'cost-raw');
 
     t = performance.now();
     await migrate(client, DB, 30);
     out.backfillSeconds = +((performance.now() - t) / 1000).toFixed(1);
     console.error(`backfilled in ${out.backfillSeconds} s; merging (load ${load()})`);
-    const after = await insertCost(client, 'cost-views');
-    out.insertMsPerProfile = { withoutViews: +before.toFixed(3), withViews: +after.toFixed(3) };
 
     t = performance.now();
     for (const table of ['profiles', 'profiles_1m', 'profiles_1h', 'series']) await client.command({ query: `OPTIMIZE TABLE ${DB}.${table} FINAL` });
