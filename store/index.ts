@@ -1,9 +1,12 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createStoreClient, type StoreConfig, type StoreEngine } from './client';
 import { BudgetStore } from './budgets';
 import { ProfileQueries } from './queries';
 import { RegressionStore } from './regressions';
-import { migrate } from './schema';
+import { repairRollups } from './rollups';
+import { migrate, statementRunner } from './schema';
 import { TokenStore } from './tokens';
 import { ProfileWriter } from './writer';
 
@@ -41,8 +44,18 @@ export interface Store {
 /** Connects (or opens chDB's data directory) and migrates the schema. */
 export async function openStore(config: StoreConfig): Promise<Store> {
   const { client, engine } = createStoreClient(config);
+  let marker: string | undefined;
   try {
     await migrate(client, config.database, config.retentionDays, { cluster: config.cluster });
+    if (engine === 'chdb') {
+      // This process owns the directory; a marker another left means it died, maybe mid-insert.
+      marker = path.join(config.dataDir, `.flamewatch-${config.database}.open`);
+      if (fs.existsSync(marker)) {
+        const hours = await repairRollups(config.database, statementRunner(client));
+        console.error(`flamewatch: the store was not closed cleanly; rollups checked against raw profiles, ${hours.length} hour(s) rebuilt`);
+      }
+      fs.writeFileSync(marker, `${process.pid}\n`);
+    }
   } catch (err) {
     await client.close().catch(() => undefined);
     const where = engine === 'chdb' ? `chDB at ${config.dataDir}` : `ClickHouse at ${redact(config.url ?? '')}${config.cluster ? ` (cluster ${config.cluster})` : ''}`;
@@ -64,6 +77,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     async close() {
       await writer.drain();
       await client.close();
+      if (marker) fs.rmSync(marker, { force: true });
     },
   };
 }

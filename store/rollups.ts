@@ -81,6 +81,42 @@ export async function backfillRollups(db: string, run: StatementRunner): Promise
   }
 }
 
+/**
+ * Repairs the rollups after the process running chDB died mid-insert: the
+ * views write their parts after the raw table's, not atomically with it, so
+ * a profile in flight can be in `profiles` and missing from a tier. Hours
+ * whose sums (per tenant, service, type, unit) differ between raw rows and
+ * either tier are rebuilt from raw rows, and series are derived again.
+ * Reads every tier in full: run it only after an unclean stop, on a store no
+ * other process writes. Returns the hours rebuilt (ms).
+ */
+export async function repairRollups(db: string, run: StatementRunner): Promise<number[]> {
+  const sums = async (table: string, time: string, value: string) => {
+    const rows = await run.rows<{ tenant: string; service: string; type: string; unit: string; h: string; s: string }>(
+      `SELECT tenant, service, type, unit, toString(intDiv(toUnixTimestamp64Milli(${time}), 3600000)) AS h, toString(sum(${value})) AS s
+       FROM ${db}.${table} GROUP BY tenant, service, type, unit, h`,
+    );
+    return new Map(rows.map((r) => [JSON.stringify([r.tenant, r.service, r.type, r.unit, r.h]), r.s]));
+  };
+  const raw = await sums('profiles', 'time', 'total');
+  const hours = new Set<number>();
+  for (const tier of ROLLUP_TIERS) {
+    const rolled = await sums(tier.table, tier.column, 'value');
+    for (const k of new Set([...raw.keys(), ...rolled.keys()])) {
+      if ((raw.get(k) ?? '0') !== (rolled.get(k) ?? '0')) hours.add(Number((JSON.parse(k) as string[])[4]) * 3_600_000);
+    }
+  }
+  const where = (col: string) => `${col} >= fromUnixTimestamp64Milli({from:Int64}) AND ${col} < fromUnixTimestamp64Milli({until:Int64})`;
+  for (const from of hours) {
+    const params = { from, until: from + 3_600_000 };
+    for (const tier of ROLLUP_TIERS) await run.command(`DELETE FROM ${db}.${tier.table} WHERE ${where(tier.column)}`, params);
+    // The coarser tiers fill from this one through their views.
+    await run.command(`INSERT INTO ${db}.${ROLLUP_TIERS[0].table} ${firstTierSelect(db, where('time'))}`, params);
+  }
+  await run.command(`INSERT INTO ${db}.series ${seriesSelect(db)}`);
+  return [...hours].sort((a, b) => a - b);
+}
+
 /** A piece of a time range and where it is read: `tier` undefined means raw profiles. */
 export interface Segment {
   tier?: RollupTier;

@@ -198,6 +198,19 @@ function migratedTables(db: string): Set<string> {
   return tables;
 }
 
+/** Parameterised statements through a client, for backfills and repairs. */
+export function statementRunner(client: ClickHouseClient): StatementRunner {
+  return {
+    command: async (query: string, params?: QueryParams) => {
+      await client.command({ query, query_params: params });
+    },
+    rows: async <T>(query: string, params?: QueryParams) => {
+      const r = await client.query({ query, query_params: params, format: 'JSONEachRow' });
+      return r.json<T>();
+    },
+  };
+}
+
 /** Creates the database and applies pending migrations; then applies the configured retention. */
 export async function migrate(client: ClickHouseClient, db: string, retentionDays: number, options: MigrateOptions = {}): Promise<number[]> {
   const { cluster } = options;
@@ -211,15 +224,7 @@ export async function migrate(client: ClickHouseClient, db: string, retentionDay
   await ddl(`CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (version UInt32, description String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version`);
   const rs = await client.query({ query: `SELECT version FROM ${db}.schema_migrations`, format: 'JSONEachRow' });
   const done = new Set((await rs.json<{ version: number }>()).map((r) => Number(r.version)));
-  const run: StatementRunner = {
-    command: async (query: string, params?: QueryParams) => {
-      await client.command({ query, query_params: params });
-    },
-    rows: async <T>(query: string, params?: QueryParams) => {
-      const r = await client.query({ query, query_params: params, format: 'JSONEachRow' });
-      return r.json<T>();
-    },
-  };
+  const run = statementRunner(client);
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
     if (done.has(m.version) || (options.upTo !== undefined && m.version > options.upTo)) continue;

@@ -10,6 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Matcher } from '../profile/selector';
+import * as fs from 'node:fs';
+import { openStore } from '../store';
 import { createStoreClient } from '../store/client';
 import { ProfileQueries } from '../store/queries';
 import { stackSumsQuery } from '../store/rollups';
@@ -193,6 +195,49 @@ describe('rollups answer as raw profiles do', () => {
         const [a, b] = await both(sel(from, until, m));
         expect(b).toEqual(a);
       }
+    }
+  });
+});
+
+describe('after a crash mid-insert', () => {
+  it('rebuilds the hours a view missed when the store is opened again, and the series', async () => {
+    const db2 = `t_${randomBytes(6).toString('hex')}`;
+    const first = await openStore({ dataDir, database: db2, retentionDays: 30 });
+    const marker = path.join(dataDir, `.flamewatch-${db2}.open`);
+    try {
+      expect(fs.existsSync(marker)).toBe(true);
+      const put = (rows: Row[]) => first.client.insert({ table: `${db2}.profiles`, values: rows, format: 'JSONEachRow' });
+      await put(profiles(200, 21));
+      // What a kill between the raw part and the views' parts leaves: rows the
+      // hour tier never saw, and rows no view saw (with a series of their own).
+      await first.client.command({ query: `DETACH TABLE ${db2}.profiles_1h_mv` });
+      await put(profiles(50, 22));
+      await first.client.command({ query: `DETACH TABLE ${db2}.profiles_1m_mv` });
+      await first.client.command({ query: `DETACH TABLE ${db2}.series_mv` });
+      await put(profiles(50, 23).map((r) => ({ ...r, labels: { ...r.labels, zone: 'crashed' } })));
+      for (const v of ['profiles_1m_mv', 'profiles_1h_mv', 'series_mv']) await first.client.command({ query: `ATTACH TABLE ${db2}.${v}` });
+
+      const rawQ = new ProfileQueries(first.client, db2, { rollups: false });
+      const cases = [sel(START - HOUR, START + SPAN + HOUR), sel(START + 5 * 60_000 + 123, START + 2 * HOUR + 7 * 60_000 + 5), sel(START - HOUR, START + SPAN + HOUR, [{ name: 'zone', op: '=', value: 'crashed' }])];
+      const show = (xs: { stack: readonly string[]; value: number }[]) => xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
+      const before = new ProfileQueries(first.client, db2);
+      expect(show(await before.stacks(cases[0]))).not.toEqual(show(await rawQ.stacks(cases[0])));
+
+      // The process died: no close(). The next open repairs.
+      const second = await openStore({ dataDir, database: db2, retentionDays: 30 });
+      try {
+        for (const c of cases) expect(show(await second.queries.stacks(c))).toEqual(show(await rawQ.stacks(c)));
+        expect(show(await rawQ.stacks(cases[2])).length).toBeGreaterThan(0);
+      } finally {
+        await second.close();
+      }
+      expect(fs.existsSync(marker)).toBe(false);
+      // A clean close leaves nothing to repair.
+      const third = await openStore({ dataDir, database: db2, retentionDays: 30 });
+      await third.close();
+    } finally {
+      await first.client.command({ query: `DROP DATABASE IF EXISTS ${db2}` });
+      await first.client.close();
     }
   });
 });
