@@ -9,14 +9,14 @@
  *   (--days 0: the insert cost alone)
  *
  * The profiles are generated inside ClickHouse (INSERT ... SELECT from
- * numbers(), as bench/detect-speed.ts does) into a store migrated up to
- * version 2, then the store is migrated: migration 3's backfill builds the
- * rollups, as on an upgrade. Ranges end 13 s into a minute (as `now` does),
- * so every rollup query also reads raw profiles at its edges. Fewer instances
- * are selected with a label matcher (`instance=~"0|1|…"`) over the same data.
- * Raw and rollup runs alternate; medians of --runs after one warm-up each.
- * The cost side: ms of wall and CPU time per pushed profile for inserts of
- * 200 profiles (the writer's batch), without and with the views.
+ * numbers(), as bench/detect-speed.ts does), then the rollup job's builder
+ * (store/rollups.ts) builds every hour, as after an upgrade. Ranges end 13 s
+ * into a minute (as `now` does), so every rollup query also reads raw
+ * profiles at its edges. Fewer instances are selected with a label matcher
+ * (`instance=~"0|1|…"`) over the same data. Raw and rollup runs alternate;
+ * medians of --runs after one warm-up each. The cost side: ms of wall and
+ * CPU time per pushed profile for inserts of 200 profiles (the writer's
+ * batch), and for building their hours afterwards.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -25,7 +25,8 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { buildTree, flameGraph } from '../profile/tree';
 import { createStoreClient } from '../store/client';
 import { ProfileQueries } from '../store/queries';
-import { migrate } from '../store/schema';
+import { buildRollups } from '../store/rollups';
+import { migrate, statementRunner } from '../store/schema';
 import type { Selection } from '../store/selection';
 import { makeService } from '../test/helpers/synthetic-profiles';
 import { median } from './lib';
@@ -58,27 +59,47 @@ function generate(first: number, count: number, start: number, instances: number
     FROM numbers(${first}, ${count})`;
 }
 
+/** Builds every pending hour, as the job would over several runs; seconds. */
+async function buildAll(client: ClickHouseClient, db: string): Promise<{ seconds: number; hours: number }> {
+  const t = performance.now();
+  let hours = 0;
+  for (;;) {
+    const r = await buildRollups(db, statementRunner(client), { now: Date.now() + 2 * DAY, maxHours: 1000 });
+    hours += r.hoursBuilt;
+    if (r.unverified) throw new Error(`rollup build left ${r.unverified} unverified`);
+    if (r.hoursLeft === 0) break;
+  }
+  return { seconds: (performance.now() - t) / 1000, hours };
+}
+
 /**
  * ms of wall and of CPU (this process: chDB runs in it) per profile for 20
  * inserts of 200 profiles of 359 samples (the writer's batch, the ingest
- * benchmark's profile), merges included (OPTIMIZE FINAL at the end), into a
- * fresh database without or with the rollups' views.
+ * benchmark's profile), spread over 2 hours, merges included (OPTIMIZE FINAL);
+ * then for building those hours' rollups, merges included.
  */
-async function insertCost(client: ClickHouseClient, views: boolean): Promise<{ wall: number; cpu: number }> {
+async function insertCost(client: ClickHouseClient): Promise<{ insert: { wall: number; cpu: number }; build: { wall: number; cpu: number } }> {
   const db = `${DB}_cost`;
   await client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
-  await migrate(client, db, 30, views ? {} : { upTo: 2 });
-  const start = Date.now() - HOUR;
-  const cpu = process.cpuUsage();
-  const t = performance.now();
-  for (let i = 0; i < 20; i++) await client.command({ query: generate(i * 200, 200, start + i * 40_000, 50, db, 359) });
-  for (const table of views ? ['profiles', 'profiles_1m', 'profiles_1h', 'series'] : ['profiles']) {
-    await client.command({ query: `OPTIMIZE TABLE ${db}.${table} FINAL` });
-  }
-  const used = process.cpuUsage(cpu);
-  const wall = performance.now() - t;
+  await migrate(client, db, 30);
+  const start = Math.floor(Date.now() / HOUR) * HOUR - 4 * HOUR;
+  const measure = async (work: () => Promise<void>) => {
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    await work();
+    const used = process.cpuUsage(cpu);
+    return { wall: (performance.now() - t) / 4000, cpu: (used.user + used.system) / 1000 / 4000 };
+  };
+  const insert = await measure(async () => {
+    for (let i = 0; i < 20; i++) await client.command({ query: generate(i * 200, 200, start + i * 360_000, 50, db, 359) });
+    await client.command({ query: `OPTIMIZE TABLE ${db}.profiles FINAL` });
+  });
+  const build = await measure(async () => {
+    await buildAll(client, db);
+    for (const table of ['profiles_1h', 'series', 'rollup_hours']) await client.command({ query: `OPTIMIZE TABLE ${db}.${table} FINAL` });
+  });
   await client.command({ query: `DROP DATABASE ${db}` });
-  return { wall: wall / 4000, cpu: (used.user + used.system) / 1000 / 4000 };
+  return { insert, build };
 }
 
 async function main(): Promise<void> {
@@ -87,20 +108,17 @@ async function main(): Promise<void> {
   const out: Record<string, unknown> = { days: DAYS, instances: INSTANCES, stacksPerProfile: STACKS_PER_PROFILE, runs: RUNS, loadBefore: load() };
   try {
     // The cost side first, on a quiet store: medians of 3, alternating.
-    const costs = { without: [] as { wall: number; cpu: number }[], with: [] as { wall: number; cpu: number }[] };
-    for (let i = 0; i < 3; i++) {
-      costs.without.push(await insertCost(client, false));
-      costs.with.push(await insertCost(client, true));
-    }
+    const costs = [];
+    for (let i = 0; i < 3; i++) costs.push(await insertCost(client));
     const med = (xs: { wall: number; cpu: number }[]) => ({ wall: +median(xs.map((x) => x.wall)).toFixed(3), cpu: +median(xs.map((x) => x.cpu)).toFixed(3) });
-    out.insertMsPerProfile359 = { withoutViews: med(costs.without), withViews: med(costs.with) };
+    out.insertMsPerProfile359 = { insert: med(costs.map((c) => c.insert)), buildLater: med(costs.map((c) => c.build)) };
     console.error(`insert cost per profile (ms): ${JSON.stringify(out.insertMsPerProfile359)} (load ${load()})`);
 
     if (DAYS === 0) {
       console.log(JSON.stringify(out, null, 2));
       return;
     }
-    await migrate(client, DB, 30, { upTo: 2 });
+    await migrate(client, DB, 30);
     const service = makeService({ functions: 300, nodes: STACKS, endpoints: 8, seed: 11 });
     const stacks = Array.from({ length: STACKS }, (_, i) => {
       const frames: string[] = [];
@@ -122,20 +140,20 @@ async function main(): Promise<void> {
     if (Number(span.first) !== start || Number(span.last) !== start + DAYS * DAY - 10_000 || Number(span.n) !== DAYS * perDay) {
       throw new Error(`generated the wrong profiles: ${JSON.stringify(span)}`);
     }
-    console.error(`generated ${DAYS * perDay} profiles in ${out.generateSeconds} s; backfilling (load ${load()})`);
+    console.error(`generated ${DAYS * perDay} profiles in ${out.generateSeconds} s; building rollups (load ${load()})`);
+
+    const built = await buildAll(client, DB);
+    out.buildSeconds = +built.seconds.toFixed(1);
+    out.hoursBuilt = built.hours;
+    console.error(`built ${built.hours} hours in ${out.buildSeconds} s; merging (load ${load()})`);
 
     t = performance.now();
-    await migrate(client, DB, 30);
-    out.backfillSeconds = +((performance.now() - t) / 1000).toFixed(1);
-    console.error(`backfilled in ${out.backfillSeconds} s; merging (load ${load()})`);
-
-    t = performance.now();
-    for (const table of ['profiles', 'profiles_1m', 'profiles_1h', 'series']) await client.command({ query: `OPTIMIZE TABLE ${DB}.${table} FINAL` });
+    for (const table of ['profiles', 'profiles_1h', 'series', 'rollup_hours']) await client.command({ query: `OPTIMIZE TABLE ${DB}.${table} FINAL` });
     out.optimizeSeconds = +((performance.now() - t) / 1000).toFixed(1);
     console.error(`merged in ${out.optimizeSeconds} s (load ${load()})`);
     const sizes = await (await client.query({
       query: `SELECT table, sum(rows) AS rows, formatReadableSize(sum(data_compressed_bytes)) AS size FROM system.parts
-              WHERE database = '${DB}' AND active AND table IN ('profiles', 'profiles_1m', 'profiles_1h') GROUP BY table ORDER BY table`,
+              WHERE database = '${DB}' AND active AND table IN ('profiles', 'profiles_1h') GROUP BY table ORDER BY table`,
       format: 'JSONEachRow',
     })).json<{ table: string; rows: string; size: string }>();
     const [{ samples }] = await (await client.query({ query: `SELECT sum(length(stack_ids)) AS samples FROM ${DB}.profiles WHERE service = 'bench'`, format: 'JSONEachRow' })).json<{ samples: string }>();

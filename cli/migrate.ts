@@ -4,7 +4,7 @@ import { Command } from 'commander';
  * `flamewatch migrate`: applies the schema's pending migrations and exits.
  * serve and worker migrate at start too; run this once before starting
  * several of them at the same time (compose does), so replicas never run a
- * migration's backfill side by side.
+ * migration side by side.
  */
 export function migrateCommand(): Command {
   return new Command('migrate')

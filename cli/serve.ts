@@ -31,10 +31,11 @@ export function serveCommand(): Command {
       const store = await openStore(config);
       // Jobs: on BullMQ when REDIS_URL is set (this process only enqueues; `flamewatch worker` runs them), else in this process.
       const { createJobRunner } = require('../jobs/runner') as typeof import('../jobs/runner');
-      const { processors, lateQueue, detectionSettings, scheduleSweep } = require('../jobs/processors') as typeof import('../jobs/processors');
+      const { processors, lateQueue, detectionSettings, scheduleSweep, rollupEveryMs, scheduleRollups } = require('../jobs/processors') as typeof import('../jobs/processors');
       const log = (msg: string) => console.error(msg);
       const redisUrl = process.env.REDIS_URL || undefined;
       const detection = detectionSettings(process.env, `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${opts.port}`);
+      const rollupEvery = rollupEveryMs(process.env);
       const queue = lateQueue();
       const jobs = createJobRunner({
         redisUrl,
@@ -47,6 +48,8 @@ export function serveCommand(): Command {
       await jobs.start();
       // Regressions are found on a schedule, with no button to press. The id makes this idempotent across replicas.
       await scheduleSweep(jobs, detection.sweepEveryMs).catch((err: Error) => log(`flamewatch: could not schedule regression detection: ${err.message}`));
+      // Hours are rolled up once they are over; until then (or if this is off) queries read raw profiles.
+      await scheduleRollups(jobs, rollupEvery).catch((err: Error) => log(`flamewatch: could not schedule rollups: ${err.message}`));
       console.log(`flamewatch jobs: ${redisUrl ? `${jobs.transport}, run by flamewatch worker` : 'in-process (no REDIS_URL)'}`);
       if (redisUrl && store.engine === 'chdb') {
         console.error('flamewatch: REDIS_URL is set but the store is embedded chDB, which workers cannot read: set CLICKHOUSE_URL for both');

@@ -60,6 +60,10 @@ export function clusterStatements(statement: string, db: string, cluster: string
   m = new RegExp(`^DROP VIEW IF EXISTS ${db}\\.(\\w+)$`).exec(s);
   if (m) return [`DROP VIEW IF EXISTS ${db}.${m[1]} ${on}`];
 
+  // A table made before cluster mode knew it is dropped under both names.
+  m = new RegExp(`^DROP TABLE IF EXISTS ${db}\\.(\\w+)$`).exec(s);
+  if (m) return [`DROP TABLE IF EXISTS ${db}.${m[1]} ${on}`, `DROP TABLE IF EXISTS ${db}.${m[1]}_local ${on}`];
+
   m = new RegExp(`^TRUNCATE TABLE IF EXISTS ${db}\\.(\\w+)$`).exec(s);
   if (m && tables.has(m[1])) return [`TRUNCATE TABLE IF EXISTS ${db}.${m[1]}_local ${on}`];
 

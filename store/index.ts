@@ -1,11 +1,9 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createStoreClient, type StoreConfig, type StoreEngine } from './client';
 import { BudgetStore } from './budgets';
 import { ProfileQueries } from './queries';
 import { RegressionStore } from './regressions';
-import { repairRollups } from './rollups';
+import { buildRollups, type BuildOptions, type BuildResult } from './rollups';
 import { migrate, statementRunner } from './schema';
 import { TokenStore } from './tokens';
 import { ProfileWriter } from './writer';
@@ -18,6 +16,7 @@ export type { Comparison } from './compare';
 export { compareSelections } from './compare';
 export { StoreUnavailableError } from './errors';
 export type { Selection } from './selection';
+export type { BuildOptions, BuildResult } from './rollups';
 export type { PreparedWrite, ProfileWrite } from './rows';
 export { prepareWrite } from './rows';
 export type { BaselineConfig, BreachedBudget, PullRequestSettings, Regression, RegressionStatus } from './regressions';
@@ -37,6 +36,8 @@ export interface Store {
   tokens: TokenStore;
   /** Performance budgets per service, their observations and evaluation. */
   budgets: BudgetStore;
+  /** Builds the hours whose rollup is missing or out of date (the `rollup` job; store/rollups.ts). */
+  buildRollups(options: Omit<BuildOptions, 'cluster'>): Promise<BuildResult>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -44,18 +45,8 @@ export interface Store {
 /** Connects (or opens chDB's data directory) and migrates the schema. */
 export async function openStore(config: StoreConfig): Promise<Store> {
   const { client, engine } = createStoreClient(config);
-  let marker: string | undefined;
   try {
     await migrate(client, config.database, config.retentionDays, { cluster: config.cluster });
-    if (engine === 'chdb') {
-      // This process owns the directory; a marker another left means it died, maybe mid-insert.
-      marker = path.join(config.dataDir, `.flamewatch-${config.database}.open`);
-      if (fs.existsSync(marker)) {
-        const hours = await repairRollups(config.database, statementRunner(client));
-        console.error(`flamewatch: the store was not closed cleanly; rollups checked against raw profiles, ${hours.length} hour(s) rebuilt`);
-      }
-      fs.writeFileSync(marker, `${process.pid}\n`);
-    }
   } catch (err) {
     await client.close().catch(() => undefined);
     const where = engine === 'chdb' ? `chDB at ${config.dataDir}` : `ClickHouse at ${redact(config.url ?? '')}${config.cluster ? ` (cluster ${config.cluster})` : ''}`;
@@ -71,13 +62,13 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     regressions: new RegressionStore(client, config.database),
     tokens: new TokenStore(client, config.database),
     budgets: new BudgetStore(client, config.database),
+    buildRollups: (options) => buildRollups(config.database, statementRunner(client), { ...options, cluster: config.cluster }),
     async ping() {
       return (await client.ping()).success;
     },
     async close() {
       await writer.drain();
       await client.close();
-      if (marker) fs.rmSync(marker, { force: true });
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { StackValue } from '../profile/tree';
 import type { ValueType } from '../profile/model';
-import { ROLLUP_TIERS, stackSumsQuery } from './rollups';
+import { rolledHours, rolledHoursQuery, stackSumsQuery, wholeHours } from './rollups';
 import { queryRows } from './rows-query';
 import { type QueryParams, type Selection, selectionWhere } from './selection';
 
@@ -70,13 +70,21 @@ export class ProfileQueries {
     return rows.map((r) => r.value);
   }
 
-  /** The selection's samples summed per stack, with each stack's frames (root first); whole minutes and hours from rollups. */
+  /** The selection's samples summed per stack, with each stack's frames (root first); whole hours from the rollup where it is up to date. */
   async stacks(sel: Selection): Promise<StackValue[]> {
     const params: QueryParams = {};
-    const query = stackSumsQuery(this.db, sel, params, this.options.rollups ? ROLLUP_TIERS : []);
+    const query = stackSumsQuery(this.db, sel, params, await this.rolledHours(sel));
     const sums = await this.rows<{ id: string; value: string }>(query, params);
     const frames = await this.framesOf(sel.tenant, sums.map((s) => s.id));
     return sums.map((s) => ({ stack: frames.get(s.id) ?? ['[unknown stack]'], value: Number(s.value) }));
+  }
+
+  /** The whole hours of the selection's range that the rollup answers exactly (store/rollups.ts). */
+  private async rolledHours(sel: Selection): Promise<Set<number> | undefined> {
+    const hours = this.options.rollups ? wholeHours(sel.range) : undefined;
+    if (!hours) return undefined;
+    const params: QueryParams = {};
+    return rolledHours(await this.rows(rolledHoursQuery(this.db, sel, hours, params), params), hours);
   }
 
   /**

@@ -1,167 +1,233 @@
+import { TupleParam } from '@clickhouse/client';
 import type { TimeRange } from '../profile/time-range';
 import { labelClauses, type QueryParams, type Selection, selectionWhere } from './selection';
 
 /**
- * Rollups: sums of `profiles`' samples per (tenant, service, type, unit,
- * series, time bucket, stack), kept by materialized views (schema migration
- * 3) so ingest writes only `profiles`. A series is one label set, by a hash
- * of its sorted labels; `series` maps it back to the labels so matchers work.
- * Tiers are finest first; each coarser one is filled from the one before it.
+ * Rollups: `profiles_1h` holds the samples of `profiles` summed per (tenant,
+ * service, type, unit, series, hour, stack). A series is one label set, by
+ * a hash of its sorted labels; `series` maps it back to the labels so
+ * matchers work. The `rollup` job builds an hour once it is over, off the
+ * ingest path, and records in `rollup_hours` how many profiles it summed per
+ * (tenant, service, type). A query reads an hour from the rollup only while
+ * that count still equals the raw table's, so a profile that arrives late,
+ * or a build that a crash cut short, sends the hour back to raw profiles
+ * until the job builds it again: the answer is always the raw query's.
  */
-export interface RollupTier {
-  table: string;
-  /** The bucket column: the bucket's start, DateTime64(0, 'UTC'). */
-  column: string;
-  ms: number;
-}
-
-export const ROLLUP_TIERS: readonly RollupTier[] = [
-  { table: 'profiles_1m', column: 'minute', ms: 60_000 },
-  { table: 'profiles_1h', column: 'hour', ms: 3_600_000 },
-];
+export const HOUR_MS = 3_600_000;
+export const ROLLUP_TABLE = 'profiles_1h';
 
 /** A series' id: the same label set in any order is the same series. */
 export const SERIES_KEY = 'sipHash64(mapSort(labels))';
 
-/** Epoch-aligned buckets (not the server's time zone's hours). */
-const bucket = (column: string, ms: number) =>
-  `fromUnixTimestamp64Milli(intDiv(toUnixTimestamp64Milli(${column}), ${ms}) * ${ms}, 'UTC')`;
+/** Hours since the epoch (UTC, not the server's time zone) of a DateTime64 column. */
+const hourNumber = (column: string) => `intDiv(toUnixTimestamp64Milli(${column}), ${HOUR_MS})`;
+const hourStart = (column: string) => `fromUnixTimestamp64Milli(${hourNumber(column)} * ${HOUR_MS}, 'UTC')`;
+const within = (column: string, from = 'from', until = 'until') =>
+  `${column} >= fromUnixTimestamp64Milli({${from}:Int64}) AND ${column} < fromUnixTimestamp64Milli({${until}:Int64})`;
 
-/**
- * `profiles` rows summed into the first tier. The series key is computed
- * before ARRAY JOIN, once per profile rather than once per sample.
- */
-export function firstTierSelect(db: string, where = ''): string {
-  const tier = ROLLUP_TIERS[0];
-  return `SELECT tenant, service, type, unit, series, ${tier.column}, stack_id, sum(value) AS value
-    FROM (SELECT tenant, service, type, unit, ${SERIES_KEY} AS series, ${bucket('time', tier.ms)} AS ${tier.column}, stack_ids, values
-          FROM ${db}.profiles${where ? ` WHERE ${where}` : ''})
+/** `profiles` rows summed into hours; the series key is computed once per profile, before ARRAY JOIN. */
+export function hourSelect(db: string, where: string): string {
+  return `SELECT tenant, service, type, unit, series, hour, stack_id, sum(value) AS value
+    FROM (SELECT tenant, service, type, unit, ${SERIES_KEY} AS series, ${hourStart('time')} AS hour, stack_ids, values
+          FROM ${db}.profiles WHERE ${where})
     ARRAY JOIN stack_ids AS stack_id, values AS value
-    GROUP BY tenant, service, type, unit, series, ${tier.column}, stack_id`;
-}
-
-/** A tier's rows summed into the next coarser tier. */
-export function nextTierSelect(db: string, i: number): string {
-  const [from, to] = [ROLLUP_TIERS[i - 1], ROLLUP_TIERS[i]];
-  return `SELECT tenant, service, type, unit, series, ${bucket(from.column, to.ms)} AS ${to.column}, stack_id, sum(value) AS value
-    FROM ${db}.${from.table}
-    GROUP BY tenant, service, type, unit, series, ${to.column}, stack_id`;
+    GROUP BY tenant, service, type, unit, series, hour, stack_id`;
 }
 
 /** `profiles` rows reduced to their series (label sets). */
-export function seriesSelect(db: string, where = ''): string {
+export function seriesSelect(db: string, where: string): string {
   return `SELECT tenant, service, series, any(sorted) AS labels, max(time) AS last_seen
     FROM (SELECT tenant, service, time, ${SERIES_KEY} AS series, mapSort(labels) AS sorted
-          FROM ${db}.profiles${where ? ` WHERE ${where}` : ''})
+          FROM ${db}.profiles WHERE ${where})
     GROUP BY tenant, service, series`;
 }
 
-/** What a migration's backfill runs statements with. */
+/** What the builder runs statements with. */
 export interface StatementRunner {
   command(query: string, params?: QueryParams): Promise<void>;
   rows<T>(query: string, params?: QueryParams): Promise<T[]>;
+  insert(table: string, rows: Record<string, unknown>[]): Promise<void>;
 }
 
+export interface BuildOptions {
+  /** The clock: hours that ended `graceMs` before it are built. */
+  now: number;
+  /** How long after an hour ends before it is built (profiles still in flight). Default 2 minutes. */
+  graceMs?: number;
+  /** Looks only at hours from this time on (ms); default: every stored hour. */
+  sinceMs?: number;
+  /** Builds at most this many hours a run, newest first; the next run goes on. Default 24. */
+  maxHours?: number;
+  /** Cluster mode: deletes go to the shards' local tables, ON CLUSTER. */
+  cluster?: string;
+  log?: (msg: string) => void;
+}
+
+export interface BuildResult {
+  /** (tenant, service, type, hour)s whose rollup was missing or out of date. */
+  pending: number;
+  /** Hours built in this run, and the (tenant, service, type, hour)s among them now in use. */
+  hoursBuilt: number;
+  built: number;
+  /** Built but not recorded: profiles arrived meanwhile, or another build ran at once. The next run tries again. */
+  unverified: number;
+  /** Hours left for the next run. */
+  hoursLeft: number;
+}
+
+export const DEFAULT_GRACE_MS = 2 * 60_000;
+
 /**
- * Fills the rollups from the profiles already stored, after the views exist
- * (the coarser tiers fill through their views). One hour of profiles per
- * statement keeps each GROUP BY small; newest first, so the hour live ingest
- * writes into is read moments after its view started counting (a profile
- * inserted by another process in between would be counted twice).
+ * Builds the rollups of the hours whose `rollup_hours` count differs from
+ * their raw profiles' (never built, late profiles, a build cut short). Per
+ * hour, only the (tenant, service, type)s that need it: their rows are
+ * deleted and summed again from raw profiles, their series derived, and the
+ * count recorded only if the raw count is still the one the build started
+ * from and the rollup's sum equals the raw sum (a concurrent build would have
+ * doubled it). Idempotent; safe to kill at any point.
  */
-export async function backfillRollups(db: string, run: StatementRunner): Promise<void> {
-  await run.command(`INSERT INTO ${db}.series ${seriesSelect(db)}`);
-  const hours = await run.rows<{ h: string }>(
-    `SELECT toString(intDiv(toUnixTimestamp64Milli(time), 3600000)) AS h FROM ${db}.profiles GROUP BY h ORDER BY toInt64(h) DESC`,
+export async function buildRollups(db: string, run: StatementRunner, opts: BuildOptions): Promise<BuildResult> {
+  const until = Math.floor((opts.now - (opts.graceMs ?? DEFAULT_GRACE_MS)) / HOUR_MS) * HOUR_MS;
+  const since = Math.max(0, Math.floor((opts.sinceMs ?? 0) / HOUR_MS) * HOUR_MS);
+  const result: BuildResult = { pending: 0, hoursBuilt: 0, built: 0, unverified: 0, hoursLeft: 0 };
+  if (until <= since) return result;
+  const pending = await run.rows<{ tenant: string; service: string; type: string; h: string; n: string }>(
+    `SELECT r.tenant AS tenant, r.service AS service, r.type AS type, toString(r.h) AS h, toString(r.n) AS n
+     FROM (SELECT tenant, service, type, ${hourNumber('time')} AS h, count() AS n FROM ${db}.profiles
+           WHERE ${within('time', 'since', 'until')} GROUP BY tenant, service, type, h) AS r
+     LEFT JOIN (SELECT tenant, service, type, ${hourNumber('hour')} AS h, argMax(profiles, built) AS n FROM ${db}.rollup_hours
+           WHERE ${within('hour', 'since', 'until')} GROUP BY tenant, service, type, h) AS s
+     ON r.tenant = s.tenant AND r.service = s.service AND r.type = s.type AND r.h = s.h
+     WHERE r.n != s.n`,
+    { since, until },
   );
-  const where = 'time >= fromUnixTimestamp64Milli({from:Int64}) AND time < fromUnixTimestamp64Milli({until:Int64})';
-  for (const { h } of hours) {
-    const from = Number(h) * 3_600_000;
-    await run.command(`INSERT INTO ${db}.${ROLLUP_TIERS[0].table} ${firstTierSelect(db, where)}`, { from, until: from + 3_600_000 });
+  result.pending = pending.length;
+  const byHour = new Map<number, typeof pending>();
+  for (const p of pending) {
+    const h = Number(p.h) * HOUR_MS;
+    byHour.set(h, [...(byHour.get(h) ?? []), p]);
   }
-}
-
-/**
- * Repairs the rollups after the process running chDB died mid-insert: the
- * views write their parts after the raw table's, not atomically with it, so
- * a profile in flight can be in `profiles` and missing from a tier. Hours
- * whose sums (per tenant, service, type, unit) differ between raw rows and
- * either tier are rebuilt from raw rows, and series are derived again.
- * Reads every tier in full: run it only after an unclean stop, on a store no
- * other process writes. Returns the hours rebuilt (ms).
- */
-export async function repairRollups(db: string, run: StatementRunner): Promise<number[]> {
-  const sums = async (table: string, time: string, value: string) => {
-    const rows = await run.rows<{ tenant: string; service: string; type: string; unit: string; h: string; s: string }>(
-      `SELECT tenant, service, type, unit, toString(intDiv(toUnixTimestamp64Milli(${time}), 3600000)) AS h, toString(sum(${value})) AS s
-       FROM ${db}.${table} GROUP BY tenant, service, type, unit, h`,
+  const hours = [...byHour.keys()].sort((a, b) => b - a);
+  const maxHours = opts.maxHours ?? 24;
+  result.hoursLeft = Math.max(0, hours.length - maxHours);
+  const deleteFrom = opts.cluster ? `${db}.${ROLLUP_TABLE}_local ON CLUSTER ${opts.cluster}` : `${db}.${ROLLUP_TABLE}`;
+  for (const from of hours.slice(0, maxHours)) {
+    const keys = byHour.get(from)!;
+    const params: QueryParams = {
+      from,
+      until: from + HOUR_MS,
+      keys: keys.map((k) => new TupleParam([k.tenant, k.service, k.type])),
+    };
+    const mine = '(tenant, service, type) IN {keys:Array(Tuple(String, String, String))}';
+    const [{ n }] = await run.rows<{ n: string }>(`SELECT toString(count()) AS n FROM ${db}.${ROLLUP_TABLE} WHERE ${within('hour')} AND ${mine}`, params);
+    // Left by a build that was cut short or ran twice, or from before late profiles came.
+    if (n !== '0') await run.command(`DELETE FROM ${deleteFrom} WHERE ${within('hour')} AND ${mine}`, params);
+    await run.command(`INSERT INTO ${db}.${ROLLUP_TABLE} ${hourSelect(db, `${within('time')} AND ${mine}`)}`, params);
+    await run.command(`INSERT INTO ${db}.series ${seriesSelect(db, `${within('time')} AND ${mine}`)}`, params);
+    const checked = await run.rows<{ tenant: string; service: string; type: string; n: string }>(
+      `SELECT r.tenant AS tenant, r.service AS service, r.type AS type, toString(r.n) AS n
+       FROM (SELECT tenant, service, type, count() AS n, sum(total) AS s FROM ${db}.profiles
+             WHERE ${within('time')} AND ${mine} GROUP BY tenant, service, type) AS r
+       LEFT JOIN (SELECT tenant, service, type, sum(value) AS s FROM ${db}.${ROLLUP_TABLE}
+             WHERE ${within('hour')} AND ${mine} GROUP BY tenant, service, type) AS t
+       ON r.tenant = t.tenant AND r.service = t.service AND r.type = t.type
+       WHERE r.s = t.s AND (r.tenant, r.service, r.type, r.n) IN {expected:Array(Tuple(String, String, String, UInt64))}`,
+      { ...params, expected: keys.map((k) => new TupleParam([k.tenant, k.service, k.type, Number(k.n)])) },
     );
-    return new Map(rows.map((r) => [JSON.stringify([r.tenant, r.service, r.type, r.unit, r.h]), r.s]));
-  };
-  const raw = await sums('profiles', 'time', 'total');
-  const hours = new Set<number>();
-  for (const tier of ROLLUP_TIERS) {
-    const rolled = await sums(tier.table, tier.column, 'value');
-    for (const k of new Set([...raw.keys(), ...rolled.keys()])) {
-      if ((raw.get(k) ?? '0') !== (rolled.get(k) ?? '0')) hours.add(Number((JSON.parse(k) as string[])[4]) * 3_600_000);
+    if (checked.length) {
+      const built = Date.now();
+      await run.insert(`${db}.rollup_hours`, checked.map((c) => ({ tenant: c.tenant, service: c.service, type: c.type, hour: from / 1000, profiles: c.n, built })));
     }
+    result.hoursBuilt++;
+    result.built += checked.length;
+    result.unverified += keys.length - checked.length;
   }
-  const where = (col: string) => `${col} >= fromUnixTimestamp64Milli({from:Int64}) AND ${col} < fromUnixTimestamp64Milli({until:Int64})`;
-  for (const from of hours) {
-    const params = { from, until: from + 3_600_000 };
-    for (const tier of ROLLUP_TIERS) await run.command(`DELETE FROM ${db}.${tier.table} WHERE ${where(tier.column)}`, params);
-    // The coarser tiers fill from this one through their views.
-    await run.command(`INSERT INTO ${db}.${ROLLUP_TIERS[0].table} ${firstTierSelect(db, where('time'))}`, params);
-  }
-  await run.command(`INSERT INTO ${db}.series ${seriesSelect(db)}`);
-  return [...hours].sort((a, b) => a - b);
+  return result;
 }
 
-/** A piece of a time range and where it is read: `tier` undefined means raw profiles. */
+/** A piece of a time range and where it is read. */
 export interface Segment {
-  tier?: RollupTier;
+  rollup: boolean;
   from: number;
   until: number;
 }
 
+/** The whole hours inside a range, if any. */
+export function wholeHours(range: TimeRange): { from: number; until: number } | undefined {
+  const from = Math.ceil(range.from / HOUR_MS) * HOUR_MS;
+  const until = Math.floor(range.until / HOUR_MS) * HOUR_MS;
+  return from < until ? { from, until } : undefined;
+}
+
 /**
- * Splits a range into the coarsest whole buckets it holds, then finer ones at
- * its edges, then raw profiles for the parts of minutes left over. A profile
- * belongs to the bucket holding its start time, as raw queries compare it.
+ * Splits a range into runs of whole hours read from the rollup (those
+ * `rolled` says are up to date) and the rest, read from raw profiles.
+ * Adjacent pieces of one kind are merged. A profile belongs to the hour
+ * holding its start time, as raw queries compare it.
  */
-export function planRange(range: TimeRange, tiers: readonly RollupTier[] = ROLLUP_TIERS): Segment[] {
-  const split = (from: number, until: number, level: number): Segment[] => {
-    if (from >= until) return [];
-    if (level < 0) return [{ from, until }];
-    const tier = tiers[level];
-    const a = Math.ceil(from / tier.ms) * tier.ms;
-    const b = Math.floor(until / tier.ms) * tier.ms;
-    if (a >= b) return split(from, until, level - 1);
-    return [...split(from, a, level - 1), { tier, from: a, until: b }, ...split(b, until, level - 1)];
+export function planRange(range: TimeRange, rolled: (hourStart: number) => boolean): Segment[] {
+  const out: Segment[] = [];
+  const add = (rollup: boolean, from: number, until: number) => {
+    if (from >= until) return;
+    const last = out[out.length - 1];
+    if (last && last.rollup === rollup && last.until === from) last.until = until;
+    else out.push({ rollup, from, until });
   };
-  return split(range.from, range.until, tiers.length - 1);
+  const whole = wholeHours(range);
+  if (!whole) {
+    add(false, range.from, range.until);
+    return out;
+  }
+  add(false, range.from, whole.from);
+  for (let h = whole.from; h < whole.until; h += HOUR_MS) add(rolled(h), h, h + HOUR_MS);
+  add(false, whole.until, range.until);
+  return out;
+}
+
+/**
+ * Which whole hours of the selection's range its rollup can answer: per
+ * hour, the raw profiles of (tenant, service, type) and the count the
+ * rollup recorded. Equal counts (including none and none) mean up to date.
+ */
+export function rolledHoursQuery(db: string, sel: Selection, hours: { from: number; until: number }, params: QueryParams): string {
+  Object.assign(params, { tenant: sel.tenant, service: sel.service, type: sel.type, from: hours.from, until: hours.until });
+  const key = 'tenant = {tenant:String} AND service = {service:String} AND type = {type:String}';
+  return `SELECT 'raw' AS side, toString(h) AS h, toString(count()) AS n
+      FROM (SELECT ${hourNumber('time')} AS h FROM ${db}.profiles WHERE ${key} AND ${within('time')}) GROUP BY h
+    UNION ALL
+    SELECT 'rollup' AS side, toString(${hourNumber('hour')}) AS h, toString(argMax(profiles, built)) AS n
+      FROM ${db}.rollup_hours WHERE ${key} AND ${within('hour')} GROUP BY hour`;
+}
+
+/** The up-to-date hours (their start, ms) from `rolledHoursQuery`'s rows. */
+export function rolledHours(rows: { side: string; h: string; n: string }[], hours: { from: number; until: number }): Set<number> {
+  const raw = new Map<number, string>();
+  const rollup = new Map<number, string>();
+  for (const r of rows) (r.side === 'raw' ? raw : rollup).set(Number(r.h) * HOUR_MS, r.n);
+  const out = new Set<number>();
+  for (let h = hours.from; h < hours.until; h += HOUR_MS) if ((raw.get(h) ?? '0') === (rollup.get(h) ?? '0')) out.add(h);
+  return out;
 }
 
 function timeRanges(column: string, segments: Segment[], params: QueryParams, name: string): string {
   const ranges = segments.map((s, i) => {
     params[`${name}${i}f`] = s.from;
     params[`${name}${i}u`] = s.until;
-    return `${column} >= fromUnixTimestamp64Milli({${name}${i}f:Int64}) AND ${column} < fromUnixTimestamp64Milli({${name}${i}u:Int64})`;
+    return within(column, `${name}${i}f`, `${name}${i}u`);
   });
   return ranges.length === 1 ? ranges[0] : `(${ranges.map((r) => `(${r})`).join(' OR ')})`;
 }
 
 /**
- * The selection's samples summed per stack id, reading rollups for the whole
- * buckets of its range and raw profiles for the rest; the same answer as
- * the raw query alone (sums of integers, in any order). Ranges holding no
- * whole bucket of the coarsest tier read raw profiles only: measured
- * (BENCHMARKS.md), minutes alone read about as many rows as raw profiles
- * and were no faster.
+ * The selection's samples summed per stack id: the up-to-date hours of its
+ * range (`rolled`, from `rolledHours`) from the rollup, the rest from raw
+ * profiles; the same answer as the raw query alone (sums of integers, in any
+ * order). Without `rolled`, or when none of its hours is in the range, the
+ * raw query alone.
  */
-export function stackSumsQuery(db: string, sel: Selection, params: QueryParams, tiers: readonly RollupTier[] = ROLLUP_TIERS): string {
-  const segments = planRange(sel.range, tiers);
-  if (!segments.some((s) => s.tier && s.tier === tiers[tiers.length - 1])) {
+export function stackSumsQuery(db: string, sel: Selection, params: QueryParams, rolled?: ReadonlySet<number>): string {
+  const segments = planRange(sel.range, (h) => rolled?.has(h) ?? false);
+  if (!segments.some((s) => s.rollup)) {
     return `SELECT toString(stack_id) AS id, sum(value) AS value
        FROM ${db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
        WHERE ${selectionWhere(sel, params)} GROUP BY stack_id`;
@@ -176,7 +242,7 @@ export function stackSumsQuery(db: string, sel: Selection, params: QueryParams, 
   }
   const labels = labelClauses(sel, params);
   const branches: string[] = [];
-  const raw = segments.filter((s) => !s.tier);
+  const raw = segments.filter((s) => !s.rollup);
   if (raw.length) {
     branches.push(`SELECT stack_id, sum(value) AS value
        FROM ${db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
@@ -186,12 +252,8 @@ export function stackSumsQuery(db: string, sel: Selection, params: QueryParams, 
   const series = labels.length
     ? [`series IN (SELECT series FROM ${db}.series WHERE tenant = {tenant:String} AND service = {service:String} AND ${labels.join(' AND ')})`]
     : [];
-  tiers.forEach((tier, i) => {
-    const mine = segments.filter((s) => s.tier === tier);
-    if (!mine.length) return;
-    branches.push(`SELECT stack_id, sum(value) AS value FROM ${db}.${tier.table}
-       WHERE ${[...keys, timeRanges(tier.column, mine, params, `t${i}_`), ...series].join(' AND ')} GROUP BY stack_id`);
-  });
+  branches.push(`SELECT stack_id, sum(value) AS value FROM ${db}.${ROLLUP_TABLE}
+       WHERE ${[...keys, timeRanges('hour', segments.filter((s) => s.rollup), params, 'h'), ...series].join(' AND ')} GROUP BY stack_id`);
   return `SELECT toString(stack_id) AS id, sum(value) AS value FROM (
     ${branches.join('\n    UNION ALL\n    ')}
   ) GROUP BY stack_id`;

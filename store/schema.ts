@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { clusterStatements, tablesCreated } from './cluster';
-import { backfillRollups, firstTierSelect, nextTierSelect, seriesSelect, type StatementRunner } from './rollups';
+import type { StatementRunner } from './rollups';
 import type { QueryParams } from './selection';
 
 /**
@@ -15,8 +15,6 @@ export interface Migration {
   version: number;
   description: string;
   statements: (db: string, retentionDays: number) => string[];
-  /** Derives data from rows already stored, after the statements; as idempotent as they are. */
-  backfill?: (db: string, run: StatementRunner) => Promise<void>;
 }
 
 export const MIGRATIONS: Migration[] = [
@@ -138,7 +136,9 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 3,
-    description: 'per-minute and per-hour rollups of profiles by series and stack (materialized views), series by label set',
+    description: 'per-hour rollups of profiles by series and stack, series by label set (built by the rollup job; migration 7)',
+    // Until migration 7 this also made per-minute rollups and views filling
+    // them on every insert; a store that ran that version drops them there.
     statements: (db, days) => [
       `CREATE TABLE IF NOT EXISTS ${db}.series (
         tenant LowCardinality(String),
@@ -150,32 +150,44 @@ export const MIGRATIONS: Migration[] = [
       ORDER BY (tenant, service, series)
       TTL toDateTime(last_seen) + toIntervalDay(${days + 1})`,
       // Sums, not SummingMergeTree: that drops rows summing to 0, which raw queries return.
-      ...(['minute', 'hour'] as const).map((col) => `CREATE TABLE IF NOT EXISTS ${db}.profiles_1${col[0]} (
+      `CREATE TABLE IF NOT EXISTS ${db}.profiles_1h (
         tenant LowCardinality(String),
         service LowCardinality(String),
         type LowCardinality(String),
         unit LowCardinality(String),
         series UInt64,
-        ${col} DateTime64(0, 'UTC'),
+        hour DateTime64(0, 'UTC'),
         stack_id UInt64,
         value SimpleAggregateFunction(sum, Int64)
       ) ENGINE = AggregatingMergeTree
-      PARTITION BY toYYYYMMDD(${col})
-      ORDER BY (tenant, service, type, unit, series, ${col}, stack_id)
-      TTL toDateTime(${col}) + toIntervalDay(${days})
-      SETTINGS ttl_only_drop_parts = 1`),
-      // A re-run (after a crash mid-backfill) starts the derived tables over.
+      PARTITION BY toYYYYMMDD(hour)
+      ORDER BY (tenant, service, type, unit, series, hour, stack_id)
+      TTL toDateTime(hour) + toIntervalDay(${days})
+      SETTINGS ttl_only_drop_parts = 1`,
+    ],
+  },
+  {
+    version: 7,
+    description: 'rollups built per hour by the rollup job, off the ingest path: the views and the minute tier go; rollup_hours records what each hour summed',
+    statements: (db, days) => [
       `DROP VIEW IF EXISTS ${db}.series_mv`,
       `DROP VIEW IF EXISTS ${db}.profiles_1m_mv`,
       `DROP VIEW IF EXISTS ${db}.profiles_1h_mv`,
-      `TRUNCATE TABLE IF EXISTS ${db}.profiles_1m`,
+      `DROP TABLE IF EXISTS ${db}.profiles_1m`,
+      // What the views wrote has no record in rollup_hours: the job builds every hour again.
       `TRUNCATE TABLE IF EXISTS ${db}.profiles_1h`,
-      // Coarser first: whatever reaches minutes reaches hours.
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.profiles_1h_mv TO ${db}.profiles_1h AS ${nextTierSelect(db, 1)}`,
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.profiles_1m_mv TO ${db}.profiles_1m AS ${firstTierSelect(db)}`,
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.series_mv TO ${db}.series AS ${seriesSelect(db)}`,
+      // One row per build of an hour; the newest (argMax by built) counts.
+      `CREATE TABLE IF NOT EXISTS ${db}.rollup_hours (
+        tenant LowCardinality(String),
+        service LowCardinality(String),
+        type LowCardinality(String),
+        hour DateTime64(0, 'UTC'),
+        profiles UInt64,
+        built DateTime64(3)
+      ) ENGINE = ReplacingMergeTree(built)
+      ORDER BY (tenant, service, type, hour)
+      TTL toDateTime(hour) + toIntervalDay(${days})`,
     ],
-    backfill: backfillRollups,
   },
 ];
 
@@ -198,7 +210,7 @@ function migratedTables(db: string): Set<string> {
   return tables;
 }
 
-/** Parameterised statements through a client, for backfills and repairs. */
+/** Parameterised statements through a client, for the rollup builder. */
 export function statementRunner(client: ClickHouseClient): StatementRunner {
   return {
     command: async (query: string, params?: QueryParams) => {
@@ -207,6 +219,9 @@ export function statementRunner(client: ClickHouseClient): StatementRunner {
     rows: async <T>(query: string, params?: QueryParams) => {
       const r = await client.query({ query, query_params: params, format: 'JSONEachRow' });
       return r.json<T>();
+    },
+    insert: async (table: string, values: Record<string, unknown>[]) => {
+      await client.insert({ table, values, format: 'JSONEachRow' });
     },
   };
 }
@@ -224,12 +239,10 @@ export async function migrate(client: ClickHouseClient, db: string, retentionDay
   await ddl(`CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (version UInt32, description String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version`);
   const rs = await client.query({ query: `SELECT version FROM ${db}.schema_migrations`, format: 'JSONEachRow' });
   const done = new Set((await rs.json<{ version: number }>()).map((r) => Number(r.version)));
-  const run = statementRunner(client);
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
     if (done.has(m.version) || (options.upTo !== undefined && m.version > options.upTo)) continue;
     for (const statement of m.statements(db, retentionDays)) await ddl(statement);
-    if (m.backfill) await m.backfill(db, run);
     await client.insert({
       table: `${db}.schema_migrations`,
       values: [{ version: m.version, description: m.description }],
@@ -255,9 +268,9 @@ async function applyRetention(
   const wanted: Record<string, string> = {
     profiles: `toDateTime(time) + toIntervalDay(${days})`,
     stacks: `last_seen + toIntervalDay(${days + 1})`,
-    profiles_1m: `toDateTime(minute) + toIntervalDay(${days})`,
     profiles_1h: `toDateTime(hour) + toIntervalDay(${days})`,
     series: `toDateTime(last_seen) + toIntervalDay(${days + 1})`,
+    rollup_hours: `toDateTime(hour) + toIntervalDay(${days})`,
   };
   // In cluster mode the TTL is the local tables' (the Distributed ones have none).
   const suffix = cluster ? '_local' : '';

@@ -1,3 +1,4 @@
+import type { TupleParam } from '@clickhouse/client';
 import type { Matcher } from '../profile/selector';
 import type { TimeRange } from '../profile/time-range';
 
@@ -12,7 +13,7 @@ export interface Selection {
   matchers: Matcher[];
 }
 
-export type QueryParams = Record<string, string | number | string[] | number[]>;
+export type QueryParams = Record<string, string | number | string[] | number[] | TupleParam[]>;
 
 /**
  * The WHERE clause of a selection over the profiles table. The SQL text is

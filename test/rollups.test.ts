@@ -1,21 +1,22 @@
 /**
  * Rollups answer exactly as raw profiles do: the same stacks with the same
- * sums for ranges with ragged edges (ms, minutes, hours), label matchers,
- * units, tenants, negative values; before and after merges; for profiles
- * stored before the rollups existed (the migration's backfill), and when the
- * backfill runs again.
+ * sums for ranges with ragged edges, label matchers, units, tenants, negative
+ * values; before the hours are built, after, after merges; after profiles
+ * arrive late into built hours, after a build cut short, after two builds at
+ * once; for profiles stored before the rollups existed.
  */
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Matcher } from '../profile/selector';
-import * as fs from 'node:fs';
 import { openStore } from '../store';
+import { processors } from '../jobs/processors';
+import { UnrecoverableJobError } from '../profile/jobs';
 import { createStoreClient } from '../store/client';
 import { ProfileQueries } from '../store/queries';
-import { stackSumsQuery } from '../store/rollups';
-import { migrate } from '../store/schema';
+import { buildRollups, HOUR_MS, hourSelect, rolledHours, rolledHoursQuery, wholeHours } from '../store/rollups';
+import { migrate, statementRunner } from '../store/schema';
 import type { Selection } from '../store/selection';
 import { rng } from './helpers/synthetic-profiles';
 
@@ -82,14 +83,14 @@ let rolled: ProfileQueries;
 
 beforeAll(async () => {
   client = createStoreClient({ dataDir, database: db, retentionDays: 30 }).client;
-  // Profiles stored before the rollups exist: the upgrade's backfill must find them.
+  // Profiles stored before the rollups exist: the job builds their hours like any others.
   await migrate(client, db, 30, { upTo: 2 });
   for (const tenant of ['default', 'other']) {
     await client.insert({ table: `${db}.stacks`, values: stacks.map((s) => ({ tenant, ...s })), format: 'JSONEachRow' });
   }
   await insert(profiles(600, 1));
-  expect(await migrate(client, db, 30)).toContain(3);
-  // And profiles stored after, through the views, in several inserts.
+  expect(await migrate(client, db, 30)).toEqual(expect.arrayContaining([3, 7]));
+  // And profiles stored after, in several inserts.
   for (let i = 0; i < 4; i++) await insert(profiles(300, 10 + i));
   raw = new ProfileQueries(client, db, { rollups: false });
   rolled = new ProfileQueries(client, db);
@@ -136,15 +137,45 @@ function ranges(): [number, number][] {
   return out;
 }
 
+
+const AFTER = START + SPAN + 3 * HOUR; // a clock at which every hour of the data is over
+const ALL: [number, number] = [START - HOUR, START + SPAN + HOUR];
+const build = (opts: { now?: number; graceMs?: number } = {}) => buildRollups(db, statementRunner(client), { now: AFTER, ...opts });
+
+/** The whole hours of `default`/`api`/`cpu` over ALL that queries read from the rollup. */
+async function upToDate(): Promise<number[]> {
+  const hours = wholeHours({ from: ALL[0], until: ALL[1] })!;
+  const params = {};
+  const rs = await client.query({ query: rolledHoursQuery(db, sel(...ALL), hours, params), query_params: params, format: 'JSONEachRow' });
+  const set = rolledHours(await rs.json(), hours);
+  // Hours holding profiles only: empty ones count as up to date and prove nothing.
+  return [...set].filter((h) => h >= Math.floor(START / HOUR_MS) * HOUR_MS && h < START + SPAN).map((h) => (h - START) / HOUR_MS);
+}
+
+async function expectSameEverywhere(matchers = MATCHERS, rs = ranges()): Promise<void> {
+  for (const [from, until] of rs) {
+    for (const m of matchers) {
+      const [a, b] = await both(sel(from, until, m));
+      expect(b).toEqual(a);
+    }
+  }
+}
+
 describe('rollups answer as raw profiles do', () => {
-  it('plans rollups for these ranges (the test would prove nothing otherwise)', () => {
-    const params = {};
-    expect(stackSumsQuery(db, sel(START - HOUR, START + SPAN + HOUR), params)).toMatch(/profiles_1h[\s\S]*profiles_1m|profiles_1m[\s\S]*profiles_1h/);
-    expect(stackSumsQuery(db, sel(START + 1_000, START + 50_000), params)).not.toMatch(/profiles_1/);
-    // Raw edges, minutes at both ends of the whole hours, all holding profiles.
-    const [from, until] = ranges()[5];
-    const sql = stackSumsQuery(db, sel(from, until), {});
-    expect(sql).toMatch(/FROM [\w.]+\.profiles ARRAY JOIN[\s\S]*profiles_1m[\s\S]*\(\(minute[\s\S]* OR \(minute[\s\S]*profiles_1h/);
+  it('before any hour is built: raw profiles answer, nothing is read from the rollup', async () => {
+    expect(await upToDate()).toEqual([]);
+    await expectSameEverywhere(MATCHERS.slice(0, 2), ranges().slice(0, 6));
+  });
+
+  it('builds the hours that are over, not those within the grace period, and only once', async () => {
+    const partial = await build({ now: START + 2 * HOUR, graceMs: 0 });
+    expect(partial.hoursBuilt).toBe(2); // 21:00 and 22:00; 23:00 is not over
+    expect(partial.unverified).toBe(0);
+    const rest = await build();
+    expect(rest.hoursBuilt).toBe(2); // 23:00 and 00:00
+    expect(rest.built).toBe(rest.pending);
+    expect(await build()).toMatchObject({ pending: 0, hoursBuilt: 0 });
+    expect((await upToDate()).length).toBe(4);
   });
 
   it.each(MATCHERS.map((m) => [m.map((x) => `${x.name}${x.op}"${x.value}"`).join(',') || 'no matchers', m] as const))(
@@ -161,83 +192,111 @@ describe('rollups answer as raw profiles do', () => {
   );
 
   it('keeps units, types, services and tenants apart', async () => {
-    const all: [number, number] = [START - HOUR, START + SPAN + HOUR];
     for (const extra of [{ unit: 'nanoseconds' }, { unit: 'samples' }, { type: 'alloc' }, { service: 'db' }, { tenant: 'other' }, { tenant: 'nobody' }]) {
-      const [a, b] = await both(sel(...all, [{ name: 'region', op: '=', value: 'us' }], extra));
+      const [a, b] = await both(sel(...ALL, [{ name: 'region', op: '=', value: 'us' }], extra));
       expect(b).toEqual(a);
     }
   });
 
-  it('still after the rollups are merged', async () => {
-    for (const t of ['profiles_1m', 'profiles_1h', 'series']) await client.command({ query: `OPTIMIZE TABLE ${db}.${t} FINAL` });
-    for (const [from, until] of ranges().slice(0, 6)) {
-      for (const m of MATCHERS.slice(0, 3)) {
-        const [a, b] = await both(sel(from, until, m));
-        expect(b).toEqual(a);
-      }
-    }
-  });
-
-  it('holds each (series, minute, stack) once after merges: the minutes are really pre-aggregated', async () => {
+  it('still after the rollups are merged, each (series, hour, stack) held once: really pre-aggregated', async () => {
+    for (const t of ['profiles_1h', 'series', 'rollup_hours']) await client.command({ query: `OPTIMIZE TABLE ${db}.${t} FINAL` });
+    await expectSameEverywhere(MATCHERS.slice(0, 3), ranges().slice(0, 6));
     const rs = await client.query({
-      query: `SELECT count() AS rows, uniqExact(tenant, service, type, unit, series, minute, stack_id) AS keys FROM ${db}.profiles_1m`,
+      query: `SELECT count() AS rows, uniqExact(tenant, service, type, unit, series, hour, stack_id) AS keys,
+                (SELECT count() FROM ${db}.profiles ARRAY JOIN values) AS samples FROM ${db}.profiles_1h`,
       format: 'JSONEachRow',
     });
-    const [{ rows, keys }] = await rs.json<{ rows: string; keys: string }>();
+    const [{ rows, keys, samples }] = await rs.json<{ rows: string; keys: string; samples: string }>();
     expect(rows).toBe(keys);
+    expect(Number(rows)).toBeLessThan(Number(samples));
+  });
+});
+
+describe('rollups stay exact when', () => {
+  it('profiles arrive late into built hours: those hours read raw profiles until the next build', async () => {
+    const before = await upToDate();
+    // Late profiles of cpu (and of other keys) into the first two hours only.
+    const late = profiles(400, 31).filter((r) => r.time < Math.ceil(START / HOUR) * HOUR + HOUR);
+    await insert(late);
+    const stale = await upToDate();
+    expect(stale.length).toBeLessThan(before.length);
+    await expectSameEverywhere(MATCHERS.slice(0, 3));
+    const r = await build();
+    expect(r.pending).toBeGreaterThan(0);
+    expect(r.unverified).toBe(0);
+    expect(await upToDate()).toEqual(before);
+    await expectSameEverywhere(MATCHERS.slice(0, 3));
   });
 
-  it('backfills again to the same sums when the migration is re-run (a crash before it was recorded)', async () => {
-    await client.command({ query: `ALTER TABLE ${db}.schema_migrations DELETE WHERE version = 3`, clickhouse_settings: { mutations_sync: '2' } });
-    expect(await migrate(client, db, 30)).toEqual([3]);
-    for (const [from, until] of ranges()) {
-      for (const m of MATCHERS.slice(0, 3)) {
-        const [a, b] = await both(sel(from, until, m));
-        expect(b).toEqual(a);
-      }
+  it('a build was cut short (rows written, no record): the hour stays raw, and the next build replaces the rows', async () => {
+    const hour = Math.ceil(START / HOUR) * HOUR; // 22:00
+    await insert(profiles(300, 41).filter((r) => r.time >= hour && r.time < hour + HOUR));
+    // What a kill after the rollup INSERT and before the record leaves: the hour's rows, twice over for good measure.
+    const where = `time >= fromUnixTimestamp64Milli(${hour}) AND time < fromUnixTimestamp64Milli(${hour + HOUR})`;
+    for (let i = 0; i < 2; i++) await client.command({ query: `INSERT INTO ${db}.profiles_1h ${hourSelect(db, where)}` });
+    await expectSameEverywhere(MATCHERS.slice(0, 3));
+    const r = await build();
+    expect(r.hoursBuilt).toBe(1);
+    expect(r.unverified).toBe(0);
+    await expectSameEverywhere(MATCHERS.slice(0, 3));
+    expect((await upToDate()).length).toBe(4);
+  });
+
+  it('two builds run at once: whatever they leave, answers are right, and a later build settles it', async () => {
+    await insert(profiles(300, 51));
+    await Promise.all([build(), build()]);
+    await expectSameEverywhere(MATCHERS.slice(0, 3));
+    await build();
+    await expectSameEverywhere(MATCHERS.slice(0, 3));
+    expect((await upToDate()).length).toBe(4);
+    expect(await build()).toMatchObject({ pending: 0 });
+  });
+});
+
+describe('upgrade from per-insert views (migration 3 as it was)', () => {
+  it('drops the views and the minute tier, empties the hour tier, and the job builds it again', async () => {
+    const db2 = `t_${randomBytes(6).toString('hex')}`;
+    const c = createStoreClient({ dataDir, database: db2, retentionDays: 30 }).client;
+    try {
+      await migrate(c, db2, 30, { upTo: 6 });
+      // What the old migration 3 left: a minute tier, views, rows the views wrote.
+      await c.command({ query: `CREATE TABLE ${db2}.profiles_1m (minute DateTime, x UInt8) ENGINE = MergeTree ORDER BY minute` });
+      await c.command({ query: `CREATE MATERIALIZED VIEW ${db2}.series_mv TO ${db2}.series AS SELECT tenant, service, ${'sipHash64(mapSort(labels))'} AS series, labels, time AS last_seen FROM ${db2}.profiles` });
+      await c.insert({ table: `${db2}.profiles_1h`, values: [{ tenant: 'default', service: 'api', type: 'cpu', unit: 'samples', series: '1', hour: Math.floor(START / 1000), stack_id: '1', value: 5 }], format: 'JSONEachRow' });
+      expect(await migrate(c, db2, 30)).toEqual([7]);
+      const tables = await (await c.query({ query: `SELECT name FROM system.tables WHERE database = {d:String} ORDER BY name`, query_params: { d: db2 }, format: 'JSONEachRow' })).json<{ name: string }>();
+      expect(tables.map((t) => t.name)).toEqual(['api_tokens', 'baselines', 'budgets', 'profiles', 'profiles_1h', 'regressions', 'rollup_hours', 'schema_migrations', 'series', 'stacks']);
+      const [{ n }] = await (await c.query({ query: `SELECT count() AS n FROM ${db2}.profiles_1h`, format: 'JSONEachRow' })).json<{ n: string }>();
+      expect(n).toBe('0');
+    } finally {
+      await c.command({ query: `DROP DATABASE IF EXISTS ${db2}` });
+      await c.close();
     }
   });
 });
 
-describe('after a crash mid-insert', () => {
-  it('rebuilds the hours a view missed when the store is opened again, and the series', async () => {
+describe('the rollup job', () => {
+  it('builds through the store, rejects a bad payload, and leaves the flame graph as raw profiles give it', async () => {
     const db2 = `t_${randomBytes(6).toString('hex')}`;
-    const first = await openStore({ dataDir, database: db2, retentionDays: 30 });
-    const marker = path.join(dataDir, `.flamewatch-${db2}.open`);
+    const store = await openStore({ dataDir, database: db2, retentionDays: 30 });
     try {
-      expect(fs.existsSync(marker)).toBe(true);
-      const put = (rows: Row[]) => first.client.insert({ table: `${db2}.profiles`, values: rows, format: 'JSONEachRow' });
-      await put(profiles(200, 21));
-      // What a kill between the raw part and the views' parts leaves: rows the
-      // hour tier never saw, and rows no view saw (with a series of their own).
-      await first.client.command({ query: `DETACH TABLE ${db2}.profiles_1h_mv` });
-      await put(profiles(50, 22));
-      await first.client.command({ query: `DETACH TABLE ${db2}.profiles_1m_mv` });
-      await first.client.command({ query: `DETACH TABLE ${db2}.series_mv` });
-      await put(profiles(50, 23).map((r) => ({ ...r, labels: { ...r.labels, zone: 'crashed' } })));
-      for (const v of ['profiles_1m_mv', 'profiles_1h_mv', 'series_mv']) await first.client.command({ query: `ATTACH TABLE ${db2}.${v}` });
-
-      const rawQ = new ProfileQueries(first.client, db2, { rollups: false });
-      const cases = [sel(START - HOUR, START + SPAN + HOUR), sel(START + 5 * 60_000 + 123, START + 2 * HOUR + 7 * 60_000 + 5), sel(START - HOUR, START + SPAN + HOUR, [{ name: 'zone', op: '=', value: 'crashed' }])];
+      await store.client.insert({ table: `${db2}.stacks`, values: stacks.map((s) => ({ tenant: 'default', ...s })), format: 'JSONEachRow' });
+      await store.client.insert({ table: `${db2}.profiles`, values: profiles(300, 61), format: 'JSONEachRow' });
+      const jobs = processors({ store, log: () => undefined, queue: undefined as never });
+      const logs: string[] = [];
+      const ctx = { id: 'rollup-test', attempt: 1, log: (m: string) => logs.push(m) };
+      await expect(jobs.rollup({ nope: 1 } as never, ctx)).rejects.toBeInstanceOf(UnrecoverableJobError);
+      // Looking back 2 hours from AFTER finds nothing; every hour is found without a lookback.
+      expect(await jobs.rollup({ now: AFTER, lookbackHours: 2 } as never, ctx)).toMatchObject({ pending: 0 });
+      const r = (await jobs.rollup({ now: AFTER } as never, ctx)) as { hoursBuilt: number; built: number };
+      expect(r.hoursBuilt).toBe(4);
+      expect(logs.join('\n')).toMatch(/rollup: \d+ \(service, type, hour\)s built in 4 hour\(s\)/);
+      const rawQ = new ProfileQueries(store.client, db2, { rollups: false });
       const show = (xs: { stack: readonly string[]; value: number }[]) => xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
-      const before = new ProfileQueries(first.client, db2);
-      expect(show(await before.stacks(cases[0]))).not.toEqual(show(await rawQ.stacks(cases[0])));
-
-      // The process died: no close(). The next open repairs.
-      const second = await openStore({ dataDir, database: db2, retentionDays: 30 });
-      try {
-        for (const c of cases) expect(show(await second.queries.stacks(c))).toEqual(show(await rawQ.stacks(c)));
-        expect(show(await rawQ.stacks(cases[2])).length).toBeGreaterThan(0);
-      } finally {
-        await second.close();
-      }
-      expect(fs.existsSync(marker)).toBe(false);
-      // A clean close leaves nothing to repair.
-      const third = await openStore({ dataDir, database: db2, retentionDays: 30 });
-      await third.close();
+      expect(show(await store.queries.stacks(sel(...ALL)))).toEqual(show(await rawQ.stacks(sel(...ALL))));
     } finally {
-      await first.client.command({ query: `DROP DATABASE IF EXISTS ${db2}` });
-      await first.client.close();
+      await store.client.command({ query: `DROP DATABASE IF EXISTS ${db2}` });
+      await store.close();
     }
   });
 });

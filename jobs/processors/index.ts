@@ -6,6 +6,9 @@ import { PR_JOB } from '../../profile/pull-request';
 import { deliverWebhook, runDetect, sweep, type DetectDeps } from './detect';
 import { BUDGETS_JOB, BUDGETS_SCHEDULE_ID, checkBudgets } from './budgets';
 import { runPullRequest } from './pull-request';
+import { ROLLUP_JOB, runRollups } from './rollups';
+
+export { rollupEveryMs, scheduleRollups } from './rollups';
 
 /** What processors are built from: the one store of the process, its log, and the queue follow-up jobs go to. */
 export interface ProcessorDeps {
@@ -49,6 +52,7 @@ export function processors(deps: ProcessorDeps): Processors {
     [JOBS.sweep]: (payload: unknown) => sweep(d, payload),
     [JOBS.webhook]: (payload: unknown) => deliverWebhook(payload),
     [BUDGETS_JOB]: (payload: unknown, ctx) => checkBudgets(d, payload, ctx),
+    [ROLLUP_JOB]: (payload: unknown, ctx) => runRollups(deps.store, payload, ctx),
     [PR_JOB]: (payload: unknown, ctx) => runPullRequest({ store: deps.store, github: deps.github, githubOptions: deps.githubOptions, publicUrl: d.publicUrl }, payload, ctx),
   };
 }

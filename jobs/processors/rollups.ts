@@ -1,0 +1,63 @@
+/**
+ * The `rollup` processor: builds the hourly rollups (store/rollups.ts) of
+ * hours that are over, off the ingest path. The frequent schedule looks at
+ * the last day; an hourly one at every stored hour, for profiles that arrive
+ * later than that. Until an hour is built (or while late profiles make it out
+ * of date) queries read its raw profiles, so a slow or stopped job costs
+ * query speed, never correctness.
+ */
+import { z } from 'zod';
+import { UnrecoverableJobError, type JobContext, type JobQueue } from '../../profile/jobs';
+import type { BuildResult, Store } from '../../store';
+
+export const ROLLUP_JOB = 'rollup';
+export const ROLLUP_SCHEDULE_ID = 'rollup-schedule';
+export const ROLLUP_FULL_SCHEDULE_ID = 'rollup-full-schedule';
+export const DEFAULT_ROLLUP_EVERY_MS = 60_000;
+
+const payloadSchema = z.object({
+  now: z.number().int().optional(),
+  /** Only hours this recent; absent: every stored hour. */
+  lookbackHours: z.number().int().positive().optional(),
+  maxHours: z.number().int().positive().max(10_000).optional(),
+}).strict();
+
+let running = false;
+
+export async function runRollups(store: Store, payload: unknown, ctx?: JobContext): Promise<BuildResult | { skipped: string }> {
+  const parsed = payloadSchema.safeParse(payload ?? {});
+  if (!parsed.success) throw new UnrecoverableJobError(`invalid ${ROLLUP_JOB} payload: ${parsed.error.message}`);
+  // One build at a time per process: a second would delete what the first wrote
+  // (the builder's sum check would catch it, but the work would be wasted).
+  if (running) return { skipped: 'a rollup build is already running in this process' };
+  running = true;
+  try {
+    const { now = Date.now(), lookbackHours, maxHours } = parsed.data;
+    const t = Date.now();
+    const r = await store.buildRollups({ now, sinceMs: lookbackHours ? now - lookbackHours * 3_600_000 : undefined, maxHours });
+    if (r.pending > 0) {
+      ctx?.log(`rollup: ${r.built} (service, type, hour)s built in ${r.hoursBuilt} hour(s), ${r.unverified} to retry, ${r.hoursLeft} hour(s) left for the next run, ${Date.now() - t} ms`);
+    }
+    return r;
+  } finally {
+    running = false;
+  }
+}
+
+/** FLAMEWATCH_ROLLUP_EVERY: seconds between rollup runs (default 60; 0 turns rollups off and queries read raw profiles). */
+export function rollupEveryMs(env: NodeJS.ProcessEnv): number {
+  const every = env.FLAMEWATCH_ROLLUP_EVERY === undefined ? DEFAULT_ROLLUP_EVERY_MS / 1000 : Number(env.FLAMEWATCH_ROLLUP_EVERY);
+  if (!Number.isFinite(every) || every < 0) throw new Error(`FLAMEWATCH_ROLLUP_EVERY must be seconds (0 turns rollups off), not ${JSON.stringify(env.FLAMEWATCH_ROLLUP_EVERY)}`);
+  return Math.round(every * 1000);
+}
+
+/** Creates (or replaces) the rollup schedules: the last 26 hours every `everyMs`, every hour once an hour; 0 removes them. */
+export async function scheduleRollups(queue: JobQueue, everyMs: number): Promise<void> {
+  if (everyMs <= 0) {
+    await queue.unschedule(ROLLUP_SCHEDULE_ID);
+    await queue.unschedule(ROLLUP_FULL_SCHEDULE_ID);
+    return;
+  }
+  await queue.schedule(ROLLUP_SCHEDULE_ID, ROLLUP_JOB, { lookbackHours: 26 }, { ms: everyMs });
+  await queue.schedule(ROLLUP_FULL_SCHEDULE_ID, ROLLUP_JOB, {}, { ms: Math.max(everyMs, 3_600_000) });
+}
