@@ -25,7 +25,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { buildTree, flameGraph } from '../profile/tree';
 import { createStoreClient } from '../store/client';
 import { ProfileQueries } from '../store/queries';
-import { buildRollups } from '../store/rollups';
+import { buildRollups, rolledHoursQuery, wholeHours } from '../store/rollups';
 import { migrate, statementRunner } from '../store/schema';
 import type { Selection } from '../store/selection';
 import { makeService } from '../test/helpers/synthetic-profiles';
@@ -179,8 +179,18 @@ async function main(): Promise<void> {
         const [a, b] = [await flamegraph(raw, sel), await flamegraph(rolled, sel)];
         const key = (xs: typeof a.stacks) => xs.map((s) => `${s.stack.join(';')} ${s.value}`).sort().join('\n');
         if (key(a.stacks) !== key(b.stacks)) throw new Error(`rollups differ from raw for ${hours} h × ${instances}`);
-        const times = { raw: [] as number[], rollup: [] as number[], rawQuery: [] as number[], rollupQuery: [] as number[] };
+        const times = { raw: [] as number[], rollup: [] as number[], rawQuery: [] as number[], rollupQuery: [] as number[], check: [] as number[] };
+        // The check of which hours are up to date, alone (part of every rollup query).
+        const checkOnce = async () => {
+          const hoursRange = wholeHours(sel.range);
+          if (!hoursRange) return 0;
+          const params = {};
+          const t0 = performance.now();
+          await (await client.query({ query: rolledHoursQuery(DB, sel, hoursRange, params), query_params: params, format: 'JSONEachRow' })).json();
+          return performance.now() - t0;
+        };
         for (let i = 0; i < RUNS; i++) {
+          times.check.push(await checkOnce());
           const r = await flamegraph(raw, sel);
           const u = await flamegraph(rolled, sel);
           times.raw.push(r.ms);
@@ -197,6 +207,7 @@ async function main(): Promise<void> {
           rollupMinMax: [Math.round(Math.min(...times.rollup)), Math.round(Math.max(...times.rollup))],
           rawQueryMs: Math.round(median(times.rawQuery)),
           rollupQueryMs: Math.round(median(times.rollupQuery)),
+          upToDateCheckMs: Math.round(median(times.check)),
           stacks: a.stacks.length,
           nodes: b.nodes,
         };
