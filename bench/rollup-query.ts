@@ -146,6 +146,14 @@ async function main(): Promise<void> {
     out.buildSeconds = +built.seconds.toFixed(1);
     out.hoursBuilt = built.hours;
     console.error(`built ${built.hours} hours in ${out.buildSeconds} s; merging (load ${load()})`);
+    // What each later run of the job costs when nothing is pending: the check over every stored hour, and over the last 26.
+    const idle = async (sinceMs?: number) => {
+      const t0 = performance.now();
+      const r = await buildRollups(DB, statementRunner(client), { now: start + DAYS * DAY + HOUR, sinceMs });
+      if (r.pending) throw new Error(`${r.pending} still pending after the build`);
+      return Math.round(performance.now() - t0);
+    };
+    out.idleRunMs = { allHours: await idle(), last26Hours: await idle(start + DAYS * DAY - 25 * HOUR) };
 
     t = performance.now();
     for (const table of ['profiles', 'profiles_1h', 'series', 'rollup_hours']) await client.command({ query: `OPTIMIZE TABLE ${DB}.${table} FINAL` });
