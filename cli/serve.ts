@@ -64,8 +64,18 @@ export function serveCommand(): Command {
       const { newToken } = require('../store/tokens') as typeof import('../store/tokens');
       const selfToken = auth.options.mode === 'token' && opts.selfProfile ? newToken() : undefined;
       if (selfToken) auth.options.internalTokens = [{ token: selfToken, tenant: auth.options.adminTenant ?? 'default', scopes: ['ingest'] }];
+      // With Redis, every replica counts tenants' rates and series in one place.
+      let limitState: import('../server/ingest/shared-limits').LimitState | undefined;
+      if (redisUrl) {
+        const { RedisLimitState } = require('../server/ingest/shared-limits') as typeof import('../server/ingest/shared-limits');
+        const { LocalLimitState } = require('../server/ingest/tenant-limits') as typeof import('../server/ingest/tenant-limits');
+        const shared = new RedisLimitState({ redisUrl, fallback: new LocalLimitState(), log });
+        // Until Redis answers, each server counts on its own (never refusing to start over it).
+        if (!(await shared.ready(3000))) log('flamewatch: Redis not reachable yet: tenant limits are counted per server until it is');
+        limitState = shared;
+      }
       const { app, close } = createApp({
-        store, ingestWorkers: workers === undefined ? undefined : Number(workers), ingestMaxInFlight: maxInFlight ? Number(maxInFlight) : undefined, jobs, pullRequestDelayMs: prDelay * 1000, auth: auth.options, tenantLimits,
+        store, limitState, ingestWorkers: workers === undefined ? undefined : Number(workers), ingestMaxInFlight: maxInFlight ? Number(maxInFlight) : undefined, jobs, pullRequestDelayMs: prDelay * 1000, auth: auth.options, tenantLimits,
       });
       const server: Server = await new Promise((resolve, reject) => {
         const s = app.listen(opts.port, opts.host, () => resolve(s));

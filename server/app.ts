@@ -15,6 +15,7 @@ import type { IngestLimits } from './ingest/limits';
 import { IngestPool } from './ingest/pool';
 import { ingestRouter } from './ingest/route';
 import { type LimitOverrides, TenantLimits } from './ingest/tenant-limits';
+import type { LimitState } from './ingest/shared-limits';
 import { Metrics } from './metrics';
 import { securityHeaders } from './security';
 import { pullRequestTrigger } from './pull-requests';
@@ -25,6 +26,8 @@ export interface AppOptions {
   limits?: Partial<IngestLimits>;
   /** Limits by tenant (`*` for all), over `limits` (FLAMEWATCH_LIMITS). */
   tenantLimits?: LimitOverrides;
+  /** Where tenants' rates and series are counted: this process (default), or shared by the replicas through Redis. Closed with the app. */
+  limitState?: LimitState;
   /** Who may do what (server/auth.ts). Default: open, the tenant from X-Scope-OrgID. */
   auth?: AuthOptions;
   /** Threads decoding ingest bodies; 0 decodes on the request thread. Default: one per core. */
@@ -47,7 +50,7 @@ export interface ServerApp {
 export { DEFAULT_TENANT } from './auth';
 
 /** Builds the HTTP app (listening is the caller's business, so tests run it in process). */
-export function createApp({ store, limits, tenantLimits, auth: authOptions = { mode: 'open' }, ingestWorkers = availableParallelism(), ingestMaxInFlight = DEFAULT_MAX_IN_FLIGHT, log = (m) => console.error(m), jobs, pullRequestDelayMs }: AppOptions): ServerApp {
+export function createApp({ store, limits, tenantLimits, limitState, auth: authOptions = { mode: 'open' }, ingestWorkers = availableParallelism(), ingestMaxInFlight = DEFAULT_MAX_IN_FLIGHT, log = (m) => console.error(m), jobs, pullRequestDelayMs }: AppOptions): ServerApp {
   const admission = new IngestAdmission(ingestMaxInFlight);
   const metrics = new Metrics(() => admission.current);
   const pool = new IngestPool(ingestWorkers, store.writer.knownStacks, 1024, log);
@@ -68,7 +71,7 @@ export function createApp({ store, limits, tenantLimits, auth: authOptions = { m
   // Auth runs on the same paths the routers match (express' matching, case-insensitive), so no spelling of a path skips it.
   app.post('/ingest', auth.require('ingest', (reason) => metrics.discardedProfiles.inc({ reason })));
   app.use('/api/v1', auth.require((req) => apiScope(req.method, req.path)));
-  app.use(ingestRouter({ writer: store.writer, pool, admission, metrics, limits: new TenantLimits(limits, tenantLimits), tenantOf, onStored }));
+  app.use(ingestRouter({ writer: store.writer, pool, admission, metrics, limits: new TenantLimits(limits, tenantLimits, limitState), tenantOf, onStored }));
   // Query answers and the UI compress well (a 100k-node flame graph is ~10x smaller gzipped); ingest bodies are already compressed.
   app.use(compression());
   app.use('/api/v1', tokensRouter({ tokens: store.tokens, auth }));
@@ -91,5 +94,5 @@ export function createApp({ store, limits, tenantLimits, auth: authOptions = { m
     res.status(404).json({ error: `no route ${req.method} ${req.path}; the API is under /api/v1, ingest at POST /ingest`, reason: 'not_found' });
   });
   app.use(errorHandler(log));
-  return { app, close: () => pool.close() };
+  return { app, close: async () => void (await Promise.all([pool.close(), limitState?.close()])) };
 }

@@ -36,7 +36,7 @@ export function ingestRouter(deps: IngestDeps): Router {
       const tenant = deps.tenantOf(req);
       const limits = deps.limits.of(tenant);
       // Cheap refusals first, before the body is read.
-      deps.limits.admitPush(tenant, limits, started);
+      await deps.limits.admitPush(tenant, limits, started);
       const params = readIngestParams(req.query as Record<string, unknown>, started, labelLimits(limits));
       finished = deps.admission.admit();
       const body = await readBody(req, limits);
@@ -48,7 +48,7 @@ export function ingestRouter(deps: IngestDeps): Router {
         received: started,
         limits,
       });
-      deps.limits.admitSeries(tenant, prepared.summary.service, prepared.seriesKeys, limits);
+      await deps.limits.admitSeries(tenant, prepared.summary.service, prepared.seriesKeys, limits);
       await deps.writer.write([prepared.write]);
       deps.metrics.ingestedProfiles.inc({ format: prepared.format });
       deps.metrics.ingestedSamples.inc(prepared.summary.samples);

@@ -5,13 +5,15 @@
  * becomes the answer's `reason` and a `discarded_profiles{reason}` metric:
  * `rate_limited` and `series_limit` (429, with Retry-After).
  *
- * State is per server process (replicas are stateless): with N servers
- * behind a balancer a tenant may push up to N times its rate.
+ * State is per server process by default (`LocalLimitState`); with Redis
+ * (REDIS_URL) it is shared by every replica (`shared-limits.ts`), so the
+ * limits hold for the fleet.
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
 import { HttpError } from '../errors';
 import { DEFAULT_LIMITS, type IngestLimits } from './limits';
+import type { LimitState } from './shared-limits';
 
 /** Limits by tenant: `*` (every tenant) and tenants by name, each overriding some fields. */
 export type LimitOverrides = Record<string, Partial<IngestLimits>>;
@@ -73,16 +75,14 @@ const HOUR_MS = 3_600_000;
 export class TenantLimits {
   private readonly base: IngestLimits;
   private readonly resolved = new Map<string, IngestLimits>();
-  private readonly rate = new RateLimiter();
-  private readonly series: SeriesTracker;
 
   constructor(
     defaults: Partial<IngestLimits> = {},
     private readonly overrides: LimitOverrides = {},
-    maxTrackedSeries = 1_000_000,
+    /** Where rates and series are counted: this process (default) or shared through Redis. */
+    private readonly state: LimitState = new LocalLimitState(),
   ) {
     this.base = { ...DEFAULT_LIMITS, ...defaults, ...overrides['*'] };
-    this.series = new SeriesTracker(maxTrackedSeries);
   }
 
   /** A tenant's limits: the defaults, `*`'s overrides, then its own. */
@@ -98,18 +98,18 @@ export class TenantLimits {
   }
 
   /** Takes one push from the tenant's bucket, or throws 429 `rate_limited` with the seconds until there is room. */
-  admitPush(tenant: string, limits: IngestLimits, now = Date.now()): void {
+  async admitPush(tenant: string, limits: IngestLimits, now = Date.now()): Promise<void> {
     if (limits.ingestRate <= 0) return;
-    const waitMs = this.rate.take(tenant, limits.ingestRate, Math.max(1, limits.ingestBurst), now);
+    const waitMs = await this.state.take(tenant, limits.ingestRate, Math.max(1, limits.ingestBurst), now);
     if (waitMs > 0) {
       throw new HttpError(429, `tenant ${tenant} is over its ingest rate of ${limits.ingestRate} profiles/s (burst ${limits.ingestBurst}); retry later`, 'rate_limited', Math.max(1, Math.ceil(waitMs / 1000)));
     }
   }
 
   /** Admits a profile's series (their keys), or throws 429 `series_limit` until the next hour when they would pass the service's limit. */
-  admitSeries(tenant: string, service: string, keys: readonly number[], limits: IngestLimits, now = Date.now()): void {
+  async admitSeries(tenant: string, service: string, keys: readonly number[], limits: IngestLimits, now = Date.now()): Promise<void> {
     if (limits.maxSeriesPerHour <= 0) return;
-    const refused = this.series.admit(`${tenant}\u0000${service}`, keys, limits.maxSeriesPerHour, now);
+    const refused = await this.state.admitSeries(`${tenant}\u0000${service}`, keys, limits.maxSeriesPerHour, now);
     if (refused) {
       const retryAfter = Math.max(1, Math.ceil((HOUR_MS - (now % HOUR_MS)) / 1000));
       const why = refused === 'limit'
@@ -118,6 +118,26 @@ export class TenantLimits {
       throw new HttpError(429, `${why}; new series are refused until the hour ends`, 'series_limit', retryAfter);
     }
   }
+}
+
+/** Rates and series counted in this process. */
+export class LocalLimitState implements LimitState {
+  private readonly rate = new RateLimiter();
+  private readonly series: SeriesTracker;
+
+  constructor(maxTrackedSeries = 1_000_000) {
+    this.series = new SeriesTracker(maxTrackedSeries);
+  }
+
+  async take(key: string, ratePerSecond: number, burst: number, now: number): Promise<number> {
+    return this.rate.take(key, ratePerSecond, burst, now);
+  }
+
+  async admitSeries(key: string, series: readonly number[], limit: number, now: number): Promise<'limit' | 'capacity' | undefined> {
+    return this.series.admit(key, series, limit, now);
+  }
+
+  async close(): Promise<void> {}
 }
 
 /** Token buckets by key, refilled continuously; full (idle) buckets are dropped when there are many. */
