@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { corpusFiles, type Expected } from './helpers/corpus';
 import { startNode, type Started } from './helpers/process';
 import { getJson, ingest } from './helpers/server';
+import { openStore, storeConfigFromEnv } from '../store';
+import { ProfileQueries } from '../store/queries';
 
 // No ClickHouse server installs here: a shim answers ClickHouse's HTTP
 // interface with chDB in its own process (helpers/clickhouse-http-shim.js), so
@@ -39,7 +41,7 @@ beforeAll(async () => {
   shim = started.proc;
   shimPort = started.match[1];
   clickhouseUrl = `http://default:@127.0.0.1:${shimPort}`;
-  const server = await start([path.join(repo, 'bin', 'flamewatch.js'), 'serve', '--port', '0', '--data', tmp(), '--no-self-profile'], { CLICKHOUSE_URL: clickhouseUrl }, /listening on (http:\/\/[\d.]+:\d+)/);
+  const server = await start([path.join(repo, 'bin', 'flamewatch.js'), 'serve', '--port', '0', '--data', tmp(), '--no-self-profile'], { CLICKHOUSE_URL: clickhouseUrl, FLAMEWATCH_ROLLUP_EVERY: '0' }, /listening on (http:\/\/[\d.]+:\d+)/);
   url = server.match[1];
 });
 
@@ -82,6 +84,38 @@ describe('flamewatch serve with CLICKHOUSE_URL (the scale-out path)', () => {
     expect((await ingest(url, { name: 'private.cpu' }, 'secret 1\n', { 'X-Scope-OrgID': 'other' })).status).toBe(200);
     expect((await getJson<string[]>(url, '/api/v1/services')).json).not.toContain('private');
     expect((await getJson<string[]>(url, '/api/v1/services', { 'X-Scope-OrgID': 'other' })).json).toEqual(['private']);
+  });
+
+  // The server's own rollup job is off here (FLAMEWATCH_ROLLUP_EVERY=0): this test builds, and counts what it built.
+  it('builds rollups over HTTP (tuple parameters, the lightweight DELETE) and answers from them as raw profiles do', async () => {
+    const store = await openStore(storeConfigFromEnv({ CLICKHOUSE_URL: clickhouseUrl }, { dataDir: tmp() }));
+    try {
+      // Three hours of profiles, pushed through the server two hours and more ago, with a label to select by.
+      const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 4 * 3_600_000;
+      for (let i = 0; i < 36; i++) {
+        const from = Math.floor((hour + i * 300_000 + 7_000) / 1000);
+        const body = `main;serve;parse ${1 + (i % 5)}\nmain;serve;render ${2 + (i % 3)}\nmain;gc ${i % 2}\n`;
+        expect((await ingest(url, { name: `rolled.cpu{pod=p${i % 3}}`, from: String(from), until: String(from + 10) }, body)).status).toBe(200);
+      }
+      const now = hour + 4 * 3_600_000;
+      const built = await store.buildRollups({ now, sinceMs: hour - 3_600_000 });
+      expect(built).toMatchObject({ hoursBuilt: 3, built: 3, unverified: 0 });
+      // A late profile, then a rebuild that deletes the hour's rows first.
+      expect((await ingest(url, { name: 'rolled.cpu{pod=p9}', from: String(hour / 1000 + 99), until: String(hour / 1000 + 109) }, 'main;late 5\n')).status).toBe(200);
+      expect(await store.buildRollups({ now, sinceMs: hour - 3_600_000 })).toMatchObject({ hoursBuilt: 1, built: 1, unverified: 0 });
+      const raw = new ProfileQueries(store.client, store.database, { rollups: false });
+      const show = (xs: { stack: readonly string[]; value: number }[]) => xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
+      for (const matchers of [[], [{ name: 'pod', op: '=~' as const, value: 'p[09]' }]]) {
+        const sel = { tenant: 'default', service: 'rolled', type: 'cpu', range: { from: hour - 60_000, until: hour + 3 * 3_600_000 + 60_000 }, matchers };
+        const got = show(await store.queries.stacks(sel));
+        expect(got).toEqual(show(await raw.stacks(sel)));
+        expect(got.length).toBeGreaterThan(2);
+      }
+      const [{ n }] = await (await store.client.query({ query: `SELECT toString(count()) AS n FROM ${store.database}.rollup_hours WHERE service = 'rolled'`, format: 'JSONEachRow' })).json<{ n: string }>();
+      expect(Number(n)).toBeGreaterThanOrEqual(3);
+    } finally {
+      await store.close();
+    }
   });
 
   it('answers 503 with Retry-After while ClickHouse is away, and recovers by itself when it returns', async () => {
