@@ -64,7 +64,8 @@ describe('cluster DDL', () => {
       command: async (query: string, params?: Record<string, unknown>) => void statements.push({ query, params }),
       rows: async <T>(query: string, params?: Record<string, unknown>): Promise<T[]> => {
         statements.push({ query, params });
-        if (query.includes('LEFT JOIN') && query.includes('argMax')) return [{ tenant: 't', service: 's', type: 'cpu', h: String(hour / 3_600_000), n: '7' }] as T[];
+        if (query.startsWith('SELECT toString(h) AS h, toString(count()) AS keys')) return [{ h: String(hour / 3_600_000), keys: '1' }] as T[];
+        if (query.includes('LEFT JOIN') && query.includes('argMax')) return [{ tenant: 't', service: 's', type: 'cpu', n: '7' }] as T[];
         if (query.startsWith('SELECT toString(count())')) return [{ n: '12' }] as T[];
         return [{ tenant: 't', service: 's', type: 'cpu', n: '7' }] as T[];
       },

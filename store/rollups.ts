@@ -91,58 +91,76 @@ export async function buildRollups(db: string, run: StatementRunner, opts: Build
   const since = Math.max(0, Math.floor((opts.sinceMs ?? 0) / HOUR_MS) * HOUR_MS);
   const result: BuildResult = { pending: 0, hoursBuilt: 0, built: 0, unverified: 0, hoursLeft: 0 };
   if (until <= since) return result;
-  const pending = await run.rows<{ tenant: string; service: string; type: string; h: string; n: string }>(
-    `SELECT r.tenant AS tenant, r.service AS service, r.type AS type, toString(r.h) AS h, toString(r.n) AS n
+  // (tenant, service, type, hour)s whose recorded count is not the raw one, over [since, until).
+  const pendingSql = `SELECT r.tenant AS tenant, r.service AS service, r.type AS type, r.h AS h, r.n AS n
      FROM (SELECT tenant, service, type, ${hourNumber('time')} AS h, count() AS n FROM ${db}.profiles
            WHERE ${within('time', 'since', 'until')} GROUP BY tenant, service, type, h) AS r
      LEFT JOIN (SELECT tenant, service, type, ${hourNumber('hour')} AS h, argMax(profiles, built) AS n FROM ${db}.rollup_hours
            WHERE ${within('hour', 'since', 'until')} GROUP BY tenant, service, type, h) AS s
      ON r.tenant = s.tenant AND r.service = s.service AND r.type = s.type AND r.h = s.h
-     WHERE r.n != s.n`,
+     WHERE r.n != s.n`;
+  // Hours first (at most one row an hour), newest first; each hour's keys only when it is built.
+  const hours = await run.rows<{ h: string; keys: string }>(
+    `SELECT toString(h) AS h, toString(count()) AS keys FROM (${pendingSql}) GROUP BY h ORDER BY h DESC`,
     { since, until },
   );
-  result.pending = pending.length;
-  const byHour = new Map<number, typeof pending>();
-  for (const p of pending) {
-    const h = Number(p.h) * HOUR_MS;
-    byHour.set(h, [...(byHour.get(h) ?? []), p]);
-  }
-  const hours = [...byHour.keys()].sort((a, b) => b - a);
   const maxHours = opts.maxHours ?? 24;
+  result.pending = hours.reduce((sum, r) => sum + Number(r.keys), 0);
   result.hoursLeft = Math.max(0, hours.length - maxHours);
   const deleteFrom = opts.cluster ? `${db}.${ROLLUP_TABLE}_local ON CLUSTER ${opts.cluster}` : `${db}.${ROLLUP_TABLE}`;
-  for (const from of hours.slice(0, maxHours)) {
-    const keys = byHour.get(from)!;
-    const params: QueryParams = {
-      from,
-      until: from + HOUR_MS,
-      keys: keys.map((k) => new TupleParam([k.tenant, k.service, k.type])),
-    };
-    const mine = '(tenant, service, type) IN {keys:Array(Tuple(String, String, String))}';
-    const [{ n }] = await run.rows<{ n: string }>(`SELECT toString(count()) AS n FROM ${db}.${ROLLUP_TABLE} WHERE ${within('hour')} AND ${mine}`, params);
-    // Left by a build that was cut short or ran twice, or from before late profiles came.
-    if (n !== '0') await run.command(`DELETE FROM ${deleteFrom} WHERE ${within('hour')} AND ${mine}`, params);
-    await run.command(`INSERT INTO ${db}.${ROLLUP_TABLE} ${hourSelect(db, `${within('time')} AND ${mine}`)}`, params);
-    await run.command(`INSERT INTO ${db}.series ${seriesSelect(db, `${within('time')} AND ${mine}`)}`, params);
-    const checked = await run.rows<{ tenant: string; service: string; type: string; n: string }>(
-      `SELECT r.tenant AS tenant, r.service AS service, r.type AS type, toString(r.n) AS n
-       FROM (SELECT tenant, service, type, count() AS n, sum(total) AS s FROM ${db}.profiles
-             WHERE ${within('time')} AND ${mine} GROUP BY tenant, service, type) AS r
-       LEFT JOIN (SELECT tenant, service, type, sum(value) AS s FROM ${db}.${ROLLUP_TABLE}
-             WHERE ${within('hour')} AND ${mine} GROUP BY tenant, service, type) AS t
-       ON r.tenant = t.tenant AND r.service = t.service AND r.type = t.type
-       WHERE r.s = t.s AND (r.tenant, r.service, r.type, r.n) IN {expected:Array(Tuple(String, String, String, UInt64))}`,
-      { ...params, expected: keys.map((k) => new TupleParam([k.tenant, k.service, k.type, Number(k.n)])) },
+  for (const { h } of hours.slice(0, maxHours)) {
+    const from = Number(h) * HOUR_MS;
+    const all = await run.rows<{ tenant: string; service: string; type: string; n: string }>(
+      `SELECT tenant, service, type, toString(n) AS n FROM (${pendingSql})`,
+      { since: from, until: from + HOUR_MS },
     );
-    if (checked.length) {
-      const built = Date.now();
-      await run.insert(`${db}.rollup_hours`, checked.map((c) => ({ tenant: c.tenant, service: c.service, type: c.type, hour: from / 1000, profiles: c.n, built })));
+    // Bounded parameter lists (they travel in the URL over HTTP).
+    for (let i = 0; i < all.length; i += KEYS_PER_STATEMENT) {
+      const checked = await buildKeys(db, run, from, all.slice(i, i + KEYS_PER_STATEMENT), deleteFrom);
+      result.built += checked;
+      result.unverified += Math.min(KEYS_PER_STATEMENT, all.length - i) - checked;
     }
     result.hoursBuilt++;
-    result.built += checked.length;
-    result.unverified += keys.length - checked.length;
   }
   return result;
+}
+
+const KEYS_PER_STATEMENT = 500;
+
+/** Builds one hour of some (tenant, service, type)s; answers how many were verified and recorded. */
+async function buildKeys(
+  db: string,
+  run: StatementRunner,
+  from: number,
+  keys: { tenant: string; service: string; type: string; n: string }[],
+  deleteFrom: string,
+): Promise<number> {
+  const params: QueryParams = {
+    from,
+    until: from + HOUR_MS,
+    keys: keys.map((k) => new TupleParam([k.tenant, k.service, k.type])),
+  };
+  const mine = '(tenant, service, type) IN {keys:Array(Tuple(String, String, String))}';
+  const [{ n }] = await run.rows<{ n: string }>(`SELECT toString(count()) AS n FROM ${db}.${ROLLUP_TABLE} WHERE ${within('hour')} AND ${mine}`, params);
+  // Left by a build that was cut short or ran twice, or from before late profiles came.
+  if (n !== '0') await run.command(`DELETE FROM ${deleteFrom} WHERE ${within('hour')} AND ${mine}`, params);
+  await run.command(`INSERT INTO ${db}.${ROLLUP_TABLE} ${hourSelect(db, `${within('time')} AND ${mine}`)}`, params);
+  await run.command(`INSERT INTO ${db}.series ${seriesSelect(db, `${within('time')} AND ${mine}`)}`, params);
+  const checked = await run.rows<{ tenant: string; service: string; type: string; n: string }>(
+    `SELECT r.tenant AS tenant, r.service AS service, r.type AS type, toString(r.n) AS n
+     FROM (SELECT tenant, service, type, count() AS n, sum(total) AS s FROM ${db}.profiles
+           WHERE ${within('time')} AND ${mine} GROUP BY tenant, service, type) AS r
+     LEFT JOIN (SELECT tenant, service, type, sum(value) AS s FROM ${db}.${ROLLUP_TABLE}
+           WHERE ${within('hour')} AND ${mine} GROUP BY tenant, service, type) AS t
+     ON r.tenant = t.tenant AND r.service = t.service AND r.type = t.type
+     WHERE r.s = t.s AND (r.tenant, r.service, r.type, r.n) IN {expected:Array(Tuple(String, String, String, UInt64))}`,
+    { ...params, expected: keys.map((k) => new TupleParam([k.tenant, k.service, k.type, Number(k.n)])) },
+  );
+  if (checked.length) {
+    const built = Date.now();
+    await run.insert(`${db}.rollup_hours`, checked.map((c) => ({ tenant: c.tenant, service: c.service, type: c.type, hour: from / 1000, profiles: c.n, built })));
+  }
+  return checked.length;
 }
 
 /** A piece of a time range and where it is read. */

@@ -253,6 +253,33 @@ describe('rollups stay exact when', () => {
   });
 });
 
+describe('many (tenant, service, type)s in one hour', () => {
+  it('builds them in bounded statements (500 keys each) and records every one', async () => {
+    const db2 = `t_${randomBytes(6).toString('hex')}`;
+    const c = createStoreClient({ dataDir, database: db2, retentionDays: 30 }).client;
+    try {
+      await migrate(c, db2, 30);
+      await c.insert({ table: `${db2}.stacks`, values: stacks.map((x) => ({ tenant: 'default', ...x })), format: 'JSONEachRow' });
+      const rows = profiles(1300, 71).map((r, i) => ({ ...r, tenant: 'default', service: `svc${i % 1100}`, time: START + (i % 50) * 1000 }));
+      await c.insert({ table: `${db2}.profiles`, values: rows, format: 'JSONEachRow' });
+      const keys = new Set(rows.map((r) => `${r.service}/${r.type}`)).size;
+      expect(keys).toBeGreaterThan(1000);
+      const r = await buildRollups(db2, statementRunner(c), { now: AFTER });
+      expect(r).toMatchObject({ pending: keys, built: keys, unverified: 0, hoursBuilt: 1 });
+      const rawQ = new ProfileQueries(c, db2, { rollups: false });
+      const q = new ProfileQueries(c, db2);
+      const show = (xs: { stack: readonly string[]; value: number }[]) => xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
+      for (const service of ['svc0', 'svc777', 'svc1099']) {
+        const s2 = sel(START - HOUR, START + 2 * HOUR, [], { service });
+        expect(show(await q.stacks(s2))).toEqual(show(await rawQ.stacks(s2)));
+      }
+    } finally {
+      await c.command({ query: `DROP DATABASE IF EXISTS ${db2}` });
+      await c.close();
+    }
+  });
+});
+
 describe('upgrade from per-insert views (migration 3 as it was)', () => {
   it('drops the views and the minute tier, empties the hour tier, and the job builds it again', async () => {
     const db2 = `t_${randomBytes(6).toString('hex')}`;
