@@ -315,9 +315,12 @@ describe('the rollup job', () => {
       await expect(jobs.rollup({ nope: 1 } as never, ctx)).rejects.toBeInstanceOf(UnrecoverableJobError);
       // Looking back 2 hours from AFTER finds nothing; every hour is found without a lookback.
       expect(await jobs.rollup({ now: AFTER, lookbackHours: 2 } as never, ctx)).toMatchObject({ pending: 0 });
-      const r = (await jobs.rollup({ now: AFTER } as never, ctx)) as { hoursBuilt: number; built: number };
-      expect(r.hoursBuilt).toBe(4);
-      expect(logs.join('\n')).toMatch(/rollup: \d+ \(service, type, hour\)s built in 4 hour\(s\)/);
+      // One hour a batch: a time budget spent at once stops after the first batch...
+      expect(await jobs.rollup({ now: AFTER, maxHours: 1, budgetSeconds: 0.001 } as never, ctx)).toMatchObject({ hoursBuilt: 1, hoursLeft: 3 });
+      // ...else the run goes on through the backlog, batch after batch.
+      const r = (await jobs.rollup({ now: AFTER, maxHours: 1 } as never, ctx)) as { hoursBuilt: number; hoursLeft: number };
+      expect(r).toMatchObject({ hoursBuilt: 3, hoursLeft: 0 });
+      expect(logs.join('\n')).toMatch(/rollup: \d+ \(service, type, hour\)s built in 3 hour\(s\), 0 to retry, 0 hour\(s\) left/);
       const rawQ = new ProfileQueries(store.client, db2, { rollups: false });
       const show = (xs: { stack: readonly string[]; value: number }[]) => xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
       expect(show(await store.queries.stacks(sel(...ALL)))).toEqual(show(await rawQ.stacks(sel(...ALL))));

@@ -20,6 +20,8 @@ const payloadSchema = z.object({
   /** Only hours this recent; absent: every stored hour. */
   lookbackHours: z.number().int().positive().optional(),
   maxHours: z.number().int().positive().max(10_000).optional(),
+  /** Keeps building batches of hours while there are more and this many seconds have not passed (a backlog after an upgrade). */
+  budgetSeconds: z.number().positive().max(3600).optional(),
 }).strict();
 
 let running = false;
@@ -32,13 +34,23 @@ export async function runRollups(store: Store, payload: unknown, ctx?: JobContex
   if (running) return { skipped: 'a rollup build is already running in this process' };
   running = true;
   try {
-    const { now = Date.now(), lookbackHours, maxHours } = parsed.data;
+    const { now = Date.now(), lookbackHours, maxHours, budgetSeconds = 50 } = parsed.data;
     const t = Date.now();
-    const r = await store.buildRollups({ now, sinceMs: lookbackHours ? now - lookbackHours * 3_600_000 : undefined, maxHours });
-    if (r.pending > 0) {
-      ctx?.log(`rollup: ${r.built} (service, type, hour)s built in ${r.hoursBuilt} hour(s), ${r.unverified} to retry, ${r.hoursLeft} hour(s) left for the next run, ${Date.now() - t} ms`);
+    const total: BuildResult = { pending: 0, hoursBuilt: 0, built: 0, unverified: 0, hoursLeft: 0 };
+    for (let round = 0; ; round++) {
+      const r = await store.buildRollups({ now, sinceMs: lookbackHours ? now - lookbackHours * 3_600_000 : undefined, maxHours });
+      if (round === 0) total.pending = r.pending;
+      total.hoursBuilt += r.hoursBuilt;
+      total.built += r.built;
+      total.unverified += r.unverified;
+      total.hoursLeft = r.hoursLeft;
+      // More hours than one batch (a backlog): go on while it progresses and time is left.
+      if (r.hoursLeft === 0 || r.built === 0 || Date.now() - t > budgetSeconds * 1000) break;
     }
-    return r;
+    if (total.pending > 0) {
+      ctx?.log(`rollup: ${total.built} (service, type, hour)s built in ${total.hoursBuilt} hour(s), ${total.unverified} to retry, ${total.hoursLeft} hour(s) left for the next run, ${Date.now() - t} ms`);
+    }
+    return total;
   } finally {
     running = false;
   }
@@ -51,7 +63,7 @@ export function rollupEveryMs(env: NodeJS.ProcessEnv): number {
   return Math.round(every * 1000);
 }
 
-/** Creates (or replaces) the rollup schedules: the last 26 hours every `everyMs`, every hour once an hour; 0 removes them. */
+/** Creates (or replaces) the rollup schedules: the last 26 hours every `everyMs`, every stored hour once an hour (for up to 10 minutes of building); 0 removes them. */
 export async function scheduleRollups(queue: JobQueue, everyMs: number): Promise<void> {
   if (everyMs <= 0) {
     await queue.unschedule(ROLLUP_SCHEDULE_ID);
@@ -59,5 +71,5 @@ export async function scheduleRollups(queue: JobQueue, everyMs: number): Promise
     return;
   }
   await queue.schedule(ROLLUP_SCHEDULE_ID, ROLLUP_JOB, { lookbackHours: 26 }, { ms: everyMs });
-  await queue.schedule(ROLLUP_FULL_SCHEDULE_ID, ROLLUP_JOB, {}, { ms: Math.max(everyMs, 3_600_000) });
+  await queue.schedule(ROLLUP_FULL_SCHEDULE_ID, ROLLUP_JOB, { budgetSeconds: 600 }, { ms: Math.max(everyMs, 3_600_000) });
 }
