@@ -10,12 +10,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { freePort, median, repoDir, startServer } from './lib';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-}
+import { arg, freePort, median, repoDir, startServer } from './lib';
 
 const rounds = arg('rounds', 5);
 const seconds = arg('seconds', 10);

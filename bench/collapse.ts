@@ -13,21 +13,16 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { corpusDir, median, repoDir } from './lib';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : process.argv[i + 1];
-}
+import { argText, corpusDir, median, repoDir } from './lib';
 
 const peer = process.env.PEER_STACKCOLLAPSE;
 if (peer === undefined || !fs.existsSync(peer)) {
   console.error('set PEER_STACKCOLLAPSE to the path of stackcollapse-perf.pl (see the top of bench/collapse.ts)');
   process.exit(1);
 }
-const corpusFile = arg('file', 'perf-java-stacks-01.txt');
-const runs = Number(arg('runs', '5'));
-const mode = arg('mode', '');
+const corpusFile = argText('file', 'perf-java-stacks-01.txt');
+const runs = Number(argText('runs', '5'));
+const mode = argText('mode', '');
 const flags = mode === '' ? [] : [`--${mode}`];
 const outDir = path.join(repoDir, 'bench', 'out');
 const cli = path.join(repoDir, 'bin', 'flamewatch.js');

@@ -26,12 +26,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { request, startServer, type BenchServer } from './lib';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-}
+import { arg, type BenchServer, request, startServer } from './lib';
 
 const rounds = arg('rounds', 5);
 const connections = arg('connections', 16);

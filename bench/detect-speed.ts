@@ -19,12 +19,7 @@ import * as path from 'node:path';
 import { detect } from '../profile/regression';
 import { openStore } from '../store';
 import { makeService } from '../test/helpers/synthetic-profiles';
-import { median } from './lib';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-}
+import { arg, median } from './lib';
 
 const INSTANCES = arg('instances', 20);
 const HOURS = arg('hours', 24);

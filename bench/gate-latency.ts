@@ -37,12 +37,7 @@ import * as path from 'node:path';
 import { parseBudgetsYaml } from '../profile/budgets';
 import { compareSelections, evaluateBudgets, openStore } from '../store';
 import { makeService, type Service } from '../test/helpers/synthetic-profiles';
-import { cpuSeconds, median, percentile, request, startServer, type BenchServer } from './lib';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-}
+import { arg, type BenchServer, cpuSeconds, median, percentile, request, startServer } from './lib';
 
 const INSTANCES = arg('instances', 20);
 const NODES = arg('stacks', 400);

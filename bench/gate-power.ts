@@ -33,12 +33,8 @@ import * as path from 'node:path';
 import { createApp } from '../server/app';
 import { openStore } from '../store';
 import { makeService, selfShares, windowCounts, windowWeights, type Service, type WindowOptions } from '../test/helpers/synthetic-profiles';
-import { median, percentile, request } from './lib';
+import { arg, median, percentile, request } from './lib';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-}
 function option(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i === -1 ? def : process.argv[i + 1];

@@ -12,12 +12,7 @@ import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { decodePprof } from '../profile/pprof';
 import { splitProfile } from '../profile/series';
-import { corpusDir, cpuSeconds, request, startServer } from './lib';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-}
+import { arg, corpusDir, cpuSeconds, request, startServer } from './lib';
 
 const seconds = arg('seconds', 15);
 const concurrency = arg('concurrency', 32);

@@ -8,6 +8,18 @@ import * as path from 'node:path';
 export { corpusDir } from '../test/helpers/corpus';
 export const repoDir = path.resolve(__dirname, '..', '..');
 
+/** A numeric `--name value` command-line option, or `def`. */
+export function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? def : Number(process.argv[i + 1]);
+}
+
+/** A `--name value` command-line option as text, or `def`. */
+export function argText(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? def : process.argv[i + 1];
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

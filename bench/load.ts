@@ -44,22 +44,13 @@ import type { retryDelayMs as RetryDelayMs } from '../agent/dist/backoff';
 import type { PendingProfile, ProfileBuffer as ProfileBufferClass } from '../agent/dist/buffer';
 import type { Destination, ingestName as IngestName, push as Push } from '../agent/dist/sender';
 import { decodePprof } from '../profile/pprof';
-import { cpuSeconds, freePort, percentile, repoDir, request, startServer } from './lib';
+import { arg, argText, cpuSeconds, freePort, percentile, repoDir, request, startServer } from './lib';
 
 // The agent's own code, built (npm run build builds agent/ first).
 const agentDist = path.join(repoDir, 'agent', 'dist');
 const { push, ingestName } = require(path.join(agentDist, 'sender.js')) as { push: typeof Push; ingestName: typeof IngestName };
 const { ProfileBuffer } = require(path.join(agentDist, 'buffer.js')) as { ProfileBuffer: typeof ProfileBufferClass };
 const { retryDelayMs } = require(path.join(agentDist, 'backoff.js')) as { retryDelayMs: typeof RetryDelayMs };
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-}
-function argText(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : process.argv[i + 1];
-}
 
 const INSTANCES_PER_SERVICE = 10;
 const AGENT_DEFAULTS = { maxBufferedProfiles: 30, maxBufferedBytes: 8 << 20, requestTimeoutMs: 10_000 };

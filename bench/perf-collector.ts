@@ -8,12 +8,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { repoDir, startServer } from './lib';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-}
+import { arg, repoDir, startServer } from './lib';
 
 async function main(): Promise<void> {
   const windows = arg('windows', 3);

@@ -9,12 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { corpusDir, median, percentile, repoDir, request, startServer } from './lib';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-}
+import { arg, corpusDir, median, percentile, repoDir, request, startServer } from './lib';
 
 const profiles = arg('profiles', 500);
 const runs = arg('runs', 30);

@@ -26,12 +26,7 @@ import * as path from 'node:path';
 import { DEFAULT_DETECT_OPTIONS, detect, summarize, type Detection, type Finding, type Observation, type SideStats } from '../profile/regression';
 import { erfc, normalQuantile, studentTQuantileUpper, studentTUpper } from '../profile/stats';
 import { makeService, observe, rng, windowWeights, type Service, type WindowOptions } from '../test/helpers/synthetic-profiles';
-import { median, percentile, repoDir } from './lib';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-}
+import { arg, median, percentile, repoDir } from './lib';
 
 const reps = arg('reps', 25);
 const baseSeed = arg('seed', 1);

@@ -29,12 +29,7 @@ import { buildRollups, rolledHoursQuery, wholeHours } from '../store/rollups';
 import { migrate, statementRunner } from '../store/schema';
 import type { Selection } from '../store/selection';
 import { makeService } from '../test/helpers/synthetic-profiles';
-import { median } from './lib';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-}
+import { arg, median } from './lib';
 
 const DAYS = arg('days', 7);
 const INSTANCES = arg('instances', 50);

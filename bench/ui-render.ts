@@ -16,14 +16,9 @@
 import type { Browser, Page } from 'playwright-core';
 import * as zlib from 'node:zlib';
 import { bigFolded } from './fixtures/big-profile';
-import { median, percentile, request, startServer } from './lib';
+import { arg, median, percentile, request, startServer } from './lib';
 import { launchBrowser } from '../test/helpers/browser';
 import { measureSpeedscope } from './ui-speedscope';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-}
 
 const NODES = arg('nodes', 100_000);
 const RUNS = arg('runs', 5);

@@ -64,7 +64,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { median, repoDir } from './lib';
+import { argText, median, repoDir } from './lib';
 import { bigFolded } from './fixtures/big-profile';
 
 export interface PeerRenderResult {
@@ -679,17 +679,12 @@ export async function measureSpeedscope(browser: Browser, foldedText: string, ru
   };
 }
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : process.argv[i + 1];
-}
-
 async function main(): Promise<void> {
   const { chromium } = await import('playwright-core');
-  const nodes = Number(arg('nodes', '100000'));
-  const runs = Number(arg('runs', '5'));
-  const zoomSteps = Number(arg('zooms', '5'));
-  const cases = arg('cases', 'left-heavy/folded,left-heavy/speedscope-json,time-ordered/speedscope-json')
+  const nodes = Number(argText('nodes', '100000'));
+  const runs = Number(argText('runs', '5'));
+  const zoomSteps = Number(argText('zooms', '5'));
+  const cases = argText('cases', 'left-heavy/folded,left-heavy/speedscope-json,time-ordered/speedscope-json')
     .split(',')
     .map((c) => c.split('/') as [SpeedscopeView, SpeedscopeFormat]);
   const folded = bigFolded(nodes);
