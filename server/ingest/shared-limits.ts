@@ -80,7 +80,6 @@ export class RedisLimitState implements LimitState {
       maxRetriesPerRequest: 0,
       commandTimeout: opts.timeoutMs ?? 250,
       connectTimeout: 2000,
-      lazyConnect: false,
       retryStrategy: (times) => Math.min(times * 200, 2000),
     });
     this.redis.on('error', () => undefined); // reported through the commands that fail
