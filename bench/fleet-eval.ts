@@ -18,11 +18,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as legacy from './legacy-detector';
-import * as current from '../profile/regression';
+// The detector today (v1). When detector v2 replaces profile/regression.ts, v1 moves to
+// bench/legacy-detector.ts (branch detector-v2 has it) and runs beside v2 here.
+import * as legacy from '../profile/regression';
 import { baselineShares, makeFleetService, pickTarget, simulateFleet, type Change, type FleetService, type FleetTruth, type Observation } from '../test/helpers/fleet';
 import { rng } from '../test/helpers/synthetic-profiles';
-import { arg, argText, repoDir } from './lib';
+import { arg, argText, mixSeed, repoDir } from './lib';
 
 // ---------- detectors ----------
 
@@ -38,22 +39,10 @@ export interface DetectorContext {
 export type DetectorFn = (b: Observation[], c: Observation[], context: DetectorContext) => DetectorResult;
 
 const DETECTORS: Record<string, DetectorFn> = {
-  /** Detector v1 (bench/legacy-detector.ts) as store/compare.ts ran it: detect, then attributeToCallees. */
+  /** Detector v1 (profile/regression.ts) as store/compare.ts runs it: detect, then attributeToCallees. */
   legacy: (b, c, { stacks }) => {
     let d = legacy.detect(legacy.summarize(b), legacy.summarize(c));
     if (d.regressions.length > 1) d = legacy.attributeToCallees(d, stacks);
-    return d;
-  },
-  /**
-   * HERE: detector v2. This runs whatever profile/regression.ts exports (v1
-   * today, so `--detector legacy,v2` must give two identical columns: a check
-   * of the copy). When v2 lands, adapt this call to its API (options, its
-   * own attribution) and keep its result shape: verdict, regressions, improvements.
-   */
-  v2: (b, c, { stacks }) => {
-    let d = current.detect(current.summarize(b), current.summarize(c));
-    const attribute = (current as unknown as { attributeToCallees?: <D>(d: D, s: DetectorContext['stacks']) => D }).attributeToCallees;
-    if (attribute && d.regressions.length > 1) d = attribute(d, stacks);
     return d;
   },
 };
@@ -153,14 +142,7 @@ const cellOf = (d: string, s: string, p: number) => {
   if (!c) cells.set(k, (c = newCell()));
   return c;
 };
-function seedOf(...parts: number[]): number {
-  let h = 2166136261 ^ baseSeed;
-  for (const x of parts) {
-    h = Math.imul(h ^ (x >>> 0), 16777619);
-    h ^= h >>> 13;
-  }
-  return h >>> 0;
-}
+const seedOf = (...parts: number[]) => mixSeed(baseSeed, ...parts);
 
 const started = performance.now();
 const log = (s: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${s}\n`);

@@ -20,6 +20,16 @@ export function argText(name: string, def: string): string {
   return i === -1 ? def : process.argv[i + 1];
 }
 
+/** A 32-bit seed mixed from a run's base seed and the parts that name one draw (FNV-style), so each draw is repeatable alone. */
+export function mixSeed(base: number, ...parts: number[]): number {
+  let h = 2166136261 ^ base;
+  for (const x of parts) {
+    h = Math.imul(h ^ (x >>> 0), 16777619);
+    h ^= h >>> 13;
+  }
+  return h >>> 0;
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { DEFAULT_DETECT_OPTIONS, detect, summarize, type Detection, type Finding, type Observation, type SideStats } from '../profile/regression';
 import { erfc, normalQuantile, studentTQuantileUpper, studentTUpper } from '../profile/stats';
 import { makeService, observe, rng, windowWeights, type Service, type WindowOptions } from '../test/helpers/synthetic-profiles';
-import { arg, median, percentile, repoDir } from './lib';
+import { arg, median, mixSeed, percentile, repoDir } from './lib';
 
 const reps = arg('reps', 25);
 const baseSeed = arg('seed', 1);
@@ -66,14 +66,7 @@ function pct(x: number, digits = 1): string {
 function fixed(x: number, digits = 2): string {
   return Number.isFinite(x) ? x.toFixed(digits) : '—';
 }
-function seedOf(...parts: number[]): number {
-  let h = 2166136261 ^ baseSeed;
-  for (const x of parts) {
-    h = Math.imul(h ^ (x >>> 0), 16777619);
-    h ^= h >>> 13;
-  }
-  return h >>> 0;
-}
+const seedOf = (...parts: number[]) => mixSeed(baseSeed, ...parts);
 const Phi = (x: number) => 0.5 * erfc(-x / Math.SQRT2);
 /** Wilson score interval for k successes in n trials. */
 function wilson(k: number, n: number, z = 1.959964): [number, number] {
