@@ -155,12 +155,14 @@ describe('flamewatch serve profiles itself by default', () => {
     try {
       const started = Date.now();
       let services: string[] = [];
-      while (Date.now() - started < 15_000 && !services.includes('flamewatch-server')) {
+      let top = { total: 0 };
+      // The heap snapshot and the wall profile are separate pushes: wait for both within the 15 s.
+      while (Date.now() - started < 15_000 && !(services.includes('flamewatch-server') && top.total > 0)) {
         await new Promise((r) => setTimeout(r, 500));
         services = (await (await fetch(`${base}/api/v1/services`)).json()) as string[];
+        if (services.includes('flamewatch-server')) top = (await (await fetch(`${base}/api/v1/top?query=flamewatch-server&type=wall`)).json()) as { total: number };
       }
       expect(services).toContain('flamewatch-server');
-      const top = (await (await fetch(`${base}/api/v1/top?query=flamewatch-server&type=wall`)).json()) as { total: number };
       expect(top.total).toBeGreaterThan(0);
     } finally {
       child.kill('SIGKILL');
