@@ -31,7 +31,7 @@ interface CompareOptions {
   baselineUntil?: string;
   candidateFrom?: string;
   candidateUntil?: string;
-  failOn: 'regression' | 'never';
+  failOn: 'regression' | 'inconclusive' | 'never';
   format: 'markdown' | 'json';
   tenant?: string;
   token?: string;
@@ -98,7 +98,7 @@ function compareCommand(): Command {
     .option('--baseline-until <time>', 'end of the baseline\'s range (default --until)')
     .option('--candidate-from <time>', 'start of the candidate\'s range (default --from)')
     .option('--candidate-until <time>', 'end of the candidate\'s range (default --until)')
-    .addOption(new Option('--fail-on <what>', 'exit 1 on this verdict').choices(['regression', 'never']).default('never'))
+    .addOption(new Option('--fail-on <what>', 'exit 1 on this verdict (inconclusive: also when the data cannot decide, which is never green)').choices(['regression', 'inconclusive', 'never']).default('never'))
     .addOption(new Option('--format <format>', 'what to print').choices(['markdown', 'json']).default('markdown'))
     .option('--tenant <id>', 'tenant, sent as X-Scope-OrgID')
     .addOption(new Option('--token <token>', 'bearer token for the Flamewatch server').env('FLAMEWATCH_TOKEN'))
@@ -163,11 +163,14 @@ async function runCompare(o: CompareOptions, env: ActionsContext): Promise<numbe
     process.stderr.write(`${done.action} the comment on ${github.repository}#${github.pr}: ${done.url}\n`);
     if (o.status) {
       if (!github.sha) throw new Error('--status needs the commit: --sha, or GITHUB_SHA in Actions');
-      const state = answer.verdict === 'regression' ? 'failure' as const : 'success' as const;
+      // Undecided is not green: a pending status says the run needs more data.
+      const state = answer.verdict === 'regression' ? 'failure' as const : answer.verdict === 'inconclusive' ? (o.failOn === 'inconclusive' ? 'failure' as const : 'pending' as const) : 'success' as const;
       await setStatus({ ...github, sha: github.sha }, { state, context: `flamewatch/${service}`, description: verdictText(answer), targetUrl: compareLink(ctx.uiUrl, ctx, answer.unit, '') }, { log });
     }
   }
-  return o.failOn === 'regression' && (answer.verdict === 'regression' || budgets?.verdict === 'fail') ? 1 : 0;
+  const failed = answer.verdict === 'regression' || budgets?.verdict === 'fail';
+  const undecided = answer.verdict === 'inconclusive' || budgets?.verdict === 'inconclusive';
+  return (o.failOn === 'regression' && failed) || (o.failOn === 'inconclusive' && (failed || undecided)) ? 1 : 0;
 }
 
 function checkCommand(): Command {

@@ -189,6 +189,14 @@ export const MIGRATIONS: Migration[] = [
       TTL toDateTime(hour) + toIntervalDay(${days})`,
     ],
   },
+  {
+    version: 8,
+    description: 'per profile, the work done in its interval (requests, iterations; 0 unknown) and the process that wrote it ("" unknown), for cost per unit of work',
+    statements: (db) => [
+      `ALTER TABLE ${db}.profiles ADD COLUMN IF NOT EXISTS work Float64 DEFAULT 0`,
+      `ALTER TABLE ${db}.profiles ADD COLUMN IF NOT EXISTS process String DEFAULT ''`,
+    ],
+  },
 ];
 
 export interface MigrateOptions {
