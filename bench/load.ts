@@ -356,6 +356,7 @@ async function main(): Promise<void> {
           server: server.url,
           name: ingestName(service, { instance: `${service}-${a % INSTANCES_PER_SERVICE}`, env: 'prod', region: `r${a % 3}` }),
           sampleRate: profiles[0].sampleRate,
+          process: `load-bench:${a}`,
           authToken: token,
           timeoutMs: AGENT_DEFAULTS.requestTimeoutMs,
         };

@@ -244,7 +244,7 @@ function githubTarget(o: CompareOptions, env: ActionsContext): PullRequestTarget
 
 function recordCommand(): Command {
   return new Command('record')
-    .description('Run a command with the Node.js agent preloaded, its profiles labelled with the branch, commit and PR (from GitHub Actions) and --labels.')
+    .description('Run a command with the Node.js agent preloaded, its profiles labelled with the branch, commit and PR (from GitHub Actions) and --labels; a benchmark reports its iterations with require(\'@flamewatch/agent\').countWork(n).')
     .argument('<command...>', 'the command, after --: flamewatch ci record -- npm run bench')
     .addOption(new Option('--server <url>', 'Flamewatch server URL').env('FLAMEWATCH_SERVER'))
     .option('--service <name>', 'service name of the profiles (default: the agent\'s, the package name)')

@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PROFILE_FORMATS, type ProfileFormat } from '../profile/detect';
+import { isProcessId, isWorkText } from '../server/ingest/params';
 import { expandPaths, type ProfileFile } from './push/files';
 import { appName, checkServiceName, ingestUrl, parseLabels, type LabelList } from './push/ingest-query';
 import { NotAProfileError, readPayload, type Payload } from './push/payload';
@@ -19,6 +20,8 @@ interface PushOptions {
   type: string;
   units: string;
   sampleRate?: number;
+  work?: number;
+  process?: string;
   from?: string;
   until?: string;
   tenant?: string;
@@ -39,6 +42,8 @@ interface PushSettings {
   type: string;
   units: string;
   sampleRate?: number;
+  work?: number;
+  process?: string;
   from?: string;
   until?: string;
   headers: Record<string, string>;
@@ -61,6 +66,8 @@ export function pushCommand(): Command {
       'samples',
     )
     .option('--sample-rate <hz>', 'sampling rate of folded and perf script files, to turn samples into time', positiveInteger)
+    .option('--work <n>', 'work units (requests served, benchmark iterations) done during each profile\'s interval', workUnits)
+    .option('--process <id>', 'an id of the process (instance) that wrote the profiles, e.g. host:pid:start', processId)
     .option('--from <unix-s>', 'start of the profiles\' time range in unix seconds (default: the server decides)', unixTime)
     .option('--until <unix-s>', 'end of the time range in unix seconds', unixTime)
     .option('--tenant <id>', 'tenant, sent as X-Scope-OrgID')
@@ -130,6 +137,8 @@ async function pushFile(file: ProfileFile, settings: PushSettings, progress: Pus
     until: settings.until,
     units: folded ? settings.units : undefined,
     sampleRate: folded ? settings.sampleRate : undefined,
+    work: settings.work,
+    process: settings.process,
   });
   const result = await upload(
     { url, body: payload.body, contentType: payload.contentType, headers: settings.headers },
@@ -173,6 +182,8 @@ function checkOptions(options: PushOptions): PushSettings & { concurrency: numbe
     type: options.type,
     units: options.units,
     sampleRate: options.sampleRate,
+    work: options.work,
+    process: options.process,
     from: options.from,
     until: options.until,
     headers,
@@ -207,6 +218,16 @@ function positiveInteger(value: string): number {
 function nonNegativeInteger(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number.');
   return Number(value);
+}
+
+function workUnits(value: string): number {
+  if (!isWorkText(value)) throw new InvalidArgumentError('must be a number ≥ 0, e.g. 1200.');
+  return Number(value);
+}
+
+function processId(value: string): string {
+  if (!isProcessId(value)) throw new InvalidArgumentError('must be 1-256 characters without control characters.');
+  return value;
 }
 
 function unixTime(value: string): string {

@@ -1,4 +1,4 @@
-import { formatFolded, parseFolded } from './folded';
+import { formatFolded, parseFolded, samplesAsCpuTime } from './folded';
 
 const cpu = { type: 'cpu', unit: 'samples' };
 
@@ -19,6 +19,14 @@ describe('folded stacks', () => {
 
   it.each(['a;b\n', 'a;b x\n', 'a;b -1\n', 'a;b 1.5\n', ' 3\n'])('refuses %p naming the line', (text) => {
     expect(() => parseFolded(text, cpu)).toThrow(/line 1/);
+  });
+
+  it('turns CPU samples at a sample rate into nanoseconds of CPU time, rounded', () => {
+    const p = samplesAsCpuTime(parseFolded('a;b 3\nc 1\n', cpu), 100);
+    expect(p.sampleTypes).toEqual([{ type: 'cpu', unit: 'nanoseconds' }]);
+    expect(p.samples.map((s) => [s.stack, s.values[0]])).toEqual([[['a', 'b'], 30_000_000], [['c'], 10_000_000]]);
+    expect(samplesAsCpuTime(parseFolded('a 1\n', cpu), 99).samples[0].values).toEqual([10_101_010]);
+    expect(() => samplesAsCpuTime(parseFolded(`a ${2 ** 52}\n`, cpu), 1)).toThrow(/more CPU time/);
   });
 
   it('round-trips through formatFolded', () => {

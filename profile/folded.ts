@@ -39,6 +39,24 @@ export function parseFolded(text: string, type: ValueType, countless = false): P
   return { sampleTypes: [type], samples };
 }
 
+/**
+ * A folded CPU profile counted in samples taken `sampleRate` times a second,
+ * as CPU time: each value becomes value × 1e9 / sampleRate nanoseconds,
+ * rounded (at 100 Hz a sample is 10 ms), so it compares with pprof CPU
+ * profiles. Throws InputError when a value would pass 2^53 ns.
+ */
+export function samplesAsCpuTime(profile: Profile, sampleRate: number): Profile {
+  const nsPerSample = 1e9 / sampleRate;
+  const samples = profile.samples.map((s) => {
+    const values = s.values.map((v) => Math.round(v * nsPerSample));
+    if (!values.every(Number.isSafeInteger)) {
+      throw new InputError('invalid_profile', `${s.values.join(',')} samples at ${sampleRate} Hz is more CPU time than a profile can hold`);
+    }
+    return { ...s, values };
+  });
+  return { ...profile, sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }], samples };
+}
+
 /** Formats root-first stacks and their values as folded text, one line per stack, in input order. */
 export function formatFolded(entries: Iterable<[readonly string[], number]>): string {
   const out: string[] = [];

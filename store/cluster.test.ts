@@ -95,6 +95,13 @@ describe('cluster DDL', () => {
       `ALTER TABLE ${DB}.regressions_local ON CLUSTER c ADD COLUMN IF NOT EXISTS budget String DEFAULT ''`,
       `ALTER TABLE ${DB}.regressions ON CLUSTER c ADD COLUMN IF NOT EXISTS budget String DEFAULT ''`,
     ]);
+    const work = MIGRATIONS.find((m) => m.version === 8)!;
+    expect(migrationStatements(work, DB, 30, 'c')).toEqual([
+      `ALTER TABLE ${DB}.profiles_local ON CLUSTER c ADD COLUMN IF NOT EXISTS work Float64 DEFAULT 0`,
+      `ALTER TABLE ${DB}.profiles ON CLUSTER c ADD COLUMN IF NOT EXISTS work Float64 DEFAULT 0`,
+      `ALTER TABLE ${DB}.profiles_local ON CLUSTER c ADD COLUMN IF NOT EXISTS process String DEFAULT ''`,
+      `ALTER TABLE ${DB}.profiles ON CLUSTER c ADD COLUMN IF NOT EXISTS process String DEFAULT ''`,
+    ]);
     expect(clusterStatements(`ALTER TABLE ${DB}.profiles MODIFY TTL toDateTime(time) + toIntervalDay(7)`, DB, 'c', tables)).toEqual([
       `ALTER TABLE ${DB}.profiles_local ON CLUSTER c MODIFY TTL toDateTime(time) + toIntervalDay(7)`,
     ]);

@@ -9,6 +9,10 @@ export interface ProfileWrite {
   /** Start, ms since the epoch. */
   time: number;
   durationMs: number;
+  /** Work units (requests served, iterations) done in the profile's interval; 0: unknown. */
+  work: number;
+  /** The process (instance) that wrote the profile; '': unknown. */
+  process: string;
   profile: SplitProfile;
 }
 
@@ -29,7 +33,8 @@ export interface PreparedWrite {
 
 /**
  * Serialises a profile to its rows, leaving out stacks that `known` says are
- * stored. Column names are the schema's (store/schema.ts).
+ * stored; every series' row carries the profile's work and process. Column
+ * names are the schema's (store/schema.ts).
  */
 export function prepareWrite(w: ProfileWrite, known?: KnownStacks): PreparedWrite {
   const tenant = JSON.stringify(w.tenant);
@@ -41,7 +46,7 @@ export function prepareWrite(w: ProfileWrite, known?: KnownStacks): PreparedWrit
     stacks += `{"tenant":${tenant},"stack_id":"${id}","frames":${JSON.stringify(sample.stack)}}\n`;
   }
   const profileId = randomUUID();
-  const common = `"tenant":${tenant},"service":${JSON.stringify(w.service)},"time":${Math.round(w.time)},"duration_ms":${Math.min(Math.max(0, Math.round(w.durationMs)), 0xffffffff)},"profile_id":"${profileId}"`;
+  const common = `"tenant":${tenant},"service":${JSON.stringify(w.service)},"time":${Math.round(w.time)},"duration_ms":${Math.min(Math.max(0, Math.round(w.durationMs)), 0xffffffff)},"profile_id":"${profileId}","work":${w.work},"process":${JSON.stringify(w.process)}`;
   let profiles = '';
   for (const s of w.profile.series) {
     profiles += `{${common},"type":${JSON.stringify(s.type.type)},"unit":${JSON.stringify(s.type.unit)},"labels":${JSON.stringify(s.labels)},"stack_ids":${idList(s.stackIds)},"values":${JSON.stringify(s.values)},"total":${s.total}}\n`;

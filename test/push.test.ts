@@ -145,6 +145,29 @@ describe('flamewatch push', () => {
     expect(request.body.equals(fs.readFileSync(perfDdFolded))).toBe(true);
   });
 
+  it('sends --work and --process with every file, pprof and folded', async () => {
+    const run = await push(['--server', serverUrl, '--service', 'bench', '--work', '1200', '--process', 'ci-7:4242:lx3k', goHeap, perfDdFolded]);
+    expect(run.code).toBe(0);
+    expect(received).toHaveLength(2);
+    for (const r of received) {
+      expect(r.params.get('work')).toBe('1200');
+      expect(r.params.get('process')).toBe('ci-7:4242:lx3k');
+    }
+    expect(received.map((r) => r.params.get('format')).sort()).toEqual(['folded', 'pprof']);
+  });
+
+  it('refuses a --work that is not a number ≥ 0 and an empty --process, sending nothing', async () => {
+    for (const work of ['-1', 'lots', 'Infinity']) {
+      const run = await push(['--server', serverUrl, '--service', 'svc', `--work=${work}`, goHeap]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain("option '--work <n>' argument");
+    }
+    const empty = await push(['--server', serverUrl, '--service', 'svc', '--process=', goHeap]);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toContain("option '--process <id>' argument '' is invalid");
+    expect(received).toHaveLength(0);
+  });
+
   it('quotes label values the selector syntax needs quoted, and escapes their quotes and backslashes', async () => {
     const run = await push(['--server', serverUrl, '--service', 'checkout', '--labels', 'msg="a,b",path=/x/y', '--labels', 'q=say "hi" \\o/,empty=', perfDdFolded]);
     expect(run.code).toBe(0);

@@ -290,7 +290,7 @@ describe('upgrade from per-insert views (migration 3 as it was)', () => {
       await c.command({ query: `CREATE TABLE ${db2}.profiles_1m (minute DateTime, x UInt8) ENGINE = MergeTree ORDER BY minute` });
       await c.command({ query: `CREATE MATERIALIZED VIEW ${db2}.series_mv TO ${db2}.series AS SELECT tenant, service, ${'sipHash64(mapSort(labels))'} AS series, labels, time AS last_seen FROM ${db2}.profiles` });
       await c.insert({ table: `${db2}.profiles_1h`, values: [{ tenant: 'default', service: 'api', type: 'cpu', unit: 'samples', series: '1', hour: Math.floor(START / 1000), stack_id: '1', value: 5 }], format: 'JSONEachRow' });
-      expect(await migrate(c, db2, 30)).toEqual([7]);
+      expect(await migrate(c, db2, 30)).toEqual([7, 8]);
       const tables = await (await c.query({ query: `SELECT name FROM system.tables WHERE database = {d:String} ORDER BY name`, query_params: { d: db2 }, format: 'JSONEachRow' })).json<{ name: string }>();
       expect(tables.map((t) => t.name)).toEqual(['api_tokens', 'baselines', 'budgets', 'profiles', 'profiles_1h', 'regressions', 'rollup_hours', 'schema_migrations', 'series', 'stacks']);
       const [{ n }] = await (await c.query({ query: `SELECT count() AS n FROM ${db2}.profiles_1h`, format: 'JSONEachRow' })).json<{ n: string }>();

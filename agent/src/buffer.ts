@@ -5,6 +5,8 @@ export interface PendingProfile {
   /** Unix seconds. */
   from: number;
   until: number;
+  /** Work units done from `from` to `until` (CPU/wall profiles); undefined: none sent (heap, or work off). */
+  work?: number;
   /** gzipped pprof. */
   body: Buffer;
 }

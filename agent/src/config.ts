@@ -1,3 +1,5 @@
+import { WORK_MODES, type WorkMode } from './work';
+
 /** What a service writes to start the agent; everything but server and service has a default. */
 export interface AgentOptions {
   /** The Flamewatch (or Pyroscope) server, e.g. http://flamewatch:4040. */
@@ -23,6 +25,12 @@ export interface AgentOptions {
   /** Heap: average bytes between samples (default 512 KiB) and stack depth (default 64). */
   heapIntervalBytes?: number;
   heapStackDepth?: number;
+  /**
+   * The work each CPU/wall profile is sent with (default `http`): `http`
+   * counts HTTP requests this process serves plus countWork() calls,
+   * `manual` countWork() calls only, `off` sends no work.
+   */
+  work?: WorkMode;
   /** Map generated code back to sources (reads .map files under this directory); default off. */
   sourceMapsDir?: string;
   /** Profiles kept while the server is away: at most this many (default 30)... */
@@ -59,6 +67,7 @@ export const DEFAULTS = {
   maxBufferedBytes: 8 << 20,
   requestTimeoutMs: 10_000,
   stopTimeoutMs: 5_000,
+  work: 'http' as WorkMode,
 };
 
 /** Fills defaults and checks the options; returns a list of problems instead of throwing. */
@@ -78,6 +87,7 @@ export function resolveOptions(options: AgentOptions): { options?: ResolvedOptio
     if (!Number.isFinite(o[key]) || o[key] <= 0) problems.push(`${key} must be a positive number, not ${o[key]}`);
   }
   if (o.intervalMs < 1000) problems.push(`intervalMs must be at least 1000, not ${o.intervalMs}`);
+  if (!WORK_MODES.includes(o.work)) problems.push(`work must be ${WORK_MODES.join(', ')}, not ${JSON.stringify(o.work)}`);
   return problems.length ? { problems } : { options: o, problems };
 }
 
@@ -89,7 +99,8 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * Options from the environment, for `node -r @flamewatch/agent/register`:
  * FLAMEWATCH_SERVER, FLAMEWATCH_SERVICE, FLAMEWATCH_LABELS (k=v,k2=v2),
  * FLAMEWATCH_TOKEN, FLAMEWATCH_TENANT, FLAMEWATCH_INTERVAL (seconds),
- * FLAMEWATCH_WALL / FLAMEWATCH_CPU_TIME / FLAMEWATCH_HEAP (true|false). Pyroscope's variables
+ * FLAMEWATCH_WALL / FLAMEWATCH_CPU_TIME / FLAMEWATCH_HEAP (true|false),
+ * FLAMEWATCH_WORK (http|manual|off). Pyroscope's variables
  * (PYROSCOPE_SERVER_ADDRESS, PYROSCOPE_APPLICATION_NAME) work too.
  */
 export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
@@ -110,5 +121,6 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
     wall: bool(env.FLAMEWATCH_WALL),
     cpuTime: bool(env.FLAMEWATCH_CPU_TIME),
     heap: bool(env.FLAMEWATCH_HEAP),
+    work: (env.FLAMEWATCH_WORK?.trim().toLowerCase() || undefined) as WorkMode | undefined,
   };
 }

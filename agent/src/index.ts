@@ -2,10 +2,13 @@ import { heap, time, encode, SourceMapper } from '@datadog/pprof';
 import { retryDelayMs } from './backoff';
 import { ProfileBuffer } from './buffer';
 import { type AgentOptions, type ResolvedOptions, optionsFromEnv, resolveOptions } from './config';
-import { type Destination, ingestName, push } from './sender';
+import { type Destination, ingestName, processId, push } from './sender';
+import { WorkMeter } from './work';
 
 export type { AgentLogger, AgentOptions } from './config';
 export { optionsFromEnv } from './config';
+export type { WorkMode } from './work';
+export { countWork } from './work';
 
 /** Counters of what the agent did, for the service's own health checks. */
 export interface AgentStats {
@@ -43,6 +46,7 @@ class DisabledAgent implements Agent {
 export class FlamewatchAgent implements Agent {
   private readonly buffer: ProfileBuffer;
   private readonly dest: Destination;
+  private readonly work: WorkMeter;
   private collectTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private sending = false;
@@ -61,10 +65,13 @@ export class FlamewatchAgent implements Agent {
       server: o.server,
       name: ingestName(o.service, o.labels),
       sampleRate: Math.round(1e6 / o.wallIntervalMicros),
+      process: processId(),
       authToken: o.authToken,
       tenant: o.tenant,
       timeoutMs: o.requestTimeoutMs,
     };
+    // Work goes with the wall profile's pushes: without it, there is nothing to count for.
+    this.work = new WorkMeter(o.wall ? o.work : 'off');
   }
 
   /** Starts the profilers and the push timer. */
@@ -84,6 +91,7 @@ export class FlamewatchAgent implements Agent {
       }) ?? false;
     }
     this.lastCollect = Date.now();
+    this.work.take(); // the first interval's work starts with its profile
     this.collectTimer = setInterval(() => this.collect(true), this.o.intervalMs);
     this.collectTimer.unref();
     this.log('info', `profiling ${this.o.service} to ${this.o.server} every ${this.o.intervalMs / 1000} s`);
@@ -105,20 +113,22 @@ export class FlamewatchAgent implements Agent {
     const until = Date.now();
     const from = this.lastCollect;
     this.lastCollect = until;
+    const intervalWork = this.work.take();
     const encodes: Promise<void>[] = [];
-    const take = (kind: string, profile: Parameters<typeof encode>[0] | undefined) => {
+    const take = (kind: string, profile: Parameters<typeof encode>[0] | undefined, work?: number) => {
       if (!profile) return;
       encodes.push(
         encode(profile).then(
           (body) => {
             this.counts.collected++;
-            this.buffer.push({ kind, from: Math.floor(from / 1000), until: Math.ceil(until / 1000), body });
+            this.buffer.push({ kind, from: Math.floor(from / 1000), until: Math.ceil(until / 1000), work, body });
           },
           (err: Error) => this.log('warn', `could not encode the ${kind} profile: ${err.message}`),
         ),
       );
     };
-    if (this.wallStarted) take('wall', this.guard('collect the wall profile', () => time.stop(restart)));
+    // The wall profile (with CPU time) is cumulative over the interval: it carries the interval's work; heap is a snapshot.
+    if (this.wallStarted) take('wall', this.guard('collect the wall profile', () => time.stop(restart)), intervalWork);
     if (!restart) this.wallStarted = false;
     if (this.heapStarted) take('heap', this.guard('collect the heap profile', () => heap.profile(undefined, this.sourceMapper)));
     return Promise.all(encodes).then(() => this.pump());
@@ -185,6 +195,7 @@ export class FlamewatchAgent implements Agent {
     } catch (err) {
       this.log('error', `stopping: ${(err as Error).message}`);
     } finally {
+      this.work.close();
       clearTimeout(this.retryTimer);
       if (current === this) current = undefined;
     }

@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as os from 'node:os';
 import type { PendingProfile } from './buffer';
 
 /** What became of one push. */
@@ -15,6 +16,8 @@ export interface Destination {
   /** `service{label="value",...}`, Pyroscope's application name. */
   name: string;
   sampleRate: number;
+  /** This process, as processId() names it: sent with every push. */
+  process: string;
   authToken?: string;
   tenant?: string;
   timeoutMs: number;
@@ -26,6 +29,21 @@ export function ingestName(service: string, labels: Record<string, string>): str
     .filter(([k]) => /^[A-Za-z_][A-Za-z0-9_.\-/]*$/.test(k))
     .map(([k, v]) => `${k}=${JSON.stringify(String(v))}`);
   return parts.length ? `${service}{${parts.join(',')}}` : service;
+}
+
+/**
+ * This process as `<hostname>:<pid>:<start time, ms since the epoch, base 36>`:
+ * a restart with the same pid is another process.
+ */
+export function processId(): string {
+  let host = '';
+  try {
+    host = os.hostname().replace(/[\p{Cc}:]/gu, '_').slice(0, 200);
+  } catch {
+    // no hostname: the pid and start time still tell processes apart on one machine
+  }
+  host ||= 'unknown';
+  return `${host}:${process.pid}:${Math.round(performance.timeOrigin).toString(36)}`;
 }
 
 /**
@@ -50,6 +68,9 @@ export function push(dest: Destination, p: PendingProfile, holdProcess: boolean)
       url.searchParams.set('format', 'pprof');
       url.searchParams.set('spyName', 'nodespy');
       url.searchParams.set('sampleRate', String(dest.sampleRate));
+      // Flamewatch's own parameters; Pyroscope ignores them.
+      if (p.work !== undefined) url.searchParams.set('work', String(p.work));
+      url.searchParams.set('process', dest.process);
       const headers: http.OutgoingHttpHeaders = {
         'content-type': 'application/octet-stream',
         'content-length': p.body.length,

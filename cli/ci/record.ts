@@ -3,7 +3,10 @@
  * preloaded (NODE_OPTIONS `--require @flamewatch/agent/register`) and its
  * FLAMEWATCH_* settings, so every Node process the command starts pushes
  * labelled profiles. The agent pushes its last profile when a process's event
- * loop empties; the command's exit code is passed through.
+ * loop empties; the command's exit code is passed through. A benchmark that
+ * calls `require('@flamewatch/agent').countWork(iterations)` sends its
+ * iterations as the work of each CPU profile (FLAMEWATCH_WORK, kept from the
+ * caller's environment, chooses what else counts).
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';

@@ -1,7 +1,7 @@
 /**
  * The query string of Pyroscope's `POST /ingest`: the application name with
- * its labels (`checkout.cpu{env=prod,region="eu,west"}`), the time range and
- * the format parameters.
+ * its labels (`checkout.cpu{env=prod,region="eu,west"}`), the time range,
+ * the format parameters and the work and process of the profile.
  */
 import { formatSelector } from '../../profile/selector';
 
@@ -22,6 +22,10 @@ export interface IngestQuery {
   /** For folded bodies: what one count is (samples, nanoseconds, bytes). */
   units?: string;
   sampleRate?: number;
+  /** Work units (requests, iterations) done during the profile's interval. */
+  work?: number;
+  /** An id of the process that wrote the profile. */
+  process?: string;
 }
 
 // Prometheus label names plus dots, which Pyroscope SDKs send (`process.runtime.version`).
@@ -120,6 +124,8 @@ export function ingestUrl(server: string, query: IngestQuery): URL {
     ['format', query.format],
     ['sampleRate', query.sampleRate],
     ['units', query.units],
+    ['work', query.work],
+    ['process', query.process],
   ];
   for (const [key, value] of params) if (value !== undefined) url.searchParams.set(key, String(value));
   return url;

@@ -20,6 +20,10 @@ export interface IngestParams {
   sampleRate?: number;
   spyName?: string;
   aggregationType: 'sum' | 'average';
+  /** Work units (requests served, iterations) done in the profile's interval; 0 when not given (unknown). */
+  work: number;
+  /** The process (instance) that pushed; '' when not given (unknown). */
+  process: string;
 }
 
 const FORMATS: Record<string, BodyFormat | 'unsupported'> = {
@@ -40,6 +44,16 @@ const TYPE_SUFFIXES = new Set([
   'goroutines', 'goroutine', 'mutex_count', 'mutex_duration', 'block_count', 'block_duration',
   'exceptions', 'lock_count', 'lock_duration', 'alloc_samples', 'alloc_size', 'samples',
 ]);
+
+/** A `work` value: a plain decimal ≥ 0 (no sign, hex, blanks or Infinity: 12, 0.5, 1e6) that is finite. */
+export function isWorkText(text: string): boolean {
+  return /^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) && Number.isFinite(Number(text));
+}
+
+/** A `process` value: 1-256 characters (code points), none of them a control character. */
+export function isProcessId(text: string): boolean {
+  return /^[^\p{Cc}]{1,256}$/u.test(text);
+}
 
 function one(query: Record<string, unknown>, name: string): string | undefined {
   const v = query[name];
@@ -82,6 +96,14 @@ export function readIngestParams(query: Record<string, unknown>, now: number, li
   if (units !== undefined && !/^[A-Za-z_]{1,32}$/.test(units)) {
     throw new InputError('invalid_parameter', `units must be a word such as samples, nanoseconds or bytes`);
   }
+  const workText = one(query, 'work');
+  if (workText !== undefined && !isWorkText(workText)) {
+    throw new InputError('invalid_parameter', `work must be a finite number ≥ 0 (work units done in the profile's interval), not ${JSON.stringify(workText.slice(0, 40))}`);
+  }
+  const processText = one(query, 'process');
+  if (processText !== undefined && !isProcessId(processText)) {
+    throw new InputError('invalid_parameter', `process must be 1-256 characters without control characters, not ${JSON.stringify(processText.slice(0, 40))}${processText.length > 40 ? '...' : ''}`);
+  }
   return {
     appName: selector.service,
     labels: selectorLabels(selector),
@@ -92,6 +114,8 @@ export function readIngestParams(query: Record<string, unknown>, now: number, li
     sampleRate,
     spyName: one(query, 'spyName'),
     aggregationType: aggregation,
+    work: workText === undefined ? 0 : Number(workText),
+    process: processText ?? '',
   };
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { InputError } from '../../profile/errors';
-import { parseFolded } from '../../profile/folded';
+import { parseFolded, samplesAsCpuTime } from '../../profile/folded';
 import type { Profile } from '../../profile/model';
 import { isGzip } from '../../profile/detect';
 import { DEFAULT_PPROF_LIMITS, decodePprof } from '../../profile/pprof';
@@ -99,6 +99,8 @@ export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promis
   let profile: Profile =
     format === 'pprof' ? decodePprof(bytes, { ...DEFAULT_PPROF_LIMITS, samples: limits.maxSamples }) : parseFolded(new TextDecoder().decode(bytes), type!, format === 'lines');
   if (sampleTypeConfig) profile = applySampleTypeConfig(profile, sampleTypeConfig);
+  // Pyroscope's sampleRate: folded CPU samples are stored as CPU time, like pprof CPU profiles.
+  if (type?.type === 'cpu' && type.unit === 'samples' && params.sampleRate !== undefined) profile = samplesAsCpuTime(profile, params.sampleRate);
 
   const split = splitProfile(profile, params.labels);
   const labelLimit = labelLimits(limits);
@@ -112,7 +114,7 @@ export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promis
   const time = params.from ?? (fileDurationMs > 0 && fileDurationMs <= MAX_FILE_DURATION_MS ? until - fileDurationMs : until);
 
   return {
-    write: prepareWrite({ tenant: job.tenant, service, time, durationMs: until - time, profile: split }, known),
+    write: prepareWrite({ tenant: job.tenant, service, time, durationMs: until - time, work: params.work, process: params.process, profile: split }, known),
     format,
     seriesKeys: split.series.map((s) => seriesKey(s.type.type, s.type.unit, s.labels)),
     summary: {
