@@ -147,15 +147,21 @@ export class RegressionStore {
       where += ' AND cityHash64(profile_id) % {sampleMod:UInt64} = 0';
     }
     let key = 'cityHash64(profile_id)';
+    let obsKey = key;
     if (profiles > maxObservations) {
       // Buckets sized so processes × buckets ≈ maxObservations; one UInt64 per
       // (process, bucket), computed per profile before any ARRAY JOIN, groups
       // faster than a string or a tuple computed per sample.
       params.bucketMs = Math.max(1000, Math.ceil((sel.range.until - sel.range.from) / Math.max(1, Math.floor(maxObservations / processes))));
       key = `cityHash64(${proc}, intDiv(${ms('time')}, {bucketMs:Int64}))`;
+      obsKey = `cityHash64(pp, intDiv(${ms("t0")}, {bucketMs:Int64}))`;
     }
-    const obs = `SELECT ${key} AS obs, any(${proc}) AS proc, toFloat64(sum(total)) AS t, sum(work) AS w, sum(duration_ms) AS d
-       FROM ${this.db}.profiles WHERE ${where} GROUP BY obs HAVING t > 0`;
+    // A push split by sample labels is several rows of one profile_id, each
+    // carrying the push's work and duration: take those once per profile.
+    const obs = `SELECT ${obsKey} AS obs, min(pp) AS proc, sum(pt) AS t, sum(pw) AS w, sum(pd) AS d FROM (
+         SELECT profile_id, min(${proc}) AS pp, min(time) AS t0, toFloat64(sum(total)) AS pt, any(work) AS pw, any(duration_ms) AS pd
+         FROM ${this.db}.profiles WHERE ${where} GROUP BY profile_id)
+       GROUP BY obs HAVING t > 0`;
     const procRows = await this.rows<{ proc: string; n: string; seconds: number; t1: number; t2: number; tw: number; w1: number; w2: number }>(
       `SELECT proc, count() AS n, sum(d) / 1000 AS seconds, sum(t) AS t1, sum(t * t) AS t2, sum(t * w) AS tw, sum(w) AS w1, sum(w * w) AS w2
        FROM (${obs}) GROUP BY proc ORDER BY proc`,
