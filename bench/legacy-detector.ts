@@ -1,4 +1,16 @@
 /**
+ * Detector v1, kept only to be measured beside detector v2 (bench/fleet-eval.ts,
+ * test/fleet.test.ts): profile/regression.ts as it was at commit 2410c83, with
+ * its import fixed. Production does not use this file; do not fix it here.
+ *
+ * Its flaws, which the fleet simulator (test/helpers/fleet.ts) shows: it tests
+ * each function's share of each profile, so a speed-up of one function raises
+ * every other share; its rate is the total per instance-second, so more
+ * traffic looks like a regression; and every pushed profile is an independent
+ * observation, so two pods whose processes differ look like a change.
+ *
+ * The original header follows.
+ *
  * The regression detector: compares a baseline and a candidate per function,
  * on each function's self and total share of the profile total, with one
  * pushed profile as one observation, so the spread between profiles (which is

@@ -1,0 +1,239 @@
+/**
+ * Regression detectors on simulated fleets with known truth
+ * (test/helpers/fleet.ts): pods that differ (per-function factors, V8-like
+ * inlining), diurnal traffic and traffic steps, short exit pushes, sampling.
+ *
+ *   npx tsc -p tsconfig.build.json && nice node dist/bench/fleet-eval.js [--detector legacy] [--reps 200] [--seed 1] \
+ *     [--window 300] [--functions 150] [--nodes 750]     (the defaults)
+ *
+ * `--detector a,b` runs several on the very same fleets, side by side (the
+ * goal: `--detector legacy,v2`). Scenarios × pods a side {1, 2, 5, 20} ×
+ * reps; per cell: the share of comparisons with any false regression (a
+ * regression on a function whose self or total cost per request, as flagged,
+ * did not grow, or on the rate when the cost per request did not grow: with a
+ * uniform slowdown everything grew, and the right answer is the rate), the
+ * same for improvements, how often the rate was flagged, the recall of the
+ * slowed target by its true self share (2–5 %, 5–20 %), and the verdicts.
+ * Prints markdown tables; the JSON goes to bench/out/fleet-eval.json.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as legacy from './legacy-detector';
+import * as current from '../profile/regression';
+import { baselineShares, makeFleetService, pickTarget, simulateFleet, type Change, type FleetService, type FleetTruth, type Observation } from '../test/helpers/fleet';
+import { rng } from '../test/helpers/synthetic-profiles';
+import { arg, argText, repoDir } from './lib';
+
+// ---------- detectors ----------
+
+export interface DetectorResult {
+  verdict: string;
+  regressions: { function: string; measure: string }[];
+  improvements: { function: string; measure: string }[];
+}
+/** What a detector may use beside the observations: the candidate's stacks (root first), as store/compare.ts passes them. */
+export interface DetectorContext {
+  stacks: readonly { stack: readonly string[] }[];
+}
+export type DetectorFn = (b: Observation[], c: Observation[], context: DetectorContext) => DetectorResult;
+
+const DETECTORS: Record<string, DetectorFn> = {
+  /** Detector v1 (bench/legacy-detector.ts) as store/compare.ts ran it: detect, then attributeToCallees. */
+  legacy: (b, c, { stacks }) => {
+    let d = legacy.detect(legacy.summarize(b), legacy.summarize(c));
+    if (d.regressions.length > 1) d = legacy.attributeToCallees(d, stacks);
+    return d;
+  },
+  /**
+   * HERE: detector v2. This runs whatever profile/regression.ts exports (v1
+   * today, so `--detector legacy,v2` must give two identical columns: a check
+   * of the copy). When v2 lands, adapt this call to its API (options, its
+   * own attribution) and keep its result shape: verdict, regressions, improvements.
+   */
+  v2: (b, c, { stacks }) => {
+    let d = current.detect(current.summarize(b), current.summarize(c));
+    const attribute = (current as unknown as { attributeToCallees?: <D>(d: D, s: DetectorContext['stacks']) => D }).attributeToCallees;
+    if (attribute && d.regressions.length > 1) d = attribute(d, stacks);
+    return d;
+  },
+};
+
+// ---------- the grid ----------
+
+const reps = arg('reps', 200);
+const baseSeed = arg('seed', 1);
+const windowSeconds = arg('window', 300);
+const SERVICE = { functions: arg('functions', 150), nodes: arg('nodes', 750), endpoints: 8 };
+const detectorNames = argText('detector', 'legacy').split(',').filter(Boolean);
+for (const name of detectorNames) if (!DETECTORS[name]) throw new Error(`unknown detector ${name}; known: ${Object.keys(DETECTORS).join(', ')}`);
+const PODS = [1, 2, 5, 20];
+/** Target bands by true baseline self share. */
+const BANDS: [number, number][] = [[0.02, 0.05], [0.05, 0.2]];
+const bandLabel = (b: number) => `${BANDS[b][0] * 100}–${BANDS[b][1] * 100} %`;
+const SERVICES: FleetService[] = [1, 2, 3, 4, 5, 6, 7, 8].map((s) => makeFleetService({ ...SERVICE, seed: s + 1000 * (baseSeed - 1) }));
+const SHARES = SERVICES.map((s) => baselineShares(s));
+
+interface Plan {
+  change: Change;
+  /** The slowed function, and its true self share's band. */
+  target?: string;
+  band?: number;
+}
+type Pick = (shares: FleetTruth['functions'], random: () => number, rep: number) => Plan;
+
+/** A function for the slowdown, alternating the bands (falling back to the other when a service has none in it). */
+function slowTarget(shares: FleetTruth['functions'], random: () => number, rep: number, exclude: string[] = []): { target: string; band: number } {
+  for (const band of [rep % 2, 1 - (rep % 2)]) {
+    const target = pickTarget(shares, { min: BANDS[band][0], max: BANDS[band][1] }, random, exclude);
+    if (target) return { target, band };
+  }
+  throw new Error('no function with a self share of 2-20 %');
+}
+/** A function for the speed-up: 5–20 % self (2–5 % when there is none). */
+function fastTarget(shares: FleetTruth['functions'], random: () => number, exclude: string[] = []): string {
+  const t = pickTarget(shares, { min: 0.05, max: 0.2 }, random, exclude) ?? pickTarget(shares, { min: 0.02, max: 0.05 }, random, exclude);
+  if (!t) throw new Error('no function with a self share of 2-20 %');
+  return t;
+}
+const slower = (factor: number): Pick => (shares, random, rep) => {
+  const { target, band } = slowTarget(shares, random, rep);
+  return { change: { factors: new Map([[target, factor]]) }, target, band };
+};
+
+const SCENARIOS: { name: string; plan: Pick }[] = [
+  { name: 'A/A', plan: () => ({ change: {} }) },
+  { name: 'traffic ×1.5', plan: () => ({ change: { traffic: 1.5 } }) },
+  { name: 'one 2× faster', plan: (shares, random) => ({ change: { factors: new Map([[fastTarget(shares, random), 0.5]]) } }) },
+  { name: 'one +10 %', plan: slower(1.1) },
+  { name: 'one +25 %', plan: slower(1.25) },
+  {
+    name: 'one 2× faster, one +25 %',
+    plan: (shares, random, rep) => {
+      const { target, band } = slowTarget(shares, random, rep);
+      return { change: { factors: new Map([[fastTarget(shares, random, [target]), 0.5], [target, 1.25]]) }, target, band };
+    },
+  },
+  { name: 'uniform +10 %', plan: () => ({ change: { uniform: 1.1 } }) },
+];
+
+// ---------- scoring ----------
+
+const EPS = 1e-9;
+function isFalseRegression(f: { function: string; measure: string }, t: FleetTruth): boolean {
+  if (f.measure === 'rate' || f.function === '') return !(t.costPerWork.candidate > t.costPerWork.baseline * (1 + EPS));
+  if (f.measure === 'self') return !t.selfGrew.has(f.function);
+  if (f.measure === 'total') return !t.totalGrew.has(f.function);
+  return !t.selfGrew.has(f.function) && !t.totalGrew.has(f.function);
+}
+function isFalseImprovement(f: { function: string; measure: string }, t: FleetTruth): boolean {
+  if (f.measure === 'rate' || f.function === '') return !(t.costPerWork.candidate < t.costPerWork.baseline * (1 - EPS));
+  if (f.measure === 'self') return !t.selfShrank.has(f.function);
+  if (f.measure === 'total') return !t.totalShrank.has(f.function);
+  return !t.selfShrank.has(f.function) && !t.totalShrank.has(f.function);
+}
+
+interface Cell {
+  n: number;
+  anyFalseRegression: number;
+  falseRegressions: number;
+  anyFalseImprovement: number;
+  rateFlagged: number;
+  /** Per band: comparisons with the target, and with it among the regressions. */
+  targets: number[];
+  found: number[];
+  verdicts: Record<string, number>;
+  ms: number;
+}
+const newCell = (): Cell => ({ n: 0, anyFalseRegression: 0, falseRegressions: 0, anyFalseImprovement: 0, rateFlagged: 0, targets: BANDS.map(() => 0), found: BANDS.map(() => 0), verdicts: {}, ms: 0 });
+
+const cells = new Map<string, Cell>();
+const cellOf = (d: string, s: string, p: number) => {
+  const k = `${d}|${s}|${p}`;
+  let c = cells.get(k);
+  if (!c) cells.set(k, (c = newCell()));
+  return c;
+};
+function seedOf(...parts: number[]): number {
+  let h = 2166136261 ^ baseSeed;
+  for (const x of parts) {
+    h = Math.imul(h ^ (x >>> 0), 16777619);
+    h ^= h >>> 13;
+  }
+  return h >>> 0;
+}
+
+const started = performance.now();
+const log = (s: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${s}\n`);
+let simMs = 0;
+for (const pods of PODS) {
+  for (let rep = 0; rep < reps; rep++) {
+    const si = rep % SERVICES.length;
+    // Every scenario of a (pods, rep) shares the seed: the same baseline, the same processes.
+    const seed = seedOf(pods, rep);
+    SCENARIOS.forEach((sc, k) => {
+      const plan = sc.plan(SHARES[si], rng(seedOf(pods, rep, k, 7)), rep);
+      const t0 = performance.now();
+      const fleet = simulateFleet(SERVICES[si], { pods, windowSeconds, change: plan.change }, seed);
+      simMs += performance.now() - t0;
+      for (const dn of detectorNames) {
+        const cell = cellOf(dn, sc.name, pods);
+        const t1 = performance.now();
+        const d = DETECTORS[dn](fleet.baseline, fleet.candidate, { stacks: SERVICES[si].stacks });
+        cell.ms += performance.now() - t1;
+        cell.n++;
+        cell.verdicts[d.verdict] = (cell.verdicts[d.verdict] ?? 0) + 1;
+        const falseRegs = d.regressions.filter((f) => isFalseRegression(f, fleet.truth)).length;
+        cell.falseRegressions += falseRegs;
+        if (falseRegs > 0) cell.anyFalseRegression++;
+        if (d.improvements.some((f) => isFalseImprovement(f, fleet.truth))) cell.anyFalseImprovement++;
+        if (d.regressions.some((f) => f.measure === 'rate')) cell.rateFlagged++;
+        if (plan.target !== undefined && plan.band !== undefined) {
+          cell.targets[plan.band]++;
+          if (d.regressions.some((f) => f.function === plan.target)) cell.found[plan.band]++;
+        }
+      }
+    });
+  }
+  log(`${pods} pod(s) a side done`);
+}
+
+// ---------- output ----------
+
+const pct = (k: number, n: number) => (n === 0 ? '—' : `${((100 * k) / n).toFixed(1)} %`);
+function table(head: string[], rows: (string | number)[][]): string {
+  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+const VERDICTS = ['regression', 'no_regression', 'inconclusive', 'insufficient_data'];
+const out: string[] = [];
+out.push(`# Fleet evaluation: ${detectorNames.join(', ')}`, '', `reps ${reps} per cell, seed ${baseSeed}, window ${windowSeconds} s (a push every 10 s and a short exit push per pod), ` +
+  `${SERVICES.length} services of ${SERVICE.functions} functions on ${SERVICE.nodes} nodes; simulation ${(simMs / 1000).toFixed(0)} s, total ${((performance.now() - started) / 1000).toFixed(0)} s`, '');
+out.push('## Any false regression (share of comparisons)', '');
+out.push(table(['scenario', ...detectorNames.flatMap((d) => PODS.map((p) => `${d} ${p} pod${p > 1 ? 's' : ''}`))],
+  SCENARIOS.map((s) => [s.name, ...detectorNames.flatMap((d) => PODS.map((p) => pct(cellOf(d, s.name, p).anyFalseRegression, cellOf(d, s.name, p).n)))])));
+for (const dn of detectorNames) {
+  out.push('', `## ${dn}`, '');
+  const rows: (string | number)[][] = [];
+  for (const s of SCENARIOS) {
+    for (const p of PODS) {
+      const c = cellOf(dn, s.name, p);
+      rows.push([s.name, p, c.n, pct(c.anyFalseRegression, c.n), (c.falseRegressions / c.n).toFixed(2), pct(c.anyFalseImprovement, c.n), pct(c.rateFlagged, c.n),
+        ...BANDS.map((_, b) => (c.targets[b] ? `${pct(c.found[b], c.targets[b])} (${c.targets[b]})` : '—')),
+        VERDICTS.map((v) => c.verdicts[v] ?? 0).join(' / '), (c.ms / c.n).toFixed(1)]);
+    }
+  }
+  out.push(table(['scenario', 'pods a side', 'n', 'any false regression', 'false regressions / comparison', 'any false improvement', 'rate flagged',
+    ...BANDS.map((_, b) => `recall ${bandLabel(b)} self`), 'verdicts reg / no / inconcl / insuff', 'ms / comparison'], rows));
+}
+console.log(out.join('\n'));
+
+const result = {
+  command: `node dist/bench/fleet-eval.js ${process.argv.slice(2).join(' ')}`.trim(),
+  reps, seed: baseSeed, windowSeconds, service: SERVICE, services: SERVICES.length, pods: PODS, bands: BANDS, detectors: detectorNames,
+  scenarios: SCENARIOS.map((s) => s.name), seconds: (performance.now() - started) / 1000, simulationSeconds: simMs / 1000,
+  cells: [...cells].map(([k, c]) => {
+    const [detector, scenario, pods] = k.split('|');
+    return { detector, scenario, pods: Number(pods), ...c, recall: c.targets.map((t, b) => (t ? c.found[b] / t : null)) };
+  }),
+};
+fs.mkdirSync(path.join(repoDir, 'bench', 'out'), { recursive: true });
+fs.writeFileSync(path.join(repoDir, 'bench', 'out', 'fleet-eval.json'), JSON.stringify(result, null, 1));
