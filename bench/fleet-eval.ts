@@ -44,16 +44,17 @@ const DETECTORS: Record<string, DetectorFn> = {
     if (d.regressions.length > 1) d = legacy.attributeToCallees(d, stacks);
     return d;
   },
-  /**
-   * HERE: detector v2. This runs whatever profile/regression.ts exports (v1
-   * today, so `--detector legacy,v2` must give two identical columns: a check
-   * of the copy). When v2 lands, adapt this call to its API (options, its
-   * own attribution) and keep its result shape: verdict, regressions, improvements.
-   */
+  /** Detector v2 (profile/regression.ts) as store/compare.ts runs it: detect, then attributeToCallees. */
   v2: (b, c, { stacks }) => {
     let d = current.detect(current.summarize(b), current.summarize(c));
-    const attribute = (current as unknown as { attributeToCallees?: <D>(d: D, s: DetectorContext['stacks']) => D }).attributeToCallees;
-    if (attribute && d.regressions.length > 1) d = attribute(d, stacks);
+    if (d.regressions.length > 1) d = current.attributeToCallees(d, stacks);
+    return d;
+  },
+  /** Detector v2 on the same profiles without their work counts: the robust size factor instead. */
+  'v2-size': (b, c, { stacks }) => {
+    const strip = (os: Observation[]) => os.map((o) => ({ ...o, work: undefined }));
+    let d = current.detect(current.summarize(strip(b)), current.summarize(strip(c)));
+    if (d.regressions.length > 1) d = current.attributeToCallees(d, stacks);
     return d;
   },
 };
