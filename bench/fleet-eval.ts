@@ -50,6 +50,12 @@ const DETECTORS: Record<string, DetectorFn> = {
     if (d.regressions.length > 1) d = current.attributeToCallees(d, stacks);
     return d;
   },
+  /** Detector v2 testing total (inclusive) cost only. */
+  'v2-total': (b, c, { stacks }) => {
+    let d = current.detect(current.summarize(b), current.summarize(c), { testSelf: false });
+    if (d.regressions.length > 1) d = current.attributeToCallees(d, stacks);
+    return d;
+  },
   /** Detector v2 on the same profiles without their work counts: the robust size factor instead. */
   'v2-size': (b, c, { stacks }) => {
     const strip = (os: Observation[]) => os.map((o) => ({ ...o, work: undefined }));

@@ -114,11 +114,13 @@ export interface DetectOptions {
   maxResolution: number;
   /** 'cost' (CPU, wall, allocations) or 'gauge' (in-use memory: levels). Default 'cost'. */
   kind: ProfileKind;
+  /** Also test self cost where it differs from total (leaves are tested once). Default true. */
+  testSelf: boolean;
 }
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
   fdr: 0.01, minAbsolute: 0.005, minRelative: 0.1, minObservations: 5, minShare: 0.001, power: 0.8,
-  prior: { cv: 0.15, df: 3 }, priorWhole: { cv: 0.05, df: 3 }, maxResolution: 0.5, kind: 'cost',
+  prior: { cv: 0.15, df: 3 }, priorWhole: { cv: 0.05, df: 3 }, maxResolution: 0.5, kind: 'cost', testSelf: true,
 };
 
 /** 'total': a function's inclusive cost; 'rate': the whole program's (per unit of work, or a gauge's whole level). */
@@ -388,9 +390,16 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     const mb = moments(pb).mean;
     const mc = moments(pc).mean;
     if (mb < o.minShare * wholeMeanB && mc < o.minShare * wholeMeanC) continue;
-    const selfB = moments(pointsOf(baseline, (p) => p.functions.get(name)?.self)).mean;
-    const selfC = moments(pointsOf(candidate, (p) => p.functions.get(name)?.self)).mean;
+    const sb = pointsOf(baseline, (p) => p.functions.get(name)?.self);
+    const sc = pointsOf(candidate, (p) => p.functions.get(name)?.self);
+    const selfB = moments(sb).mean;
+    const selfC = moments(sc).mean;
     raws.push({ fn: name, measure: 'total', pb, pc, selfB, selfC });
+    // Self cost too: a slower function with large callees barely moves its total. Inlining moves self
+    // time between processes; that spread is in the function's own between-process variance.
+    if (o.testSelf && (selfB >= o.minShare * wholeMeanB || selfC >= o.minShare * wholeMeanC) && (selfB < 0.999 * mb || selfC < 0.999 * mc)) {
+      raws.push({ fn: name, measure: 'self', pb: sb, pc: sc, selfB, selfC });
+    }
   }
   // The whole program is judged only where its cost has a meaning apart from traffic.
   const judgeWhole = norm.mode !== 'size';
@@ -530,7 +539,7 @@ function pctText(x: number): string {
  */
 export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: readonly string[] }>): Detection {
   const flagged = d.regressions.filter((f) => f.measure !== 'rate');
-  if (flagged.length < 2) return d;
+  if (flagged.length === 0 || (flagged.length < 2 && d.inconclusive.length === 0)) return d;
   const above = new Map<string, Set<string>>(flagged.map((f) => [f.function, new Set<string>()]));
   for (const { stack } of stacks) {
     for (let i = 1; i < stack.length; i++) {
@@ -555,6 +564,14 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
     if (by) byOf.set(g, by);
   }
   const regressions = d.regressions.filter((g) => !byOf.has(g));
-  const explained: (Finding & { explainedBy: string })[] = [...d.explained, ...[...byOf].map(([g, by]) => ({ ...g, explainedBy: by.function }))];
-  return { ...d, regressions, explained, verdict: regressions.length > 0 ? 'regression' : d.verdict === 'regression' ? 'no_regression' : d.verdict };
+  // Callers whose undecided rise a flagged function below them accounts for are explained too, not "uncertain".
+  const undecidedBy = new Map<Finding, Finding>();
+  for (const g of d.inconclusive) {
+    if (!(g.effect > 0) || g.measure === 'rate') continue;
+    const by = regressions.find((f) => f.measure !== 'rate' && f.function !== g.function && above.get(f.function)?.has(g.function) && f.effect >= 0.5 * g.effect);
+    if (by) undecidedBy.set(g, by);
+  }
+  const explained: (Finding & { explainedBy: string })[] = [...d.explained, ...[...byOf, ...undecidedBy].map(([g, by]) => ({ ...g, explainedBy: by.function }))];
+  const inconclusive = d.inconclusive.filter((g) => !undecidedBy.has(g));
+  return { ...d, regressions, explained, inconclusive, verdict: regressions.length > 0 ? 'regression' : d.verdict === 'regression' ? 'no_regression' : d.verdict };
 }

@@ -56,8 +56,11 @@ export async function runDetect(deps: DetectDeps, payload: unknown, ctx?: JobCon
   // disjoint windows), so repeated looks do not multiply false alarms. Versions spend their alpha instead (sweep).
   const span = job.candidate.until - job.candidate.from;
   const confirm = job.kind === 'window' || job.kind === 'selection' ? { afterMs: span, staleMs: 2 * span + deps.sweepEveryMs } : undefined;
+  // Sightings of those are timed by their window's end (the sweep's time), not by when the job ran: a retry
+  // or a backlog that looks at the same window again later confirms nothing.
+  const at = confirm ? job.candidate.until : Date.now();
   for (const f of detection.regressions) {
-    const { regression, created: isNew } = await deps.store.regressions.record(job.tenant, toRegression(job, f, unit, detection), Date.now(), confirm);
+    const { regression, created: isNew } = await deps.store.regressions.record(job.tenant, toRegression(job, f, unit, detection), at, confirm);
     recorded.push(regression);
     if (isNew) created.push(regression);
   }
@@ -74,7 +77,8 @@ export async function runDetect(deps: DetectDeps, payload: unknown, ctx?: JobCon
 
 function toRegression(job: DetectJob, f: Finding, unit: string, d: Detection): Omit<Regression, 'firstSeen' | 'lastSeen' | 'runs' | 'status'> {
   return {
-    id: regressionId([job.tenant, job.service, job.type, job.kind, job.key, f.function, f.measure]),
+    // The unit the comparison used, however the job spelled the type (`cpu` or `cpu:nanoseconds`): one id for one finding.
+    id: regressionId([job.tenant, job.service, `${job.type.split(':')[0]}:${unit}`, job.kind, job.key, f.function, f.measure]),
     service: job.service, type: job.type.split(':')[0], unit, function: f.function, measure: f.measure, kind: job.kind,
     baseline: { ...job.baseline, profiles: d.baseline.n, value: f.baseline },
     candidate: { ...job.candidate, profiles: d.candidate.n, value: f.candidate },
