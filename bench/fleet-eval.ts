@@ -73,7 +73,9 @@ const windowSeconds = arg('window', 300);
 const SERVICE = { functions: arg('functions', 150), nodes: arg('nodes', 750), endpoints: 8 };
 const detectorNames = argText('detector', 'legacy').split(',').filter(Boolean);
 for (const name of detectorNames) if (!DETECTORS[name]) throw new Error(`unknown detector ${name}; known: ${Object.keys(DETECTORS).join(', ')}`);
-const PODS = [1, 2, 5, 20];
+/** Print each false regression (what a detector flagged that did not get slower) as it happens. */
+const explain = argText('explain', '') !== '';
+const PODS = argText('pods', '1,2,5,20').split(',').map(Number);
 /** Target bands by true baseline self share. */
 const BANDS: [number, number][] = [[0.02, 0.05], [0.05, 0.2]];
 const bandLabel = (b: number) => `${BANDS[b][0] * 100}–${BANDS[b][1] * 100} %`;
@@ -190,6 +192,9 @@ for (const pods of PODS) {
         cell.n++;
         cell.verdicts[d.verdict] = (cell.verdicts[d.verdict] ?? 0) + 1;
         const falseRegs = d.regressions.filter((f) => isFalseRegression(f, fleet.truth)).length;
+        if (explain && falseRegs > 0) {
+          for (const f of d.regressions.filter((x) => isFalseRegression(x, fleet.truth))) log(`false regression: ${dn} ${sc.name} ${pods} pods rep ${rep}: ${JSON.stringify(f, (_k, v: unknown) => (typeof v === 'number' ? Number(v.toPrecision(4)) : v))}`);
+        }
         cell.falseRegressions += falseRegs;
         if (falseRegs > 0) cell.anyFalseRegression++;
         if (d.improvements.some((f) => isFalseImprovement(f, fleet.truth))) cell.anyFalseImprovement++;

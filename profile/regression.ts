@@ -8,8 +8,9 @@
  *    unit of work. Otherwise each process gets a robust size factor: the
  *    median over functions of its self value over that function's geometric
  *    mean across all processes (DESeq2's median of ratios, made for the same
- *    compositional problem in RNA-seq counts), which a minority of changed
- *    functions cannot move. Shares, which must sum to one, are never tested.
+ *    compositional problem in RNA-seq counts; weighted by the square root of
+ *    each function's cost), which a minority of changed functions cannot
+ *    move. Shares, which must sum to one, are never tested.
  * 2. Per process, a function's cost is a ratio estimate over its
  *    observations (Σ value / Σ work or size), so a profile weighs what it
  *    holds: a process's short last push barely counts. Its within-process
@@ -219,6 +220,8 @@ export function summarize(observations: Iterable<Observation>): SideStats {
 interface Point {
   y: number;
   v: number;
+  /** What the process holds (its observations): its weight in the side's mean, capped at the side's median. */
+  w?: number;
 }
 
 interface Normaliser {
@@ -258,12 +261,28 @@ export function sizeFactors(processes: ProcessStats[], minShare = 0.002): Map<Pr
   }
   if (names.length < 3) return null;
   const logRef = names.map((name) => processes.reduce((s, p) => s + Math.log(p.functions.get(name)!.self.x), 0) / processes.length);
+  // Weighted by the square root of each function's cost: a profile has many small functions that follow
+  // time rather than work (timers, the runtime's idle and housekeeping, the profiler's own pushes), and
+  // unweighted they would be the majority; the square root still keeps one big function from deciding alone.
+  const weights = names.map((name) => Math.sqrt(processes.reduce((s, p) => s + p.functions.get(name)!.self.x / p.total.x, 0)));
   const out = new Map<ProcessStats, number>();
   for (const p of processes) {
     const ratios = names.map((name, i) => Math.log(p.functions.get(name)!.self.x) - logRef[i]);
-    out.set(p, Math.exp(median(ratios)));
+    out.set(p, Math.exp(weightedMedian(ratios, weights)));
   }
   return out;
+}
+
+/** The value where half the weight lies on either side (the lower one on a tie). */
+function weightedMedian(xs: number[], ws: number[]): number {
+  const order = xs.map((_, i) => i).sort((a, b) => xs[a] - xs[b]);
+  const half = ws.reduce((a, w) => a + w, 0) / 2;
+  let acc = 0;
+  for (const i of order) {
+    acc += ws[i];
+    if (acc >= half) return xs[i];
+  }
+  return xs[order[order.length - 1]];
 }
 
 function median(xs: number[]): number {
@@ -312,22 +331,28 @@ function moments(points: Point[]): { mean: number; ss: number; within: number } 
   return { mean, ss, within };
 }
 
-/** A side's mean by inverse-variance weights, given the between-process variance τ². */
+/**
+ * A side's mean over its processes, each weighted by what it holds (its
+ * observations, capped at the side's median so that no long-lived process
+ * outweighs the others), and the variance of that mean given a between-process
+ * variance τ² on top of each process's within-process variance. Weights are
+ * fixed by the data's shape, never by estimated variances, whose noise would
+ * make the variance of a weighted mean look smaller than it is.
+ */
 function sideEstimate(points: Point[], tau2: number): SideEstimate {
-  // A process seen once has no within-process spread of its own: give it the side's largest.
-  const known = points.filter((p) => Number.isFinite(p.v)).map((p) => p.v);
-  const fallback = known.length > 0 ? Math.max(...known) : 0;
-  points = points.map((p) => (Number.isFinite(p.v) ? p : { y: p.y, v: fallback }));
+  const cap = median(points.map((p) => p.w ?? 1));
   let sw = 0;
+  let sww = 0;
   let swy = 0;
-  let within = 0;
   for (const p of points) {
-    const w = 1 / Math.max(tau2 + p.v, 1e-300);
+    const w = Math.min(p.w ?? 1, cap);
     sw += w;
+    sww += w * w;
     swy += w * p.y;
-    within += p.v;
   }
-  return { mean: swy / sw, variance: 1 / sw, processes: points.length, within: within / points.length };
+  const known = points.filter((p) => Number.isFinite(p.v));
+  const within = known.length > 0 ? known.reduce((a, p) => a + p.v, 0) / known.length : 0;
+  return { mean: swy / sw, variance: ((tau2 + within) * sww) / (sw * sw), processes: points.length, within };
 }
 
 interface Test {
@@ -366,10 +391,10 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     return { verdict: 'insufficient_data', reason, kind: o.kind, normalisation: norm.mode, baseline: base, candidate: cand, tested: 0, ...empty };
   }
 
-  const pointsOf = (s: SideStats, get: (p: ProcessStats) => Sums | undefined) =>
+  const pointsOf = (s: SideStats, get: (p: ProcessStats) => Sums | undefined): Point[] =>
     s.processes.map((p) => {
       const sums = get(p);
-      return sums ? norm.point(p, sums) : { y: 0, v: 0 };
+      return { ...(sums ? norm.point(p, sums) : { y: 0, v: 0 }), w: p.n };
     });
   const wholeB = pointsOf(baseline, (p) => p.total);
   const wholeC = pointsOf(candidate, (p) => p.total);
@@ -422,14 +447,21 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   // The pool: the prior's evidence plus the median of what these processes show (each test has dfBetween).
   // The median of estimates on d degrees of freedom sits below their mean by median(χ²_d)/d ≈ (1 − 2/(9d))³ (Wilson–Hilferty).
   const observed2 = finiteCv2.length > 0 ? median(finiteCv2) / (1 - 2 / (9 * dfBetween)) ** 3 : 0;
-  const pooled2 = finiteCv2.length > 0 ? (o.prior.df * prior2 + dfBetween * observed2) / (o.prior.df + dfBetween) : prior2;
-  const d0 = o.prior.df + (finiteCv2.length > 0 ? dfBetween : 0);
+  // The pool rests on every test's processes: worth more than one test's dfBetween, though functions differ
+  // too much (inlining) for it to be worth all of them.
+  const poolDf = finiteCv2.length > 0 ? (dfBetween * Math.min(finiteCv2.length, 10)) / 2 : 0;
+  const pooled2 = (o.prior.df * prior2 + poolDf * observed2) / (o.prior.df + poolDf);
+  // How much a test's own spread is pulled towards the pool: functions differ (an inlined pair's self
+  // spread is many times a leaf's), so the pool is worth a few processes' evidence, never more.
+  const d0 = Math.min(20, o.prior.df + poolDf);
 
   const tests: Test[] = raws.map((r, i) => {
     const own = cv2[i];
     // The whole program is moderated towards its own prior, not towards the functions' spread.
     const [pool, d] = r.measure === 'rate' ? [o.priorWhole.cv ** 2, o.priorWhole.df] : [pooled2, d0];
-    const moderated = Number.isFinite(own) ? (d * pool + dfBetween * own) / (d + dfBetween) : pool;
+    // Never below the test's own estimate: moderation protects against a spread that looks small by chance,
+    // it must not hide one that is large.
+    const moderated = Number.isFinite(own) ? Math.max(own, (d * pool + dfBetween * own) / (d + dfBetween)) : pool;
     const mb = moments(r.pb).mean;
     const mc = moments(r.pc).mean;
     const b = sideEstimate(r.pb, moderated * mb * mb);

@@ -165,10 +165,12 @@ export async function sweep(deps: DetectDeps, payload: unknown): Promise<{ enque
         const stage = next.last < end - 2 * deps.sweepEveryMs ? `settled-${next.profiles}` : Math.floor(Math.log2(next.profiles));
         if (next.profiles >= 5 && prev.profiles >= 5) {
           const sel = (v: string) => `{service_name=${JSON.stringify(s.service)},${cfg.versionLabel}=${JSON.stringify(v)}}`;
-          // Alpha spending over the looks at one deploy: look k (the k-th doubling, the settled look after the
-          // last) tests at fdr·6/(π²k²), which sums to fdr over every look there can be.
-          const look = Math.max(1, Math.floor(Math.log2(next.profiles)) - 1) + (typeof stage === 'string' ? 1 : 0);
-          const fdr = (cfg.fdr ?? DEFAULT_DETECT_OPTIONS.fdr) * 6 / (Math.PI ** 2 * look * look);
+          // Alpha spending over the looks at one deploy: the settled look (all its data, once) tests at fdr/2;
+          // the looks while it grows (the k-th doubling) share the other half as fdr/2·6/(π²k²), which sums
+          // to fdr/2 over every such look there can be.
+          const look = Math.max(1, Math.floor(Math.log2(next.profiles)) - 1);
+          const fdrAll = cfg.fdr ?? DEFAULT_DETECT_OPTIONS.fdr;
+          const fdr = typeof stage === 'string' ? fdrAll / 2 : (fdrAll / 2) * 6 / (Math.PI ** 2 * look * look);
           await add({
             ...base, options: clean({ ...options, fdr }), kind: 'version', key: `${prev.value}→${next.value}`,
             baseline: { query: sel(prev.value), from: prev.first, until: prev.last + 1 },
