@@ -5,4 +5,6 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }] },
   testTimeout: 60000,
+  // Checks the generated corpus is there; says so when the shared one is not.
+  globalSetup: '<rootDir>/test/global-setup.ts',
 };

@@ -13,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { argText, corpusDir, median, repoDir } from './lib';
+import { argText, median, repoDir, requireSharedCorpus } from './lib';
 
 const peer = process.env.PEER_STACKCOLLAPSE;
 if (peer === undefined || !fs.existsSync(peer)) {
@@ -88,7 +88,7 @@ function medianSeconds(tools: Tool[], input: string, n: number): number[] {
 }
 
 fs.mkdirSync(outDir, { recursive: true });
-const source = path.join(corpusDir, 'perf', corpusFile);
+const source = path.join(requireSharedCorpus(), 'perf', corpusFile);
 const input20 = repeated(source, 20e6, `collapse-20mb-${corpusFile}`);
 const input100 = repeated(input20, 100e6, `collapse-100mb-${corpusFile}`);
 const mb20 = fs.statSync(input20).size / 1e6;

@@ -12,11 +12,11 @@ import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { decodePprof } from '../profile/pprof';
 import { splitProfile } from '../profile/series';
-import { arg, corpusDir, cpuSeconds, request, startServer } from './lib';
+import { arg, cpuSeconds, request, requireSharedCorpus, startServer } from './lib';
 
 const seconds = arg('seconds', 15);
 const concurrency = arg('concurrency', 32);
-const file = path.join(corpusDir, 'pprof', 'java-kafka-cpu.pb.gz');
+const file = path.join(requireSharedCorpus(), 'pprof', 'java-kafka-cpu.pb.gz');
 const body = fs.readFileSync(file);
 
 function decodeLoop(ms: number): number {

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-export { corpusDir } from '../test/helpers/corpus';
+export { requireSharedCorpus } from '../test/helpers/corpus';
 export const repoDir = path.resolve(__dirname, '..', '..');
 
 /** A numeric `--name value` command-line option, or `def`. */

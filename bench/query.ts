@@ -9,11 +9,11 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { arg, corpusDir, median, percentile, repoDir, request, startServer } from './lib';
+import { arg, median, percentile, repoDir, request, requireSharedCorpus, startServer } from './lib';
 
 const profiles = arg('profiles', 500);
 const runs = arg('runs', 30);
-const body = fs.readFileSync(path.join(corpusDir, 'pprof', 'java-kafka-cpu.pb.gz'));
+const body = fs.readFileSync(path.join(requireSharedCorpus(), 'pprof', 'java-kafka-cpu.pb.gz'));
 const pprofTool = path.join(repoDir, '.tools', 'pprof');
 
 async function timeRequest(url: string): Promise<{ ms: number; bytes: number }> {

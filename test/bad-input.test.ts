@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { encodeProfileMessage } from '../profile/pprof-schema';
-import { corpusFiles } from './helpers/corpus';
+import { corpusFile, generatedCorpus, sharedCorpus } from './helpers/corpus';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 
 let server: TestServer;
@@ -11,7 +11,41 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 const now = () => String(Math.floor(Date.now() / 1000));
-const kafka = fs.readFileSync(corpusFiles('pprof', /^java-kafka-cpu\.pb\.gz$/)[0]);
+/** A real Go CPU profile (gzip) and its protobuf bytes. */
+const goCpu = fs.readFileSync(corpusFile(generatedCorpus, 'pprof/go-cpu-labels.pb.gz'));
+const goCpuRaw = gunzipSync(goCpu);
+
+/**
+ * The offset nearest after `at` that falls inside a top-level protobuf field
+ * rather than between two, so that cutting there truncates a field: a cut
+ * between fields can leave a shorter profile that is still valid.
+ */
+function insideAField(raw: Buffer, at: number): number {
+  const ends = new Set<number>();
+  let pos = 0;
+  const varint = (): number => {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const byte = raw[pos++];
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+  };
+  while (pos < raw.length) {
+    const wireType = varint() % 8;
+    if (wireType === 0) varint();
+    else if (wireType === 2) {
+      const length = varint(); // read before adding: it moves pos past itself
+      pos += length;
+    } else if (wireType === 1) pos += 8;
+    else if (wireType === 5) pos += 4;
+    else throw new Error(`wire type ${wireType} at ${pos}: not a protobuf`);
+    ends.add(pos);
+  }
+  let cut = at;
+  while (ends.has(cut)) cut++;
+  return cut;
+}
 
 async function storedRows(): Promise<number> {
   const rs = await server.store.client.query({ query: `SELECT count() AS n FROM ${server.store.database}.profiles`, format: 'JSONEachRow' });
@@ -30,29 +64,43 @@ async function expectRefused(query: Record<string, string>, body: Uint8Array | s
 }
 
 describe('ingest refuses bad input with a clear 4xx and stores nothing', () => {
-  it('stores a profile with invalid UTF-8 names, the bad bytes replaced', async () => {
-    const res = await ingest(server.url, { name: 'utf8-bad', format: 'pprof', from: now() }, fs.readFileSync(corpusFiles('pprof/bad', /^invalid-utf8/)[0]));
+  it('stores a real profile whose function name has bytes that are not UTF-8, the bad bytes replaced', async () => {
+    const bytes = Buffer.from(goCpuRaw);
+    const at = bytes.indexOf('main.checkout');
+    expect(at).toBeGreaterThan(0);
+    bytes[at] = 0xff; // same length: the protobuf stays whole, the string is no longer UTF-8
+    const res = await ingest(server.url, { name: 'utf8-bad-go', format: 'pprof', from: now() }, bytes);
     expect(res.status).toBe(200);
-    const top = await getJson<{ functions: { name: string }[] }>(server.url, '/api/v1/top?query=utf8-bad&type=cpu&limit=0');
-    expect(top.json.functions.some((f) => f.name.includes('\uFFFD'))).toBe(true);
+    const top = await getJson<{ functions: { name: string }[] }>(server.url, '/api/v1/top?query=utf8-bad-go&type=cpu&limit=0');
+    expect(top.json.functions.map((f) => f.name)).toContain('\uFFFDain.checkout');
   });
 
-  it('stores a profile whose locations have neither address nor line, as frame 0x0', async () => {
-    const res = await ingest(server.url, { name: 'no-addr', format: 'pprof', from: now() }, fs.readFileSync(corpusFiles('pprof/bad', /^no-addr-no-line/)[0]));
-    expect(res.status).toBe(200);
-  });
+  if (sharedCorpus !== undefined) {
+    const shared = sharedCorpus;
+    it('stores the shared corpus\' profile with invalid UTF-8 names, the bad bytes replaced', async () => {
+      const res = await ingest(server.url, { name: 'utf8-bad', format: 'pprof', from: now() }, fs.readFileSync(corpusFile(shared, 'pprof/bad/invalid-utf8.pb.gz')));
+      expect(res.status).toBe(200);
+      const top = await getJson<{ functions: { name: string }[] }>(server.url, '/api/v1/top?query=utf8-bad&type=cpu&limit=0');
+      expect(top.json.functions.some((f) => f.name.includes('\uFFFD'))).toBe(true);
+    });
+
+    it('stores a profile whose locations have neither address nor line, as frame 0x0', async () => {
+      const res = await ingest(server.url, { name: 'no-addr', format: 'pprof', from: now() }, fs.readFileSync(corpusFile(shared, 'pprof/bad/no-addr-no-line.pb.gz')));
+      expect(res.status).toBe(200);
+    });
+  }
 
   it('refuses a truncated pprof', async () => {
-    const raw = require('node:zlib').gunzipSync(kafka) as Buffer;
-    await expectRefused({ name: 'trunc', format: 'pprof' }, raw.subarray(0, raw.length - 1000), 422, /truncated|not a valid pprof/);
+    const cut = insideAField(goCpuRaw, goCpuRaw.length - 1000);
+    await expectRefused({ name: 'trunc', format: 'pprof' }, goCpuRaw.subarray(0, cut), 422, /truncated|not a valid pprof/);
   });
 
   it('refuses a truncated gzip', async () => {
-    await expectRefused({ name: 'trunc-gz', format: 'pprof' }, kafka.subarray(0, kafka.length / 2), 422, /gzip/);
+    await expectRefused({ name: 'trunc-gz', format: 'pprof' }, goCpu.subarray(0, goCpu.length / 2), 422, /gzip/);
   });
 
   it('never crashes on bit-flipped pprof, and answers 200 or 4xx', async () => {
-    const raw = require('node:zlib').gunzipSync(kafka) as Buffer;
+    const raw = goCpuRaw;
     let seed = 12345;
     const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
     for (let i = 0; i < 60; i++) {

@@ -1,9 +1,9 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { corpusDir } from './helpers/corpus';
+import { corpusFile, generatedCorpus, sharedCorpus } from './helpers/corpus';
 import { cli, startServe } from './helpers/process';
 
 const repo = path.resolve(__dirname, '..');
@@ -34,13 +34,22 @@ describe('flamewatch serve', () => {
     expect(await (await fetch(`${url}/api/v1/services`)).json()).toEqual([]);
   });
 
-  it('takes a directory of real profiles from flamewatch push and answers for them', () => {
+  /** Pushes `files` (copied into a directory, as named) with `flamewatch push`, as the service `pushed`. */
+  function pushDirectory(files: Record<string, string>): SpawnSyncReturns<string> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-push-'));
-    for (const f of ['go-heap.pb.gz', 'nodejs-wall.pb.gz', 'dotnet-cpu.pb.gz']) fs.copyFileSync(path.join(corpusDir, 'pprof', f), path.join(dir, f));
-    fs.copyFileSync(path.join(corpusDir, 'perf', 'perf-funcab-cmd-01.txt'), path.join(dir, 'perf.txt'));
+    for (const [name, file] of Object.entries(files)) fs.copyFileSync(file, path.join(dir, name));
     const res = spawnSync(process.execPath, [cli, 'push', '--server', url, '--service', 'pushed', '--labels', 'env=ci', dir], { encoding: 'utf8' });
     fs.rmSync(dir, { recursive: true, force: true });
-    expect(res.stdout).toMatch(/pushed 4 of 4 files/);
+    return res;
+  }
+
+  it('takes a directory of real profiles from flamewatch push and answers for them', () => {
+    const res = pushDirectory({
+      'go-heap.pb.gz': corpusFile(generatedCorpus, 'pprof/go-heap.pb.gz'),
+      'nodejs-wall.pb.gz': corpusFile(generatedCorpus, 'pprof/nodejs-wall.pb.gz'),
+      'perf.txt': corpusFile(generatedCorpus, 'perf/perf-c-busy.txt'),
+    });
+    expect(res.stdout).toMatch(/pushed 3 of 3 files/);
     expect(res.stderr).toMatch(/ok .*perf.txt \(perf-script/);
     expect(res.status).toBe(0);
   });
@@ -48,8 +57,19 @@ describe('flamewatch serve', () => {
   it('lists what was pushed', async () => {
     expect(await (await fetch(`${url}/api/v1/services`)).json()).toEqual(['pushed']);
     const types = (await (await fetch(`${url}/api/v1/profile-types?service=pushed`)).json()) as { type: string }[];
-    expect(types.map((t) => t.type)).toEqual(expect.arrayContaining(['inuse_space', 'wall', 'cpu', 'exception']));
+    expect(types.map((t) => t.type)).toEqual(expect.arrayContaining(['inuse_space', 'wall', 'cpu']));
   });
+
+  if (sharedCorpus !== undefined) {
+    const shared = sharedCorpus;
+    it("takes the shared corpus' .NET profile, whose function id 0 google/pprof's parser rejects", async () => {
+      const res = pushDirectory({ 'dotnet-cpu.pb.gz': corpusFile(shared, 'pprof/dotnet-cpu.pb.gz') });
+      expect(res.stdout).toMatch(/pushed 1 of 1 file/);
+      expect(res.status).toBe(0);
+      const types = (await (await fetch(`${url}/api/v1/profile-types?service=pushed`)).json()) as { type: string }[];
+      expect(types.map((t) => t.type)).toContain('exception');
+    });
+  }
 
   it('stops cleanly on SIGTERM', async () => {
     proc.kill('SIGTERM');

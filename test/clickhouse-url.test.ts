@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { corpusFiles, type Expected } from './helpers/corpus';
+import { corpusFile, expectedFor, generatedCorpus } from './helpers/corpus';
 import { startNode, type Started } from './helpers/process';
 import { getJson, ingest } from './helpers/server';
 import { openStore, storeConfigFromEnv } from '../store';
@@ -56,8 +56,8 @@ describe('flamewatch serve with CLICKHOUSE_URL (the scale-out path)', () => {
   });
 
   it('stores and reads back go-cpu-labels.pb.gz exactly, as google/pprof reads it', async () => {
-    const file = corpusFiles('pprof', /^go-cpu-labels\.pb\.gz$/)[0];
-    const expected = JSON.parse(fs.readFileSync(file.replace('.pb.gz', '.expected.json'), 'utf8')) as Expected;
+    const file = corpusFile(generatedCorpus, 'pprof/go-cpu-labels.pb.gz');
+    const expected = expectedFor(file);
     expect((await ingest(url, { name: 'gocpu{env=http}', format: 'pprof' }, fs.readFileSync(file))).status).toBe(200);
     for (const st of expected.sampleTypes) {
       const { json } = await getJson<{ total: number; unit: string; functions: { name: string; self: number; total: number }[] }>(

@@ -2,18 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { detectFormat, isGzip } from '../profile/detect';
-
-const shared = process.env.FLAMEWATCH_SHARED ?? path.resolve(__dirname, '..', '..', 'shared');
-const corpus = path.join(shared, 'corpus');
-const inCorpus = (dir: string, pattern: RegExp): string[] =>
-  fs
-    .readdirSync(path.join(corpus, dir))
-    .filter((f) => pattern.test(f))
-    .map((f) => path.join(corpus, dir, f));
-
-const pprofFiles = inCorpus('pprof', /\.pb(\.gz)?$/).concat(inCorpus('pprof/bad', /\.pb\.gz$/));
-const perfFiles = inCorpus('perf', /\.txt$/);
-const foldedFiles = inCorpus('perf/expected', /\.txt$/);
+import { corpora, corpusFiles, generatedCorpus } from './helpers/corpus';
 
 /**
  * The file's bytes, gunzipped when they are gzip, as `flamewatch push` hands
@@ -27,42 +16,53 @@ function uncompressed(file: string): Buffer {
 
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
 
+/** At least this many files of each kind in each corpus: a corpus that shrank fails here, not silently. */
+const sizes = { generated: { pprof: 5, perf: 2, folded: 6 }, shared: { pprof: 16, perf: 10, folded: 70 } };
+
+for (const corpus of corpora) {
+  const pprofFiles = corpusFiles(corpus, 'pprof', /\.pb(\.gz)?$/).concat(corpus.name === 'shared' ? corpusFiles(corpus, 'pprof/bad', /\.pb\.gz$/) : []);
+  const perfFiles = corpusFiles(corpus, 'perf', /\.txt$/);
+  const foldedFiles = corpusFiles(corpus, 'perf/expected', /\.txt$/);
+
+  describe(`detectFormat on the ${corpus.name} corpus`, () => {
+    it('finds the corpus', () => {
+      expect(pprofFiles.length).toBeGreaterThanOrEqual(sizes[corpus.name].pprof);
+      expect(perfFiles.length).toBeGreaterThanOrEqual(sizes[corpus.name].perf);
+      expect(foldedFiles.length).toBeGreaterThanOrEqual(sizes[corpus.name].folded);
+    });
+
+    it.each(pprofFiles.map((f) => [path.relative(corpus.dir, f), f]))('says pprof for %s', (_name, file) => {
+      const bytes = uncompressed(file);
+      expect(detectFormat(bytes)).toBe('pprof');
+      expect(detectFormat(bytes, 'profile.txt')).toBe('pprof');
+    });
+
+    it.each(pprofFiles.map((f) => [path.relative(corpus.dir, f), f]))('says pprof for a 300-byte prefix of %s', (_name, file) => {
+      expect(detectFormat(uncompressed(file).subarray(0, 300))).toBe('pprof');
+    });
+
+    it.each(perfFiles.map((f) => [path.basename(f), f]))('says perf-script for %s', (_name, file) => {
+      const bytes = fs.readFileSync(file);
+      expect(detectFormat(bytes)).toBe('perf-script');
+      expect(detectFormat(bytes, path.basename(file))).toBe('perf-script');
+    });
+
+    it.each(perfFiles.map((f) => [path.basename(f), f]))('says perf-script for a prefix of %s cut inside a line', (_name, file) => {
+      const text = fs.readFileSync(file, 'utf8');
+      const firstSample = text.search(/^[^#\n]/m);
+      const cut = text.indexOf(' (', firstSample + 1000) + 3;
+      expect(detectFormat(utf8(text.slice(0, cut)))).toBe('perf-script');
+    });
+
+    it.each(foldedFiles.map((f) => [path.basename(f), f]))('says folded for %s', (_name, file) => {
+      const bytes = fs.readFileSync(file);
+      expect(detectFormat(bytes)).toBe('folded');
+      expect(detectFormat(bytes, 'stacks.folded')).toBe('folded');
+    });
+  });
+}
+
 describe('detectFormat', () => {
-  it('finds the corpus', () => {
-    expect(pprofFiles.length).toBeGreaterThanOrEqual(16);
-    expect(perfFiles.length).toBeGreaterThanOrEqual(10);
-    expect(foldedFiles.length).toBeGreaterThanOrEqual(70);
-  });
-
-  it.each(pprofFiles.map((f) => [path.relative(corpus, f), f]))('says pprof for %s', (_name, file) => {
-    const bytes = uncompressed(file);
-    expect(detectFormat(bytes)).toBe('pprof');
-    expect(detectFormat(bytes, 'profile.txt')).toBe('pprof');
-  });
-
-  it.each(pprofFiles.map((f) => [path.relative(corpus, f), f]))('says pprof for a 300-byte prefix of %s', (_name, file) => {
-    expect(detectFormat(uncompressed(file).subarray(0, 300))).toBe('pprof');
-  });
-
-  it.each(perfFiles.map((f) => [path.basename(f), f]))('says perf-script for %s', (_name, file) => {
-    const bytes = fs.readFileSync(file);
-    expect(detectFormat(bytes)).toBe('perf-script');
-    expect(detectFormat(bytes, path.basename(file))).toBe('perf-script');
-  });
-
-  it.each(perfFiles.map((f) => [path.basename(f), f]))('says perf-script for a prefix of %s cut inside a line', (_name, file) => {
-    const text = fs.readFileSync(file, 'utf8');
-    const firstSample = text.search(/^[^#\n]/m);
-    const cut = text.indexOf(' (', firstSample + 1000) + 3;
-    expect(detectFormat(utf8(text.slice(0, cut)))).toBe('perf-script');
-  });
-
-  it.each(foldedFiles.map((f) => [path.basename(f), f]))('says folded for %s', (_name, file) => {
-    const bytes = fs.readFileSync(file);
-    expect(detectFormat(bytes)).toBe('folded');
-    expect(detectFormat(bytes, 'stacks.folded')).toBe('folded');
-  });
-
   it('forgives the last folded line when a prefix cut its count off', () => {
     expect(detectFormat(utf8('main;work 12\nmain;idle 3\nmain;wa'))).toBe('folded');
     expect(detectFormat(utf8('main;work 12\nmain;idle\nmain;wait 4\n'))).toBeUndefined();
@@ -84,15 +84,15 @@ describe('detectFormat', () => {
   });
 
   it('says nothing for a gzip stream, whatever its name: the caller gunzips first', () => {
-    const gz = fs.readFileSync(path.join(corpus, 'pprof', 'go-heap.pb.gz'));
+    const gz = fs.readFileSync(path.join(generatedCorpus.dir, 'pprof', 'go-heap.pb.gz'));
     expect(detectFormat(gz)).toBeUndefined();
     expect(detectFormat(gz, 'go-heap.pb.gz')).toBeUndefined();
   });
 
   it('says nothing for files that are no profile', () => {
-    const json = fs.readFileSync(path.join(corpus, 'pprof', 'go-heap.expected.json'));
+    const json = fs.readFileSync(path.join(generatedCorpus.dir, 'pprof', 'go-heap.expected.json'));
     expect(detectFormat(json, 'go-heap.expected.json')).toBeUndefined();
-    expect(detectFormat(fs.readFileSync(path.join(corpus, 'README.md')))).toBeUndefined();
+    expect(detectFormat(fs.readFileSync(path.join(__dirname, 'README.md')))).toBeUndefined();
     expect(detectFormat(new Uint8Array(0), 'empty.pb')).toBeUndefined();
     expect(detectFormat(utf8('\n\n  \n'), 'blank.txt')).toBeUndefined();
     expect(detectFormat(utf8('# only comments\n# from perf\n'))).toBeUndefined();

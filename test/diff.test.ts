@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { bigFolded } from '../bench/fixtures/big-profile';
-import { corpusFiles, type Expected } from './helpers/corpus';
+import { corpora, corpusFile, type Corpus, expectedFor } from './helpers/corpus';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 
 interface FunctionDiff {
@@ -29,6 +29,9 @@ const window = { from: String(t0 - 60), until: String(t0 + 600) };
 const v14 = 'main;handle;parse 30\nmain;handle;render 50\nmain;gc 20\n';
 const v15 = 'main;handle;parse 90\nmain;handle;render 50\nmain;gc 20\n';
 
+/** Per corpus, a real profile pushed as the service named after the corpus. */
+const realProfiles: Record<Corpus['name'], string> = { generated: 'pprof/go-cpu-labels.pb.gz', shared: 'pprof/java-kafka-cpu.pb.gz' };
+
 beforeAll(async () => {
   server = await startServer();
   const push = async (name: string, from: number, body: string | Uint8Array, extra: Record<string, string> = {}) =>
@@ -39,7 +42,7 @@ beforeAll(async () => {
   await push('big.cpu{version=2}', t0, bigFolded(3000, 2));
   await push('mixed.cpu{version=a}', t0, 'main 1\n');
   await push('mixed.cpu{version=b}', t0, 'main 1\n', { units: 'nanoseconds' });
-  await push('kafka{source=corpus}', t0, fs.readFileSync(corpusFiles('pprof', /^java-kafka-cpu\.pb\.gz$/)[0]), { format: 'pprof' });
+  for (const corpus of corpora) await push(`${corpus.name}{source=corpus}`, t0, fs.readFileSync(corpusFile(corpus, realProfiles[corpus.name])), { format: 'pprof' });
 });
 afterAll(() => server.close());
 
@@ -141,10 +144,9 @@ describe('GET /api/v1/diff', () => {
     expect(d.functions).toEqual([]);
   });
 
-  it('gives google/pprof\'s flat and cum on both sides for a corpus profile diffed against itself', async () => {
-    const expected = JSON.parse(fs.readFileSync(corpusFiles('pprof', /^java-kafka-cpu\.expected\.json$/)[0], 'utf8')) as Expected;
-    const st = expected.sampleTypes[0];
-    const d = await diff({ type: `${st.type}:${st.unit}`, leftQuery: 'kafka{source="corpus"}', rightQuery: 'kafka', limit: '0' });
+  it.each(corpora.map((c) => [realProfiles[c.name], c] as const))("gives google/pprof's flat and cum on both sides for %s diffed against itself", async (file, corpus) => {
+    const st = expectedFor(corpusFile(corpus, file)).sampleTypes[0];
+    const d = await diff({ type: `${st.type}:${st.unit}`, leftQuery: `${corpus.name}{source="corpus"}`, rightQuery: corpus.name, limit: '0' });
     expect([d.unit, d.left.total, d.right.total]).toEqual([st.unit, st.total, st.total]);
     const want = Object.entries(st.functions)
       .map(([name, { flat, cum }]) => ({ name, leftSelf: flat, leftTotal: cum, rightSelf: flat, rightTotal: cum }))

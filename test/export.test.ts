@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import type { SpeedscopeFile } from '../profile/speedscope';
-import { corpusFiles, type Expected, toolsDir } from './helpers/corpus';
+import { corpora, corpusFile, type Corpus, type Expected, expectedFor, generatedCorpus, toolsDir } from './helpers/corpus';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 
 const pprofTool = path.join(toolsDir, 'pprof');
@@ -32,31 +32,35 @@ async function exportTo(file: string, params: Record<string, string>): Promise<v
   fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
 }
 
+/** Per corpus, a CPU profile in nanoseconds to export: a real Go profile, and the shared corpus' JFR one. */
+const cpuProfiles: Record<Corpus['name'], string> = { generated: 'pprof/go-cpu-labels.pb.gz', shared: 'pprof/java-kafka-cpu.pb.gz' };
+
 describe('pprof export', () => {
-  it('is read by google/pprof with the same flat and cum as the pushed profile', async () => {
-    const name = 'java-kafka-cpu';
-    const input = corpusFiles('pprof', new RegExp(`^${name}\\.pb\\.gz$`))[0];
-    const expected = JSON.parse(fs.readFileSync(input.replace('.pb.gz', '.expected.json'), 'utf8')) as Expected;
+  it.each(corpora.map((c) => [cpuProfiles[c.name], c] as const))('is read by google/pprof with the same flat and cum as the pushed %s', async (file, corpus) => {
+    const input = corpusFile(corpus, file);
+    const service = `export-${corpus.name}`;
+    const cpu = expectedFor(input).sampleTypes.find((st) => st.type === 'cpu' && st.unit === 'nanoseconds')!;
+    expect(cpu).toBeDefined();
     // Pushed twice: the export is the merge, so every sum doubles.
     for (let i = 0; i < 2; i++) {
-      expect((await ingest(server.url, { name: 'kafka', format: 'pprof', from: String(now - 10) }, fs.readFileSync(input))).status).toBe(200);
+      expect((await ingest(server.url, { name: service, format: 'pprof', from: String(now - 10) }, fs.readFileSync(input))).status).toBe(200);
     }
-    const out = path.join(tmp, 'kafka.pb.gz');
-    await exportTo(out, { query: 'kafka', type: 'cpu', format: 'pprof' });
+    const out = path.join(tmp, `${service}.pb.gz`);
+    await exportTo(out, { query: service, type: 'cpu:nanoseconds', format: 'pprof' });
 
     const ref = JSON.parse(execFileSync(refprof, [out], { encoding: 'utf8' })) as Expected;
     expect(ref.sampleTypes).toHaveLength(1);
     expect(ref.sampleTypes[0].type).toBe('cpu');
     expect(ref.sampleTypes[0].unit).toBe('nanoseconds');
-    expect(ref.sampleTypes[0].total).toBe(2 * expected.sampleTypes[0].total);
-    for (const [fn, want] of Object.entries(expected.sampleTypes[0].functions)) {
+    expect(ref.sampleTypes[0].total).toBe(2 * cpu.total);
+    for (const [fn, want] of Object.entries(cpu.functions)) {
       expect([fn, ref.sampleTypes[0].functions[fn]]).toEqual([fn, { flat: 2 * want.flat, cum: 2 * want.cum }]);
     }
 
     const top = execFileSync(pprofTool, ['-top', '-nodecount=5', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(top).toMatch(/Type: cpu/);
     expect(top).toMatch(/flat%\s+sum%\s+cum\s+cum%/);
-    const biggest = Object.entries(expected.sampleTypes[0].functions).sort((a, b) => b[1].flat - a[1].flat)[0][0];
+    const biggest = Object.entries(cpu.functions).sort((a, b) => b[1].flat - a[1].flat)[0][0];
     expect(top).toContain(biggest);
   });
 });
@@ -86,7 +90,7 @@ describe('speedscope export', () => {
   }
 
   it("validates against speedscope's schema, with weights that sum to /top's self and total per function", async () => {
-    const input = corpusFiles('pprof', /^go-cpu-labels\.pb\.gz$/)[0];
+    const input = corpusFile(generatedCorpus, 'pprof/go-cpu-labels.pb.gz');
     expect((await ingest(server.url, { name: 'ssgo{env=dev}', format: 'pprof', from: String(now - 10) }, fs.readFileSync(input))).status).toBe(200);
     const { file, disposition } = await exportSpeedscope('ssgo', 'cpu');
     expect(disposition).toBe('attachment; filename="ssgo-cpu.speedscope.json"');
@@ -117,12 +121,12 @@ describe('speedscope export', () => {
 describe('multipart ingest, as Pyroscope SDKs send it', () => {
   it('reads the profile part and the sample_type_config', async () => {
     const form = new FormData();
-    form.append('profile', new Blob([fs.readFileSync(corpusFiles('pprof', /^nodejs-wall\.pb\.gz$/)[0])]), 'profile.pprof');
+    form.append('profile', new Blob([fs.readFileSync(corpusFile(generatedCorpus, 'pprof/nodejs-wall.pb.gz'))]), 'profile.pprof');
     form.append('sample_type_config', new Blob([JSON.stringify({ wall: { units: 'microseconds', 'display-name': 'wall_time' } })]), 'sample_type_config.json');
     const res = await fetch(`${server.url}/ingest?${new URLSearchParams({ name: 'nodeapp{env=dev}', from: String(now - 10), until: String(now) })}`, { method: 'POST', body: form });
     expect(res.status).toBe(200);
     const types = (await (await fetch(`${server.url}/api/v1/profile-types?service=nodeapp`)).json()) as { type: string }[];
-    expect(types.map((t) => t.type).sort()).toEqual(['samples', 'wall_time']);
+    expect(types.map((t) => t.type).sort()).toEqual(['sample', 'wall_time']); // @datadog/pprof's types: sample/count, wall/nanoseconds
   });
 
   it('refuses a multipart body without a profile part', async () => {

@@ -7,21 +7,33 @@ import {
   formatFolded,
   type CollapseOptions,
 } from '../profile/perf-script';
+import { generatedCorpus, generatedManifest, leadingSamples, sharedCorpus } from './helpers/corpus';
 
-const shared = process.env.FLAMEWATCH_SHARED ?? path.resolve(__dirname, '..', '..', 'shared');
-const perfDir = path.join(shared, 'corpus', 'perf');
-const expectedDir = path.join(perfDir, 'expected');
 const repoRoot = path.resolve(__dirname, '..');
 const cli = path.join(repoRoot, 'bin', 'flamewatch.js');
 
 type Mode = 'default' | 'pid' | 'tid' | 'kernel' | 'jit' | 'all' | 'addrs';
 
-/** The corpus' fixtures, `expected/<name>-collapsed-<mode>.txt`, as (file, mode) pairs. */
-const fixtures = readdirSync(expectedDir)
+/** The shared corpus' stackcollapse-perf.pl fixtures, `expected/<name>-collapsed-<mode>.txt`, as (file, mode) pairs. */
+const sharedPerfDir = sharedCorpus && path.join(sharedCorpus.dir, 'perf');
+const fixtures = (sharedPerfDir === undefined ? [] : readdirSync(path.join(sharedPerfDir, 'expected')))
   .map((name) => /^(.+)-collapsed-(default|pid|tid|kernel|jit|all|addrs)\.txt$/.exec(name))
   .filter((m): m is RegExpExecArray => m !== null)
-  .map((m) => ({ file: `${m[1]}.txt`, mode: m[2] as Mode, expected: path.join(expectedDir, m[0]) }))
+  .map((m) => ({ file: `${m[1]}.txt`, mode: m[2] as Mode, expected: path.join(sharedPerfDir!, 'expected', m[0]) }))
   .sort((a, b) => a.file.localeCompare(b.file) || a.mode.localeCompare(b.mode));
+
+/**
+ * The generated corpus' fixtures: perf's own stackcollapse.py on the
+ * perf.data behind each `perf script` text, with the options of our mode
+ * (test/tools/make-corpus.sh), `expected/<name>-perf-stackcollapse-<mode>.txt`.
+ */
+const generatedPerfDir = path.join(generatedCorpus.dir, 'perf');
+const pyFixtures = readdirSync(path.join(generatedPerfDir, 'expected'))
+  .map((name) => /^(.+)-perf-stackcollapse-(default|pid|tid)\.txt$/.exec(name))
+  .filter((m): m is RegExpExecArray => m !== null)
+  .map((m) => ({ file: path.join(generatedPerfDir, `${m[1]}.txt`), mode: m[2] as Mode, expected: path.join(generatedPerfDir, 'expected', m[0]) }))
+  .sort((a, b) => a.file.localeCompare(b.file) || a.mode.localeCompare(b.mode));
+const pyOptions: Partial<Record<Mode, string>> = { default: '', pid: ' --include-pid', tid: ' --include-pid --include-tid' };
 
 function optionsFor(mode: Mode): CollapseOptions {
   return mode === 'default' ? {} : { [mode]: true };
@@ -33,7 +45,7 @@ function flagFor(mode: Mode): string {
 
 /** The Perl script works on bytes; latin1 keeps every byte as one character. */
 function readPerf(file: string): string {
-  return readFileSync(path.join(perfDir, file), 'latin1');
+  return readFileSync(path.isAbsolute(file) ? file : path.join(sharedPerfDir!, file), 'latin1');
 }
 
 /** Folded text → stack → count, so that line order does not matter. */
@@ -72,6 +84,33 @@ function expectedStacks(fixture: (typeof fixtures)[number]): Map<string, number>
   return withCurrentJavaTidy(parseFolded(readFileSync(fixture.expected, 'latin1')), fixture.mode);
 }
 
+/**
+ * stackcollapse.py's stacks as stackcollapse-perf.pl counts them: the Perl
+ * script weighs a sample by its period, the Python one counts it once, and
+ * every generated sample has the same period (`perf record -c`).
+ */
+function pyExpectedStacks(fixture: (typeof pyFixtures)[number]): Map<string, number> {
+  const period = generatedManifest().perfPeriod;
+  return new Map([...parseFolded(readFileSync(fixture.expected, 'latin1'))].map(([stack, count]) => [stack, count * period]));
+}
+
+/**
+ * Our stacks in stackcollapse.py's words: a frame perf could not name is
+ * `[unknown]` there, while stackcollapse-perf.pl (and we) name it after its
+ * module, `[libc.so.6]`. A frame the reference names is compared as it is.
+ */
+function asStackcollapsePy(stacks: Map<string, number>): Map<string, number> {
+  const renamed = new Map<string, number>();
+  for (const [stack, count] of stacks) {
+    const key = stack
+      .split(';')
+      .map((frame, i) => (i > 0 && /^\[[^;]*\]$/.test(frame) ? '[unknown]' : frame))
+      .join(';');
+    renamed.set(key, (renamed.get(key) ?? 0) + count);
+  }
+  return renamed;
+}
+
 /** Feeds `text` in pieces cut at `cuts` (sorted offsets). */
 function collapseInPieces(text: string, cuts: number[], options: CollapseOptions): Map<string, number> {
   const collapser = new PerfScriptCollapser(options);
@@ -89,39 +128,65 @@ function everyNth(length: number, step: number): number[] {
   return cuts;
 }
 
-describe('stackcollapse-perf.pl conformance', () => {
-  it('finds the corpus fixtures', () => {
-    expect(fixtures.length).toBeGreaterThanOrEqual(70);
+describe("perf's own stackcollapse.py on the generated corpus", () => {
+  it('finds the generated fixtures', () => {
+    expect(pyFixtures.length).toBeGreaterThanOrEqual(6);
   });
 
-  for (const fixture of fixtures) {
-    it(`matches stackcollapse-perf.pl${flagFor(fixture.mode)} for ${fixture.file}`, () => {
+  for (const fixture of pyFixtures) {
+    it(`matches perf's stackcollapse.py${pyOptions[fixture.mode]} for ${path.basename(fixture.file)}`, () => {
       const ours = collapsePerfScript(readPerf(fixture.file), optionsFor(fixture.mode));
-      expect(ours).toEqual(expectedStacks(fixture));
+      expect(asStackcollapsePy(ours)).toEqual(pyExpectedStacks(fixture));
     });
   }
 });
 
-describe('PerfScriptCollapser fed in chunks', () => {
-  const small = 'perf-java-stacks-02.txt';
-  const text = readPerf(small);
-  const whole = collapsePerfScript(text, { all: true });
+if (sharedCorpus !== undefined) {
+  describe('stackcollapse-perf.pl conformance on the shared corpus', () => {
+    it('finds the corpus fixtures', () => {
+      expect(fixtures.length).toBeGreaterThanOrEqual(70);
+    });
 
-  it('gives the same stacks for 1-character chunks', () => {
-    expect(collapseInPieces(text, everyNth(text.length, 1), { all: true })).toEqual(whole);
-  });
-
-  it('gives the same stacks for 7-character chunks', () => {
-    expect(collapseInPieces(text, everyNth(text.length, 7), { all: true })).toEqual(whole);
-  });
-
-  it(`gives the same stacks for ${small} cut in two at every offset`, () => {
-    for (let cut = 0; cut <= text.length; cut++) {
-      const ours = collapseInPieces(text, [cut], { all: true });
-      if (!mapsEqual(ours, whole)) throw new Error(`stacks differ when the input is cut at offset ${cut}`);
+    for (const fixture of fixtures) {
+      it(`matches stackcollapse-perf.pl${flagFor(fixture.mode)} for ${fixture.file}`, () => {
+        const ours = collapsePerfScript(readPerf(fixture.file), optionsFor(fixture.mode));
+        expect(ours).toEqual(expectedStacks(fixture));
+      });
     }
   });
+}
 
+/** Small real inputs, a few kB each, for the chunking tests that collapse them thousands of times. */
+const smallInputs = [{ name: 'the first samples of perf-c-busy.txt', text: leadingSamples(readPerf(path.join(generatedPerfDir, 'perf-c-busy.txt')), 4000) }].concat(
+  sharedCorpus === undefined ? [] : [{ name: 'perf-java-stacks-02.txt', text: readPerf('perf-java-stacks-02.txt') }],
+);
+
+for (const { name, text } of smallInputs) {
+  describe(`PerfScriptCollapser fed ${name} in chunks`, () => {
+    const whole = collapsePerfScript(text, { all: true });
+
+    it('has stacks to compare', () => {
+      expect(whole.size).toBeGreaterThan(0);
+    });
+
+    it('gives the same stacks for 1-character chunks', () => {
+      expect(collapseInPieces(text, everyNth(text.length, 1), { all: true })).toEqual(whole);
+    });
+
+    it('gives the same stacks for 7-character chunks', () => {
+      expect(collapseInPieces(text, everyNth(text.length, 7), { all: true })).toEqual(whole);
+    });
+
+    it('gives the same stacks cut in two at every offset', () => {
+      for (let cut = 0; cut <= text.length; cut++) {
+        const ours = collapseInPieces(text, [cut], { all: true });
+        if (!mapsEqual(ours, whole)) throw new Error(`stacks differ when the input is cut at offset ${cut}`);
+      }
+    });
+  });
+}
+
+describe('PerfScriptCollapser at the end of its input', () => {
   it('reads a last line that has no newline, and ends no sample with it', () => {
     const withoutNewline = 'ab 1 1.0: cycles:\n\tff foo (m)\n\nab 2 1.0: cycles:\n\tff bar (m)';
     expect(collapsePerfScript(withoutNewline)).toEqual(new Map([['ab;foo', 1]]));
@@ -184,31 +249,50 @@ describe('stackcollapse-perf.pl behaviour beyond the corpus', () => {
   });
 });
 
-describe('flamewatch collapse', () => {
-  const file = 'perf-iperf-stacks-pidtid-01.txt';
-  const pidFixture = fixtures.find((f) => f.file === file && f.mode === 'pid');
+/** `flamewatch collapse --pid` inputs: each corpus' file and the --pid stacks its reference gives, in our words. */
+const pidCases = [
+  {
+    file: path.join(generatedPerfDir, 'perf-c-busy.txt'),
+    reference: "perf's stackcollapse.py --include-pid",
+    expected: () => pyExpectedStacks(pyFixtures.find((f) => path.basename(f.file) === 'perf-c-busy.txt' && f.mode === 'pid')!),
+    ours: asStackcollapsePy,
+  },
+].concat(
+  sharedPerfDir === undefined
+    ? []
+    : [
+        {
+          file: path.join(sharedPerfDir, 'perf-iperf-stacks-pidtid-01.txt'),
+          reference: 'stackcollapse-perf.pl --pid',
+          expected: () => expectedStacks(fixtures.find((f) => f.file === 'perf-iperf-stacks-pidtid-01.txt' && f.mode === 'pid')!),
+          ours: (stacks: Map<string, number>) => stacks,
+        },
+      ],
+);
 
+describe('flamewatch collapse', () => {
   beforeAll(() => {
     if (!existsSync(path.join(repoRoot, 'dist', 'cli', 'main.js'))) {
       throw new Error('dist/ is missing: run `npm run build` (npm test does) before these tests');
     }
   });
 
-  it(`prints the --pid stacks of ${file} read from a file`, () => {
-    const args = [cli, 'collapse', '--pid', path.join(perfDir, file)];
-    const out = execFileSync(process.execPath, args, { encoding: 'latin1' });
-    expect(parseFolded(out)).toEqual(expectedStacks(pidFixture!));
-  });
+  for (const { file, reference, expected, ours } of pidCases) {
+    it(`prints the --pid stacks of ${path.basename(file)} read from a file, as ${reference}`, () => {
+      const out = execFileSync(process.execPath, [cli, 'collapse', '--pid', file], { encoding: 'latin1' });
+      expect(ours(parseFolded(out))).toEqual(expected());
+    });
 
-  it(`prints the --pid stacks of ${file} read from stdin, sorted as Perl sorts them`, () => {
-    const input = readFileSync(path.join(perfDir, file));
-    const out = execFileSync(process.execPath, [cli, 'collapse', '--pid'], { input, encoding: 'latin1' });
-    expect(parseFolded(out)).toEqual(expectedStacks(pidFixture!));
-    expect(out).toBe(formatFolded(collapsePerfScript(input.toString('latin1'), { pid: true })));
-  });
+    it(`prints the --pid stacks of ${path.basename(file)} read from stdin, sorted as Perl sorts them`, () => {
+      const input = readFileSync(file);
+      const out = execFileSync(process.execPath, [cli, 'collapse', '--pid'], { input, encoding: 'latin1' });
+      expect(ours(parseFolded(out))).toEqual(expected());
+      expect(out).toBe(formatFolded(collapsePerfScript(input.toString('latin1'), { pid: true })));
+    });
+  }
 
   it('fails with a message naming a missing file', () => {
-    const missing = path.join(perfDir, 'no-such-file.txt');
+    const missing = path.join(generatedPerfDir, 'no-such-file.txt');
     const run = spawnSync(process.execPath, [cli, 'collapse', missing], { encoding: 'utf8' });
     expect(run.status).not.toBe(0);
     expect(run.stdout).toBe('');

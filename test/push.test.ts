@@ -10,15 +10,16 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { collapsePerfScript, formatFolded } from '../profile/perf-script';
+import { corpusFile, generatedCorpus } from './helpers/corpus';
 
 const root = path.resolve(__dirname, '..');
 const bin = path.join(root, 'bin', 'flamewatch.js');
-const shared = process.env.FLAMEWATCH_SHARED ?? path.resolve(root, '..', 'shared');
-const corpus = path.join(shared, 'corpus');
-const goHeap = path.join(corpus, 'pprof', 'go-heap.pb.gz');
-const rawPprof = path.join(corpus, 'pprof', 'nodejs-heap-2.pb');
-const perfDd = path.join(corpus, 'perf', 'perf-dd-stacks-01.txt');
-const perfDdFolded = path.join(corpus, 'perf', 'expected', 'perf-dd-stacks-01-collapsed-default.txt');
+// Real profiles of the generated corpus (test/tools/make-corpus.sh).
+const goHeap = corpusFile(generatedCorpus, 'pprof/go-heap.pb.gz');
+const rawPprof = corpusFile(generatedCorpus, 'pprof/nodejs-heap.pb');
+const perfScript = corpusFile(generatedCorpus, 'perf/perf-c-busy.txt');
+const foldedFile = corpusFile(generatedCorpus, 'perf/expected/perf-c-busy-perf-stackcollapse-default.txt');
 
 /** One request as the server saw it. */
 interface Received {
@@ -136,13 +137,13 @@ describe('flamewatch push', () => {
   });
 
   it('sends a folded file as text with the profile type in the name and the units', async () => {
-    const run = await push(['--server', serverUrl, '--service', 'checkout', '--labels', 'env=prod', '--type', 'alloc_space', '--units', 'bytes', '--sample-rate', '99', perfDdFolded]);
+    const run = await push(['--server', serverUrl, '--service', 'checkout', '--labels', 'env=prod', '--type', 'alloc_space', '--units', 'bytes', '--sample-rate', '99', foldedFile]);
     expect(run.code).toBe(0);
     const [request] = received;
     expect(request.params.get('name')).toBe('checkout.alloc_space{env=prod}');
     expect(request.query).toBe('name=checkout.alloc_space%7Benv%3Dprod%7D&format=folded&sampleRate=99&units=bytes');
     expect(request.headers['content-type']).toBe('text/plain; charset=utf-8');
-    expect(request.body.equals(fs.readFileSync(perfDdFolded))).toBe(true);
+    expect(request.body.equals(fs.readFileSync(foldedFile))).toBe(true);
   });
 
   it('sends --work and --process with every file, pprof and folded', async () => {
@@ -169,21 +170,23 @@ describe('flamewatch push', () => {
   });
 
   it('quotes label values the selector syntax needs quoted, and escapes their quotes and backslashes', async () => {
-    const run = await push(['--server', serverUrl, '--service', 'checkout', '--labels', 'msg="a,b",path=/x/y', '--labels', 'q=say "hi" \\o/,empty=', perfDdFolded]);
+    const run = await push(['--server', serverUrl, '--service', 'checkout', '--labels', 'msg="a,b",path=/x/y', '--labels', 'q=say "hi" \\o/,empty=', foldedFile]);
     expect(run.code).toBe(0);
     expect(received[0].params.get('name')).toBe('checkout.cpu{msg="a,b",path=/x/y,q="say \\"hi\\" \\\\o/",empty=""}');
   });
 
-  it('collapses a perf script file to the folded stacks stackcollapse-perf.pl gives, and sends them as folded', async () => {
-    const run = await push(['--server', serverUrl, '--service', 'batch', '--from', '1700000000', '--until', '1700000060', perfDd]);
-    expect(run.stderr).toContain(`ok      ${perfDd} (perf-script, `);
+  it('collapses a perf script file to the folded stacks of `flamewatch collapse` (perf-collapse.test.ts), and sends them as folded', async () => {
+    const run = await push(['--server', serverUrl, '--service', 'batch', '--from', '1700000000', '--until', '1700000060', perfScript]);
+    expect(run.stderr).toContain(`ok      ${perfScript} (perf-script, `);
     expect(run.code).toBe(0);
     expect(received[0].query).toBe('name=batch.cpu&from=1700000000&until=1700000060&format=folded&units=samples');
-    expect(sortedLines(received[0].body)).toEqual(sortedLines(fs.readFileSync(perfDdFolded)));
+    const stacks = sortedLines(received[0].body);
+    expect(stacks.length).toBeGreaterThan(1);
+    expect(stacks).toEqual(sortedLines(formatFolded(collapsePerfScript(fs.readFileSync(perfScript, 'latin1')))));
   });
 
   it('gunzips a gzip folded file before sending it, since folded bodies travel as text', async () => {
-    const folded = fs.readFileSync(perfDdFolded);
+    const folded = fs.readFileSync(foldedFile);
     const file = write('stacks.folded.gz', zlib.gzipSync(folded));
     const run = await push(['--server', serverUrl, '--service', 'batch', file]);
     expect(run.code).toBe(0);

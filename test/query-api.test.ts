@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
-import { corpusFiles } from './helpers/corpus';
+import { corpusFile, generatedCorpus } from './helpers/corpus';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 
 let server: TestServer;
 const t0 = Math.floor(Date.now() / 1000) - 600; // ten minutes ago, whole seconds
-const goLabels = fs.readFileSync(corpusFiles('pprof', /^go-cpu-labels\.pb\.gz$/)[0]);
+const goLabels = fs.readFileSync(corpusFile(generatedCorpus, 'pprof/go-cpu-labels.pb.gz')); // runtime/pprof, with pprof.Do labels
 
 beforeAll(async () => {
   server = await startServer();

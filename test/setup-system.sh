@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests use, or fails saying what is missing. Never skips.
-#   .tools/pprof, .tools/refprof  google/pprof's command and the corpus' reference reader
-#   perf                          Linux perf (Debian linux-perf), for the perf collector's tests
+#   .tools/pprof, .tools/refprof  google/pprof's command and our reference reader (test/tools/build-pprof.sh)
+#   .tools/corpus/                the generated corpus: real profiles made here (test/tools/make-corpus.sh)
+#   perf                          Linux perf (Debian linux-perf), for the perf collector's tests and the corpus
+#   gcc                           compiles the C program perf samples for the corpus
 #   chromium                      Debian's chromium, driven by playwright-core in the UI tests
 #   redis-server                  a real Redis for the BullMQ job runner's tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shared=${FLAMEWATCH_SHARED:-../shared}
 
 need_apt=()
 command -v perf >/dev/null || need_apt+=(linux-perf)
 command -v go >/dev/null || need_apt+=(golang-go)
+command -v gcc >/dev/null || need_apt+=(gcc)
 command -v "${CHROMIUM_PATH:-chromium}" >/dev/null || need_apt+=(chromium)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 [ -d /usr/share/gocode/src/github.com/google/pprof ] || need_apt+=(golang-github-google-pprof-dev)
@@ -23,11 +25,5 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if [ ! -x .tools/pprof ] || [ ! -x .tools/refprof ]; then
-  if [ ! -x "$shared/tools/build-pprof.sh" ] && [ ! -f "$shared/tools/build-pprof.sh" ]; then
-    echo "test setup: $shared/tools/build-pprof.sh not found (set FLAMEWATCH_SHARED to the shared/ folder)" >&2
-    exit 1
-  fi
-  echo "test setup: building pprof and refprof into .tools/" >&2
-  bash "$shared/tools/build-pprof.sh" .tools >&2
-fi
+bash test/tools/build-pprof.sh
+bash test/tools/make-corpus.sh

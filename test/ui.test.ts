@@ -5,10 +5,10 @@
  * Screenshots land in test/out/screenshots.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, newPage, screenshot } from './helpers/browser';
-import { corpusDir } from './helpers/corpus';
+import { formatPercent, formatValue } from '../ui/src/format';
+import { corpusFile, expectedFor, generatedCorpus } from './helpers/corpus';
 import { ingest, startServer, type TestServer } from './helpers/server';
 
 let server: TestServer;
@@ -17,6 +17,10 @@ let page: Page;
 let errors: string[];
 
 const XSS = 'orders.<img src=x onerror="window.__xss=1">';
+
+/** A real @datadog/pprof profile with CPU time (generated corpus), and google/pprof's answer for its cpu type, which the UI opens. */
+const nodeCpu = corpusFile(generatedCorpus, 'pprof/nodejs-cpu.pb.gz');
+const nodeCpuAnswer = expectedFor(nodeCpu).sampleTypes.find((st) => st.type === 'cpu')!;
 
 // One request path, measured in samples per push: v1.5 makes book.scan 30 % slower.
 const V14 = `main;http.handle;orders.match;book.insert 300\nmain;http.handle;orders.match;book.scan 200\nmain;http.handle;json.parse 120\nmain;gc 80\nmain;http.handle;${XSS} 10\n`;
@@ -30,7 +34,7 @@ beforeAll(async () => {
     expect((await ingest(server.url, { name: 'shop.cpu{version=1.4}', from: String(t), until: String(t + 10), units: 'samples' }, V14)).status).toBe(200);
     expect((await ingest(server.url, { name: 'shop.cpu{version=1.5}', from: String(t + 60), until: String(t + 70), units: 'samples' }, V15)).status).toBe(200);
   }
-  const real = fs.readFileSync(path.join(corpusDir, 'pprof', 'nodejs-cpu.pb.gz'));
+  const real = fs.readFileSync(nodeCpu);
   expect((await ingest(server.url, { name: 'node-real', format: 'pprof', from: String(now - 600), until: String(now - 590) }, real)).status).toBe(200);
   await server.store.writer.drain();
   browser = await launchBrowser();
@@ -91,13 +95,16 @@ describe('explore', () => {
     await page.goto(server.url + '/');
     await loaded('explore');
     expect(param('service')).toBe('node-real');
-    expect(param('type')).toBe('wall:microseconds');
+    expect(param('type')).toBe(`cpu:${nodeCpuAnswer.unit}`);
     const rows = await page.locator('.table-box tbody tr').allTextContents();
-    // google/pprof's answer for this profile: (anonymous) flat 7,742,000 µs of 8,849,000.
-    expect(rows[0]).toContain('(anonymous)');
-    expect(rows[0]).toContain('7.74 s');
-    expect(rows[0]).toContain('87.5 %');
-    expect(await page.locator('.status-line').textContent()).toContain('Total 8.85 s');
+    // The first row is google/pprof's largest flat (one of them, on a tie), shown as the UI formats values.
+    const { total, unit, functions } = nodeCpuAnswer;
+    const largest = Math.max(...Object.values(functions).map((f) => f.flat));
+    const leaders = Object.keys(functions).filter((name) => functions[name].flat === largest);
+    expect(leaders.filter((name) => rows[0].includes(name))).not.toEqual([]);
+    expect(rows[0]).toContain(formatValue(largest, unit));
+    expect(rows[0]).toContain(formatPercent(largest / total));
+    expect(await page.locator('.status-line').textContent()).toContain(`Total ${formatValue(total, unit)}`);
     expect(await js<number>(`${graphOf('explore')}.draws`)).toBeGreaterThan(0);
     expect(await labelled()).toContain('total');
     // The export links download the current selection.
@@ -106,7 +113,7 @@ describe('explore', () => {
     expect(file.status()).toBe(200);
     const json = (await file.json()) as { $schema: string; profiles: { weights: number[] }[] };
     expect(json.$schema).toContain('speedscope');
-    expect(json.profiles[0].weights.reduce((a, b) => a + b, 0)).toBe(8_849_000);
+    expect(json.profiles[0].weights.reduce((a, b) => a + b, 0)).toBe(total);
     await screenshot(page, 'explore-real-node');
   });
 

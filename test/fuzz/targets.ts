@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { InputError } from '../../profile/errors';
@@ -8,7 +7,7 @@ import { PerfScriptCollapser } from '../../profile/perf-script';
 import { decodePprof } from '../../profile/pprof';
 import { parseSelector } from '../../profile/selector';
 import { parseTimeRange } from '../../profile/time-range';
-import { corpusDir } from '../helpers/corpus';
+import { corpora, corpusFile, corpusFiles, generatedCorpus, leadingSamples } from '../helpers/corpus';
 
 /**
  * Fuzz targets over every parser of untrusted input, shared by the bounded
@@ -30,11 +29,10 @@ function onlyInputErrors(f: () => unknown): boolean {
   }
 }
 
-const corpusPprof = fs
-  .readdirSync(path.join(corpusDir, 'pprof'))
-  .filter((f) => /\.pb(\.gz)?$/.test(f))
-  .map((f) => {
-    const bytes = fs.readFileSync(path.join(corpusDir, 'pprof', f));
+const corpusPprof = corpora
+  .flatMap((corpus) => corpusFiles(corpus, 'pprof', /\.pb(\.gz)?$/))
+  .map((file) => {
+    const bytes = fs.readFileSync(file);
     return bytes[0] === 0x1f ? gunzipSync(bytes) : bytes;
   });
 
@@ -48,7 +46,7 @@ const mutatedPprof = fc
     return Buffer.concat([base.subarray(0, cutAt), splice]);
   });
 
-const perfText = fs.readFileSync(path.join(corpusDir, 'perf', 'perf-funcab-cmd-01.txt'), 'latin1');
+const perfText = leadingSamples(fs.readFileSync(corpusFile(generatedCorpus, 'perf/perf-c-busy.txt'), 'latin1'), 40_000);
 
 export const TARGETS: FuzzTarget[] = [
   { name: 'pprof decoder, random bytes', property: () => fc.property(fc.uint8Array({ maxLength: 2048 }), (b) => onlyInputErrors(() => decodePprof(b))) },
