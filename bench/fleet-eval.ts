@@ -47,20 +47,20 @@ const DETECTORS: Record<string, DetectorFn> = {
   /** Detector v2 (profile/regression.ts) as store/compare.ts runs it: detect, then attributeToCallees. */
   v2: (b, c, { stacks }) => {
     let d = current.detect(current.summarize(b), current.summarize(c));
-    if (d.regressions.length > 1) d = current.attributeToCallees(d, stacks);
+    d = current.attributeToCallees(d, stacks);
     return d;
   },
   /** Detector v2 testing total (inclusive) cost only. */
   'v2-total': (b, c, { stacks }) => {
     let d = current.detect(current.summarize(b), current.summarize(c), { testSelf: false });
-    if (d.regressions.length > 1) d = current.attributeToCallees(d, stacks);
+    d = current.attributeToCallees(d, stacks);
     return d;
   },
   /** Detector v2 on the same profiles without their work counts: the robust size factor instead. */
   'v2-size': (b, c, { stacks }) => {
     const strip = (os: Observation[]) => os.map((o) => ({ ...o, work: undefined }));
     let d = current.detect(current.summarize(strip(b)), current.summarize(strip(c)));
-    if (d.regressions.length > 1) d = current.attributeToCallees(d, stacks);
+    d = current.attributeToCallees(d, stacks);
     return d;
   },
 };

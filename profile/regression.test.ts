@@ -94,13 +94,16 @@ describe('detect', () => {
     expect(a.improvements).toEqual([]);
   });
 
-  it('more traffic alone flags nothing: without a work count the whole cost is reported, not judged', () => {
-    for (let seed = 1; seed <= 5; seed++) {
+  it('more traffic alone: at most the false alarm rate, and without a work count the whole cost is reported, not judged', () => {
+    // 40 comparisons of 5 pods a side, 1.5x the traffic: the FDR of 1 % allows a rare false flag, not a habit.
+    let flagged = 0;
+    for (let seed = 1; seed <= 40; seed++) {
       const d = compare({ pods: 5 }, { pods: 5, traffic: 30 }, seed);
-      expect(d.regressions).toEqual([]);
+      if (d.regressions.length > 0) flagged++;
       expect(d.perSecond.candidate / d.perSecond.baseline).toBeGreaterThan(1.3);
       expect(d.rate?.verdict).toBe('unchanged');
     }
+    expect(flagged).toBeLessThanOrEqual(2);
   });
 
   it('with a work count, a uniformly slower program is flagged as the whole program, its functions explained by it', () => {
@@ -131,7 +134,7 @@ describe('detect', () => {
   });
 
   it('a rise it cannot decide yet is "inconclusive", with the processes and profiles it would take', () => {
-    const d = compare({ pods: 2 }, { pods: 2, change: { price: 1.25 } }, 11);
+    const d = compare({ pods: 2 }, { pods: 2, change: { price: 1.5 } }, 11);
     expect(d.verdict).toBe('inconclusive');
     const f = d.inconclusive.find((x) => x.function === 'price');
     expect(f?.neededProcesses).toBeGreaterThan(2);

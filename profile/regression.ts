@@ -87,6 +87,8 @@ export interface DetectOptions {
   minAbsolute: number;
   /** ...or at least this relative change of the function's own cost (0.1 = +10 %). */
   minRelative: number;
+  /** The whole program's change that matters (per unit of work, or a gauge's whole level). Default 0.03 (+3 %). */
+  minRelativeWhole: number;
   /** Fewer observations (profiles) on either side: insufficient data. Default 5. */
   minObservations: number;
   /** Functions below this share of either side's cost are not tested. Default 0.001 (0.1 %). */
@@ -120,7 +122,7 @@ export interface DetectOptions {
 }
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
-  fdr: 0.01, minAbsolute: 0.005, minRelative: 0.1, minObservations: 5, minShare: 0.001, power: 0.8,
+  fdr: 0.01, minAbsolute: 0.005, minRelative: 0.1, minRelativeWhole: 0.03, minObservations: 5, minShare: 0.001, power: 0.8,
   prior: { cv: 0.15, df: 3 }, priorWhole: { cv: 0.05, df: 3 }, maxResolution: 0.5, kind: 'cost', testSelf: true,
 };
 
@@ -175,6 +177,13 @@ export interface Detection {
   inconclusive: Finding[];
   /** Regressions another flagged one accounts for (a caller above a slower function; every function under a slower whole program). */
   explained: (Finding & { explainedBy: string })[];
+  /**
+   * Changes that are cost moving between a function and its direct caller or
+   * callee while the caller's total stayed put: V8 inlined the callee in one
+   * side's processes and not the other's. Neither a regression nor an
+   * improvement (see attributeToCallees).
+   */
+  moved?: (Finding & { with: string })[];
   /** The whole program: judged per unit of work (or a gauge's whole level); without work, reported with verdict 'unchanged'. */
   rate: Finding | undefined;
   /** The whole cost per instance-second on each side (information: traffic moves it). */
@@ -488,7 +497,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     const relative = t.b.mean > 0 ? t.c.mean / t.b.mean - 1 : t.c.mean === 0 ? 0 : Infinity;
     const half = studentTQuantileUpper(0.025, t.df) * t.se * scale;
     const practical = t.measure === 'rate'
-      ? Math.abs(relative) >= o.minRelative
+      ? Math.abs(relative) >= o.minRelativeWhole
       : Math.abs(effect) >= o.minAbsolute || Math.abs(relative) >= o.minRelative;
     const qv = qOf.get(t) ?? 1;
     const significant = judged && qv <= o.fdr;
@@ -498,7 +507,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     let neededObservations: number | undefined;
     if (significant && practical) verdict = effect > 0 ? 'regression' : 'improvement';
     // Undecided only where it would matter in absolute terms: small functions' noise crosses +10 % all the time.
-    else if (judged && !significant && Math.abs(relative) >= o.minRelative && (t.measure === 'rate' || Math.abs(effect) >= o.minAbsolute)) {
+    else if (judged && !significant && (t.measure === 'rate' ? practical : Math.abs(relative) >= o.minRelative && Math.abs(effect) >= o.minAbsolute)) {
       verdict = 'inconclusive';
       // Per side: n = 2·(τ² + within)·reach² / Δ², the between-process variance at the pooled level.
       const diff = t.c.mean - t.b.mean;
@@ -546,7 +555,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     verdict = 'inconclusive';
     reason = `with ${base.processes} and ${cand.processes} processes, only rises over ${pctText(resolution)} on functions of 5 % or more of the cost can be seen`;
   }
-  return {
+  const detection: Detection = {
     verdict, ...(reason ? { reason } : {}), kind: o.kind, normalisation: norm.mode, baseline: base, candidate: cand, tested: family.length,
     regressions,
     improvements: fnFindings.filter((f) => f.verdict === 'improvement').sort(byEffect),
@@ -555,6 +564,43 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     rate: rate ? (judgeWhole ? rate : { ...rate, verdict: 'unchanged', q: 1 }) : undefined,
     perSecond, resolution, options: o,
   };
+  const costs = new Map<string, Costs>();
+  for (const f of findings) {
+    if (f.measure !== 'total') continue;
+    costs.set(f.function, { selfB: f.self.baseline, selfC: f.self.candidate, totalB: f.baseline, totalC: f.candidate, totalHalf: (f.ci[1] - f.ci[0]) / 2 });
+  }
+  return withCosts(detection, costs);
+}
+
+/** Every tested function's self and total on both sides (fractions of the baseline's whole), for attribution. */
+interface Costs {
+  selfB: number;
+  selfC: number;
+  totalB: number;
+  totalC: number;
+  /** Half the width of the total's 95 % interval: a change within it is no evidence the total moved. */
+  totalHalf: number;
+}
+
+const COSTS = Symbol('costs');
+
+/** Attaches the costs without putting them in the JSON answer. */
+function withCosts<T extends Detection>(d: T, costs: Map<string, Costs> | undefined): T {
+  if (costs) Object.defineProperty(d, COSTS, { value: costs, enumerable: false });
+  return d;
+}
+
+function costsOf(d: Detection): Map<string, Costs> | undefined {
+  return (d as unknown as Record<symbol, Map<string, Costs> | undefined>)[COSTS];
+}
+
+/** The overall verdict of findings after attribution: a regression left, else an undecided rise, else what detect said. */
+function verdictAfter(d: Detection, regressions: Finding[], inconclusive: Finding[]): Pick<Detection, 'verdict' | 'reason'> {
+  if (regressions.length > 0) return { verdict: 'regression', reason: undefined };
+  if (d.verdict !== 'regression') return { verdict: d.verdict, reason: d.reason };
+  const rise = inconclusive.find((f) => f.effect > 0);
+  if (rise) return { verdict: 'inconclusive', reason: `${rise.function || 'the whole program'} rose ${pctText(rise.relative)} but the data cannot decide it yet` };
+  return { verdict: 'no_regression', reason: undefined };
 }
 
 function pctText(x: number): string {
@@ -562,28 +608,73 @@ function pctText(x: number): string {
 }
 
 /**
- * A caller's total cost grows when a function it calls gets slower: the same
- * regression seen from above (FBDetect calls these cost shifts and
- * deduplicates them). Moves the regressions of functions that sit above
- * another flagged function in the candidate's stacks, where that function's
- * growth accounts for at least half of the caller's, into `explained`,
- * naming it. What remains is where the time went.
+ * Attribution with the candidate's stacks, two steps.
+ *
+ * 1. Cost that moved: V8 inlines a callee into its caller in some processes
+ *    and not others, so the callee's self (and total) and the caller's self
+ *    change in opposite directions by about the same amount while the
+ *    caller's total stays put. A regression, improvement or undecided change
+ *    that a direct caller or callee mirrors that way goes to `moved`.
+ * 2. A caller's total cost grows when a function it calls gets slower: the
+ *    same regression seen from above (FBDetect calls these cost shifts and
+ *    deduplicates them). Regressions of functions above another flagged
+ *    function, where that function's growth accounts for at least half of
+ *    theirs, go to `explained`, naming it; so do callers' undecided rises.
+ *    What remains is where the time went.
  */
 export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: readonly string[] }>): Detection {
-  const flagged = d.regressions.filter((f) => f.measure !== 'rate');
-  if (flagged.length === 0 || (flagged.length < 2 && d.inconclusive.length === 0)) return d;
-  const above = new Map<string, Set<string>>(flagged.map((f) => [f.function, new Set<string>()]));
+  const costs = costsOf(d);
+  const interesting = new Set([...d.regressions, ...d.improvements, ...d.inconclusive].map((f) => f.function).filter(Boolean));
+  if (interesting.size === 0) return d;
+  const callers = new Map<string, Set<string>>();
+  const callees = new Map<string, Set<string>>();
+  const above = new Map<string, Set<string>>();
+  const link = (m: Map<string, Set<string>>, k: string, v: string) => {
+    let set = m.get(k);
+    if (!set) m.set(k, (set = new Set()));
+    set.add(v);
+  };
   for (const { stack } of stacks) {
     for (let i = 1; i < stack.length; i++) {
-      const set = above.get(stack[i]);
-      if (!set) continue;
-      for (let j = 0; j < i; j++) if (stack[j] !== stack[i]) set.add(stack[j]);
+      if (stack[i] === stack[i - 1]) continue;
+      if (interesting.has(stack[i])) link(callers, stack[i], stack[i - 1]);
+      if (interesting.has(stack[i - 1])) link(callees, stack[i - 1], stack[i]);
+      if (interesting.has(stack[i])) for (let j = 0; j < i; j++) if (stack[j] !== stack[i]) link(above, stack[i], stack[j]);
     }
   }
-  // f explains g when g sits above f and f's growth is at least half of g's. Functions whose own (self)
-  // cost grew explain first; then a flagged one that no one explains may explain those above it,
-  // unless each sits above the other (recursion both ways explains nothing).
-  const below = (f: Finding, g: Finding) => f.function !== g.function && above.get(f.function)!.has(g.function) && f.effect >= 0.5 * g.effect;
+
+  // 1. Cost that moved between a function and its direct caller or callee.
+  const movedWith = (f: Finding): string | undefined => {
+    if (!costs || f.measure === 'rate' || !(Math.abs(f.effect) > 0)) return undefined;
+    const size = Math.abs(f.effect);
+    const pairs: [string, string][] = [
+      ...[...(callers.get(f.function) ?? [])].map((c): [string, string] => [c, c]),
+      ...[...(callees.get(f.function) ?? [])].map((c): [string, string] => [c, f.function]),
+    ];
+    for (const [other, caller] of pairs) {
+      const o = costs.get(other);
+      const top = costs.get(caller);
+      if (!o || !top) continue;
+      const mirror = o.selfC - o.selfB;
+      const totalStill = Math.abs(top.totalC - top.totalB) <= Math.max(0.5 * size, top.totalHalf);
+      if (Math.sign(mirror) === -Math.sign(f.effect) && Math.abs(mirror) >= 0.5 * size && totalStill) return other;
+    }
+    return undefined;
+  };
+  const moved: (Finding & { with: string })[] = [...(d.moved ?? [])];
+  const keep = (list: Finding[]) => list.filter((f) => {
+    const other = movedWith(f);
+    if (other === undefined) return true;
+    moved.push({ ...f, with: other });
+    return false;
+  });
+  const afterMove = keep(d.regressions);
+  const improvements = keep(d.improvements);
+  const undecided = keep(d.inconclusive);
+
+  // 2. Callers explained by a slower function below them.
+  const flagged = afterMove.filter((f) => f.measure !== 'rate');
+  const below = (f: Finding, g: Finding) => f.function !== g.function && (above.get(f.function)?.has(g.function) ?? false) && f.effect >= 0.5 * g.effect;
   const selfGrew = (f: Finding) => f.self.candidate - f.self.baseline >= 0.5 * f.effect;
   const byOf = new Map<Finding, Finding>();
   for (const g of flagged) {
@@ -592,18 +683,21 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
   }
   for (const g of flagged) {
     if (byOf.has(g)) continue;
-    const by = flagged.find((f) => !byOf.has(f) && below(f, g) && !above.get(g.function)!.has(f.function));
+    const by = flagged.find((f) => !byOf.has(f) && below(f, g) && !(above.get(g.function)?.has(f.function) ?? false));
     if (by) byOf.set(g, by);
   }
-  const regressions = d.regressions.filter((g) => !byOf.has(g));
-  // Callers whose undecided rise a flagged function below them accounts for are explained too, not "uncertain".
+  const regressions = afterMove.filter((g) => !byOf.has(g));
   const undecidedBy = new Map<Finding, Finding>();
-  for (const g of d.inconclusive) {
+  for (const g of undecided) {
     if (!(g.effect > 0) || g.measure === 'rate') continue;
-    const by = regressions.find((f) => f.measure !== 'rate' && f.function !== g.function && above.get(f.function)?.has(g.function) && f.effect >= 0.5 * g.effect);
+    const by = regressions.find((f) => f.measure !== 'rate' && below(f, g));
     if (by) undecidedBy.set(g, by);
   }
   const explained: (Finding & { explainedBy: string })[] = [...d.explained, ...[...byOf, ...undecidedBy].map(([g, by]) => ({ ...g, explainedBy: by.function }))];
-  const inconclusive = d.inconclusive.filter((g) => !undecidedBy.has(g));
-  return { ...d, regressions, explained, inconclusive, verdict: regressions.length > 0 ? 'regression' : d.verdict === 'regression' ? 'no_regression' : d.verdict };
+  const inconclusive = undecided.filter((g) => !undecidedBy.has(g));
+  const { verdict, reason } = verdictAfter(d, regressions, inconclusive);
+  const out: Detection = { ...d, verdict, regressions, improvements, inconclusive, explained, ...(moved.length ? { moved } : {}) };
+  if (reason === undefined) delete out.reason;
+  else out.reason = reason;
+  return withCosts(out, costs);
 }

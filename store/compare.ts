@@ -53,7 +53,7 @@ export async function compareSelections(
   const [bSel, cSel] = unit ? [{ ...baseline, unit }, { ...candidate, unit }] : [baseline, candidate];
   const [b, c] = await Promise.all([store.regressions.sideStats(bSel), store.regressions.sideStats(cSel)]);
   let detection = detect(b, c, { kind: profileKind(candidate.type), ...definedOnly(options) });
-  if (detection.regressions.length > 1 || (detection.regressions.length > 0 && detection.inconclusive.length > 0)) {
+  if (detection.regressions.length + detection.improvements.length + detection.inconclusive.length > 0) {
     detection = attributeToCallees(detection, await store.queries.stacks(cSel));
   }
   return { detection, unit };

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MIGRATIONS, migrate } from '../store/schema';
-import { corpusFiles } from './helpers/corpus';
+import { corpusFile, generatedCorpus } from './helpers/corpus';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 
 let server: TestServer;
@@ -20,8 +20,8 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 const now = () => String(Math.floor(Date.now() / 1000));
-const goHeap = fs.readFileSync(corpusFiles('pprof', /^go-heap\.pb\.gz$/)[0]);
-const nodeCpu = fs.readFileSync(corpusFiles('pprof', /^nodejs-cpu\.pb\.gz$/)[0]);
+const goHeap = fs.readFileSync(corpusFile(generatedCorpus, 'pprof/go-heap.pb.gz'));
+const nodeCpu = fs.readFileSync(corpusFile(generatedCorpus, 'pprof/nodejs-cpu.pb.gz'));
 
 interface StoredRow {
   type: string;

@@ -147,7 +147,7 @@ describe('flamewatch push', () => {
   });
 
   it('sends --work and --process with every file, pprof and folded', async () => {
-    const run = await push(['--server', serverUrl, '--service', 'bench', '--work', '1200', '--process', 'ci-7:4242:lx3k', goHeap, perfDdFolded]);
+    const run = await push(['--server', serverUrl, '--service', 'bench', '--work', '1200', '--process', 'ci-7:4242:lx3k', goHeap, foldedFile]);
     expect(run.code).toBe(0);
     expect(received).toHaveLength(2);
     for (const r of received) {

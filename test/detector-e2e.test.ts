@@ -1,0 +1,142 @@
+/**
+ * The detector on a real service, end to end (issue 15's real three-build
+ * test): an HTTP service under the real agent (test/fixtures/orders-service.js,
+ * Node's default flags, heap profiles on, requests counted as work), two
+ * processes a version, each ending as processes do (a short last push). Three
+ * services, one per build against the same v1:
+ *
+ * - orders-fast: priceLevel made 2x faster. No regression; priceLevel listed
+ *   as an improvement; `ci compare --fail-on regression` exits 0; the gate passes.
+ * - orders-slow: matchOrders made 1.3x slower. Flagged: matchOrders, or the
+ *   caller V8 inlined it into (handleOrder); nothing unchanged.
+ * - orders-both: both at once. The slower one is flagged, the faster one is
+ *   an improvement, nothing unchanged is flagged.
+ *
+ * And the scheduled sweep's Regressions list holds nothing that did not
+ * change, heap (in-use) types included. Runs on both job backends.
+ */
+import { execFile, spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { createJobRunner } from '../jobs/runner';
+import { lateQueue, processors, scheduleSweep } from '../jobs/processors';
+import { startRedis, type RedisServer } from './helpers/redis';
+import { getJson, startServer, type TestServer } from './helpers/server';
+
+interface Finding { function: string; measure: string; relative: number | null; q: number }
+interface Answer { verdict: string; reason?: string; normalisation: string; regressions: Finding[]; improvements: Finding[]; inconclusive: Finding[]; explained: Finding[] }
+interface Reg { function: string; measure: string; type: string; service: string; kind: string }
+
+const root = path.resolve(__dirname, '..');
+const SLOWED = ['matchOrders', 'handleOrder'];
+let server: TestServer;
+let redis: RedisServer | undefined;
+
+function run(service: string, version: string, instance: string, env: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'orders-service.js')], {
+      env: {
+        ...process.env, FLAMEWATCH_SERVER: server.url, FLAMEWATCH_SERVICE: service, FLAMEWATCH_LABELS: `version=${version},instance=${instance}`,
+        FLAMEWATCH_INTERVAL: '1', RUN_SECONDS: '10', RATE: '40', ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${service} ${version}/${instance} exited ${code}: ${err}`))));
+  });
+}
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(root, 'bin', 'flamewatch.js'), ...args], { cwd: root, env: { ...process.env, GITHUB_TOKEN: '', GITHUB_REPOSITORY: '' } }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+    });
+  });
+}
+
+const compare = (service: string, type: string) => getJson<Answer>(server.url, `/api/v1/compare?${new URLSearchParams({
+  type, leftQuery: `${service}{version="1"}`, rightQuery: `${service}{version="2"}`, leftFrom: 'now-1h', rightFrom: 'now-1h',
+})}`);
+const names = (fs: Finding[]) => [...new Set(fs.filter((f) => f.function).map((f) => f.function))].sort();
+
+describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transport) => {
+  beforeAll(async () => {
+    if (transport === 'bullmq') redis = await startRedis();
+    server = await startServer({}, async (store, url) => {
+      const queue = lateQueue();
+      const runner = createJobRunner({
+        ...(transport === 'bullmq' ? { redisUrl: redis!.url, role: 'all' as const, prefix: `de2e${process.pid}` } : {}),
+        processors: processors({ store, log: () => undefined, queue, publicUrl: url, sweepEveryMs: 1000 }),
+        backoffMs: 200,
+        log: () => undefined,
+      });
+      queue.bind(runner);
+      await scheduleSweep(runner, 1000);
+      return runner;
+    });
+    // v1 of all three services, then each one's v2: six processes at a time.
+    const builds: Record<string, Record<string, string>> = {
+      'orders-fast': { FASTER: 'priceLevel' }, 'orders-slow': { SLOWER: 'matchOrders' }, 'orders-both': { FASTER: 'priceLevel', SLOWER: 'matchOrders' },
+    };
+    await Promise.all(Object.keys(builds).flatMap((s) => ['a', 'b'].map((i) => run(s, '1', i, {}))));
+    await Promise.all(Object.entries(builds).flatMap(([s, env]) => ['a', 'b'].map((i) => run(s, '2', i, env))));
+    await server.store.writer.drain();
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.close();
+    await redis?.kill();
+    redis = undefined;
+  });
+
+  test('a function made 2x faster: no regression, listed as an improvement; ci compare exits 0 and the gate passes', async () => {
+    const cpu = (await compare('orders-fast', 'cpu')).json;
+    console.log('FAST', JSON.stringify(cpu, (k, v) => (typeof v === 'number' ? Number(v.toPrecision(3)) : k === 'options' ? undefined : v)).slice(0, 5000));
+    expect(cpu.normalisation).toBe('work');
+    expect(cpu.regressions).toEqual([]);
+    expect(['no_regression', 'inconclusive']).toContain(cpu.verdict);
+    expect(names(cpu.improvements)).toContain('priceLevel');
+    const ci = await cli(['ci', 'compare', '--server', server.url, '--baseline', 'orders-fast{version="1"}', '--candidate', 'orders-fast{version="2"}', '--type', 'cpu', '--fail-on', 'regression', '--no-github']);
+    expect(ci.code).toBe(0);
+    expect(ci.stdout).not.toContain('🔴');
+    const gate = await getJson<{ verdict: string; reason: string }>(server.url, '/api/v1/gate?service=orders-fast&version=2&baseline=1');
+    expect(gate.json.verdict).not.toBe('fail');
+  });
+
+  test('a function made 1.3x slower is flagged (or the caller it was inlined into), nothing unchanged', async () => {
+    const cpu = (await compare('orders-slow', 'cpu')).json;
+    const wall = (await compare('orders-slow', 'wall')).json;
+    for (const a of [cpu, wall]) expect(names(a.regressions).every((f) => SLOWED.includes(f))).toBe(true);
+    // At least one of the two time types decides it with two processes a version.
+    const decided = [cpu, wall].filter((a) => a.verdict === 'regression');
+    if (decided.length === 0) console.log(JSON.stringify({ cpu, wall }, null, 1).slice(0, 4000));
+    expect(decided.length).toBeGreaterThan(0);
+    for (const a of decided) expect(names(a.regressions).some((f) => SLOWED.includes(f))).toBe(true);
+    expect(names(cpu.improvements)).not.toContain('priceLevel');
+    const ci = await cli(['ci', 'compare', '--server', server.url, '--baseline', 'orders-slow{version="1"}', '--candidate', 'orders-slow{version="2"}', '--type', decided[0] === cpu ? 'cpu' : 'wall', '--fail-on', 'regression', '--no-github']);
+    expect(ci.code).toBe(1);
+    expect(ci.stdout).toMatch(/🔴 \*\*Regression\*\*/);
+  });
+
+  test('both at once: the slower one flagged, the faster one an improvement, nothing unchanged flagged', async () => {
+    const cpu = (await compare('orders-both', 'cpu')).json;
+    expect(names(cpu.regressions).every((f) => SLOWED.includes(f))).toBe(true);
+    expect(names(cpu.improvements)).toContain('priceLevel');
+    expect(names(cpu.improvements).every((f) => ['priceLevel', 'handleOrder', 'processTicksAndRejections'].includes(f) || !SLOWED.includes(f))).toBe(true);
+  });
+
+  test('the sweep lists nothing that did not change, heap types included', async () => {
+    // Let the sweep compare each service's v2 with v1 (as its profile count doubles and once settled).
+    await new Promise((r) => setTimeout(r, 6000));
+    const listed = (await getJson<Reg[]>(server.url, '/api/v1/regressions?status=open')).json;
+    const suspected = (await getJson<Reg[]>(server.url, '/api/v1/regressions?status=suspected')).json;
+    const all = [...listed, ...suspected];
+    for (const r of all) {
+      expect(r.service).not.toBe('orders-fast');
+      expect(SLOWED).toContain(r.function);
+      expect(r.type.startsWith('inuse')).toBe(false);
+    }
+  }, 30_000);
+});
