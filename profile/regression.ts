@@ -195,6 +195,9 @@ export interface Detection {
 
 const zeroSums = (): Sums => ({ x: 0, xx: 0, xt: 0, xw: 0 });
 
+/** The frame V8's profiler puts idle time under. */
+export const IDLE = '(idle)';
+
 function add(s: Sums, x: number, t: number, w: number): void {
   s.x += x;
   s.xx += x * x;
@@ -205,7 +208,10 @@ function add(s: Sums, x: number, t: number, w: number): void {
 /** Sufficient statistics of a side from its observations (the harness and tests; the store computes the same in SQL). */
 export function summarize(observations: Iterable<Observation>): SideStats {
   const byKey = new Map<string, ProcessStats>();
-  for (const o of observations) {
+  for (const raw of observations) {
+    // V8's `(idle)` is no code's cost (the store leaves it out the same way).
+    const idle = raw.functions.get(IDLE)?.self ?? 0;
+    const o = idle > 0 ? { ...raw, total: raw.total - idle, functions: new Map([...raw.functions].filter(([name]) => name !== IDLE)) } : raw;
     if (!(o.total > 0)) continue;
     let p = byKey.get(o.process);
     if (!p) byKey.set(o.process, (p = { key: o.process, n: 0, seconds: 0, total: zeroSums(), work: { x: 0, xx: 0 }, functions: new Map() }));

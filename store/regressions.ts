@@ -156,10 +156,20 @@ export class RegressionStore {
       key = `cityHash64(${proc}, intDiv(${ms('time')}, {bucketMs:Int64}))`;
       obsKey = `cityHash64(pp, intDiv(${ms("t0")}, {bucketMs:Int64}))`;
     }
+    // V8's `(idle)` is no code's cost: its stacks count in neither a function's nor the whole program's cost
+    // (a quieter side would otherwise look costlier per request).
+    const [idle] = await this.rows<{ ids: string[] }>(
+      `SELECT groupArray(stack_id) AS ids FROM (SELECT DISTINCT stack_id FROM ${this.db}.stacks
+         WHERE tenant = {tenant:String} AND frames[length(frames)] = '(idle)'
+           AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${where}))`,
+      params,
+    );
+    params.idle = (idle?.ids ?? []).map(String);
     // A push split by sample labels is several rows of one profile_id, each
     // carrying the push's work and duration: take those once per profile.
     const obs = `SELECT ${obsKey} AS obs, min(pp) AS proc, sum(pt) AS t, sum(pw) AS w, sum(pd) AS d FROM (
-         SELECT profile_id, min(${proc}) AS pp, min(time) AS t0, toFloat64(sum(total)) AS pt, any(work) AS pw, any(duration_ms) AS pd
+         SELECT profile_id, min(${proc}) AS pp, min(time) AS t0, any(work) AS pw, any(duration_ms) AS pd,
+           toFloat64(sum(total) - sum(arraySum(arrayFilter((v, s) -> has(arrayMap(x -> toUInt64(x), {idle:Array(String)}), s), values, stack_ids)))) AS pt
          FROM ${this.db}.profiles WHERE ${where} GROUP BY profile_id)
        GROUP BY obs HAVING t > 0`;
     const procRows = await this.rows<{ proc: string; n: string; seconds: number; t1: number; t2: number; tw: number; w1: number; w2: number }>(
@@ -189,6 +199,7 @@ export class RegressionStore {
          SELECT obs, stack_id, toFloat64(sum(value)) AS v
          FROM (SELECT ${key} AS obs, stack_ids, values FROM ${this.db}.profiles WHERE ${where})
          ARRAY JOIN stack_ids AS stack_id, values AS value
+         WHERE NOT has(arrayMap(x -> toUInt64(x), {idle:Array(String)}), stack_id)
          GROUP BY obs, stack_id
        ),
        stack_fns AS (

@@ -85,6 +85,16 @@ test('sideStats equals summarize() of the same profiles: per process (instance),
   expect(pooled.processes.reduce((a, p) => a + p.total.x, 0)).toBe(made.reduce((a, p) => a + p.observation.total, 0));
   // Another tenant sees nothing.
   expect((await server.store.regressions.sideStats(selection('svc', (now - 700) * 1000, now * 1000, 'other'))).processes).toHaveLength(0);
+  // V8's (idle) is no code's cost: the same profiles with idle stacks read the same.
+  for (const [i, p] of made.entries()) {
+    const t = now - 600 + i * 10;
+    const folded = `${p.folded}\n(root);(idle) 500\n(idle) 70`;
+    expect((await ingest(server.url, { name: `idle.cpu{instance=${instances[i % 2]}}`, from: String(t), until: String(t + 10), units: 'samples' }, folded)).status).toBe(200);
+  }
+  await server.store.writer.drain();
+  const idle = await server.store.regressions.sideStats(selection('idle', (now - 700) * 1000, now * 1000));
+  expect(idle.processes.reduce((a, p) => a + p.total.x, 0)).toBe(made.reduce((a, p) => a + p.observation.total, 0));
+  expect([...idle.processes[0].functions.keys()].sort()).toEqual([...got.processes[0].functions.keys()].sort());
 });
 
 test('a regression is recorded once per id: first sighting, runs and status survive updates; tenants are apart', async () => {
