@@ -15,7 +15,7 @@ import { parseTime } from '../profile/time-range';
 import { actionsContext, defaultRunLabels, type ActionsContext } from './ci/actions-env';
 import { CompareError, fetchComparison } from './ci/compare-client';
 import { commentMarker, setStatus, upsertComment, type PullRequestTarget } from '../notify/github';
-import { agentRegisterPath, recordEnv, runRecorded } from './ci/record';
+import { agentRegisterPath, MAX_REPEAT, recordEnv, runRepeated } from './ci/record';
 import { compareLink, renderBudgetSection, renderReport, verdictText, type CompareAnswer, type ComparedSide } from '../notify/pr-report';
 import { fetchBudgetVerdicts, readBudgetsFile } from './ci/budgets-client';
 import { parseLabels } from './push/ingest-query';
@@ -73,6 +73,7 @@ interface RecordOptions {
   tenant?: string;
   token?: string;
   interval?: number;
+  repeat: number;
   ciLabels: boolean;
 }
 
@@ -253,11 +254,12 @@ function recordCommand(): Command {
     .option('--tenant <id>', 'tenant (X-Scope-OrgID)')
     .addOption(new Option('--token <token>', 'bearer token for the Flamewatch server').env('FLAMEWATCH_TOKEN'))
     .option('--interval <s>', 'seconds between the agent\'s pushes (default the agent\'s, 10)', positiveInteger)
+    .option('--repeat <n>', `run the command n times (1-${MAX_REPEAT}), one after another, each its own process: the detector needs several processes a side; stops at the first failing run`, repeatCount, 1)
     .action(async (command: string[], o: RecordOptions) => {
       const labels = [...(o.ciLabels ? defaultRunLabels(actionsContext(process.env)) : []), ...parseLabels(o.labels ?? [])];
       if (o.server !== undefined) checkServer(o.server);
       const settings = { command, server: o.server, service: o.service, labels, tenant: o.tenant, token: o.token, interval: o.interval };
-      process.exitCode = await runRecorded(settings, recordEnv(process.env, settings, agentRegisterPath()));
+      process.exitCode = await runRepeated(settings, recordEnv(process.env, settings, agentRegisterPath()), o.repeat, (m) => console.error(m));
     });
 }
 
@@ -275,6 +277,11 @@ function checkServer(server: string | undefined): string {
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+function repeatCount(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_REPEAT) throw new InvalidArgumentError(`must be a whole number from 1 to ${MAX_REPEAT} (runs of the command).`);
+  return Number(value);
 }
 
 function positiveInteger(value: string): number {
