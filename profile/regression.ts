@@ -98,9 +98,10 @@ export interface DetectOptions {
   /**
    * The between-process spread assumed before this comparison's own processes
    * speak: a coefficient of variation of a function's cost from process to
-   * process, worth `df` processes' evidence. Default 15 % worth 3 (V8's
-   * per-process inlining and layout move functions by ±5–15 %). The store
-   * may pass one learned from the baseline's history.
+   * process, worth `df` processes' evidence. Default 15 % worth 1 (V8's
+   * per-process inlining and layout move functions by ±5–15 %): it decides
+   * alone only with one process a side; with more, the spread pooled over
+   * the comparison's functions soon outweighs it.
    */
   prior: { cv: number; df: number };
   /**
@@ -123,7 +124,7 @@ export interface DetectOptions {
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
   fdr: 0.01, minAbsolute: 0.005, minRelative: 0.1, minRelativeWhole: 0.03, minObservations: 5, minShare: 0.001, power: 0.8,
-  prior: { cv: 0.15, df: 3 }, priorWhole: { cv: 0.05, df: 3 }, maxResolution: 0.5, kind: 'cost', testSelf: true,
+  prior: { cv: 0.15, df: 1 }, priorWhole: { cv: 0.05, df: 3 }, maxResolution: 0.5, kind: 'cost', testSelf: true,
 };
 
 /** 'total': a function's inclusive cost; 'rate': the whole program's (per unit of work, or a gauge's whole level). */
@@ -464,7 +465,9 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   const observed2 = finiteCv2.length > 0 ? median(finiteCv2) / (1 - 2 / (9 * dfBetween)) ** 3 : 0;
   // The pool rests on every test's processes: worth more than one test's dfBetween, though functions differ
   // too much (inlining) for it to be worth all of them.
-  const poolDf = finiteCv2.length > 0 ? (dfBetween * Math.min(finiteCv2.length, 10)) / 2 : 0;
+  // Gauges are not pooled: what a function holds (a cache, buffers in flight) varies too differently from one
+  // function to the next for one spread to stand for them all.
+  const poolDf = finiteCv2.length > 0 && o.kind !== 'gauge' ? (dfBetween * Math.min(finiteCv2.length, 10)) / 2 : 0;
   const pooled2 = (o.prior.df * prior2 + poolDf * observed2) / (o.prior.df + poolDf);
   // How much a test's own spread is pulled towards the pool: functions differ (an inlined pair's self
   // spread is many times a leaf's), so the pool is worth a few processes' evidence, never more.
@@ -489,11 +492,15 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     return { fn: r.fn, measure: r.measure, b, c, selfB: r.selfB, selfC: r.selfC, se, df, t, p, cv: Math.sqrt(moderated) };
   });
 
-  const family = tests.filter((t) => t.measure !== 'rate' || judgeWhole);
+  // Two families, each at the FDR: the functions (Benjamini–Hochberg over all of them), and the whole
+  // program, one pre-stated test that hundreds of functions' tests must not dilute.
+  const family = tests.filter((t) => t.measure !== 'rate');
   const q = benjaminiHochberg(family.map((t) => t.p));
-  const qOf = new Map(family.map((t, i) => [t, q[i]]));
+  const qOf = new Map<Test, number>(family.map((t, i) => [t, q[i]]));
+  const whole = tests.find((t) => t.measure === 'rate');
+  if (whole && judgeWhole) qOf.set(whole, whole.p);
   // The p-value BH needs for a lone discovery (the hardest case): α/m.
-  const alphaOne = o.fdr / family.length;
+  const alphaOne = o.fdr / Math.max(1, family.length);
   const scale = 1 / wholeMeanB;
   const obsPerProcess = (base.n + cand.n) / Math.max(1, all.length);
 
@@ -507,7 +514,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
       : Math.abs(effect) >= o.minAbsolute || Math.abs(relative) >= o.minRelative;
     const qv = qOf.get(t) ?? 1;
     const significant = judged && qv <= o.fdr;
-    const reach = studentTQuantileUpper(alphaOne / 2, t.df) + studentTQuantileUpper(1 - o.power, t.df);
+    const reach = studentTQuantileUpper((t.measure === 'rate' ? o.fdr : alphaOne) / 2, t.df) + studentTQuantileUpper(1 - o.power, t.df);
     let verdict: Finding['verdict'] = 'unchanged';
     let neededProcesses: number | undefined;
     let neededObservations: number | undefined;
@@ -562,7 +569,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     reason = `with ${base.processes} and ${cand.processes} processes, only rises over ${pctText(resolution)} on functions of 5 % or more of the cost can be seen`;
   }
   const detection: Detection = {
-    verdict, ...(reason ? { reason } : {}), kind: o.kind, normalisation: norm.mode, baseline: base, candidate: cand, tested: family.length,
+    verdict, ...(reason ? { reason } : {}), kind: o.kind, normalisation: norm.mode, baseline: base, candidate: cand, tested: family.length + (judgeWhole ? 1 : 0),
     regressions,
     improvements: fnFindings.filter((f) => f.verdict === 'improvement').sort(byEffect),
     inconclusive,

@@ -36,7 +36,7 @@ function run(service: string, version: string, instance: string, env: Record<str
     const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'orders-service.js')], {
       env: {
         ...process.env, FLAMEWATCH_SERVER: server.url, FLAMEWATCH_SERVICE: service, FLAMEWATCH_LABELS: `version=${version},instance=${instance}`,
-        FLAMEWATCH_INTERVAL: '1', RUN_SECONDS: '15', RATE: '40', ...env,
+        FLAMEWATCH_INTERVAL: '1', RUN_SECONDS: '30', RATE: '40', ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -80,11 +80,14 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     const builds: Record<string, Record<string, string>> = {
       'orders-fast': { FASTER: 'priceLevel' }, 'orders-slow': { SLOWER: 'matchOrders' }, 'orders-both': { FASTER: 'priceLevel', SLOWER: 'matchOrders' },
     };
-    // Two processes at a time (a version's pair), so each gets a core: 15 s of 40 requests/s is about
-    // 600 requests and 2.4 s of CPU a process, some 240 samples at the agent's 100 Hz.
+    // A service's two versions run side by side, as a canary does, so both meet the same machine (on a shared
+    // one, CPU per request moves with the neighbours' load); services one after another. 15 s of 80
+    // requests/s is about 1,200 requests and 5 s of CPU a process, some 500 samples at the agent's 100 Hz.
+    // v2 starts a moment after v1, as a canary after the stable version (the sweep takes the newest version by
+    // its first profile).
+    const later = (ms: number) => new Promise((r) => setTimeout(r, ms));
     for (const [service, env] of Object.entries(builds)) {
-      await Promise.all(['a', 'b'].map((i) => run(service, '1', i, {})));
-      await Promise.all(['a', 'b'].map((i) => run(service, '2', i, env)));
+      await Promise.all(['a', 'b'].flatMap((i) => [run(service, '1', i, {}), later(2000).then(() => run(service, '2', i, env))]));
     }
     await server.store.writer.drain();
   }, 240_000);
@@ -115,7 +118,7 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     // At least one of the two time types decides it with two processes a version.
     const decided = [cpu, wall].filter((a) => a.verdict === 'regression');
     if (decided.length === 0) {
-      const brief = (f: Finding & { t?: number; df?: number }) => `${f.function || '(whole)'}/${f.measure} ${f.relative?.toFixed(3)} t=${f.t?.toFixed(2)} df=${f.df} q=${f.q.toPrecision(2)}`;
+      const brief = (f: Finding & { t?: number; df?: number; processCv?: number }) => `${f.function || "(whole)"}/${f.measure} ${f.relative?.toFixed(3)} t=${f.t?.toFixed(2)} df=${f.df} q=${f.q.toPrecision(2)} cv=${f.processCv?.toFixed(3)}`;
       console.log(JSON.stringify([cpu, wall].map((a) => ({ verdict: a.verdict, reason: a.reason, inconclusive: a.inconclusive.slice(0, 8).map(brief) })), null, 1));
     }
     expect(decided.length).toBeGreaterThan(0);
@@ -139,6 +142,9 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     const listed = (await getJson<Reg[]>(server.url, '/api/v1/regressions?status=open')).json;
     const suspected = (await getJson<Reg[]>(server.url, '/api/v1/regressions?status=suspected')).json;
     const all = [...listed, ...suspected];
+    if (all.some((r) => r.service === 'orders-fast' || !SLOWED.includes(r.function) || r.type.startsWith('inuse'))) {
+      console.log(JSON.stringify(all.map((r) => `${r.service} ${r.type} ${r.function}/${r.measure} ${r.kind}`)));
+    }
     for (const r of all) {
       expect(r.service).not.toBe('orders-fast');
       expect(SLOWED).toContain(r.function);
