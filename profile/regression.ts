@@ -8,9 +8,8 @@
  *    unit of work. Otherwise each process gets a robust size factor: the
  *    median over functions of its self value over that function's geometric
  *    mean across all processes (DESeq2's median of ratios, made for the same
- *    compositional problem in RNA-seq counts; weighted by the square root of
- *    each function's cost), which a minority of changed functions cannot
- *    move. Shares, which must sum to one, are never tested.
+ *    compositional problem in RNA-seq counts), which a minority of changed
+ *    functions cannot move. Shares, which must sum to one, are never tested.
  * 2. Per process, a function's cost is a ratio estimate over its
  *    observations (Σ value / Σ work or size), so a profile weighs what it
  *    holds: a process's short last push barely counts. Its within-process
@@ -277,28 +276,16 @@ export function sizeFactors(processes: ProcessStats[], minShare = 0.002): Map<Pr
   }
   if (names.length < 3) return null;
   const logRef = names.map((name) => processes.reduce((s, p) => s + Math.log(p.functions.get(name)!.self.x), 0) / processes.length);
-  // Weighted by the square root of each function's cost: a profile has many small functions that follow
-  // time rather than work (timers, the runtime's idle and housekeeping, the profiler's own pushes), and
-  // unweighted they would be the majority; the square root still keeps one big function from deciding alone.
-  const weights = names.map((name) => Math.sqrt(processes.reduce((s, p) => s + p.functions.get(name)!.self.x / p.total.x, 0)));
+  // Unweighted, as DESeq2: each function one vote, so neither one big function that changed nor the
+  // two that traded cost can carry it. (Weighting by cost was tried: with few functions, the biggest one's
+  // change moved every other function's estimate.) Programs whose cost is mostly in functions that follow
+  // time rather than work (timers, the runtime's housekeeping) need a work count instead.
   const out = new Map<ProcessStats, number>();
   for (const p of processes) {
     const ratios = names.map((name, i) => Math.log(p.functions.get(name)!.self.x) - logRef[i]);
-    out.set(p, Math.exp(weightedMedian(ratios, weights)));
+    out.set(p, Math.exp(median(ratios)));
   }
   return out;
-}
-
-/** The value where half the weight lies on either side (the lower one on a tie). */
-function weightedMedian(xs: number[], ws: number[]): number {
-  const order = xs.map((_, i) => i).sort((a, b) => xs[a] - xs[b]);
-  const half = ws.reduce((a, w) => a + w, 0) / 2;
-  let acc = 0;
-  for (const i of order) {
-    acc += ws[i];
-    if (acc >= half) return xs[i];
-  }
-  return xs[order[order.length - 1]];
 }
 
 function median(xs: number[]): number {
@@ -545,9 +532,13 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   let regressions = fnFindings.filter((f) => f.verdict === 'regression').sort(byEffect);
   let explained: (Finding & { explainedBy: string })[] = [];
   if (rate?.verdict === 'regression') {
-    // A slower whole program (a slower runtime, more work per request everywhere): the functions that
-    // rose no more than it did are its parts, not regressions of their own.
-    const keep = regressions.filter((f) => f.relative > rate.relative && f.ci[0] > rate.relative * f.baseline);
+    // A slower whole program. When the rise is broad (a slower runtime, more work per request everywhere),
+    // the functions that rose no more than it did are its parts, not regressions of their own. When one
+    // function's own (self) rise carries 30 % of it or more, that is where it went: keep the functions.
+    // Every tested function's own rise, flagged or not: a broad rise has no function carrying much of it.
+    const rises = findings.filter((f) => f.measure === 'total' && f.function !== '').map((f) => f.self.candidate - f.self.baseline);
+    const concentrated = rises.some((r) => r >= 0.3 * rate.effect);
+    const keep = concentrated ? regressions : regressions.filter((f) => f.relative > rate.relative && f.ci[0] > rate.relative * f.baseline);
     explained = regressions.filter((f) => !keep.includes(f)).map((f) => ({ ...f, explainedBy: '' }));
     regressions = [rate, ...keep];
   }
