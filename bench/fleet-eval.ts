@@ -150,10 +150,12 @@ interface Cell {
   /** Per band: comparisons with the target, and with it among the regressions. */
   targets: number[];
   found: number[];
+  /** The processes a side the detector said it would need, when it left the target undecided (its power calculation). */
+  needed: number[];
   verdicts: Record<string, number>;
   ms: number;
 }
-const newCell = (): Cell => ({ n: 0, anyFalseRegression: 0, falseRegressions: 0, anyFalseImprovement: 0, rateFlagged: 0, targets: BANDS.map(() => 0), found: BANDS.map(() => 0), verdicts: {}, ms: 0 });
+const newCell = (): Cell => ({ n: 0, anyFalseRegression: 0, falseRegressions: 0, anyFalseImprovement: 0, rateFlagged: 0, targets: BANDS.map(() => 0), found: BANDS.map(() => 0), needed: [], verdicts: {}, ms: 0 });
 
 const cells = new Map<string, Cell>();
 const cellOf = (d: string, s: string, p: number) => {
@@ -202,6 +204,8 @@ for (const pods of PODS) {
         if (plan.target !== undefined && plan.band !== undefined) {
           cell.targets[plan.band]++;
           if (d.regressions.some((f) => f.function === plan.target)) cell.found[plan.band]++;
+          const undecided = (d as { inconclusive?: { function: string; neededProcesses?: number }[] }).inconclusive?.find((f) => f.function === plan.target && f.neededProcesses);
+          if (undecided?.neededProcesses) cell.needed.push(undecided.neededProcesses);
         }
       }
     });
@@ -230,13 +234,18 @@ for (const dn of detectorNames) {
       const c = cellOf(dn, s.name, p);
       rows.push([s.name, p, c.n, pct(c.anyFalseRegression, c.n), (c.falseRegressions / c.n).toFixed(2), pct(c.anyFalseImprovement, c.n), pct(c.rateFlagged, c.n),
         ...BANDS.map((_, b) => (c.targets[b] ? `${pct(c.found[b], c.targets[b])} (${c.targets[b]})` : '—')),
-        VERDICTS.map((v) => c.verdicts[v] ?? 0).join(' / '), (c.ms / c.n).toFixed(1)]);
+        VERDICTS.map((v) => c.verdicts[v] ?? 0).join(' / '), c.needed.length ? `${medianOf(c.needed)} (${c.needed.length})` : '—', (c.ms / c.n).toFixed(1)]);
     }
   }
   out.push(table(['scenario', 'pods a side', 'n', 'any false regression', 'false regressions / comparison', 'any false improvement', 'rate flagged',
-    ...BANDS.map((_, b) => `recall ${bandLabel(b)} self`), 'verdicts reg / no / inconcl / insuff', 'ms / comparison'], rows));
+    ...BANDS.map((_, b) => `recall ${bandLabel(b)} self`), 'verdicts reg / no / inconcl / insuff', 'processes needed (median, when undecided)', 'ms / comparison'], rows));
 }
 console.log(out.join('\n'));
+
+function medianOf(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
 
 const result = {
   command: `node dist/bench/fleet-eval.js ${process.argv.slice(2).join(' ')}`.trim(),

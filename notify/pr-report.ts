@@ -75,7 +75,7 @@ export function renderReport(answer: CompareAnswer, ctx: ReportContext): string 
     }
   }
   if (answer.explained.length > 0) {
-    lines.push('', `<details><summary>${answer.explained.length} slower only as part of another regression (a function below them, or the whole program)</summary>`, '');
+    lines.push('', `<details><summary>${answer.explained.length} explained: by a slower function below them, by the whole program, or by less work per second</summary>`, '');
     lines.push('| function | measure | change | explained by |', '| --- | --- | --- | --- |');
     for (const f of answer.explained.slice(0, MAX_FOLDED)) lines.push(`| ${escapeCell(f.function)} | ${f.measure} | ${points(f.effect)} | ${f.explainedBy ? escapeCell(f.explainedBy) : 'the whole program'} |`);
     lines.push('', '</details>');

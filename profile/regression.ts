@@ -90,7 +90,7 @@ export interface DetectOptions {
   minRelativeWhole: number;
   /** Fewer observations (profiles) on either side: insufficient data. Default 5. */
   minObservations: number;
-  /** Functions below this share of either side's cost are not tested. Default 0.001 (0.1 %). */
+  /** Functions below this share of both sides' cost are not tested (independent filtering: it does not look at the change; a function of 0.2 % can move the whole by 0.5 % only by growing past 0.5 % itself). Default 0.005 (0.5 %). */
   minShare: number;
   /** Power for the "needed" and "detectable" figures. Default 0.8. */
   power: number;
@@ -122,7 +122,7 @@ export interface DetectOptions {
 }
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
-  fdr: 0.01, minAbsolute: 0.005, minRelative: 0.1, minRelativeWhole: 0.03, minObservations: 5, minShare: 0.001, power: 0.8,
+  fdr: 0.01, minAbsolute: 0.005, minRelative: 0.1, minRelativeWhole: 0.03, minObservations: 5, minShare: 0.005, power: 0.8,
   prior: { cv: 0.15, df: 1 }, priorWhole: { cv: 0.05, df: 3 }, maxResolution: 0.5, kind: 'cost', testSelf: true,
 };
 
@@ -194,6 +194,9 @@ export interface Detection {
 }
 
 const zeroSums = (): Sums => ({ x: 0, xx: 0, xt: 0, xw: 0 });
+
+/** What `explainedBy` says of a rise per unit of work whose cost per second did not rise with it. */
+export const LESS_WORK = '(less work per second)';
 
 /** The frame V8's profiler puts idle time under. */
 export const IDLE = '(idle)';
@@ -370,6 +373,7 @@ interface Test {
   t: number;
   p: number;
   cv: number;
+  perSecond: number;
 }
 
 /**
@@ -408,7 +412,14 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   }
 
   // Candidates for testing: functions with at least minShare of either side's cost.
-  interface Raw { fn: string; measure: Measure; pb: Point[]; pc: Point[]; selfB: number; selfC: number }
+  interface Raw { fn: string; measure: Measure; pb: Point[]; pc: Point[]; selfB: number; selfC: number; perSecond: number }
+  // The relative change of a measure's cost per process-second (what traffic and throughput move, code too).
+  const perSecondChange = (get: (p: ProcessStats) => Sums | undefined): number => {
+    const side = (s: SideStats) => s.processes.reduce((a, p) => a + (p.seconds > 0 ? (get(p)?.x ?? 0) / p.seconds : 0), 0) / Math.max(1, s.processes.length);
+    const b = side(baseline);
+    const c = side(candidate);
+    return b > 0 ? c / b - 1 : c > 0 ? Infinity : 0;
+  };
   const raws: Raw[] = [];
   const names = new Set<string>();
   for (const p of all) for (const name of p.functions.keys()) names.add(name);
@@ -422,16 +433,16 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     const sc = pointsOf(candidate, (p) => p.functions.get(name)?.self);
     const selfB = moments(sb).mean;
     const selfC = moments(sc).mean;
-    raws.push({ fn: name, measure: 'total', pb, pc, selfB, selfC });
+    raws.push({ fn: name, measure: 'total', pb, pc, selfB, selfC, perSecond: perSecondChange((p) => p.functions.get(name)?.total) });
     // Self cost too: a slower function with large callees barely moves its total. Inlining moves self
     // time between processes; that spread is in the function's own between-process variance.
     if (o.testSelf && (selfB >= o.minShare * wholeMeanB || selfC >= o.minShare * wholeMeanC) && (selfB < 0.999 * mb || selfC < 0.999 * mc)) {
-      raws.push({ fn: name, measure: 'self', pb: sb, pc: sc, selfB, selfC });
+      raws.push({ fn: name, measure: 'self', pb: sb, pc: sc, selfB, selfC, perSecond: perSecondChange((p) => p.functions.get(name)?.self) });
     }
   }
   // The whole program is judged only where its cost has a meaning apart from traffic.
   const judgeWhole = norm.mode !== 'size';
-  raws.push({ fn: '', measure: 'rate', pb: wholeB, pc: wholeC, selfB: 0, selfC: 0 });
+  raws.push({ fn: '', measure: 'rate', pb: wholeB, pc: wholeC, selfB: 0, selfC: 0, perSecond: perSecondChange((p) => p.total) });
 
   // Between-process spread: per test, the squared coefficient of variation beyond the within-process
   // variance, by moments over both sides' processes; pooled over tests by the median; each test's
@@ -476,7 +487,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     const df = Math.max(1, d + (Number.isFinite(own) ? dfBetween : 0));
     const t = se > 0 ? diff / se : diff === 0 ? 0 : Math.sign(diff) * Infinity;
     const p = Math.min(1, 2 * studentTUpper(Math.abs(t), df));
-    return { fn: r.fn, measure: r.measure, b, c, selfB: r.selfB, selfC: r.selfC, se, df, t, p, cv: Math.sqrt(moderated) };
+    return { fn: r.fn, measure: r.measure, b, c, selfB: r.selfB, selfC: r.selfC, se, df, t, p, cv: Math.sqrt(moderated), perSecond: r.perSecond };
   });
 
   // Two families, each at the FDR: the functions (Benjamini–Hochberg over all of them), and the whole
@@ -491,6 +502,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   const scale = 1 / wholeMeanB;
   const obsPerProcess = (base.n + cand.n) / Math.max(1, all.length);
 
+  const timeDriven = new Set<Test>();
   const findings = tests.map((t) => {
     const judged = qOf.has(t);
     const effect = (t.c.mean - t.b.mean) * scale;
@@ -506,6 +518,15 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     let neededProcesses: number | undefined;
     let neededObservations: number | undefined;
     if (significant && practical) verdict = effect > 0 ? 'regression' : 'improvement';
+    // Per unit of work, a cost that follows time (timers, the runtime's threads, the profiler's own pushes)
+    // rises when the work per second falls (a slower benchmark does fewer iterations a second) and falls when
+    // it grows, while its cost per second stays put. A function's own change moves its cost per second too
+    // (in a CPU-bound benchmark by less than per unit of work, as its share of a saturated core grows).
+    const still = Math.sign(t.perSecond) !== Math.sign(relative) || Math.abs(t.perSecond) < Math.min(0.25 * Math.abs(relative), 0.2);
+    if (norm.mode === 'work' && t.measure !== 'rate' && (verdict === 'regression' || verdict === 'improvement') && still) {
+      verdict = 'unchanged';
+      timeDriven.add(t);
+    }
     // Undecided only where it would matter in absolute terms: small functions' noise crosses +10 % all the time.
     else if (judged && !significant && (t.measure === 'rate' ? practical : Math.abs(relative) >= o.minRelative && Math.abs(effect) >= o.minAbsolute)) {
       verdict = 'inconclusive';
@@ -530,7 +551,8 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   const fnFindings = findings.filter((f) => f.measure !== 'rate');
   const rate = findings.find((f) => f.measure === 'rate');
   let regressions = fnFindings.filter((f) => f.verdict === 'regression').sort(byEffect);
-  let explained: (Finding & { explainedBy: string })[] = [];
+  // Rises per unit of work that are only less work per second, kept for reading, never regressions.
+  let explained: (Finding & { explainedBy: string })[] = tests.flatMap((t, i) => (timeDriven.has(t) && findings[i].effect > 0 ? [{ ...findings[i], explainedBy: LESS_WORK }] : []));
   if (rate?.verdict === 'regression') {
     // A slower whole program. When the rise is broad (a slower runtime, more work per request everywhere),
     // the functions that rose no more than it did are its parts, not regressions of their own. When one
@@ -660,8 +682,11 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
       const top = costs.get(caller);
       if (!o || !top) continue;
       const mirror = o.selfC - o.selfB;
+      const own = costs.get(f.function);
+      // The two selves must cancel: a real change with some inlining beside it leaves their sum moved.
+      const cancel = own ? Math.abs(own.selfC - own.selfB + mirror) <= 0.5 * Math.max(size, Math.abs(mirror)) : false;
       const totalStill = Math.abs(top.totalC - top.totalB) <= Math.max(0.5 * size, top.totalHalf);
-      if (Math.sign(mirror) === -Math.sign(f.effect) && Math.abs(mirror) >= 0.5 * size && totalStill) return other;
+      if (Math.sign(mirror) === -Math.sign(f.effect) && Math.abs(mirror) >= 0.5 * size && cancel && totalStill) return other;
     }
     return undefined;
   };
