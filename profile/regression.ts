@@ -522,7 +522,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     // rises when the work per second falls (a slower benchmark does fewer iterations a second) and falls when
     // it grows, while its cost per second stays put. A function's own change moves its cost per second too
     // (in a CPU-bound benchmark by less than per unit of work, as its share of a saturated core grows).
-    const still = Math.sign(t.perSecond) !== Math.sign(relative) || Math.abs(t.perSecond) < Math.min(0.25 * Math.abs(relative), 0.2);
+    const still = Math.sign(t.perSecond) !== Math.sign(relative) || Math.abs(t.perSecond) < 0.25 * Math.abs(relative);
     if (norm.mode === 'work' && t.measure !== 'rate' && (verdict === 'regression' || verdict === 'improvement') && still) {
       verdict = 'unchanged';
       timeDriven.add(t);

@@ -114,6 +114,8 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
   test('a function made 1.3x slower is flagged (or the caller it was inlined into), nothing unchanged', async () => {
     const cpu = (await compare('orders-slow', 'cpu')).json;
     const wall = (await compare('orders-slow', 'wall')).json;
+    const said = (a: Answer) => `${a.verdict}: ${a.regressions.map((f) => `${f.function || '(whole)'}/${f.measure} ${f.relative?.toFixed(3)} q=${f.q.toPrecision(2)}`).join(', ')}`;
+    if (![cpu, wall].every((a) => names(a.regressions).every((f) => SLOWED.includes(f)))) console.log(`cpu ${said(cpu)}\nwall ${said(wall)}`);
     for (const a of [cpu, wall]) expect(names(a.regressions).every((f) => SLOWED.includes(f))).toBe(true);
     // At least one of the two time types decides it with two processes a version.
     // The whole program's cost per request rose too (measure rate); the function it went to must be named.
