@@ -18,9 +18,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-// The detector today (v1). When detector v2 replaces profile/regression.ts, v1 moves to
-// bench/legacy-detector.ts (branch detector-v2 has it) and runs beside v2 here.
-import * as legacy from '../profile/regression';
+import * as legacy from './legacy-detector';
+import * as current from '../profile/regression';
 import { baselineShares, makeFleetService, pickTarget, simulateFleet, type Change, type FleetService, type FleetTruth, type Observation } from '../test/helpers/fleet';
 import { rng } from '../test/helpers/synthetic-profiles';
 import { arg, argText, mixSeed, repoDir } from './lib';
@@ -39,10 +38,29 @@ export interface DetectorContext {
 export type DetectorFn = (b: Observation[], c: Observation[], context: DetectorContext) => DetectorResult;
 
 const DETECTORS: Record<string, DetectorFn> = {
-  /** Detector v1 (profile/regression.ts) as store/compare.ts runs it: detect, then attributeToCallees. */
+  /** Detector v1 (bench/legacy-detector.ts) as store/compare.ts ran it: detect, then attributeToCallees. */
   legacy: (b, c, { stacks }) => {
     let d = legacy.detect(legacy.summarize(b), legacy.summarize(c));
     if (d.regressions.length > 1) d = legacy.attributeToCallees(d, stacks);
+    return d;
+  },
+  /** Detector v2 (profile/regression.ts) as store/compare.ts runs it: detect, then attributeToCallees. */
+  v2: (b, c, { stacks }) => {
+    let d = current.detect(current.summarize(b), current.summarize(c));
+    d = current.attributeToCallees(d, stacks);
+    return d;
+  },
+  /** Detector v2 testing total (inclusive) cost only. */
+  'v2-total': (b, c, { stacks }) => {
+    let d = current.detect(current.summarize(b), current.summarize(c), { testSelf: false });
+    d = current.attributeToCallees(d, stacks);
+    return d;
+  },
+  /** Detector v2 on the same profiles without their work counts: the robust size factor instead. */
+  'v2-size': (b, c, { stacks }) => {
+    const strip = (os: Observation[]) => os.map((o) => ({ ...o, work: undefined }));
+    let d = current.detect(current.summarize(strip(b)), current.summarize(strip(c)));
+    d = current.attributeToCallees(d, stacks);
     return d;
   },
 };
@@ -55,7 +73,9 @@ const windowSeconds = arg('window', 300);
 const SERVICE = { functions: arg('functions', 150), nodes: arg('nodes', 750), endpoints: 8 };
 const detectorNames = argText('detector', 'legacy').split(',').filter(Boolean);
 for (const name of detectorNames) if (!DETECTORS[name]) throw new Error(`unknown detector ${name}; known: ${Object.keys(DETECTORS).join(', ')}`);
-const PODS = [1, 2, 5, 20];
+/** Print each false regression (what a detector flagged that did not get slower) as it happens. */
+const explain = argText('explain', '') !== '';
+const PODS = argText('pods', '1,2,5,20').split(',').map(Number);
 /** Target bands by true baseline self share. */
 const BANDS: [number, number][] = [[0.02, 0.05], [0.05, 0.2]];
 const bandLabel = (b: number) => `${BANDS[b][0] * 100}–${BANDS[b][1] * 100} %`;
@@ -130,10 +150,12 @@ interface Cell {
   /** Per band: comparisons with the target, and with it among the regressions. */
   targets: number[];
   found: number[];
+  /** The processes a side the detector said it would need, when it left the target undecided (its power calculation). */
+  needed: number[];
   verdicts: Record<string, number>;
   ms: number;
 }
-const newCell = (): Cell => ({ n: 0, anyFalseRegression: 0, falseRegressions: 0, anyFalseImprovement: 0, rateFlagged: 0, targets: BANDS.map(() => 0), found: BANDS.map(() => 0), verdicts: {}, ms: 0 });
+const newCell = (): Cell => ({ n: 0, anyFalseRegression: 0, falseRegressions: 0, anyFalseImprovement: 0, rateFlagged: 0, targets: BANDS.map(() => 0), found: BANDS.map(() => 0), needed: [], verdicts: {}, ms: 0 });
 
 const cells = new Map<string, Cell>();
 const cellOf = (d: string, s: string, p: number) => {
@@ -165,6 +187,9 @@ for (const pods of PODS) {
         cell.n++;
         cell.verdicts[d.verdict] = (cell.verdicts[d.verdict] ?? 0) + 1;
         const falseRegs = d.regressions.filter((f) => isFalseRegression(f, fleet.truth)).length;
+        if (explain && falseRegs > 0) {
+          for (const f of d.regressions.filter((x) => isFalseRegression(x, fleet.truth))) log(`false regression: ${dn} ${sc.name} ${pods} pods rep ${rep}: ${JSON.stringify(f, (_k, v: unknown) => (typeof v === 'number' ? Number(v.toPrecision(4)) : v))}`);
+        }
         cell.falseRegressions += falseRegs;
         if (falseRegs > 0) cell.anyFalseRegression++;
         if (d.improvements.some((f) => isFalseImprovement(f, fleet.truth))) cell.anyFalseImprovement++;
@@ -172,6 +197,8 @@ for (const pods of PODS) {
         if (plan.target !== undefined && plan.band !== undefined) {
           cell.targets[plan.band]++;
           if (d.regressions.some((f) => f.function === plan.target)) cell.found[plan.band]++;
+          const undecided = (d as { inconclusive?: { function: string; neededProcesses?: number }[] }).inconclusive?.find((f) => f.function === plan.target && f.neededProcesses);
+          if (undecided?.neededProcesses) cell.needed.push(undecided.neededProcesses);
         }
       }
     });
@@ -200,13 +227,18 @@ for (const dn of detectorNames) {
       const c = cellOf(dn, s.name, p);
       rows.push([s.name, p, c.n, pct(c.anyFalseRegression, c.n), (c.falseRegressions / c.n).toFixed(2), pct(c.anyFalseImprovement, c.n), pct(c.rateFlagged, c.n),
         ...BANDS.map((_, b) => (c.targets[b] ? `${pct(c.found[b], c.targets[b])} (${c.targets[b]})` : '—')),
-        VERDICTS.map((v) => c.verdicts[v] ?? 0).join(' / '), (c.ms / c.n).toFixed(1)]);
+        VERDICTS.map((v) => c.verdicts[v] ?? 0).join(' / '), c.needed.length ? `${medianOf(c.needed)} (${c.needed.length})` : '—', (c.ms / c.n).toFixed(1)]);
     }
   }
   out.push(table(['scenario', 'pods a side', 'n', 'any false regression', 'false regressions / comparison', 'any false improvement', 'rate flagged',
-    ...BANDS.map((_, b) => `recall ${bandLabel(b)} self`), 'verdicts reg / no / inconcl / insuff', 'ms / comparison'], rows));
+    ...BANDS.map((_, b) => `recall ${bandLabel(b)} self`), 'verdicts reg / no / inconcl / insuff', 'processes needed (median, when undecided)', 'ms / comparison'], rows));
 }
 console.log(out.join('\n'));
+
+function medianOf(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
 
 const result = {
   command: `node dist/bench/fleet-eval.js ${process.argv.slice(2).join(' ')}`.trim(),

@@ -23,7 +23,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_DETECT_OPTIONS, detect, summarize, type Detection, type Finding, type Observation, type SideStats } from '../profile/regression';
+import { DEFAULT_DETECT_OPTIONS, detect, summarize, type Detection, type Finding, type Observation, type SideStats } from './legacy-detector';
 import { erfc, normalQuantile, studentTQuantileUpper, studentTUpper } from '../profile/stats';
 import { makeService, observe, rng, windowWeights, type Service, type WindowOptions } from '../test/helpers/synthetic-profiles';
 import { arg, median, mixSeed, percentile, repoDir } from './lib';

@@ -15,7 +15,7 @@ import { parseTime } from '../profile/time-range';
 import { actionsContext, defaultRunLabels, type ActionsContext } from './ci/actions-env';
 import { CompareError, fetchComparison } from './ci/compare-client';
 import { commentMarker, setStatus, upsertComment, type PullRequestTarget } from '../notify/github';
-import { agentRegisterPath, recordEnv, runRecorded } from './ci/record';
+import { agentRegisterPath, MAX_REPEAT, recordEnv, runRepeated } from './ci/record';
 import { compareLink, renderBudgetSection, renderReport, verdictText, type CompareAnswer, type ComparedSide } from '../notify/pr-report';
 import { fetchBudgetVerdicts, readBudgetsFile } from './ci/budgets-client';
 import { parseLabels } from './push/ingest-query';
@@ -31,7 +31,7 @@ interface CompareOptions {
   baselineUntil?: string;
   candidateFrom?: string;
   candidateUntil?: string;
-  failOn: 'regression' | 'never';
+  failOn: 'regression' | 'inconclusive' | 'never';
   format: 'markdown' | 'json';
   tenant?: string;
   token?: string;
@@ -73,6 +73,7 @@ interface RecordOptions {
   tenant?: string;
   token?: string;
   interval?: number;
+  repeat: number;
   ciLabels: boolean;
 }
 
@@ -98,7 +99,7 @@ function compareCommand(): Command {
     .option('--baseline-until <time>', 'end of the baseline\'s range (default --until)')
     .option('--candidate-from <time>', 'start of the candidate\'s range (default --from)')
     .option('--candidate-until <time>', 'end of the candidate\'s range (default --until)')
-    .addOption(new Option('--fail-on <what>', 'exit 1 on this verdict').choices(['regression', 'never']).default('never'))
+    .addOption(new Option('--fail-on <what>', 'exit 1 on this verdict (inconclusive: also when the data cannot decide, which is never green)').choices(['regression', 'inconclusive', 'never']).default('never'))
     .addOption(new Option('--format <format>', 'what to print').choices(['markdown', 'json']).default('markdown'))
     .option('--tenant <id>', 'tenant, sent as X-Scope-OrgID')
     .addOption(new Option('--token <token>', 'bearer token for the Flamewatch server').env('FLAMEWATCH_TOKEN'))
@@ -163,11 +164,14 @@ async function runCompare(o: CompareOptions, env: ActionsContext): Promise<numbe
     process.stderr.write(`${done.action} the comment on ${github.repository}#${github.pr}: ${done.url}\n`);
     if (o.status) {
       if (!github.sha) throw new Error('--status needs the commit: --sha, or GITHUB_SHA in Actions');
-      const state = answer.verdict === 'regression' ? 'failure' as const : 'success' as const;
+      // Undecided is not green: a pending status says the run needs more data.
+      const state = answer.verdict === 'regression' ? 'failure' as const : answer.verdict === 'inconclusive' ? (o.failOn === 'inconclusive' ? 'failure' as const : 'pending' as const) : 'success' as const;
       await setStatus({ ...github, sha: github.sha }, { state, context: `flamewatch/${service}`, description: verdictText(answer), targetUrl: compareLink(ctx.uiUrl, ctx, answer.unit, '') }, { log });
     }
   }
-  return o.failOn === 'regression' && (answer.verdict === 'regression' || budgets?.verdict === 'fail') ? 1 : 0;
+  const failed = answer.verdict === 'regression' || budgets?.verdict === 'fail';
+  const undecided = answer.verdict === 'inconclusive' || budgets?.verdict === 'inconclusive';
+  return (o.failOn === 'regression' && failed) || (o.failOn === 'inconclusive' && (failed || undecided)) ? 1 : 0;
 }
 
 function checkCommand(): Command {
@@ -250,11 +254,12 @@ function recordCommand(): Command {
     .option('--tenant <id>', 'tenant (X-Scope-OrgID)')
     .addOption(new Option('--token <token>', 'bearer token for the Flamewatch server').env('FLAMEWATCH_TOKEN'))
     .option('--interval <s>', 'seconds between the agent\'s pushes (default the agent\'s, 10)', positiveInteger)
+    .option('--repeat <n>', `run the command n times (1-${MAX_REPEAT}), one after another, each its own process: the detector needs several processes a side; stops at the first failing run`, repeatCount, 1)
     .action(async (command: string[], o: RecordOptions) => {
       const labels = [...(o.ciLabels ? defaultRunLabels(actionsContext(process.env)) : []), ...parseLabels(o.labels ?? [])];
       if (o.server !== undefined) checkServer(o.server);
       const settings = { command, server: o.server, service: o.service, labels, tenant: o.tenant, token: o.token, interval: o.interval };
-      process.exitCode = await runRecorded(settings, recordEnv(process.env, settings, agentRegisterPath()));
+      process.exitCode = await runRepeated(settings, recordEnv(process.env, settings, agentRegisterPath()), o.repeat, (m) => console.error(m));
     });
 }
 
@@ -272,6 +277,11 @@ function checkServer(server: string | undefined): string {
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+function repeatCount(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_REPEAT) throw new InvalidArgumentError(`must be a whole number from 1 to ${MAX_REPEAT} (runs of the command).`);
+  return Number(value);
 }
 
 function positiveInteger(value: string): number {

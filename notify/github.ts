@@ -124,7 +124,7 @@ export async function upsertComment(
 /** Sets a commit status on `target.sha` under `context`. */
 export async function setStatus(
   target: PullRequestTarget & { sha: string },
-  status: { state: 'success' | 'failure' | 'error'; context: string; description: string; targetUrl?: string },
+  status: { state: 'success' | 'failure' | 'error' | 'pending'; context: string; description: string; targetUrl?: string },
   options: GitHubOptions = {},
 ): Promise<void> {
   const gh = githubClient(target.token, target.apiUrl, options);

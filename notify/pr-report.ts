@@ -1,7 +1,8 @@
 /**
  * The pull-request report: `GET /api/v1/compare`'s answer as GitHub-flavoured
- * markdown — a one-line verdict, the top regressions and improvements as a
- * table, the total per-second change, profile counts and links to the
+ * markdown — a one-line verdict (an undecided comparison leads with what it
+ * would take), the top regressions and improvements as a table, the whole
+ * program's change, profile and process counts and links to the
  * differential flame graph in the UI. Pure: the same answer gives the same text.
  */
 import { compareView } from '../profile/detect-job';
@@ -50,15 +51,16 @@ export function renderReport(answer: CompareAnswer, ctx: ReportContext): string 
   const top = ctx.top ?? 10;
   const link = (fn: string) => (ctx.uiUrl ? compareLink(ctx.uiUrl, ctx, answer.unit, fn) : undefined);
   const lines: string[] = [verdictLine(answer), ''];
-  lines.push(`Baseline \`${code(ctx.baseline.query)}\` (${answer.baseline.n} profiles, ${answer.baseline.samples} ${escapeCell(answer.unit || 'samples')}) ` +
-    `against PR \`${code(ctx.candidate.query)}\` (${answer.candidate.n} profiles, ${answer.candidate.samples} ${escapeCell(answer.unit || 'samples')}), type ${escapeCell(ctx.type)}.`);
-  if (answer.rate) lines.push('', rateLine(answer.rate, answer.unit));
+  const side = (s: CompareAnswer['baseline']) => `${s.n} profiles from ${s.processes} process${s.processes === 1 ? '' : 'es'}`;
+  lines.push(`Baseline \`${code(ctx.baseline.query)}\` (${side(answer.baseline)}) against PR \`${code(ctx.candidate.query)}\` (${side(answer.candidate)}), ` +
+    `type ${escapeCell(ctx.type)}, ${NORMALISATION[answer.normalisation] ?? 'costs'}. Percentages are of the baseline's whole cost.`);
+  if (answer.rate) lines.push('', rateLine(answer));
   const full = link('');
   if (full) lines.push('', `[Differential flame graph and full comparison](${full})`);
 
   const regressions = answer.regressions.filter((f) => f.measure !== 'rate');
-  const { real, shifted } = splitImprovements(answer);
-  const sections: Array<[string, WireFinding[]]> = [['Regressions', regressions], ['Improvements', real]];
+  const gauge = answer.kind === 'gauge';
+  const sections: Array<[string, WireFinding[]]> = [[gauge ? 'More memory held' : 'Regressions', regressions], [gauge ? 'Less memory held' : 'Improvements', answer.improvements]];
   for (const [title, findings] of sections) {
     if (findings.length === 0) continue;
     lines.push('', `### ${title} (${findings.length})`, '');
@@ -72,31 +74,24 @@ export function renderReport(answer: CompareAnswer, ctx: ReportContext): string 
       lines.push('', '</details>');
     }
   }
-  if (shifted.length > 0) {
-    // Shares sum to one: when one function costs more, every other one's share shrinks though its own cost did not fall.
-    lines.push('', `<details><summary>${shifted.length} smaller in share only: their cost per second did not fall</summary>`, '');
-    lines.push('| function | measure | baseline % | PR % | change | cost per second |', '| --- | --- | --- | --- | --- | --- |');
-    for (const { f, absolute } of shifted.slice(0, MAX_FOLDED)) {
-      lines.push(`| ${escapeCell(f.function)} | ${f.measure} | ${percent(f.baseline)} | ${percent(f.candidate)} | ${points(f.effect)} | ${relativeText(absolute)} |`);
-    }
-    lines.push('', '</details>');
-  }
   if (answer.explained.length > 0) {
-    lines.push('', `<details><summary>${answer.explained.length} callers slower only because of a function below them</summary>`, '');
+    lines.push('', `<details><summary>${answer.explained.length} explained: by a slower function below them, by the whole program, or by less work per second</summary>`, '');
     lines.push('| function | measure | change | explained by |', '| --- | --- | --- | --- |');
-    for (const f of answer.explained.slice(0, MAX_FOLDED)) lines.push(`| ${escapeCell(f.function)} | ${f.measure} | ${points(f.effect)} | ${escapeCell(f.explainedBy)} |`);
+    for (const f of answer.explained.slice(0, MAX_FOLDED)) lines.push(`| ${escapeCell(f.function)} | ${f.measure} | ${points(f.effect)} | ${f.explainedBy ? escapeCell(f.explainedBy) : 'the whole program'} |`);
     lines.push('', '</details>');
   }
   if (answer.inconclusive.length > 0) {
     lines.push('', `<details><summary>${answer.inconclusive.length} changes too uncertain to call</summary>`, '');
-    lines.push('| function | measure | baseline % | PR % | change | profiles needed a side |', '| --- | --- | --- | --- | --- | --- |');
+    lines.push('| function | measure | baseline % | PR % | change | needed a side |', '| --- | --- | --- | --- | --- | --- |');
     for (const f of answer.inconclusive.slice(0, MAX_FOLDED)) {
-      lines.push(`| ${escapeCell(f.function)} | ${f.measure} | ${percent(f.baseline)} | ${percent(f.candidate)} | ${points(f.effect)} | ${f.neededObservations ?? '?'} |`);
+      const needed = f.neededObservations ? `${f.neededObservations} profiles from ${f.neededProcesses} processes` : '?';
+      lines.push(`| ${escapeCell(f.function || 'whole program')} | ${f.measure} | ${percent(f.baseline)} | ${percent(f.candidate)} | ${points(f.effect)} (${relativeText(f.relative)}) | ${needed} |`);
     }
     lines.push('', '</details>');
   }
+  const resolution = Number.isFinite(answer.resolution ?? NaN) ? `; it can see rises of ${relativeText(answer.resolution)} on functions of 5 % or more of the cost` : '';
   lines.push('', `<sub>${answer.tested} tests, false discovery rate ${answer.options.fdr}; a change counts from ` +
-    `${(answer.options.minAbsolute * 100).toFixed(1)} pp or ${(answer.options.minRelative * 100).toFixed(0)} %. Flamewatch.</sub>`);
+    `${(answer.options.minAbsolute * 100).toFixed(1)} pp or ${(answer.options.minRelative * 100).toFixed(0)} %${resolution}. Flamewatch.</sub>`);
   return lines.join('\n') + '\n';
 }
 
@@ -112,7 +107,7 @@ export interface ReportSection {
  * there are several), the regressed types first.
  */
 export function renderPullRequestReport(title: { service: string; pr: string; commit?: string }, sections: ReportSection[]): string {
-  const order = { regression: 0, no_regression: 1, insufficient_data: 2 } as const;
+  const order = { regression: 0, inconclusive: 1, no_regression: 2, insufficient_data: 3 } as const;
   const sorted = [...sections].sort((a, b) => order[a.answer.verdict] - order[b.answer.verdict] || a.ctx.type.localeCompare(b.ctx.type));
   const commit = title.commit ? ` at ${escapeCell(title.commit.slice(0, 12))}` : '';
   const head = `**Flamewatch** · ${escapeCell(title.service)} · PR #${escapeCell(title.pr)}${commit}`;
@@ -120,58 +115,56 @@ export function renderPullRequestReport(title: { service: string; pr: string; co
   return `${head}\n\n${sorted.map((s) => `#### ${escapeCell(s.ctx.type)}\n\n${renderReport(s.answer, s.ctx)}`).join('\n')}`;
 }
 
-/**
- * Improvements whose cost per second really fell, and those that only lost
- * share because the total grew: a function's cost per second is estimated as
- * its share times the side's total per second. Without a rate every
- * improvement counts as real.
- */
-export function splitImprovements(answer: CompareAnswer): { real: WireFinding[]; shifted: { f: WireFinding; absolute: number }[] } {
-  const rate = answer.rate;
-  if (!rate || !(rate.baseline > 0) || !(rate.candidate > 0)) return { real: answer.improvements, shifted: [] };
-  const real: WireFinding[] = [];
-  const shifted: { f: WireFinding; absolute: number }[] = [];
-  for (const f of answer.improvements) {
-    const absolute = f.baseline > 0 ? (f.candidate * rate.candidate) / (f.baseline * rate.baseline) - 1 : -1;
-    // Under half the practical floor's fall in cost per second: the share moved, the function did not get faster.
-    if (absolute > -answer.options.minRelative / 2) shifted.push({ f, absolute });
-    else real.push(f);
-  }
-  return { real, shifted };
-}
+/** What a comparison's percentages are of, by how the detector made the sides comparable. */
+const NORMALISATION: Record<string, string> = {
+  work: 'costs per unit of work (the work count the profiles carry)',
+  size: 'costs scaled by a robust per-process size factor (no work count: traffic and the whole program\'s speed cancel out)',
+  level: 'mean levels per process',
+};
 
 /** The verdict in one line, with the reason when the data does not decide. */
 export function verdictLine(answer: CompareAnswer): string {
   if (answer.verdict === 'insufficient_data') return `⚪ **Insufficient data**: ${escapeCell(answer.reason ?? 'too few profiles')}.`;
+  if (answer.verdict === 'inconclusive') return `🟡 **Inconclusive**: ${escapeCell(answer.reason ?? 'the data cannot decide yet')}.`;
+  const gauge = answer.kind === 'gauge';
   if (answer.verdict === 'no_regression') {
-    const improved = splitImprovements(answer).real.length;
-    const better = improved > 0 ? `, ${improved} improved` : '';
+    const improved = answer.improvements.length;
+    const better = improved > 0 ? `, ${improved} ${gauge ? 'holding less' : 'improved'}` : '';
     return `🟢 **No regression**${better} (${answer.candidate.n} PR profiles against ${answer.baseline.n} baseline profiles).`;
   }
   const fns = answer.regressions.filter((f) => f.measure !== 'rate');
   const count = new Set(fns.map((f) => f.function)).size;
   const worst = fns[0];
-  const what = worst ? `, worst ${escapeCell(worst.function)} ${worst.measure} ${points(worst.effect)}` : '';
-  const rate = answer.rate?.verdict === 'regression' ? `; total per second ${relativeText(answer.rate.relative)}` : '';
-  return `🔴 **Regression**: ${count} function${count === 1 ? '' : 's'} slower${what}${rate}.`;
+  const what = worst ? `, worst ${escapeCell(worst.function)} ${points(worst.effect)} (${relativeText(worst.relative)})` : '';
+  const whole = answer.rate?.verdict === 'regression' ? `the whole program ${gauge ? 'holds' : 'costs'} ${relativeText(answer.rate.relative)}${count ? '; ' : ''}` : '';
+  const fnText = count ? `${count} function${count === 1 ? '' : 's'} ${gauge ? 'holding more memory' : 'slower'}${what}` : '';
+  return `🔴 **Regression**: ${whole}${fnText}.`;
 }
 
 /** The verdict as plain text for a commit status (at most 140 characters there). */
 export function verdictText(answer: CompareAnswer): string {
   if (answer.verdict === 'insufficient_data') return `insufficient data: ${answer.reason ?? 'too few profiles'}`;
+  if (answer.verdict === 'inconclusive') return `inconclusive: ${(answer.reason ?? 'the data cannot decide yet').slice(0, 120)}`;
   if (answer.verdict === 'no_regression') return `no regression (${answer.candidate.n} PR profiles, ${answer.baseline.n} baseline)`;
   const fns = answer.regressions.filter((f) => f.measure !== 'rate');
   const count = new Set(fns.map((f) => f.function)).size;
-  const worst = fns[0] ? `, worst ${fns[0].function.slice(0, 60)} ${points(fns[0].effect)}` : '';
-  return `regression: ${count} function${count === 1 ? '' : 's'} slower${worst}`;
+  const worst = fns[0] ? `, worst ${fns[0].function.slice(0, 60)} ${relativeText(fns[0].relative)}` : '';
+  const whole = answer.rate?.verdict === 'regression' ? `whole program ${relativeText(answer.rate.relative)}; ` : '';
+  return `regression: ${whole}${count} function${count === 1 ? '' : 's'} slower${worst}`;
 }
 
-function rateLine(rate: WireFinding, unit: string): string {
-  const u = escapeCell(unit || 'samples');
-  const q = rate.verdict === 'regression' || rate.verdict === 'improvement' ? ` (${rate.verdict}, q ${num(rate.q)})` : ` (q ${num(rate.q)})`;
-  const signed = (x: number) => `${x >= 0 ? '+' : ''}${num(x)}`;
-  return `Total per second: ${num(rate.baseline)} → ${num(rate.candidate)} ${u}/s, ${signed(rate.effect)} ${u}/s (${relativeText(rate.relative)}, ` +
-    `95 % CI ${signed(rate.ci[0])} to ${signed(rate.ci[1])})${q}.`;
+function rateLine(answer: CompareAnswer): string {
+  const rate = answer.rate!;
+  const u = escapeCell(answer.unit || 'samples');
+  const ps = answer.perSecond;
+  const perSecond = ps ? `${num(ps.baseline)} → ${num(ps.candidate)} ${u}/s per instance` : '';
+  if (answer.normalisation === 'work' && rate.perWork) {
+    const q = rate.verdict === 'regression' || rate.verdict === 'improvement' ? ` (${rate.verdict}, q ${num(rate.q)})` : ` (q ${num(rate.q)})`;
+    return `Whole program per unit of work: ${num(rate.perWork.baseline)} → ${num(rate.perWork.candidate)} ${u} (${relativeText(rate.relative)}, ` +
+      `95 % CI ${relativeText(rate.ci[0])} to ${relativeText(rate.ci[1])})${q}; ${perSecond}.`;
+  }
+  if (answer.normalisation === 'level') return `Whole level: ${relativeText(rate.relative)} (${rate.verdict}).`;
+  return `Whole cost ${perSecond} (${relativeText(ps && ps.baseline > 0 ? ps.candidate / ps.baseline - 1 : null)}): traffic moves it, so without a work count it is not judged.`;
 }
 
 function table(findings: WireFinding[], link: (fn: string) => string | undefined): string[] {

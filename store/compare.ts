@@ -1,19 +1,45 @@
 /**
  * One comparison of two selections with the regression detector, as the
- * on-demand API (`GET /api/v1/compare`), the scheduled `detect` job and the
- * pull-request job all make it: both sides' per-profile statistics from
- * ClickHouse, `profile/regression.ts`'s verdict, and callers' growth that a
- * slower function below them explains attributed to that function.
+ * on-demand API (`GET /api/v1/compare`), the scheduled `detect` job, the
+ * pull-request job and the deploy gate all make it: both sides' per-process
+ * statistics from ClickHouse, `profile/regression.ts`'s verdict, and callers'
+ * growth that a slower function below them explains attributed to that
+ * function.
  */
-import { attributeToCallees, detect, type Detection, type DetectOptions } from '../profile/regression';
+import { InputError } from '../profile/errors';
+import { attributeToCallees, detect, type Detection, type DetectOptions, type ProfileKind } from '../profile/regression';
 import type { ProfileQueries } from './queries';
 import type { RegressionStore } from './regressions';
 import type { Selection } from './selection';
 
 export interface Comparison {
   detection: Detection;
-  /** The candidate's unit (the baseline's when the candidate has none). */
+  /** The unit both sides were read in. */
   unit: string;
+}
+
+/**
+ * Gauges are levels, not costs: in-use memory (pprof's `inuse_*`, and what
+ * Pyroscope pushes with `aggregationType=average`, stored as `inuse_*` types
+ * by its SDKs). Everything else (CPU, wall, allocations, counts) is a cost.
+ */
+export function profileKind(type: string): ProfileKind {
+  return /^inuse(_|$)/.test(type) ? 'gauge' : 'cost';
+}
+
+/**
+ * The unit to compare in: the one asked for, else the only one both sides
+ * hold. Several units (cpu pushed in samples by one SDK and in nanoseconds
+ * by another) are never summed: that is a 400 naming them.
+ */
+async function unitFor(queries: ProfileQueries, baseline: Selection, candidate: Selection): Promise<string> {
+  if (candidate.unit !== undefined) return candidate.unit;
+  const units = new Set([...(await queries.unitsOf(baseline)), ...(await queries.unitsOf(candidate))]);
+  if (units.size > 1) {
+    const list = [...units].sort();
+    throw new InputError('invalid_parameter', `${candidate.type} is stored in several units (${list.join(', ')}); ask for one, e.g. type=${candidate.type}:${list[0]}`);
+  }
+  return [...units][0] ?? '';
 }
 
 /** Compares `candidate` with `baseline`; both must be of one tenant, service and type. */
@@ -23,10 +49,13 @@ export async function compareSelections(
   candidate: Selection,
   options: Partial<DetectOptions> = {},
 ): Promise<Comparison> {
-  const [b, c] = await Promise.all([store.regressions.sideStats(baseline), store.regressions.sideStats(candidate)]);
-  let detection = detect(b, c, definedOnly(options));
-  if (detection.regressions.length > 1) detection = attributeToCallees(detection, await store.queries.stacks(candidate));
-  const unit = candidate.unit ?? (await store.queries.unitOf(candidate)) ?? (await store.queries.unitOf(baseline)) ?? '';
+  const unit = await unitFor(store.queries, baseline, candidate);
+  const [bSel, cSel] = unit ? [{ ...baseline, unit }, { ...candidate, unit }] : [baseline, candidate];
+  const [b, c] = await Promise.all([store.regressions.sideStats(bSel), store.regressions.sideStats(cSel)]);
+  let detection = detect(b, c, { kind: profileKind(candidate.type), ...definedOnly(options) });
+  if (detection.regressions.length + detection.improvements.length + detection.inconclusive.length > 0) {
+    detection = attributeToCallees(detection, await store.queries.stacks(cSel));
+  }
   return { detection, unit };
 }
 

@@ -13,7 +13,7 @@ export { storeConfigFromEnv } from './client';
 export type { BudgetScope, StoredBudgets } from './budgets';
 export { BudgetStore, budgetSelection, evaluateBudgets } from './budgets';
 export type { Comparison } from './compare';
-export { compareSelections } from './compare';
+export { compareSelections, profileKind } from './compare';
 export { StoreUnavailableError } from './errors';
 export type { Selection } from './selection';
 export type { BuildOptions, BuildResult } from './rollups';

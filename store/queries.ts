@@ -172,6 +172,17 @@ export class ProfileQueries {
   }
 
   /** The unit of a selection's type (the most common one when several were pushed), or undefined when nothing matches. */
+  /** The units a selection's profiles were stored in, most profiles first. */
+  async unitsOf(sel: Selection): Promise<string[]> {
+    const params: QueryParams = {};
+    const where = selectionWhere(sel, params);
+    const rows = await this.rows<{ unit: string }>(
+      `SELECT unit FROM ${this.db}.profiles WHERE ${where} GROUP BY unit ORDER BY count() DESC, unit`,
+      params,
+    );
+    return rows.map((r) => r.unit);
+  }
+
   async unitOf(sel: Selection): Promise<string | undefined> {
     const params: QueryParams = {};
     const where = selectionWhere(sel, params);

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { SideStats } from '../profile/regression';
+import type { ProcessStats, SideStats } from '../profile/regression';
 import type { Matcher } from '../profile/selector';
 import { classifyStoreError } from './errors';
 import { queryRows } from './rows-query';
@@ -32,7 +32,12 @@ export const MAX_OBSERVATIONS = 240;
  */
 export const MAX_PROFILES_READ = 25_000;
 
-export type RegressionStatus = 'open' | 'acknowledged' | 'resolved';
+/**
+ * `suspected`: seen, not yet confirmed in a later, disjoint window (the
+ * sweep's repeated looks at overlapping windows would otherwise multiply
+ * false alarms); not listed as open and not notified until confirmed.
+ */
+export type RegressionStatus = 'suspected' | 'open' | 'acknowledged' | 'resolved';
 
 /** A stored regression: what changed, against what, how sure, and its life cycle. */
 export interface Regression {
@@ -117,48 +122,84 @@ export class RegressionStore {
   }
 
   /**
-   * One side's sufficient statistics: per observation the share of each
-   * function (self and total) summed and summed in squares, and the total per
-   * instance-second. Everything is aggregated in ClickHouse.
+   * One side's sufficient statistics for the detector: per process (the
+   * `process` an agent names, else the series' labels) its observations'
+   * sums of total, work and their squares and products, and per (process,
+   * function) the sums of self and total, their squares and their products
+   * with the observation's total and work. An observation is a pushed
+   * profile, or past `maxObservations` a time bucket of one process's
+   * profiles. Everything is aggregated in ClickHouse; functions under
+   * `minShare` of the side's cost are left out (they are not tested, and
+   * never move a size factor).
    */
-  async sideStats(sel: Selection, maxObservations = MAX_OBSERVATIONS, maxProfiles = MAX_PROFILES_READ): Promise<SideStats> {
+  async sideStats(sel: Selection, maxObservations = MAX_OBSERVATIONS, maxProfiles = MAX_PROFILES_READ, minShare = 0.0005): Promise<SideStats> {
     const params: QueryParams = {};
     let where = selectionWhere(sel, params);
-    const [shape] = await this.rows<{ profiles: string; instances: string }>(
-      `SELECT uniqExact(profile_id) AS profiles, uniqExact(labels) AS instances FROM ${this.db}.profiles WHERE ${where}`,
+    const proc = `if(process != '', process, toString(cityHash64(labels)))`;
+    const [shape] = await this.rows<{ profiles: string; processes: string }>(
+      `SELECT uniqExact(profile_id) AS profiles, uniqExact(${proc}) AS processes FROM ${this.db}.profiles WHERE ${where}`,
       params,
     );
     const profiles = Number(shape?.profiles ?? 0);
-    const instances = Math.max(1, Number(shape?.instances ?? 1));
+    const processes = Math.max(1, Number(shape?.processes ?? 1));
     if (profiles > maxProfiles) {
       params.sampleMod = Math.ceil(profiles / maxProfiles);
       where += ' AND cityHash64(profile_id) % {sampleMod:UInt64} = 0';
     }
-    let key = 'toString(profile_id)';
+    let key = 'cityHash64(profile_id)';
+    let obsKey = key;
     if (profiles > maxObservations) {
-      // Buckets sized so instances × buckets ≈ maxObservations; one UInt64 per
-      // (instance, bucket), computed per profile before any ARRAY JOIN, groups
+      // Buckets sized so processes × buckets ≈ maxObservations; one UInt64 per
+      // (process, bucket), computed per profile before any ARRAY JOIN, groups
       // faster than a string or a tuple computed per sample.
-      params.bucketMs = Math.max(1000, Math.ceil((sel.range.until - sel.range.from) / Math.max(1, Math.floor(maxObservations / instances))));
-      key = `cityHash64(labels, intDiv(${ms('time')}, {bucketMs:Int64}))`;
+      params.bucketMs = Math.max(1000, Math.ceil((sel.range.until - sel.range.from) / Math.max(1, Math.floor(maxObservations / processes))));
+      key = `cityHash64(${proc}, intDiv(${ms('time')}, {bucketMs:Int64}))`;
+      obsKey = `cityHash64(pp, intDiv(${ms("t0")}, {bucketMs:Int64}))`;
     }
-    const [obs] = await this.rows<{ n: string; samples: string; r1: number; r2: number }>(
-      `SELECT count() AS n, sum(tot) AS samples, sum(rate) AS r1, sum(rate * rate) AS r2 FROM (
-         SELECT ${key} AS obs, sum(total) AS tot, sum(total) * 1000 / greatest(sum(duration_ms), 1) AS rate
-         FROM ${this.db}.profiles WHERE ${where} GROUP BY obs HAVING tot > 0)`,
+    // V8's `(idle)` is no code's cost: its stacks count in neither a function's nor the whole program's cost
+    // (a quieter side would otherwise look costlier per request).
+    const [idle] = await this.rows<{ ids: string[] }>(
+      `SELECT groupArray(stack_id) AS ids FROM (SELECT DISTINCT stack_id FROM ${this.db}.stacks
+         WHERE tenant = {tenant:String} AND frames[length(frames)] = '(idle)'
+           AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${where}))`,
       params,
     );
-    const stats: SideStats = { n: Number(obs?.n ?? 0), samples: Number(obs?.samples ?? 0), rate: { sum: obs?.r1 ?? 0, sumSq: obs?.r2 ?? 0 }, functions: new Map() };
-    if (stats.n === 0) return stats;
+    params.idle = (idle?.ids ?? []).map(String);
+    // A push split by sample labels is several rows of one profile_id, each
+    // carrying the push's work and duration: take those once per profile.
+    const obs = `SELECT ${obsKey} AS obs, min(pp) AS proc, sum(pt) AS t, sum(pw) AS w, sum(pd) AS d FROM (
+         SELECT profile_id, min(${proc}) AS pp, min(time) AS t0, any(work) AS pw, any(duration_ms) AS pd,
+           toFloat64(sum(total) - sum(arraySum(arrayFilter((v, s) -> has(arrayMap(x -> toUInt64(x), {idle:Array(String)}), s), values, stack_ids)))) AS pt
+         FROM ${this.db}.profiles WHERE ${where} GROUP BY profile_id)
+       GROUP BY obs HAVING t > 0`;
+    const procRows = await this.rows<{ proc: string; n: string; seconds: number; t1: number; t2: number; tw: number; w1: number; w2: number }>(
+      `SELECT proc, count() AS n, sum(d) / 1000 AS seconds, sum(t) AS t1, sum(t * t) AS t2, sum(t * w) AS tw, sum(w) AS w1, sum(w * w) AS w2
+       FROM (${obs}) GROUP BY proc ORDER BY proc`,
+      params,
+    );
+    const stats: SideStats = { processes: [] };
+    const byKey = new Map<string, ProcessStats>();
+    let sideTotal = 0;
+    for (const r of procRows) {
+      const p: ProcessStats = {
+        key: r.proc, n: Number(r.n), seconds: r.seconds, total: { x: r.t1, xx: r.t2, xt: r.t2, xw: r.tw }, work: { x: r.w1, xx: r.w2 }, functions: new Map(),
+      };
+      byKey.set(r.proc, p);
+      stats.processes.push(p);
+      sideTotal += r.t1;
+    }
+    if (stats.processes.length === 0) return stats;
+    params.minValue = minShare * sideTotal;
     // Per (observation, stack) sums, joined to each stack's distinct functions
-    // (self where it is the leaf), summed per (observation, function), then
-    // per function over observations as shares of the observation's total.
-    // Functions are grouped by a 64-bit hash of the name (faster than the string).
-    const fns = await this.rows<{ fn: string; s1: number; s2: number; t1: number; t2: number }>(
+    // (self where it is the leaf), summed per (observation, function), then per
+    // (process, function) with the observation's total and work. Functions are
+    // grouped by a 64-bit hash of the name (faster than the string).
+    const fns = await this.rows<{ proc: string; fn: string; s1: number; s2: number; st: number; sw: number; a1: number; a2: number; at: number; aw: number }>(
       `WITH per_stack AS (
-         SELECT obs, stack_id, sum(value) AS v
+         SELECT obs, stack_id, toFloat64(sum(value)) AS v
          FROM (SELECT ${key} AS obs, stack_ids, values FROM ${this.db}.profiles WHERE ${where})
          ARRAY JOIN stack_ids AS stack_id, values AS value
+         WHERE NOT has(arrayMap(x -> toUInt64(x), {idle:Array(String)}), stack_id)
          GROUP BY obs, stack_id
        ),
        stack_fns AS (
@@ -168,19 +209,25 @@ export class RegressionStore {
                GROUP BY stack_id)
          ARRAY JOIN arrayDistinct(frames) AS fn
        ),
-       obs_total AS (
-         SELECT ${key} AS obs, sum(total) AS tot FROM ${this.db}.profiles WHERE ${where} GROUP BY obs HAVING tot > 0
-       )
-       SELECT any(fn) AS fn, sum(self / tot) AS s1, sum((self / tot) * (self / tot)) AS s2, sum(total / tot) AS t1, sum((total / tot) * (total / tot)) AS t2
-       FROM (
+       per_fn AS (
          SELECT p.obs AS obs, f.fid AS fid, any(f.fn) AS fn, sumIf(p.v, f.leaf) AS self, sum(p.v) AS total
          FROM per_stack AS p INNER JOIN stack_fns AS f ON p.stack_id = f.stack_id
          GROUP BY obs, fid
-       ) AS fo INNER JOIN obs_total AS o ON fo.obs = o.obs
-       GROUP BY fid`,
+       ),
+       kept AS (SELECT fid FROM per_fn GROUP BY fid HAVING sum(total) >= {minValue:Float64})
+       SELECT o.proc AS proc, any(fo.fn) AS fn,
+         sum(fo.self) AS s1, sum(fo.self * fo.self) AS s2, sum(fo.self * o.t) AS st, sum(fo.self * o.w) AS sw,
+         sum(fo.total) AS a1, sum(fo.total * fo.total) AS a2, sum(fo.total * o.t) AS at, sum(fo.total * o.w) AS aw
+       FROM (SELECT * FROM per_fn WHERE fid IN (SELECT fid FROM kept)) AS fo INNER JOIN (${obs}) AS o ON fo.obs = o.obs
+       GROUP BY proc, fo.fid`,
       params,
     );
-    for (const r of fns) stats.functions.set(r.fn, { self: { sum: r.s1, sumSq: r.s2 }, total: { sum: r.t1, sumSq: r.t2 } });
+    for (const r of fns) {
+      byKey.get(r.proc)?.functions.set(r.fn, {
+        self: { x: r.s1, xx: r.s2, xt: r.st, xw: r.sw },
+        total: { x: r.a1, xx: r.a2, xt: r.at, xw: r.aw },
+      });
+    }
     return stats;
   }
 
@@ -225,11 +272,11 @@ export class RegressionStore {
     return out;
   }
 
-  /** Tenants' (service, type) pairs with profiles since `from`: what a scheduled sweep looks at. */
-  async activeSeries(from: number): Promise<{ tenant: string; service: string; type: string; profiles: number }[]> {
-    const rows = await this.rows<{ tenant: string; service: string; type: string; profiles: string }>(
-      `SELECT tenant, service, type, uniqExact(profile_id) AS profiles FROM ${this.db}.profiles
-       WHERE time >= fromUnixTimestamp64Milli({from:Int64}) GROUP BY tenant, service, type ORDER BY tenant, service, type`,
+  /** Tenants' (service, type, unit)s with profiles since `from`: what a scheduled sweep looks at. */
+  async activeSeries(from: number): Promise<{ tenant: string; service: string; type: string; unit: string; profiles: number }[]> {
+    const rows = await this.rows<{ tenant: string; service: string; type: string; unit: string; profiles: string }>(
+      `SELECT tenant, service, type, unit, uniqExact(profile_id) AS profiles FROM ${this.db}.profiles
+       WHERE time >= fromUnixTimestamp64Milli({from:Int64}) GROUP BY tenant, service, type, unit ORDER BY tenant, service, type, unit`,
       { from },
     );
     return rows.map((r) => ({ ...r, profiles: Number(r.profiles) }));
@@ -239,18 +286,28 @@ export class RegressionStore {
    * Records a finding: a new regression, or the next sighting of one already
    * open (same id): its first sighting, run count and status are kept, the
    * latest statistics replace the old. A resolved regression seen again opens again.
+   *
+   * With `confirm`, a new finding is `suspected` until it is seen again at
+   * least `afterMs` after its first sighting (a window that does not overlap
+   * the first); a suspicion not seen for `staleMs` starts over. `created` is
+   * true when a regression opens (the moment to notify).
    */
-  async record(tenant: string, r: Omit<Regression, 'firstSeen' | 'lastSeen' | 'runs' | 'status'>, now = Date.now()): Promise<{ regression: Regression; created: boolean }> {
+  async record(
+    tenant: string,
+    r: Omit<Regression, 'firstSeen' | 'lastSeen' | 'runs' | 'status'>,
+    now = Date.now(),
+    confirm?: { afterMs: number; staleMs: number },
+  ): Promise<{ regression: Regression; created: boolean }> {
     const existing = await this.get(tenant, r.id);
-    const regression: Regression = {
-      ...r,
-      firstSeen: existing?.firstSeen ?? now,
-      lastSeen: now,
-      runs: (existing?.runs ?? 0) + 1,
-      status: existing && existing.status !== 'resolved' ? existing.status : 'open',
-    };
+    // A suspicion not seen again in time starts over; a resolved regression seen again reopens with its history.
+    const fresh = !existing || (existing.status === 'suspected' && confirm !== undefined && now - existing.lastSeen > confirm.staleMs);
+    const firstSeen = fresh ? now : existing.firstSeen;
+    let status: RegressionStatus = fresh || existing.status === 'resolved' ? 'open' : existing.status;
+    if (confirm && (fresh || existing.status === 'suspected')) status = now - firstSeen >= confirm.afterMs ? 'open' : 'suspected';
+    else if (!confirm && status === 'suspected') status = 'open';
+    const regression: Regression = { ...r, firstSeen, lastSeen: now, runs: fresh ? 1 : existing.runs + 1, status };
     await this.write(tenant, regression, now);
-    return { regression, created: !existing || existing.status === 'resolved' };
+    return { regression, created: status === 'open' && (fresh || existing.status === 'suspected' || existing.status === 'resolved') };
   }
 
   async setStatus(tenant: string, id: string, status: RegressionStatus): Promise<Regression | undefined> {

@@ -211,18 +211,19 @@ beforeAll(async () => {
   readToken = await token(['read']);
   const budgets = 'budgets:\n  - name: db-share\n    function: db.query\n    share: 30%\n  - name: db-growth\n    function: db.query\n    growth: 10%\n';
   expect((await call('PUT', '/api/v1/budgets?service=checkout', adminToken, budgets, 'application/yaml')).status).toBe(200);
-  // Half a minute past a minute, 20 minutes ago: two instances a version push 12 profiles each,
-  // which the gate's default window (the last hour) pools into 30 s buckets: 8 observations a version.
+  // 20 minutes ago, three instances (processes: the detector's unit of replication) a version push
+  // 12 profiles each. With two a side the detector is too coarse to call a good canary good (it can
+  // only see rises of 50 % or more on the biggest functions): inconclusive, never a pass.
   const t0 = Math.floor(Date.now() / 60_000) * 60 - 1200 + 30;
   const push = async (version: string, instance: string, i: number, body: string) => {
     const res = await ingest(server.url, { name: `checkout.cpu{version=${version},instance=${instance}}`, from: String(t0 + i * 10), until: String(t0 + i * 10 + 10) }, body, { Authorization: `Bearer ${ingestToken}` });
     expect(res.status).toBe(200);
   };
   for (let i = 0; i < 12; i++) {
-    for (const [k, inst] of ['a', 'b'].entries()) {
-      await push(STABLE, `stable-${inst}`, i, folded(1000 + i * 2 + k, 250));
-      await push(GOOD, `good-${inst}`, i, folded(2000 + i * 2 + k, 250));
-      await push(SLOW, `slow-${inst}`, i, folded(3000 + i * 2 + k, 400));
+    for (const [k, inst] of ['a', 'b', 'c'].entries()) {
+      await push(STABLE, `stable-${inst}`, i, folded(1000 + i * 3 + k, 250));
+      await push(GOOD, `good-${inst}`, i, folded(2000 + i * 3 + k, 250));
+      await push(SLOW, `slow-${inst}`, i, folded(3000 + i * 3 + k, 400));
     }
   }
   for (let i = 0; i < 3; i++) await push(SHORT, 'short-a', i, folded(4000 + i, 250));
@@ -288,6 +289,9 @@ describe('the template against a real gate', () => {
     const m = await measure(SLOW);
     expect(m.result).toBe('fail');
     expect(m.body.reason).toMatch(/budget db-share: db\.query total \d+\.\d\d % over 30%/);
+    // The detector, comparing three processes a version, names the same function's total cost, and nothing else.
+    expect(m.body.regressions).toMatchObject({ compared: [{ type: 'cpu', verdict: 'regression', profiles: [36, 36] }], found: [{ type: 'cpu', function: 'db.query', measure: 'total' }] });
+    expect((m.body.regressions as { found: unknown[] }).found).toHaveLength(1);
     expect(m.phase).toBe('Failed');
     expect(metricPhase(gateMetric, [m.phase])).toBe('Failed');
   });
@@ -295,6 +299,7 @@ describe('the template against a real gate', () => {
   it('passes a good canary: Successful, and the run Successful once count measurements are in', async () => {
     const m = await measure(GOOD);
     expect(m.result).toBe('pass');
+    expect(m.body.regressions).toEqual({ compared: [{ type: 'cpu', verdict: 'no_regression', profiles: [36, 36] }], found: [] });
     expect(m.phase).toBe('Successful');
     expect(metricPhase(gateMetric, Array<Phase>(Number(gateMetric.count)).fill(m.phase))).toBe('Successful');
   });

@@ -18,11 +18,14 @@ test('the README example workflow uses only the action\'s inputs, and the action
   const action = parse(fs.readFileSync(path.join(root, 'action.yml'), 'utf8')) as Action;
   expect(action.runs.using).toBe('composite');
   expect(Object.keys(action.inputs).sort()).toEqual(
-    ['baseline', 'budgets', 'candidate', 'command', 'fail-on', 'flamewatch-token', 'from', 'github-token', 'server', 'service', 'status', 'tenant', 'type']);
+    ['baseline', 'budgets', 'candidate', 'command', 'fail-on', 'flamewatch-token', 'from', 'github-token', 'repeat', 'server', 'service', 'status', 'tenant', 'type']);
   expect(action.inputs.server.required).toBe(true);
   expect(action.inputs['fail-on'].default).toBe('regression');
   const scripts = action.runs.steps.map((s) => s.run ?? '').join('\n');
   expect(scripts).toContain('bin/flamewatch.js" ci record');
+  // repeat (one process a run: the detector needs several a side) goes to ci record, once by default.
+  expect(action.inputs.repeat.default).toBe('1');
+  expect(scripts).toContain('args+=(--repeat "$FW_REPEAT")');
   expect(scripts).toContain('bin/flamewatch.js" ci compare');
   // Inputs reach the scripts through env, never spliced into the shell text.
   expect(scripts).not.toMatch(/\$\{\{\s*inputs\./);

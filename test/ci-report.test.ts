@@ -8,16 +8,18 @@ import { DEFAULT_DETECT_OPTIONS } from '../profile/regression';
 
 function finding(fn: string, effect: number, extra: Partial<WireFinding> = {}): WireFinding {
   return {
-    function: fn, measure: 'self', baseline: 0.1, candidate: 0.1 + effect, effect, relative: effect / 0.1,
-    ci: [effect - 0.01, effect + 0.01], t: 5, df: 18, p: 1e-6, q: 1e-5, detectable: 0.01, overdispersion: 3,
+    function: fn, measure: 'total', baseline: 0.1, candidate: 0.1 + effect, effect, relative: effect / 0.1,
+    ci: [effect - 0.01, effect + 0.01], self: { baseline: 0.1, candidate: 0.1 + effect }, t: 5, df: 18, p: 1e-6, q: 1e-5, detectable: 0.01, processCv: 0.1,
     verdict: effect > 0 ? 'regression' : 'improvement', ...extra,
   };
 }
 
 function answer(extra: Partial<CompareAnswer> = {}): CompareAnswer {
   return {
-    type: 'cpu', unit: 'samples', verdict: 'no_regression', baseline: { n: 10, samples: 1000 }, candidate: { n: 12, samples: 1300 }, tested: 9,
-    regressions: [], improvements: [], inconclusive: [], explained: [], rate: undefined, options: DEFAULT_DETECT_OPTIONS, ...extra,
+    type: 'cpu', unit: 'samples', verdict: 'no_regression', kind: 'cost', normalisation: 'work',
+    baseline: { n: 10, processes: 2, samples: 1000, work: 500, seconds: 100 }, candidate: { n: 12, processes: 2, samples: 1300, work: 600, seconds: 120 }, tested: 9,
+    regressions: [], improvements: [], inconclusive: [], explained: [], rate: undefined, perSecond: { baseline: 10, candidate: 10.8 }, resolution: 0.2,
+    options: DEFAULT_DETECT_OPTIONS, ...extra,
   };
 }
 
@@ -46,9 +48,16 @@ test('one verdict line for each verdict, with the reason when data is short', ()
   expect(verdictLine(answer())).toBe('🟢 **No regression** (12 PR profiles against 10 baseline profiles).');
   expect(verdictLine(answer({ verdict: 'insufficient_data', reason: 'needs at least 5 profiles on each side; the baseline has 3, the candidate 0' })))
     .toBe('⚪ **Insufficient data**: needs at least 5 profiles on each side; the baseline has 3, the candidate 0.');
-  const rate = finding('', 0.2, { measure: 'rate', baseline: 100, candidate: 120, effect: 20, relative: 0.2, ci: [15, 25] });
-  expect(verdictLine(answer({ verdict: 'regression', regressions: [rate, finding('db.query', 0.05), finding('db.query', 0.05, { measure: 'total' })], rate })))
-    .toBe('🔴 **Regression**: 1 function slower, worst db.query self +5.00 pp; total per second +20.0 %.');
+  expect(verdictLine(answer({ verdict: 'inconclusive', reason: 'db.query rose +12.0 % but the data cannot decide it yet' })))
+    .toBe('🟡 **Inconclusive**: db.query rose +12.0 % but the data cannot decide it yet.');
+  const rate = finding('', 0.2, { measure: 'rate', baseline: 1, candidate: 1.2, effect: 0.2, relative: 0.2, ci: [0.15, 0.25], perWork: { baseline: 2e6, candidate: 2.4e6 } });
+  expect(verdictLine(answer({ verdict: 'regression', regressions: [rate, finding('db.query', 0.05)], rate })))
+    .toBe('🔴 **Regression**: the whole program costs +20.0 %; 1 function slower, worst db.query +5.00 pp (+50.0 %).');
+  expect(verdictLine(answer({ verdict: 'regression', kind: 'gauge', normalisation: 'level', regressions: [finding('Buffer.alloc', 0.05)] })))
+    .toBe('🔴 **Regression**: 1 function holding more memory, worst Buffer.alloc +5.00 pp (+50.0 %).');
+  const md = renderReport(answer({ verdict: 'regression', regressions: [rate], rate }), ctx);
+  expect(md).toContain('Whole program per unit of work: 2000000 → 2400000 samples (+20.0 %, 95 % CI +15.0 % to +25.0 %) (regression, q 1.0e-5)');
+  expect(md).toContain('(10 profiles from 2 processes)');
 });
 
 test('a table of the top findings, each linked to the compare page searching it, the rest folded', () => {
@@ -59,7 +68,7 @@ test('a table of the top findings, each linked to the compare page searching it,
   expect(md.indexOf('| [fn9]')).toBeLessThan(md.indexOf('3 more'));
   expect(md.indexOf('| fn10 |')).toBeGreaterThan(md.indexOf('3 more'));
   expect(md).toContain('| [fn0](https://flamewatch.example/?view=compare&service=bench&type=cpu%3Asamples&left=branch%3D%22main%22&right=branch%3D%22pr-7%22' +
-    '&lfrom=1000000&luntil=2000000&rfrom=1500000&runtil=2000000&from=1000000&until=2000000&search=fn0) | self | 10.00 | 15.00 | +5.00 pp (+50.0 %) | +4.00 pp to +6.00 pp | 1.0e-5 |');
+    '&lfrom=1000000&luntil=2000000&rfrom=1500000&runtil=2000000&from=1000000&until=2000000&search=fn0) | total | 10.00 | 15.00 | +5.00 pp (+50.0 %) | +4.00 pp to +6.00 pp | 1.0e-5 |');
   expect(md).toContain('### Improvements (1)');
   expect(md).toContain('-3.00 pp (new)');
   expect(md).toContain('[Differential flame graph and full comparison](https://flamewatch.example/?view=compare&service=bench');
@@ -72,18 +81,13 @@ test('a table of the top findings, each linked to the compare page searching it,
   expect(renderReport(answer({ verdict: 'regression', regressions }), { ...ctx, uiUrl: undefined })).not.toContain('](');
 });
 
-test('an improvement that only lost share to a slower function is told apart from one that got faster', () => {
-  // The total per second grew 20 %: render's share fell 40 % → 34 % (its cost per second about the same), gc's fell by half (faster).
-  const rate = finding('', 0.2, { measure: 'rate', baseline: 100, candidate: 120, effect: 20, relative: 0.2, ci: [15, 25] });
-  const render = finding('render', -0.06, { baseline: 0.4, candidate: 0.34 });
-  const gc = finding('gc', -0.05, { baseline: 0.1, candidate: 0.05 });
-  const a = answer({ verdict: 'no_regression', improvements: [render, gc], rate });
-  const md = renderReport(a, ctx);
-  expect(md).toContain('### Improvements (1)');
-  expect(md).toMatch(/\| \[gc\]/);
-  expect(md).toContain('<details><summary>1 smaller in share only: their cost per second did not fall</summary>');
-  expect(md).toContain('| render | self | 40.00 | 34.00 | -6.00 pp | +2.0 % |');
-  expect(verdictLine(a)).toBe('🟢 **No regression**, 1 improved (12 PR profiles against 10 baseline profiles).');
-  // Without a rate, there is no telling: every improvement is listed as one.
-  expect(renderReport(answer({ improvements: [render, gc] }), ctx)).toContain('### Improvements (2)');
+test('without a work count the whole cost per second is reported, not judged; an undecided rise says what it would take', () => {
+  const rate = finding('', 0.5, { measure: 'rate', verdict: 'unchanged', relative: 0.5 });
+  const md = renderReport(answer({ normalisation: 'size', rate, perSecond: { baseline: 10, candidate: 15 } }), ctx);
+  expect(md).toContain('Whole cost 10.0 → 15.0 samples/s per instance (+50.0 %): traffic moves it, so without a work count it is not judged.');
+  expect(md).toContain('robust per-process size factor');
+  const rise = finding('db.query', 0.02, { verdict: 'inconclusive', neededProcesses: 6, neededObservations: 60 });
+  const undecided = renderReport(answer({ verdict: 'inconclusive', reason: 'db.query rose', inconclusive: [rise] }), ctx);
+  expect(undecided.startsWith('🟡 **Inconclusive**')).toBe(true);
+  expect(undecided).toContain('| db.query | total | 10.00 | 12.00 | +2.00 pp (+20.0 %) | 60 profiles from 6 processes |');
 });

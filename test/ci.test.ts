@@ -18,13 +18,19 @@ let server: TestServer;
 let github: FakeGitHub;
 const now = Date.now();
 
+// Each branch's benchmark ran as three processes (instance a, b, c): the process is the detector's unit of
+// replication, and one process a side can never be decisive.
+const INSTANCES = ['a', 'b', 'c'];
+
 beforeAll(async () => {
   server = await startServer();
   for (let i = 0; i < 10; i++) {
     const t = Math.floor((now - 50 * 60_000 + i * 60_000) / 1000);
     for (const [branch, seed, slow] of [['main', 300, 1], ['pr-7', 400, 2], ['pr-8', 500, 1]] as const) {
-      const res = await ingest(server.url, { name: `bench.cpu{branch=${branch}}`, from: String(t), until: String(t + 10), units: 'samples' }, requestPathFolded(seed + i, slow));
-      expect(res.status).toBe(200);
+      for (const [k, instance] of INSTANCES.entries()) {
+        const res = await ingest(server.url, { name: `bench.cpu{branch=${branch},instance=${instance}}`, from: String(t), until: String(t + 10), units: 'samples' }, requestPathFolded(seed + 20 * k + i, slow));
+        expect(res.status).toBe(200);
+      }
     }
   }
   await server.store.writer.drain();
@@ -55,15 +61,38 @@ test('a regression: the report names the slower function, and --fail-on regressi
   const gate = await ci(compare('pr-7', ['--fail-on', 'regression']));
   expect(gate.stderr).toBe('');
   expect(gate.code).toBe(1);
-  expect(gate.stdout).toMatch(/^🔴 \*\*Regression\*\*: 1 function slower, worst db\.query/);
-  expect(gate.stdout).toContain('### Regressions');
-  expect(gate.stdout).toMatch(/\| \[db\.query\]\(http:\/\/127\.0\.0\.1:\d+\/\?view=compare&service=bench&type=cpu%3Asamples&left=branch%3D%22main%22&right=branch%3D%22pr-7%22.*&search=db\.query\) \| self \|/);
-  expect(gate.stdout).toMatch(/Total per second: .* \(regression, q /);
-  expect(gate.stdout).toContain('(10 profiles');
+  // db.query's callers (handler, http, main) grew with it: they are its growth seen from above, not regressions of their own.
+  expect(gate.stdout).toMatch(/^🔴 \*\*Regression\*\*: 1 function slower, worst db\.query \+\d+\.\d\d pp \(\+\d+\.\d %\)\.\n/);
+  expect(gate.stdout).toContain('### Regressions (1)');
+  expect(gate.stdout).toMatch(/\| \[db\.query\]\(http:\/\/127\.0\.0\.1:\d+\/\?view=compare&service=bench&type=cpu%3Asamples&left=branch%3D%22main%22&right=branch%3D%22pr-7%22.*&search=db\.query\) \| total \|/);
+  // Without a work count the whole program's cost is reported, never judged.
+  expect(gate.stdout).toMatch(/Whole cost .* samples\/s per instance \(.*\): traffic moves it, so without a work count it is not judged\./);
+  expect(gate.stdout).toContain('(30 profiles from 3 processes)');
   // Not gating: the same verdict exits 0.
   expect((await ci(compare('pr-7'))).code).toBe(0);
   const json = await ci(compare('pr-7', ['--format', 'json']));
-  expect(JSON.parse(json.stdout)).toMatchObject({ verdict: 'regression', unit: 'samples', baseline: { n: 10 }, candidate: { n: 10 } });
+  const answer = JSON.parse(json.stdout) as { regressions: { function: string; measure: string }[]; rate: { verdict: string } };
+  expect(answer).toMatchObject({ verdict: 'regression', unit: 'samples', normalisation: 'size', baseline: { n: 30, processes: 3 }, candidate: { n: 30, processes: 3 } });
+  expect(answer.regressions.map((f) => `${f.function}/${f.measure}`)).toEqual(['db.query/total']);
+  expect(answer.rate.verdict).toBe('unchanged');
+});
+
+test('one process a side is inconclusive, never a regression: --fail-on regression exits 0, --fail-on inconclusive 1', async () => {
+  // The same slower db.query, but seen in one process of each branch: there is no telling it from that process's own luck.
+  const one = (candidate: string, extra: string[]) =>
+    ['compare', '--server', server.url, '--baseline', 'bench{branch="main",instance="a"}', '--candidate', `bench{branch="${candidate}",instance="a"}`, '--from', 'now-2h', ...extra];
+  const res = await ci(one('pr-7', ['--fail-on', 'regression']));
+  expect(res.stderr).toBe('');
+  expect(res.code).toBe(0);
+  expect(res.stdout).toMatch(/^🟡 \*\*Inconclusive\*\*: /);
+  expect(res.stdout).toContain('(10 profiles from 1 process)');
+  expect(res.stdout).not.toContain('### Regressions');
+  expect((await ci(one('pr-7', ['--fail-on', 'inconclusive']))).code).toBe(1);
+  const json = JSON.parse((await ci(one('pr-7', ['--format', 'json']))).stdout) as { verdict: string; regressions: unknown[]; baseline: { processes: number } };
+  expect(json).toMatchObject({ verdict: 'inconclusive', regressions: [], baseline: { processes: 1 }, candidate: { processes: 1 } });
+  // With three processes a side the same question is decided, and an unchanged branch passes even --fail-on inconclusive.
+  expect((await ci(compare('pr-7', ['--fail-on', 'inconclusive']))).code).toBe(1);
+  expect((await ci(compare('pr-8', ['--fail-on', 'inconclusive']))).code).toBe(0);
 });
 
 test('no change: no regression, exit 0 even when gating', async () => {
@@ -72,7 +101,7 @@ test('no change: no regression, exit 0 even when gating', async () => {
   expect(res.stdout).toMatch(/^🟢 \*\*No regression\*\*/);
   const none = await ci(compare('none', ['--fail-on', 'regression']));
   expect(none.code).toBe(0);
-  expect(none.stdout).toMatch(/^⚪ \*\*Insufficient data\*\*: needs at least 5 profiles on each side; the baseline has 10, the candidate 0\./);
+  expect(none.stdout).toMatch(/^⚪ \*\*Insufficient data\*\*: needs at least 5 profiles on each side; the baseline has 30, the candidate 0\./);
 });
 
 test('an unreachable server, a refusal and a bad selector exit 2 with a clear message', async () => {
@@ -105,7 +134,7 @@ test('GitHub: the first run creates one comment, later runs update it, other com
   expect(comments).toHaveLength(4);
   const mine = comments[3];
   expect(mine.body).toMatch(/^<!-- flamewatch:bench%7Bbranch%3D%22main%22%7D/);
-  expect(mine.body).toContain('against PR `bench{branch="pr-7"}` (5 profiles');
+  expect(mine.body).toContain('against PR `bench{branch="pr-7"}` (15 profiles from 3 processes)');
   expect(comments.slice(0, 3).map((c) => c.body)).toEqual(['someone else 1', quoting, 'someone else 3']);
   // The list was read page by page (two per page here), with the token.
   expect(github.requests.filter((r) => r.method === 'GET').map((r) => r.path)).toEqual([
@@ -115,7 +144,7 @@ test('GitHub: the first run creates one comment, later runs update it, other com
   expect(github.requests.every((r) => r.auth === 'token ghs_test')).toBe(true);
   expect(github.requests.filter((r) => r.method === 'PATCH').map((r) => r.path)).toEqual([`/repos/acme/shop/issues/comments/${mine.id}`]);
   // --status: the verdict on the commit.
-  expect(github.statuses).toEqual([expect.objectContaining({ sha: 'abc123', state: 'failure', context: 'flamewatch/bench', description: expect.stringMatching(/^regression: 1 function slower, worst db\.query \+\d+\.\d+ pp$/) })]);
+  expect(github.statuses).toEqual([expect.objectContaining({ sha: 'abc123', state: 'failure', context: 'flamewatch/bench', description: expect.stringMatching(/^regression: 1 function slower, worst db\.query \+\d+\.\d %$/) })]);
   // --no-github: nothing sent.
   const before = github.requests.length;
   expect((await ci(compare('pr-7', ['--no-github']), actions())).code).toBe(0);

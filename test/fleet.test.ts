@@ -1,4 +1,4 @@
-import * as legacy from '../profile/regression';
+import * as legacy from '../bench/legacy-detector';
 import {
   baselineShares, diurnal, expectedFunctionCosts, fleetTruth, functionsInBand, makeFleetService, pickTarget, simulateFleet,
   type FleetOptions, type Observation,
@@ -145,7 +145,7 @@ describe('fleet simulator', () => {
   });
 });
 
-// Detector v1 (profile/regression.ts) on these fleets: what is wrong with it, documented.
+// Detector v1 (bench/legacy-detector.ts) on these fleets: what is wrong with it, documented.
 describe('the legacy detector on a fleet', () => {
   const run = (b: Observation[], c: Observation[]) => {
     const d = legacy.detect(legacy.summarize(b), legacy.summarize(c));

@@ -62,7 +62,7 @@ export async function requestJson(server: string, url: string, init: RequestInit
 export async function fetchComparison(r: CompareRequest): Promise<CompareAnswer> {
   const body = await requestJson(r.server, compareUrl(r), { headers: r.headers }, r.timeoutMs, 'the comparison');
   const verdict = (body as { verdict?: unknown } | undefined)?.verdict;
-  if (verdict !== 'regression' && verdict !== 'no_regression' && verdict !== 'insufficient_data') {
+  if (verdict !== 'regression' && verdict !== 'no_regression' && verdict !== 'inconclusive' && verdict !== 'insufficient_data') {
     throw new CompareError(`${r.server} answered /api/v1/compare without a verdict; is it a Flamewatch server?`);
   }
   return body as CompareAnswer;

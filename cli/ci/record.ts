@@ -7,6 +7,12 @@
  * calls `require('@flamewatch/agent').countWork(iterations)` sends its
  * iterations as the work of each CPU profile (FLAMEWATCH_WORK, kept from the
  * caller's environment, chooses what else counts).
+ *
+ * `--repeat N` runs the command N times, one after another: each run is its
+ * own process (the agent names each in its pushes), and the process is the
+ * regression detector's unit of replication, so one run a side can never be
+ * decided. Repeating stops at the first run that fails, whose code is passed
+ * through.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -22,6 +28,9 @@ export interface RecordSettings {
   /** Seconds between the agent's pushes. */
   interval?: number;
 }
+
+/** The most runs `--repeat` allows. */
+export const MAX_REPEAT = 100;
 
 /** The environment the command runs in: the agent preloaded, its settings, the caller's own variables kept. */
 export function recordEnv(base: NodeJS.ProcessEnv, s: Omit<RecordSettings, 'command'>, registerPath: string): NodeJS.ProcessEnv {
@@ -78,6 +87,48 @@ export function runRecorded(s: RecordSettings, env: NodeJS.ProcessEnv): Promise<
       resolve(code ?? 128 + signalNumber(signal));
     });
   });
+}
+
+/**
+ * Runs the command `repeat` times, one run after the other, each its own
+ * process; stops after the first run that exits non-zero and returns its
+ * code, else 0. A SIGINT or SIGTERM (forwarded to the running command)
+ * starts no further run: if runs remained, the code is 128 + its number.
+ */
+export async function runRepeated(
+  s: RecordSettings,
+  env: NodeJS.ProcessEnv,
+  repeat: number,
+  log: (message: string) => void = () => undefined,
+  run: (s: RecordSettings, env: NodeJS.ProcessEnv) => Promise<number> = runRecorded,
+): Promise<number> {
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > MAX_REPEAT) throw new Error(`--repeat must be a whole number from 1 to ${MAX_REPEAT}, not ${repeat}`);
+  // A SIGINT or SIGTERM (forwarded to the running command by runRecorded) ends the repeating too, even
+  // when the command handles it and exits 0. Listening here also keeps the signal from killing this
+  // process between two runs.
+  let stopped: NodeJS.Signals | undefined;
+  const onInt = () => (stopped ??= 'SIGINT');
+  const onTerm = () => (stopped ??= 'SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  try {
+    for (let i = 1; i <= repeat; i++) {
+      if (stopped !== undefined) {
+        log(`flamewatch ci record: ${stopped} received; not repeating`);
+        return 128 + signalNumber(stopped);
+      }
+      if (repeat > 1) log(`flamewatch ci record: run ${i} of ${repeat}`);
+      const code = await run(s, env);
+      if (code !== 0) {
+        if (i < repeat) log(`flamewatch ci record: run ${i} of ${repeat} exited ${code}; not repeating`);
+        return code;
+      }
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
 }
 
 function signalNumber(signal: NodeJS.Signals | null): number {

@@ -5,12 +5,12 @@
  * Each is idempotent: a detect run records regressions by deterministic id,
  * so running it twice updates, never duplicates.
  */
-import type { Detection, Finding } from '../../profile/regression';
+import { DEFAULT_DETECT_OPTIONS, type Detection, type Finding } from '../../profile/regression';
 import { compareView, detectJob, exploreView, JOBS, sweepJob, webhookJob, type ComparedSides, type DetectJob, type WebhookTarget } from '../../profile/detect-job';
 import { UnrecoverableJobError, type JobContext, type JobQueue } from '../../profile/jobs';
 import { withService } from '../../profile/pull-request';
 import { parseSelector } from '../../profile/selector';
-import { compareSelections, regressionId, type Regression, type Selection, type Store } from '../../store';
+import { compareSelections, profileKind, regressionId, type Regression, type Selection, type Store } from '../../store';
 
 export interface DetectDeps {
   store: Store;
@@ -51,8 +51,16 @@ export async function runDetect(deps: DetectDeps, payload: unknown, ctx?: JobCon
   const { detection, unit } = await compareSelections(deps.store, baseline, candidate, job.options ?? {});
   const recorded: Regression[] = [];
   const created: Regression[] = [];
+  // The sweep looks at overlapping windows every few minutes: a window's or a named selection's finding
+  // opens only once a later window that does not overlap the first shows it too (persistence across
+  // disjoint windows), so repeated looks do not multiply false alarms. Versions spend their alpha instead (sweep).
+  const span = job.candidate.until - job.candidate.from;
+  const confirm = job.kind === 'window' || job.kind === 'selection' ? { afterMs: span, staleMs: 2 * span + deps.sweepEveryMs } : undefined;
+  // Sightings of those are timed by their window's end (the sweep's time), not by when the job ran: a retry
+  // or a backlog that looks at the same window again later confirms nothing.
+  const at = confirm ? job.candidate.until : Date.now();
   for (const f of detection.regressions) {
-    const { regression, created: isNew } = await deps.store.regressions.record(job.tenant, toRegression(job, f, unit, detection));
+    const { regression, created: isNew } = await deps.store.regressions.record(job.tenant, toRegression(job, f, unit, detection), at, confirm);
     recorded.push(regression);
     if (isNew) created.push(regression);
   }
@@ -69,7 +77,8 @@ export async function runDetect(deps: DetectDeps, payload: unknown, ctx?: JobCon
 
 function toRegression(job: DetectJob, f: Finding, unit: string, d: Detection): Omit<Regression, 'firstSeen' | 'lastSeen' | 'runs' | 'status'> {
   return {
-    id: regressionId([job.tenant, job.service, job.type, job.kind, job.key, f.function, f.measure]),
+    // The unit the comparison used, however the job spelled the type (`cpu` or `cpu:nanoseconds`): one id for one finding.
+    id: regressionId([job.tenant, job.service, `${job.type.split(':')[0]}:${unit}`, job.kind, job.key, f.function, f.measure]),
     service: job.service, type: job.type.split(':')[0], unit, function: f.function, measure: f.measure, kind: job.kind,
     baseline: { ...job.baseline, profiles: d.baseline.n, value: f.baseline },
     candidate: { ...job.candidate, profiles: d.candidate.n, value: f.candidate },
@@ -80,8 +89,10 @@ function toRegression(job: DetectJob, f: Finding, unit: string, d: Detection): O
 /** A regression as a webhook body: generic JSON, or Slack's `text` + blocks. */
 export function webhookBody(format: 'json' | 'slack', r: Regression, publicUrl: string): unknown {
   const link = r.kind === 'budget' ? exploreLink(publicUrl, r) : compareLink(publicUrl, r);
-  const what = r.budget ? `budget ${r.budget.name}${r.function ? ` (${r.function} ${r.measure})` : ''}` : r.measure === 'rate' ? 'total per instance-second' : `${r.function} (${r.measure})`;
-  const change = r.budget ? `${r.budget.valueText} over ${r.budget.limitText}` : r.measure === 'rate' ? `${pct(r.relative)}` : `${pp(r.baseline.value)} → ${pp(r.candidate.value)} of ${r.type} (${pct(r.relative)})`;
+  const gauge = profileKind(r.type) === 'gauge';
+  const what = r.budget ? `budget ${r.budget.name}${r.function ? ` (${r.function} ${r.measure})` : ''}`
+    : r.measure === 'rate' ? `the whole program's ${r.type}${gauge ? ' held' : ' per unit of work'}` : `${r.function} (${r.type}, ${gauge ? 'more memory held' : 'slower'})`;
+  const change = r.budget ? `${r.budget.valueText} over ${r.budget.limitText}` : r.measure === 'rate' ? `${pct(r.relative)}` : `${pp(r.baseline.value)} → ${pp(r.candidate.value)} of the baseline's ${r.type} (${pct(r.relative)})`;
   if (format === 'json') return { event: r.kind === 'budget' ? 'budget.breached' : 'regression.opened', regression: r, link };
   // Slack mrkdwn: escape its three control characters in untrusted names.
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -136,11 +147,13 @@ export async function sweep(deps: DetectDeps, payload: unknown): Promise<{ enque
     const cfg = await deps.store.regressions.baselineConfig(s.tenant, s.service, s.type);
     const options = { fdr: cfg.fdr, minAbsolute: cfg.minAbsolute, minRelative: cfg.minRelative };
     const svc = `{service_name=${JSON.stringify(s.service)}}`;
-    const base = { tenant: s.tenant, service: s.service, type: s.type, options: clean(options) };
+    // One comparison per type and unit: units are never summed together.
+    const type = s.unit ? `${s.type}:${s.unit}` : s.type;
+    const base = { tenant: s.tenant, service: s.service, type, options: clean(options) };
     if (cfg.windowOffsetMs > 0 && cfg.windowMs > 0) {
       const candidate = { query: svc, from: end - cfg.windowMs, until: end };
       const baseline = { query: svc, from: candidate.from - cfg.windowOffsetMs, until: candidate.until - cfg.windowOffsetMs };
-      await add({ ...base, kind: 'window', key: String(cfg.windowOffsetMs), baseline, candidate }, [s.tenant, s.service, s.type, 'window', end, cfg.windowOffsetMs]);
+      await add({ ...base, kind: 'window', key: String(cfg.windowOffsetMs), baseline, candidate }, [s.tenant, s.service, type, 'window', end, cfg.windowOffsetMs]);
     }
     if (cfg.versionLabel) {
       // A deploy: the newest value of the version label against the one before it, once enough of it has arrived;
@@ -152,11 +165,17 @@ export async function sweep(deps: DetectDeps, payload: unknown): Promise<{ enque
         const stage = next.last < end - 2 * deps.sweepEveryMs ? `settled-${next.profiles}` : Math.floor(Math.log2(next.profiles));
         if (next.profiles >= 5 && prev.profiles >= 5) {
           const sel = (v: string) => `{service_name=${JSON.stringify(s.service)},${cfg.versionLabel}=${JSON.stringify(v)}}`;
+          // Alpha spending over the looks at one deploy: the settled look (all its data, once) tests at fdr/2;
+          // the looks while it grows (the k-th doubling) share the other half as fdr/2·6/(π²k²), which sums
+          // to fdr/2 over every such look there can be.
+          const look = Math.max(1, Math.floor(Math.log2(next.profiles)) - 1);
+          const fdrAll = cfg.fdr ?? DEFAULT_DETECT_OPTIONS.fdr;
+          const fdr = typeof stage === 'string' ? fdrAll / 2 : (fdrAll / 2) * 6 / (Math.PI ** 2 * look * look);
           await add({
-            ...base, kind: 'version', key: `${prev.value}→${next.value}`,
+            ...base, options: clean({ ...options, fdr }), kind: 'version', key: `${prev.value}→${next.value}`,
             baseline: { query: sel(prev.value), from: prev.first, until: prev.last + 1 },
             candidate: { query: sel(next.value), from: next.first, until: next.last + 1 },
-          }, [s.tenant, s.service, s.type, 'version', prev.value, next.value, stage]);
+          }, [s.tenant, s.service, type, 'version', prev.value, next.value, stage]);
         }
       }
     }
@@ -165,7 +184,7 @@ export async function sweep(deps: DetectDeps, payload: unknown): Promise<{ enque
       await add({
         ...base, kind: 'selection', key: named.name,
         baseline: { query: withService(s.service, named.baseline), from, until: end }, candidate: { query: withService(s.service, named.candidate), from, until: end },
-      }, [s.tenant, s.service, s.type, 'selection', named.name, end]);
+      }, [s.tenant, s.service, type, 'selection', named.name, end]);
     }
   }
   return { enqueued };

@@ -61,12 +61,18 @@ export async function runPullRequest(deps: PullRequestDeps, payload: unknown, ct
   for (const run of prRuns.filter((r) => r.value === head)) {
     // A profile without a commit label reads as '' here and in the selector, so the matcher is the same either way.
     const candidateMatchers: Matcher[] = [...prMatchers, { name: RUN_LABELS.commit, op: '=', value: head }];
-    // The baseline is the newest run of the branch (by commit) with enough profiles to decide, that began before the PR's run ended.
-    const eligible = baselineRuns.filter((b) => b.type === run.type && b.unit === run.unit && b.first <= run.last);
+    // The baseline is the branch's newest runs (by commit) that began before the PR's run ended: up to
+    // BASELINE_RUNS of them, so that a PR's single run is judged against the spread between the
+    // branch's runs (each its own process), as a lookback over history does.
+    const eligible = baselineRuns.filter((b) => b.type === run.type && b.unit === run.unit && b.first <= run.last).sort((a, b) => b.last - a.last);
     const enough = eligible.filter((b) => b.profiles >= DEFAULT_DETECT_OPTIONS.minObservations);
-    const base = (enough.length ? enough : eligible).reduce<(typeof eligible)[number] | undefined>((a, b) => (!a || b.last > a.last ? b : a), undefined);
-    const bMatchers: Matcher[] = base ? [...baselineMatchers, { name: RUN_LABELS.commit, op: '=', value: base.value }] : baselineMatchers;
-    const baseline = { query: withService(service, formatMatchers(bMatchers)), from: base?.first ?? from, until: base ? base.last + 1 : run.first };
+    const bases = (enough.length ? enough : eligible).slice(0, BASELINE_RUNS);
+    const commits = bases.map((b) => b.value);
+    const bMatchers: Matcher[] = commits.length === 1 ? [...baselineMatchers, { name: RUN_LABELS.commit, op: '=', value: commits[0] }]
+      : commits.length > 1 ? [...baselineMatchers, { name: RUN_LABELS.commit, op: '=~', value: commits.map(escapeRegex).join('|') }] : baselineMatchers;
+    const baseline = bases.length > 0
+      ? { query: withService(service, formatMatchers(bMatchers)), from: Math.min(...bases.map((b) => b.first)), until: Math.max(...bases.map((b) => b.last)) + 1 }
+      : { query: withService(service, formatMatchers(bMatchers)), from, until: run.first };
     const candidate = { query: withService(service, formatMatchers(candidateMatchers)), from: run.first, until: run.last + 1 };
     const cfg = await deps.store.regressions.baselineConfig(tenant, service, run.type);
     const selection = (matchers: Matcher[], side: { from: number; until: number }) => ({ tenant, service, type: run.type, unit: run.unit, range: side, matchers });
@@ -86,9 +92,11 @@ export async function runPullRequest(deps: PullRequestDeps, payload: unknown, ct
     const done = await upsertComment(target, commentMarker(`server:${tenant}:${service}`), markdown, { ...deps.githubOptions, log, create: decided });
     ctx?.log(`pull request ${settings.repository}#${pr} of ${service} at ${head.slice(0, 12) || 'no commit'}: ${JSON.stringify(verdicts)}, comment ${done.action}`);
     if (settings.status && decided && /^[0-9a-f]{7,40}$/i.test(head)) {
-      const regressed = sections.find((s) => s.answer.verdict === 'regression') ?? sections.find((s) => s.answer.verdict !== 'insufficient_data')!;
+      const regressed = sections.find((s) => s.answer.verdict === 'regression') ?? sections.find((s) => s.answer.verdict === 'inconclusive')
+        ?? sections.find((s) => s.answer.verdict !== 'insufficient_data')!;
       await setStatus({ ...target, sha: head }, {
-        state: regressed.answer.verdict === 'regression' ? 'failure' : 'success',
+        // Undecided is not green: pending until more runs decide.
+        state: regressed.answer.verdict === 'regression' ? 'failure' : regressed.answer.verdict === 'inconclusive' ? 'pending' : 'success',
         context: `flamewatch/${service}`.slice(0, 255),
         description: verdictText(regressed.answer),
         targetUrl: compareLink(deps.publicUrl, regressed.ctx, regressed.answer.unit, ''),
@@ -100,4 +108,11 @@ export async function runPullRequest(deps: PullRequestDeps, payload: unknown, ct
     if (err instanceof GitHubError && err.status !== undefined && [401, 403, 404, 410, 422].includes(err.status)) throw new UnrecoverableJobError(err.message);
     throw err;
   }
+}
+
+/** Runs of the baseline branch a pull request's run is compared with: its spread between runs is the yardstick. */
+export const BASELINE_RUNS = 5;
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -141,14 +141,16 @@ export function budgetsRouter({ store, tenantOf }: BudgetDeps): Router {
     ]);
     const budgetVerdict = overallVerdict(results);
     const regressed = detections.flatMap((d) => d.detection.regressions.map((f) => ({ type: d.type, function: f.function, measure: f.measure, baseline: f.baseline, candidate: f.candidate, relative: Number.isFinite(f.relative) ? f.relative : null, q: f.q })));
-    const short = detections.some((d) => d.detection.verdict === 'insufficient_data');
+    // Undecided is not a pass: too few profiles, or a rise the data cannot decide yet.
+    const undecided = (v: string) => v === 'insufficient_data' || v === 'inconclusive';
+    const short = detections.some((d) => undecided(d.detection.verdict));
     const verdict: Verdict = budgetVerdict === 'fail' || regressed.length > 0 ? 'fail' : budgetVerdict === 'inconclusive' || short ? 'inconclusive' : 'pass';
     const failing = results.filter((r) => r.budget.severity === 'block' && r.verdict === 'fail');
     const reason = verdict === 'pass'
       ? budgets.length === 0 && !comparing ? `service ${service} has no budgets and no baseline was given: nothing to hold it to` : 'within every blocking budget, no regression'
       : verdict === 'fail'
-        ? [...failing.map((r) => `budget ${r.budget.name}: ${describe(r)}`), ...regressed.slice(0, 5).map((r) => `regression in ${r.type}: ${r.function} ${r.measure}`)].join('; ')
-        : [...results.filter((r) => r.budget.severity === 'block' && r.verdict === 'inconclusive').map((r) => `budget ${r.budget.name}: ${r.reason}`), ...detections.filter((d) => d.detection.verdict === 'insufficient_data').map((d) => `${d.type}: ${d.detection.reason}`)].join('; ');
+        ? [...failing.map((r) => `budget ${r.budget.name}: ${describe(r)}`), ...regressed.slice(0, 5).map((r) => `regression in ${r.type}: ${r.function || 'the whole program'} ${r.measure}`)].join('; ')
+        : [...results.filter((r) => r.budget.severity === 'block' && r.verdict === 'inconclusive').map((r) => `budget ${r.budget.name}: ${r.reason}`), ...detections.filter((d) => undecided(d.detection.verdict)).map((d) => `${d.type}: ${d.detection.reason}`)].join('; ');
     res.json({
       verdict, reason, service, version, ...(baselineVersion !== undefined ? { baseline: baselineVersion } : {}), label, from: range.from, until: range.until,
       budgets: results.map(resultJson),

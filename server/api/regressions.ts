@@ -30,6 +30,8 @@ type AsyncHandler = (req: Request, res: Parameters<RequestHandler>[1]) => Promis
 const route = (fn: AsyncHandler): RequestHandler => (req, res) => fn(req, res);
 
 const STATUSES = ['open', 'acknowledged', 'resolved'] as const;
+/** What a listing may filter on: also `suspected` (seen once, awaiting a disjoint window to confirm it). */
+const LISTED = ['suspected', ...STATUSES] as const;
 
 const baselineBody = z.object({
   windowOffsetMs: z.number().int().min(0).max(90 * 86_400_000),
@@ -57,7 +59,7 @@ export function regressionsRouter({ store, tenantOf, jobs, jobTenant = () => und
 
   api.get('/regressions', route(async (req, res) => {
     const status = param(req, 'status');
-    if (status && !(STATUSES as readonly string[]).includes(status)) throw new InputError('invalid_parameter', `status must be one of ${STATUSES.join(', ')}`);
+    if (status && !(LISTED as readonly string[]).includes(status)) throw new InputError('invalid_parameter', `status must be one of ${LISTED.join(', ')}`);
     const limit = numberParam(req, 'limit', 1, 1000) ?? 200;
     const list = await store.regressions.list(tenantOf(req), { service: param(req, 'service'), status, limit: Math.floor(limit) });
     res.json(list.map(withView));

@@ -94,6 +94,8 @@ export interface WindowOptions {
   slowdown?: Map<number, number>;
   /** Seconds per profile, for the rate. */
   seconds?: number;
+  /** The process the observations come from (the detector's unit of replication). Default `synthetic`. */
+  process?: string;
   /** Multiplier of the samples (more CPU per instance-second). */
   load?: number;
 }
@@ -164,7 +166,7 @@ export function observe(service: Service, count: number, o: WindowOptions, seed:
     }
     const functions = new Map<string, { self: number; total: number }>();
     for (let f = 0; f < fnTotal.length; f++) if (fnTotal[f] > 0) functions.set(service.names[f], { self: fnSelf[f], total: fnTotal[f] });
-    out.push({ total: samples, seconds: o.seconds ?? 10, functions });
+    out.push({ process: o.process ?? 'synthetic', total: samples, seconds: o.seconds ?? 10, functions });
   }
   return out;
 }

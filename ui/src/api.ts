@@ -19,7 +19,7 @@ export interface Regression {
   baseline: { query: string; from: number; until: number; profiles: number; value: number };
   candidate: { query: string; from: number; until: number; profiles: number; value: number };
   effect: number; relative: number | null; ci: [number, number]; p: number; q: number;
-  firstSeen: number; lastSeen: number; runs: number; status: 'open' | 'acknowledged' | 'resolved';
+  firstSeen: number; lastSeen: number; runs: number; status: 'suspected' | 'open' | 'acknowledged' | 'resolved';
   /** The compare page's state for exactly this comparison. */
   view: Record<string, string>;
 }

@@ -48,7 +48,7 @@ export const DEFAULTS: State = {
 };
 
 const ENUMS: Partial<Record<keyof State, readonly string[]>> = {
-  view: ['explore', 'compare', 'regressions', 'budgets'], rstatus: ['open', 'acknowledged', 'resolved', 'all'], tab: ['both', 'flame', 'table', 'sandwich'], orient: ['flame', 'icicle'],
+  view: ['explore', 'compare', 'regressions', 'budgets'], rstatus: ['open', 'suspected', 'acknowledged', 'resolved', 'all'], tab: ['both', 'flame', 'table', 'sandwich'], orient: ['flame', 'icicle'],
   diffMode: ['relative', 'absolute'], ctab: ['diff', 'side'],
 };
 

@@ -12,7 +12,7 @@ import { formatTime } from '../time';
 import { errorNotice } from './panels';
 import { table, type Column } from './table';
 
-const what = (r: Regression) => (r.measure === 'rate' ? 'total per instance-second' : r.function);
+const what = (r: Regression) => (r.measure === 'rate' ? 'the whole program' : r.function);
 const change = (r: Regression) => (r.measure === 'rate' ? formatSigned((r.relative ?? Infinity) * 100, '%', 1)
   : `${formatPercent(r.baseline.value)} → ${formatPercent(r.candidate.value)} (${formatSigned((r.relative ?? Infinity) * 100, '%', 1)})`);
 
@@ -39,7 +39,7 @@ export class RegressionsView {
     delete window.__flamewatch.timings.regressions;
     const filters = el('form', { class: 'querybar', onsubmit: (e) => e.preventDefault() },
       el('label', { class: 'field' }, el('span', { class: 'field-label' }, 'Status'),
-        selectOf(['open', 'acknowledged', 'resolved', 'all'], s.rstatus, 'status', (v) => this.app.update({ rstatus: v }, { push: true }))),
+        selectOf(['open', 'suspected', 'acknowledged', 'resolved', 'all'], s.rstatus, 'status', (v) => this.app.update({ rstatus: v }, { push: true }))),
       el('label', { class: 'field' }, el('span', { class: 'field-label' }, 'Service'),
         selectOf(['', ...this.services], s.service, 'service', (v) => this.app.update({ service: v }, { push: true }), 'all services')));
     this.element.replaceChildren(el('h1', {}, 'Regressions'), filters, notice('loading', 'Loading regressions…'));
@@ -49,6 +49,8 @@ export class RegressionsView {
       const columns: Column<Regression>[] = [
         { key: 'service', label: 'Service', value: (r) => r.service },
         { key: 'function', label: 'Function', value: what },
+        // Which profile type: a CPU regression and more memory held read differently.
+        { key: 'type', label: 'Type', value: (r) => r.type },
         { key: 'measure', label: 'Measure', value: (r) => r.measure },
         { key: 'change', label: 'Change', numeric: true, value: (r) => r.effect, format: change, className: () => 'worse' },
         { key: 'q', label: 'q', numeric: true, title: 'false discovery rate at which this is significant', value: (r) => r.q, format: (r) => r.q.toPrecision(2) },
