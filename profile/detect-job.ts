@@ -33,6 +33,8 @@ export const detectJob = z.object({
   baseline: side,
   candidate: side,
   options: z.object({ fdr: z.number().gt(0).lt(1), minAbsolute: z.number().min(0), minRelative: z.number().min(0) }).partial().optional(),
+  /** Each named process's first this many ms are left out (warm-up); absent: none. */
+  warmupMs: z.number().int().min(0).max(3_600_000).optional(),
 });
 export type DetectJob = z.infer<typeof detectJob>;
 

@@ -175,6 +175,25 @@ describe('detect', () => {
     expect(grown.regressions.map((f) => f.function)).toContain('cache');
     expect(grown.regressions.map((f) => f.function)).not.toContain('other');
   });
+
+  it('knows a sampled heap level is a count of samples: one sample more in each new process is no regression', () => {
+    // A heap profiler samples about one allocation per 512 KiB: a function holding ~300 KiB shows 0 or 1 sample, and
+    // keeps showing it in every snapshot (the same objects are still held), so snapshots agree perfectly.
+    const Q = 524_288;
+    const heap = (tag: string, samples: number[]): Observation[] => samples.flatMap((k, p) => Array.from({ length: 10 }, () => {
+      const level = 40 * Q;
+      return { process: `${tag}${p}`, total: level + k * Q, seconds: 10, functions: new Map([['loader', { self: k * Q, total: k * Q }], ['other', { self: level, total: level }]]) };
+    }));
+    const b = summarize(heap('b', [1, 1, 1]));
+    const c = summarize(heap('c', [2, 2, 2]));
+    // Without the quantum the snapshots' perfect agreement makes a 1-sample difference look certain.
+    expect(detect(b, c, { kind: 'gauge' }).regressions.map((f) => f.function)).toContain('loader');
+    const sampled = detect({ ...b, quantum: Q }, { ...c, quantum: Q }, { kind: 'gauge' });
+    expect(sampled.regressions).toEqual([]);
+    // A real growth of many samples still shows.
+    const grown = detect({ ...summarize(heap('b', [8, 9, 8])), quantum: Q }, { ...summarize(heap('c', [30, 29, 31])), quantum: Q }, { kind: 'gauge' });
+    expect(grown.regressions.map((f) => f.function)).toContain('loader');
+  });
 });
 
 describe('sizeFactors', () => {

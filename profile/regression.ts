@@ -17,8 +17,10 @@
  * 3. Between processes: profiles of one process are repeated measures.
  *    Processes differ (V8 inlines differently per process), so each side's
  *    mean carries a between-process variance τ², estimated per function by
- *    moments and moderated towards a spread pooled over all functions (the
- *    empirical-Bayes step of limma's moderated t), with a prior that one
+ *    moments and moderated towards a spread pooled over the functions nearest
+ *    it in size (the empirical-Bayes step of limma's moderated t, with
+ *    limma-trend's size trend: a big function's cost barely moves between
+ *    processes, a small one's moves a lot), with a prior that one
  *    process a side cannot estimate at all. Few processes therefore give wide
  *    intervals, i.e. "inconclusive", not a false regression.
  * 4. Test each function's total (inclusive) cost, which inlining does not
@@ -75,9 +77,26 @@ export interface ProcessStats {
 /** One side's sufficient statistics: its processes. */
 export interface SideStats {
   processes: ProcessStats[];
+  /**
+   * Gauges from a sampling heap profiler: the smallest positive value a stack holds in one snapshot, about one
+   * sample's weight (512 KiB for Go's and V8's default heap sampling, in bytes). A process's sampled level is a
+   * count of such samples, which stays put from one snapshot to the next (the same sampled objects are still
+   * held), so its snapshots' spread says nothing of that sampling noise; the quantum does (Poisson: variance ≈
+   * level × quantum).
+   */
+  quantum?: number;
 }
 
 export type ProfileKind = 'cost' | 'gauge';
+
+/**
+ * Gauges are levels, not costs: in-use memory (pprof's `inuse_*`, and what
+ * Pyroscope pushes with `aggregationType=average`, stored as `inuse_*` types
+ * by its SDKs). Everything else (CPU, wall, allocations, counts) is a cost.
+ */
+export function profileKind(type: string): ProfileKind {
+  return /^inuse(_|$)/.test(type) ? 'gauge' : 'cost';
+}
 
 export interface DetectOptions {
   /** False discovery rate across the family. Default 0.01: a detector run on every deploy must cry wolf rarely. */
@@ -291,18 +310,22 @@ export function sizeFactors(processes: ProcessStats[], minShare = 0.002): Map<Pr
   return out;
 }
 
+/** Tests a spread is pooled over: the nearest by size. */
+const POOL_NEIGHBOURS = 9;
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function normaliser(all: ProcessStats[], kind: ProfileKind): Normaliser {
+function normaliser(all: ProcessStats[], kind: ProfileKind, quantum = 0): Normaliser {
   if (kind === 'gauge') {
-    // A level: the mean over the process's snapshots.
+    // A level: the mean over the process's snapshots, never known better than its sampling (SideStats.quantum).
     return { mode: 'level', point: (p, s) => {
       const y = s.x / p.n;
-      return { y, v: p.n > 1 ? Math.max(0, s.xx / p.n - y * y) / (p.n - 1) : NaN };
+      const spread = p.n > 1 ? Math.max(0, s.xx / p.n - y * y) / (p.n - 1) : NaN;
+      return { y, v: quantum > 0 ? Math.max(Number.isFinite(spread) ? spread : 0, y * quantum) : spread };
     } };
   }
   if (all.every((p) => p.work.x > 0)) {
@@ -391,7 +414,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   const cand = side(candidate);
   const perSecond = { baseline: base.seconds > 0 ? base.samples / base.seconds : 0, candidate: cand.seconds > 0 ? cand.samples / cand.seconds : 0 };
   const all = [...baseline.processes, ...candidate.processes];
-  const norm = normaliser(all, o.kind);
+  const norm = normaliser(all, o.kind, Math.max(baseline.quantum ?? 0, candidate.quantum ?? 0));
   const empty = { regressions: [], improvements: [], inconclusive: [], explained: [], rate: undefined, perSecond, resolution: NaN, options: o };
   if (base.n < o.minObservations || cand.n < o.minObservations) {
     const reason = `needs at least ${o.minObservations} profiles on each side; the baseline has ${base.n}, the candidate ${cand.n}`;
@@ -457,24 +480,31 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     return Math.max(0, between) / (level * level);
   });
   const prior2 = o.prior.cv * o.prior.cv;
-  const finiteCv2 = cv2.filter((x) => Number.isFinite(x));
-  // The pool: the prior's evidence plus the median of what these processes show (each test has dfBetween).
-  // The median of estimates on d degrees of freedom sits below their mean by median(χ²_d)/d ≈ (1 − 2/(9d))³ (Wilson–Hilferty).
-  const observed2 = finiteCv2.length > 0 ? median(finiteCv2) / (1 - 2 / (9 * dfBetween)) ** 3 : 0;
-  // The pool rests on every test's processes: worth more than one test's dfBetween, though functions differ
-  // too much (inlining) for it to be worth all of them.
-  // Gauges are not pooled: what a function holds (a cache, buffers in flight) varies too differently from one
-  // function to the next for one spread to stand for them all.
-  const poolDf = finiteCv2.length > 0 && o.kind !== 'gauge' ? (dfBetween * Math.min(finiteCv2.length, 10)) / 2 : 0;
-  const pooled2 = (o.prior.df * prior2 + poolDf * observed2) / (o.prior.df + poolDf);
-  // How much a test's own spread is pulled towards the pool: functions differ (an inlined pair's self
-  // spread is many times a leaf's), so the pool is worth a few processes' evidence, never more.
-  const d0 = Math.min(20, o.prior.df + poolDf);
+  // The pool follows the cost's size (limma-trend's mean–variance trend): in real processes a large
+  // function's cost per request barely moves from one process to the next while a small one's jumps with
+  // where the JIT attributes inlined frames, so one median over all of them would be too wide for the large
+  // and too narrow for the small. Each test's pool is the median of its POOL_NEIGHBOURS nearest tests by
+  // log size (itself left out).
+  const levels = raws.map((r) => Math.log(Math.max((moments(r.pb).mean + moments(r.pc).mean) / 2, 1e-300)));
+  const pooledTests = raws.map((_, i) => i).filter((i) => raws[i].measure !== 'rate' && Number.isFinite(cv2[i]));
+  const poolOf = (i: number): { pooled2: number; d0: number } => {
+    const near = pooledTests.filter((j) => j !== i).sort((a, b) => Math.abs(levels[a] - levels[i]) - Math.abs(levels[b] - levels[i]) || a - b)
+      .slice(0, POOL_NEIGHBOURS).map((j) => cv2[j]);
+    // The median of estimates on d degrees of freedom sits below their mean by median(χ²_d)/d ≈ (1 − 2/(9d))³ (Wilson–Hilferty).
+    const observed2 = near.length > 0 ? median(near) / (1 - 2 / (9 * dfBetween)) ** 3 : 0;
+    // The pool rests on its neighbours' processes: worth more than one test's dfBetween, though functions differ
+    // too much (inlining) for it to be worth all of them. Gauges are not pooled: what a function holds (a cache,
+    // buffers in flight) varies too differently from one function to the next for one spread to stand for them all.
+    const poolDf = near.length > 0 && o.kind !== 'gauge' ? (dfBetween * Math.min(near.length, 10)) / 2 : 0;
+    const pooled2 = (o.prior.df * prior2 + poolDf * observed2) / (o.prior.df + poolDf);
+    // How much a test's own spread is pulled towards the pool: the pool is worth a few processes' evidence, never more.
+    return { pooled2, d0: Math.min(20, o.prior.df + poolDf) };
+  };
 
   const tests: Test[] = raws.map((r, i) => {
     const own = cv2[i];
     // The whole program is moderated towards its own prior, not towards the functions' spread.
-    const [pool, d] = r.measure === 'rate' ? [o.priorWhole.cv ** 2, o.priorWhole.df] : [pooled2, d0];
+    const { pooled2: pool, d0: d } = r.measure === 'rate' ? { pooled2: o.priorWhole.cv ** 2, d0: o.priorWhole.df } : poolOf(i);
     // Never below the test's own estimate: moderation protects against a spread that looks small by chance,
     // it must not hide one that is large.
     const moderated = Number.isFinite(own) ? Math.max(own, (d * pool + dfBetween * own) / (d + dfBetween)) : pool;
@@ -636,11 +666,12 @@ function pctText(x: number): string {
 /**
  * Attribution with the candidate's stacks, two steps.
  *
- * 1. Cost that moved: V8 inlines a callee into its caller in some processes
- *    and not others, so the callee's self (and total) and the caller's self
- *    change in opposite directions by about the same amount while the
- *    caller's total stays put. A regression, improvement or undecided change
- *    that a direct caller or callee mirrors that way goes to `moved`.
+ * 1. Cost that moved: V8 inlines a callee into its caller (or a chain of
+ *    them into the outermost) in some processes or builds and not others, so
+ *    the callee's self (and total) and that caller's self change in opposite
+ *    directions by about the same amount. A regression, improvement or
+ *    undecided change that a function above or below it mirrors that way
+ *    goes to `moved`.
  * 2. A caller's total cost grows when a function it calls gets slower: the
  *    same regression seen from above (FBDetect calls these cost shifts and
  *    deduplicates them). Regressions of functions above another flagged
@@ -655,6 +686,7 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
   const callers = new Map<string, Set<string>>();
   const callees = new Map<string, Set<string>>();
   const above = new Map<string, Set<string>>();
+  const beneath = new Map<string, Set<string>>();
   const link = (m: Map<string, Set<string>>, k: string, v: string) => {
     let set = m.get(k);
     if (!set) m.set(k, (set = new Set()));
@@ -666,29 +698,31 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
       if (interesting.has(stack[i])) link(callers, stack[i], stack[i - 1]);
       if (interesting.has(stack[i - 1])) link(callees, stack[i - 1], stack[i]);
       if (interesting.has(stack[i])) for (let j = 0; j < i; j++) if (stack[j] !== stack[i]) link(above, stack[i], stack[j]);
+      if (interesting.has(stack[i - 1])) for (let j = i; j < stack.length; j++) if (stack[j] !== stack[i - 1]) link(beneath, stack[i - 1], stack[j]);
     }
   }
 
-  // 1. Cost that moved between a function and its direct caller or callee.
+  // 1. Cost that moved between a function and one above or below it. V8 inlines whole chains (a handler
+  // inlines a helper that inlines a leaf) and may attribute the leaf's samples to the outermost frame, so
+  // the mirror need not be a direct caller. The two selves must cancel: a real change with some inlining
+  // beside it leaves their sum moved. (The frames' totals between them are not asked to stay put: a real
+  // regression elsewhere under the same handler moves them, and that one is judged on its own.)
   const movedWith = (f: Finding): string | undefined => {
     if (!costs || f.measure === 'rate' || !(Math.abs(f.effect) > 0)) return undefined;
+    const own = costs.get(f.function);
+    if (!own) return undefined;
     const size = Math.abs(f.effect);
-    const pairs: [string, string][] = [
-      ...[...(callers.get(f.function) ?? [])].map((c): [string, string] => [c, c]),
-      ...[...(callees.get(f.function) ?? [])].map((c): [string, string] => [c, f.function]),
-    ];
-    for (const [other, caller] of pairs) {
-      const o = costs.get(other);
-      const top = costs.get(caller);
-      if (!o || !top) continue;
-      const mirror = o.selfC - o.selfB;
-      const own = costs.get(f.function);
-      // The two selves must cancel: a real change with some inlining beside it leaves their sum moved.
-      const cancel = own ? Math.abs(own.selfC - own.selfB + mirror) <= 0.5 * Math.max(size, Math.abs(mirror)) : false;
-      const totalStill = Math.abs(top.totalC - top.totalB) <= Math.max(0.5 * size, top.totalHalf);
-      if (Math.sign(mirror) === -Math.sign(f.effect) && Math.abs(mirror) >= 0.5 * size && cancel && totalStill) return other;
+    const others = [...(above.get(f.function) ?? []), ...(beneath.get(f.function) ?? [])]
+      .filter((other) => other !== f.function && costs.has(other));
+    let best: { other: string; gap: number } | undefined;
+    for (const other of others) {
+      const mirror = costs.get(other)!.selfC - costs.get(other)!.selfB;
+      const gap = Math.abs(own.selfC - own.selfB + mirror);
+      if (Math.sign(mirror) === -Math.sign(f.effect) && Math.abs(mirror) >= 0.5 * size && gap <= 0.5 * Math.max(size, Math.abs(mirror)) && (!best || gap < best.gap)) {
+        best = { other, gap };
+      }
     }
-    return undefined;
+    return best?.other;
   };
   const moved: (Finding & { with: string })[] = [...(d.moved ?? [])];
   const keep = (list: Finding[]) => list.filter((f) => {

@@ -7,7 +7,7 @@
  * function.
  */
 import { InputError } from '../profile/errors';
-import { attributeToCallees, detect, type Detection, type DetectOptions, type ProfileKind } from '../profile/regression';
+import { attributeToCallees, detect, profileKind, type Detection, type DetectOptions } from '../profile/regression';
 import type { ProfileQueries } from './queries';
 import type { RegressionStore } from './regressions';
 import type { Selection } from './selection';
@@ -18,14 +18,7 @@ export interface Comparison {
   unit: string;
 }
 
-/**
- * Gauges are levels, not costs: in-use memory (pprof's `inuse_*`, and what
- * Pyroscope pushes with `aggregationType=average`, stored as `inuse_*` types
- * by its SDKs). Everything else (CPU, wall, allocations, counts) is a cost.
- */
-export function profileKind(type: string): ProfileKind {
-  return /^inuse(_|$)/.test(type) ? 'gauge' : 'cost';
-}
+export { profileKind };
 
 /**
  * The unit to compare in: the one asked for, else the only one both sides
@@ -48,10 +41,12 @@ export async function compareSelections(
   baseline: Selection,
   candidate: Selection,
   options: Partial<DetectOptions> = {},
+  /** Leave out each named process's first this many ms (see RegressionStore.sideStats). */
+  warmupMs = 0,
 ): Promise<Comparison> {
   const unit = await unitFor(store.queries, baseline, candidate);
   const [bSel, cSel] = unit ? [{ ...baseline, unit }, { ...candidate, unit }] : [baseline, candidate];
-  const [b, c] = await Promise.all([store.regressions.sideStats(bSel), store.regressions.sideStats(cSel)]);
+  const [b, c] = await Promise.all([store.regressions.sideStats(bSel, { warmupMs }), store.regressions.sideStats(cSel, { warmupMs })]);
   let detection = detect(b, c, { kind: profileKind(candidate.type), ...definedOnly(options) });
   if (detection.regressions.length + detection.improvements.length + detection.inconclusive.length > 0) {
     detection = attributeToCallees(detection, await store.queries.stacks(cSel));

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { ProcessStats, SideStats } from '../profile/regression';
+import { profileKind, type ProcessStats, type SideStats } from '../profile/regression';
 import type { Matcher } from '../profile/selector';
 import { classifyStoreError } from './errors';
 import { queryRows } from './rows-query';
@@ -87,6 +87,11 @@ export interface BaselineConfig {
   selections: { name: string; baseline: string; candidate: string }[];
   /** Comment pull requests' benchmark runs on GitHub from the server (see jobs/processors/pull-request.ts). */
   pullRequests?: PullRequestSettings;
+  /**
+   * A named process's first this many ms are left out of the scheduled comparisons (JIT warm-up, module
+   * loading, a heap not yet at its level). Default 10 s: the agent's first push at its default interval.
+   */
+  warmupMs: number;
   /** Detector thresholds (see profile/regression.ts). */
   minAbsolute?: number;
   minRelative?: number;
@@ -102,7 +107,7 @@ export interface PullRequestSettings {
   status?: boolean;
 }
 
-export const DEFAULT_BASELINES: BaselineConfig = { windowOffsetMs: 86_400_000, windowMs: 3_600_000, versionLabel: 'version', selections: [] };
+export const DEFAULT_BASELINES: BaselineConfig = { windowOffsetMs: 86_400_000, windowMs: 3_600_000, versionLabel: 'version', selections: [], warmupMs: 10_000 };
 
 /** A stable id (no `:`, fit for a BullMQ job id or a URL) from the parts that make a regression the same one. */
 export function regressionId(parts: (string | number)[]): string {
@@ -131,11 +136,31 @@ export class RegressionStore {
    * profiles. Everything is aggregated in ClickHouse; functions under
    * `minShare` of the side's cost are left out (they are not tested, and
    * never move a size factor).
+   *
+   * With `warmupMs`, the profiles a named process (`process` given) pushed
+   * in its first `warmupMs` (from its first profile of the service, of any
+   * type) are left out: JIT warm-up, module loading and a heap not yet at
+   * its level are no build's steady state, and a deploy's first looks would
+   * otherwise compare young processes with old ones.
    */
-  async sideStats(sel: Selection, maxObservations = MAX_OBSERVATIONS, maxProfiles = MAX_PROFILES_READ, minShare = 0.0005): Promise<SideStats> {
+  async sideStats(sel: Selection, { maxObservations = MAX_OBSERVATIONS, maxProfiles = MAX_PROFILES_READ, minShare = 0.0005, warmupMs = 0 } = {}): Promise<SideStats> {
     const params: QueryParams = {};
     let where = selectionWhere(sel, params);
     const proc = `if(process != '', process, toString(cityHash64(labels)))`;
+    if (warmupMs > 0) {
+      const starts = await this.rows<{ process: string; first: string }>(
+        `SELECT process, toString(min(${ms('time')})) AS first FROM ${this.db}.profiles
+         WHERE tenant = {tenant:String} AND service = {service:String}
+           AND process IN (SELECT DISTINCT process FROM ${this.db}.profiles WHERE ${where} AND process != '')
+         GROUP BY process`,
+        params,
+      );
+      if (starts.length > 0) {
+        params.warmProcesses = starts.map((r) => r.process);
+        params.warmFrom = starts.map((r) => String(Number(r.first) + warmupMs));
+        where += ` AND (process = '' OR ${ms('time')} >= transform(process, {warmProcesses:Array(String)}, arrayMap(x -> toInt64(x), {warmFrom:Array(String)}), toInt64(0)))`;
+      }
+    }
     const [shape] = await this.rows<{ profiles: string; processes: string }>(
       `SELECT uniqExact(profile_id) AS profiles, uniqExact(${proc}) AS processes FROM ${this.db}.profiles WHERE ${where}`,
       params,
@@ -189,6 +214,14 @@ export class RegressionStore {
       sideTotal += r.t1;
     }
     if (stats.processes.length === 0) return stats;
+    if (profileKind(sel.type) === 'gauge') {
+      // One sample's weight in a sampled heap snapshot (SideStats.quantum): the smallest positive value a stack holds.
+      const [q] = await this.rows<{ quantum: number | null }>(
+        `SELECT toFloat64(min(arrayMin(arrayFilter(v -> v > 0, values)))) AS quantum FROM ${this.db}.profiles WHERE ${where} AND arrayExists(v -> v > 0, values)`,
+        params,
+      );
+      if (q?.quantum && Number.isFinite(q.quantum) && q.quantum > 0) stats.quantum = q.quantum;
+    }
     params.minValue = minShare * sideTotal;
     // Per (observation, stack) sums, joined to each stack's distinct functions
     // (self where it is the leaf), summed per (observation, function), then per

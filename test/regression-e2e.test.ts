@@ -94,9 +94,10 @@ async function regressions(): Promise<Reg[]> {
 
 test('a slower function in a new version is flagged on its own: API, webhooks and UI name it and nothing else', async () => {
   // 12 seconds a version, two processes: about 24 one-second profiles; the sweep compares the new version as its
-  // profile count doubles, and once more when it stops receiving profiles.
+  // profile count doubles, and once more when it stops receiving profiles. Each process's first 2 s are its
+  // warm-up here (the default 10 s would leave these short runs almost nothing).
   const settings = await fetch(`${server.url}/api/v1/baselines?service=orders`, {
-    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pullRequests: { repository: 'acme/orders' } }),
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pullRequests: { repository: 'acme/orders' }, warmupMs: 2000 }),
   });
   expect(settings.status).toBe(200);
   await build('1', 1, 12, `branch=main,commit=${'1'.repeat(40)}`);

@@ -78,7 +78,7 @@ test('sideStats equals summarize() of the same profiles: per process (instance),
   }
   // Past the observation cap, each process's profiles pool into time buckets.
   // 12 profiles over 120 s, at most 4 observations over 2 processes: 60 s buckets, 2 or 3 a process by alignment.
-  const pooled = await server.store.regressions.sideStats(selection('svc', (now - 600) * 1000, (now - 480) * 1000), 4);
+  const pooled = await server.store.regressions.sideStats(selection('svc', (now - 600) * 1000, (now - 480) * 1000), { maxObservations: 4 });
   const n = pooled.processes.reduce((a, p) => a + p.n, 0);
   expect(n).toBeGreaterThanOrEqual(4);
   expect(n).toBeLessThanOrEqual(6);

@@ -48,7 +48,7 @@ export function compareLink(publicUrl: string, r: ComparedSides): string {
 export async function runDetect(deps: DetectDeps, payload: unknown, ctx?: JobContext): Promise<{ detection: Detection; recorded: Regression[]; created: Regression[] }> {
   const job = parse(detectJob, payload, 'detect');
   const [baseline, candidate] = [selectionOf(job, job.baseline), selectionOf(job, job.candidate)];
-  const { detection, unit } = await compareSelections(deps.store, baseline, candidate, job.options ?? {});
+  const { detection, unit } = await compareSelections(deps.store, baseline, candidate, job.options ?? {}, job.warmupMs ?? 0);
   const recorded: Regression[] = [];
   const created: Regression[] = [];
   // The sweep looks at overlapping windows every few minutes: a window's or a named selection's finding
@@ -149,7 +149,7 @@ export async function sweep(deps: DetectDeps, payload: unknown): Promise<{ enque
     const svc = `{service_name=${JSON.stringify(s.service)}}`;
     // One comparison per type and unit: units are never summed together.
     const type = s.unit ? `${s.type}:${s.unit}` : s.type;
-    const base = { tenant: s.tenant, service: s.service, type, options: clean(options) };
+    const base = { tenant: s.tenant, service: s.service, type, options: clean(options), ...(cfg.warmupMs > 0 ? { warmupMs: cfg.warmupMs } : {}) };
     if (cfg.windowOffsetMs > 0 && cfg.windowMs > 0) {
       const candidate = { query: svc, from: end - cfg.windowMs, until: end };
       const baseline = { query: svc, from: candidate.from - cfg.windowOffsetMs, until: candidate.until - cfg.windowOffsetMs };

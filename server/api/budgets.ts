@@ -132,11 +132,13 @@ export function budgetsRouter({ store, tenantOf }: BudgetDeps): Router {
     const comparing = baselineVersion !== undefined && regressionsMode === 'fail';
     // The detector compares each profile type the budgets name (cpu when none does) between the two versions.
     const types = [...new Set(budgets.map((b) => b.type))];
+    // A canary's processes are young and the stable version's old: leave out each one's warm-up, as the schedule does.
+    const warmupMs = comparing ? (await store.regressions.baselineConfig(tenant, service, '*')).warmupMs : 0;
     const [results, detections] = await Promise.all([
       evaluateBudgets(store, tenant, budgets, scope(version), baselineVersion !== undefined ? scope(baselineVersion) : undefined),
       comparing ? Promise.all((types.length ? types : ['cpu']).map(async (type) => {
         const sel = (v: string) => ({ tenant, service, type, range, matchers: scope(v).matchers });
-        return { type, ...(await compareSelections(store, sel(baselineVersion), sel(version))) };
+        return { type, ...(await compareSelections(store, sel(baselineVersion), sel(version), {}, warmupMs)) };
       })) : Promise.resolve([]),
     ]);
     const budgetVerdict = overallVerdict(results);

@@ -37,6 +37,7 @@ const baselineBody = z.object({
   windowOffsetMs: z.number().int().min(0).max(90 * 86_400_000),
   windowMs: z.number().int().min(60_000).max(7 * 86_400_000),
   versionLabel: z.string().max(128),
+  warmupMs: z.number().int().min(0).max(3_600_000),
   selections: z.array(z.object({ name: z.string().min(1).max(128), baseline: z.string().max(2048), candidate: z.string().max(2048) })).max(50),
   minAbsolute: z.number().min(0).max(1),
   minRelative: z.number().min(0).max(100),
@@ -97,7 +98,8 @@ export function regressionsRouter({ store, tenantOf, jobs, jobTenant = () => und
       minAbsolute: numberParam(req, 'minAbsolute', 0, 1),
       minRelative: numberParam(req, 'minRelative', 0, 100),
     };
-    const { detection, unit } = await compareSelections(store, left, right, options);
+    // Ad hoc, nothing is left out unless asked: `warmupMs` drops each agent process's first ms, as the schedule does.
+    const { detection, unit } = await compareSelections(store, left, right, options, numberParam(req, 'warmupMs', 0, 3_600_000) ?? 0);
     res.json({ type: left.type, unit, ...(finiteJson(detection) as object) });
   }));
 
