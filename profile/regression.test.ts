@@ -94,6 +94,26 @@ describe('detect', () => {
     expect(a.improvements).toEqual([]);
   });
 
+  it('cost moved along an inlined chain (a leaf shown at the outermost frame) is moved, beside a real regression', () => {
+    // The baseline build's JIT shows 60 % of parse's samples at main (handler and parse inlined into it); the
+    // candidate's shows them at parse. discount is really 1.5x slower, so main's total rises as well.
+    const inlined = (os: Observation[]) => os.map((o) => {
+      const functions = new Map(o.functions);
+      const parse = functions.get('parse')!;
+      const moved = Math.round(0.6 * parse.self);
+      functions.set('parse', { self: parse.self - moved, total: parse.total - moved });
+      functions.set('handler', { self: 0, total: functions.get('handler')!.total - moved });
+      functions.set('main', { self: moved, total: functions.get('main')!.total });
+      return { ...o, functions };
+    });
+    const b = summarize(inlined(fleet({ pods: 5, tag: 'b', seed: 3 })));
+    const c = summarize(fleet({ pods: 5, change: { discount: 1.5 }, tag: 'c', seed: 1003 }));
+    const stacks = [{ stack: ['main'] }, ...STACKS];
+    const a = attributeToCallees(detect(b, c), stacks);
+    expect(a.regressions.map((f) => f.function)).toEqual(['discount']);
+    expect(a.moved?.map((f) => f.function)).toContain('parse');
+  });
+
   it('more traffic alone: at most the false alarm rate, and without a work count the whole cost is reported, not judged', () => {
     // 40 comparisons of 5 pods a side, 1.5x the traffic: the FDR of 1 % allows a rare false flag, not a habit.
     let flagged = 0;

@@ -108,9 +108,14 @@ test('a slower function in a new version is flagged on its own: API, webhooks an
     await new Promise((r) => setTimeout(r, 500));
     found = await regressions();
   }
-  // Let the sweep's other comparisons finish too, then look at everything found.
-  await new Promise((r) => setTimeout(r, 3000));
-  found = await regressions();
+  // Let the sweep's other comparisons finish too (the settled look comes ~2 s after the last profile, and each
+  // type's and measure's findings open as their jobs run): wait until the list has not changed for 4 s.
+  for (let stable = 0, i = 0; stable < 8 && i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = await regressions();
+    stable = now.length === found.length ? stable + 1 : 0;
+    found = now;
+  }
   if (!found.some((r) => r.type === 'cpu') || !found.some((r) => r.type === 'wall')) {
     // Say why: the queue's state and what the detector answers for the two versions now, per type.
     const jobs = await (await fetch(`${server.url}/api/v1/jobs`)).json();
