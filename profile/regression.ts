@@ -640,6 +640,9 @@ interface Costs {
 
 const COSTS = Symbol('costs');
 
+/** How many frames apart a function and the one its cost moved to may be (a callee inlined through one intermediate). */
+const MOVE_REACH = 2;
+
 /** Attaches the costs without putting them in the JSON answer. */
 function withCosts<T extends Detection>(d: T, costs: Map<string, Costs> | undefined): T {
   if (costs) Object.defineProperty(d, COSTS, { value: costs, enumerable: false });
@@ -683,10 +686,8 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
   const costs = costsOf(d);
   const interesting = new Set([...d.regressions, ...d.improvements, ...d.inconclusive].map((f) => f.function).filter(Boolean));
   if (interesting.size === 0) return d;
-  const callers = new Map<string, Set<string>>();
-  const callees = new Map<string, Set<string>>();
   const above = new Map<string, Set<string>>();
-  const beneath = new Map<string, Set<string>>();
+  const near = new Map<string, Set<string>>();
   const link = (m: Map<string, Set<string>>, k: string, v: string) => {
     let set = m.get(k);
     if (!set) m.set(k, (set = new Set()));
@@ -695,16 +696,17 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
   for (const { stack } of stacks) {
     for (let i = 1; i < stack.length; i++) {
       if (stack[i] === stack[i - 1]) continue;
-      if (interesting.has(stack[i])) link(callers, stack[i], stack[i - 1]);
-      if (interesting.has(stack[i - 1])) link(callees, stack[i - 1], stack[i]);
       if (interesting.has(stack[i])) for (let j = 0; j < i; j++) if (stack[j] !== stack[i]) link(above, stack[i], stack[j]);
-      if (interesting.has(stack[i - 1])) for (let j = i; j < stack.length; j++) if (stack[j] !== stack[i - 1]) link(beneath, stack[i - 1], stack[j]);
+      // Within an inlined chain's reach (two frames either way) for cost that moved; any further and a real
+      // speed-up high in the stack would mask a real slowdown below it (the fleet simulation's recall fell).
+      if (interesting.has(stack[i])) for (let j = Math.max(0, i - MOVE_REACH); j < i; j++) if (stack[j] !== stack[i]) link(near, stack[i], stack[j]);
+      if (interesting.has(stack[i - 1])) for (let j = i; j < Math.min(stack.length, i - 1 + MOVE_REACH + 1); j++) if (stack[j] !== stack[i - 1]) link(near, stack[i - 1], stack[j]);
     }
   }
 
-  // 1. Cost that moved between a function and one above or below it. V8 inlines whole chains (a handler
-  // inlines a helper that inlines a leaf) and may attribute the leaf's samples to the outermost frame, so
-  // the mirror need not be a direct caller. The two selves must cancel: a real change with some inlining
+  // 1. Cost that moved between a function and one up to MOVE_REACH frames above or below it. V8 inlines
+  // chains (a handler inlines a helper that inlines a leaf) and may attribute the leaf's samples to the
+  // outermost frame, so the mirror need not be a direct caller. The two selves must cancel: a real change with some inlining
   // beside it leaves their sum moved. (The frames' totals between them are not asked to stay put: a real
   // regression elsewhere under the same handler moves them, and that one is judged on its own.)
   const movedWith = (f: Finding): string | undefined => {
@@ -712,8 +714,7 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
     const own = costs.get(f.function);
     if (!own) return undefined;
     const size = Math.abs(f.effect);
-    const others = [...(above.get(f.function) ?? []), ...(beneath.get(f.function) ?? [])]
-      .filter((other) => other !== f.function && costs.has(other));
+    const others = [...(near.get(f.function) ?? [])].filter((other) => other !== f.function && costs.has(other));
     let best: { other: string; gap: number } | undefined;
     for (const other of others) {
       const mirror = costs.get(other)!.selfC - costs.get(other)!.selfB;
