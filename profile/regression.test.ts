@@ -114,6 +114,31 @@ describe('detect', () => {
     expect(a.moved?.map((f) => f.function)).toContain('parse');
   });
 
+  it('a CPU-bound benchmark: its dominant function made 3x slower is flagged, a timer that follows time is not', () => {
+    // Each process is a saturated core for 6 s: work per second falls when the code gets slower. match is half the
+    // baseline's time; tick costs a fixed 1 % of every second (a timer), so per unit of work it rises as the work per
+    // second falls (+100 % here) while per second it stays put.
+    const bench = (tag: string, seed: number, slow: number): Observation[] => {
+      const random = rng(seed);
+      return Array.from({ length: 18 }, (_, i) => {
+        const perWork = { match: 0.5 * slow, rest: 0.49 };
+        const busy = 0.99 * (1 + 0.02 * (random() - 0.5));
+        const work = busy / (perWork.match + perWork.rest) * 1000;
+        const match = work * perWork.match;
+        const rest = work * perWork.rest;
+        const tick = 10 * (1 + 0.05 * (random() - 0.5));
+        const functions = new Map([['match', { self: match, total: match }], ['rest', { self: rest, total: rest }], ['tick', { self: tick, total: tick }],
+          ['main', { self: 0, total: match + rest + tick }]]);
+        return { process: `${tag}${i % 3}`, total: match + rest + tick, seconds: 1, work, functions };
+      });
+    };
+    const d = detect(summarize(bench('b', 1, 1)), summarize(bench('c', 2, 3)));
+    expect(d.normalisation).toBe('work');
+    expect(d.regressions.map((f) => f.function)).toContain('match');
+    expect(d.regressions.map((f) => f.function)).not.toContain('tick');
+    expect(d.explained.find((f) => f.function === 'tick')?.explainedBy).toBe('(less work per second)');
+  });
+
   it('more traffic alone: at most the false alarm rate, and without a work count the whole cost is reported, not judged', () => {
     // 40 comparisons of 5 pods a side, 1.5x the traffic: the FDR of 1 % allows a rare false flag, not a habit.
     let flagged = 0;

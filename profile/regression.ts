@@ -533,6 +533,8 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   const obsPerProcess = (base.n + cand.n) / Math.max(1, all.length);
 
   const timeDriven = new Set<Test>();
+  // The relative change of the seconds a unit of work takes (what a cost that follows time changes by, per unit of work).
+  const secondsPerWork = base.work > 0 && cand.work > 0 && base.seconds > 0 ? (cand.seconds / cand.work) / (base.seconds / base.work) - 1 : 0;
   const findings = tests.map((t) => {
     const judged = qOf.has(t);
     const effect = (t.c.mean - t.b.mean) * scale;
@@ -551,8 +553,12 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     // Per unit of work, a cost that follows time (timers, the runtime's threads, the profiler's own pushes)
     // rises when the work per second falls (a slower benchmark does fewer iterations a second) and falls when
     // it grows, while its cost per second stays put. A function's own change moves its cost per second too
-    // (in a CPU-bound benchmark by less than per unit of work, as its share of a saturated core grows).
-    const still = Math.sign(t.perSecond) !== Math.sign(relative) || Math.abs(t.perSecond) < 0.25 * Math.abs(relative);
+    // (in a CPU-bound benchmark by less than per unit of work, as its share of a saturated core grows). What
+    // tells them apart there: a cost that follows time changes per unit of work by as much as the seconds a
+    // unit of work takes, and no more; a function that got slower changes by more (a function of half a
+    // saturated benchmark made 3x slower: +200 % per unit of work, +100 % seconds per unit, +50 % per second).
+    const still = (Math.sign(t.perSecond) !== Math.sign(relative) || Math.abs(t.perSecond) < 0.25 * Math.abs(relative)) &&
+      Math.abs(relative - secondsPerWork) <= Math.max(0.05, 0.5 * Math.abs(secondsPerWork));
     if (norm.mode === 'work' && t.measure !== 'rate' && (verdict === 'regression' || verdict === 'improvement') && still) {
       verdict = 'unchanged';
       timeDriven.add(t);
@@ -591,7 +597,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     const rises = findings.filter((f) => f.measure === 'total' && f.function !== '').map((f) => f.self.candidate - f.self.baseline);
     const concentrated = rises.some((r) => r >= 0.3 * rate.effect);
     const keep = concentrated ? regressions : regressions.filter((f) => f.relative > rate.relative && f.ci[0] > rate.relative * f.baseline);
-    explained = regressions.filter((f) => !keep.includes(f)).map((f) => ({ ...f, explainedBy: '' }));
+    explained = [...explained, ...regressions.filter((f) => !keep.includes(f)).map((f) => ({ ...f, explainedBy: '' }))];
     regressions = [rate, ...keep];
   }
   // Resolution: the rise this comparison would detect on the functions that matter most.
