@@ -35,21 +35,11 @@
  * Pure and seeded: the same seed gives the same observations, and the
  * baseline does not depend on the change (so scenarios with one seed share it).
  */
+import type { Observation } from '../../profile/regression';
 import { makeService, rng, type Service } from './synthetic-profiles';
 
-/** One observation: a pushed profile (or a time bucket of one process's profiles). Detector v2's input. */
-export interface Observation {
-  /** The process (instance) that wrote it: observations of one process are repeated measures. */
-  process: string;
-  /** The sum of all values in it (samples, ns). */
-  total: number;
-  /** Its duration in seconds. */
-  seconds: number;
-  /** Work units served in it (HTTP requests, iterations), when known. */
-  work?: number;
-  /** Per function: self (as leaf) and total (anywhere in the stack, once per stack) value. */
-  functions: Map<string, { self: number; total: number }>;
-}
+// One observation (a pushed profile, or a time bucket of one process's profiles): detector v2's input.
+export type { Observation };
 
 /** The code's change in the candidate, and its traffic step. */
 export interface Change {
