@@ -196,7 +196,8 @@ const MAX_FOLDED = 50;
 export function escapeCell(text: string): string {
   const flat = text.replace(/[\r\n\t\u2028\u2029]+/g, ' ');
   const cut = flat.length > MAX_NAME ? `${flat.slice(0, MAX_NAME - 1)}…` : flat;
-  return cut.replace(/[&<>"|`\\*_[\]~@#!()]/g, (c) => `&#${c.charCodeAt(0)};`);
+  // `:` and `/` too, and the dot of `www.`: GitHub links bare URLs, and a function name must not become one.
+  return cut.replace(/[&<>"|`\\*_[\]~@#!():/]/g, (c) => `&#${c.charCodeAt(0)};`).replace(/(www)\./gi, '$1&#46;');
 }
 
 /** Text inside a code span (outside tables): a backtick or a line break would end it. */

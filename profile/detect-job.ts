@@ -57,6 +57,20 @@ export interface WebhookTarget {
   format: 'json' | 'slack';
 }
 
+/**
+ * A webhook URL as logs and job listings may show it: its origin only. A Slack
+ * webhook's path is its secret, and other receivers put tokens in the path or
+ * the query.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname === '/' && !u.search ? u.origin : `${u.origin}/…`;
+  } catch {
+    return '(a webhook URL)';
+  }
+}
+
 /** Parses `FLAMEWATCH_WEBHOOKS` (comma-separated targets). Throws with the offending entry. */
 export function parseWebhooks(text: string | undefined): WebhookTarget[] {
   if (!text) return [];

@@ -34,9 +34,15 @@ test('escapes pipes, backticks, HTML, line breaks, links and mentions in a funct
   const evil = 'a|b`c`<script>alert(1)</script>&\n| x | y |\r\n[link](http://x) @octocat **bold**';
   const cell = escapeCell(evil);
   expect(cell).not.toMatch(/[|`<>\n\r[\]()@*]/);
-  expect(cell).toBe('a&#124;b&#96;c&#96;&#60;script&#62;alert&#40;1&#41;&#60;/script&#62;&#38; &#124; x &#124; y &#124; ' +
-    '&#91;link&#93;&#40;http://x&#41; &#64;octocat &#42;&#42;bold&#42;&#42;');
+  expect(cell).toBe('a&#124;b&#96;c&#96;&#60;script&#62;alert&#40;1&#41;&#60;&#47;script&#62;&#38; &#124; x &#124; y &#124; ' +
+    '&#91;link&#93;&#40;http&#58;&#47;&#47;x&#41; &#64;octocat &#42;&#42;bold&#42;&#42;');
   expect(escapeCell('x'.repeat(500))).toHaveLength(160);
+  // A name that is a URL does not become a link (GitHub links bare http(s)://… and www.… text).
+  for (const url of ['https://evil.example/login', 'www.evil.example', 'WWW.evil.example/x']) {
+    const c = escapeCell(url);
+    expect(c).not.toMatch(/https?:\/\/|www\./i);
+  }
+  expect(escapeCell('https://evil.example/login')).toBe('https&#58;&#47;&#47;evil.example&#47;login');
   // In a report, the row keeps its seven cells.
   const md = renderReport(answer({ verdict: 'regression', regressions: [finding(evil, 0.05)] }), ctx);
   const row = md.split('\n').find((l) => l.startsWith('| [a&#124;b'))!;

@@ -60,7 +60,7 @@ beforeAll(async () => {
       processors: processors({
         store, log: () => undefined, queue, publicUrl: url, sweepEveryMs: 1000,
         webhooks: [{ url: `${hookUrl}/generic`, format: 'json' }, { url: `${hookUrl}/slack`, format: 'slack' }],
-        github: { token: 'server-token', apiUrl: github.url },
+        github: { token: 'server-token', apiUrl: github.url, repositories: ['acme/orders'] },
       }),
       backoffMs: 200,
       log: () => undefined,

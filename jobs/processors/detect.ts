@@ -6,7 +6,7 @@
  * so running it twice updates, never duplicates.
  */
 import { DEFAULT_DETECT_OPTIONS, type Detection, type Finding } from '../../profile/regression';
-import { compareView, detectJob, exploreView, JOBS, sweepJob, webhookJob, type ComparedSides, type DetectJob, type WebhookTarget } from '../../profile/detect-job';
+import { compareView, detectJob, exploreView, JOBS, redactUrl, sweepJob, webhookJob, type ComparedSides, type DetectJob, type WebhookTarget } from '../../profile/detect-job';
 import { UnrecoverableJobError, type JobContext, type JobQueue } from '../../profile/jobs';
 import { withService } from '../../profile/pull-request';
 import { parseSelector } from '../../profile/selector';
@@ -114,17 +114,22 @@ const pct = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100
 /** Delivers one webhook: a non-2xx answer throws (retried with backoff), except a 4xx other than 408/429, which cannot improve. */
 export async function deliverWebhook(payload: unknown): Promise<{ status: number }> {
   const job = parse(webhookJob, payload, 'webhook');
+  const where = redactUrl(job.url);
   const res = await fetch(job.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'user-agent': 'flamewatch' },
     body: JSON.stringify(job.body),
     signal: AbortSignal.timeout(10_000),
+  }).catch((err: unknown) => {
+    // The failure's text goes to logs and the failed-job list: never the URL itself (it is the secret).
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err instanceof Error ? err.message : String(err));
+    throw new Error(`webhook ${where} unreachable: ${String(cause).split(job.url).join(where)}`);
   });
   await res.arrayBuffer().catch(() => undefined);
   if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
-    throw new UnrecoverableJobError(`webhook ${job.url} answered ${res.status}`);
+    throw new UnrecoverableJobError(`webhook ${where} answered ${res.status}`);
   }
-  if (!res.ok) throw new Error(`webhook ${job.url} answered ${res.status}`);
+  if (!res.ok) throw new Error(`webhook ${where} answered ${res.status}`);
   return { status: res.status };
 }
 

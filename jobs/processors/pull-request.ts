@@ -17,7 +17,7 @@ import { compareSelections, type Store } from '../../store';
 
 export interface PullRequestDeps {
   store: Store;
-  /** The server's GitHub credentials; without them the job only logs that it cannot comment. `repositories` limits where tenants may point it. */
+  /** The server's GitHub credentials; without them the job only logs that it cannot comment. `repositories` is where tenants may point it (none: nowhere). */
   github?: { token: string; apiUrl: string; repositories?: string[] };
   githubOptions?: GitHubOptions;
   /** The UI's base URL, for the report's links. */
@@ -42,10 +42,15 @@ export async function runPullRequest(deps: PullRequestDeps, payload: unknown, ct
     return { skipped: 'FLAMEWATCH_GITHUB_TOKEN is not set' };
   }
 
-  // One server token serves every tenant: with an allowlist, a tenant's settings cannot point it at a repository the operator did not list.
-  if (deps.github.repositories && !deps.github.repositories.some((r) => r === settings.repository || (r.endsWith('/*') && settings.repository.startsWith(r.slice(0, -1))))) {
-    ctx?.log(`pull request ${pr} of ${service}: ${settings.repository} is not in FLAMEWATCH_GITHUB_REPOSITORIES; not commenting`);
-    return { skipped: `${settings.repository} is not in FLAMEWATCH_GITHUB_REPOSITORIES` };
+  // One server token serves every tenant, and a tenant admin names the repository: the token goes only where the
+  // operator listed (FLAMEWATCH_GITHUB_REPOSITORIES); none listed, nowhere.
+  const allowed = deps.github.repositories ?? [];
+  if (!allowed.some((r) => r === settings.repository || (r.endsWith('/*') && settings.repository.startsWith(r.slice(0, -1))))) {
+    const why = allowed.length === 0
+      ? `FLAMEWATCH_GITHUB_REPOSITORIES is not set, so the server's token comments nowhere; list ${settings.repository} (or ${settings.repository.split('/')[0]}/*) there`
+      : `${settings.repository} is not in FLAMEWATCH_GITHUB_REPOSITORIES`;
+    ctx?.log(`pull request ${pr} of ${service}: ${why}; not commenting`);
+    return { skipped: why };
   }
   const from = now - LOOKBACK_MS;
   const until = now + 1;

@@ -6,9 +6,9 @@
 import express, { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { InputError } from '../../profile/errors';
-import type { JobQueue } from '../../profile/jobs';
+import type { FailedJob, JobQueue } from '../../profile/jobs';
 import type { Detection } from '../../profile/regression';
-import { compareView, exploreView, type ComparedSides } from '../../profile/detect-job';
+import { compareView, exploreView, redactUrl, type ComparedSides } from '../../profile/detect-job';
 import { compareSelections, type BaselineConfig, type Store } from '../../store';
 import { checkedSelector, DEFAULT_PR_BASELINE } from '../../profile/pull-request';
 import { numberParam, param, required, selectionOf } from './params';
@@ -48,6 +48,12 @@ const baselineBody = z.object({
     status: z.boolean().optional(),
   }).strict().nullable(),
 }).partial().strict();
+
+/** A failed job as listed: a webhook's URL (a Slack webhook's path is its secret) shown by its origin only. */
+function shown(j: FailedJob): FailedJob {
+  const p = j.payload as { url?: unknown } | null;
+  return p && typeof p === 'object' && typeof p.url === 'string' ? { ...j, payload: { ...p, url: redactUrl(p.url) } } : j;
+}
 
 /** JSON cannot say Infinity: a relative change from zero is sent as null. */
 function finiteJson(d: Detection): unknown {
@@ -135,11 +141,11 @@ export function regressionsRouter({ store, tenantOf, jobs, jobTenant = () => und
     }
     const only = jobTenant(req);
     if (only !== undefined) {
-      res.json({ failed: (await jobs.failed(MAX_FAILED_SCANNED)).filter((j) => payloadTenant(j.payload) === only).slice(0, 50) });
+      res.json({ failed: (await jobs.failed(MAX_FAILED_SCANNED)).filter((j) => payloadTenant(j.payload) === only).slice(0, 50).map(shown) });
       return;
     }
     const [counts, failed] = await Promise.all([jobs.counts(), jobs.failed(50)]);
-    res.json({ counts, failed });
+    res.json({ counts, failed: failed.map(shown) });
   }));
 
   api.post('/jobs/:id/retry', route(async (req, res) => {
