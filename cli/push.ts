@@ -3,7 +3,7 @@
  * `/ingest`, several at a time, and says which ones failed and why.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { PROFILE_FORMATS, type ProfileFormat } from '../profile/detect';
+import { PROFILE_FORMATS, type ProfileFormat } from '../profile/format';
 import { isProcessId, isWorkText } from '../server/ingest/params';
 import { expandPaths, type ProfileFile } from './push/files';
 import { appName, checkServiceName, ingestUrl, parseLabels, type LabelList } from './push/ingest-query';

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs/promises';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { DETECT_PREFIX_BYTES, detectFormat, isGzip, type ProfileFormat } from '../../profile/detect';
+import { DETECT_PREFIX_BYTES, detectFormat, isGzip, type ProfileFormat } from '../../profile/format';
 import { collapsePerfScript, formatFolded } from '../../profile/perf-script';
 import type { WireFormat } from './ingest-query';
 

@@ -3,7 +3,7 @@
  * redrawn in place on a terminal, one line per file otherwise (logs, CI), or
  * nothing per file with --quiet. The summary at the end is the same for all.
  */
-import type { ProfileFormat } from '../../profile/detect';
+import type { ProfileFormat } from '../../profile/format';
 
 /** How one file ended. */
 export interface FileOutcome {

@@ -3,7 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import { InputError } from '../../profile/errors';
 import { parseFolded, samplesAsCpuTime } from '../../profile/folded';
 import type { Profile } from '../../profile/model';
-import { isGzip } from '../../profile/detect';
+import { isGzip } from '../../profile/format';
 import { DEFAULT_PPROF_LIMITS, decodePprof } from '../../profile/pprof';
 import { checkLabels } from '../../profile/selector';
 import { splitProfile } from '../../profile/series';

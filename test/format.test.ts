@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { detectFormat, isGzip } from '../profile/detect';
+import { detectFormat, isGzip } from '../profile/format';
 import { corpora, corpusFiles, generatedCorpus } from './helpers/corpus';
 
 /**
