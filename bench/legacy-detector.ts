@@ -25,7 +25,7 @@
  * Too few observations gives a verdict of "insufficient data", with how many
  * are needed, instead of a guess.
  */
-import { benjaminiHochberg, studentTQuantileUpper, studentTUpper } from '../profile/stats';
+import { benjaminiHochberg, studentTQuantileUpper, studentTUpper, welch as welchTest } from '../profile/stats';
 
 /** Sums over n observations of one measure (zeros where absent are implied by n). */
 export interface Moments {
@@ -134,12 +134,8 @@ interface Test {
 function welch(fn: string, measure: Measure, b: Moments, nb: number, c: Moments, nc: number): Test {
   const B = meanVar(b, nb);
   const C = meanVar(c, nc);
-  const sb = B.variance / nb;
-  const sc = C.variance / nc;
-  const se = Math.sqrt(sb + sc);
+  const { se, df } = welchTest(B.variance, nb, C.variance, nc);
   const diff = C.mean - B.mean;
-  // Welch–Satterthwaite degrees of freedom.
-  const df = se > 0 ? (sb + sc) ** 2 / ((sb * sb) / Math.max(nb - 1, 1) + (sc * sc) / Math.max(nc - 1, 1)) : nb + nc - 2;
   const t = se > 0 ? diff / se : diff === 0 ? 0 : Math.sign(diff) * Infinity;
   const p = Math.min(1, 2 * studentTUpper(Math.abs(t), Math.max(df, 1)));
   return { fn, measure, mb: B.mean, mc: C.mean, se, df, t, p, vb: B.variance, vc: C.variance };

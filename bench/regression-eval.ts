@@ -24,7 +24,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_DETECT_OPTIONS, detect, summarize, type Detection, type Finding, type Observation, type SideStats } from './legacy-detector';
-import { erfc, normalQuantile, studentTQuantileUpper, studentTUpper } from '../profile/stats';
+import { erfc, normalQuantile, studentTQuantileUpper, studentTUpper, welch } from '../profile/stats';
 import { makeService, observe, rng, windowWeights, type Service, type WindowOptions } from '../test/helpers/synthetic-profiles';
 import { arg, median, mixSeed, percentile, repoDir } from './lib';
 
@@ -420,10 +420,7 @@ function binomial(N: number, p: number, u: number): number {
 function welchP(sum1: number, sq1: number, n1: number, sum2: number, sq2: number, n2: number): number {
   const m1 = sum1 / n1;
   const m2 = sum2 / n2;
-  const v1 = Math.max(0, (sq1 - n1 * m1 * m1) / (n1 - 1)) / n1;
-  const v2 = Math.max(0, (sq2 - n2 * m2 * m2) / (n2 - 1)) / n2;
-  const se = Math.sqrt(v1 + v2);
-  const df = se > 0 ? (v1 + v2) ** 2 / ((v1 * v1) / (n1 - 1) + (v2 * v2) / (n2 - 1)) : n1 + n2 - 2;
+  const { se, df } = welch(Math.max(0, (sq1 - n1 * m1 * m1) / (n1 - 1)), n1, Math.max(0, (sq2 - n2 * m2 * m2) / (n2 - 1)), n2);
   const t = se > 0 ? (m2 - m1) / se : m2 === m1 ? 0 : Infinity;
   return Math.min(1, 2 * studentTUpper(Math.abs(t), Math.max(df, 1)));
 }

@@ -17,7 +17,7 @@
 import Ajv from 'ajv';
 import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { InputError } from './errors';
-import { studentTQuantileUpper, studentTUpper } from './stats';
+import { studentTQuantileUpper, studentTUpper, welch } from './stats';
 
 export type Severity = 'warn' | 'block';
 export type BudgetKind = 'share' | 'rate' | 'perRequest' | 'growth';
@@ -356,10 +356,9 @@ export function judgeGrowth(budget: Budget, baseline: number[], candidate: numbe
     return { ...base, verdict: 'inconclusive', ci: [NaN, NaN], confidence: 0, needed: MIN_OBSERVATIONS, reason: `needs at least ${MIN_OBSERVATIONS} observations a side; the baseline has ${b.n}, the candidate ${c.n}` };
   }
   if (!(b.mean > 0)) return { ...base, verdict: 'inconclusive', ci: [NaN, NaN], confidence: 0, reason: 'the baseline is zero: growth against it is undefined' };
-  const vb = b.variance / b.n;
-  const vc = c.variance / c.n;
-  const se = Math.sqrt(vb + vc) / b.mean;
-  const df = vb + vc > 0 ? (vb + vc) ** 2 / ((vb * vb) / Math.max(1, b.n - 1) + (vc * vc) / Math.max(1, c.n - 1)) : b.n + c.n - 2;
+  const w = welch(b.variance, b.n, c.variance, c.n);
+  const se = w.se / b.mean;
+  const df = w.df;
   const growth = c.mean / b.mean - 1;
   return judge(base, growth, se, df, budget.max, (s) => Math.ceil(Math.max(b.n, c.n) * (s / Math.max(1e-300, Math.abs(growth - budget.max))) ** 2));
 }

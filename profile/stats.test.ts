@@ -1,4 +1,4 @@
-import { benjaminiHochberg, incompleteBeta, logGamma, normalQuantile, studentTQuantileUpper, studentTUpper } from './stats';
+import { benjaminiHochberg, incompleteBeta, logGamma, normalQuantile, studentTQuantileUpper, studentTUpper, welch } from './stats';
 
 describe('distributions, against published tables', () => {
   it('logGamma', () => {
@@ -39,5 +39,18 @@ describe('distributions, against published tables', () => {
     // Untested members of the family count as p = 1: m larger than the list.
     expect(Array.from(benjaminiHochberg([0.01], 10))).toEqual([0.1]);
     expect(Array.from(benjaminiHochberg([0.5, 0.9]))).toEqual([0.9, 0.9]);
+  });
+});
+
+describe('welch', () => {
+  it('gives the standard error of the difference and the Welch–Satterthwaite degrees of freedom', () => {
+    // Variances of the means 0.4 and 0.6: se 1, df 1 / (0.4²/9 + 0.6²/14) = 22.99.
+    const w = welch(4, 10, 9, 15);
+    expect(w.se).toBeCloseTo(1, 12);
+    expect(w.df).toBeCloseTo(1 / (0.16 / 9 + 0.36 / 14), 10);
+    // Equal variances and sizes: df is n₁ + n₂ − 2.
+    expect(welch(2, 8, 2, 8).df).toBeCloseTo(14, 10);
+    // No spread at all: the pooled test's degrees of freedom.
+    expect(welch(0, 5, 0, 7)).toEqual({ se: 0, df: 10 });
   });
 });

@@ -54,6 +54,20 @@ export function studentTUpper(t: number, df: number): number {
   return t >= 0 ? tail : 1 - tail;
 }
 
+/**
+ * Welch's two-sample t: the standard error of the difference of two means and
+ * its Welch–Satterthwaite degrees of freedom, from each sample's variance
+ * (of one value, not of the mean) and size. With no spread on either side the
+ * degrees of freedom are the pooled test's, n₁ + n₂ − 2.
+ */
+export function welch(var1: number, n1: number, var2: number, n2: number): { se: number; df: number } {
+  const v1 = var1 / n1;
+  const v2 = var2 / n2;
+  const se = Math.sqrt(v1 + v2);
+  const df = se > 0 ? (v1 + v2) ** 2 / ((v1 * v1) / Math.max(1, n1 - 1) + (v2 * v2) / Math.max(1, n2 - 1)) : n1 + n2 - 2;
+  return { se, df };
+}
+
 /** The density of Student's t. */
 export function studentTDensity(t: number, df: number): number {
   return Math.exp(logGamma((df + 1) / 2) - logGamma(df / 2) - 0.5 * Math.log(df * Math.PI) - ((df + 1) / 2) * Math.log(1 + (t * t) / df));

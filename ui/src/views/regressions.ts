@@ -96,7 +96,7 @@ export class RegressionsView {
           el('tbody', {}, side('Baseline', r.baseline), side('Candidate', r.candidate))),
         el('dl', { class: 'facts' },
           el('dt', {}, 'Effect'), el('dd', {}, r.measure === 'rate' ? formatSigned((r.relative ?? Infinity) * 100, '%', 1) : `${formatSigned(r.effect * 100, 'pp')} (95 % CI ${formatSigned(r.ci[0] * 100, 'pp')} to ${formatSigned(r.ci[1] * 100, 'pp')})`),
-          el('dt', {}, 'p / q'), el('dd', {}, `${r.p.toPrecision(2)} / ${r.q.toPrecision(2)} (Welch's t per profile; Benjamini–Hochberg over every function tested)`),
+          el('dt', {}, 'p / q'), el('dd', {}, `${r.p.toPrecision(2)} / ${r.q.toPrecision(2)} (a moderated t between processes; Benjamini–Hochberg over every function tested)`),
           el('dt', {}, 'Baseline kind'), el('dd', {}, r.kind),
           el('dt', {}, 'Seen'), el('dd', {}, `first ${formatTime(r.firstSeen)}, last ${formatTime(r.lastSeen)}, in ${r.runs} run${r.runs === 1 ? '' : 's'}`)));
       window.__flamewatch.timings.regressions = { fetchMs: 0, parseMs: 0, buildMs: 0, drawMs: 0, totalMs: 0, nodes: 1 };
