@@ -13,8 +13,9 @@ import express, { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import {
   BUDGETS_SCHEMA, budgetsFromJson, formatBudgetValue, overallVerdict, parseBudgetsYaml,
-  type Budget, type BudgetResult, type Verdict,
+  type Budget, type BudgetResult,
 } from '../../profile/budgets';
+import { gateVerdict } from '../../profile/gate';
 import { InputError } from '../../profile/errors';
 import { parseSelector, type Matcher } from '../../profile/selector';
 import { parseTimeRange } from '../../profile/time-range';
@@ -141,18 +142,7 @@ export function budgetsRouter({ store, tenantOf }: BudgetDeps): Router {
         return { type, ...(await compareSelections(store, sel(baselineVersion), sel(version), {}, warmupMs)) };
       })) : Promise.resolve([]),
     ]);
-    const budgetVerdict = overallVerdict(results);
-    const regressed = detections.flatMap((d) => d.detection.regressions.map((f) => ({ type: d.type, function: f.function, measure: f.measure, baseline: f.baseline, candidate: f.candidate, relative: Number.isFinite(f.relative) ? f.relative : null, q: f.q })));
-    // Undecided is not a pass: too few profiles, or a rise the data cannot decide yet.
-    const undecided = (v: string) => v === 'insufficient_data' || v === 'inconclusive';
-    const short = detections.some((d) => undecided(d.detection.verdict));
-    const verdict: Verdict = budgetVerdict === 'fail' || regressed.length > 0 ? 'fail' : budgetVerdict === 'inconclusive' || short ? 'inconclusive' : 'pass';
-    const failing = results.filter((r) => r.budget.severity === 'block' && r.verdict === 'fail');
-    const reason = verdict === 'pass'
-      ? budgets.length === 0 && !comparing ? `service ${service} has no budgets and no baseline was given: nothing to hold it to` : 'within every blocking budget, no regression'
-      : verdict === 'fail'
-        ? [...failing.map((r) => `budget ${r.budget.name}: ${describe(r)}`), ...regressed.slice(0, 5).map((r) => `regression in ${r.type}: ${r.function || 'the whole program'} ${r.measure}`)].join('; ')
-        : [...results.filter((r) => r.budget.severity === 'block' && r.verdict === 'inconclusive').map((r) => `budget ${r.budget.name}: ${r.reason}`), ...detections.filter((d) => undecided(d.detection.verdict)).map((d) => `${d.type}: ${d.detection.reason}`)].join('; ');
+    const { verdict, reason, found: regressed } = gateVerdict({ service, budgets: budgets.length, comparing, results, detections });
     res.json({
       verdict, reason, service, version, ...(baselineVersion !== undefined ? { baseline: baselineVersion } : {}), label, from: range.from, until: range.until,
       budgets: results.map(resultJson),
@@ -161,11 +151,6 @@ export function budgetsRouter({ store, tenantOf }: BudgetDeps): Router {
   }));
 
   return api;
-}
-
-function describe(r: BudgetResult): string {
-  const what = r.budget.function ? `${r.budget.function.regex ? `/${r.budget.function.name}/` : r.budget.function.name} ${r.budget.function.measure} ` : '';
-  return `${what}${formatBudgetValue(r.budget, r.value)} over ${r.budget.maxText} (${(r.confidence * 100).toFixed(1)} % sure)`;
 }
 
 function budgetJson(b: Budget): Record<string, unknown> {
