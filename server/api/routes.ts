@@ -26,8 +26,15 @@ const route = (fn: AsyncHandler): RequestHandler => (req, res) => fn(req, res);
 export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
   const api = Router();
 
-  async function unitOf(sel: Selection): Promise<string> {
-    return sel.unit ?? (await queries.unitOf(sel)) ?? '';
+  /**
+   * The selection in one unit: the one asked for (`type=cpu:nanoseconds`), else the one most of its profiles
+   * are in (ties by name). Values of different units are never summed; the answer names the others.
+   */
+  async function oneUnit(sel: Selection): Promise<{ sel: Selection; unit: string; otherUnits?: string[] }> {
+    if (sel.unit !== undefined) return { sel, unit: sel.unit };
+    const units = await queries.unitsOf(sel);
+    if (units.length === 0) return { sel, unit: '' };
+    return { sel: { ...sel, unit: units[0] }, unit: units[0], ...(units.length > 1 ? { otherUnits: units.slice(1) } : {}) };
   }
 
   api.get('/services', route(async (req, res) => {
@@ -51,65 +58,63 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
   }));
 
   api.get('/top', route(async (req, res) => {
-    const sel = selectionOf(req, tenantOf(req));
     const limit = intParam(req, 'limit', 100, 0, 1_000_000);
-    const [stacks, unit] = await Promise.all([queries.stacks(sel), unitOf(sel)]);
+    const { sel, unit, otherUnits } = await oneUnit(selectionOf(req, tenantOf(req)));
+    const stacks = await queries.stacks(sel);
     const functions = topFunctions(stacks);
     let total = 0;
     for (const s of stacks) total += s.value;
-    res.json({ type: sel.type, unit, total, functions: limit === 0 ? functions : functions.slice(0, limit) });
+    res.json({ type: sel.type, unit, ...(otherUnits ? { otherUnits } : {}), total, functions: limit === 0 ? functions : functions.slice(0, limit) });
   }));
 
   api.get('/flamegraph', route(async (req, res) => {
-    const sel = selectionOf(req, tenantOf(req));
     const maxNodes = intParam(req, 'maxNodes', 8192, 0, 10_000_000);
     const minShareText = param(req, 'minShare');
     const minShare = minShareText === undefined ? 0 : Number(minShareText);
     if (!(minShare >= 0 && minShare < 1)) throw new InputError('invalid_parameter', 'minShare must be a fraction of the total, from 0 to 1');
-    const [stacks, unit] = await Promise.all([queries.stacks(sel), unitOf(sel)]);
-    const tree = buildTree(stacks);
-    res.json({ type: sel.type, unit, ...flameGraph(tree, maxNodes, Math.ceil(tree.total[0] * minShare)) });
+    const { sel, unit, otherUnits } = await oneUnit(selectionOf(req, tenantOf(req)));
+    const tree = buildTree(await queries.stacks(sel));
+    res.json({ type: sel.type, unit, ...(otherUnits ? { otherUnits } : {}), ...flameGraph(tree, maxNodes, Math.ceil(tree.total[0] * minShare)) });
   }));
 
   api.get('/diff', route(async (req, res) => {
     const tenant = tenantOf(req);
-    const left = selectionOf(req, tenant, 'left');
-    const right = selectionOf(req, tenant, 'right');
     const maxNodes = intParam(req, 'maxNodes', 8192, 0, 10_000_000);
     const limit = intParam(req, 'limit', 200, 0, 1_000_000);
-    const [leftStacks, rightStacks, leftUnit, rightUnit] = await Promise.all([
-      queries.stacks(left),
-      queries.stacks(right),
-      left.unit ?? queries.unitOf(left),
-      left.unit ?? queries.unitOf(right),
-    ]);
-    if (leftUnit !== undefined && rightUnit !== undefined && leftUnit !== rightUnit) {
-      throw new InputError('invalid_parameter', `${left.type} is in ${leftUnit} on the left and in ${rightUnit} on the right; pass type=${left.type}:<unit> to compare one unit`);
+    const [l, r] = await Promise.all([oneUnit(selectionOf(req, tenant, 'left')), oneUnit(selectionOf(req, tenant, 'right'))]);
+    if (l.unit && r.unit && l.unit !== r.unit) {
+      throw new InputError('invalid_parameter', `${l.sel.type} is in ${l.unit} on the left and in ${r.unit} on the right; pass type=${l.sel.type}:<unit> to compare one unit`);
     }
-    res.json({ type: left.type, unit: leftUnit ?? rightUnit ?? '', ...diffProfiles(leftStacks, rightStacks, maxNodes, limit) });
+    // A side with no data takes the other's unit, so its (empty) selection reads the same unit.
+    const unit = l.unit || r.unit;
+    const [left, right] = [l, r].map((s) => (s.unit || !unit ? s.sel : { ...s.sel, unit }));
+    const otherUnits = [...new Set([...(l.otherUnits ?? []), ...(r.otherUnits ?? [])])];
+    const [leftStacks, rightStacks] = await Promise.all([queries.stacks(left), queries.stacks(right)]);
+    res.json({ type: left.type, unit, ...(otherUnits.length ? { otherUnits } : {}), ...diffProfiles(leftStacks, rightStacks, maxNodes, limit) });
   }));
 
   api.get('/timeline', route(async (req, res) => {
-    const sel = selectionOf(req, tenantOf(req));
-    const span = (sel.range.until - sel.range.from) / 1000;
+    const asked = selectionOf(req, tenantOf(req));
+    const span = (asked.range.until - asked.range.from) / 1000;
     const step = intParam(req, 'step', Math.max(10, Math.ceil(span / 200)), 1, 31 * 86400);
     if (span / step > 20_000) throw new InputError('invalid_parameter', `step ${step}s gives ${Math.ceil(span / step)} points; the limit is 20000`);
-    const [points, unit] = await Promise.all([queries.timeline(sel, step), unitOf(sel)]);
+    const { sel, unit, otherUnits } = await oneUnit(asked);
+    const points = await queries.timeline(sel, step);
     // Zero-fill on ClickHouse's epoch-aligned step boundaries, so gaps show as gaps.
     const stepMs = step * 1000;
     const byTime = new Map(points.map((p) => [p.time, p.value]));
     const filled: [number, number][] = [];
     for (let t = Math.floor(sel.range.from / stepMs) * stepMs; t < sel.range.until; t += stepMs) filled.push([t, byTime.get(t) ?? 0]);
-    res.json({ type: sel.type, unit, step, points: filled });
+    res.json({ type: sel.type, unit, ...(otherUnits ? { otherUnits } : {}), step, points: filled });
   }));
 
   api.get('/export', route(async (req, res) => {
-    const sel = selectionOf(req, tenantOf(req));
     const format = param(req, 'format') ?? 'pprof';
     if (format !== 'pprof' && format !== 'folded' && format !== 'speedscope') {
       throw new InputError('unsupported_format', `format must be pprof, folded or speedscope, not ${JSON.stringify(format.slice(0, 40))}`);
     }
-    const [stacks, unit] = await Promise.all([queries.stacks(sel), unitOf(sel)]);
+    const { sel, unit } = await oneUnit(selectionOf(req, tenantOf(req)));
+    const stacks = await queries.stacks(sel);
     const fileBase = `${sel.service}-${sel.type}`.replace(/[^A-Za-z0-9_.-]/g, '_');
     if (format === 'folded') {
       res.type('text/plain; charset=utf-8');
