@@ -11,12 +11,17 @@
  *   or for in-use types (`inuse_space`) the mean in-use value per instance (`200 MB`);
  * - `perRequest`: the total per unit of a counter pushed as its own profile type
  *   (`requests`), e.g. `40 us` of CPU per request;
- * - `growth`: the relative change against a baseline of a function's share, or
- *   of the rate when no function is named, e.g. `5%`.
+ * - `growth`: the relative change against a baseline of a function's cost as the
+ *   regression detector estimates it (per unit of work or per size factor,
+ *   processes as the unit of replication; judgeGrowthDetected), or of the
+ *   whole program's cost per unit of work when no function is named, e.g.
+ *   `5%`; a regex function, or no function without work counts, falls back to
+ *   per-observation values (shares, the rate per second) with Welch's t.
  */
 import Ajv from 'ajv';
 import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { InputError } from './errors';
+import type { Detection, Finding } from './regression';
 import { studentTQuantileUpper, studentTUpper, welch } from './stats';
 
 export type Severity = 'warn' | 'block';
@@ -361,6 +366,39 @@ export function judgeGrowth(budget: Budget, baseline: number[], candidate: numbe
   const df = w.df;
   const growth = c.mean / b.mean - 1;
   return judge(base, growth, se, df, budget.max, (s) => Math.ceil(Math.max(b.n, c.n) * (s / Math.max(1e-300, Math.abs(growth - budget.max))) ** 2));
+}
+
+/**
+ * The verdict of a growth budget from the regression detector's comparison of
+ * the baseline with the candidate (`detect` with the budget's function in
+ * `focus`): the function's cost per unit of work (or per robust size factor),
+ * processes as the unit of replication, never its share, which moves when
+ * anything else changes. Without a function: the whole program's cost per
+ * unit of work, which needs work counts (`undefined` without them: the caller
+ * falls back to the rate per second).
+ */
+export function judgeGrowthDetected(budget: Budget, d: Detection): BudgetResult | undefined {
+  const base = { budget, value: NaN, observations: d.candidate.n, baselineObservations: d.baseline.n };
+  if (d.verdict === 'insufficient_data') {
+    return { ...base, verdict: 'inconclusive', ci: [NaN, NaN], confidence: 0, needed: d.options.minObservations, reason: d.reason ?? 'too few profiles' };
+  }
+  let f: Finding | undefined;
+  if (budget.function) {
+    const of = (m: string) => d.focus?.find((x) => x.function === budget.function!.name && x.measure === m);
+    // A function whose self is its total (a leaf) is estimated once, as its total.
+    f = budget.function.measure === 'self' ? of('self') ?? of('total') : of('total');
+  } else {
+    if (d.normalisation === 'size') return undefined;
+    f = d.rate;
+  }
+  if (!f || !(f.baseline > 0)) return { ...base, verdict: 'inconclusive', ci: [NaN, NaN], confidence: 0, reason: 'the baseline has none of it: growth against it is undefined' };
+  const growth = f.candidate / f.baseline - 1;
+  // The detector's interval is of the difference, in the baseline's whole cost; as growth, of the baseline's own.
+  const se = (f.ci[1] - f.ci[0]) / (2 * studentTQuantileUpper(0.025, f.df)) / f.baseline;
+  const processes = Math.max(d.baseline.processes, d.candidate.processes);
+  const r = judge({ ...base, value: growth }, growth, se, f.df, budget.max, (s) => Math.ceil(d.candidate.n * (s / Math.max(1e-300, Math.abs(growth - budget.max))) ** 2));
+  const per = d.normalisation === 'work' ? 'per unit of work' : d.normalisation === 'level' ? 'held' : 'per size factor';
+  return { ...r, reason: `${r.reason} (${per}, ${d.baseline.processes} and ${d.candidate.processes} processes${processes < 2 ? ': one process a side cannot be decided' : ''})` };
 }
 
 function judge(

@@ -138,6 +138,12 @@ export interface DetectOptions {
   kind: ProfileKind;
   /** Also test self cost where it differs from total (leaves are tested once). Default true. */
   testSelf: boolean;
+  /**
+   * Functions whose findings are wanted whatever their size or verdict (a budget's growth limit): estimated as
+   * any other, returned in `Detection.focus`; those under `minShare` stay out of the family and the pool, so
+   * asking changes nothing else.
+   */
+  focus?: readonly string[];
 }
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
@@ -210,6 +216,8 @@ export interface Detection {
   /** The relative rise this comparison detects on functions of ≥ 5 % of the cost (median; NaN when there are none). */
   resolution: number;
   options: DetectOptions;
+  /** With `options.focus`: those functions' findings (total, and self where it differs), whatever their verdict. */
+  focus?: Finding[];
 }
 
 const zeroSums = (): Sums => ({ x: 0, xx: 0, xt: 0, xw: 0 });
@@ -397,6 +405,8 @@ interface Test {
   p: number;
   cv: number;
   perSecond: number;
+  /** Estimated for Detection.focus only: not in the family, never a finding of its own. */
+  focusOnly?: boolean;
 }
 
 /**
@@ -435,7 +445,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   }
 
   // Candidates for testing: functions with at least minShare of either side's cost.
-  interface Raw { fn: string; measure: Measure; pb: Point[]; pc: Point[]; selfB: number; selfC: number; perSecond: number }
+  interface Raw { fn: string; measure: Measure; pb: Point[]; pc: Point[]; selfB: number; selfC: number; perSecond: number; focusOnly?: boolean }
   // The relative change of a measure's cost per process-second (what traffic and throughput move, code too).
   const perSecondChange = (get: (p: ProcessStats) => Sums | undefined): number => {
     const side = (s: SideStats) => s.processes.reduce((a, p) => a + (p.seconds > 0 ? (get(p)?.x ?? 0) / p.seconds : 0), 0) / Math.max(1, s.processes.length);
@@ -451,16 +461,20 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     const pc = pointsOf(candidate, (p) => p.functions.get(name)?.total);
     const mb = moments(pb).mean;
     const mc = moments(pc).mean;
-    if (mb < o.minShare * wholeMeanB && mc < o.minShare * wholeMeanC) continue;
+    const focused = o.focus?.includes(name) ?? false;
+    const small = mb < o.minShare * wholeMeanB && mc < o.minShare * wholeMeanC;
+    if (small && !focused) continue;
     const sb = pointsOf(baseline, (p) => p.functions.get(name)?.self);
     const sc = pointsOf(candidate, (p) => p.functions.get(name)?.self);
     const selfB = moments(sb).mean;
     const selfC = moments(sc).mean;
-    raws.push({ fn: name, measure: 'total', pb, pc, selfB, selfC, perSecond: perSecondChange((p) => p.functions.get(name)?.total) });
+    raws.push({ fn: name, measure: 'total', pb, pc, selfB, selfC, perSecond: perSecondChange((p) => p.functions.get(name)?.total), ...(small ? { focusOnly: true } : {}) });
     // Self cost too: a slower function with large callees barely moves its total. Inlining moves self
     // time between processes; that spread is in the function's own between-process variance.
-    if (o.testSelf && (selfB >= o.minShare * wholeMeanB || selfC >= o.minShare * wholeMeanC) && (selfB < 0.999 * mb || selfC < 0.999 * mc)) {
-      raws.push({ fn: name, measure: 'self', pb: sb, pc: sc, selfB, selfC, perSecond: perSecondChange((p) => p.functions.get(name)?.self) });
+    const selfBig = selfB >= o.minShare * wholeMeanB || selfC >= o.minShare * wholeMeanC;
+    if ((o.testSelf || focused) && (selfBig || focused) && (selfB < 0.999 * mb || selfC < 0.999 * mc)) {
+      const focusOnly = !selfBig || !o.testSelf;
+      raws.push({ fn: name, measure: 'self', pb: sb, pc: sc, selfB, selfC, perSecond: perSecondChange((p) => p.functions.get(name)?.self), ...(focusOnly ? { focusOnly: true } : {}) });
     }
   }
   // The whole program is judged only where its cost has a meaning apart from traffic.
@@ -486,7 +500,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   // and too narrow for the small. Each test's pool is the median of its POOL_NEIGHBOURS nearest tests by
   // log size (itself left out).
   const levels = raws.map((r) => Math.log(Math.max((moments(r.pb).mean + moments(r.pc).mean) / 2, 1e-300)));
-  const pooledTests = raws.map((_, i) => i).filter((i) => raws[i].measure !== 'rate' && Number.isFinite(cv2[i]));
+  const pooledTests = raws.map((_, i) => i).filter((i) => raws[i].measure !== 'rate' && !raws[i].focusOnly && Number.isFinite(cv2[i]));
   const poolOf = (i: number): { pooled2: number; d0: number } => {
     const near = pooledTests.filter((j) => j !== i).sort((a, b) => Math.abs(levels[a] - levels[i]) - Math.abs(levels[b] - levels[i]) || a - b)
       .slice(0, POOL_NEIGHBOURS).map((j) => cv2[j]);
@@ -517,12 +531,12 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     const df = Math.max(1, d + (Number.isFinite(own) ? dfBetween : 0));
     const t = se > 0 ? diff / se : diff === 0 ? 0 : Math.sign(diff) * Infinity;
     const p = Math.min(1, 2 * studentTUpper(Math.abs(t), df));
-    return { fn: r.fn, measure: r.measure, b, c, selfB: r.selfB, selfC: r.selfC, se, df, t, p, cv: Math.sqrt(moderated), perSecond: r.perSecond };
+    return { fn: r.fn, measure: r.measure, b, c, selfB: r.selfB, selfC: r.selfC, se, df, t, p, cv: Math.sqrt(moderated), perSecond: r.perSecond, focusOnly: r.focusOnly };
   });
 
   // Two families, each at the FDR: the functions (Benjamini–Hochberg over all of them), and the whole
   // program, one pre-stated test that hundreds of functions' tests must not dilute.
-  const family = tests.filter((t) => t.measure !== 'rate');
+  const family = tests.filter((t) => t.measure !== 'rate' && !t.focusOnly);
   const q = benjaminiHochberg(family.map((t) => t.p));
   const qOf = new Map<Test, number>(family.map((t, i) => [t, q[i]]));
   const whole = tests.find((t) => t.measure === 'rate');
@@ -625,6 +639,7 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     explained,
     rate: rate ? (judgeWhole ? rate : { ...rate, verdict: 'unchanged', q: 1 }) : undefined,
     perSecond, resolution, options: o,
+    ...(o.focus ? { focus: findings.filter((f) => f.function !== '' && o.focus!.includes(f.function)) } : {}),
   };
   const costs = new Map<string, Costs>();
   for (const f of findings) {

@@ -12,11 +12,15 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import {
-  judgeAbsolute, judgeGrowth, observedValue,
+  judgeAbsolute, judgeGrowth, judgeGrowthDetected, observedValue,
   type Budget, type BudgetObservation, type BudgetResult, type FunctionMatcher,
 } from '../profile/budgets';
+import type { Detection } from '../profile/regression';
 import { parseSelector, type Matcher } from '../profile/selector';
+import { compareSelections } from './compare';
 import { classifyStoreError } from './errors';
+import type { ProfileQueries } from './queries';
+import type { RegressionStore } from './regressions';
 import { MAX_OBSERVATIONS } from './regressions';
 import { queryRows } from './rows-query';
 import { type QueryParams, type Selection, selectionWhere } from './selection';
@@ -236,7 +240,7 @@ export function budgetSelection(tenant: string, b: Budget, scope: BudgetScope): 
  * one pass.
  */
 export async function evaluateBudgets(
-  store: { budgets: BudgetStore },
+  store: { budgets: BudgetStore; regressions: RegressionStore; queries: ProfileQueries },
   tenant: string,
   budgets: Budget[],
   candidate: BudgetScope,
@@ -267,6 +271,16 @@ export async function evaluateBudgets(
       sideOf.set(b.selector, { cand, ...(needsBaseline ? { base: sides.push(budgetSelection(tenant, b, baseline)) - 1 } : {}) });
     }
     const first = group[0];
+    // Growth limits are the regression detector's comparisons, one per selector, its functions in focus; a regex
+    // (several functions counted once a sample) has no per-function statistics there and is judged per observation.
+    const detected = new Map<string, Detection>();
+    const byDetector = (b: Budget) => b.kind === 'growth' && baseline !== undefined && !b.function?.regex;
+    await Promise.all([...new Set(group.filter(byDetector).map((b) => b.selector))].map(async (selector) => {
+      const focus = [...new Set(group.filter((b) => byDetector(b) && b.selector === selector && b.function).map((b) => b.function!.name))];
+      const some = group.find((b) => b.selector === selector)!;
+      const { detection } = await compareSelections(store, budgetSelection(tenant, some, baseline!), budgetSelection(tenant, some, candidate), { focus });
+      detected.set(selector, detection);
+    }));
     const observations = await store.budgets.observations(sides, matchers, first.kind === 'perRequest' ? first.counter : undefined);
     for (const b of group) {
       const i = index.get(b) ?? 0;
@@ -276,7 +290,10 @@ export async function evaluateBudgets(
       let r: BudgetResult;
       if (b.kind !== 'growth') r = judgeAbsolute(b, values(cand));
       else if (side.base === undefined) r = { budget: b, verdict: 'inconclusive', value: NaN, ci: [NaN, NaN], confidence: 0, observations: cand.length, reason: 'a growth budget needs a baseline' };
-      else r = judgeGrowth(b, values(observations[side.base]), values(cand));
+      else {
+        const d = byDetector(b) ? detected.get(b.selector) : undefined;
+        r = (d && judgeGrowthDetected(b, d)) ?? judgeGrowth(b, values(observations[side.base]), values(cand));
+      }
       // An unknown function is a warning, not an error: a typo, or code that was renamed or removed.
       if (b.function && cand.length > 0 && cand.every((o) => o.matched[i] === 0)) {
         const shown = b.function.regex ? `/${b.function.name}/` : b.function.name;
