@@ -2,7 +2,8 @@
  * Budgets files (valid, invalid with each error at its line) and the
  * evaluator's verdicts on per-observation values.
  */
-import { BudgetFileError, judgeAbsolute, judgeGrowth, overallVerdict, parseBudgetsYaml, parseLimit, type Budget } from './budgets';
+import { BudgetFileError, judgeAbsolute, judgeGrowth, judgeGrowthDetected, overallVerdict, parseBudgetsYaml, parseLimit, type Budget } from './budgets';
+import { detect, summarize, type Observation } from './regression';
 import { rng } from '../test/helpers/synthetic-profiles';
 
 const VALID = `# budgets for the order book
@@ -151,4 +152,52 @@ test('the overall verdict: blocking budgets decide, warnings only report', () =>
   expect(overallVerdict([{ budget: warn, verdict: 'fail' }, { budget: block, verdict: 'pass' }])).toBe('pass');
   expect(overallVerdict([{ budget: block, verdict: 'inconclusive' }, { budget: block, verdict: 'pass' }])).toBe('inconclusive');
   expect(overallVerdict([{ budget: block, verdict: 'inconclusive' }, { budget: block, verdict: 'fail' }])).toBe('fail');
+});
+
+describe('growth judged by the regression detector', () => {
+  // Four processes a side, 10 profiles each, work counted: db 25 % of the cost, render the rest, tiny 0.2 %
+  // (under the detector's test floor). The candidate's db does 60 % more work per request; nothing else changes,
+  // so db's share rises and render's falls, though render's cost per request did not move.
+  const side = (tag: string, seed: number, db: number): Observation[] => {
+    const random = rng(seed);
+    return Array.from({ length: 40 }, (_, i) => {
+      const pod = 1 + 0.03 * (((i % 4) * 7919) % 5 - 2) / 2;
+      const work = 100;
+      const v = (x: number) => x * work * pod * (1 + 0.02 * (random() - 0.5));
+      const fns = { db: v(db), render: v(7.5), tiny: v(0.02) };
+      const total = fns.db + fns.render + fns.tiny;
+      const functions = new Map(Object.entries(fns).map(([k, x]) => [k, { self: x, total: x }]));
+      functions.set('main', { self: 0, total });
+      return { process: `${tag}${i % 4}`, total, seconds: 10, work, functions };
+    });
+  };
+  const d = detect(summarize(side('b', 1, 2.5)), summarize(side('c', 2, 4)), { focus: ['db', 'render', 'tiny'] });
+  const budget = (fn: string, max: number): Budget => ({
+    name: fn, service: 's', type: 'cpu', selector: '', owner: '', severity: 'block', kind: 'growth', function: { name: fn, regex: false, measure: 'total' }, max, maxText: `${max * 100}%`,
+  });
+
+  it('fails the function that grew, by its own cost, not its share', () => {
+    const r = judgeGrowthDetected(budget('db', 0.1), d)!;
+    expect(r.verdict).toBe('fail');
+    expect(r.value).toBeCloseTo(0.6, 1);
+    expect(r.reason).toContain('per unit of work, 4 and 4 processes');
+  });
+
+  it('passes a function whose share fell but whose cost did not move (a share budget would not)', () => {
+    const r = judgeGrowthDetected(budget('render', 0.1), d)!;
+    expect(r.verdict).toBe('pass');
+    expect(Math.abs(r.value)).toBeLessThan(0.03);
+  });
+
+  it('estimates a function under the test floor when a budget names it, without adding it to the tests', () => {
+    expect(d.focus?.map((f) => f.function).sort()).toEqual(['db', 'render', 'tiny']);
+    expect(Math.abs(judgeGrowthDetected(budget('tiny', 0.5), d)!.value)).toBeLessThan(0.05);
+    const without = detect(summarize(side('b', 1, 2.5)), summarize(side('c', 2, 4)));
+    expect(without.tested).toBe(d.tested);
+  });
+
+  it('cannot tell with too few profiles, and says so', () => {
+    const few = detect(summarize(side('b', 1, 2.5).slice(0, 3)), summarize(side('c', 2, 4)), { focus: ['db'] });
+    expect(judgeGrowthDetected(budget('db', 0.1), few)).toMatchObject({ verdict: 'inconclusive', reason: expect.stringContaining('the baseline has 3') });
+  });
 });
