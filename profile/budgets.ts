@@ -292,6 +292,28 @@ export function parseLimit(kind: BudgetKind, text: string | number, type = 'cpu'
   throw new Error(`unknown unit "${base}" in "${text}": use ns, us, ms, s, cores, B, KB, MB, GB, KiB, MiB, GiB`);
 }
 
+/** What a budget's limit is measured in: time (ns), bytes, or a plain number (a share, a growth, a count). */
+export function limitDimension(b: Pick<Budget, 'kind' | 'maxText' | 'type'>): 'time' | 'bytes' | 'none' {
+  if (b.kind === 'share' || b.kind === 'growth') return 'none';
+  const m = /^\s*[0-9.eE+-]+\s*([A-Za-zµ]*)/.exec(b.maxText);
+  const base = (m?.[1] ?? '').toLowerCase();
+  if (base === 'cores' || base === 'core' || TIME[base] !== undefined || base === 'µs') return 'time';
+  if (BYTES[base] !== undefined) return 'bytes';
+  return 'none';
+}
+
+const STORED_TIME: Record<string, number> = { nanoseconds: 1, microseconds: 1e3, milliseconds: 1e6, seconds: 1e9 };
+
+/**
+ * The factor from the unit the data is stored in to the limit's base unit (ns or bytes); undefined when the
+ * limit's unit cannot be derived from the data (CPU pushed in samples with no sample rate cannot be cores).
+ */
+export function unitScale(dimension: 'time' | 'bytes' | 'none', storedUnit: string): number | undefined {
+  if (dimension === 'none') return 1;
+  if (dimension === 'time') return STORED_TIME[storedUnit];
+  return storedUnit === 'bytes' ? 1 : undefined;
+}
+
 /** Types whose values are time (CPU, wall) rather than bytes or counts. */
 export function isTimeType(type: string): boolean {
   return /^(cpu|wall|process_cpu|itimer|block|mutex|contentions|delay)/.test(type);

@@ -12,7 +12,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import {
-  judgeAbsolute, judgeGrowth, judgeGrowthDetected, observedValue,
+  judgeAbsolute, judgeGrowth, judgeGrowthDetected, limitDimension, observedValue, unitScale,
   type Budget, type BudgetObservation, type BudgetResult, type FunctionMatcher,
 } from '../profile/budgets';
 import type { Detection } from '../profile/regression';
@@ -261,16 +261,20 @@ export async function evaluateBudgets(
       if (i < 0) i = matchers.push(b.function) - 1;
       index.set(b, i);
     }
+    const first = group[0];
+    // One unit: the one most of the candidate's profiles are in (values of different units are never summed). A
+    // limit in cores or bytes needs data it can be derived from (CPU pushed in samples with no rate cannot).
+    const [unit] = await store.queries.unitsOf(budgetSelection(tenant, first, candidate));
+    const inUnit = (sel: Selection): Selection => (unit === undefined ? sel : { ...sel, unit });
     // Per selector: the index of its candidate side, and of its baseline side when a growth budget needs one.
     const sides: Selection[] = [];
     const sideOf = new Map<string, { cand: number; base?: number }>();
     for (const b of group) {
       if (sideOf.has(b.selector)) continue;
-      const cand = sides.push(budgetSelection(tenant, b, candidate)) - 1;
+      const cand = sides.push(inUnit(budgetSelection(tenant, b, candidate))) - 1;
       const needsBaseline = baseline && group.some((g) => g.selector === b.selector && g.kind === 'growth');
-      sideOf.set(b.selector, { cand, ...(needsBaseline ? { base: sides.push(budgetSelection(tenant, b, baseline)) - 1 } : {}) });
+      sideOf.set(b.selector, { cand, ...(needsBaseline ? { base: sides.push(inUnit(budgetSelection(tenant, b, baseline))) - 1 } : {}) });
     }
-    const first = group[0];
     // Growth limits are the regression detector's comparisons, one per selector, its functions in focus; a regex
     // (several functions counted once a sample) has no per-function statistics there and is judged per observation.
     const detected = new Map<string, Detection>();
@@ -278,7 +282,7 @@ export async function evaluateBudgets(
     await Promise.all([...new Set(group.filter(byDetector).map((b) => b.selector))].map(async (selector) => {
       const focus = [...new Set(group.filter((b) => byDetector(b) && b.selector === selector && b.function).map((b) => b.function!.name))];
       const some = group.find((b) => b.selector === selector)!;
-      const { detection } = await compareSelections(store, budgetSelection(tenant, some, baseline!), budgetSelection(tenant, some, candidate), { focus });
+      const { detection } = await compareSelections(store, inUnit(budgetSelection(tenant, some, baseline!)), inUnit(budgetSelection(tenant, some, candidate)), { focus });
       detected.set(selector, detection);
     }));
     const observations = await store.budgets.observations(sides, matchers, first.kind === 'perRequest' ? first.counter : undefined);
@@ -286,7 +290,17 @@ export async function evaluateBudgets(
       const i = index.get(b) ?? 0;
       const side = sideOf.get(b.selector)!;
       const cand = observations[side.cand];
-      const values = (obs: BudgetObservation[]) => obs.map((o) => observedValue(b, o, i)).filter((v): v is number => v !== undefined);
+      const dimension = limitDimension(b);
+      const scale = unit === undefined ? 1 : unitScale(dimension, unit);
+      if (scale === undefined) {
+        results.set(b, {
+          budget: b, verdict: 'inconclusive', value: NaN, ci: [NaN, NaN], confidence: 0, observations: cand.length,
+          reason: `${b.type} is stored in ${unit} here, which a limit in ${dimension === 'time' ? 'time or cores' : 'bytes'} (${b.maxText}) cannot be derived from` +
+            (dimension === 'time' ? '; push CPU with its sample rate (sampleRate=, or as pprof), or write the limit as a share' : ''),
+        });
+        continue;
+      }
+      const values = (obs: BudgetObservation[]) => obs.map((o) => observedValue(b, o, i)).filter((v): v is number => v !== undefined).map((v) => v * scale);
       let r: BudgetResult;
       if (b.kind !== 'growth') r = judgeAbsolute(b, values(cand));
       else if (side.base === undefined) r = { budget: b, verdict: 'inconclusive', value: NaN, ci: [NaN, NaN], confidence: 0, observations: cand.length, reason: 'a growth budget needs a baseline' };

@@ -207,3 +207,31 @@ test('production: the scheduled check stores a breach like a regression (once, t
   expect((await list()).map((r) => r.runs)).toEqual([2]);
   expect(received).toHaveLength(1);
 });
+
+test('a limit in cores needs CPU time: samples with no rate are refused with the reason, samples with a rate are converted', async () => {
+  const evaluate = async (service: string) => {
+    const res = await fetch(`${server.url}/api/v1/budgets/evaluate`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ budgets: { budgets: [{ name: 'cores', rate: '0.5 cores' }, { name: 'db', function: 'db.query', share: '50%' }] }, candidate: { query: service, from: 'now-2h' } }),
+    });
+    expect(res.status).toBe(200);
+    return Object.fromEntries(((await res.json()) as { budgets: Result[] }).budgets.map((b) => [b.name, b]));
+  };
+  for (let i = 0; i < 6; i++) {
+    // 1,000 samples a 10 s profile: at 100 Hz, 10 s of CPU in 10 s, one core.
+    await push('nosamplerate', 'instance=a', i, folded(i, 250));
+    const res = await ingest(server.url, { name: 'withrate.cpu{instance=a}', from: String(t0 + i * 10), until: String(t0 + i * 10 + 10), units: 'samples', sampleRate: '100' }, folded(i, 250));
+    expect(res.status).toBe(200);
+  }
+  await server.store.writer.drain();
+  const bare = await evaluate('nosamplerate');
+  expect(bare.cores).toMatchObject({ verdict: 'inconclusive' });
+  expect(bare.cores.reason).toMatch(/cpu is stored in samples here, which a limit in time or cores \(0\.5 cores\) cannot be derived from; push CPU with its sample rate/);
+  // A share needs no unit.
+  expect(bare.db.verdict).toBe('pass');
+  const rated = await evaluate('withrate');
+  expect(rated.cores.verdict).toBe('fail');
+  // About one core: ~1,000 samples of 10 ms each per 10 s.
+  expect(rated.cores.value).toBeGreaterThan(0.9e9);
+  expect(rated.cores.value).toBeLessThan(1.1e9);
+});
