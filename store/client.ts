@@ -48,7 +48,6 @@ export function createStoreClient(config: StoreConfig): { client: ClickHouseClie
     };
   }
   // Loaded only in embedded mode: chDB ships a large native library.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { createChdbConnection } = require('chdb/connection') as typeof import('chdb/connection');
   // chDB implements the client's Connection contract; the two packages declare
   // it in separate copies of the same types, hence the cast.

@@ -26,7 +26,7 @@ afterAll(() => server.close());
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 const basic = (user: string, password: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
 
-async function call(method: string, pathAndQuery: string, headers: Record<string, string> = {}, body?: unknown): Promise<{ status: number; json: any; headers: Headers }> {
+async function call(method: string, pathAndQuery: string, headers: Record<string, string> = {}, body?: unknown): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
@@ -40,7 +40,7 @@ async function call(method: string, pathAndQuery: string, headers: Record<string
   } catch {
     // not JSON
   }
-  return { status: res.status, json, headers: res.headers };
+  return { status: res.status, json: json as Record<string, unknown>, headers: res.headers };
 }
 
 /** Runs node with args, asynchronously (the server under test lives in this process: a synchronous child would block it). */
@@ -145,7 +145,7 @@ describe('token mode', () => {
     expect(await new Promise((r) => child.once('exit', r))).toBe(0);
     const types = await call('GET', '/api/v1/profile-types?service=sdk-app', bearer(readA));
     expect([types.status, output]).toEqual([200, output]);
-    expect((types.json as { type: string }[]).map((t) => t.type)).toEqual(expect.arrayContaining(['wall']));
+    expect((types.json as unknown as { type: string }[]).map((t) => t.type)).toEqual(expect.arrayContaining(['wall']));
   });
 
   it('our clients send the token as Bearer: flamewatch push --token, and the agent with FLAMEWATCH_TOKEN', async () => {
@@ -164,7 +164,7 @@ describe('token mode', () => {
     const agent = await run(['-r', require.resolve('@flamewatch/agent/register'), '-e', 'const end = Date.now() + 1500; while (Date.now() < end) Math.sqrt(Math.random());'],
       { FLAMEWATCH_SERVER: server.url, FLAMEWATCH_SERVICE: 'agent-app', FLAMEWATCH_TOKEN: ingestA, FLAMEWATCH_TENANT: '', FLAMEWATCH_INTERVAL: '1' });
     expect(agent.status).toBe(0);
-    const services = (await call('GET', '/api/v1/services', bearer(readA))).json as string[];
+    const services = (await call('GET', '/api/v1/services', bearer(readA))).json as unknown as string[];
     expect(services).toEqual(expect.arrayContaining(['pushed', 'agent-app']));
   });
 
