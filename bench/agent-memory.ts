@@ -29,7 +29,11 @@ async function main(): Promise<void> {
         ...process.env,
         HOST_SECONDS: String(minutes * 60),
         HOST_STOP: 'no',
-        AGENT_OPTIONS: JSON.stringify(agent ? { server: `http://127.0.0.1:${deadPort}`, service: 'memory-bench' } : { server: 'not used', service: '' }),
+        AGENT_OPTIONS: JSON.stringify(
+          agent
+            ? { server: `http://127.0.0.1:${deadPort}`, service: 'memory-bench' }
+            : { server: 'not used', service: '' },
+        ),
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -42,7 +46,11 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       try {
-        samples.push({ t: (Date.now() - t0) / 1000, agent: rssMb(withAgent.pid!), none: rssMb(without.pid!) });
+        samples.push({
+          t: (Date.now() - t0) / 1000,
+          agent: rssMb(withAgent.pid!),
+          none: rssMb(without.pid!),
+        });
       } catch {
         clearInterval(timer);
         resolve();
@@ -57,12 +65,21 @@ async function main(): Promise<void> {
   const warm = samples.find((s) => s.t >= 60) ?? samples[0];
   const last = samples[samples.length - 1];
   const peak = (k: 'agent' | 'none') => Math.max(...samples.map((s) => s[k]));
-  const report = JSON.parse(reports.join('').trim().split('\n').pop() ?? '{}') as { before?: Record<string, number> };
-  console.log(`service under light load, server down, ${minutes} min, RSS sampled every 10 s (${samples.length} samples)`);
+  const report = JSON.parse(reports.join('').trim().split('\n').pop() ?? '{}') as {
+    before?: Record<string, number>;
+  };
+  console.log(
+    `service under light load, server down, ${minutes} min, RSS sampled every 10 s (${samples.length} samples)`,
+  );
   console.log('| service | RSS at 1 min (MB) | peak (MB) | at end (MB) | growth after 1 min (MB) |');
   console.log('| --- | --- | --- | --- | --- |');
-  for (const [name, k] of [['with agent', 'agent'], ['without agent', 'none']] as const) {
-    console.log(`| ${name} | ${warm[k].toFixed(1)} | ${peak(k).toFixed(1)} | ${last[k].toFixed(1)} | ${(last[k] - warm[k]).toFixed(1)} |`);
+  for (const [name, k] of [
+    ['with agent', 'agent'],
+    ['without agent', 'none'],
+  ] as const) {
+    console.log(
+      `| ${name} | ${warm[k].toFixed(1)} | ${peak(k).toFixed(1)} | ${last[k].toFixed(1)} | ${(last[k] - warm[k]).toFixed(1)} |`,
+    );
   }
   console.log(`agent counters at the end: ${JSON.stringify(report.before ?? {})}`);
 }

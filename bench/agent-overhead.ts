@@ -26,11 +26,17 @@ function parseWrk(out: string): { rps: number; p99: number } {
   return { rps, p99 };
 }
 
-async function measure(mode: (typeof modes)[number], flamewatch: string): Promise<{ rps: number; p99: number }> {
+async function measure(
+  mode: (typeof modes)[number],
+  flamewatch: string,
+): Promise<{ rps: number; p99: number }> {
   const port = await freePort();
   // The service alone on core 0; wrk and the Flamewatch server on core 1, so
   // what the profiler costs shows on the service's core, not as contention.
-  const proc = spawn('taskset', ['-c', '0', process.execPath, service], { env: { ...process.env, PORT: String(port), PROFILER: mode, FLAMEWATCH_SERVER: flamewatch }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn('taskset', ['-c', '0', process.execPath, service], {
+    env: { ...process.env, PORT: String(port), PROFILER: mode, FLAMEWATCH_SERVER: flamewatch },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
     proc.once('exit', (code) => reject(new Error(`service (${mode}) exited with ${code}`)));
@@ -38,7 +44,9 @@ async function measure(mode: (typeof modes)[number], flamewatch: string): Promis
   try {
     const url = `http://127.0.0.1:${port}/orders/42`;
     spawnSync('taskset', ['-c', '1', 'wrk', '-t1', '-c16', '-d3s', url], { encoding: 'utf8' });
-    const run = spawnSync('taskset', ['-c', '1', 'wrk', '-t1', '-c16', `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
+    const run = spawnSync('taskset', ['-c', '1', 'wrk', '-t1', '-c16', `-d${seconds}s`, '--latency', url], {
+      encoding: 'utf8',
+    });
     if (run.error) throw new Error(`wrk: ${run.error.message} (apt-get install wrk)`);
     return parseWrk(run.stdout);
   } finally {
@@ -50,7 +58,9 @@ async function measure(mode: (typeof modes)[number], flamewatch: string): Promis
 async function main(): Promise<void> {
   const server = await startServer();
   try {
-    const results: Record<string, { rps: number[]; p99: number[] }> = Object.fromEntries(modes.map((m) => [m, { rps: [], p99: [] }]));
+    const results: Record<string, { rps: number[]; p99: number[] }> = Object.fromEntries(
+      modes.map((m) => [m, { rps: [], p99: [] }]),
+    );
     for (let round = 1; round <= rounds; round++) {
       for (const mode of modes) {
         const r = await measure(mode, server.url);
@@ -67,7 +77,9 @@ async function main(): Promise<void> {
       const rps = median(results[mode].rps);
       const p99 = median(results[mode].p99);
       const pct = (x: number, b: number) => `${x >= b ? '+' : ''}${(((x - b) / b) * 100).toFixed(1)} %`;
-      console.log(`| ${mode} | ${rps.toFixed(0)} | ${pct(rps, base.rps)} | ${p99.toFixed(2)} | ${pct(p99, base.p99)} |`);
+      console.log(
+        `| ${mode} | ${rps.toFixed(0)} | ${pct(rps, base.rps)} | ${p99.toFixed(2)} | ${pct(p99, base.p99)} |`,
+      );
     }
   } finally {
     await server.stop();

@@ -14,18 +14,37 @@ import { repoDir } from './lib';
 function installedSize(spec: string): { mb: number; packages: number } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-size-'));
   try {
-    fs.writeFileSync(path.join(dir, 'package.json'), '{"name":"size-probe","version":"1.0.0","private":true}');
-    execFileSync('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', spec], { cwd: dir, stdio: 'ignore' });
-    const kb = Number(execFileSync('du', ['-sk', path.join(dir, 'node_modules')], { encoding: 'utf8' }).split('\t')[0]);
-    const lock = JSON.parse(fs.readFileSync(path.join(dir, 'package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
-    return { mb: kb / 1024, packages: Object.keys(lock.packages).filter((k) => k.startsWith('node_modules/')).length };
+    fs.writeFileSync(
+      path.join(dir, 'package.json'),
+      '{"name":"size-probe","version":"1.0.0","private":true}',
+    );
+    execFileSync('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', spec], {
+      cwd: dir,
+      stdio: 'ignore',
+    });
+    const kb = Number(
+      execFileSync('du', ['-sk', path.join(dir, 'node_modules')], { encoding: 'utf8' }).split('\t')[0],
+    );
+    const lock = JSON.parse(fs.readFileSync(path.join(dir, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, unknown>;
+    };
+    return {
+      mb: kb / 1024,
+      packages: Object.keys(lock.packages).filter((k) => k.startsWith('node_modules/')).length,
+    };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
 const packDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-pack-'));
-const tarball = execFileSync('npm', ['pack', '--pack-destination', packDir], { cwd: path.join(repoDir, 'agent'), encoding: 'utf8' }).trim().split('\n').pop()!;
+const tarball = execFileSync('npm', ['pack', '--pack-destination', packDir], {
+  cwd: path.join(repoDir, 'agent'),
+  encoding: 'utf8',
+})
+  .trim()
+  .split('\n')
+  .pop()!;
 const ours = installedSize(path.join(packDir, tarball));
 const peer = installedSize('@pyroscope/nodejs@0.6.4');
 fs.rmSync(packDir, { recursive: true, force: true });

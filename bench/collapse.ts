@@ -17,7 +17,9 @@ import { argText, median, repoDir, requireSharedCorpus } from './lib';
 
 const peer = process.env.PEER_STACKCOLLAPSE;
 if (peer === undefined || !fs.existsSync(peer)) {
-  console.error('set PEER_STACKCOLLAPSE to the path of stackcollapse-perf.pl (see the top of bench/collapse.ts)');
+  console.error(
+    'set PEER_STACKCOLLAPSE to the path of stackcollapse-perf.pl (see the top of bench/collapse.ts)',
+  );
   process.exit(1);
 }
 const corpusFile = argText('file', 'perf-java-stacks-01.txt');
@@ -80,7 +82,8 @@ function medianSeconds(tools: Tool[], input: string, n: number): number[] {
   try {
     for (const tool of tools) timeOnce(tool, input, devNull);
     const times = tools.map((): number[] => []);
-    for (let run = 0; run < n; run++) tools.forEach((tool, i) => times[i].push(timeOnce(tool, input, devNull)));
+    for (let run = 0; run < n; run++)
+      tools.forEach((tool, i) => times[i].push(timeOnce(tool, input, devNull)));
     return times.map(median);
   } finally {
     fs.closeSync(devNull);
@@ -102,7 +105,9 @@ const [bigSeconds] = medianSeconds([ours], input100, bigRuns);
 
 const row = (tool: string, mb: number, n: number, s: number, ratio: string): string =>
   `| ${tool} | ${mb.toFixed(1)} MB | ${n} | ${s.toFixed(3)} | ${(mb / s).toFixed(1)} | ${ratio} |`;
-console.log(`Input: ${corpusFile} repeated; mode: ${mode === '' ? 'default' : mode}; node ${process.version}.`);
+console.log(
+  `Input: ${corpusFile} repeated; mode: ${mode === '' ? 'default' : mode}; node ${process.version}.`,
+);
 console.log(`Identical output on the ${mb20.toFixed(1)} MB input: ${same ? 'yes' : 'NO'}.\n`);
 console.log('| tool | input | runs | median s | MB/s | vs perl |');
 console.log('| --- | --- | --- | --- | --- | --- |');

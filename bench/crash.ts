@@ -47,7 +47,8 @@ const HOUR_MS = 3_600_000;
 const hour = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - HOUR_MS;
 
 const weight = (i: number, j: number) => (i + 1) * (j + 1);
-const body = (i: number) => Array.from({ length: STACKS }, (_, j) => `main;handler${j % 5};work${j} ${weight(i, j)}`).join('\n') + '\n';
+const body = (i: number) =>
+  Array.from({ length: STACKS }, (_, j) => `main;handler${j % 5};work${j} ${weight(i, j)}`).join('\n') + '\n';
 /** Profile i's minute within the hour (59 of them, so no profile sits on the hour's end), and its second in it (5-54). */
 const minuteOf = (i: number) => Math.floor(i / PER_MINUTE) % 59;
 const timeOf = (i: number) => hour + minuteOf(i) * 60_000 + (5 + (i % PER_MINUTE)) * 1000;
@@ -59,9 +60,16 @@ interface Top {
 
 /** /top of the service over a range: of the profiles `seqs`, or of all. */
 async function top(url: string, seqs: number[] | undefined, from: number, until: number): Promise<Top> {
-  const q = new URLSearchParams({ query: seqs ? `${SERVICE}{seq=~"${seqs.join('|')}"}` : SERVICE, type: 'cpu', from: String(from), until: String(until), limit: '0' });
+  const q = new URLSearchParams({
+    query: seqs ? `${SERVICE}{seq=~"${seqs.join('|')}"}` : SERVICE,
+    type: 'cpu',
+    from: String(from),
+    until: String(until),
+    limit: '0',
+  });
   const res = await request(`${url}/api/v1/top?${q}`, 'GET');
-  if (res.status !== 200) throw new Error(`/top answered ${res.status}: ${res.body.toString().slice(0, 200)}`);
+  if (res.status !== 200)
+    throw new Error(`/top answered ${res.status}: ${res.body.toString().slice(0, 200)}`);
   return JSON.parse(res.body.toString()) as Top;
 }
 
@@ -73,15 +81,20 @@ async function top(url: string, seqs: number[] | undefined, from: number, until:
  * whose sums are wrong is looked at profile by profile: `partial` are the
  * profiles whose sums are wrong in some read.
  */
-async function verify(url: string): Promise<{ found: Set<number>; wrong: string[]; partial: Map<number, string[]> }> {
-  const res = await request(`${url}/api/v1/label-values?${new URLSearchParams({ service: SERVICE, label: 'seq', from: String(hour), until: String(hour + HOUR_MS) })}`, 'GET');
+async function verify(
+  url: string,
+): Promise<{ found: Set<number>; wrong: string[]; partial: Map<number, string[]> }> {
+  const res = await request(
+    `${url}/api/v1/label-values?${new URLSearchParams({ service: SERVICE, label: 'seq', from: String(hour), until: String(hour + HOUR_MS) })}`,
+    'GET',
+  );
   const found = new Set((JSON.parse(res.body.toString()) as string[]).map(Number));
   const wrong: string[] = [];
   const partial = new Map<number, string[]>();
   const byMinute = new Map<number, number[]>();
   for (let m = 0; m < 59; m++) byMinute.set(m, []);
   for (const i of found) byMinute.get(minuteOf(i))!.push(i);
-  const totalOf = (seqs: number[]) => seqs.reduce((s, i) => s + (STACKS * (STACKS + 1) / 2) * (i + 1), 0);
+  const totalOf = (seqs: number[]) => seqs.reduce((s, i) => s + ((STACKS * (STACKS + 1)) / 2) * (i + 1), 0);
   const differences = (seqs: number[], got: Top): string[] => {
     const out: string[] = [];
     if (got.total !== totalOf(seqs)) out.push(`total ${got.total}, pushed ${totalOf(seqs)}`);
@@ -99,7 +112,8 @@ async function verify(url: string): Promise<{ found: Set<number>; wrong: string[
     wrong.push(`${what}: ${diff[0]}${diff.length > 1 ? ` (and ${diff.length - 1} more sums)` : ''}`);
     if (all) return;
     for (const i of seqs) {
-      if (differences([i], await top(url, [i], from, until)).length) partial.set(i, [...(partial.get(i) ?? []), what.replace(/ \d+/, '').replace(/, seqs.*$/, '')]);
+      if (differences([i], await top(url, [i], from, until)).length)
+        partial.set(i, [...(partial.get(i) ?? []), what.replace(/ \d+/, '').replace(/, seqs.*$/, '')]);
     }
   };
   for (const [minute, seqs] of byMinute) {
@@ -123,13 +137,20 @@ async function verify(url: string): Promise<{ found: Set<number>; wrong: string[
 
 async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-crash-bench-'));
-  const env = { FLAMEWATCH_LIMITS: JSON.stringify({ '*': { ingestRate: 0, maxSeriesPerHour: 0 } }), FLAMEWATCH_ROLLUP_EVERY: '1' };
+  const env = {
+    FLAMEWATCH_LIMITS: JSON.stringify({ '*': { ingestRate: 0, maxSeriesPerHour: 0 } }),
+    FLAMEWATCH_ROLLUP_EVERY: '1',
+  };
   const acknowledged = new Set<number>();
   const refusedSeqs = new Set<number>();
   let next = 0;
   let ok = true;
-  console.log(`load average at start: ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
-  console.log('| round | pushed this round | acknowledged (200) | refused (4xx/5xx) | no answer (killed in flight) | killed after | restart to healthy | acknowledged so far | found | acknowledged, not found | found, not acknowledged | half-written (acknowledged) |');
+  console.log(
+    `load average at start: ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+  );
+  console.log(
+    '| round | pushed this round | acknowledged (200) | refused (4xx/5xx) | no answer (killed in flight) | killed after | restart to healthy | acknowledged so far | found | acknowledged, not found | found, not acknowledged | half-written (acknowledged) |',
+  );
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   let server: BenchServer = await startServer(env, { dataDir });
   try {
@@ -145,7 +166,11 @@ async function main(): Promise<void> {
           const i = next++;
           pushed++;
           const from = timeOf(i);
-          const q = new URLSearchParams({ name: `${SERVICE}.cpu{seq=${i}}`, from: String(from), until: String(from + 1000) });
+          const q = new URLSearchParams({
+            name: `${SERVICE}.cpu{seq=${i}}`,
+            from: String(from),
+            until: String(from + 1000),
+          });
           try {
             const res = await request(`${url}/ingest?${q}`, 'POST', Buffer.from(body(i)));
             if (res.status === 200) {
@@ -180,12 +205,17 @@ async function main(): Promise<void> {
       const refusedFound = extra.filter((i) => refusedSeqs.has(i));
       if (missing.length || wrong.length || refusedFound.length) ok = false;
       const partialAcked = [...partial.keys()].filter((i) => acknowledged.has(i));
-      console.log(`| ${round} | ${pushed} | ${acked} | ${refused} | ${noAnswer} | ${after.toFixed(1)} s | ${restartS.toFixed(1)} s | ${acknowledged.size} | ${found.size} | ${missing.length} | ${extra.length} | ${partial.size} (${partialAcked.length}) |`);
+      console.log(
+        `| ${round} | ${pushed} | ${acked} | ${refused} | ${noAnswer} | ${after.toFixed(1)} s | ${restartS.toFixed(1)} s | ${acknowledged.size} | ${found.size} | ${missing.length} | ${extra.length} | ${partial.size} (${partialAcked.length}) |`,
+      );
       for (const w of wrong) console.log(`  wrong: ${w}`);
       if (partial.size) {
         const where = new Map<string, number>();
-        for (const reads of partial.values()) where.set(reads.join(' + '), (where.get(reads.join(' + ')) ?? 0) + 1);
-        console.log(`  half-written: ${[...partial.keys()].sort((a, b) => a - b).join(', ')}, acknowledged: ${partialAcked.length ? partialAcked.join(', ') : 'none'}; wrong in ${[...where].map(([w, n]) => `${w} (${n})`).join(', ')}`);
+        for (const reads of partial.values())
+          where.set(reads.join(' + '), (where.get(reads.join(' + ')) ?? 0) + 1);
+        console.log(
+          `  half-written: ${[...partial.keys()].sort((a, b) => a - b).join(', ')}, acknowledged: ${partialAcked.length ? partialAcked.join(', ') : 'none'}; wrong in ${[...where].map(([w, n]) => `${w} (${n})`).join(', ')}`,
+        );
       }
       if (missing.length) console.log(`  acknowledged but not found: ${missing.slice(0, 20).join(', ')}`);
       if (refusedFound.length) console.log(`  refused but found: ${refusedFound.slice(0, 20).join(', ')}`);
@@ -194,7 +224,11 @@ async function main(): Promise<void> {
     await server.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-  console.log(ok ? 'every acknowledged profile found, every profile found whole, in raw rows, whole minutes and the hour (rollup)' : 'FAILED: see the rows above');
+  console.log(
+    ok
+      ? 'every acknowledged profile found, every profile found whole, in raw rows, whole minutes and the hour (rollup)'
+      : 'FAILED: see the rows above',
+  );
   process.exitCode = ok ? 0 : 1;
 }
 

@@ -40,7 +40,9 @@ async function main(): Promise<void> {
     await store.client.insert({ table: 'bench.stacks', values: stacks, format: 'JSONEachRow' });
     // The function made slower on day 2: the leaf of the most popular stack.
     const target = stacks[0].frames[stacks[0].frames.length - 1];
-    const slowStacks = stacks.filter((s) => s.frames[s.frames.length - 1] === target).map((s) => Number(s.stack_id));
+    const slowStacks = stacks
+      .filter((s) => s.frames[s.frames.length - 1] === target)
+      .map((s) => Number(s.stack_id));
 
     const windows = (HOURS * 3600) / 10;
     const perDay = windows * INSTANCES;
@@ -56,11 +58,24 @@ async function main(): Promise<void> {
           arrayMap((id, k) -> toInt64((1 + cityHash64(number, k, 7) % 20) * if(number >= {perDay:UInt64} AND has({slow:Array(UInt64)}, id), 1.3, 1.0)), ids, range({perProfile:UInt32})) AS vs,
           arraySum(vs)
         FROM numbers({rows:UInt64})`,
-      query_params: { start, instances: INSTANCES, perProfile: STACKS_PER_PROFILE, perDay, slow: slowStacks, rows: 2 * perDay },
+      query_params: {
+        start,
+        instances: INSTANCES,
+        perProfile: STACKS_PER_PROFILE,
+        perDay,
+        slow: slowStacks,
+        rows: 2 * perDay,
+      },
     });
     const loadSeconds = (performance.now() - t0) / 1000;
 
-    const sel = (from: number) => ({ tenant: 'default', service: 'bench', type: 'cpu', range: { from, until: from + day }, matchers: [] });
+    const sel = (from: number) => ({
+      tenant: 'default',
+      service: 'bench',
+      type: 'cpu',
+      range: { from, until: from + day },
+      matchers: [],
+    });
     const times: number[] = [];
     let last: ReturnType<typeof detect> | undefined;
     let split = { baselineMs: 0, candidateMs: 0, detectMs: 0 };
@@ -75,14 +90,32 @@ async function main(): Promise<void> {
       times.push(e - a);
       split = { baselineMs: m - a, candidateMs: n - m, detectMs: e - n };
     }
-    const found = last!.regressions.map((f) => `${f.function || '(rate)'}/${f.measure} ${(f.relative * 100).toFixed(1)} %`);
-    console.log(JSON.stringify({
-      instances: INSTANCES, hours: HOURS, profilesPerSide: perDay, stacksPerProfile: STACKS_PER_PROFILE, loadSeconds: Math.round(loadSeconds * 10) / 10,
-      observationsPerSide: [last!.baseline.n, last!.candidate.n], tested: last!.tested,
-      runMs: { median: Math.round(median(times)), min: Math.round(Math.min(...times)), max: Math.round(Math.max(...times)) },
-      lastRunSplitMs: Object.fromEntries(Object.entries(split).map(([k, v]) => [k, Math.round(v)])),
-      target, found,
-    }, null, 2));
+    const found = last!.regressions.map(
+      (f) => `${f.function || '(rate)'}/${f.measure} ${(f.relative * 100).toFixed(1)} %`,
+    );
+    console.log(
+      JSON.stringify(
+        {
+          instances: INSTANCES,
+          hours: HOURS,
+          profilesPerSide: perDay,
+          stacksPerProfile: STACKS_PER_PROFILE,
+          loadSeconds: Math.round(loadSeconds * 10) / 10,
+          observationsPerSide: [last!.baseline.n, last!.candidate.n],
+          tested: last!.tested,
+          runMs: {
+            median: Math.round(median(times)),
+            min: Math.round(Math.min(...times)),
+            max: Math.round(Math.max(...times)),
+          },
+          lastRunSplitMs: Object.fromEntries(Object.entries(split).map(([k, v]) => [k, Math.round(v)])),
+          target,
+          found,
+        },
+        null,
+        2,
+      ),
+    );
   } finally {
     await store.close();
     fs.rmSync(dataDir, { recursive: true, force: true });

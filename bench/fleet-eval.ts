@@ -20,7 +20,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as legacy from './legacy-detector';
 import * as current from '../profile/regression';
-import { baselineShares, makeFleetService, pickTarget, simulateFleet, type Change, type FleetService, type FleetTruth, type Observation } from '../test/helpers/fleet';
+import {
+  baselineShares,
+  makeFleetService,
+  pickTarget,
+  simulateFleet,
+  type Change,
+  type FleetService,
+  type FleetTruth,
+  type Observation,
+} from '../test/helpers/fleet';
 import { rng } from '../test/helpers/synthetic-profiles';
 import { arg, argText, mixSeed, repoDir } from './lib';
 
@@ -72,14 +81,21 @@ const baseSeed = arg('seed', 1);
 const windowSeconds = arg('window', 300);
 const SERVICE = { functions: arg('functions', 150), nodes: arg('nodes', 750), endpoints: 8 };
 const detectorNames = argText('detector', 'legacy').split(',').filter(Boolean);
-for (const name of detectorNames) if (!DETECTORS[name]) throw new Error(`unknown detector ${name}; known: ${Object.keys(DETECTORS).join(', ')}`);
+for (const name of detectorNames)
+  if (!DETECTORS[name])
+    throw new Error(`unknown detector ${name}; known: ${Object.keys(DETECTORS).join(', ')}`);
 /** Print each false regression (what a detector flagged that did not get slower) as it happens. */
 const explain = argText('explain', '') !== '';
 const PODS = argText('pods', '1,2,5,20').split(',').map(Number);
 /** Target bands by true baseline self share. */
-const BANDS: [number, number][] = [[0.02, 0.05], [0.05, 0.2]];
+const BANDS: [number, number][] = [
+  [0.02, 0.05],
+  [0.05, 0.2],
+];
 const bandLabel = (b: number) => `${BANDS[b][0] * 100}–${BANDS[b][1] * 100} %`;
-const SERVICES: FleetService[] = [1, 2, 3, 4, 5, 6, 7, 8].map((s) => makeFleetService({ ...SERVICE, seed: s + 1000 * (baseSeed - 1) }));
+const SERVICES: FleetService[] = [1, 2, 3, 4, 5, 6, 7, 8].map((s) =>
+  makeFleetService({ ...SERVICE, seed: s + 1000 * (baseSeed - 1) }),
+);
 const SHARES = SERVICES.map((s) => baselineShares(s));
 
 interface Plan {
@@ -91,7 +107,12 @@ interface Plan {
 type Pick = (shares: FleetTruth['functions'], random: () => number, rep: number) => Plan;
 
 /** A function for the slowdown, alternating the bands (falling back to the other when a service has none in it). */
-function slowTarget(shares: FleetTruth['functions'], random: () => number, rep: number, exclude: string[] = []): { target: string; band: number } {
+function slowTarget(
+  shares: FleetTruth['functions'],
+  random: () => number,
+  rep: number,
+  exclude: string[] = [],
+): { target: string; band: number } {
   for (const band of [rep % 2, 1 - (rep % 2)]) {
     const target = pickTarget(shares, { min: BANDS[band][0], max: BANDS[band][1] }, random, exclude);
     if (target) return { target, band };
@@ -100,26 +121,42 @@ function slowTarget(shares: FleetTruth['functions'], random: () => number, rep: 
 }
 /** A function for the speed-up: 5–20 % self (2–5 % when there is none). */
 function fastTarget(shares: FleetTruth['functions'], random: () => number, exclude: string[] = []): string {
-  const t = pickTarget(shares, { min: 0.05, max: 0.2 }, random, exclude) ?? pickTarget(shares, { min: 0.02, max: 0.05 }, random, exclude);
+  const t =
+    pickTarget(shares, { min: 0.05, max: 0.2 }, random, exclude) ??
+    pickTarget(shares, { min: 0.02, max: 0.05 }, random, exclude);
   if (!t) throw new Error('no function with a self share of 2-20 %');
   return t;
 }
-const slower = (factor: number): Pick => (shares, random, rep) => {
-  const { target, band } = slowTarget(shares, random, rep);
-  return { change: { factors: new Map([[target, factor]]) }, target, band };
-};
+const slower =
+  (factor: number): Pick =>
+  (shares, random, rep) => {
+    const { target, band } = slowTarget(shares, random, rep);
+    return { change: { factors: new Map([[target, factor]]) }, target, band };
+  };
 
 const SCENARIOS: { name: string; plan: Pick }[] = [
   { name: 'A/A', plan: () => ({ change: {} }) },
   { name: 'traffic ×1.5', plan: () => ({ change: { traffic: 1.5 } }) },
-  { name: 'one 2× faster', plan: (shares, random) => ({ change: { factors: new Map([[fastTarget(shares, random), 0.5]]) } }) },
+  {
+    name: 'one 2× faster',
+    plan: (shares, random) => ({ change: { factors: new Map([[fastTarget(shares, random), 0.5]]) } }),
+  },
   { name: 'one +10 %', plan: slower(1.1) },
   { name: 'one +25 %', plan: slower(1.25) },
   {
     name: 'one 2× faster, one +25 %',
     plan: (shares, random, rep) => {
       const { target, band } = slowTarget(shares, random, rep);
-      return { change: { factors: new Map([[fastTarget(shares, random, [target]), 0.5], [target, 1.25]]) }, target, band };
+      return {
+        change: {
+          factors: new Map([
+            [fastTarget(shares, random, [target]), 0.5],
+            [target, 1.25],
+          ]),
+        },
+        target,
+        band,
+      };
     },
   },
   { name: 'uniform +10 %', plan: () => ({ change: { uniform: 1.1 } }) },
@@ -129,13 +166,15 @@ const SCENARIOS: { name: string; plan: Pick }[] = [
 
 const EPS = 1e-9;
 function isFalseRegression(f: { function: string; measure: string }, t: FleetTruth): boolean {
-  if (f.measure === 'rate' || f.function === '') return !(t.costPerWork.candidate > t.costPerWork.baseline * (1 + EPS));
+  if (f.measure === 'rate' || f.function === '')
+    return !(t.costPerWork.candidate > t.costPerWork.baseline * (1 + EPS));
   if (f.measure === 'self') return !t.selfGrew.has(f.function);
   if (f.measure === 'total') return !t.totalGrew.has(f.function);
   return !t.selfGrew.has(f.function) && !t.totalGrew.has(f.function);
 }
 function isFalseImprovement(f: { function: string; measure: string }, t: FleetTruth): boolean {
-  if (f.measure === 'rate' || f.function === '') return !(t.costPerWork.candidate < t.costPerWork.baseline * (1 - EPS));
+  if (f.measure === 'rate' || f.function === '')
+    return !(t.costPerWork.candidate < t.costPerWork.baseline * (1 - EPS));
   if (f.measure === 'self') return !t.selfShrank.has(f.function);
   if (f.measure === 'total') return !t.totalShrank.has(f.function);
   return !t.selfShrank.has(f.function) && !t.totalShrank.has(f.function);
@@ -155,7 +194,18 @@ interface Cell {
   verdicts: Record<string, number>;
   ms: number;
 }
-const newCell = (): Cell => ({ n: 0, anyFalseRegression: 0, falseRegressions: 0, anyFalseImprovement: 0, rateFlagged: 0, targets: BANDS.map(() => 0), found: BANDS.map(() => 0), needed: [], verdicts: {}, ms: 0 });
+const newCell = (): Cell => ({
+  n: 0,
+  anyFalseRegression: 0,
+  falseRegressions: 0,
+  anyFalseImprovement: 0,
+  rateFlagged: 0,
+  targets: BANDS.map(() => 0),
+  found: BANDS.map(() => 0),
+  needed: [],
+  verdicts: {},
+  ms: 0,
+});
 
 const cells = new Map<string, Cell>();
 const cellOf = (d: string, s: string, p: number) => {
@@ -167,7 +217,8 @@ const cellOf = (d: string, s: string, p: number) => {
 const seedOf = (...parts: number[]) => mixSeed(baseSeed, ...parts);
 
 const started = performance.now();
-const log = (s: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${s}\n`);
+const log = (s: string) =>
+  process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${s}\n`);
 let simMs = 0;
 for (const pods of PODS) {
   for (let rep = 0; rep < reps; rep++) {
@@ -188,7 +239,10 @@ for (const pods of PODS) {
         cell.verdicts[d.verdict] = (cell.verdicts[d.verdict] ?? 0) + 1;
         const falseRegs = d.regressions.filter((f) => isFalseRegression(f, fleet.truth)).length;
         if (explain && falseRegs > 0) {
-          for (const f of d.regressions.filter((x) => isFalseRegression(x, fleet.truth))) log(`false regression: ${dn} ${sc.name} ${pods} pods rep ${rep}: ${JSON.stringify(f, (_k, v: unknown) => (typeof v === 'number' ? Number(v.toPrecision(4)) : v))}`);
+          for (const f of d.regressions.filter((x) => isFalseRegression(x, fleet.truth)))
+            log(
+              `false regression: ${dn} ${sc.name} ${pods} pods rep ${rep}: ${JSON.stringify(f, (_k, v: unknown) => (typeof v === 'number' ? Number(v.toPrecision(4)) : v))}`,
+            );
         }
         cell.falseRegressions += falseRegs;
         if (falseRegs > 0) cell.anyFalseRegression++;
@@ -197,7 +251,9 @@ for (const pods of PODS) {
         if (plan.target !== undefined && plan.band !== undefined) {
           cell.targets[plan.band]++;
           if (d.regressions.some((f) => f.function === plan.target)) cell.found[plan.band]++;
-          const undecided = (d as { inconclusive?: { function: string; neededProcesses?: number }[] }).inconclusive?.find((f) => f.function === plan.target && f.neededProcesses);
+          const undecided = (
+            d as { inconclusive?: { function: string; neededProcesses?: number }[] }
+          ).inconclusive?.find((f) => f.function === plan.target && f.neededProcesses);
           if (undecided?.neededProcesses) cell.needed.push(undecided.neededProcesses);
         }
       }
@@ -210,28 +266,72 @@ for (const pods of PODS) {
 
 const pct = (k: number, n: number) => (n === 0 ? '—' : `${((100 * k) / n).toFixed(1)} %`);
 function table(head: string[], rows: (string | number)[][]): string {
-  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 const VERDICTS = ['regression', 'no_regression', 'inconclusive', 'insufficient_data'];
 const out: string[] = [];
-out.push(`# Fleet evaluation: ${detectorNames.join(', ')}`, '', `reps ${reps} per cell, seed ${baseSeed}, window ${windowSeconds} s (a push every 10 s and a short exit push per pod), ` +
-  `${SERVICES.length} services of ${SERVICE.functions} functions on ${SERVICE.nodes} nodes; simulation ${(simMs / 1000).toFixed(0)} s, total ${((performance.now() - started) / 1000).toFixed(0)} s`, '');
+out.push(
+  `# Fleet evaluation: ${detectorNames.join(', ')}`,
+  '',
+  `reps ${reps} per cell, seed ${baseSeed}, window ${windowSeconds} s (a push every 10 s and a short exit push per pod), ` +
+    `${SERVICES.length} services of ${SERVICE.functions} functions on ${SERVICE.nodes} nodes; simulation ${(simMs / 1000).toFixed(0)} s, total ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  '',
+);
 out.push('## Any false regression (share of comparisons)', '');
-out.push(table(['scenario', ...detectorNames.flatMap((d) => PODS.map((p) => `${d} ${p} pod${p > 1 ? 's' : ''}`))],
-  SCENARIOS.map((s) => [s.name, ...detectorNames.flatMap((d) => PODS.map((p) => pct(cellOf(d, s.name, p).anyFalseRegression, cellOf(d, s.name, p).n)))])));
+out.push(
+  table(
+    ['scenario', ...detectorNames.flatMap((d) => PODS.map((p) => `${d} ${p} pod${p > 1 ? 's' : ''}`))],
+    SCENARIOS.map((s) => [
+      s.name,
+      ...detectorNames.flatMap((d) =>
+        PODS.map((p) => pct(cellOf(d, s.name, p).anyFalseRegression, cellOf(d, s.name, p).n)),
+      ),
+    ]),
+  ),
+);
 for (const dn of detectorNames) {
   out.push('', `## ${dn}`, '');
   const rows: (string | number)[][] = [];
   for (const s of SCENARIOS) {
     for (const p of PODS) {
       const c = cellOf(dn, s.name, p);
-      rows.push([s.name, p, c.n, pct(c.anyFalseRegression, c.n), (c.falseRegressions / c.n).toFixed(2), pct(c.anyFalseImprovement, c.n), pct(c.rateFlagged, c.n),
+      rows.push([
+        s.name,
+        p,
+        c.n,
+        pct(c.anyFalseRegression, c.n),
+        (c.falseRegressions / c.n).toFixed(2),
+        pct(c.anyFalseImprovement, c.n),
+        pct(c.rateFlagged, c.n),
         ...BANDS.map((_, b) => (c.targets[b] ? `${pct(c.found[b], c.targets[b])} (${c.targets[b]})` : '—')),
-        VERDICTS.map((v) => c.verdicts[v] ?? 0).join(' / '), c.needed.length ? `${medianOf(c.needed)} (${c.needed.length})` : '—', (c.ms / c.n).toFixed(1)]);
+        VERDICTS.map((v) => c.verdicts[v] ?? 0).join(' / '),
+        c.needed.length ? `${medianOf(c.needed)} (${c.needed.length})` : '—',
+        (c.ms / c.n).toFixed(1),
+      ]);
     }
   }
-  out.push(table(['scenario', 'pods a side', 'n', 'any false regression', 'false regressions / comparison', 'any false improvement', 'rate flagged',
-    ...BANDS.map((_, b) => `recall ${bandLabel(b)} self`), 'verdicts reg / no / inconcl / insuff', 'processes needed (median, when undecided)', 'ms / comparison'], rows));
+  out.push(
+    table(
+      [
+        'scenario',
+        'pods a side',
+        'n',
+        'any false regression',
+        'false regressions / comparison',
+        'any false improvement',
+        'rate flagged',
+        ...BANDS.map((_, b) => `recall ${bandLabel(b)} self`),
+        'verdicts reg / no / inconcl / insuff',
+        'processes needed (median, when undecided)',
+        'ms / comparison',
+      ],
+      rows,
+    ),
+  );
 }
 console.log(out.join('\n'));
 
@@ -242,11 +342,26 @@ function medianOf(xs: number[]): number {
 
 const result = {
   command: `node dist/bench/fleet-eval.js ${process.argv.slice(2).join(' ')}`.trim(),
-  reps, seed: baseSeed, windowSeconds, service: SERVICE, services: SERVICES.length, pods: PODS, bands: BANDS, detectors: detectorNames,
-  scenarios: SCENARIOS.map((s) => s.name), seconds: (performance.now() - started) / 1000, simulationSeconds: simMs / 1000,
+  reps,
+  seed: baseSeed,
+  windowSeconds,
+  service: SERVICE,
+  services: SERVICES.length,
+  pods: PODS,
+  bands: BANDS,
+  detectors: detectorNames,
+  scenarios: SCENARIOS.map((s) => s.name),
+  seconds: (performance.now() - started) / 1000,
+  simulationSeconds: simMs / 1000,
   cells: [...cells].map(([k, c]) => {
     const [detector, scenario, pods] = k.split('|');
-    return { detector, scenario, pods: Number(pods), ...c, recall: c.targets.map((t, b) => (t ? c.found[b] / t : null)) };
+    return {
+      detector,
+      scenario,
+      pods: Number(pods),
+      ...c,
+      recall: c.targets.map((t, b) => (t ? c.found[b] / t : null)),
+    };
   }),
 };
 fs.mkdirSync(path.join(repoDir, 'bench', 'out'), { recursive: true });

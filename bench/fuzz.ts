@@ -16,6 +16,8 @@ for (const target of TARGETS) {
   const t0 = performance.now();
   const result = fc.check(target.property(), { numRuns: runs });
   if (result.failed) failed++;
-  console.log(`| ${target.name} | ${result.numRuns} | ${result.failed ? `1: ${String(result.counterexample).slice(0, 80)}` : 0} | ${((performance.now() - t0) / 1000).toFixed(1)} |`);
+  console.log(
+    `| ${target.name} | ${result.numRuns} | ${result.failed ? `1: ${String(result.counterexample).slice(0, 80)}` : 0} | ${((performance.now() - t0) / 1000).toFixed(1)} |`,
+  );
 }
 process.exitCode = failed ? 1 : 0;

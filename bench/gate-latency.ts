@@ -51,7 +51,13 @@ const CANARY = '1.5.0';
 const HOUR = 3_600_000;
 
 /** The synthetic service, its stacks' frames and weights (every process derives the same ones from the seed). */
-function benchService(): { service: Service; frames: string[][]; weights: number[]; allocWeights: number[]; slowFn: number } {
+function benchService(): {
+  service: Service;
+  frames: string[][];
+  weights: number[];
+  allocWeights: number[];
+  slowFn: number;
+} {
   const service = makeService({ functions: 150, nodes: NODES, endpoints: 8, seed: 17 });
   const frames = Array.from({ length: NODES }, (_, i) => {
     const f: string[] = [];
@@ -62,7 +68,12 @@ function benchService(): { service: Service; frames: string[][]; weights: number
   const weights = Array.from(service.self, (w) => w / sum);
   // Allocations: the same stacks, weighted differently (a fixed permutation of the call sites' costs).
   const sorted = [...weights].sort((a, b) => a - b);
-  const rank = new Map([...weights].map((w, i) => [i, w] as const).sort((a, b) => b[1] - a[1]).map(([i], r) => [i, r]));
+  const rank = new Map(
+    [...weights]
+      .map((w, i) => [i, w] as const)
+      .sort((a, b) => b[1] - a[1])
+      .map(([i], r) => [i, r]),
+  );
   const allocWeights = weights.map((_, i) => sorted[(rank.get(i)! * 7) % NODES]);
   const allocSum = allocWeights.reduce((a, b) => a + b, 0);
   const selfByFn = new Map<number, number>();
@@ -72,7 +83,10 @@ function benchService(): { service: Service; frames: string[][]; weights: number
 }
 
 /** Each function's self and total share under `weights` (a sample counts once for a function however often it is on the stack). */
-function shares(s: ReturnType<typeof benchService>, weights: number[]): Map<string, { self: number; total: number }> {
+function shares(
+  s: ReturnType<typeof benchService>,
+  weights: number[],
+): Map<string, { self: number; total: number }> {
   const out = new Map<string, { self: number; total: number }>();
   weights.forEach((w, i) => {
     const leaf = s.service.names[s.service.fn[i]];
@@ -99,7 +113,8 @@ function benchBudgets(s: ReturnType<typeof benchService>): string {
   const lines = ['version: 1', 'defaults:', `  service: ${SERVICE}`, '  owner: "@checkout"', 'budgets:'];
   const add = (fields: Record<string, string>) => {
     lines.push(`  - name: ${fields.name}`);
-    for (const [k, v] of Object.entries(fields)) if (k !== 'name') lines.push(`    ${k}: ${JSON.stringify(v)}`);
+    for (const [k, v] of Object.entries(fields))
+      if (k !== 'name') lines.push(`    ${k}: ${JSON.stringify(v)}`);
   };
   for (let i = 0; i < 25; i++) {
     const [name, sh] = cpu[i + 1];
@@ -110,12 +125,25 @@ function benchBudgets(s: ReturnType<typeof benchService>): string {
       continue;
     }
     // Most with room, every fifth just above the truth (close enough that the noise decides).
-    add({ name: `share-${i}`, function: name, measure, share: pct(Math.min(1, value * (i % 5 === 4 ? 1.01 : 1.3))), ...(i >= 23 ? { selector: '{region="eu"}' } : {}) });
+    add({
+      name: `share-${i}`,
+      function: name,
+      measure,
+      share: pct(Math.min(1, value * (i % 5 === 4 ? 1.01 : 1.3))),
+      ...(i >= 23 ? { selector: '{region="eu"}' } : {}),
+    });
   }
-  for (let i = 0; i < 8; i++) add({ name: `package-${i}`, function: `/pkg${i}\\..*/`, measure: i % 2 ? 'self' : 'total', share: '80%' });
+  for (let i = 0; i < 8; i++)
+    add({
+      name: `package-${i}`,
+      function: `/pkg${i}\\..*/`,
+      measure: i % 2 ? 'self' : 'total',
+      share: '80%',
+    });
   add({ name: 'cpu-rate', rate: '150/s' });
   add({ name: 'cpu-rate-eu', rate: '1.5 cores', severity: 'warn' });
-  for (let i = 0; i < 9; i++) add({ name: `growth-${i}`, function: cpu[i + 2][0], measure: i % 2 ? 'self' : 'total', growth: '10%' });
+  for (let i = 0; i < 9; i++)
+    add({ name: `growth-${i}`, function: cpu[i + 2][0], measure: i % 2 ? 'self' : 'total', growth: '10%' });
   add({ name: 'cpu-growth', growth: '5%' });
   add({ name: 'alloc-top', type: 'alloc_space', function: alloc[1][0], share: pct(alloc[1][1].total * 1.3) });
   add({ name: 'alloc-regex', type: 'alloc_space', function: '/pkg1[0-6]\\..*/', share: '95%' });
@@ -130,7 +158,8 @@ async function generate(dataDir: string, until: number): Promise<void> {
   const store = await openStore({ dataDir, database: 'flamewatch', retentionDays: 30 });
   const s = benchService();
   await store.client.insert({
-    table: 'flamewatch.stacks', format: 'JSONEachRow',
+    table: 'flamewatch.stacks',
+    format: 'JSONEachRow',
     values: s.frames.map((frames, i) => ({ tenant: 'default', stack_id: String(i + 1), frames })),
   });
   const slow = Array.from(s.service.fn, (f) => (f === s.slowFn ? 1.25 : 1));
@@ -142,11 +171,17 @@ async function generate(dataDir: string, until: number): Promise<void> {
   let rows = 0;
   // Segments: the history (stable only), then the measured hour (both versions side by side).
   const same = slow.map(() => 1);
-  for (const [type, unit, scale, w, canarySlow] of [['cpu', 'samples', 1, s.weights, slow], ['alloc_space', 'bytes', 4096, s.allocWeights, same]] as const) {
-    for (const seg of [{ from: until - HOUR - HISTORY_HOURS * HOUR, hours: HISTORY_HOURS, versions: 1 }, { from: until - HOUR, hours: 1, versions: 2 }]) {
+  for (const [type, unit, scale, w, canarySlow] of [
+    ['cpu', 'samples', 1, s.weights, slow],
+    ['alloc_space', 'bytes', 4096, s.allocWeights, same],
+  ] as const) {
+    for (const seg of [
+      { from: until - HOUR - HISTORY_HOURS * HOUR, hours: HISTORY_HOURS, versions: 1 },
+      { from: until - HOUR, hours: 1, versions: 2 },
+    ]) {
       if (seg.hours === 0) continue;
       const perWindow = INSTANCES * seg.versions;
-      const count = (seg.hours * 3600 / 10) * perWindow;
+      const count = ((seg.hours * 3600) / 10) * perWindow;
       await store.client.command({
         query: `INSERT INTO flamewatch.profiles (tenant, service, type, unit, time, duration_ms, profile_id, labels, stack_ids, values, total)
           SELECT 'default', {service:String}, {type:String}, {unit:String},
@@ -164,31 +199,62 @@ async function generate(dataDir: string, until: number): Promise<void> {
                   * exp(0.15 * ${zMix}) * exp(0.3 * ${z('1', '2')}), range({nodes:UInt32})) AS lambdas
               FROM numbers({count:UInt64})))`,
         query_params: {
-          service: SERVICE, type, unit, from: seg.from, perWindow, instances: INSTANCES, versions: seg.versions, canary: CANARY, stable: STABLE,
-          samples: SAMPLES, w, slow: canarySlow, endpoint: Array.from(s.service.endpoint), nodes: NODES, scale, count,
+          service: SERVICE,
+          type,
+          unit,
+          from: seg.from,
+          perWindow,
+          instances: INSTANCES,
+          versions: seg.versions,
+          canary: CANARY,
+          stable: STABLE,
+          samples: SAMPLES,
+          w,
+          slow: canarySlow,
+          endpoint: Array.from(s.service.endpoint),
+          nodes: NODES,
+          scale,
+          count,
         },
       });
       rows += count;
     }
   }
-  const [shape] = await (await store.client.query({
-    query: `SELECT count() AS profiles, avg(length(stack_ids)) AS stacks, avg(total) AS samples FROM flamewatch.profiles
+  const [shape] = await (
+    await store.client.query({
+      query: `SELECT count() AS profiles, avg(length(stack_ids)) AS stacks, avg(total) AS samples FROM flamewatch.profiles
       WHERE type = 'cpu' AND time >= fromUnixTimestamp64Milli({from:Int64}) AND labels['version'] = {canary:String}`,
-    query_params: { from: until - HOUR, canary: CANARY }, format: 'JSONEachRow',
-  })).json<{ profiles: string; stacks: number; samples: number }>();
+      query_params: { from: until - HOUR, canary: CANARY },
+      format: 'JSONEachRow',
+    })
+  ).json<{ profiles: string; stacks: number; samples: number }>();
   await store.close();
-  console.log(JSON.stringify({ rows, loadSeconds: (performance.now() - t0) / 1000, canaryCpuProfiles: Number(shape.profiles), stacksPerProfile: shape.stacks, samplesPerProfile: shape.samples }));
+  console.log(
+    JSON.stringify({
+      rows,
+      loadSeconds: (performance.now() - t0) / 1000,
+      canaryCpuProfiles: Number(shape.profiles),
+      stacksPerProfile: shape.stacks,
+      samplesPerProfile: shape.samples,
+    }),
+  );
 }
 
 interface GateAnswer {
   verdict: string;
   reason: string;
   budgets: { name: string; verdict: string; observations: number; baselineObservations?: number }[];
-  regressions: { compared: { type: string; verdict: string; profiles: number[] }[]; found: { type: string; function: string; measure: string }[] } | null;
+  regressions: {
+    compared: { type: string; verdict: string; profiles: number[] }[];
+    found: { type: string; function: string; measure: string }[];
+  } | null;
 }
 
 /** One gate call: its latency, and the server's CPU time over it (all threads, chDB's included; 10 ms resolution). */
-async function gate(server: BenchServer, query: string): Promise<{ ms: number; cpuMs: number; answer: GateAnswer }> {
+async function gate(
+  server: BenchServer,
+  query: string,
+): Promise<{ ms: number; cpuMs: number; answer: GateAnswer }> {
   const cpu = cpuSeconds(server.proc.pid!);
   const t = performance.now();
   const res = await request(`${server.url}/api/v1/gate?${query}`, 'GET');
@@ -201,14 +267,26 @@ async function gate(server: BenchServer, query: string): Promise<{ ms: number; c
 function summary(a: GateAnswer): Record<string, unknown> {
   const count = (v: string) => a.budgets.filter((b) => b.verdict === v).length;
   return {
-    verdict: a.verdict, budgets: { pass: count('pass'), fail: count('fail'), inconclusive: count('inconclusive') },
+    verdict: a.verdict,
+    budgets: { pass: count('pass'), fail: count('fail'), inconclusive: count('inconclusive') },
     observations: [a.budgets[0]?.baselineObservations, a.budgets[0]?.observations],
-    regressions: a.regressions ? { compared: a.regressions.compared, found: a.regressions.found.map((f) => `${f.type} ${f.function} ${f.measure}`) } : null,
+    regressions: a.regressions
+      ? {
+          compared: a.regressions.compared,
+          found: a.regressions.found.map((f) => `${f.type} ${f.function} ${f.measure}`),
+        }
+      : null,
     reason: a.reason.slice(0, 300),
   };
 }
 
-const stats = (xs: number[]) => ({ median: Math.round(median(xs)), p95: Math.round(percentile(xs, 95)), min: Math.round(Math.min(...xs)), max: Math.round(Math.max(...xs)), n: xs.length });
+const stats = (xs: number[]) => ({
+  median: Math.round(median(xs)),
+  p95: Math.round(percentile(xs, 95)),
+  min: Math.round(Math.min(...xs)),
+  max: Math.round(Math.max(...xs)),
+  n: xs.length,
+});
 
 /**
  * The queries of one gate call, each run alone: what it costs in ClickHouse,
@@ -230,7 +308,13 @@ async function profileQueries(dataDir: string, until: number): Promise<void> {
     await evaluateBudgets(store, 'default', budgets, scope(CANARY), scope(STABLE));
     stage = 'detector';
     for (const type of [...new Set(budgets.map((b) => b.type))]) {
-      const sel = (v: string) => ({ tenant: 'default', service: SERVICE, type, range, matchers: scope(v).matchers });
+      const sel = (v: string) => ({
+        tenant: 'default',
+        service: SERVICE,
+        type,
+        range,
+        matchers: scope(v).matchers,
+      });
       await compareSelections(store, sel(STABLE), sel(CANARY));
     }
     store.client.query = query;
@@ -246,10 +330,31 @@ async function profileQueries(dataDir: string, until: number): Promise<void> {
         const d = process.cpuUsage(before);
         cpu.push((d.user + d.system) / 1000);
       }
-      rows.push({ stage: c.stage, cpuMs: Math.round(median(cpu)), wallMs: Math.round(median(wall)), query: c.args.query.replace(/\s+/g, ' ').slice(0, 100) });
+      rows.push({
+        stage: c.stage,
+        cpuMs: Math.round(median(cpu)),
+        wallMs: Math.round(median(wall)),
+        query: c.args.query.replace(/\s+/g, ' ').slice(0, 100),
+      });
     }
-    const total = (st: string) => rows.filter((r) => r.stage === st).reduce((a, r) => ({ cpuMs: a.cpuMs + r.cpuMs, wallMs: a.wallMs + r.wallMs }), { cpuMs: 0, wallMs: 0 });
-    console.log(JSON.stringify({ totals: { budgets: total('budgets'), detector: total('detector') }, queries: rows, load: os.loadavg().map((x) => x.toFixed(2)) }, null, 2));
+    const total = (st: string) =>
+      rows
+        .filter((r) => r.stage === st)
+        .reduce((a, r) => ({ cpuMs: a.cpuMs + r.cpuMs, wallMs: a.wallMs + r.wallMs }), {
+          cpuMs: 0,
+          wallMs: 0,
+        });
+    console.log(
+      JSON.stringify(
+        {
+          totals: { budgets: total('budgets'), detector: total('detector') },
+          queries: rows,
+          load: os.loadavg().map((x) => x.toFixed(2)),
+        },
+        null,
+        2,
+      ),
+    );
   } finally {
     await store.close();
   }
@@ -261,7 +366,11 @@ async function main(): Promise<void> {
   const env = { FLAMEWATCH_DETECT_EVERY: '0' };
   try {
     const until = Math.floor(Date.now() / 10_000) * 10_000;
-    const gen = spawnSync(process.execPath, [__filename, '--generate', dataDir, '--until', String(until), ...process.argv.slice(2)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const gen = spawnSync(
+      process.execPath,
+      [__filename, '--generate', dataDir, '--until', String(until), ...process.argv.slice(2)],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     if (gen.status !== 0) throw new Error(`the generator exited with ${gen.status}`);
     const generated = JSON.parse(gen.stdout.trim().split('\n').pop()!) as Record<string, number>;
     if (process.argv.includes('--queries')) {
@@ -270,10 +379,16 @@ async function main(): Promise<void> {
     }
     const s = benchService();
     const budgets = benchBudgets(s);
-    const q = (mode: string) => `service=${SERVICE}&version=${CANARY}&baseline=${STABLE}&from=${until - HOUR}&until=${until}&regressions=${mode}`;
+    const q = (mode: string) =>
+      `service=${SERVICE}&version=${CANARY}&baseline=${STABLE}&from=${until - HOUR}&until=${until}&regressions=${mode}`;
 
     let server = await startServer(env, { dataDir });
-    const put = await request(`${server.url}/api/v1/budgets?service=${SERVICE}`, 'PUT', Buffer.from(budgets), { 'content-type': 'application/yaml' });
+    const put = await request(
+      `${server.url}/api/v1/budgets?service=${SERVICE}`,
+      'PUT',
+      Buffer.from(budgets),
+      { 'content-type': 'application/yaml' },
+    );
     if (put.status !== 200) throw new Error(`PUT budgets answered ${put.status}: ${put.body.toString()}`);
     await server.stop();
 
@@ -297,19 +412,31 @@ async function main(): Promise<void> {
         const r = await gate(server, q(mode));
         warm[mode].push(r.ms);
         warmCpu[mode].push(r.cpuMs);
-        if (JSON.stringify(r.answer.budgets) !== JSON.stringify(answers[mode].budgets)) throw new Error(`the ${mode} answer changed between calls`);
+        if (JSON.stringify(r.answer.budgets) !== JSON.stringify(answers[mode].budgets))
+          throw new Error(`the ${mode} answer changed between calls`);
       }
     }
     await server.stop();
-    console.log(JSON.stringify({
-      instances: INSTANCES, stacks: NODES, historyHours: HISTORY_HOURS, budgets: (budgets.match(/^ {2}- name:/gm) ?? []).length,
-      generated: Object.fromEntries(Object.entries(generated).map(([k, v]) => [k, Math.round(v * 10) / 10])),
-      coldMs: { withDetector: stats(cold.fail), budgetsOnly: stats(cold.ignore) },
-      warmMs: { withDetector: stats(warm.fail), budgetsOnly: stats(warm.ignore) },
-      warmServerCpuMs: { withDetector: stats(warmCpu.fail), budgetsOnly: stats(warmCpu.ignore) },
-      answer: summary(answers.fail),
-      load: { before: loadBefore, after: os.loadavg().map((x) => x.toFixed(2)) },
-    }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          instances: INSTANCES,
+          stacks: NODES,
+          historyHours: HISTORY_HOURS,
+          budgets: (budgets.match(/^ {2}- name:/gm) ?? []).length,
+          generated: Object.fromEntries(
+            Object.entries(generated).map(([k, v]) => [k, Math.round(v * 10) / 10]),
+          ),
+          coldMs: { withDetector: stats(cold.fail), budgetsOnly: stats(cold.ignore) },
+          warmMs: { withDetector: stats(warm.fail), budgetsOnly: stats(warm.ignore) },
+          warmServerCpuMs: { withDetector: stats(warmCpu.fail), budgetsOnly: stats(warmCpu.ignore) },
+          answer: summary(answers.fail),
+          load: { before: loadBefore, after: os.loadavg().map((x) => x.toFixed(2)) },
+        },
+        null,
+        2,
+      ),
+    );
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }

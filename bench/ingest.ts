@@ -47,7 +47,12 @@ async function main(): Promise<void> {
       for (let i = 0; !stop; i++) {
         const from = Math.floor(Date.now() / 1000) - 10;
         const t = performance.now();
-        const res = await request(`${server.url}/ingest?name=${encodeURIComponent(`bench{instance=w${w},pod=p${i % 50}}`)}&format=pprof&from=${from}&until=${from + 10}`, 'POST', body, { 'content-type': 'application/octet-stream' });
+        const res = await request(
+          `${server.url}/ingest?name=${encodeURIComponent(`bench{instance=w${w},pod=p${i % 50}}`)}&format=pprof&from=${from}&until=${from + 10}`,
+          'POST',
+          body,
+          { 'content-type': 'application/octet-stream' },
+        );
         if (!measuring) continue;
         latencies.push(performance.now() - t);
         if (res.status === 200) ok++;
@@ -75,15 +80,21 @@ async function main(): Promise<void> {
     const rate = ok / elapsed;
     latencies.sort((a, b) => a - b);
     const p = (q: number) => latencies[Math.floor(q * (latencies.length - 1))].toFixed(1);
-    console.log(`ingest of ${path.basename(file)} (${(body.length / 1024).toFixed(0)} kB gz, ${samples} samples), ${concurrency} connections, ${seconds} s, embedded chDB`);
+    console.log(
+      `ingest of ${path.basename(file)} (${(body.length / 1024).toFixed(0)} kB gz, ${samples} samples), ${concurrency} connections, ${seconds} s, embedded chDB`,
+    );
     console.log('| measure | value |');
     console.log('| --- | --- |');
     console.log(`| profiles/s acknowledged (HTTP 200) | ${rate.toFixed(0)} |`);
     console.log(`| samples/s | ${(rate * samples).toFixed(0)} |`);
-    console.log(`| failed requests | ${failed}${failed ? ` (${[...failures].map(([r, n]) => `${n} × ${r}`).join(', ')})` : ''} |`);
+    console.log(
+      `| failed requests | ${failed}${failed ? ` (${[...failures].map(([r, n]) => `${n} × ${r}`).join(', ')})` : ''} |`,
+    );
     console.log(`| latency p50 / p99 (ms) | ${p(0.5)} / ${p(0.99)} |`);
     console.log(`| server CPU (cores busy) | ${(cpu / elapsed).toFixed(2)} |`);
-    console.log(`| load generator CPU (cores busy) | ${((load.user + load.system) / 1e6 / elapsed).toFixed(2)} |`);
+    console.log(
+      `| load generator CPU (cores busy) | ${((load.user + load.system) / 1e6 / elapsed).toFixed(2)} |`,
+    );
     console.log(`| bare decode loop, one core (profiles/s) | ${decodeRate.toFixed(0)} |`);
     console.log(`| end to end / decode loop | ${(rate / decodeRate).toFixed(2)} |`);
   } finally {

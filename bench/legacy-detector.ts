@@ -25,7 +25,12 @@
  * Too few observations gives a verdict of "insufficient data", with how many
  * are needed, instead of a guess.
  */
-import { benjaminiHochberg, studentTQuantileUpper, studentTUpper, welch as welchTest } from '../profile/stats';
+import {
+  benjaminiHochberg,
+  studentTQuantileUpper,
+  studentTUpper,
+  welch as welchTest,
+} from '../profile/stats';
 
 /** Sums over n observations of one measure (zeros where absent are implied by n). */
 export interface Moments {
@@ -64,7 +69,14 @@ export interface DetectOptions {
   power: number;
 }
 
-export const DEFAULT_DETECT_OPTIONS: DetectOptions = { fdr: 0.01, minAbsolute: 0.005, minRelative: 0.1, minObservations: 5, minShare: 0.001, power: 0.8 };
+export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
+  fdr: 0.01,
+  minAbsolute: 0.005,
+  minRelative: 0.1,
+  minObservations: 5,
+  minShare: 0.001,
+  power: 0.8,
+};
 
 export type Measure = 'self' | 'total' | 'rate';
 
@@ -142,11 +154,22 @@ function welch(fn: string, measure: Measure, b: Moments, nb: number, c: Moments,
 }
 
 /** Compares candidate against baseline. Both sides' stats must come from the same profile type. */
-export function detect(baseline: SideStats, candidate: SideStats, options: Partial<DetectOptions> = {}): Detection {
+export function detect(
+  baseline: SideStats,
+  candidate: SideStats,
+  options: Partial<DetectOptions> = {},
+): Detection {
   const o: DetectOptions = { ...DEFAULT_DETECT_OPTIONS, ...options };
   const base = { n: baseline.n, samples: baseline.samples };
   const cand = { n: candidate.n, samples: candidate.samples };
-  const empty = { regressions: [], improvements: [], inconclusive: [], explained: [], rate: undefined, options: o };
+  const empty = {
+    regressions: [],
+    improvements: [],
+    inconclusive: [],
+    explained: [],
+    rate: undefined,
+    options: o,
+  };
   if (baseline.n < o.minObservations || candidate.n < o.minObservations) {
     const reason = `needs at least ${o.minObservations} profiles on each side; the baseline has ${baseline.n}, the candidate ${candidate.n}`;
     return { verdict: 'insufficient_data', reason, baseline: base, candidate: cand, tested: 0, ...empty };
@@ -174,9 +197,10 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     const effect = t.mc - t.mb;
     const relative = t.mb > 0 ? effect / t.mb : effect === 0 ? 0 : Infinity;
     const half = studentTQuantileUpper(0.025, Math.max(t.df, 1)) * t.se;
-    const practical = t.measure === 'rate'
-      ? Math.abs(relative) >= o.minRelative
-      : Math.abs(effect) >= o.minAbsolute || Math.abs(relative) >= o.minRelative;
+    const practical =
+      t.measure === 'rate'
+        ? Math.abs(relative) >= o.minRelative
+        : Math.abs(effect) >= o.minAbsolute || Math.abs(relative) >= o.minRelative;
     const significant = q[i] <= o.fdr;
     const pBar = (t.mb + t.mc) / 2;
     const binomial = t.measure === 'rate' || pBar <= 0 || pBar >= 1 ? NaN : (pBar * (1 - pBar)) / meanSamples;
@@ -196,23 +220,40 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
       neededObservations = Math.ceil((2 * s2 * reach ** 2) / (effect * effect));
     }
     return {
-      function: t.fn, measure: t.measure, baseline: t.mb, candidate: t.mc, effect, relative,
-      ci: [effect - half, effect + half], t: t.t, df: t.df, p: t.p, q: q[i], detectable, overdispersion, verdict, neededObservations,
+      function: t.fn,
+      measure: t.measure,
+      baseline: t.mb,
+      candidate: t.mc,
+      effect,
+      relative,
+      ci: [effect - half, effect + half],
+      t: t.t,
+      df: t.df,
+      p: t.p,
+      q: q[i],
+      detectable,
+      overdispersion,
+      verdict,
+      neededObservations,
     };
   });
-  const byEffect = (a: Finding, b: Finding) => Math.abs(b.effect) - Math.abs(a.effect) || a.function.localeCompare(b.function);
+  const byEffect = (a: Finding, b: Finding) =>
+    Math.abs(b.effect) - Math.abs(a.effect) || a.function.localeCompare(b.function);
   const fnFindings = findings.filter((f) => f.measure !== 'rate');
   const rate = findings.find((f) => f.measure === 'rate');
   const regressions = fnFindings.filter((f) => f.verdict === 'regression').sort(byEffect);
   if (rate?.verdict === 'regression') regressions.unshift(rate);
   return {
     verdict: regressions.length > 0 ? 'regression' : 'no_regression',
-    baseline: base, candidate: cand, tested: tests.length,
+    baseline: base,
+    candidate: cand,
+    tested: tests.length,
     regressions,
     improvements: findings.filter((f) => f.verdict === 'improvement').sort(byEffect),
     inconclusive: fnFindings.filter((f) => f.verdict === 'inconclusive').sort(byEffect),
     explained: [],
-    rate, options: o,
+    rate,
+    options: o,
   };
 }
 
@@ -238,7 +279,8 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
   // f explains g when g sits above f and f's growth is at least half of g's. Functions whose own (self)
   // time grew explain first; then a flagged total that no one explains may explain those above it,
   // unless each sits above the other (recursion both ways explains nothing).
-  const below = (f: Finding, g: Finding) => f.function !== g.function && above.get(f.function)!.has(g.function) && f.effect >= 0.5 * g.effect;
+  const below = (f: Finding, g: Finding) =>
+    f.function !== g.function && above.get(f.function)!.has(g.function) && f.effect >= 0.5 * g.effect;
   const selfGrew = flagged.filter((f) => f.measure === 'self');
   const byOf = new Map<Finding, Finding>();
   for (const g of flagged) {
@@ -248,12 +290,22 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
   }
   for (const g of flagged) {
     if (g.measure !== 'total' || byOf.has(g)) continue;
-    const by = flagged.find((f) => f.measure === 'total' && !byOf.has(f) && below(f, g) && !above.get(g.function)!.has(f.function));
+    const by = flagged.find(
+      (f) => f.measure === 'total' && !byOf.has(f) && below(f, g) && !above.get(g.function)!.has(f.function),
+    );
     if (by) byOf.set(g, by);
   }
   const regressions = d.regressions.filter((g) => !byOf.has(g));
-  const explained: (Finding & { explainedBy: string })[] = [...d.explained, ...[...byOf].map(([g, by]) => ({ ...g, explainedBy: by.function }))];
-  return { ...d, regressions, explained, verdict: regressions.length > 0 ? 'regression' : d.verdict === 'regression' ? 'no_regression' : d.verdict };
+  const explained: (Finding & { explainedBy: string })[] = [
+    ...d.explained,
+    ...[...byOf].map(([g, by]) => ({ ...g, explainedBy: by.function })),
+  ];
+  return {
+    ...d,
+    regressions,
+    explained,
+    verdict: regressions.length > 0 ? 'regression' : d.verdict === 'regression' ? 'no_regression' : d.verdict,
+  };
 }
 
 /** One observation: its total, its duration in seconds, and per function its self and total value. */

@@ -62,22 +62,40 @@ export interface BenchServer {
  * Starts `flamewatch serve` as a child process and waits for /healthz: on a
  * fresh data directory (removed by stop()), or on `dataDir` (kept).
  */
-export async function startServer(extraEnv: Record<string, string> = {}, { dataDir: given }: { dataDir?: string } = {}): Promise<BenchServer> {
+export async function startServer(
+  extraEnv: Record<string, string> = {},
+  { dataDir: given }: { dataDir?: string } = {},
+): Promise<BenchServer> {
   const port = await freePort();
   const dataDir = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fw-bench-'));
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the server.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const proc = spawn(process.execPath, [...nodeArgs, path.join(repoDir, 'bin', 'flamewatch.js'), 'serve', '--port', String(port), '--data', dataDir, '--no-self-profile'], {
-    env: { ...process.env, ...extraEnv },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      ...nodeArgs,
+      path.join(repoDir, 'bin', 'flamewatch.js'),
+      'serve',
+      '--port',
+      String(port),
+      '--data',
+      dataDir,
+      '--no-self-profile',
+    ],
+    {
+      env: { ...process.env, ...extraEnv },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     const ok = await new Promise<boolean>((resolve) => {
-      http.get(`${url}/healthz`, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      }).on('error', () => resolve(false));
+      http
+        .get(`${url}/healthz`, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        })
+        .on('error', () => resolve(false));
     });
     if (ok) break;
     if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`);
@@ -101,13 +119,22 @@ export async function startServer(extraEnv: Record<string, string> = {}, { dataD
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 /** One HTTP request over a keep-alive agent; resolves with status and body. */
-export function request(url: string, method: string, body?: Buffer, headers: http.OutgoingHttpHeaders = {}): Promise<{ status: number; body: Buffer }> {
+export function request(
+  url: string,
+  method: string,
+  body?: Buffer,
+  headers: http.OutgoingHttpHeaders = {},
+): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent, headers: body ? { 'content-length': body.length, ...headers } : headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-    });
+    const req = http.request(
+      url,
+      { method, agent, headers: body ? { 'content-length': body.length, ...headers } : headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

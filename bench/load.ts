@@ -48,8 +48,13 @@ import { arg, argText, cpuSeconds, freePort, percentile, repoDir, request, start
 
 // The agent's own code, built (npm run build builds agent/ first).
 const agentDist = path.join(repoDir, 'agent', 'dist');
-const { push, ingestName } = require(path.join(agentDist, 'sender.js')) as { push: typeof Push; ingestName: typeof IngestName };
-const { ProfileBuffer } = require(path.join(agentDist, 'buffer.js')) as { ProfileBuffer: typeof ProfileBufferClass };
+const { push, ingestName } = require(path.join(agentDist, 'sender.js')) as {
+  push: typeof Push;
+  ingestName: typeof IngestName;
+};
+const { ProfileBuffer } = require(path.join(agentDist, 'buffer.js')) as {
+  ProfileBuffer: typeof ProfileBufferClass;
+};
 const { retryDelayMs } = require(path.join(agentDist, 'backoff.js')) as { retryDelayMs: typeof RetryDelayMs };
 
 const INSTANCES_PER_SERVICE = 10;
@@ -78,7 +83,14 @@ async function captureAgentProfiles(): Promise<Captured[]> {
       const profile = decodePprof(gunzipSync(body));
       const types = profile.sampleTypes.map((t) => t.type).join(',');
       const kind = profile.sampleTypes.some((t) => t.type === 'wall') ? 'wall' : 'heap';
-      if (!got.some((g) => g.kind === kind)) got.push({ kind, body, sampleRate: Number(url.searchParams.get('sampleRate') ?? 100), samples: profile.samples.length, types });
+      if (!got.some((g) => g.kind === kind))
+        got.push({
+          kind,
+          body,
+          sampleRate: Number(url.searchParams.get('sampleRate') ?? 100),
+          samples: profile.samples.length,
+          types,
+        });
       if (got.length === 2) done();
     });
   });
@@ -86,7 +98,12 @@ async function captureAgentProfiles(): Promise<Captured[]> {
   const capturePort = (capture.address() as { port: number }).port;
   const port = await freePort();
   const service = spawn(process.execPath, [path.join(repoDir, 'bench', 'fixtures', 'express-service.js')], {
-    env: { ...process.env, PORT: String(port), PROFILER: 'flamewatch', FLAMEWATCH_SERVER: `http://127.0.0.1:${capturePort}` },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      PROFILER: 'flamewatch',
+      FLAMEWATCH_SERVER: `http://127.0.0.1:${capturePort}`,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
@@ -99,7 +116,11 @@ async function captureAgentProfiles(): Promise<Captured[]> {
   const client = async (c: number) => {
     for (let i = 0; !stop; i++) {
       await new Promise<void>((resolve) => {
-        http.get(`http://127.0.0.1:${port}/orders/${c}-${i}`, { agent: keepAlive }, (res) => res.resume().on('end', resolve)).on('error', () => resolve());
+        http
+          .get(`http://127.0.0.1:${port}/orders/${c}-${i}`, { agent: keepAlive }, (res) =>
+            res.resume().on('end', resolve),
+          )
+          .on('error', () => resolve());
       });
     }
   };
@@ -112,7 +133,8 @@ async function captureAgentProfiles(): Promise<Captured[]> {
   keepAlive.destroy();
   service.kill('SIGTERM');
   capture.close();
-  if (got.length < 2) throw new Error(`the agent pushed ${got.length} of the 2 profiles expected within 60 s`);
+  if (got.length < 2)
+    throw new Error(`the agent pushed ${got.length} of the 2 profiles expected within 60 s`);
   return got.sort((a, b) => (a.kind === 'wall' ? -1 : b.kind === 'wall' ? 1 : 0));
 }
 
@@ -192,7 +214,8 @@ class SimAgent {
     const rec = this.rec;
     const t0 = performance.now();
     const sentAt = Date.now();
-    if (this.refusedAt && rec.measuring) rec.backoffs.push({ waitedMs: sentAt - this.refusedAt.at, retryAfterMs: this.refusedAt.retryAfterMs });
+    if (this.refusedAt && rec.measuring)
+      rec.backoffs.push({ waitedMs: sentAt - this.refusedAt.at, retryAfterMs: this.refusedAt.retryAfterMs });
     this.refusedAt = undefined;
     const measuring = rec.measuring;
     if (measuring) rec.attempts++;
@@ -225,14 +248,19 @@ class SimAgent {
       if (status === 429) row[1]++;
       else row[2]++;
       if (measuring) {
-        rec.count(status ? String(status) : `no answer (${/no answer within/.test(result.reason) ? 'timeout' : result.reason.slice(0, 40)})`);
+        rec.count(
+          status
+            ? String(status)
+            : `no answer (${/no answer within/.test(result.reason) ? 'timeout' : result.reason.slice(0, 40)})`,
+        );
         if (status === 429 || status === 503) {
           rec.refusedLatency.push(ms);
           if (result.retryAfterMs === undefined) rec.missingRetryAfter++;
           else rec.retryAfter.push(result.retryAfterMs / 1000);
         }
       }
-      if (status === 429 || status === 503) this.refusedAt = { at: Date.now(), retryAfterMs: result.retryAfterMs ?? 0 };
+      if (status === 429 || status === 503)
+        this.refusedAt = { at: Date.now(), retryAfterMs: result.retryAfterMs ?? 0 };
       this.failures++;
       const delay = retryDelayMs(this.failures, result.retryAfterMs);
       this.retryTimer = setTimeout(() => {
@@ -258,7 +286,10 @@ function rssMb(pid: number): { rss: number; hwm: number } {
 
 /** The kernel's count of connections dropped because a listen queue was full (the whole machine's). */
 function listenOverflows(): number {
-  const lines = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const lines = fs
+    .readFileSync('/proc/net/netstat', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('TcpExt:'));
   const [names, values] = lines.map((l) => l.split(/\s+/));
   return Number(values?.[names?.indexOf('ListenOverflows') ?? -1] ?? NaN);
 }
@@ -272,7 +303,10 @@ async function serverCounters(url: string): Promise<Map<string, number>> {
   const res = await request(`${url}/metrics`, 'GET');
   const out = new Map<string, number>();
   for (const line of res.body.toString().split('\n')) {
-    const m = /^(flamewatch_(?:ingested_profiles_total|discarded_profiles_total)(?:\{[^}]*\})?) ([\d.e+]+)$/.exec(line);
+    const m =
+      /^(flamewatch_(?:ingested_profiles_total|discarded_profiles_total)(?:\{[^}]*\})?) ([\d.e+]+)$/.exec(
+        line,
+      );
     if (!m) continue;
     const key = m[1].replace(/\{format="[^"]*"\}/, '');
     out.set(key, (out.get(key) ?? 0) + Number(m[2]));
@@ -292,7 +326,12 @@ async function main(): Promise<void> {
   const steady = { agents: arg('agents', 500), intervalS: arg('interval', 10), seconds: arg('seconds', 90) };
   const all: Record<string, Phase> = {
     steady: { name: 'steady', ...steady },
-    overload: { name: 'overload', agents: arg('overload-agents', 4000), intervalS: arg('overload-interval', 1), seconds: arg('overload-seconds', 60) },
+    overload: {
+      name: 'overload',
+      agents: arg('overload-agents', 4000),
+      intervalS: arg('overload-interval', 1),
+      seconds: arg('overload-seconds', 60),
+    },
     recovery: { name: 'recovery', ...steady, seconds: arg('recovery-seconds', 30) },
   };
   const phases = phaseNames.map((n) => {
@@ -302,7 +341,10 @@ async function main(): Promise<void> {
 
   console.log(`load average at start: ${loadAverage()}`);
   const profiles = await captureAgentProfiles();
-  for (const p of profiles) console.log(`agent's ${p.kind} profile: ${(p.body.length / 1024).toFixed(1)} kB gz, ${p.samples} samples, types ${p.types}`);
+  for (const p of profiles)
+    console.log(
+      `agent's ${p.kind} profile: ${(p.body.length / 1024).toFixed(1)} kB gz, ${p.samples} samples, types ${p.types}`,
+    );
 
   const adminToken = randomBytes(24).toString('base64url');
   const server = await startServer({
@@ -316,7 +358,11 @@ async function main(): Promise<void> {
   let scraping = false;
   const sampler = setInterval(() => {
     try {
-      const sample: (typeof rssLog)[number] = { t: (Date.now() - t00) / 1000, phase: currentPhase, rss: rssMb(pid).rss };
+      const sample: (typeof rssLog)[number] = {
+        t: (Date.now() - t00) / 1000,
+        phase: currentPhase,
+        rss: rssMb(pid).rss,
+      };
       rssLog.push(sample);
       // Pushes in progress, from the server's gauge (over a kept-alive connection, so it needs no accept under load).
       if (!scraping) {
@@ -338,10 +384,15 @@ async function main(): Promise<void> {
   eventLoop.enable();
   const report: unknown[] = [];
   try {
-    const made = await request(`${server.url}/api/v1/tokens`, 'POST', Buffer.from(JSON.stringify({ scopes: ['ingest'], name: 'load bench' })), {
-      authorization: `Bearer ${adminToken}`,
-      'content-type': 'application/json',
-    });
+    const made = await request(
+      `${server.url}/api/v1/tokens`,
+      'POST',
+      Buffer.from(JSON.stringify({ scopes: ['ingest'], name: 'load bench' })),
+      {
+        authorization: `Bearer ${adminToken}`,
+        'content-type': 'application/json',
+      },
+    );
     if (made.status !== 201) throw new Error(`could not make an ingest token: ${made.status} ${made.body}`);
     const token = (JSON.parse(made.body.toString()) as { token: string }).token;
     console.log(`server RSS idle: ${rssMb(pid).rss.toFixed(0)} MB`);
@@ -354,7 +405,11 @@ async function main(): Promise<void> {
         const service = `svc-${String(Math.floor(a / INSTANCES_PER_SERVICE)).padStart(3, '0')}`;
         const dest: Destination = {
           server: server.url,
-          name: ingestName(service, { instance: `${service}-${a % INSTANCES_PER_SERVICE}`, env: 'prod', region: `r${a % 3}` }),
+          name: ingestName(service, {
+            instance: `${service}-${a % INSTANCES_PER_SERVICE}`,
+            env: 'prod',
+            region: `r${a % 3}`,
+          }),
           sampleRate: profiles[0].sampleRate,
           process: `load-bench:${a}`,
           authToken: token,
@@ -382,7 +437,9 @@ async function main(): Promise<void> {
         const last = rssLog[rssLog.length - 1];
         const now = Math.floor(Date.now() / 1000) - 1;
         const row = rec.perSecond.get(now) ?? [0, 0, 0];
-        console.error(`  ${phase.name} +${((performance.now() - t0) / 1000).toFixed(0)} s: RSS ${last?.rss.toFixed(0)} MB, in flight ${last?.inFlight ?? '?'}, last second 2xx ${row[0]}, 429 ${row[1]}, other ${row[2]}; load ${loadAverage()}`);
+        console.error(
+          `  ${phase.name} +${((performance.now() - t0) / 1000).toFixed(0)} s: RSS ${last?.rss.toFixed(0)} MB, in flight ${last?.inFlight ?? '?'}, last second 2xx ${row[0]}, 429 ${row[1]}, other ${row[2]}; load ${loadAverage()}`,
+        );
       }, 10_000);
       await new Promise((r) => setTimeout(r, (phase.seconds - phase.intervalS) * 1000));
       clearInterval(ticker);
@@ -402,7 +459,9 @@ async function main(): Promise<void> {
       await Promise.all(agents.map((a) => a.inFlight));
       const settleMs = Date.now() - settle;
       const after = await serverCounters(server.url);
-      const delta = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
+      const delta = [...after]
+        .map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
+        .filter(([, v]) => v > 0);
       const dropped = agents.reduce((s, a) => s + a.dropped, 0) - rampDropped;
       const leftBuffered = agents.reduce((s, a) => s + a.buffered, 0);
       const p = (xs: number[], q: number) => (xs.length ? percentile(xs, q).toFixed(0) : '—');
@@ -420,12 +479,26 @@ async function main(): Promise<void> {
         statuses: Object.fromEntries(rec.statuses),
         okLatencyMs: { p50: p(rec.okLatency, 50), p99: p(rec.okLatency, 99), max: p(rec.okLatency, 100) },
         refusedLatencyMs: { p50: p(rec.refusedLatency, 50), p99: p(rec.refusedLatency, 99) },
-        retryAfterS: rec.retryAfter.length ? { min: Math.min(...rec.retryAfter), max: Math.max(...rec.retryAfter) } : undefined,
+        retryAfterS: rec.retryAfter.length
+          ? { min: Math.min(...rec.retryAfter), max: Math.max(...rec.retryAfter) }
+          : undefined,
         refusedWithoutRetryAfter: rec.missingRetryAfter,
-        backoffAfterRefusalS: waited.length ? { n: waited.length, min: Math.min(...waited).toFixed(1), p50: percentile(waited, 50).toFixed(1), shorterThanRetryAfter: rec.backoffs.filter((b) => b.waitedMs < b.retryAfterMs - 20).length } : undefined,
+        backoffAfterRefusalS: waited.length
+          ? {
+              n: waited.length,
+              min: Math.min(...waited).toFixed(1),
+              p50: percentile(waited, 50).toFixed(1),
+              shorterThanRetryAfter: rec.backoffs.filter((b) => b.waitedMs < b.retryAfterMs - 20).length,
+            }
+          : undefined,
         droppedByAgents: dropped,
         leftInAgentBuffers: leftBuffered,
-        serverRssMb: { startOfPhase: hwm0.rss.toFixed(0), peakSampled: peakRss.toFixed(0), peakSinceStart: hwm1.hwm.toFixed(0), end: hwm1.rss.toFixed(0) },
+        serverRssMb: {
+          startOfPhase: hwm0.rss.toFixed(0),
+          peakSampled: peakRss.toFixed(0),
+          peakSinceStart: hwm1.hwm.toFixed(0),
+          end: hwm1.rss.toFixed(0),
+        },
         serverPeakInFlight: peakInFlight,
         listenQueueOverflows: overflows,
         serverCores: Number((cpu / elapsed).toFixed(2)),
@@ -442,8 +515,17 @@ async function main(): Promise<void> {
     currentPhase = 'end';
     await new Promise((r) => setTimeout(r, 2000));
     fs.mkdirSync(path.join(repoDir, 'bench', 'out'), { recursive: true });
-    fs.writeFileSync(path.join(repoDir, 'bench', 'out', 'load.json'), JSON.stringify({ profiles: profiles.map(({ body: _b, ...p }) => ({ ...p, bytes: _b.length })), report, rss: rssLog }, null, 1));
-    console.log(`server RSS over time: bench/out/load.json; at the end ${rssMb(pid).rss.toFixed(0)} MB, peak ${rssMb(pid).hwm.toFixed(0)} MB`);
+    fs.writeFileSync(
+      path.join(repoDir, 'bench', 'out', 'load.json'),
+      JSON.stringify(
+        { profiles: profiles.map(({ body: _b, ...p }) => ({ ...p, bytes: _b.length })), report, rss: rssLog },
+        null,
+        1,
+      ),
+    );
+    console.log(
+      `server RSS over time: bench/out/load.json; at the end ${rssMb(pid).rss.toFixed(0)} MB, peak ${rssMb(pid).hwm.toFixed(0)} MB`,
+    );
   } finally {
     clearInterval(sampler);
     await server.stop();

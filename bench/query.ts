@@ -36,13 +36,18 @@ async function main(): Promise<void> {
         Array.from({ length: Math.min(10, profiles - i) }, (_, k) => {
           const from = now - 3000 + Math.floor(((i + k) * 3000) / profiles);
           const name = encodeURIComponent(`kafka{instance=i${k}}`);
-          return request(`${server.url}/ingest?name=${name}&format=pprof&from=${from}&until=${from + 10}`, 'POST', body).then((r) => {
+          return request(
+            `${server.url}/ingest?name=${name}&format=pprof&from=${from}&until=${from + 10}`,
+            'POST',
+            body,
+          ).then((r) => {
             if (r.status !== 200) throw new Error(`ingest: ${r.status}`);
           });
         }),
       );
     }
-    for (let i = 0; i < profiles; i++) fs.writeFileSync(path.join(dir, `p${String(i).padStart(3, '0')}.pb.gz`), body);
+    for (let i = 0; i < profiles; i++)
+      fs.writeFileSync(path.join(dir, `p${String(i).padStart(3, '0')}.pb.gz`), body);
 
     const q = `query=kafka&type=cpu&from=${now - 3600}&until=${now + 60}`;
     const endpoints = {
@@ -63,20 +68,31 @@ async function main(): Promise<void> {
       results[name] = { cold: cold.ms, median: median(times), p95: percentile(times, 95), bytes };
     }
 
-    const files = fs.readdirSync(dir).sort().map((f) => path.join(dir, f));
+    const files = fs
+      .readdirSync(dir)
+      .sort()
+      .map((f) => path.join(dir, f));
     const pprofTimes: number[] = [];
     for (let i = 0; i < 3; i++) {
       const t = performance.now();
-      execFileSync(pprofTool, ['-top', '-nodecount=100', ...files], { stdio: ['ignore', 'ignore', 'ignore'] });
+      execFileSync(pprofTool, ['-top', '-nodecount=100', ...files], {
+        stdio: ['ignore', 'ignore', 'ignore'],
+      });
       pprofTimes.push(performance.now() - t);
     }
     const peer = median(pprofTimes);
 
-    console.log(`query over ${profiles} stored java-kafka-cpu profiles (embedded chDB), ${runs} warm runs each; peer: pprof -top over the same ${profiles} files, 3 runs`);
-    console.log('| query | cold (ms) | median (ms) | p95 (ms) | response | pprof -top (ms) | pprof / ours (median) |');
+    console.log(
+      `query over ${profiles} stored java-kafka-cpu profiles (embedded chDB), ${runs} warm runs each; peer: pprof -top over the same ${profiles} files, 3 runs`,
+    );
+    console.log(
+      '| query | cold (ms) | median (ms) | p95 (ms) | response | pprof -top (ms) | pprof / ours (median) |',
+    );
     console.log('| --- | --- | --- | --- | --- | --- | --- |');
     for (const [name, r] of Object.entries(results)) {
-      console.log(`| ${name} | ${r.cold.toFixed(1)} | ${r.median.toFixed(1)} | ${r.p95.toFixed(1)} | ${(r.bytes / 1024).toFixed(0)} kB | ${peer.toFixed(0)} | ${(peer / r.median).toFixed(0)}x |`);
+      console.log(
+        `| ${name} | ${r.cold.toFixed(1)} | ${r.median.toFixed(1)} | ${r.p95.toFixed(1)} | ${(r.bytes / 1024).toFixed(0)} kB | ${peer.toFixed(0)} | ${(peer / r.median).toFixed(0)}x |`,
+      );
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -40,10 +40,21 @@ const DB = 'bench';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 /** Profiles of `instances` instances every 10 s from `start`, numbered from `first`. */
-function generate(first: number, count: number, start: number, instances: number, db = DB, stacks = STACKS_PER_PROFILE): string {
+function generate(
+  first: number,
+  count: number,
+  start: number,
+  instances: number,
+  db = DB,
+  stacks = STACKS_PER_PROFILE,
+): string {
   return `INSERT INTO ${db}.profiles (tenant, service, type, unit, time, duration_ms, profile_id, labels, stack_ids, values, total)
     SELECT 'default', 'bench', 'cpu', 'samples',
       fromUnixTimestamp64Milli(toInt64(${start} + intDiv(number, ${instances}) * 10000)), 10000,
@@ -73,7 +84,9 @@ async function buildAll(client: ClickHouseClient, db: string): Promise<{ seconds
  * benchmark's profile), spread over 2 hours, merges included (OPTIMIZE FINAL);
  * then for building those hours' rollups, merges included.
  */
-async function insertCost(client: ClickHouseClient): Promise<{ insert: { wall: number; cpu: number }; build: { wall: number; cpu: number } }> {
+async function insertCost(
+  client: ClickHouseClient,
+): Promise<{ insert: { wall: number; cpu: number }; build: { wall: number; cpu: number } }> {
   const db = `${DB}_cost`;
   await client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
   await migrate(client, db, 30);
@@ -86,12 +99,14 @@ async function insertCost(client: ClickHouseClient): Promise<{ insert: { wall: n
     return { wall: (performance.now() - t) / 4000, cpu: (used.user + used.system) / 1000 / 4000 };
   };
   const insert = await measure(async () => {
-    for (let i = 0; i < 20; i++) await client.command({ query: generate(i * 200, 200, start + i * 360_000, 50, db, 359) });
+    for (let i = 0; i < 20; i++)
+      await client.command({ query: generate(i * 200, 200, start + i * 360_000, 50, db, 359) });
     await client.command({ query: `OPTIMIZE TABLE ${db}.profiles FINAL` });
   });
   const build = await measure(async () => {
     await buildAll(client, db);
-    for (const table of ['profiles_1h', 'series', 'rollup_hours']) await client.command({ query: `OPTIMIZE TABLE ${db}.${table} FINAL` });
+    for (const table of ['profiles_1h', 'series', 'rollup_hours'])
+      await client.command({ query: `OPTIMIZE TABLE ${db}.${table} FINAL` });
   });
   await client.command({ query: `DROP DATABASE ${db}` });
   return { insert, build };
@@ -100,14 +115,28 @@ async function insertCost(client: ClickHouseClient): Promise<{ insert: { wall: n
 async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-rollup-bench-'));
   const { client } = createStoreClient({ dataDir, database: DB, retentionDays: 30 });
-  const out: Record<string, unknown> = { days: DAYS, instances: INSTANCES, stacksPerProfile: STACKS_PER_PROFILE, runs: RUNS, loadBefore: load() };
+  const out: Record<string, unknown> = {
+    days: DAYS,
+    instances: INSTANCES,
+    stacksPerProfile: STACKS_PER_PROFILE,
+    runs: RUNS,
+    loadBefore: load(),
+  };
   try {
     // The cost side first, on a quiet store: medians of 3, alternating.
     const costs = [];
     for (let i = 0; i < 3; i++) costs.push(await insertCost(client));
-    const med = (xs: { wall: number; cpu: number }[]) => ({ wall: +median(xs.map((x) => x.wall)).toFixed(3), cpu: +median(xs.map((x) => x.cpu)).toFixed(3) });
-    out.insertMsPerProfile359 = { insert: med(costs.map((c) => c.insert)), buildLater: med(costs.map((c) => c.build)) };
-    console.error(`insert cost per profile (ms): ${JSON.stringify(out.insertMsPerProfile359)} (load ${load()})`);
+    const med = (xs: { wall: number; cpu: number }[]) => ({
+      wall: +median(xs.map((x) => x.wall)).toFixed(3),
+      cpu: +median(xs.map((x) => x.cpu)).toFixed(3),
+    });
+    out.insertMsPerProfile359 = {
+      insert: med(costs.map((c) => c.insert)),
+      buildLater: med(costs.map((c) => c.build)),
+    };
+    console.error(
+      `insert cost per profile (ms): ${JSON.stringify(out.insertMsPerProfile359)} (load ${load()})`,
+    );
 
     if (DAYS === 0) {
       console.log(JSON.stringify(out, null, 2));
@@ -126,16 +155,25 @@ async function main(): Promise<void> {
     const start = Math.floor((Date.now() - DAYS * DAY) / DAY) * DAY - DAY;
     let t = performance.now();
     // Profile n is instance n % INSTANCES at start + floor(n / INSTANCES) * 10 s: one statement per day.
-    for (let d = 0; d < DAYS; d++) await client.command({ query: generate(d * perDay, perDay, start, INSTANCES) });
+    for (let d = 0; d < DAYS; d++)
+      await client.command({ query: generate(d * perDay, perDay, start, INSTANCES) });
     out.generateSeconds = +((performance.now() - t) / 1000).toFixed(1);
-    const [span] = await (await client.query({
-      query: `SELECT toUnixTimestamp64Milli(min(time)) AS first, toUnixTimestamp64Milli(max(time)) AS last, count() AS n FROM ${DB}.profiles`,
-      format: 'JSONEachRow',
-    })).json<{ first: string; last: string; n: string }>();
-    if (Number(span.first) !== start || Number(span.last) !== start + DAYS * DAY - 10_000 || Number(span.n) !== DAYS * perDay) {
+    const [span] = await (
+      await client.query({
+        query: `SELECT toUnixTimestamp64Milli(min(time)) AS first, toUnixTimestamp64Milli(max(time)) AS last, count() AS n FROM ${DB}.profiles`,
+        format: 'JSONEachRow',
+      })
+    ).json<{ first: string; last: string; n: string }>();
+    if (
+      Number(span.first) !== start ||
+      Number(span.last) !== start + DAYS * DAY - 10_000 ||
+      Number(span.n) !== DAYS * perDay
+    ) {
       throw new Error(`generated the wrong profiles: ${JSON.stringify(span)}`);
     }
-    console.error(`generated ${DAYS * perDay} profiles in ${out.generateSeconds} s; building rollups (load ${load()})`);
+    console.error(
+      `generated ${DAYS * perDay} profiles in ${out.generateSeconds} s; building rollups (load ${load()})`,
+    );
 
     const built = await buildAll(client, DB);
     out.buildSeconds = +built.seconds.toFixed(1);
@@ -151,15 +189,23 @@ async function main(): Promise<void> {
     out.idleRunMs = { allHours: await idle(), last26Hours: await idle(start + DAYS * DAY - 25 * HOUR) };
 
     t = performance.now();
-    for (const table of ['profiles', 'profiles_1h', 'series', 'rollup_hours']) await client.command({ query: `OPTIMIZE TABLE ${DB}.${table} FINAL` });
+    for (const table of ['profiles', 'profiles_1h', 'series', 'rollup_hours'])
+      await client.command({ query: `OPTIMIZE TABLE ${DB}.${table} FINAL` });
     out.optimizeSeconds = +((performance.now() - t) / 1000).toFixed(1);
     console.error(`merged in ${out.optimizeSeconds} s (load ${load()})`);
-    const sizes = await (await client.query({
-      query: `SELECT table, sum(rows) AS rows, formatReadableSize(sum(data_compressed_bytes)) AS size FROM system.parts
+    const sizes = await (
+      await client.query({
+        query: `SELECT table, sum(rows) AS rows, formatReadableSize(sum(data_compressed_bytes)) AS size FROM system.parts
               WHERE database = '${DB}' AND active AND table IN ('profiles', 'profiles_1h') GROUP BY table ORDER BY table`,
-      format: 'JSONEachRow',
-    })).json<{ table: string; rows: string; size: string }>();
-    const [{ samples }] = await (await client.query({ query: `SELECT sum(length(stack_ids)) AS samples FROM ${DB}.profiles WHERE service = 'bench'`, format: 'JSONEachRow' })).json<{ samples: string }>();
+        format: 'JSONEachRow',
+      })
+    ).json<{ table: string; rows: string; size: string }>();
+    const [{ samples }] = await (
+      await client.query({
+        query: `SELECT sum(length(stack_ids)) AS samples FROM ${DB}.profiles WHERE service = 'bench'`,
+        format: 'JSONEachRow',
+      })
+    ).json<{ samples: string }>();
     out.tables = Object.fromEntries(sizes.map((s) => [s.table, { rows: Number(s.rows), size: s.size }]));
     out.samples = Number(samples);
 
@@ -178,20 +224,52 @@ async function main(): Promise<void> {
     const results: Record<string, unknown>[] = [];
     for (const hours of [1, 6, 24, 24 * 7].filter((h) => h <= DAYS * 24)) {
       for (const instances of [10, 25, 50].filter((n) => n <= INSTANCES)) {
-        const matchers = instances === INSTANCES ? [] : [{ name: 'instance', op: '=~' as const, value: Array.from({ length: instances }, (_, i) => i).join('|') }];
-        const sel: Selection = { tenant: 'default', service: 'bench', type: 'cpu', range: { from: until - hours * HOUR, until }, matchers };
+        const matchers =
+          instances === INSTANCES
+            ? []
+            : [
+                {
+                  name: 'instance',
+                  op: '=~' as const,
+                  value: Array.from({ length: instances }, (_, i) => i).join('|'),
+                },
+              ];
+        const sel: Selection = {
+          tenant: 'default',
+          service: 'bench',
+          type: 'cpu',
+          range: { from: until - hours * HOUR, until },
+          matchers,
+        };
         // Warm-up (frames cache, page cache), and the two answers must be equal.
         const [a, b] = [await flamegraph(raw, sel), await flamegraph(rolled, sel)];
-        const key = (xs: typeof a.stacks) => xs.map((s) => `${s.stack.join(';')} ${s.value}`).sort().join('\n');
-        if (key(a.stacks) !== key(b.stacks)) throw new Error(`rollups differ from raw for ${hours} h × ${instances}`);
-        const times = { raw: [] as number[], rollup: [] as number[], rawQuery: [] as number[], rollupQuery: [] as number[], check: [] as number[] };
+        const key = (xs: typeof a.stacks) =>
+          xs
+            .map((s) => `${s.stack.join(';')} ${s.value}`)
+            .sort()
+            .join('\n');
+        if (key(a.stacks) !== key(b.stacks))
+          throw new Error(`rollups differ from raw for ${hours} h × ${instances}`);
+        const times = {
+          raw: [] as number[],
+          rollup: [] as number[],
+          rawQuery: [] as number[],
+          rollupQuery: [] as number[],
+          check: [] as number[],
+        };
         // The check of which hours are up to date, alone (part of every rollup query).
         const checkOnce = async () => {
           const hoursRange = wholeHours(sel.range);
           if (!hoursRange) return 0;
           const params = {};
           const t0 = performance.now();
-          await (await client.query({ query: rolledHoursQuery(DB, sel, hoursRange, params), query_params: params, format: 'JSONEachRow' })).json();
+          await (
+            await client.query({
+              query: rolledHoursQuery(DB, sel, hoursRange, params),
+              query_params: params,
+              format: 'JSONEachRow',
+            })
+          ).json();
           return performance.now() - t0;
         };
         for (let i = 0; i < RUNS; i++) {

@@ -52,16 +52,33 @@ function window(procs: Map<string, Observation[]>, from: number): Observation[] 
   return out;
 }
 
-interface Day { day: number; looks: number; flaggedLooks: number; suspected: number; opened: number; functions: string[] }
+interface Day {
+  day: number;
+  looks: number;
+  flaggedLooks: number;
+  suspected: number;
+  opened: number;
+  functions: string[];
+}
 
 const results: Day[] = [];
 const started = performance.now();
 for (let d = 0; d < days; d++) {
   const service = makeFleetService({ seed: 7000 + 31 * seed + d, functions: 150, nodes: 750 });
   // Two spans of 25 hours, the second starting a day after the first: the baseline's hour is the candidate's a day earlier.
-  const fleet = simulateFleet(service, {
-    pods, windowSeconds: 25 * 3600, baselineStart: 0, candidateStart: DAY, lastPush: null, dropEmpty: false, change: {},
-  }, 1000 * seed + d);
+  const fleet = simulateFleet(
+    service,
+    {
+      pods,
+      windowSeconds: 25 * 3600,
+      baselineStart: 0,
+      candidateStart: DAY,
+      lastPush: null,
+      dropEmpty: false,
+      change: {},
+    },
+    1000 * seed + d,
+  );
   const base = byProcess(fleet.baseline);
   const cand = byProcess(fleet.candidate);
   // Suspicions: function/measure -> first and last sighting (the window's end, seconds).
@@ -89,7 +106,9 @@ for (let d = 0; d < days; d++) {
     }
   }
   results.push({ day: d, looks, flaggedLooks, suspected, opened: open.size, functions: [...open] });
-  process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0)} s] service-day ${d + 1}: ${looks} looks, ${flaggedLooks} flagged a regression, ${suspected} suspicions, ${open.size} opened\n`);
+  process.stderr.write(
+    `[${((performance.now() - started) / 1000).toFixed(0)} s] service-day ${d + 1}: ${looks} looks, ${flaggedLooks} flagged a regression, ${suspected} suspicions, ${open.size} opened\n`,
+  );
 }
 
 const sum = (k: 'looks' | 'flaggedLooks' | 'suspected' | 'opened') => results.reduce((a, r) => a + r[k], 0);
@@ -105,4 +124,7 @@ const lines = [
 console.log(lines.join('\n'));
 const out = path.join(repoDir, 'bench', 'out');
 fs.mkdirSync(out, { recursive: true });
-fs.writeFileSync(path.join(out, 'sweep-eval.json'), JSON.stringify({ days, pods, seed, withWork, results }, null, 1));
+fs.writeFileSync(
+  path.join(out, 'sweep-eval.json'),
+  JSON.stringify({ days, pods, seed, withWork, results }, null, 1),
+);

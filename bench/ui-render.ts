@@ -30,8 +30,13 @@ async function pushFolded(url: string, name: string, folded: string, from: numbe
   let size = 0;
   const flush = async () => {
     if (!piece.length) return;
-    const res = await request(`${url}/ingest?name=${encodeURIComponent(name)}&from=${from}&until=${from + 10}&units=samples`, 'POST', Buffer.from(piece.join('\n') + '\n'));
-    if (res.status !== 200) throw new Error(`ingest ${name}: ${res.status} ${res.body.toString().slice(0, 200)}`);
+    const res = await request(
+      `${url}/ingest?name=${encodeURIComponent(name)}&from=${from}&until=${from + 10}&units=samples`,
+      'POST',
+      Buffer.from(piece.join('\n') + '\n'),
+    );
+    if (res.status !== 200)
+      throw new Error(`ingest ${name}: ${res.status} ${res.body.toString().slice(0, 200)}`);
     piece = [];
     size = 0;
   };
@@ -60,8 +65,16 @@ async function payload(url: string): Promise<{ serverMs: number; rawBytes: numbe
 }
 
 interface PageRun {
-  parseMs: number; buildMs: number; drawMs: number; firstDrawMs: number; navToDrawnMs: number; nodes: number;
-  zoomIn: number[]; zoomOut: number[]; zoomInFlushed: number[]; zoomOutFlushed: number[];
+  parseMs: number;
+  buildMs: number;
+  drawMs: number;
+  firstDrawMs: number;
+  navToDrawnMs: number;
+  nodes: number;
+  zoomIn: number[];
+  zoomOut: number[];
+  zoomInFlushed: number[];
+  zoomOutFlushed: number[];
 }
 
 async function measurePage(browser: Browser, url: string, view: 'explore' | 'compare'): Promise<PageRun> {
@@ -70,13 +83,24 @@ async function measurePage(browser: Browser, url: string, view: 'explore' | 'com
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(url);
   // A function, not a string: Playwright evals string predicates in the page, which the UI's CSP refuses.
-  await page.waitForFunction((v) => {
-    const fw = (globalThis as unknown as { __flamewatch?: { timings: Record<string, unknown> } }).__flamewatch;
-    return fw !== undefined && fw.timings[v] !== undefined;
-  }, view, { timeout: 120_000, polling: 50 });
-  const t = await page.evaluate(`window.__flamewatch.timings.${view}`) as { parseMs: number; buildMs: number; drawMs: number; at: number; nodes: number };
+  await page.waitForFunction(
+    (v) => {
+      const fw = (globalThis as unknown as { __flamewatch?: { timings: Record<string, unknown> } })
+        .__flamewatch;
+      return fw !== undefined && fw.timings[v] !== undefined;
+    },
+    view,
+    { timeout: 120_000, polling: 50 },
+  );
+  const t = (await page.evaluate(`window.__flamewatch.timings.${view}`)) as {
+    parseMs: number;
+    buildMs: number;
+    drawMs: number;
+    at: number;
+    nodes: number;
+  };
   // Zoom into the 12 widest nodes at depths 2-8 and back out, timing each redraw.
-  const zoom = await page.evaluate(`(() => {
+  const zoom = (await page.evaluate(`(() => {
     const g = window.__flamewatch.${view}.graph; const m = g.model; const picks = [];
     for (let d = 2; d <= 8 && d < m.levelStart.length - 1; d++)
       for (let n = m.levelStart[d]; n < m.levelStart[d + 1]; n++) picks.push(n);
@@ -92,10 +116,18 @@ async function measurePage(browser: Browser, url: string, view: 'explore' | 'com
       zoomOutFlushed.push(flushed(0));
     }
     return { zoomIn, zoomOut, zoomInFlushed, zoomOutFlushed };
-  })()`) as { zoomIn: number[]; zoomOut: number[]; zoomInFlushed: number[]; zoomOutFlushed: number[] };
+  })()`)) as { zoomIn: number[]; zoomOut: number[]; zoomInFlushed: number[]; zoomOutFlushed: number[] };
   await page.close();
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
-  return { parseMs: t.parseMs, buildMs: t.buildMs, drawMs: t.drawMs, firstDrawMs: t.parseMs + t.buildMs + t.drawMs, navToDrawnMs: t.at, nodes: t.nodes, ...zoom };
+  return {
+    parseMs: t.parseMs,
+    buildMs: t.buildMs,
+    drawMs: t.drawMs,
+    firstDrawMs: t.parseMs + t.buildMs + t.drawMs,
+    navToDrawnMs: t.at,
+    nodes: t.nodes,
+    ...zoom,
+  };
 }
 
 function summarise(runs: PageRun[]) {
@@ -104,15 +136,50 @@ function summarise(runs: PageRun[]) {
   return {
     nodes: runs[0].nodes,
     firstDrawMs: r1(median(runs.map((r) => r.firstDrawMs))),
-    firstDrawRange: [r1(Math.min(...runs.map((r) => r.firstDrawMs))), r1(Math.max(...runs.map((r) => r.firstDrawMs)))],
+    firstDrawRange: [
+      r1(Math.min(...runs.map((r) => r.firstDrawMs))),
+      r1(Math.max(...runs.map((r) => r.firstDrawMs))),
+    ],
     parseMs: r1(median(runs.map((r) => r.parseMs))),
     buildMs: r1(median(runs.map((r) => r.buildMs))),
     drawMs: r1(median(runs.map((r) => r.drawMs))),
     navToDrawnMs: r1(median(runs.map((r) => r.navToDrawnMs))),
-    zoomInMs: { median: r1(median(all((r) => r.zoomIn))), p95: r1(percentile(all((r) => r.zoomIn), 95)) },
-    zoomOutMs: { median: r1(median(all((r) => r.zoomOut))), p95: r1(percentile(all((r) => r.zoomOut), 95)) },
-    zoomInFlushedMs: { median: r1(median(all((r) => r.zoomInFlushed))), p95: r1(percentile(all((r) => r.zoomInFlushed), 95)) },
-    zoomOutFlushedMs: { median: r1(median(all((r) => r.zoomOutFlushed))), p95: r1(percentile(all((r) => r.zoomOutFlushed), 95)) },
+    zoomInMs: {
+      median: r1(median(all((r) => r.zoomIn))),
+      p95: r1(
+        percentile(
+          all((r) => r.zoomIn),
+          95,
+        ),
+      ),
+    },
+    zoomOutMs: {
+      median: r1(median(all((r) => r.zoomOut))),
+      p95: r1(
+        percentile(
+          all((r) => r.zoomOut),
+          95,
+        ),
+      ),
+    },
+    zoomInFlushedMs: {
+      median: r1(median(all((r) => r.zoomInFlushed))),
+      p95: r1(
+        percentile(
+          all((r) => r.zoomInFlushed),
+          95,
+        ),
+      ),
+    },
+    zoomOutFlushedMs: {
+      median: r1(median(all((r) => r.zoomOutFlushed))),
+      p95: r1(
+        percentile(
+          all((r) => r.zoomOutFlushed),
+          95,
+        ),
+      ),
+    },
   };
 }
 
@@ -130,7 +197,8 @@ async function main(): Promise<void> {
     const q = (s: string) => encodeURIComponent(s);
     const range = `from=now-1h&until=now`;
     const flameUrl = `${server.url}/api/v1/flamegraph?query=${q('{service_name="big",version="a"}')}&type=cpu:samples&${range}&maxNodes=0`;
-    const diffUrl = `${server.url}/api/v1/diff?type=cpu:samples&leftQuery=${q('{service_name="big",version="a"}')}&rightQuery=${q('{service_name="big",version="b"}')}` +
+    const diffUrl =
+      `${server.url}/api/v1/diff?type=cpu:samples&leftQuery=${q('{service_name="big",version="a"}')}&rightQuery=${q('{service_name="big",version="b"}')}` +
       `&leftFrom=now-1h&leftUntil=now&rightFrom=now-1h&rightUntil=now&maxNodes=0&limit=500`;
     const flamePayload = await payload(flameUrl);
     const diffPayload = await payload(diffUrl);
@@ -143,19 +211,26 @@ async function main(): Promise<void> {
       ours.push(await measurePage(browser, explore, 'explore'));
       oursDiff.push(await measurePage(browser, compare, 'compare'));
     }
-        // Speedscope gets the same merged tree as its own JSON (its fairer input: our UI also receives a compact tree).
+    // Speedscope gets the same merged tree as its own JSON (its fairer input: our UI also receives a compact tree).
     const peer = await measureSpeedscope(browser, a, RUNS, { format: 'speedscope-json', view: 'left-heavy' });
     const flame = summarise(ours);
     const diff = summarise(oursDiff);
     const result = {
-      nodes: NODES, runs: RUNS,
+      nodes: NODES,
+      runs: RUNS,
       payload: { flamegraph: flamePayload, diff: diffPayload },
       flamewatch: { flamegraph: flame, diff },
       speedscope: peer,
       // Speedscope's figures wait for its pixels (readPixels): compare with our flushed redraws.
       ratios: {
-        navToDrawn: peer.loadToFirstDrawMs && flame.navToDrawnMs ? Math.round((peer.loadToFirstDrawMs / flame.navToDrawnMs) * 100) / 100 : undefined,
-        zoomRedraw: peer.zoomRedrawMs && flame.zoomInFlushedMs.median ? Math.round((peer.zoomRedrawMs / flame.zoomInFlushedMs.median) * 10) / 10 : undefined,
+        navToDrawn:
+          peer.loadToFirstDrawMs && flame.navToDrawnMs
+            ? Math.round((peer.loadToFirstDrawMs / flame.navToDrawnMs) * 100) / 100
+            : undefined,
+        zoomRedraw:
+          peer.zoomRedrawMs && flame.zoomInFlushedMs.median
+            ? Math.round((peer.zoomRedrawMs / flame.zoomInFlushedMs.median) * 10) / 10
+            : undefined,
       },
     };
     console.log(JSON.stringify(result, null, 2));

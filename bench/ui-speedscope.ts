@@ -234,7 +234,12 @@ export function speedscopeJson(root: TreeNode, name: string): string {
 
 interface ExportedFile {
   shared: { frames: { name: string }[] };
-  profiles: { type: string; startValue: number; endValue: number; events: { type: string; frame: number; at: number }[] }[];
+  profiles: {
+    type: string;
+    startValue: number;
+    endValue: number;
+    events: { type: string; frame: number; at: number }[];
+  }[];
 }
 
 /** The merged tree of a speedscope export (an evented profile in call order). */
@@ -267,7 +272,8 @@ function exportedTree(file: ExportedFile): { root: TreeNode; nodes: number } {
 /** The first difference between two merged trees (names, totals), or null. */
 function treeDiff(a: TreeNode, b: TreeNode, where = '(root)'): string | null {
   if (a.total !== b.total) return `${where}: total ${a.total} vs ${b.total}`;
-  if (a.children.size !== b.children.size) return `${where}: ${a.children.size} vs ${b.children.size} children`;
+  if (a.children.size !== b.children.size)
+    return `${where}: ${a.children.size} vs ${b.children.size} children`;
   for (const [name, ca] of a.children) {
     const cb = b.children.get(name);
     if (!cb) return `${where}: child ${name} missing`;
@@ -319,7 +325,11 @@ async function serve(profiles: Map<string, Buffer>): Promise<StaticServer> {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-type': TYPES[path.extname(name)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-store' });
+    res.writeHead(200, {
+      'content-type': TYPES[path.extname(name)] ?? 'application/octet-stream',
+      'content-length': body.length,
+      'cache-control': 'no-store',
+    });
     res.end(body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -461,7 +471,12 @@ const VIEWPORT = { width: 1280, height: 720 };
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -492,7 +507,12 @@ async function runOnce(
   shotPrefix: string | undefined,
   verifyAgainst: TreeNode | undefined,
 ): Promise<OneRun> {
-  const context: BrowserContext = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, colorScheme: 'light', acceptDownloads: true });
+  const context: BrowserContext = await browser.newContext({
+    viewport: VIEWPORT,
+    deviceScaleFactor: 1,
+    colorScheme: 'light',
+    acceptDownloads: true,
+  });
   try {
     await context.addInitScript({ content: INSTRUMENT });
     const page = await context.newPage();
@@ -530,7 +550,10 @@ async function runOnce(
         viewport: { w: innerWidth, h: innerHeight },
       };
     })()`);
-    if (!state.importTime || !state.resource) throw new Error(`speedscope's import timer or the profile's resource timing is missing: ${JSON.stringify(state)}`);
+    if (!state.importTime || !state.resource)
+      throw new Error(
+        `speedscope's import timer or the profile's resource timing is missing: ${JSON.stringify(state)}`,
+      );
     const f = state.firstDraw;
     const f0 = state.drawing[0];
     const run: SpeedscopeRun = {
@@ -565,14 +588,27 @@ async function runOnce(
         await settle(page);
         const before = await page.evaluate<number>('window.__ssBench.wheels.length');
         // modifiers 2 = Ctrl; speedscope zooms by 1 + deltaY / 40 with Ctrl held, so -20 is 0.5x the visible range.
-        await cdp.send('Input.dispatchMouseEvent', { type: 'mouseWheel', x, y, deltaX: 0, deltaY: -20, modifiers: 2 });
+        await cdp.send('Input.dispatchMouseEvent', {
+          type: 'mouseWheel',
+          x,
+          y,
+          deltaX: 0,
+          deltaY: -20,
+          modifiers: 2,
+        });
         await settle(page);
-        const z = await page.evaluate<{ wheel: { at: number; ts: number } | undefined; frame: Frame | undefined }>(`(() => {
+        const z = await page.evaluate<{
+          wheel: { at: number; ts: number } | undefined;
+          frame: Frame | undefined;
+        }>(`(() => {
           const S = window.__ssBench;
           const wheel = S.wheels[${before}];
           return { wheel, frame: wheel && S.frames.find((f) => f.start >= wheel.at && f.draws > 0) };
         })()`);
-        if (!z.wheel || !z.frame) throw new Error(`zoom step ${step + 1}: ${z.wheel ? 'no frame drew after the wheel event' : 'the wheel event did not reach the page'}`);
+        if (!z.wheel || !z.frame)
+          throw new Error(
+            `zoom step ${step + 1}: ${z.wheel ? 'no frame drew after the wheel event' : 'the wheel event did not reach the page'}`,
+          );
         run.zoomRedrawMs.push(z.frame.gpuDone - z.frame.start);
         run.zoomRedrawCallbackMs.push(z.frame.cbEnd - z.frame.start);
         run.zoomInputToDrawMs.push(z.frame.gpuDone - z.wheel.ts);
@@ -587,7 +623,10 @@ async function runOnce(
     let verification: string | undefined;
     if (verifyAgainst) {
       // Ctrl+S exports what speedscope holds (its call-order tree) as a speedscope file.
-      const [download] = await Promise.all([page.waitForEvent('download', { timeout: 180_000 }), page.keyboard.press('Control+s')]);
+      const [download] = await Promise.all([
+        page.waitForEvent('download', { timeout: 180_000 }),
+        page.keyboard.press('Control+s'),
+      ]);
       const file = JSON.parse(fs.readFileSync(await download.path(), 'utf8')) as ExportedFile;
       const exported = exportedTree(file);
       const diff = treeDiff(verifyAgainst, exported.root);
@@ -613,7 +652,12 @@ function spread(xs: number[]): Spread {
 }
 
 /** Every run's figures and their medians/ranges, for one view and profile format. */
-export async function measureSpeedscopeDetailed(browser: Browser, foldedText: string, runs = 5, options: SpeedscopeOptions = {}): Promise<SpeedscopeDetail> {
+export async function measureSpeedscopeDetailed(
+  browser: Browser,
+  foldedText: string,
+  runs = 5,
+  options: SpeedscopeOptions = {},
+): Promise<SpeedscopeDetail> {
   const view = options.view ?? 'left-heavy';
   const format = options.format ?? 'folded';
   const zoomSteps = options.zoomSteps ?? 5;
@@ -628,12 +672,19 @@ export async function measureSpeedscopeDetailed(browser: Browser, foldedText: st
     if (options.screenshotDir) fs.mkdirSync(options.screenshotDir, { recursive: true });
     const done: OneRun[] = [];
     for (let i = 0; i < runs; i++) {
-      const shot = i === 0 && options.screenshotDir ? path.join(options.screenshotDir, `speedscope-${view}-${format}`) : undefined;
-      done.push(await runOnce(browser, url, zoomSteps, shot, i === 0 && options.verify ? tree.root : undefined));
+      const shot =
+        i === 0 && options.screenshotDir
+          ? path.join(options.screenshotDir, `speedscope-${view}-${format}`)
+          : undefined;
+      done.push(
+        await runOnce(browser, url, zoomSteps, shot, i === 0 && options.verify ? tree.root : undefined),
+      );
     }
     const all = done.map((d) => d.run);
     const keys = Object.keys(all[0]) as (keyof SpeedscopeRun)[];
-    const summary = Object.fromEntries(keys.map((k) => [k, spread(all.flatMap((r) => r[k]))])) as SpeedscopeDetail['summary'];
+    const summary = Object.fromEntries(
+      keys.map((k) => [k, spread(all.flatMap((r) => r[k]))]),
+    ) as SpeedscopeDetail['summary'];
     return {
       view,
       format,
@@ -669,7 +720,12 @@ function describe(d: SpeedscopeDetail): string[] {
 }
 
 /** Speedscope's medians over `runs` fresh loads of `foldedText` (left-heavy view, folded input unless options say otherwise), with what each covers in `notes`. */
-export async function measureSpeedscope(browser: Browser, foldedText: string, runs = 5, options: SpeedscopeOptions = {}): Promise<PeerRenderResult> {
+export async function measureSpeedscope(
+  browser: Browser,
+  foldedText: string,
+  runs = 5,
+  options: SpeedscopeOptions = {},
+): Promise<PeerRenderResult> {
   const d = await measureSpeedscopeDetailed(browser, foldedText, runs, options);
   return {
     loadToFirstDrawMs: d.summary.loadToFirstDrawMs.median,
@@ -689,15 +745,26 @@ async function main(): Promise<void> {
     .map((c) => c.split('/') as [SpeedscopeView, SpeedscopeFormat]);
   const folded = bigFolded(nodes);
   // Playwright passes --enable-unsafe-swiftshader already; named here because WebGL in headless Chromium without a GPU depends on it.
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ['--enable-unsafe-swiftshader'] });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--enable-unsafe-swiftshader'],
+  });
   try {
     const results: SpeedscopeDetail[] = [];
     for (const [view, format] of cases) {
-      const d = await measureSpeedscopeDetailed(browser, folded, runs, { view, format, zoomSteps, screenshotDir: path.join(repoDir, 'bench', 'out'), verify: true });
+      const d = await measureSpeedscopeDetailed(browser, folded, runs, {
+        view,
+        format,
+        zoomSteps,
+        screenshotDir: path.join(repoDir, 'bench', 'out'),
+        verify: true,
+      });
       for (const line of describe(d)) console.error(line);
       results.push(d);
     }
-    console.log(JSON.stringify({ nodes, runs, browser: browser.version(), viewport: VIEWPORT, results }, null, 2));
+    console.log(
+      JSON.stringify({ nodes, runs, browser: browser.version(), viewport: VIEWPORT, results }, null, 2),
+    );
   } finally {
     await browser.close();
   }

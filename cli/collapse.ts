@@ -27,7 +27,10 @@ export function collapseCommand(): Command {
     .option('--addrs', 'include raw addresses where symbols cannot be found')
     .option('--event-filter <event>', 'keep only samples of this event (default: the first event seen)')
     .action(async (files: string[], flags: CollapseFlags) => {
-      const options: CollapseOptions = { ...flags, onWarning: (message) => process.stderr.write(`${message}\n`) };
+      const options: CollapseOptions = {
+        ...flags,
+        onWarning: (message) => process.stderr.write(`${message}\n`),
+      };
       const collapser = new PerfScriptCollapser(options);
       for (const file of files.length === 0 ? ['-'] : files) {
         for await (const chunk of readText(file)) collapser.push(chunk);

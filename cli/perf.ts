@@ -38,11 +38,21 @@ function positive(what: string) {
  */
 export function perfCommand(): Command {
   return new Command('perf')
-    .description('profile a process (--pid), every CPU (--all-cpus) or a command (-- cmd) with Linux perf, pushing each window')
+    .description(
+      'profile a process (--pid), every CPU (--all-cpus) or a command (-- cmd) with Linux perf, pushing each window',
+    )
     .argument('[command...]', 'a command to run and profile until it exits')
     .option('--server <url>', 'Flamewatch server', process.env.FLAMEWATCH_SERVER ?? 'http://127.0.0.1:4040')
-    .option('--service <name>', 'service name (default: the process or command name, or "host" with --all-cpus)')
-    .option('--labels <k=v,...>', 'labels for every window (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option(
+      '--service <name>',
+      'service name (default: the process or command name, or "host" with --all-cpus)',
+    )
+    .option(
+      '--labels <k=v,...>',
+      'labels for every window (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option('-p, --pid <pid>', 'process to profile', positive('pid'))
     .option('-a, --all-cpus', 'profile every CPU (the whole host)')
     .option('--window <seconds>', 'length of one pushed window', positive('window'), 10)
@@ -52,7 +62,9 @@ export function perfCommand(): Command {
     .option('--token <token>', 'Authorization: Bearer token', process.env.FLAMEWATCH_TOKEN)
     .option('-q, --quiet', 'no line per window')
     .action(async (command: string[], flags: PerfFlags) => {
-      const modes = [flags.pid !== undefined, flags.allCpus === true, command.length > 0].filter(Boolean).length;
+      const modes = [flags.pid !== undefined, flags.allCpus === true, command.length > 0].filter(
+        Boolean,
+      ).length;
       if (modes !== 1) throw new Error('give exactly one of --pid <pid>, --all-cpus, or -- <command>');
       try {
         await checkPerf();
@@ -60,8 +72,14 @@ export function perfCommand(): Command {
         if (err instanceof PerfError) throw new Error(err.message);
         throw err;
       }
-      const child = command.length > 0 ? spawn(command[0], command.slice(1), { stdio: 'inherit' }) : undefined;
-      const target: PerfTarget = child?.pid !== undefined ? { pid: child.pid } : flags.pid !== undefined ? { pid: flags.pid } : { allCpus: true };
+      const child =
+        command.length > 0 ? spawn(command[0], command.slice(1), { stdio: 'inherit' }) : undefined;
+      const target: PerfTarget =
+        child?.pid !== undefined
+          ? { pid: child.pid }
+          : flags.pid !== undefined
+            ? { pid: flags.pid }
+            : { allCpus: true };
       const service = flags.service ?? defaultService(target, command);
       checkServiceName(service);
       const labels = [...parseLabels(flags.labels), ['host', os.hostname()] as const];
@@ -82,7 +100,13 @@ function defaultService(target: PerfTarget, command: string[]): string {
   return 'host';
 }
 
-async function collect(target: PerfTarget, service: string, labels: ReturnType<typeof parseLabels>, flags: PerfFlags, child?: ChildProcess): Promise<number> {
+async function collect(
+  target: PerfTarget,
+  service: string,
+  labels: ReturnType<typeof parseLabels>,
+  flags: PerfFlags,
+  child?: ChildProcess,
+): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flamewatch-perf-'));
   // Two recordings in turn: window n+1 records while window n is collapsed
   // and pushed, so no time goes unrecorded between windows.
@@ -93,7 +117,9 @@ async function collect(target: PerfTarget, service: string, labels: ReturnType<t
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  const childExit = child ? new Promise<number>((r) => child.once('exit', (code, signal) => r(code ?? (signal ? 128 : 1)))) : undefined;
+  const childExit = child
+    ? new Promise<number>((r) => child.once('exit', (code, signal) => r(code ?? (signal ? 128 : 1))))
+    : undefined;
   const headers: Record<string, string> = {};
   if (flags.tenant) headers['X-Scope-OrgID'] = flags.tenant;
   if (flags.token) headers.Authorization = `Bearer ${flags.token}`;
@@ -119,8 +145,13 @@ async function collect(target: PerfTarget, service: string, labels: ReturnType<t
       sampleRate: flags.frequency,
     });
     const body = Buffer.from(formatFolded(stacks), 'latin1');
-    const result = await upload({ url, body, contentType: 'text/plain', headers }, { retries: 2, baseDelayMs: 500, timeoutMs: 30_000 }, () => undefined);
-    if (result.ok) log(`window ${n}: ${stacks.size} stacks, ${(cpuNanos / 1e6).toFixed(0)} ms of CPU, pushed`);
+    const result = await upload(
+      { url, body, contentType: 'text/plain', headers },
+      { retries: 2, baseDelayMs: 500, timeoutMs: 30_000 },
+      () => undefined,
+    );
+    if (result.ok)
+      log(`window ${n}: ${stacks.size} stacks, ${(cpuNanos / 1e6).toFixed(0)} ms of CPU, pushed`);
     else {
       failures++;
       log(`window ${n}: push failed: ${result.message}`);

@@ -53,28 +53,70 @@ interface PushSettings {
 /** The `push` command, for cli/main.ts to add to the program. */
 export function pushCommand(): Command {
   return new Command('push')
-    .description('Send profile files (pprof, folded stacks, perf script) to a Flamewatch or Pyroscope server.')
-    .argument('<paths...>', 'profile files, or directories to search recursively (hidden entries are skipped)')
-    .addOption(new Option('--server <url>', 'server base URL, e.g. http://localhost:4040').env('FLAMEWATCH_SERVER'))
+    .description(
+      'Send profile files (pprof, folded stacks, perf script) to a Flamewatch or Pyroscope server.',
+    )
+    .argument(
+      '<paths...>',
+      'profile files, or directories to search recursively (hidden entries are skipped)',
+    )
+    .addOption(
+      new Option('--server <url>', 'server base URL, e.g. http://localhost:4040').env('FLAMEWATCH_SERVER'),
+    )
     .option('--service <name>', 'service (application) name the profiles belong to')
-    .option('--labels <k=v,...>', 'labels for every profile; repeatable; quote a value containing commas: k="a,b"', collect)
-    .addOption(new Option('--format <format>', 'format of every file, instead of detecting each').choices(PROFILE_FORMATS))
-    .option('--type <type>', 'profile type of folded and perf script files (pprof files name their own)', 'cpu')
+    .option(
+      '--labels <k=v,...>',
+      'labels for every profile; repeatable; quote a value containing commas: k="a,b"',
+      collect,
+    )
+    .addOption(
+      new Option('--format <format>', 'format of every file, instead of detecting each').choices(
+        PROFILE_FORMATS,
+      ),
+    )
+    .option(
+      '--type <type>',
+      'profile type of folded and perf script files (pprof files name their own)',
+      'cpu',
+    )
     .option(
       '--units <units>',
       'what one count of a folded or perf script file is; perf counts are sample periods when perf printed them (nanoseconds for cpu-clock)',
       'samples',
     )
-    .option('--sample-rate <hz>', 'sampling rate of folded and perf script files, to turn samples into time', positiveInteger)
-    .option('--work <n>', 'work units (requests served, benchmark iterations) done during each profile\'s interval', workUnits)
-    .option('--process <id>', 'an id of the process (instance) that wrote the profiles, e.g. host:pid:start', processId)
-    .option('--from <unix-s>', 'start of the profiles\' time range in unix seconds (default: the server decides)', unixTime)
+    .option(
+      '--sample-rate <hz>',
+      'sampling rate of folded and perf script files, to turn samples into time',
+      positiveInteger,
+    )
+    .option(
+      '--work <n>',
+      "work units (requests served, benchmark iterations) done during each profile's interval",
+      workUnits,
+    )
+    .option(
+      '--process <id>',
+      'an id of the process (instance) that wrote the profiles, e.g. host:pid:start',
+      processId,
+    )
+    .option(
+      '--from <unix-s>',
+      "start of the profiles' time range in unix seconds (default: the server decides)",
+      unixTime,
+    )
     .option('--until <unix-s>', 'end of the time range in unix seconds', unixTime)
     .option('--tenant <id>', 'tenant, sent as X-Scope-OrgID')
-    .addOption(new Option('--token <token>', 'bearer token, sent as Authorization: Bearer').env('FLAMEWATCH_TOKEN'))
+    .addOption(
+      new Option('--token <token>', 'bearer token, sent as Authorization: Bearer').env('FLAMEWATCH_TOKEN'),
+    )
     .option('--concurrency <n>', 'files uploaded at once', positiveInteger, 4)
     .option('--retries <n>', 'retries of an upload after a 5xx, 429 or network error', nonNegativeInteger, 2)
-    .option('--retry-delay <ms>', 'delay before the first retry, doubled for each next one', nonNegativeInteger, 500)
+    .option(
+      '--retry-delay <ms>',
+      'delay before the first retry, doubled for each next one',
+      nonNegativeInteger,
+      500,
+    )
     .option('--timeout <s>', 'time allowed for one upload', positiveInteger, 60)
     .option('-q, --quiet', 'print no progress and no line per file, only the summary and failures')
     .action(async (paths: string[], options: PushOptions) => {
@@ -83,7 +125,10 @@ export function pushCommand(): Command {
 }
 
 /** Pushes every file under `paths`; returns the exit code: 0 when all went, 1 when any failed or none was a profile. */
-async function runPush(paths: readonly string[], settings: PushSettings & { concurrency: number; quiet: boolean }): Promise<number> {
+async function runPush(
+  paths: readonly string[],
+  settings: PushSettings & { concurrency: number; quiet: boolean },
+): Promise<number> {
   const started = Date.now();
   const { files, unreadable } = await expandPaths(paths);
   const outcomes: Array<{ index: number; outcome: FileOutcome }> = [];
@@ -119,14 +164,22 @@ async function runPush(paths: readonly string[], settings: PushSettings & { conc
 }
 
 /** Reads, converts and uploads one file; never throws. */
-async function pushFile(file: ProfileFile, settings: PushSettings, progress: PushProgress): Promise<FileOutcome> {
+async function pushFile(
+  file: ProfileFile,
+  settings: PushSettings,
+  progress: PushProgress,
+): Promise<FileOutcome> {
   const base = { file: file.path, bytes: file.size };
   let payload: Payload;
   try {
     payload = await readPayload(file.path, settings.format);
   } catch (err) {
     const skip = err instanceof NotAProfileError && !file.explicit;
-    return { ...base, status: skip ? 'skipped' : 'failed', message: err instanceof Error ? err.message : String(err) };
+    return {
+      ...base,
+      status: skip ? 'skipped' : 'failed',
+      message: err instanceof Error ? err.message : String(err),
+    };
   }
   // Folded text carries no sample type, so it goes in the name; pprof names its own.
   const folded = payload.wireFormat === 'folded';
@@ -163,12 +216,21 @@ function checkOptions(options: PushOptions): PushSettings & { concurrency: numbe
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new Error(`--server "${options.server}" must be an http:// or https:// URL`);
   }
-  if (options.service === undefined) throw new Error('--service is required: the name of the service the profiles belong to');
+  if (options.service === undefined)
+    throw new Error('--service is required: the name of the service the profiles belong to');
   checkServiceName(options.service);
-  for (const [flag, value] of [['--type', options.type], ['--units', options.units]] as const) {
-    if (!/^[A-Za-z0-9_]+$/.test(value)) throw new Error(`${flag} "${value}" is not valid: use letters, digits and "_"`);
+  for (const [flag, value] of [
+    ['--type', options.type],
+    ['--units', options.units],
+  ] as const) {
+    if (!/^[A-Za-z0-9_]+$/.test(value))
+      throw new Error(`${flag} "${value}" is not valid: use letters, digits and "_"`);
   }
-  if (options.from !== undefined && options.until !== undefined && BigInt(options.from) > BigInt(options.until)) {
+  if (
+    options.from !== undefined &&
+    options.until !== undefined &&
+    BigInt(options.from) > BigInt(options.until)
+  ) {
     throw new Error(`--from ${options.from} is after --until ${options.until}`);
   }
   const headers: Record<string, string> = {};
@@ -194,7 +256,11 @@ function checkOptions(options: PushOptions): PushSettings & { concurrency: numbe
 }
 
 /** Runs `fn` on every item, at most `limit` at a time. */
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
@@ -226,7 +292,8 @@ function workUnits(value: string): number {
 }
 
 function processId(value: string): string {
-  if (!isProcessId(value)) throw new InvalidArgumentError('must be 1-256 characters without control characters.');
+  if (!isProcessId(value))
+    throw new InvalidArgumentError('must be 1-256 characters without control characters.');
   return value;
 }
 

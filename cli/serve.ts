@@ -3,7 +3,8 @@ import { Command, InvalidArgumentError } from 'commander';
 
 function port(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is a whole number from 0 to 65535');
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('a port is a whole number from 0 to 65535');
   return n;
 }
 
@@ -13,106 +14,163 @@ export function serveCommand(): Command {
     .description('run the server: ingest, query API and UI (embedded chDB unless CLICKHOUSE_URL is set)')
     .option('-p, --port <port>', 'port to listen on', port, Number(process.env.PORT ?? 4040))
     .option('--host <host>', 'address to listen on', process.env.FLAMEWATCH_HOST ?? '127.0.0.1')
-    .option('-d, --data <dir>', 'chDB data directory (embedded mode)', process.env.FLAMEWATCH_DATA ?? './data')
+    .option(
+      '-d, --data <dir>',
+      'chDB data directory (embedded mode)',
+      process.env.FLAMEWATCH_DATA ?? './data',
+    )
     .option('--retention-days <days>', 'days to keep profiles', process.env.FLAMEWATCH_RETENTION_DAYS ?? '30')
-    .option('--cluster <name>', 'ClickHouse cluster (with CLICKHOUSE_URL): replicated, sharded tables made ON CLUSTER', process.env.FLAMEWATCH_CLICKHOUSE_CLUSTER)
-    .option('--no-self-profile', 'do not profile the server itself (by default it does, as service flamewatch-server)')
-    .action(async (opts: { port: number; host: string; data: string; retentionDays: string; cluster?: string; selfProfile: boolean }) => {
-      // Loaded here, not at the top: other commands (collapse, push) start in
-      // milliseconds without express, the ClickHouse client and chDB.
-      const { createApp } = require('../server/app') as typeof import('../server/app');
-      const { openStore, storeConfigFromEnv } = require('../store') as typeof import('../store');
-      const { authFromEnv } = require('../server/auth') as typeof import('../server/auth');
-      const { limitsFromEnv } = require('../server/ingest/tenant-limits') as typeof import('../server/ingest/tenant-limits');
-      // Before anything opens: a server others can reach never starts without authentication by accident.
-      const auth = authFromEnv(process.env, opts.host);
-      const tenantLimits = limitsFromEnv(process.env);
-      const config = storeConfigFromEnv(process.env, { dataDir: opts.data, retentionDays: Number(opts.retentionDays), cluster: opts.cluster });
-      const store = await openStore(config);
-      // Jobs: on BullMQ when REDIS_URL is set (this process only enqueues; `flamewatch worker` runs them), else in this process.
-      const { createJobRunner } = require('../jobs/runner') as typeof import('../jobs/runner');
-      const { processors, lateQueue, detectionSettings, scheduleSweep, rollupEveryMs, scheduleRollups } = require('../jobs/processors') as typeof import('../jobs/processors');
-      const log = (msg: string) => console.error(msg);
-      const redisUrl = process.env.REDIS_URL || undefined;
-      const detection = detectionSettings(process.env, `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${opts.port}`);
-      const rollupEvery = rollupEveryMs(process.env);
-      const queue = lateQueue();
-      const jobs = createJobRunner({
-        redisUrl,
-        role: redisUrl ? 'enqueue-only' : 'all',
-        processors: processors({ store, log, queue, ...detection }),
-        concurrency: Number(process.env.FLAMEWATCH_JOB_CONCURRENCY ?? 1),
-        log,
-      });
-      queue.bind(jobs);
-      await jobs.start();
-      // Regressions are found on a schedule, with no button to press. The id makes this idempotent across replicas.
-      await scheduleSweep(jobs, detection.sweepEveryMs).catch((err: Error) => log(`flamewatch: could not schedule regression detection: ${err.message}`));
-      // Hours are rolled up once they are over; until then (or if this is off) queries read raw profiles.
-      await scheduleRollups(jobs, rollupEvery).catch((err: Error) => log(`flamewatch: could not schedule rollups: ${err.message}`));
-      console.log(`flamewatch jobs: ${redisUrl ? `${jobs.transport}, run by flamewatch worker` : 'in-process (no REDIS_URL)'}`);
-      if (redisUrl && store.engine === 'chdb') {
-        console.error('flamewatch: REDIS_URL is set but the store is embedded chDB, which workers cannot read: set CLICKHOUSE_URL for both');
-      }
-      const workers = process.env.FLAMEWATCH_INGEST_WORKERS;
-      const maxInFlight = process.env.FLAMEWATCH_INGEST_MAX_IN_FLIGHT?.trim();
-      if (maxInFlight && !/^[1-9]\d{0,6}$/.test(maxInFlight)) throw new Error(`FLAMEWATCH_INGEST_MAX_IN_FLIGHT must be a whole number of at least 1, not ${JSON.stringify(maxInFlight)}`);
-      // A pull request's run is compared this long after its profiles start arriving, and again each such slot while they keep coming.
-      const prDelay = Number(process.env.FLAMEWATCH_PR_DELAY ?? 60);
-      if (!Number.isFinite(prDelay) || prDelay < 1) throw new Error(`FLAMEWATCH_PR_DELAY must be seconds (at least 1), not ${JSON.stringify(process.env.FLAMEWATCH_PR_DELAY)}`);
-      // The self-profiling agent pushes with a token that lives only in this process.
-      const { newToken } = require('../store/tokens') as typeof import('../store/tokens');
-      const selfToken = auth.options.mode === 'token' && opts.selfProfile ? newToken() : undefined;
-      if (selfToken) auth.options.internalTokens = [{ token: selfToken, tenant: auth.options.adminTenant ?? 'default', scopes: ['ingest'] }];
-      // With Redis, every replica counts tenants' rates and series in one place.
-      let limitState: import('../server/ingest/shared-limits').LimitState | undefined;
-      if (redisUrl) {
-        const { RedisLimitState } = require('../server/ingest/shared-limits') as typeof import('../server/ingest/shared-limits');
-        const { LocalLimitState } = require('../server/ingest/tenant-limits') as typeof import('../server/ingest/tenant-limits');
-        const shared = new RedisLimitState({ redisUrl, fallback: new LocalLimitState(), log });
-        // Until Redis answers, each server counts on its own (never refusing to start over it).
-        if (!(await shared.ready(3000))) log('flamewatch: Redis not reachable yet: tenant limits are counted per server until it is');
-        limitState = shared;
-      }
-      const { app, close } = createApp({
-        store, limitState, ingestWorkers: workers === undefined ? undefined : Number(workers), ingestMaxInFlight: maxInFlight ? Number(maxInFlight) : undefined, jobs, pullRequestDelayMs: prDelay * 1000, auth: auth.options, tenantLimits,
-      });
-      const server: Server = await new Promise((resolve, reject) => {
-        const s = app.listen(opts.port, opts.host, () => resolve(s));
-        s.once('error', reject);
-      });
-      const address = server.address();
-      const actualPort = typeof address === 'object' && address ? address.port : opts.port;
-      const where = store.engine === 'chdb' ? `embedded chDB in ${config.dataDir}` : 'ClickHouse at CLICKHOUSE_URL';
-      console.log(`flamewatch listening on http://${opts.host}:${actualPort} (${where})`);
-      console.log(`flamewatch: ${auth.notice}`);
-      // Data to look at within seconds of the first start, as Pyroscope does:
-      // the server profiles itself with the same agent services use.
-      const selfProfile = opts.selfProfile
-        ? (require('@flamewatch/agent') as typeof import('@flamewatch/agent')).start({
-            server: `http://127.0.0.1:${actualPort}`,
-            service: 'flamewatch-server',
-            labels: { engine: store.engine },
-            authToken: selfToken,
-          })
-        : undefined;
-
-      let closing = false;
-      const shutdown = (signal: string) => {
-        if (closing) return;
-        closing = true;
-        console.log(`flamewatch: ${signal}, finishing in-flight requests`);
-        server.close(() => {
-          // Running jobs finish before the store they use closes.
-          Promise.all([close(), jobs.close().then(() => store.close()), selfProfile?.stop()]).then(
-            () => process.exit(0),
-            () => process.exit(1),
-          );
+    .option(
+      '--cluster <name>',
+      'ClickHouse cluster (with CLICKHOUSE_URL): replicated, sharded tables made ON CLUSTER',
+      process.env.FLAMEWATCH_CLICKHOUSE_CLUSTER,
+    )
+    .option(
+      '--no-self-profile',
+      'do not profile the server itself (by default it does, as service flamewatch-server)',
+    )
+    .action(
+      async (opts: {
+        port: number;
+        host: string;
+        data: string;
+        retentionDays: string;
+        cluster?: string;
+        selfProfile: boolean;
+      }) => {
+        // Loaded here, not at the top: other commands (collapse, push) start in
+        // milliseconds without express, the ClickHouse client and chDB.
+        const { createApp } = require('../server/app') as typeof import('../server/app');
+        const { openStore, storeConfigFromEnv } = require('../store') as typeof import('../store');
+        const { authFromEnv } = require('../server/auth') as typeof import('../server/auth');
+        const { limitsFromEnv } =
+          require('../server/ingest/tenant-limits') as typeof import('../server/ingest/tenant-limits');
+        // Before anything opens: a server others can reach never starts without authentication by accident.
+        const auth = authFromEnv(process.env, opts.host);
+        const tenantLimits = limitsFromEnv(process.env);
+        const config = storeConfigFromEnv(process.env, {
+          dataDir: opts.data,
+          retentionDays: Number(opts.retentionDays),
+          cluster: opts.cluster,
         });
-        server.closeIdleConnections();
-        setTimeout(() => process.exit(1), 10_000).unref();
-      };
-      process.on('SIGINT', () => shutdown('SIGINT'));
-      process.on('SIGTERM', () => shutdown('SIGTERM'));
-    });
+        const store = await openStore(config);
+        // Jobs: on BullMQ when REDIS_URL is set (this process only enqueues; `flamewatch worker` runs them), else in this process.
+        const { createJobRunner } = require('../jobs/runner') as typeof import('../jobs/runner');
+        const { processors, lateQueue, detectionSettings, scheduleSweep, rollupEveryMs, scheduleRollups } =
+          require('../jobs/processors') as typeof import('../jobs/processors');
+        const log = (msg: string) => console.error(msg);
+        const redisUrl = process.env.REDIS_URL || undefined;
+        const detection = detectionSettings(
+          process.env,
+          `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${opts.port}`,
+        );
+        const rollupEvery = rollupEveryMs(process.env);
+        const queue = lateQueue();
+        const jobs = createJobRunner({
+          redisUrl,
+          role: redisUrl ? 'enqueue-only' : 'all',
+          processors: processors({ store, log, queue, ...detection }),
+          concurrency: Number(process.env.FLAMEWATCH_JOB_CONCURRENCY ?? 1),
+          log,
+        });
+        queue.bind(jobs);
+        await jobs.start();
+        // Regressions are found on a schedule, with no button to press. The id makes this idempotent across replicas.
+        await scheduleSweep(jobs, detection.sweepEveryMs).catch((err: Error) =>
+          log(`flamewatch: could not schedule regression detection: ${err.message}`),
+        );
+        // Hours are rolled up once they are over; until then (or if this is off) queries read raw profiles.
+        await scheduleRollups(jobs, rollupEvery).catch((err: Error) =>
+          log(`flamewatch: could not schedule rollups: ${err.message}`),
+        );
+        console.log(
+          `flamewatch jobs: ${redisUrl ? `${jobs.transport}, run by flamewatch worker` : 'in-process (no REDIS_URL)'}`,
+        );
+        if (redisUrl && store.engine === 'chdb') {
+          console.error(
+            'flamewatch: REDIS_URL is set but the store is embedded chDB, which workers cannot read: set CLICKHOUSE_URL for both',
+          );
+        }
+        const workers = process.env.FLAMEWATCH_INGEST_WORKERS;
+        const maxInFlight = process.env.FLAMEWATCH_INGEST_MAX_IN_FLIGHT?.trim();
+        if (maxInFlight && !/^[1-9]\d{0,6}$/.test(maxInFlight))
+          throw new Error(
+            `FLAMEWATCH_INGEST_MAX_IN_FLIGHT must be a whole number of at least 1, not ${JSON.stringify(maxInFlight)}`,
+          );
+        // A pull request's run is compared this long after its profiles start arriving, and again each such slot while they keep coming.
+        const prDelay = Number(process.env.FLAMEWATCH_PR_DELAY ?? 60);
+        if (!Number.isFinite(prDelay) || prDelay < 1)
+          throw new Error(
+            `FLAMEWATCH_PR_DELAY must be seconds (at least 1), not ${JSON.stringify(process.env.FLAMEWATCH_PR_DELAY)}`,
+          );
+        // The self-profiling agent pushes with a token that lives only in this process.
+        const { newToken } = require('../store/tokens') as typeof import('../store/tokens');
+        const selfToken = auth.options.mode === 'token' && opts.selfProfile ? newToken() : undefined;
+        if (selfToken)
+          auth.options.internalTokens = [
+            { token: selfToken, tenant: auth.options.adminTenant ?? 'default', scopes: ['ingest'] },
+          ];
+        // With Redis, every replica counts tenants' rates and series in one place.
+        let limitState: import('../server/ingest/shared-limits').LimitState | undefined;
+        if (redisUrl) {
+          const { RedisLimitState } =
+            require('../server/ingest/shared-limits') as typeof import('../server/ingest/shared-limits');
+          const { LocalLimitState } =
+            require('../server/ingest/tenant-limits') as typeof import('../server/ingest/tenant-limits');
+          const shared = new RedisLimitState({ redisUrl, fallback: new LocalLimitState(), log });
+          // Until Redis answers, each server counts on its own (never refusing to start over it).
+          if (!(await shared.ready(3000)))
+            log('flamewatch: Redis not reachable yet: tenant limits are counted per server until it is');
+          limitState = shared;
+        }
+        const { app, close } = createApp({
+          store,
+          limitState,
+          ingestWorkers: workers === undefined ? undefined : Number(workers),
+          ingestMaxInFlight: maxInFlight ? Number(maxInFlight) : undefined,
+          jobs,
+          pullRequestDelayMs: prDelay * 1000,
+          auth: auth.options,
+          tenantLimits,
+        });
+        const server: Server = await new Promise((resolve, reject) => {
+          const s = app.listen(opts.port, opts.host, () => resolve(s));
+          s.once('error', reject);
+        });
+        const address = server.address();
+        const actualPort = typeof address === 'object' && address ? address.port : opts.port;
+        const where =
+          store.engine === 'chdb' ? `embedded chDB in ${config.dataDir}` : 'ClickHouse at CLICKHOUSE_URL';
+        console.log(`flamewatch listening on http://${opts.host}:${actualPort} (${where})`);
+        console.log(`flamewatch: ${auth.notice}`);
+        // Data to look at within seconds of the first start, as Pyroscope does:
+        // the server profiles itself with the same agent services use.
+        const selfProfile = opts.selfProfile
+          ? (require('@flamewatch/agent') as typeof import('@flamewatch/agent')).start({
+              server: `http://127.0.0.1:${actualPort}`,
+              service: 'flamewatch-server',
+              labels: { engine: store.engine },
+              authToken: selfToken,
+            })
+          : undefined;
+
+        let closing = false;
+        const shutdown = (signal: string) => {
+          if (closing) return;
+          closing = true;
+          console.log(`flamewatch: ${signal}, finishing in-flight requests`);
+          server.close(() => {
+            // Running jobs finish before the store they use closes.
+            Promise.all([close(), jobs.close().then(() => store.close()), selfProfile?.stop()]).then(
+              () => process.exit(0),
+              () => process.exit(1),
+            );
+          });
+          server.closeIdleConnections();
+          setTimeout(() => process.exit(1), 10_000).unref();
+        };
+        process.on('SIGINT', () => shutdown('SIGINT'));
+        process.on('SIGTERM', () => shutdown('SIGTERM'));
+      },
+    );
 }

@@ -13,24 +13,52 @@ function positive(value: string): number {
  */
 export function workerCommand(): Command {
   return new Command('worker')
-    .description('run background jobs from the Redis queues at REDIS_URL (any number of workers; without Redis the jobs run inside flamewatch serve)')
-    .option('-c, --concurrency <n>', 'jobs of one name running at once in this worker', positive, Number(process.env.FLAMEWATCH_JOB_CONCURRENCY ?? 1))
-    .option('--cluster <name>', 'ClickHouse cluster the server uses (its tables are made ON CLUSTER)', process.env.FLAMEWATCH_CLICKHOUSE_CLUSTER)
+    .description(
+      'run background jobs from the Redis queues at REDIS_URL (any number of workers; without Redis the jobs run inside flamewatch serve)',
+    )
+    .option(
+      '-c, --concurrency <n>',
+      'jobs of one name running at once in this worker',
+      positive,
+      Number(process.env.FLAMEWATCH_JOB_CONCURRENCY ?? 1),
+    )
+    .option(
+      '--cluster <name>',
+      'ClickHouse cluster the server uses (its tables are made ON CLUSTER)',
+      process.env.FLAMEWATCH_CLICKHOUSE_CLUSTER,
+    )
     .action(async (opts: { concurrency: number; cluster?: string }) => {
       const redisUrl = process.env.REDIS_URL;
-      if (!redisUrl) throw new Error('flamewatch worker needs REDIS_URL; without Redis the jobs run inside flamewatch serve');
+      if (!redisUrl)
+        throw new Error(
+          'flamewatch worker needs REDIS_URL; without Redis the jobs run inside flamewatch serve',
+        );
       // An embedded chDB directory belongs to the one process that opened it (the server), so workers read ClickHouse over HTTP.
       if (!process.env.CLICKHOUSE_URL) {
-        throw new Error('flamewatch worker needs CLICKHOUSE_URL: the server and its workers must share a ClickHouse server (an embedded chDB directory belongs to one process)');
+        throw new Error(
+          'flamewatch worker needs CLICKHOUSE_URL: the server and its workers must share a ClickHouse server (an embedded chDB directory belongs to one process)',
+        );
       }
       const { createJobRunner } = require('../jobs/runner') as typeof import('../jobs/runner');
-      const { processors, lateQueue, detectionSettings } = require('../jobs/processors') as typeof import('../jobs/processors');
+      const { processors, lateQueue, detectionSettings } =
+        require('../jobs/processors') as typeof import('../jobs/processors');
       const { openStore, storeConfigFromEnv } = require('../store') as typeof import('../store');
       const log = (msg: string) => console.error(msg);
       const store = await openStore(storeConfigFromEnv(process.env, { cluster: opts.cluster }));
       const queue = lateQueue();
-      const registry = processors({ store, log, queue, ...detectionSettings(process.env, 'http://127.0.0.1:4040') });
-      const runner = createJobRunner({ redisUrl, role: 'worker', processors: registry, concurrency: opts.concurrency, log });
+      const registry = processors({
+        store,
+        log,
+        queue,
+        ...detectionSettings(process.env, 'http://127.0.0.1:4040'),
+      });
+      const runner = createJobRunner({
+        redisUrl,
+        role: 'worker',
+        processors: registry,
+        concurrency: opts.concurrency,
+        log,
+      });
       queue.bind(runner);
       let closing = false;
       const shutdown = (signal: string) => {

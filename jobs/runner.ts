@@ -25,8 +25,18 @@ export interface JobRunnerOptions extends RunnerOptions {
  * in-process runner otherwise. Both implement the same `JobQueue` contract
  * (`profile/jobs.ts`); processing starts at `start()`.
  */
-export function createJobRunner({ redisUrl, role = 'all', prefix, timeoutMs, ...opts }: JobRunnerOptions): JobRunner {
-  if (redisUrl !== undefined && redisUrl !== '') return new BullmqRunner({ ...opts, redisUrl, role, prefix, timeoutMs });
-  if (role !== 'all') throw new Error(`the ${role} role needs Redis (REDIS_URL); without it the jobs run where they are enqueued`);
+export function createJobRunner({
+  redisUrl,
+  role = 'all',
+  prefix,
+  timeoutMs,
+  ...opts
+}: JobRunnerOptions): JobRunner {
+  if (redisUrl !== undefined && redisUrl !== '')
+    return new BullmqRunner({ ...opts, redisUrl, role, prefix, timeoutMs });
+  if (role !== 'all')
+    throw new Error(
+      `the ${role} role needs Redis (REDIS_URL); without it the jobs run where they are enqueued`,
+    );
   return new InProcessRunner(opts);
 }

@@ -30,7 +30,10 @@ export interface GitHubOptions {
 
 /** A GitHub request failed for good; the CLI exits 2 with this message. `status` is GitHub's answer, when there was one. */
 export class GitHubError extends Error {
-  constructor(message: string, readonly status?: number) {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
     super(message);
     this.name = 'GitHubError';
   }
@@ -39,18 +42,26 @@ export class GitHubError extends Error {
 const ThrottledOctokit = Octokit.plugin(retry, throttling);
 
 /** An Octokit that retries 5xx/429 and waits out rate limits up to `maxWaitSeconds`. */
-export function githubClient(token: string, apiUrl: string, options: GitHubOptions = {}): InstanceType<typeof ThrottledOctokit> {
+export function githubClient(
+  token: string,
+  apiUrl: string,
+  options: GitHubOptions = {},
+): InstanceType<typeof ThrottledOctokit> {
   const maxWait = options.maxWaitSeconds ?? 120;
   const retries = options.retries ?? 3;
   const log = options.log ?? (() => undefined);
-  const onLimit = (kind: string) => (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
-    if (retryCount >= retries || retryAfter > maxWait) {
-      log(`GitHub ${kind} on ${request.method} ${request.url}: not retrying (reset in ${retryAfter} s, limit ${maxWait} s, ${retryCount} retries)`);
-      return false;
-    }
-    log(`GitHub ${kind} on ${request.method} ${request.url}: retrying in ${retryAfter} s`);
-    return true;
-  };
+  const onLimit =
+    (kind: string) =>
+    (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
+      if (retryCount >= retries || retryAfter > maxWait) {
+        log(
+          `GitHub ${kind} on ${request.method} ${request.url}: not retrying (reset in ${retryAfter} s, limit ${maxWait} s, ${retryCount} retries)`,
+        );
+        return false;
+      }
+      log(`GitHub ${kind} on ${request.method} ${request.url}: retrying in ${retryAfter} s`);
+      return true;
+    };
   const gh = new ThrottledOctokit({
     auth: token,
     baseUrl: apiUrl.replace(/\/$/, ''),
@@ -83,7 +94,8 @@ export function waitSeconds(headers: Record<string, string | undefined>, now: nu
   const after = Number(headers['retry-after']);
   if (Number.isFinite(after) && after >= 0 && headers['retry-after'] !== undefined) return after;
   const reset = Number(headers['x-ratelimit-reset']);
-  if (headers['x-ratelimit-remaining'] === '0' && Number.isFinite(reset)) return Math.max(0, Math.ceil(reset - now / 1000) + 1);
+  if (headers['x-ratelimit-remaining'] === '0' && Number.isFinite(reset))
+    return Math.max(0, Math.ceil(reset - now / 1000) + 1);
   return 1;
 }
 
@@ -108,7 +120,12 @@ export async function upsertComment(
   const [owner, repo] = splitRepository(target.repository);
   const body = `${marker}\n${markdown}`;
   return withContext(`comment on ${target.repository}#${target.pr}`, async () => {
-    const comments = await gh.paginate(gh.rest.issues.listComments, { owner, repo, issue_number: target.pr, per_page: 100 });
+    const comments = await gh.paginate(gh.rest.issues.listComments, {
+      owner,
+      repo,
+      issue_number: target.pr,
+      per_page: 100,
+    });
     // The marker opens the report; a reply quoting it does not start with it.
     const mine = comments.find((c) => typeof c.body === 'string' && c.body.startsWith(marker));
     if (mine) {
@@ -124,20 +141,33 @@ export async function upsertComment(
 /** Sets a commit status on `target.sha` under `context`. */
 export async function setStatus(
   target: PullRequestTarget & { sha: string },
-  status: { state: 'success' | 'failure' | 'error' | 'pending'; context: string; description: string; targetUrl?: string },
+  status: {
+    state: 'success' | 'failure' | 'error' | 'pending';
+    context: string;
+    description: string;
+    targetUrl?: string;
+  },
   options: GitHubOptions = {},
 ): Promise<void> {
   const gh = githubClient(target.token, target.apiUrl, options);
   const [owner, repo] = splitRepository(target.repository);
-  await withContext(`status on ${target.sha.slice(0, 12)}`, () => gh.rest.repos.createCommitStatus({
-    owner, repo, sha: target.sha, state: status.state, context: status.context,
-    description: status.description.slice(0, 140), ...(status.targetUrl ? { target_url: status.targetUrl } : {}),
-  }));
+  await withContext(`status on ${target.sha.slice(0, 12)}`, () =>
+    gh.rest.repos.createCommitStatus({
+      owner,
+      repo,
+      sha: target.sha,
+      state: status.state,
+      context: status.context,
+      description: status.description.slice(0, 140),
+      ...(status.targetUrl ? { target_url: status.targetUrl } : {}),
+    }),
+  );
 }
 
 function splitRepository(repository: string): [string, string] {
   const m = /^([^/\s]+)\/([^/\s]+)$/.exec(repository);
-  if (!m) throw new GitHubError(`repository "${repository}" is not owner/name (GITHUB_REPOSITORY or --repository)`);
+  if (!m)
+    throw new GitHubError(`repository "${repository}" is not owner/name (GITHUB_REPOSITORY or --repository)`);
   return [m[1], m[2]];
 }
 
@@ -146,10 +176,17 @@ async function withContext<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     const status = (err as { status?: number }).status;
-    const hint = status === 401 ? ': the token was refused (GITHUB_TOKEN)'
-      : status === 403 ? ': forbidden; the token needs pull-requests: write (and statuses: write for a status)'
-        : status === 404 ? ': not found; check the repository and pull request number, and that the token can see them'
-          : '';
-    throw new GitHubError(`GitHub ${what} failed${status ? ` (${status})` : ''}: ${(err as Error).message}${hint}`, status);
+    const hint =
+      status === 401
+        ? ': the token was refused (GITHUB_TOKEN)'
+        : status === 403
+          ? ': forbidden; the token needs pull-requests: write (and statuses: write for a status)'
+          : status === 404
+            ? ': not found; check the repository and pull request number, and that the token can see them'
+            : '';
+    throw new GitHubError(
+      `GitHub ${what} failed${status ? ` (${status})` : ''}: ${(err as Error).message}${hint}`,
+      status,
+    );
   }
 }

@@ -2,7 +2,16 @@
  * Budgets files (valid, invalid with each error at its line) and the
  * evaluator's verdicts on per-observation values.
  */
-import { BudgetFileError, judgeAbsolute, judgeGrowth, judgeGrowthDetected, overallVerdict, parseBudgetsYaml, parseLimit, type Budget } from './budgets';
+import {
+  BudgetFileError,
+  judgeAbsolute,
+  judgeGrowth,
+  judgeGrowthDetected,
+  overallVerdict,
+  parseBudgetsYaml,
+  parseLimit,
+  type Budget,
+} from './budgets';
 import { detect, summarize, type Observation } from './regression';
 import { rng } from '../test/helpers/synthetic-profiles';
 
@@ -38,11 +47,24 @@ budgets:
 test('a valid file: defaults, regexes, units and severities', () => {
   const b = parseBudgetsYaml(VALID);
   expect(b.map((x) => [x.name, x.kind, x.max])).toEqual([
-    ['match-orders-share', 'share', 0.35], ['json-parse-self', 'share', 0.02], ['cpu', 'rate', 0.5e9],
-    ['per-order', 'perRequest', 40_000], ['heap', 'rate', 200e6], ['no-slower', 'growth', 0.05],
+    ['match-orders-share', 'share', 0.35],
+    ['json-parse-self', 'share', 0.02],
+    ['cpu', 'rate', 0.5e9],
+    ['per-order', 'perRequest', 40_000],
+    ['heap', 'rate', 200e6],
+    ['no-slower', 'growth', 0.05],
   ]);
-  expect(b[0]).toMatchObject({ service: 'orders', type: 'cpu', owner: '@matching', severity: 'block', function: { name: 'matchOrders', regex: false, measure: 'total' } });
-  expect(b[1]).toMatchObject({ severity: 'warn', function: { name: '^JSON\\.parse', regex: true, measure: 'self' } });
+  expect(b[0]).toMatchObject({
+    service: 'orders',
+    type: 'cpu',
+    owner: '@matching',
+    severity: 'block',
+    function: { name: 'matchOrders', regex: false, measure: 'total' },
+  });
+  expect(b[1]).toMatchObject({
+    severity: 'warn',
+    function: { name: '^JSON\\.parse', regex: true, measure: 'self' },
+  });
   expect(b[2].selector).toBe('{env="prod"}');
   expect(b[3].counter).toBe('orders');
 });
@@ -117,17 +139,30 @@ test('limits in words', () => {
 });
 
 const budget = (max: number, extra: Partial<Budget> = {}): Budget => ({
-  name: 'b', service: 's', type: 'cpu', selector: '', owner: '', severity: 'block', kind: 'share', function: { name: 'f', regex: false, measure: 'total' }, max, maxText: String(max), ...extra,
+  name: 'b',
+  service: 's',
+  type: 'cpu',
+  selector: '',
+  owner: '',
+  severity: 'block',
+  kind: 'share',
+  function: { name: 'f', regex: false, measure: 'total' },
+  max,
+  maxText: String(max),
+  ...extra,
 });
 
 function normal(r: () => number, mean: number, sd: number, n: number): number[] {
-  return Array.from({ length: n }, () => mean + sd * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()));
+  return Array.from(
+    { length: n },
+    () => mean + sd * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()),
+  );
 }
 
 test('absolute verdicts: clearly over fails, clearly under passes, near the limit or too few is inconclusive with the observations it would need', () => {
   const r = rng(3);
-  expect(judgeAbsolute(budget(0.35), normal(r, 0.40, 0.02, 20))).toMatchObject({ verdict: 'fail' });
-  expect(judgeAbsolute(budget(0.35), normal(r, 0.30, 0.02, 20))).toMatchObject({ verdict: 'pass' });
+  expect(judgeAbsolute(budget(0.35), normal(r, 0.4, 0.02, 20))).toMatchObject({ verdict: 'fail' });
+  expect(judgeAbsolute(budget(0.35), normal(r, 0.3, 0.02, 20))).toMatchObject({ verdict: 'pass' });
   const near = judgeAbsolute(budget(0.35), normal(r, 0.352, 0.02, 10));
   expect(near.verdict).toBe('inconclusive');
   expect(near.needed).toBeGreaterThan(10);
@@ -138,20 +173,39 @@ test('absolute verdicts: clearly over fails, clearly under passes, near the limi
   expect(more.confidence).toBeGreaterThan(0.95);
 });
 
-test('growth verdicts with Welch\'s t', () => {
+test("growth verdicts with Welch's t", () => {
   const r = rng(5);
   const g = budget(0.05, { kind: 'growth' });
-  expect(judgeGrowth(g, normal(r, 0.1, 0.01, 30), normal(r, 0.12, 0.01, 30))).toMatchObject({ verdict: 'fail' });
-  expect(judgeGrowth(g, normal(r, 0.1, 0.01, 30), normal(r, 0.1, 0.01, 30))).toMatchObject({ verdict: 'pass' });
+  expect(judgeGrowth(g, normal(r, 0.1, 0.01, 30), normal(r, 0.12, 0.01, 30))).toMatchObject({
+    verdict: 'fail',
+  });
+  expect(judgeGrowth(g, normal(r, 0.1, 0.01, 30), normal(r, 0.1, 0.01, 30))).toMatchObject({
+    verdict: 'pass',
+  });
   expect(judgeGrowth(g, normal(r, 0.1, 0.01, 30), normal(r, 0.105, 0.01, 30)).verdict).toBe('inconclusive');
 });
 
 test('the overall verdict: blocking budgets decide, warnings only report', () => {
   const warn = budget(1, { severity: 'warn' });
   const block = budget(1);
-  expect(overallVerdict([{ budget: warn, verdict: 'fail' }, { budget: block, verdict: 'pass' }])).toBe('pass');
-  expect(overallVerdict([{ budget: block, verdict: 'inconclusive' }, { budget: block, verdict: 'pass' }])).toBe('inconclusive');
-  expect(overallVerdict([{ budget: block, verdict: 'inconclusive' }, { budget: block, verdict: 'fail' }])).toBe('fail');
+  expect(
+    overallVerdict([
+      { budget: warn, verdict: 'fail' },
+      { budget: block, verdict: 'pass' },
+    ]),
+  ).toBe('pass');
+  expect(
+    overallVerdict([
+      { budget: block, verdict: 'inconclusive' },
+      { budget: block, verdict: 'pass' },
+    ]),
+  ).toBe('inconclusive');
+  expect(
+    overallVerdict([
+      { budget: block, verdict: 'inconclusive' },
+      { budget: block, verdict: 'fail' },
+    ]),
+  ).toBe('fail');
 });
 
 describe('growth judged by the regression detector', () => {
@@ -161,7 +215,7 @@ describe('growth judged by the regression detector', () => {
   const side = (tag: string, seed: number, db: number): Observation[] => {
     const random = rng(seed);
     return Array.from({ length: 40 }, (_, i) => {
-      const pod = 1 + 0.03 * (((i % 4) * 7919) % 5 - 2) / 2;
+      const pod = 1 + (0.03 * ((((i % 4) * 7919) % 5) - 2)) / 2;
       const work = 100;
       const v = (x: number) => x * work * pod * (1 + 0.02 * (random() - 0.5));
       const fns = { db: v(db), render: v(7.5), tiny: v(0.02) };
@@ -171,9 +225,20 @@ describe('growth judged by the regression detector', () => {
       return { process: `${tag}${i % 4}`, total, seconds: 10, work, functions };
     });
   };
-  const d = detect(summarize(side('b', 1, 2.5)), summarize(side('c', 2, 4)), { focus: ['db', 'render', 'tiny'] });
+  const d = detect(summarize(side('b', 1, 2.5)), summarize(side('c', 2, 4)), {
+    focus: ['db', 'render', 'tiny'],
+  });
   const budget = (fn: string, max: number): Budget => ({
-    name: fn, service: 's', type: 'cpu', selector: '', owner: '', severity: 'block', kind: 'growth', function: { name: fn, regex: false, measure: 'total' }, max, maxText: `${max * 100}%`,
+    name: fn,
+    service: 's',
+    type: 'cpu',
+    selector: '',
+    owner: '',
+    severity: 'block',
+    kind: 'growth',
+    function: { name: fn, regex: false, measure: 'total' },
+    max,
+    maxText: `${max * 100}%`,
   });
 
   it('fails the function that grew, by its own cost, not its share', () => {
@@ -197,7 +262,12 @@ describe('growth judged by the regression detector', () => {
   });
 
   it('cannot tell with too few profiles, and says so', () => {
-    const few = detect(summarize(side('b', 1, 2.5).slice(0, 3)), summarize(side('c', 2, 4)), { focus: ['db'] });
-    expect(judgeGrowthDetected(budget('db', 0.1), few)).toMatchObject({ verdict: 'inconclusive', reason: expect.stringContaining('the baseline has 3') });
+    const few = detect(summarize(side('b', 1, 2.5).slice(0, 3)), summarize(side('c', 2, 4)), {
+      focus: ['db'],
+    });
+    expect(judgeGrowthDetected(budget('db', 0.1), few)).toMatchObject({
+      verdict: 'inconclusive',
+      reason: expect.stringContaining('the baseline has 3'),
+    });
   });
 });

@@ -97,30 +97,75 @@ export const BUDGETS_SCHEMA = {
   properties: {
     version: { const: 1 },
     defaults: {
-      type: 'object', additionalProperties: false, description: 'Fields every budget takes unless it sets its own.',
-      properties: { service: { type: 'string', minLength: 1, maxLength: 256 }, type: { type: 'string' }, selector: { type: 'string' }, owner: { type: 'string' }, severity: { enum: ['warn', 'block'] } },
+      type: 'object',
+      additionalProperties: false,
+      description: 'Fields every budget takes unless it sets its own.',
+      properties: {
+        service: { type: 'string', minLength: 1, maxLength: 256 },
+        type: { type: 'string' },
+        selector: { type: 'string' },
+        owner: { type: 'string' },
+        severity: { enum: ['warn', 'block'] },
+      },
     },
     budgets: {
-      type: 'array', maxItems: 500,
+      type: 'array',
+      maxItems: 500,
       items: {
         type: 'object',
         additionalProperties: false,
         required: ['name'],
         properties: {
-          name: { type: 'string', pattern: NAME, description: 'Unique in the file; names the budget in verdicts, the UI and breaches.' },
+          name: {
+            type: 'string',
+            pattern: NAME,
+            description: 'Unique in the file; names the budget in verdicts, the UI and breaches.',
+          },
           service: { type: 'string', minLength: 1, maxLength: 256 },
-          type: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Profile type; default cpu.' },
+          type: {
+            type: 'string',
+            pattern: '^[A-Za-z0-9_.-]{1,64}$',
+            description: 'Profile type; default cpu.',
+          },
           selector: { type: 'string', maxLength: 2048, description: 'Label matchers, e.g. {env="prod"}.' },
           owner: { type: 'string', maxLength: 256 },
-          severity: { enum: ['warn', 'block'], description: 'block fails CI and the gate; warn only reports. Default block.' },
+          severity: {
+            enum: ['warn', 'block'],
+            description: 'block fails CI and the gate; warn only reports. Default block.',
+          },
           description: { type: 'string', maxLength: 2048 },
-          function: { type: 'string', minLength: 1, maxLength: 4096, description: 'A function name, or /regex/ for every function it matches.' },
+          function: {
+            type: 'string',
+            minLength: 1,
+            maxLength: 4096,
+            description: 'A function name, or /regex/ for every function it matches.',
+          },
           measure: { enum: ['self', 'total'], description: 'Default total.' },
-          share: { type: ['string', 'number'], pattern: LIMIT, description: 'Most of the profile total the function may take: 35% or 0.35.' },
-          rate: { type: ['string', 'number'], pattern: LIMIT, description: 'Most per instance-second: 0.5 cores, 200 ms/s, 40 MB/s; in-use types: 200 MB.' },
-          perRequest: { type: ['string', 'number'], pattern: LIMIT, description: 'Most per counted request: 40 us, 2 KB.' },
-          counter: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'perRequest: the profile type counting requests; default requests.' },
-          growth: { type: ['string', 'number'], pattern: LIMIT, description: 'Most relative growth against the baseline: 5%.' },
+          share: {
+            type: ['string', 'number'],
+            pattern: LIMIT,
+            description: 'Most of the profile total the function may take: 35% or 0.35.',
+          },
+          rate: {
+            type: ['string', 'number'],
+            pattern: LIMIT,
+            description: 'Most per instance-second: 0.5 cores, 200 ms/s, 40 MB/s; in-use types: 200 MB.',
+          },
+          perRequest: {
+            type: ['string', 'number'],
+            pattern: LIMIT,
+            description: 'Most per counted request: 40 us, 2 KB.',
+          },
+          counter: {
+            type: 'string',
+            pattern: '^[A-Za-z0-9_.-]{1,64}$',
+            description: 'perRequest: the profile type counting requests; default requests.',
+          },
+          growth: {
+            type: ['string', 'number'],
+            pattern: LIMIT,
+            description: 'Most relative growth against the baseline: 5%.',
+          },
         },
       },
     },
@@ -139,19 +184,32 @@ export interface BudgetProblem {
 }
 
 export class BudgetFileError extends InputError {
-  constructor(readonly problems: BudgetProblem[], file = 'budgets') {
-    super('invalid_budgets', `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  ${p.line !== undefined ? `line ${p.line}${p.column ? `:${p.column}` : ''}: ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n')}`);
+  constructor(
+    readonly problems: BudgetProblem[],
+    file = 'budgets',
+  ) {
+    super(
+      'invalid_budgets',
+      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  ${p.line !== undefined ? `line ${p.line}${p.column ? `:${p.column}` : ''}: ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n')}`,
+    );
     this.name = 'BudgetFileError';
   }
 }
 
 /** Parses a budgets file's YAML (or JSON) text; throws BudgetFileError naming each problem's line. */
-export function parseBudgetsYaml(text: string, file = 'flamewatch.budgets.yaml', fallbackService?: string): Budget[] {
+export function parseBudgetsYaml(
+  text: string,
+  file = 'flamewatch.budgets.yaml',
+  fallbackService?: string,
+): Budget[] {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number | undefined) => (offset === undefined ? {} : lineCounter.linePos(offset));
   if (doc.errors.length > 0) {
-    throw new BudgetFileError(doc.errors.map((e) => ({ ...pos(at(e.pos[0])), path: '', message: e.message.split('\n')[0] })), file);
+    throw new BudgetFileError(
+      doc.errors.map((e) => ({ ...pos(at(e.pos[0])), path: '', message: e.message.split('\n')[0] })),
+      file,
+    );
   }
   const value = doc.toJS() as unknown;
   const nodeAt = (path: (string | number)[]): Node | undefined => {
@@ -161,7 +219,13 @@ export function parseBudgetsYaml(text: string, file = 'flamewatch.budgets.yaml',
     }
     return undefined;
   };
-  return budgetsFrom(value, file, (path) => pos(at(nodeAt(path)?.range?.[0])), isMap(doc.contents) || isSeq(doc.contents), fallbackService);
+  return budgetsFrom(
+    value,
+    file,
+    (path) => pos(at(nodeAt(path)?.range?.[0])),
+    isMap(doc.contents) || isSeq(doc.contents),
+    fallbackService,
+  );
 }
 
 /** Budgets from an already parsed value (the API's JSON body); problems carry paths, not lines. */
@@ -175,21 +239,39 @@ function pos(p: { line?: number; col?: number }): { line?: number; column?: numb
 
 type Where = (path: (string | number)[]) => { line?: number; column?: number };
 
-function budgetsFrom(value: unknown, file: string, where: Where, structured: boolean, fallbackService?: string): Budget[] {
+function budgetsFrom(
+  value: unknown,
+  file: string,
+  where: Where,
+  structured: boolean,
+  fallbackService?: string,
+): Budget[] {
   if (!structured || value === null || typeof value !== 'object') {
-    throw new BudgetFileError([{ ...where([]), path: '', message: 'must be a mapping with a "budgets" list' }], file);
+    throw new BudgetFileError(
+      [{ ...where([]), path: '', message: 'must be a mapping with a "budgets" list' }],
+      file,
+    );
   }
   const problems: BudgetProblem[] = [];
   // Budgets the schema refused are reported as such; the others still get the checks below, so one run names every problem.
   const refused = new Set<number>();
   if (!validate(value)) {
     for (const e of validate.errors ?? []) {
-      const path = e.instancePath.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~')));
-      const unknown = e.keyword === 'additionalProperties' ? String((e.params as { additionalProperty: string }).additionalProperty) : undefined;
+      const path = e.instancePath
+        .split('/')
+        .slice(1)
+        .map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~')));
+      const unknown =
+        e.keyword === 'additionalProperties'
+          ? String((e.params as { additionalProperty: string }).additionalProperty)
+          : undefined;
       const target = unknown !== undefined ? [...path, unknown] : path;
-      const message = unknown !== undefined ? 'unknown field (see GET /api/v1/budgets/schema)'
-        : e.keyword === 'enum' ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`
-          : e.message ?? 'is invalid';
+      const message =
+        unknown !== undefined
+          ? 'unknown field (see GET /api/v1/budgets/schema)'
+          : e.keyword === 'enum'
+            ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`
+            : (e.message ?? 'is invalid');
       problems.push({ ...where(target), path: dotted(target), message });
       if (path[0] === 'budgets' && typeof path[1] === 'number') refused.add(path[1]);
       else throw new BudgetFileError(problems, file);
@@ -201,25 +283,39 @@ function budgetsFrom(value: unknown, file: string, where: Where, structured: boo
   const seen = new Set<string>();
   v.budgets.forEach((raw, i) => {
     if (refused.has(i)) return;
-    const at = (key?: string) => ({ ...where(key ? ['budgets', i, key] : ['budgets', i]), path: dotted(['budgets', i, ...(key ? [key] : [])]) });
+    const at = (key?: string) => ({
+      ...where(key ? ['budgets', i, key] : ['budgets', i]),
+      path: dotted(['budgets', i, ...(key ? [key] : [])]),
+    });
     const b = raw as Record<string, string | number | undefined>;
     const name = String(b.name);
     if (seen.has(name)) problems.push({ ...at('name'), message: `budget "${name}" is named twice` });
     seen.add(name);
     const kinds = (['share', 'rate', 'perRequest', 'growth'] as const).filter((k) => b[k] !== undefined);
     if (kinds.length !== 1) {
-      problems.push({ ...at(), message: kinds.length === 0 ? 'needs one limit: share, rate, perRequest or growth' : `has ${kinds.length} limits (${kinds.join(', ')}); write one budget per limit` });
+      problems.push({
+        ...at(),
+        message:
+          kinds.length === 0
+            ? 'needs one limit: share, rate, perRequest or growth'
+            : `has ${kinds.length} limits (${kinds.join(', ')}); write one budget per limit`,
+      });
       return;
     }
     const kind = kinds[0];
     const service = (b.service as string | undefined) ?? d.service ?? fallbackService;
     if (!service) problems.push({ ...at(), message: 'needs a service (here or in defaults)' });
     const fnText = b.function as string | undefined;
-    if (kind === 'share' && fnText === undefined) problems.push({ ...at('share'), message: 'a share limit needs a function' });
+    if (kind === 'share' && fnText === undefined)
+      problems.push({ ...at('share'), message: 'a share limit needs a function' });
     if ((kind === 'rate' || kind === 'perRequest') && (fnText !== undefined || b.measure !== undefined)) {
-      problems.push({ ...at('function'), message: `a ${kind} limit is on the whole profile; remove function and measure (or use share)` });
+      problems.push({
+        ...at('function'),
+        message: `a ${kind} limit is on the whole profile; remove function and measure (or use share)`,
+      });
     }
-    if (kind !== 'perRequest' && b.counter !== undefined) problems.push({ ...at('counter'), message: 'counter is for perRequest limits' });
+    if (kind !== 'perRequest' && b.counter !== undefined)
+      problems.push({ ...at('counter'), message: 'counter is for perRequest limits' });
     let fn: FunctionMatcher | undefined;
     if (fnText !== undefined) {
       const regex = fnText.length > 2 && fnText.startsWith('/') && fnText.endsWith('/');
@@ -228,7 +324,10 @@ function budgetsFrom(value: unknown, file: string, where: Where, structured: boo
         try {
           new RegExp(name);
         } catch (err) {
-          problems.push({ ...at('function'), message: `not a regular expression: ${(err as Error).message}` });
+          problems.push({
+            ...at('function'),
+            message: `not a regular expression: ${(err as Error).message}`,
+          });
         }
       }
       fn = { name, regex, measure: (b.measure as 'self' | 'total' | undefined) ?? 'total' };
@@ -242,17 +341,28 @@ function budgetsFrom(value: unknown, file: string, where: Where, structured: boo
       return;
     }
     const selector = ((b.selector as string | undefined) ?? d.selector ?? '').trim();
-    if (selector && !/^\{.*\}$/s.test(selector)) problems.push({ ...at('selector'), message: 'write label matchers in braces: {env="prod"}' });
+    if (selector && !/^\{.*\}$/s.test(selector))
+      problems.push({ ...at('selector'), message: 'write label matchers in braces: {env="prod"}' });
     budgets.push({
-      name, service: service ?? '', type, selector,
+      name,
+      service: service ?? '',
+      type,
+      selector,
       owner: (b.owner as string | undefined) ?? d.owner ?? '',
-      severity: ((b.severity as Severity | undefined) ?? (d.severity as Severity | undefined) ?? 'block'),
+      severity: (b.severity as Severity | undefined) ?? (d.severity as Severity | undefined) ?? 'block',
       ...(b.description !== undefined ? { description: String(b.description) } : {}),
-      kind, ...(fn ? { function: fn } : {}), max, maxText: String(b[kind]),
+      kind,
+      ...(fn ? { function: fn } : {}),
+      max,
+      maxText: String(b[kind]),
       ...(kind === 'perRequest' ? { counter: (b.counter as string | undefined) ?? 'requests' } : {}),
     });
   });
-  if (problems.length > 0) throw new BudgetFileError(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0)), file);
+  if (problems.length > 0)
+    throw new BudgetFileError(
+      problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0)),
+      file,
+    );
   return budgets;
 }
 
@@ -260,14 +370,24 @@ function dotted(path: (string | number)[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${p}`)).join('');
 }
 
-const TIME: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9 };
-const BYTES: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+const TIME: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 };
+const BYTES: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
 
 /** A limit as a number in the type's base unit: fractions for share and growth; ns, bytes or counts otherwise. */
 export function parseLimit(kind: BudgetKind, text: string | number, type = 'cpu'): number {
   if (typeof text === 'number') {
-    if (!(text >= 0) || !Number.isFinite(text)) throw new Error(`limit must be a non-negative number, not ${text}`);
-    if ((kind === 'share') && text > 1) throw new Error(`a share of ${text} is over the whole profile; write 35% or 0.35`);
+    if (!(text >= 0) || !Number.isFinite(text))
+      throw new Error(`limit must be a non-negative number, not ${text}`);
+    if (kind === 'share' && text > 1)
+      throw new Error(`a share of ${text} is over the whole profile; write 35% or 0.35`);
     return text;
   }
   const m = /^\s*([0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)\s*([A-Za-zµ%/]*)\s*$/.exec(text);
@@ -275,7 +395,8 @@ export function parseLimit(kind: BudgetKind, text: string | number, type = 'cpu'
   const n = Number(m[1]);
   const unit = m[2];
   if (kind === 'share' || kind === 'growth') {
-    if (unit !== '%' && unit !== '') throw new Error(`a ${kind} limit is a percentage (35%) or a fraction (0.35), not "${text}"`);
+    if (unit !== '%' && unit !== '')
+      throw new Error(`a ${kind} limit is a percentage (35%) or a fraction (0.35), not "${text}"`);
     const f = unit === '%' ? n / 100 : n;
     if (kind === 'share' && f > 1) throw new Error(`a share of ${text} is over the whole profile`);
     return f;
@@ -286,10 +407,15 @@ export function parseLimit(kind: BudgetKind, text: string | number, type = 'cpu'
     return n * 1e9;
   }
   const [base, per] = unit.split('/');
-  if (per !== undefined && (kind !== 'rate' || per !== 's')) throw new Error(`cannot read the unit "${unit}" of "${text}"${kind === 'perRequest' ? ' (a perRequest limit is per request: 40 us, 2 KB)' : ''}`);
+  if (per !== undefined && (kind !== 'rate' || per !== 's'))
+    throw new Error(
+      `cannot read the unit "${unit}" of "${text}"${kind === 'perRequest' ? ' (a perRequest limit is per request: 40 us, 2 KB)' : ''}`,
+    );
   if (TIME[base] !== undefined) return n * TIME[base];
   if (BYTES[base.toLowerCase()] !== undefined) return n * BYTES[base.toLowerCase()];
-  throw new Error(`unknown unit "${base}" in "${text}": use ns, us, ms, s, cores, B, KB, MB, GB, KiB, MiB, GiB`);
+  throw new Error(
+    `unknown unit "${base}" in "${text}": use ns, us, ms, s, cores, B, KB, MB, GB, KiB, MiB, GiB`,
+  );
 }
 
 /** What a budget's limit is measured in: time (ns), bytes, or a plain number (a share, a growth, a count). */
@@ -302,7 +428,12 @@ export function limitDimension(b: Pick<Budget, 'kind' | 'maxText' | 'type'>): 't
   return 'none';
 }
 
-const STORED_TIME: Record<string, number> = { nanoseconds: 1, microseconds: 1e3, milliseconds: 1e6, seconds: 1e9 };
+const STORED_TIME: Record<string, number> = {
+  nanoseconds: 1,
+  microseconds: 1e3,
+  milliseconds: 1e6,
+  seconds: 1e9,
+};
 
 /**
  * The factor from the unit the data is stored in to the limit's base unit (ns or bytes); undefined when the
@@ -364,9 +495,18 @@ export function judgeAbsolute(budget: Budget, values: number[]): BudgetResult {
   const { n, mean, variance } = meanVar(values);
   const base = { budget, value: n ? mean : NaN, observations: n };
   if (n < MIN_OBSERVATIONS) {
-    return { ...base, verdict: 'inconclusive', ci: [NaN, NaN], confidence: 0, needed: MIN_OBSERVATIONS, reason: `needs at least ${MIN_OBSERVATIONS} observations; has ${n}` };
+    return {
+      ...base,
+      verdict: 'inconclusive',
+      ci: [NaN, NaN],
+      confidence: 0,
+      needed: MIN_OBSERVATIONS,
+      reason: `needs at least ${MIN_OBSERVATIONS} observations; has ${n}`,
+    };
   }
-  return judge(base, mean, Math.sqrt(variance / n), n - 1, budget.max, (se) => Math.ceil(n * (se / Math.max(1e-300, Math.abs(mean - budget.max))) ** 2));
+  return judge(base, mean, Math.sqrt(variance / n), n - 1, budget.max, (se) =>
+    Math.ceil(n * (se / Math.max(1e-300, Math.abs(mean - budget.max))) ** 2),
+  );
 }
 
 /**
@@ -378,16 +518,37 @@ export function judgeAbsolute(budget: Budget, values: number[]): BudgetResult {
 export function judgeGrowth(budget: Budget, baseline: number[], candidate: number[]): BudgetResult {
   const b = meanVar(baseline);
   const c = meanVar(candidate);
-  const base = { budget, value: b.mean > 0 ? c.mean / b.mean - 1 : NaN, observations: c.n, baselineObservations: b.n };
+  const base = {
+    budget,
+    value: b.mean > 0 ? c.mean / b.mean - 1 : NaN,
+    observations: c.n,
+    baselineObservations: b.n,
+  };
   if (b.n < MIN_OBSERVATIONS || c.n < MIN_OBSERVATIONS) {
-    return { ...base, verdict: 'inconclusive', ci: [NaN, NaN], confidence: 0, needed: MIN_OBSERVATIONS, reason: `needs at least ${MIN_OBSERVATIONS} observations a side; the baseline has ${b.n}, the candidate ${c.n}` };
+    return {
+      ...base,
+      verdict: 'inconclusive',
+      ci: [NaN, NaN],
+      confidence: 0,
+      needed: MIN_OBSERVATIONS,
+      reason: `needs at least ${MIN_OBSERVATIONS} observations a side; the baseline has ${b.n}, the candidate ${c.n}`,
+    };
   }
-  if (!(b.mean > 0)) return { ...base, verdict: 'inconclusive', ci: [NaN, NaN], confidence: 0, reason: 'the baseline is zero: growth against it is undefined' };
+  if (!(b.mean > 0))
+    return {
+      ...base,
+      verdict: 'inconclusive',
+      ci: [NaN, NaN],
+      confidence: 0,
+      reason: 'the baseline is zero: growth against it is undefined',
+    };
   const w = welch(b.variance, b.n, c.variance, c.n);
   const se = w.se / b.mean;
   const df = w.df;
   const growth = c.mean / b.mean - 1;
-  return judge(base, growth, se, df, budget.max, (s) => Math.ceil(Math.max(b.n, c.n) * (s / Math.max(1e-300, Math.abs(growth - budget.max))) ** 2));
+  return judge(base, growth, se, df, budget.max, (s) =>
+    Math.ceil(Math.max(b.n, c.n) * (s / Math.max(1e-300, Math.abs(growth - budget.max))) ** 2),
+  );
 }
 
 /**
@@ -402,44 +563,88 @@ export function judgeGrowth(budget: Budget, baseline: number[], candidate: numbe
 export function judgeGrowthDetected(budget: Budget, d: Detection): BudgetResult | undefined {
   const base = { budget, value: NaN, observations: d.candidate.n, baselineObservations: d.baseline.n };
   if (d.verdict === 'insufficient_data') {
-    return { ...base, verdict: 'inconclusive', ci: [NaN, NaN], confidence: 0, needed: d.options.minObservations, reason: d.reason ?? 'too few profiles' };
+    return {
+      ...base,
+      verdict: 'inconclusive',
+      ci: [NaN, NaN],
+      confidence: 0,
+      needed: d.options.minObservations,
+      reason: d.reason ?? 'too few profiles',
+    };
   }
   let f: Finding | undefined;
   if (budget.function) {
     const of = (m: string) => d.focus?.find((x) => x.function === budget.function!.name && x.measure === m);
     // A function whose self is its total (a leaf) is estimated once, as its total.
-    f = budget.function.measure === 'self' ? of('self') ?? of('total') : of('total');
+    f = budget.function.measure === 'self' ? (of('self') ?? of('total')) : of('total');
   } else {
     if (d.normalisation === 'size') return undefined;
     f = d.rate;
   }
-  if (!f || !(f.baseline > 0)) return { ...base, verdict: 'inconclusive', ci: [NaN, NaN], confidence: 0, reason: 'the baseline has none of it: growth against it is undefined' };
+  if (!f || !(f.baseline > 0))
+    return {
+      ...base,
+      verdict: 'inconclusive',
+      ci: [NaN, NaN],
+      confidence: 0,
+      reason: 'the baseline has none of it: growth against it is undefined',
+    };
   const growth = f.candidate / f.baseline - 1;
   // The detector's interval is of the difference, in the baseline's whole cost; as growth, of the baseline's own.
   const se = (f.ci[1] - f.ci[0]) / (2 * studentTQuantileUpper(0.025, f.df)) / f.baseline;
   const processes = Math.max(d.baseline.processes, d.candidate.processes);
-  const r = judge({ ...base, value: growth }, growth, se, f.df, budget.max, (s) => Math.ceil(d.candidate.n * (s / Math.max(1e-300, Math.abs(growth - budget.max))) ** 2));
-  const per = d.normalisation === 'work' ? 'per unit of work' : d.normalisation === 'level' ? 'held' : 'per size factor';
-  return { ...r, reason: `${r.reason} (${per}, ${d.baseline.processes} and ${d.candidate.processes} processes${processes < 2 ? ': one process a side cannot be decided' : ''})` };
+  const r = judge({ ...base, value: growth }, growth, se, f.df, budget.max, (s) =>
+    Math.ceil(d.candidate.n * (s / Math.max(1e-300, Math.abs(growth - budget.max))) ** 2),
+  );
+  const per =
+    d.normalisation === 'work'
+      ? 'per unit of work'
+      : d.normalisation === 'level'
+        ? 'held'
+        : 'per size factor';
+  return {
+    ...r,
+    reason: `${r.reason} (${per}, ${d.baseline.processes} and ${d.candidate.processes} processes${processes < 2 ? ': one process a side cannot be decided' : ''})`,
+  };
 }
 
 function judge(
   base: Pick<BudgetResult, 'budget' | 'value' | 'observations' | 'baselineObservations'>,
-  mean: number, se: number, df: number, max: number, neededFor: (tse: number) => number,
+  mean: number,
+  se: number,
+  df: number,
+  max: number,
+  neededFor: (tse: number) => number,
 ): BudgetResult {
   const t = studentTQuantileUpper(1 - CONFIDENCE, df);
   const t2 = studentTQuantileUpper(0.025, df);
   const ci: [number, number] = [mean - t2 * se, mean + t2 * se];
   if (se === 0) {
     const verdict: Verdict = mean > max ? 'fail' : 'pass';
-    return { ...base, verdict, ci, confidence: 1, reason: verdict === 'fail' ? 'over the limit in every observation' : 'within the limit in every observation' };
+    return {
+      ...base,
+      verdict,
+      ci,
+      confidence: 1,
+      reason:
+        verdict === 'fail' ? 'over the limit in every observation' : 'within the limit in every observation',
+    };
   }
   // P(true value on the other side of the limit), one-sided.
   const pOver = studentTUpper((max - mean) / se, df);
-  if (mean - t * se > max) return { ...base, verdict: 'fail', ci, confidence: pOver, reason: 'over the limit' };
-  if (mean + t * se <= max) return { ...base, verdict: 'pass', ci, confidence: 1 - pOver, reason: 'within the limit' };
+  if (mean - t * se > max)
+    return { ...base, verdict: 'fail', ci, confidence: pOver, reason: 'over the limit' };
+  if (mean + t * se <= max)
+    return { ...base, verdict: 'pass', ci, confidence: 1 - pOver, reason: 'within the limit' };
   const needed = neededFor(t * se);
-  return { ...base, verdict: 'inconclusive', ci, confidence: Math.max(pOver, 1 - pOver), needed, reason: 'too close to the limit to tell at 95 % confidence' };
+  return {
+    ...base,
+    verdict: 'inconclusive',
+    ci,
+    confidence: Math.max(pOver, 1 - pOver),
+    needed,
+    reason: 'too close to the limit to tell at 95 % confidence',
+  };
 }
 
 /** The overall verdict of budgets: fail when a blocking budget fails, inconclusive when a blocking one cannot tell, else pass. */

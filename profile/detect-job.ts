@@ -32,7 +32,10 @@ export const detectJob = z.object({
   key: z.string().max(1024),
   baseline: side,
   candidate: side,
-  options: z.object({ fdr: z.number().gt(0).lt(1), minAbsolute: z.number().min(0), minRelative: z.number().min(0) }).partial().optional(),
+  options: z
+    .object({ fdr: z.number().gt(0).lt(1), minAbsolute: z.number().min(0), minRelative: z.number().min(0) })
+    .partial()
+    .optional(),
   /** Each named process's first this many ms are left out (warm-up); absent: none. */
   warmupMs: z.number().int().min(0).max(3_600_000).optional(),
 });
@@ -74,12 +77,19 @@ export function redactUrl(url: string): string {
 /** Parses `FLAMEWATCH_WEBHOOKS` (comma-separated targets). Throws with the offending entry. */
 export function parseWebhooks(text: string | undefined): WebhookTarget[] {
   if (!text) return [];
-  return text.split(',').map((s) => s.trim()).filter(Boolean).map((entry) => {
-    const slack = entry.startsWith('slack=');
-    const url = slack ? entry.slice(6) : entry.replace(/^json=/, '');
-    if (!/^https?:\/\/[^\s]+$/.test(url)) throw new Error(`FLAMEWATCH_WEBHOOKS: ${JSON.stringify(entry)} is not an http(s) URL (prefix slack= for Slack)`);
-    return { url, format: slack ? 'slack' as const : 'json' as const };
-  });
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const slack = entry.startsWith('slack=');
+      const url = slack ? entry.slice(6) : entry.replace(/^json=/, '');
+      if (!/^https?:\/\/[^\s]+$/.test(url))
+        throw new Error(
+          `FLAMEWATCH_WEBHOOKS: ${JSON.stringify(entry)} is not an http(s) URL (prefix slack= for Slack)`,
+        );
+      return { url, format: slack ? ('slack' as const) : ('json' as const) };
+    });
 }
 
 /** What a regression's comparison is: the two sides as the UI's compare page shows them. */
@@ -106,10 +116,17 @@ export function compareView(r: ComparedSides): Record<string, string> {
     }
   };
   return {
-    view: 'compare', service: r.service, type: r.unit ? `${r.type}:${r.unit}` : r.type,
-    left: labels(r.baseline.query), right: labels(r.candidate.query),
-    lfrom: String(r.baseline.from), luntil: String(r.baseline.until), rfrom: String(r.candidate.from), runtil: String(r.candidate.until),
-    from: String(Math.min(r.baseline.from, r.candidate.from)), until: String(Math.max(r.baseline.until, r.candidate.until)),
+    view: 'compare',
+    service: r.service,
+    type: r.unit ? `${r.type}:${r.unit}` : r.type,
+    left: labels(r.baseline.query),
+    right: labels(r.candidate.query),
+    lfrom: String(r.baseline.from),
+    luntil: String(r.baseline.until),
+    rfrom: String(r.candidate.from),
+    runtil: String(r.candidate.until),
+    from: String(Math.min(r.baseline.from, r.candidate.from)),
+    until: String(Math.max(r.baseline.until, r.candidate.until)),
     ...(r.function ? { search: r.function } : {}),
   };
 }
@@ -124,7 +141,12 @@ export function exploreView(r: ComparedSides): Record<string, string> {
   }
   // A regex budget's function is searched as the regex it is.
   return {
-    view: 'explore', service: r.service, type: r.unit ? `${r.type}:${r.unit}` : r.type, labels,
-    from: String(r.candidate.from), until: String(r.candidate.until), ...(r.function ? { search: r.function } : {}),
+    view: 'explore',
+    service: r.service,
+    type: r.unit ? `${r.type}:${r.unit}` : r.type,
+    labels,
+    from: String(r.candidate.from),
+    until: String(r.candidate.until),
+    ...(r.function ? { search: r.function } : {}),
   };
 }

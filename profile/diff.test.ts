@@ -1,5 +1,12 @@
 import fc from 'fast-check';
-import { buildDiffTree, diffFunctions, diffGraph, diffProfiles, type DiffGraph, type FunctionDiff } from './diff';
+import {
+  buildDiffTree,
+  diffFunctions,
+  diffGraph,
+  diffProfiles,
+  type DiffGraph,
+  type FunctionDiff,
+} from './diff';
 import { buildTree, topFunctions, type StackValue } from './tree';
 
 /** Parses `a;b;c 5` lines into stacks. */
@@ -16,7 +23,10 @@ const folded = (text: string): StackValue[] =>
 /** Draws a payload one node per line, indented by depth: `name left total/self | right total/self`. */
 function draw(g: DiffGraph): string[] {
   const t = g.tree;
-  return t.name.map((n, i) => `${'  '.repeat(t.depth[i])}${g.names[n]} ${t.leftTotal[i]}/${t.leftSelf[i]} | ${t.rightTotal[i]}/${t.rightSelf[i]}`);
+  return t.name.map(
+    (n, i) =>
+      `${'  '.repeat(t.depth[i])}${g.names[n]} ${t.leftTotal[i]}/${t.leftSelf[i]} | ${t.rightTotal[i]}/${t.rightSelf[i]}`,
+  );
 }
 
 const left = folded(`
@@ -38,12 +48,18 @@ const right = folded(`
 function expectSidesMatchBuildTree(l: StackValue[], r: StackValue[]): void {
   const tree = buildDiffTree(l, r);
   type Tree = { names: string[]; name: ArrayLike<number>; parent: ArrayLike<number> };
-  const path = (t: Tree, n: number): string => (n <= 0 ? '' : `${path(t, t.parent[n])};${t.names[t.name[n]]}`);
-  for (const [stacks, total, self] of [[l, tree.leftTotal, tree.leftSelf], [r, tree.rightTotal, tree.rightSelf]] as const) {
+  const path = (t: Tree, n: number): string =>
+    n <= 0 ? '' : `${path(t, t.parent[n])};${t.names[t.name[n]]}`;
+  for (const [stacks, total, self] of [
+    [l, tree.leftTotal, tree.leftSelf],
+    [r, tree.rightTotal, tree.rightSelf],
+  ] as const) {
     const one = buildTree(stacks);
     const ours = new Map<string, [number, number]>();
     for (let n = 0; n < tree.size; n++) if (total[n] !== 0) ours.set(path(tree, n), [total[n], self[n]]);
-    expect(ours).toEqual(new Map(Array.from(one.name, (_, n) => [path(one, n), [one.total[n], one.self[n]]])));
+    expect(ours).toEqual(
+      new Map(Array.from(one.name, (_, n) => [path(one, n), [one.total[n], one.self[n]]])),
+    );
   }
 }
 
@@ -68,7 +84,10 @@ describe('buildDiffTree and diffGraph', () => {
   it('stays exact past the initial capacity of its arrays and table', () => {
     const wide: StackValue[] = [];
     for (let i = 0; i < 3000; i++) wide.push({ stack: ['main', `f${i % 97}`, `g${i}`], value: 1 + (i % 5) });
-    expectSidesMatchBuildTree(wide, wide.slice(1000).map((s) => ({ ...s, value: s.value * 2 })));
+    expectSidesMatchBuildTree(
+      wide,
+      wide.slice(1000).map((s) => ({ ...s, value: s.value * 2 })),
+    );
   });
 
   it('keeps the nodes with the largest share of either side, the value of the dropped as a gap', () => {
@@ -82,7 +101,12 @@ describe('buildDiffTree and diffGraph', () => {
     // A node that is small on the left but large on the right stays.
     const small = folded('main;a 100\nmain;b 1');
     const big = folded('main;a 1\nmain;b 100');
-    expect(draw(diffGraph(buildDiffTree(small, big), 4))).toEqual(['total 101/0 | 101/0', '  main 101/0 | 101/0', '    a 100/100 | 1/1', '    b 1/1 | 100/100']);
+    expect(draw(diffGraph(buildDiffTree(small, big), 4))).toEqual([
+      'total 101/0 | 101/0',
+      '  main 101/0 | 101/0',
+      '    a 100/100 | 1/1',
+      '    b 1/1 | 100/100',
+    ]);
   });
 
   it('always keeps the root, and takes ties in pre-order so parents come before children', () => {
@@ -91,7 +115,11 @@ describe('buildDiffTree and diffGraph', () => {
     expect(g.nodes).toEqual({ total: 8, shown: 1 });
     // a and b tie at every level; the budget goes to a's line first.
     const tied = folded('a;x 1\nb;y 1');
-    expect(draw(diffGraph(buildDiffTree(tied, tied), 3))).toEqual(['total 2/0 | 2/0', '  a 1/0 | 1/0', '    x 1/1 | 1/1']);
+    expect(draw(diffGraph(buildDiffTree(tied, tied), 3))).toEqual([
+      'total 2/0 | 2/0',
+      '  a 1/0 | 1/0',
+      '    x 1/1 | 1/1',
+    ]);
   });
 
   it('counts a side whose total is zero as share 0', () => {
@@ -101,7 +129,10 @@ describe('buildDiffTree and diffGraph', () => {
 
   it('keeps parents, consistent totals and at most maxNodes for any input', () => {
     const frame = fc.constantFrom('a', 'b', 'c', 'd', 'total');
-    const stacks = fc.array(fc.record({ stack: fc.array(frame, { maxLength: 6 }), value: fc.integer({ min: 0, max: 50 }) }), { maxLength: 30 });
+    const stacks = fc.array(
+      fc.record({ stack: fc.array(frame, { maxLength: 6 }), value: fc.integer({ min: 0, max: 50 }) }),
+      { maxLength: 30 },
+    );
     fc.assert(
       fc.property(stacks, stacks, fc.nat(40), (l, r, maxNodes) => {
         const g = diffGraph(buildDiffTree(l, r), maxNodes);
@@ -131,25 +162,44 @@ describe('buildDiffTree and diffGraph', () => {
 });
 
 describe('diffFunctions', () => {
-  it('joins each side\'s flat and cum by name, largest change of total share first', () => {
+  it("joins each side's flat and cum by name, largest change of total share first", () => {
     // L = 14, R = 25; change of total share in points: parse −22, main −16, lex −15.7, gc +14.6, encode and zlib −12.6, serve +4.
-    expect(diffFunctions(buildDiffTree(left, right)).map((f) => f.name)).toEqual(['parse', 'main', 'lex', 'gc', 'encode', 'zlib', 'serve']);
+    expect(diffFunctions(buildDiffTree(left, right)).map((f) => f.name)).toEqual([
+      'parse',
+      'main',
+      'lex',
+      'gc',
+      'encode',
+      'zlib',
+      'serve',
+    ]);
     const byName = new Map(diffFunctions(buildDiffTree(left, right)).map((f) => [f.name, f]));
     expect(byName.get('gc')).toEqual({ name: 'gc', leftSelf: 3, leftTotal: 3, rightSelf: 9, rightTotal: 9 });
-    expect(byName.get('serve')).toEqual({ name: 'serve', leftSelf: 0, leftTotal: 0, rightSelf: 1, rightTotal: 1 });
-    for (const f of topFunctions(right)) expect([byName.get(f.name)?.rightSelf, byName.get(f.name)?.rightTotal]).toEqual([f.self, f.total]);
+    expect(byName.get('serve')).toEqual({
+      name: 'serve',
+      leftSelf: 0,
+      leftTotal: 0,
+      rightSelf: 1,
+      rightTotal: 1,
+    });
+    for (const f of topFunctions(right))
+      expect([byName.get(f.name)?.rightSelf, byName.get(f.name)?.rightTotal]).toEqual([f.self, f.total]);
   });
 
-  it('gives each side exactly topFunctions\' self and total, recursion counted once per stack', () => {
+  it("gives each side exactly topFunctions' self and total, recursion counted once per stack", () => {
     const frame = fc.constantFrom('a', 'b', 'c', 'total');
-    const stacks = fc.array(fc.record({ stack: fc.array(frame, { maxLength: 7 }), value: fc.integer({ min: 0, max: 50 }) }), { maxLength: 30 });
+    const stacks = fc.array(
+      fc.record({ stack: fc.array(frame, { maxLength: 7 }), value: fc.integer({ min: 0, max: 50 }) }),
+      { maxLength: 30 },
+    );
     fc.assert(
       fc.property(stacks, stacks, (l, ownRight) => {
         const r = ownRight.concat(l.slice(0, 5)); // some frame arrays shared with the left, as the store's cache shares them
         const got = diffFunctions(buildDiffTree(l, r));
         const side = (pick: (f: FunctionDiff) => [number, number]) =>
           new Map(got.map((f) => [f.name, pick(f)] as const).filter(([, v]) => v[0] !== 0 || v[1] !== 0));
-        const want = (stacks: StackValue[]) => new Map(topFunctions(stacks).map((f) => [f.name, [f.self, f.total]] as const));
+        const want = (stacks: StackValue[]) =>
+          new Map(topFunctions(stacks).map((f) => [f.name, [f.self, f.total]] as const));
         expect(side((f) => [f.leftSelf, f.leftTotal])).toEqual(want(l));
         expect(side((f) => [f.rightSelf, f.rightTotal])).toEqual(want(r));
       }),

@@ -136,7 +136,8 @@ function shares(tree: DiffTree): Float64Array {
   const l = leftTotal[0];
   const r = rightTotal[0];
   const score = new Float64Array(size);
-  for (let i = 0; i < size; i++) score[i] = Math.max(l > 0 ? leftTotal[i] / l : 0, r > 0 ? rightTotal[i] / r : 0);
+  for (let i = 0; i < size; i++)
+    score[i] = Math.max(l > 0 ? leftTotal[i] / l : 0, r > 0 ? rightTotal[i] / r : 0);
   return score;
 }
 
@@ -154,7 +155,8 @@ function preOrder(names: string[], parent: Int32Array, name: Int32Array): Int32A
   const kids = new Int32Array(Math.max(size - 1, 0));
   for (let c = 1; c < size; c++) kids[fill[parent[c]]++] = c;
   const byRank = (a: number, b: number) => rank[name[a]] - rank[name[b]];
-  for (let p = 0; p < size; p++) if (start[p + 1] - start[p] > 1) kids.subarray(start[p], start[p + 1]).sort(byRank);
+  for (let p = 0; p < size; p++)
+    if (start[p + 1] - start[p] > 1) kids.subarray(start[p], start[p + 1]).sort(byRank);
 
   const order = new Int32Array(size);
   const stack = new Int32Array(size);
@@ -195,7 +197,12 @@ export function diffFunctions(tree: DiffTree, limit = 0): FunctionDiff[] {
   // subtrees hold each stack through it once, as pprof's cum counts it. This
   // walks nodes instead of hashing every frame of every stack again.
   const k = names.length;
-  const [lSelf, lTotal, rSelf, rTotal] = [new Float64Array(k), new Float64Array(k), new Float64Array(k), new Float64Array(k)];
+  const [lSelf, lTotal, rSelf, rTotal] = [
+    new Float64Array(k),
+    new Float64Array(k),
+    new Float64Array(k),
+    new Float64Array(k),
+  ];
   const present = new Uint8Array(k);
   const onPath = new Int32Array(k);
   const path = new Int32Array(size); // names of the current node's ancestors below the root, by depth - 1
@@ -220,7 +227,16 @@ export function diffFunctions(tree: DiffTree, limit = 0): FunctionDiff[] {
   for (let n = 0; n < k; n++) {
     if (!present[n]) continue;
     const change = Math.abs((r > 0 ? rTotal[n] / r : 0) - (l > 0 ? lTotal[n] / l : 0));
-    all.push({ f: { name: names[n], leftSelf: lSelf[n], leftTotal: lTotal[n], rightSelf: rSelf[n], rightTotal: rTotal[n] }, change });
+    all.push({
+      f: {
+        name: names[n],
+        leftSelf: lSelf[n],
+        leftTotal: lTotal[n],
+        rightSelf: rSelf[n],
+        rightTotal: rTotal[n],
+      },
+      change,
+    });
   }
   all.sort((a, b) => b.change - a.change || compareNames(a.f.name, b.f.name));
   return (limit > 0 ? all.slice(0, limit) : all).map((x) => x.f);
@@ -238,7 +254,12 @@ export interface Diff extends DiffGraph {
  * the `limit` functions whose share changed most (0: all), computed from the
  * full tree, not the pruned one.
  */
-export function diffProfiles(left: Iterable<StackValue>, right: Iterable<StackValue>, maxNodes = 0, limit = 0): Diff {
+export function diffProfiles(
+  left: Iterable<StackValue>,
+  right: Iterable<StackValue>,
+  maxNodes = 0,
+  limit = 0,
+): Diff {
   const tree = buildDiffTree(left, right);
   return {
     left: { total: tree.leftTotal[0] },

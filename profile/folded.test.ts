@@ -24,7 +24,10 @@ describe('folded stacks', () => {
   it('turns CPU samples at a sample rate into nanoseconds of CPU time, rounded', () => {
     const p = samplesAsCpuTime(parseFolded('a;b 3\nc 1\n', cpu), 100);
     expect(p.sampleTypes).toEqual([{ type: 'cpu', unit: 'nanoseconds' }]);
-    expect(p.samples.map((s) => [s.stack, s.values[0]])).toEqual([[['a', 'b'], 30_000_000], [['c'], 10_000_000]]);
+    expect(p.samples.map((s) => [s.stack, s.values[0]])).toEqual([
+      [['a', 'b'], 30_000_000],
+      [['c'], 10_000_000],
+    ]);
     expect(samplesAsCpuTime(parseFolded('a 1\n', cpu), 99).samples[0].values).toEqual([10_101_010]);
     expect(() => samplesAsCpuTime(parseFolded(`a ${2 ** 52}\n`, cpu), 1)).toThrow(/more CPU time/);
   });

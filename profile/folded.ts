@@ -28,7 +28,10 @@ export function parseFolded(text: string, type: ValueType, countless = false): P
     const countText = space === -1 ? '' : line.slice(space + 1);
     const count = Number(countText);
     if (space <= 0 || countText === '' || !Number.isSafeInteger(count) || count < 0) {
-      throw new InputError('invalid_profile', `folded line ${lineNo} has no "stack count" form: ${JSON.stringify(line.slice(0, 80))}`);
+      throw new InputError(
+        'invalid_profile',
+        `folded line ${lineNo} has no "stack count" form: ${JSON.stringify(line.slice(0, 80))}`,
+      );
     }
     const stack = line.slice(0, space);
     sums.set(stack, (sums.get(stack) ?? 0) + count);
@@ -50,7 +53,10 @@ export function samplesAsCpuTime(profile: Profile, sampleRate: number): Profile 
   const samples = profile.samples.map((s) => {
     const values = s.values.map((v) => Math.round(v * nsPerSample));
     if (!values.every(Number.isSafeInteger)) {
-      throw new InputError('invalid_profile', `${s.values.join(',')} samples at ${sampleRate} Hz is more CPU time than a profile can hold`);
+      throw new InputError(
+        'invalid_profile',
+        `${s.values.join(',')} samples at ${sampleRate} Hz is more CPU time than a profile can hold`,
+      );
     }
     return { ...s, values };
   });

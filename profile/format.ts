@@ -163,7 +163,9 @@ function isFolded(lines: readonly string[]): boolean {
   const nonEmpty = lines.filter((l) => l.trim() !== '');
   if (nonEmpty.length === 0) return false;
   const bad = nonEmpty.filter((l) => !FOLDED_LINE.test(l));
-  return bad.length === 0 || (bad.length === 1 && nonEmpty.length > 1 && bad[0] === nonEmpty[nonEmpty.length - 1]);
+  return (
+    bad.length === 0 || (bad.length === 1 && nonEmpty.length > 1 && bad[0] === nonEmpty[nonEmpty.length - 1])
+  );
 }
 
 /**

@@ -111,6 +111,8 @@ export interface JobQueue {
  */
 export function checkJobId(id: string): void {
   if (id.length === 0 || id.length > 200 || id.includes(':') || /^\d+$/.test(id)) {
-    throw new TypeError(`job id ${JSON.stringify(id)} is not allowed: use 1-200 characters, no ':', not only digits`);
+    throw new TypeError(
+      `job id ${JSON.stringify(id)} is not allowed: use 1-200 characters, no ':', not only digits`,
+    );
   }
 }

@@ -157,7 +157,8 @@ export class PerfScriptCollapser {
       // Sum, not set: a process name may hold a ";" and so equal another's stack.
       if (node.counted) stacks.set(stack, (stacks.get(stack) ?? 0) + node.count);
       if (node.children === undefined) continue;
-      for (const [id, child] of node.children) pending.push({ node: child, stack: stack + ';' + this.names[id] });
+      for (const [id, child] of node.children)
+        pending.push({ node: child, stack: stack + ';' + this.names[id] });
     }
     return stacks;
   }
@@ -289,7 +290,8 @@ export class PerfScriptCollapser {
   /** Lines such as `7f00 (mod)` need the regex's backtracking into the address. */
   private frameByRegex(line: string): boolean {
     const m = FRAME_LINE.exec(line);
-    if (m !== null && this.processName !== undefined) this.frames.push(...this.idsOf(this.namesOf(m[1], m[2], m[3])));
+    if (m !== null && this.processName !== undefined)
+      this.frames.push(...this.idsOf(this.namesOf(m[1], m[2], m[3])));
     return m !== null;
   }
 

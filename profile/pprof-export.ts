@@ -7,7 +7,11 @@ import type { StackValue } from './tree';
  * reads: one function and one location per distinct frame name, samples
  * leaf first. Returns the bytes; gzip them for a `.pb.gz`.
  */
-export function encodePprof(stacks: Iterable<StackValue>, type: ValueType, range: { from: number; until: number }): Uint8Array {
+export function encodePprof(
+  stacks: Iterable<StackValue>,
+  type: ValueType,
+  range: { from: number; until: number },
+): Uint8Array {
   const strings = [''];
   const stringIndex = new Map<string, number>([['', 0]]);
   const str = (s: string): number => {

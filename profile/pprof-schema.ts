@@ -50,13 +50,45 @@ const ReadProfileType = protobuf.parse(READ_PROTO).root.lookupType('perftools.pr
 /** A 64-bit integer as decoded: a number when exact, a bigint beyond 2^53, or a Long default. */
 export type Int64 = number | bigint | { high: number; low: number; unsigned?: boolean };
 
-export interface PbValueType { type?: Int64; unit?: Int64 }
-export interface PbLabel { key?: Int64; str?: Int64; num?: Int64; numUnit?: Int64 }
-export interface PbSample { locationId?: Int64[]; value?: Int64[]; label?: PbLabel[] }
-export interface PbLine { functionId?: Int64; line?: Int64 }
-export interface PbLocation { id?: Int64; mappingId?: Int64; address?: Int64; line?: PbLine[] }
-export interface PbFunction { id?: Int64; name?: Int64; systemName?: Int64; filename?: Int64; startLine?: Int64 }
-export interface PbMapping { id?: Int64; memoryStart?: Int64; memoryLimit?: Int64; filename?: Int64; buildId?: Int64 }
+export interface PbValueType {
+  type?: Int64;
+  unit?: Int64;
+}
+export interface PbLabel {
+  key?: Int64;
+  str?: Int64;
+  num?: Int64;
+  numUnit?: Int64;
+}
+export interface PbSample {
+  locationId?: Int64[];
+  value?: Int64[];
+  label?: PbLabel[];
+}
+export interface PbLine {
+  functionId?: Int64;
+  line?: Int64;
+}
+export interface PbLocation {
+  id?: Int64;
+  mappingId?: Int64;
+  address?: Int64;
+  line?: PbLine[];
+}
+export interface PbFunction {
+  id?: Int64;
+  name?: Int64;
+  systemName?: Int64;
+  filename?: Int64;
+  startLine?: Int64;
+}
+export interface PbMapping {
+  id?: Int64;
+  memoryStart?: Int64;
+  memoryLimit?: Int64;
+  filename?: Int64;
+  buildId?: Int64;
+}
 export interface PbProfile {
   sampleType?: PbValueType[];
   sample?: PbSample[];

@@ -1,6 +1,14 @@
 import { InputError } from './errors';
 import type { Labels, Profile, Sample, ValueType } from './model';
-import { countEntries, decodeProfileMessage, type EntryCounts, int64, type Int64, type PbProfile, uint64Hex } from './pprof-schema';
+import {
+  countEntries,
+  decodeProfileMessage,
+  type EntryCounts,
+  int64,
+  type Int64,
+  type PbProfile,
+  uint64Hex,
+} from './pprof-schema';
 import { frameHash, StackHasher } from './stack-id';
 
 /** The most of each entry a profile may hold (decoding costs ~150 bytes of heap per entry). */
@@ -8,7 +16,12 @@ export type PprofLimits = EntryCounts;
 
 // Generous for real profiles (the corpus' largest has 1,662 samples and ~3,000
 // functions); Pyroscope's default is 16,000 samples.
-export const DEFAULT_PPROF_LIMITS: PprofLimits = { samples: 200_000, locations: 1_000_000, functions: 1_000_000, strings: 2_000_000 };
+export const DEFAULT_PPROF_LIMITS: PprofLimits = {
+  samples: 200_000,
+  locations: 1_000_000,
+  functions: 1_000_000,
+  strings: 2_000_000,
+};
 
 /**
  * Ids by which samples and lines refer to locations and functions. Real
@@ -75,7 +88,8 @@ class PprofSample implements Sample {
   get stack(): readonly string[] {
     if (this.frames === undefined) {
       const frames: string[] = [];
-      for (let i = this.locationIds.length - 1; i >= 0; i--) for (const f of this.table.get(this.locationIds[i])!.frames) frames.push(f);
+      for (let i = this.locationIds.length - 1; i >= 0; i--)
+        for (const f of this.table.get(this.locationIds[i])!.frames) frames.push(f);
       this.frames = frames;
     }
     return this.frames;
@@ -101,7 +115,10 @@ export function decodePprof(bytes: Uint8Array, limits: PprofLimits = DEFAULT_PPR
     const counts = countEntries(bytes);
     for (const key of Object.keys(limits) as (keyof PprofLimits)[]) {
       if (counts[key] > limits[key]) {
-        throw new InputError('profile_size_limit', `profile has ${counts[key]} ${key}; the limit is ${limits[key]}`);
+        throw new InputError(
+          'profile_size_limit',
+          `profile has ${counts[key]} ${key}; the limit is ${limits[key]}`,
+        );
       }
     }
     msg = decodeProfileMessage(bytes);
@@ -118,7 +135,9 @@ export function decodePprof(bytes: Uint8Array, limits: PprofLimits = DEFAULT_PPR
   const strings = msg.stringTable ?? [];
   const str = (i: Int64 | undefined): string => {
     const s = strings[int64(i)];
-    return s !== undefined ? s : corrupt(`string index ${int64(i)} is past the string table (${strings.length} strings)`);
+    return s !== undefined
+      ? s
+      : corrupt(`string index ${int64(i)} is past the string table (${strings.length} strings)`);
   };
 
   if (!msg.sampleType || msg.sampleType.length === 0) {
@@ -144,7 +163,10 @@ export function decodePprof(bytes: Uint8Array, limits: PprofLimits = DEFAULT_PPR
     const hashes = new Array<number>(lines.length);
     for (let i = 0; i < lines.length; i++) {
       const fid = int64(lines[i].functionId);
-      const fn = fid === 0 ? unknownFunction : functions.get(fid) ?? corrupt(`location ${int64(loc.id)} refers to undefined function ${fid}`);
+      const fn =
+        fid === 0
+          ? unknownFunction
+          : (functions.get(fid) ?? corrupt(`location ${int64(loc.id)} refers to undefined function ${fid}`));
       frames[lines.length - 1 - i] = fn.name;
       hashes[lines.length - 1 - i] = fn.hash;
     }
@@ -160,7 +182,8 @@ export function decodePprof(bytes: Uint8Array, limits: PprofLimits = DEFAULT_PPR
     const ids = s.locationId ?? [];
     hasher.reset();
     for (let i = ids.length - 1; i >= 0; i--) {
-      const loc = locationFrames.get(ids[i]) ?? corrupt(`sample ${si} refers to undefined location ${int64(ids[i])}`);
+      const loc =
+        locationFrames.get(ids[i]) ?? corrupt(`sample ${si} refers to undefined location ${int64(ids[i])}`);
       for (let j = 0; j < loc.hashes.length; j++) hasher.push(loc.hashes[j]);
     }
     const raw = s.value ?? [];
@@ -181,7 +204,11 @@ export function decodePprof(bytes: Uint8Array, limits: PprofLimits = DEFAULT_PPR
   return profile;
 }
 
-function addLabels(sample: Sample, pbLabels: NonNullable<PbProfile['sample']>[number]['label'] & object, str: (i: Int64 | undefined) => string): void {
+function addLabels(
+  sample: Sample,
+  pbLabels: NonNullable<PbProfile['sample']>[number]['label'] & object,
+  str: (i: Int64 | undefined) => string,
+): void {
   let labels: Labels | undefined;
   let numLabels: Record<string, number> | undefined;
   for (const l of pbLabels) {

@@ -42,7 +42,10 @@ export function pullRequestSlot(now: number, delayMs: number): { slot: number; d
 
 /** `{service_name="svc",<matchers>}` from a service and matchers written `{k="v",...}` (or without braces). */
 export function withService(service: string, matchers: string): string {
-  const inner = matchers.trim().replace(/^\{|\}$/g, '').trim();
+  const inner = matchers
+    .trim()
+    .replace(/^\{|\}$/g, '')
+    .trim();
   return `{service_name=${JSON.stringify(service)}${inner ? `,${inner}` : ''}}`;
 }
 

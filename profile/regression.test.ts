@@ -26,8 +26,24 @@ interface Fleet {
 }
 
 // A service: main → handler → 12 leaf functions of falling cost, plus gc under main.
-const LEAVES = ['parse', 'validate', 'price', 'discount', 'tax', 'encode', 'log', 'auth', 'route', 'cache', 'db', 'render'];
-const COST: Record<string, number> = Object.fromEntries([...LEAVES.map((f, i) => [f, 1 / (i + 2)]), ['gc', 0.2]]);
+const LEAVES = [
+  'parse',
+  'validate',
+  'price',
+  'discount',
+  'tax',
+  'encode',
+  'log',
+  'auth',
+  'route',
+  'cache',
+  'db',
+  'render',
+];
+const COST: Record<string, number> = Object.fromEntries([
+  ...LEAVES.map((f, i) => [f, 1 / (i + 2)]),
+  ['gc', 0.2],
+]);
 
 /** Profiles of a fleet: each pod pushes every 10 s, its last push short, samples drawn around the expected cost. */
 function fleet(o: Fleet): Observation[] {
@@ -42,7 +58,12 @@ function fleet(o: Fleet): Observation[] {
   };
   const out: Observation[] = [];
   for (let pod = 0; pod < o.pods; pod++) {
-    const own = Object.fromEntries(Object.entries(COST).map(([f, c]) => [f, c * (o.change?.[f] ?? 1) * Math.exp((o.processCv ?? 0.08) * normal())]));
+    const own = Object.fromEntries(
+      Object.entries(COST).map(([f, c]) => [
+        f,
+        c * (o.change?.[f] ?? 1) * Math.exp((o.processCv ?? 0.08) * normal()),
+      ]),
+    );
     const n = o.profiles ?? 30;
     for (let k = 0; k < n; k++) {
       const seconds = k === n - 1 ? 0.2 : 10;
@@ -97,15 +118,16 @@ describe('detect', () => {
   it('cost moved along an inlined chain (a leaf shown at the outermost frame) is moved, beside a real regression', () => {
     // The baseline build's JIT shows 60 % of parse's samples at main (handler and parse inlined into it); the
     // candidate's shows them at parse. discount is really 1.5x slower, so main's total rises as well.
-    const inlined = (os: Observation[]) => os.map((o) => {
-      const functions = new Map(o.functions);
-      const parse = functions.get('parse')!;
-      const moved = Math.round(0.6 * parse.self);
-      functions.set('parse', { self: parse.self - moved, total: parse.total - moved });
-      functions.set('handler', { self: 0, total: functions.get('handler')!.total - moved });
-      functions.set('main', { self: moved, total: functions.get('main')!.total });
-      return { ...o, functions };
-    });
+    const inlined = (os: Observation[]) =>
+      os.map((o) => {
+        const functions = new Map(o.functions);
+        const parse = functions.get('parse')!;
+        const moved = Math.round(0.6 * parse.self);
+        functions.set('parse', { self: parse.self - moved, total: parse.total - moved });
+        functions.set('handler', { self: 0, total: functions.get('handler')!.total - moved });
+        functions.set('main', { self: moved, total: functions.get('main')!.total });
+        return { ...o, functions };
+      });
     const b = summarize(inlined(fleet({ pods: 5, tag: 'b', seed: 3 })));
     const c = summarize(fleet({ pods: 5, change: { discount: 1.5 }, tag: 'c', seed: 1003 }));
     const stacks = [{ stack: ['main'] }, ...STACKS];
@@ -123,12 +145,16 @@ describe('detect', () => {
       return Array.from({ length: 18 }, (_, i) => {
         const perWork = { match: 0.5 * slow, rest: 0.49 };
         const busy = 0.99 * (1 + 0.02 * (random() - 0.5));
-        const work = busy / (perWork.match + perWork.rest) * 1000;
+        const work = (busy / (perWork.match + perWork.rest)) * 1000;
         const match = work * perWork.match;
         const rest = work * perWork.rest;
         const tick = 10 * (1 + 0.05 * (random() - 0.5));
-        const functions = new Map([['match', { self: match, total: match }], ['rest', { self: rest, total: rest }], ['tick', { self: tick, total: tick }],
-          ['main', { self: 0, total: match + rest + tick }]]);
+        const functions = new Map([
+          ['match', { self: match, total: match }],
+          ['rest', { self: rest, total: rest }],
+          ['tick', { self: tick, total: tick }],
+          ['main', { self: 0, total: match + rest + tick }],
+        ]);
         return { process: `${tag}${i % 3}`, total: match + rest + tick, seconds: 1, work, functions };
       });
     };
@@ -152,7 +178,16 @@ describe('detect', () => {
   });
 
   it('with a work count, a uniformly slower program is flagged as the whole program, its functions explained by it', () => {
-    const d = compare({ pods: 10, work: true }, { pods: 10, work: true, traffic: 30, change: Object.fromEntries(Object.keys(COST).map((f) => [f, 1.15])) }, 3);
+    const d = compare(
+      { pods: 10, work: true },
+      {
+        pods: 10,
+        work: true,
+        traffic: 30,
+        change: Object.fromEntries(Object.keys(COST).map((f) => [f, 1.15])),
+      },
+      3,
+    );
     expect(d.normalisation).toBe('work');
     expect(d.verdict).toBe('regression');
     expect(d.regressions[0].measure).toBe('rate');
@@ -160,7 +195,11 @@ describe('detect', () => {
     expect(d.regressions.filter((f) => f.measure !== 'rate')).toEqual([]);
     expect(d.rate?.perWork?.candidate).toBeGreaterThan(d.rate!.perWork!.baseline);
     // Without the work count the same data cannot tell it from traffic.
-    const blind = compare({ pods: 10 }, { pods: 10, traffic: 30, change: Object.fromEntries(Object.keys(COST).map((f) => [f, 1.15])) }, 3);
+    const blind = compare(
+      { pods: 10 },
+      { pods: 10, traffic: 30, change: Object.fromEntries(Object.keys(COST).map((f) => [f, 1.15])) },
+      3,
+    );
     expect(blind.regressions).toEqual([]);
   });
 
@@ -176,7 +215,9 @@ describe('detect', () => {
     // A 14-function program pools its spread over few functions; bench/fleet-eval.ts measures the rate on
     // larger ones (BENCHMARKS.md: 0 of 100 at 2 pods a side).
     let flagged = 0;
-    for (let seed = 1; seed <= 40; seed++) if (compare({ pods: 2, processCv: 0.12 }, { pods: 2, processCv: 0.12 }, seed).regressions.length) flagged++;
+    for (let seed = 1; seed <= 40; seed++)
+      if (compare({ pods: 2, processCv: 0.12 }, { pods: 2, processCv: 0.12 }, seed).regressions.length)
+        flagged++;
     expect(flagged).toBeLessThanOrEqual(1);
   });
 
@@ -192,7 +233,17 @@ describe('detect', () => {
     // The last push of each candidate process holds 0.2 s and only gc: as a full observation it would drag every mean.
     const b = fleet({ pods: 5, tag: 'b', seed: 5 });
     const c = fleet({ pods: 5, tag: 'c', seed: 6 }).map((o, i, all) =>
-      i === all.length - 1 || all[i + 1]?.process !== o.process ? { ...o, total: 3, functions: new Map([['gc', { self: 3, total: 3 }], ['main', { self: 0, total: 3 }]]) } : o);
+      i === all.length - 1 || all[i + 1]?.process !== o.process
+        ? {
+            ...o,
+            total: 3,
+            functions: new Map([
+              ['gc', { self: 3, total: 3 }],
+              ['main', { self: 0, total: 3 }],
+            ]),
+          }
+        : o,
+    );
     const d = detect(summarize(b), summarize(c));
     expect(d.regressions).toEqual([]);
     expect(d.improvements).toEqual([]);
@@ -210,13 +261,23 @@ describe('detect', () => {
       return Array.from({ length: pods * snapshots }, (_, i) => {
         const level = (1 + 0.03 * (random() - 0.5)) * 1e6;
         const cache = 3e5 * grow * (1 + 0.03 * (random() - 0.5));
-        return { process: `${tag}${i % pods}`, total: level + cache, seconds: 10, functions: new Map([['cache', { self: cache, total: cache }], ['other', { self: level, total: level }]]) };
+        return {
+          process: `${tag}${i % pods}`,
+          total: level + cache,
+          seconds: 10,
+          functions: new Map([
+            ['cache', { self: cache, total: cache }],
+            ['other', { self: level, total: level }],
+          ]),
+        };
       });
     };
     const same = detect(summarize(heap('b', 1, 5, 10)), summarize(heap('c', 2, 5, 40)), { kind: 'gauge' });
     expect(same.normalisation).toBe('level');
     expect(same.regressions).toEqual([]);
-    const grown = detect(summarize(heap('b', 1, 5, 10)), summarize(heap('c', 2, 5, 10, 1.5)), { kind: 'gauge' });
+    const grown = detect(summarize(heap('b', 1, 5, 10)), summarize(heap('c', 2, 5, 10, 1.5)), {
+      kind: 'gauge',
+    });
     expect(grown.regressions.map((f) => f.function)).toContain('cache');
     expect(grown.regressions.map((f) => f.function)).not.toContain('other');
   });
@@ -225,10 +286,21 @@ describe('detect', () => {
     // A heap profiler samples about one allocation per 512 KiB: a function holding ~300 KiB shows 0 or 1 sample, and
     // keeps showing it in every snapshot (the same objects are still held), so snapshots agree perfectly.
     const Q = 524_288;
-    const heap = (tag: string, samples: number[]): Observation[] => samples.flatMap((k, p) => Array.from({ length: 10 }, () => {
-      const level = 40 * Q;
-      return { process: `${tag}${p}`, total: level + k * Q, seconds: 10, functions: new Map([['loader', { self: k * Q, total: k * Q }], ['other', { self: level, total: level }]]) };
-    }));
+    const heap = (tag: string, samples: number[]): Observation[] =>
+      samples.flatMap((k, p) =>
+        Array.from({ length: 10 }, () => {
+          const level = 40 * Q;
+          return {
+            process: `${tag}${p}`,
+            total: level + k * Q,
+            seconds: 10,
+            functions: new Map([
+              ['loader', { self: k * Q, total: k * Q }],
+              ['other', { self: level, total: level }],
+            ]),
+          };
+        }),
+      );
     const b = summarize(heap('b', [1, 1, 1]));
     const c = summarize(heap('c', [2, 2, 2]));
     // Without the quantum the snapshots' perfect agreement makes a 1-sample difference look certain.
@@ -236,16 +308,33 @@ describe('detect', () => {
     const sampled = detect({ ...b, quantum: Q }, { ...c, quantum: Q }, { kind: 'gauge' });
     expect(sampled.regressions).toEqual([]);
     // A real growth of many samples still shows.
-    const grown = detect({ ...summarize(heap('b', [8, 9, 8])), quantum: Q }, { ...summarize(heap('c', [30, 29, 31])), quantum: Q }, { kind: 'gauge' });
+    const grown = detect(
+      { ...summarize(heap('b', [8, 9, 8])), quantum: Q },
+      { ...summarize(heap('c', [30, 29, 31])), quantum: Q },
+      { kind: 'gauge' },
+    );
     expect(grown.regressions.map((f) => f.function)).toContain('loader');
   });
 });
 
 describe('sizeFactors', () => {
   it('a minority of changed functions cannot move them', () => {
-    const proc = (key: string, scale: number, changed: number) => summarize([{
-      process: key, total: 0, seconds: 10, functions: new Map(['a', 'b', 'c', 'd', 'e'].map((f, i) => [f, { self: scale * (i + 1) * (f === 'a' ? changed : 1) * 100, total: 0 }])),
-    }].map((o) => ({ ...o, total: [...o.functions.values()].reduce((s, v) => s + v.self, 0) }))).processes[0];
+    const proc = (key: string, scale: number, changed: number) =>
+      summarize(
+        [
+          {
+            process: key,
+            total: 0,
+            seconds: 10,
+            functions: new Map(
+              ['a', 'b', 'c', 'd', 'e'].map((f, i) => [
+                f,
+                { self: scale * (i + 1) * (f === 'a' ? changed : 1) * 100, total: 0 },
+              ]),
+            ),
+          },
+        ].map((o) => ({ ...o, total: [...o.functions.values()].reduce((s, v) => s + v.self, 0) })),
+      ).processes[0];
     const ps = [proc('x', 1, 1), proc('y', 2, 1), proc('z', 2, 0.1)];
     const f = sizeFactors(ps)!;
     expect(f.get(ps[1])! / f.get(ps[0])!).toBeCloseTo(2, 10);

@@ -147,8 +147,18 @@ export interface DetectOptions {
 }
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
-  fdr: 0.01, minAbsolute: 0.005, minRelative: 0.1, minRelativeWhole: 0.03, minObservations: 5, minShare: 0.005, power: 0.8,
-  prior: { cv: 0.15, df: 1 }, priorWhole: { cv: 0.05, df: 3 }, maxResolution: 0.5, kind: 'cost', testSelf: true,
+  fdr: 0.01,
+  minAbsolute: 0.005,
+  minRelative: 0.1,
+  minRelativeWhole: 0.03,
+  minObservations: 5,
+  minShare: 0.005,
+  power: 0.8,
+  prior: { cv: 0.15, df: 1 },
+  priorWhole: { cv: 0.05, df: 3 },
+  maxResolution: 0.5,
+  kind: 'cost',
+  testSelf: true,
 };
 
 /** 'total': a function's inclusive cost; 'rate': the whole program's (per unit of work, or a gauge's whole level). */
@@ -241,10 +251,28 @@ export function summarize(observations: Iterable<Observation>): SideStats {
   for (const raw of observations) {
     // V8's `(idle)` is no code's cost (the store leaves it out the same way).
     const idle = raw.functions.get(IDLE)?.self ?? 0;
-    const o = idle > 0 ? { ...raw, total: raw.total - idle, functions: new Map([...raw.functions].filter(([name]) => name !== IDLE)) } : raw;
+    const o =
+      idle > 0
+        ? {
+            ...raw,
+            total: raw.total - idle,
+            functions: new Map([...raw.functions].filter(([name]) => name !== IDLE)),
+          }
+        : raw;
     if (!(o.total > 0)) continue;
     let p = byKey.get(o.process);
-    if (!p) byKey.set(o.process, (p = { key: o.process, n: 0, seconds: 0, total: zeroSums(), work: { x: 0, xx: 0 }, functions: new Map() }));
+    if (!p)
+      byKey.set(
+        o.process,
+        (p = {
+          key: o.process,
+          n: 0,
+          seconds: 0,
+          total: zeroSums(),
+          work: { x: 0, xx: 0 },
+          functions: new Map(),
+        }),
+      );
     const w = o.work ?? 0;
     p.n++;
     p.seconds += o.seconds;
@@ -280,7 +308,7 @@ function ratio(n: number, x: number, xx: number, xz: number, z: number, zz: numb
   if (!(z > 0)) return { y: 0, v: 0 };
   const r = x / z;
   const ss = Math.max(0, xx - 2 * r * xz + r * r * zz);
-  return { y: r, v: n > 1 ? (n / (n - 1)) * ss / (z * z) : NaN };
+  return { y: r, v: n > 1 ? ((n / (n - 1)) * ss) / (z * z) : NaN };
 }
 
 /**
@@ -305,7 +333,9 @@ export function sizeFactors(processes: ProcessStats[], minShare = 0.002): Map<Pr
     if (ok) names.push(name);
   }
   if (names.length < 3) return null;
-  const logRef = names.map((name) => processes.reduce((s, p) => s + Math.log(p.functions.get(name)!.self.x), 0) / processes.length);
+  const logRef = names.map(
+    (name) => processes.reduce((s, p) => s + Math.log(p.functions.get(name)!.self.x), 0) / processes.length,
+  );
   // Unweighted, as DESeq2: each function one vote, so neither one big function that changed nor the
   // two that traded cost can carry it. (Weighting by cost was tried: with few functions, the biggest one's
   // change moved every other function's estimate.) Programs whose cost is mostly in functions that follow
@@ -330,11 +360,14 @@ function median(xs: number[]): number {
 function normaliser(all: ProcessStats[], kind: ProfileKind, quantum = 0): Normaliser {
   if (kind === 'gauge') {
     // A level: the mean over the process's snapshots, never known better than its sampling (SideStats.quantum).
-    return { mode: 'level', point: (p, s) => {
-      const y = s.x / p.n;
-      const spread = p.n > 1 ? Math.max(0, s.xx / p.n - y * y) / (p.n - 1) : NaN;
-      return { y, v: quantum > 0 ? Math.max(Number.isFinite(spread) ? spread : 0, y * quantum) : spread };
-    } };
+    return {
+      mode: 'level',
+      point: (p, s) => {
+        const y = s.x / p.n;
+        const spread = p.n > 1 ? Math.max(0, s.xx / p.n - y * y) / (p.n - 1) : NaN;
+        return { y, v: quantum > 0 ? Math.max(Number.isFinite(spread) ? spread : 0, y * quantum) : spread };
+      },
+    };
   }
   if (all.every((p) => p.work.x > 0)) {
     return { mode: 'work', point: (p, s) => ratio(p.n, s.x, s.xx, s.xw, p.work.x, p.work.xx) };
@@ -342,11 +375,14 @@ function normaliser(all: ProcessStats[], kind: ProfileKind, quantum = 0): Normal
   // Within a process the code is fixed, so an observation's total stands for its size; across processes
   // (and sides) the median of ratios does. Without three common functions, the process's total.
   const factors = sizeFactors(all);
-  return { mode: 'size', point: (p, s) => {
-    const r = ratio(p.n, s.x, s.xx, s.xt, p.total.x, p.total.xx);
-    const scale = p.total.x / (factors?.get(p) ?? p.total.x);
-    return { y: r.y * scale, v: r.v * scale * scale };
-  } };
+  return {
+    mode: 'size',
+    point: (p, s) => {
+      const r = ratio(p.n, s.x, s.xx, s.xt, p.total.x, p.total.xx);
+      const scale = p.total.x / (factors?.get(p) ?? p.total.x);
+      return { y: r.y * scale, v: r.v * scale * scale };
+    },
+  };
 }
 
 interface SideEstimate {
@@ -413,22 +449,49 @@ interface Test {
  * Compares candidate against baseline. Both sides' stats must come from the
  * same profile type and unit.
  */
-export function detect(baseline: SideStats, candidate: SideStats, options: Partial<DetectOptions> = {}): Detection {
+export function detect(
+  baseline: SideStats,
+  candidate: SideStats,
+  options: Partial<DetectOptions> = {},
+): Detection {
   const o: DetectOptions = { ...DEFAULT_DETECT_OPTIONS, ...options };
   const side = (s: SideStats) => ({
-    n: s.processes.reduce((a, p) => a + p.n, 0), processes: s.processes.length,
-    samples: s.processes.reduce((a, p) => a + p.total.x, 0), work: s.processes.reduce((a, p) => a + p.work.x, 0),
+    n: s.processes.reduce((a, p) => a + p.n, 0),
+    processes: s.processes.length,
+    samples: s.processes.reduce((a, p) => a + p.total.x, 0),
+    work: s.processes.reduce((a, p) => a + p.work.x, 0),
     seconds: s.processes.reduce((a, p) => a + p.seconds, 0),
   });
   const base = side(baseline);
   const cand = side(candidate);
-  const perSecond = { baseline: base.seconds > 0 ? base.samples / base.seconds : 0, candidate: cand.seconds > 0 ? cand.samples / cand.seconds : 0 };
+  const perSecond = {
+    baseline: base.seconds > 0 ? base.samples / base.seconds : 0,
+    candidate: cand.seconds > 0 ? cand.samples / cand.seconds : 0,
+  };
   const all = [...baseline.processes, ...candidate.processes];
   const norm = normaliser(all, o.kind, Math.max(baseline.quantum ?? 0, candidate.quantum ?? 0));
-  const empty = { regressions: [], improvements: [], inconclusive: [], explained: [], rate: undefined, perSecond, resolution: NaN, options: o };
+  const empty = {
+    regressions: [],
+    improvements: [],
+    inconclusive: [],
+    explained: [],
+    rate: undefined,
+    perSecond,
+    resolution: NaN,
+    options: o,
+  };
   if (base.n < o.minObservations || cand.n < o.minObservations) {
     const reason = `needs at least ${o.minObservations} profiles on each side; the baseline has ${base.n}, the candidate ${cand.n}`;
-    return { verdict: 'insufficient_data', reason, kind: o.kind, normalisation: norm.mode, baseline: base, candidate: cand, tested: 0, ...empty };
+    return {
+      verdict: 'insufficient_data',
+      reason,
+      kind: o.kind,
+      normalisation: norm.mode,
+      baseline: base,
+      candidate: cand,
+      tested: 0,
+      ...empty,
+    };
   }
 
   const pointsOf = (s: SideStats, get: (p: ProcessStats) => Sums | undefined): Point[] =>
@@ -441,14 +504,34 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   const wholeMeanB = moments(wholeB).mean;
   const wholeMeanC = moments(wholeC).mean;
   if (!(wholeMeanB > 0)) {
-    return { verdict: 'insufficient_data', reason: 'the baseline has no cost', kind: o.kind, normalisation: norm.mode, baseline: base, candidate: cand, tested: 0, ...empty };
+    return {
+      verdict: 'insufficient_data',
+      reason: 'the baseline has no cost',
+      kind: o.kind,
+      normalisation: norm.mode,
+      baseline: base,
+      candidate: cand,
+      tested: 0,
+      ...empty,
+    };
   }
 
   // Candidates for testing: functions with at least minShare of either side's cost.
-  interface Raw { fn: string; measure: Measure; pb: Point[]; pc: Point[]; selfB: number; selfC: number; perSecond: number; focusOnly?: boolean }
+  interface Raw {
+    fn: string;
+    measure: Measure;
+    pb: Point[];
+    pc: Point[];
+    selfB: number;
+    selfC: number;
+    perSecond: number;
+    focusOnly?: boolean;
+  }
   // The relative change of a measure's cost per process-second (what traffic and throughput move, code too).
   const perSecondChange = (get: (p: ProcessStats) => Sums | undefined): number => {
-    const side = (s: SideStats) => s.processes.reduce((a, p) => a + (p.seconds > 0 ? (get(p)?.x ?? 0) / p.seconds : 0), 0) / Math.max(1, s.processes.length);
+    const side = (s: SideStats) =>
+      s.processes.reduce((a, p) => a + (p.seconds > 0 ? (get(p)?.x ?? 0) / p.seconds : 0), 0) /
+      Math.max(1, s.processes.length);
     const b = side(baseline);
     const c = side(candidate);
     return b > 0 ? c / b - 1 : c > 0 ? Infinity : 0;
@@ -468,18 +551,44 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     const sc = pointsOf(candidate, (p) => p.functions.get(name)?.self);
     const selfB = moments(sb).mean;
     const selfC = moments(sc).mean;
-    raws.push({ fn: name, measure: 'total', pb, pc, selfB, selfC, perSecond: perSecondChange((p) => p.functions.get(name)?.total), ...(small ? { focusOnly: true } : {}) });
+    raws.push({
+      fn: name,
+      measure: 'total',
+      pb,
+      pc,
+      selfB,
+      selfC,
+      perSecond: perSecondChange((p) => p.functions.get(name)?.total),
+      ...(small ? { focusOnly: true } : {}),
+    });
     // Self cost too: a slower function with large callees barely moves its total. Inlining moves self
     // time between processes; that spread is in the function's own between-process variance.
     const selfBig = selfB >= o.minShare * wholeMeanB || selfC >= o.minShare * wholeMeanC;
     if ((o.testSelf || focused) && (selfBig || focused) && (selfB < 0.999 * mb || selfC < 0.999 * mc)) {
       const focusOnly = !selfBig || !o.testSelf;
-      raws.push({ fn: name, measure: 'self', pb: sb, pc: sc, selfB, selfC, perSecond: perSecondChange((p) => p.functions.get(name)?.self), ...(focusOnly ? { focusOnly: true } : {}) });
+      raws.push({
+        fn: name,
+        measure: 'self',
+        pb: sb,
+        pc: sc,
+        selfB,
+        selfC,
+        perSecond: perSecondChange((p) => p.functions.get(name)?.self),
+        ...(focusOnly ? { focusOnly: true } : {}),
+      });
     }
   }
   // The whole program is judged only where its cost has a meaning apart from traffic.
   const judgeWhole = norm.mode !== 'size';
-  raws.push({ fn: '', measure: 'rate', pb: wholeB, pc: wholeC, selfB: 0, selfC: 0, perSecond: perSecondChange((p) => p.total) });
+  raws.push({
+    fn: '',
+    measure: 'rate',
+    pb: wholeB,
+    pc: wholeC,
+    selfB: 0,
+    selfC: 0,
+    perSecond: perSecondChange((p) => p.total),
+  });
 
   // Between-process spread: per test, the squared coefficient of variation beyond the within-process
   // variance, by moments over both sides' processes; pooled over tests by the median; each test's
@@ -500,10 +609,15 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   // and too narrow for the small. Each test's pool is the median of its POOL_NEIGHBOURS nearest tests by
   // log size (itself left out).
   const levels = raws.map((r) => Math.log(Math.max((moments(r.pb).mean + moments(r.pc).mean) / 2, 1e-300)));
-  const pooledTests = raws.map((_, i) => i).filter((i) => raws[i].measure !== 'rate' && !raws[i].focusOnly && Number.isFinite(cv2[i]));
+  const pooledTests = raws
+    .map((_, i) => i)
+    .filter((i) => raws[i].measure !== 'rate' && !raws[i].focusOnly && Number.isFinite(cv2[i]));
   const poolOf = (i: number): { pooled2: number; d0: number } => {
-    const near = pooledTests.filter((j) => j !== i).sort((a, b) => Math.abs(levels[a] - levels[i]) - Math.abs(levels[b] - levels[i]) || a - b)
-      .slice(0, POOL_NEIGHBOURS).map((j) => cv2[j]);
+    const near = pooledTests
+      .filter((j) => j !== i)
+      .sort((a, b) => Math.abs(levels[a] - levels[i]) - Math.abs(levels[b] - levels[i]) || a - b)
+      .slice(0, POOL_NEIGHBOURS)
+      .map((j) => cv2[j]);
     // The median of estimates on d degrees of freedom sits below their mean by median(χ²_d)/d ≈ (1 − 2/(9d))³ (Wilson–Hilferty).
     const observed2 = near.length > 0 ? median(near) / (1 - 2 / (9 * dfBetween)) ** 3 : 0;
     // The pool rests on its neighbours' processes: worth more than one test's dfBetween, though functions differ
@@ -518,10 +632,13 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   const tests: Test[] = raws.map((r, i) => {
     const own = cv2[i];
     // The whole program is moderated towards its own prior, not towards the functions' spread.
-    const { pooled2: pool, d0: d } = r.measure === 'rate' ? { pooled2: o.priorWhole.cv ** 2, d0: o.priorWhole.df } : poolOf(i);
+    const { pooled2: pool, d0: d } =
+      r.measure === 'rate' ? { pooled2: o.priorWhole.cv ** 2, d0: o.priorWhole.df } : poolOf(i);
     // Never below the test's own estimate: moderation protects against a spread that looks small by chance,
     // it must not hide one that is large.
-    const moderated = Number.isFinite(own) ? Math.max(own, (d * pool + dfBetween * own) / (d + dfBetween)) : pool;
+    const moderated = Number.isFinite(own)
+      ? Math.max(own, (d * pool + dfBetween * own) / (d + dfBetween))
+      : pool;
     const mb = moments(r.pb).mean;
     const mc = moments(r.pc).mean;
     const b = sideEstimate(r.pb, moderated * mb * mb);
@@ -531,7 +648,21 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     const df = Math.max(1, d + (Number.isFinite(own) ? dfBetween : 0));
     const t = se > 0 ? diff / se : diff === 0 ? 0 : Math.sign(diff) * Infinity;
     const p = Math.min(1, 2 * studentTUpper(Math.abs(t), df));
-    return { fn: r.fn, measure: r.measure, b, c, selfB: r.selfB, selfC: r.selfC, se, df, t, p, cv: Math.sqrt(moderated), perSecond: r.perSecond, focusOnly: r.focusOnly };
+    return {
+      fn: r.fn,
+      measure: r.measure,
+      b,
+      c,
+      selfB: r.selfB,
+      selfC: r.selfC,
+      se,
+      df,
+      t,
+      p,
+      cv: Math.sqrt(moderated),
+      perSecond: r.perSecond,
+      focusOnly: r.focusOnly,
+    };
   });
 
   // Two families, each at the FDR: the functions (Benjamini–Hochberg over all of them), and the whole
@@ -548,18 +679,24 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
 
   const timeDriven = new Set<Test>();
   // The relative change of the seconds a unit of work takes (what a cost that follows time changes by, per unit of work).
-  const secondsPerWork = base.work > 0 && cand.work > 0 && base.seconds > 0 ? (cand.seconds / cand.work) / (base.seconds / base.work) - 1 : 0;
+  const secondsPerWork =
+    base.work > 0 && cand.work > 0 && base.seconds > 0
+      ? cand.seconds / cand.work / (base.seconds / base.work) - 1
+      : 0;
   const findings = tests.map((t) => {
     const judged = qOf.has(t);
     const effect = (t.c.mean - t.b.mean) * scale;
     const relative = t.b.mean > 0 ? t.c.mean / t.b.mean - 1 : t.c.mean === 0 ? 0 : Infinity;
     const half = studentTQuantileUpper(0.025, t.df) * t.se * scale;
-    const practical = t.measure === 'rate'
-      ? Math.abs(relative) >= o.minRelativeWhole
-      : Math.abs(effect) >= o.minAbsolute || Math.abs(relative) >= o.minRelative;
+    const practical =
+      t.measure === 'rate'
+        ? Math.abs(relative) >= o.minRelativeWhole
+        : Math.abs(effect) >= o.minAbsolute || Math.abs(relative) >= o.minRelative;
     const qv = qOf.get(t) ?? 1;
     const significant = judged && qv <= o.fdr;
-    const reach = studentTQuantileUpper((t.measure === 'rate' ? o.fdr : alphaOne) / 2, t.df) + studentTQuantileUpper(1 - o.power, t.df);
+    const reach =
+      studentTQuantileUpper((t.measure === 'rate' ? o.fdr : alphaOne) / 2, t.df) +
+      studentTQuantileUpper(1 - o.power, t.df);
     let verdict: Finding['verdict'] = 'unchanged';
     let neededProcesses: number | undefined;
     let neededObservations: number | undefined;
@@ -571,14 +708,26 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
     // tells them apart there: a cost that follows time changes per unit of work by as much as the seconds a
     // unit of work takes, and no more; a function that got slower changes by more (a function of half a
     // saturated benchmark made 3x slower: +200 % per unit of work, +100 % seconds per unit, +50 % per second).
-    const still = (Math.sign(t.perSecond) !== Math.sign(relative) || Math.abs(t.perSecond) < 0.25 * Math.abs(relative)) &&
+    const still =
+      (Math.sign(t.perSecond) !== Math.sign(relative) || Math.abs(t.perSecond) < 0.25 * Math.abs(relative)) &&
       Math.abs(relative - secondsPerWork) <= Math.max(0.05, 0.5 * Math.abs(secondsPerWork));
-    if (norm.mode === 'work' && t.measure !== 'rate' && (verdict === 'regression' || verdict === 'improvement') && still) {
+    if (
+      norm.mode === 'work' &&
+      t.measure !== 'rate' &&
+      (verdict === 'regression' || verdict === 'improvement') &&
+      still
+    ) {
       verdict = 'unchanged';
       timeDriven.add(t);
     }
     // Undecided only where it would matter in absolute terms: small functions' noise crosses +10 % all the time.
-    else if (judged && !significant && (t.measure === 'rate' ? practical : Math.abs(relative) >= o.minRelative && Math.abs(effect) >= o.minAbsolute)) {
+    else if (
+      judged &&
+      !significant &&
+      (t.measure === 'rate'
+        ? practical
+        : Math.abs(relative) >= o.minRelative && Math.abs(effect) >= o.minAbsolute)
+    ) {
       verdict = 'inconclusive';
       // Per side: n = 2·(τ² + within)·reach² / Δ², the between-process variance at the pooled level.
       const diff = t.c.mean - t.b.mean;
@@ -588,30 +737,52 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
       neededObservations = Math.ceil(neededProcesses * obsPerProcess);
     }
     const f: Finding = {
-      function: t.fn, measure: t.measure, baseline: t.b.mean * scale, candidate: t.c.mean * scale, effect, relative,
-      ci: [effect - half, effect + half], self: { baseline: t.selfB * scale, candidate: t.selfC * scale },
-      t: t.t, df: t.df, p: t.p, q: qv, detectable: reach * t.se * scale, processCv: t.cv, verdict,
+      function: t.fn,
+      measure: t.measure,
+      baseline: t.b.mean * scale,
+      candidate: t.c.mean * scale,
+      effect,
+      relative,
+      ci: [effect - half, effect + half],
+      self: { baseline: t.selfB * scale, candidate: t.selfC * scale },
+      t: t.t,
+      df: t.df,
+      p: t.p,
+      q: qv,
+      detectable: reach * t.se * scale,
+      processCv: t.cv,
+      verdict,
       ...(norm.mode === 'work' ? { perWork: { baseline: t.b.mean, candidate: t.c.mean } } : {}),
       ...(neededProcesses !== undefined ? { neededProcesses, neededObservations } : {}),
     };
     return f;
   });
 
-  const byEffect = (a: Finding, b: Finding) => Math.abs(b.effect) - Math.abs(a.effect) || a.function.localeCompare(b.function);
+  const byEffect = (a: Finding, b: Finding) =>
+    Math.abs(b.effect) - Math.abs(a.effect) || a.function.localeCompare(b.function);
   const fnFindings = findings.filter((f) => f.measure !== 'rate');
   const rate = findings.find((f) => f.measure === 'rate');
   let regressions = fnFindings.filter((f) => f.verdict === 'regression').sort(byEffect);
   // Rises per unit of work that are only less work per second, kept for reading, never regressions.
-  let explained: (Finding & { explainedBy: string })[] = tests.flatMap((t, i) => (timeDriven.has(t) && findings[i].effect > 0 ? [{ ...findings[i], explainedBy: LESS_WORK }] : []));
+  let explained: (Finding & { explainedBy: string })[] = tests.flatMap((t, i) =>
+    timeDriven.has(t) && findings[i].effect > 0 ? [{ ...findings[i], explainedBy: LESS_WORK }] : [],
+  );
   if (rate?.verdict === 'regression') {
     // A slower whole program. When the rise is broad (a slower runtime, more work per request everywhere),
     // the functions that rose no more than it did are its parts, not regressions of their own. When one
     // function's own (self) rise carries 30 % of it or more, that is where it went: keep the functions.
     // Every tested function's own rise, flagged or not: a broad rise has no function carrying much of it.
-    const rises = findings.filter((f) => f.measure === 'total' && f.function !== '').map((f) => f.self.candidate - f.self.baseline);
+    const rises = findings
+      .filter((f) => f.measure === 'total' && f.function !== '')
+      .map((f) => f.self.candidate - f.self.baseline);
     const concentrated = rises.some((r) => r >= 0.3 * rate.effect);
-    const keep = concentrated ? regressions : regressions.filter((f) => f.relative > rate.relative && f.ci[0] > rate.relative * f.baseline);
-    explained = [...explained, ...regressions.filter((f) => !keep.includes(f)).map((f) => ({ ...f, explainedBy: '' }))];
+    const keep = concentrated
+      ? regressions
+      : regressions.filter((f) => f.relative > rate.relative && f.ci[0] > rate.relative * f.baseline);
+    explained = [
+      ...explained,
+      ...regressions.filter((f) => !keep.includes(f)).map((f) => ({ ...f, explainedBy: '' })),
+    ];
     regressions = [rate, ...keep];
   }
   // Resolution: the rise this comparison would detect on the functions that matter most.
@@ -625,26 +796,43 @@ export function detect(baseline: SideStats, candidate: SideStats, options: Parti
   if (regressions.length > 0) verdict = 'regression';
   else if (undecidedRise) {
     verdict = 'inconclusive';
-    reason = `${undecidedRise.function || 'the whole program'} rose ${pctText(undecidedRise.relative)} but the data cannot decide it yet` +
-      (undecidedRise.neededObservations ? ` (about ${undecidedRise.neededObservations} profiles a side, from ${undecidedRise.neededProcesses} processes, would)` : '');
+    reason =
+      `${undecidedRise.function || 'the whole program'} rose ${pctText(undecidedRise.relative)} but the data cannot decide it yet` +
+      (undecidedRise.neededObservations
+        ? ` (about ${undecidedRise.neededObservations} profiles a side, from ${undecidedRise.neededProcesses} processes, would)`
+        : '');
   } else if (resolution > o.maxResolution) {
     verdict = 'inconclusive';
     reason = `with ${base.processes} and ${cand.processes} processes, only rises over ${pctText(resolution)} on functions of 5 % or more of the cost can be seen`;
   }
   const detection: Detection = {
-    verdict, ...(reason ? { reason } : {}), kind: o.kind, normalisation: norm.mode, baseline: base, candidate: cand, tested: family.length + (judgeWhole ? 1 : 0),
+    verdict,
+    ...(reason ? { reason } : {}),
+    kind: o.kind,
+    normalisation: norm.mode,
+    baseline: base,
+    candidate: cand,
+    tested: family.length + (judgeWhole ? 1 : 0),
     regressions,
     improvements: fnFindings.filter((f) => f.verdict === 'improvement').sort(byEffect),
     inconclusive,
     explained,
     rate: rate ? (judgeWhole ? rate : { ...rate, verdict: 'unchanged', q: 1 }) : undefined,
-    perSecond, resolution, options: o,
+    perSecond,
+    resolution,
+    options: o,
     ...(o.focus ? { focus: findings.filter((f) => f.function !== '' && o.focus!.includes(f.function)) } : {}),
   };
   const costs = new Map<string, Costs>();
   for (const f of findings) {
     if (f.measure !== 'total') continue;
-    costs.set(f.function, { selfB: f.self.baseline, selfC: f.self.candidate, totalB: f.baseline, totalC: f.candidate, totalHalf: (f.ci[1] - f.ci[0]) / 2 });
+    costs.set(f.function, {
+      selfB: f.self.baseline,
+      selfC: f.self.candidate,
+      totalB: f.baseline,
+      totalC: f.candidate,
+      totalHalf: (f.ci[1] - f.ci[0]) / 2,
+    });
   }
   return withCosts(detection, costs);
 }
@@ -675,11 +863,19 @@ function costsOf(d: Detection): Map<string, Costs> | undefined {
 }
 
 /** The overall verdict of findings after attribution: a regression left, else an undecided rise, else what detect said. */
-function verdictAfter(d: Detection, regressions: Finding[], inconclusive: Finding[]): Pick<Detection, 'verdict' | 'reason'> {
+function verdictAfter(
+  d: Detection,
+  regressions: Finding[],
+  inconclusive: Finding[],
+): Pick<Detection, 'verdict' | 'reason'> {
   if (regressions.length > 0) return { verdict: 'regression', reason: undefined };
   if (d.verdict !== 'regression') return { verdict: d.verdict, reason: d.reason };
   const rise = inconclusive.find((f) => f.effect > 0);
-  if (rise) return { verdict: 'inconclusive', reason: `${rise.function || 'the whole program'} rose ${pctText(rise.relative)} but the data cannot decide it yet` };
+  if (rise)
+    return {
+      verdict: 'inconclusive',
+      reason: `${rise.function || 'the whole program'} rose ${pctText(rise.relative)} but the data cannot decide it yet`,
+    };
   return { verdict: 'no_regression', reason: undefined };
 }
 
@@ -705,7 +901,9 @@ function pctText(x: number): string {
  */
 export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: readonly string[] }>): Detection {
   const costs = costsOf(d);
-  const interesting = new Set([...d.regressions, ...d.improvements, ...d.inconclusive].map((f) => f.function).filter(Boolean));
+  const interesting = new Set(
+    [...d.regressions, ...d.improvements, ...d.inconclusive].map((f) => f.function).filter(Boolean),
+  );
   if (interesting.size === 0) return d;
   const above = new Map<string, Set<string>>();
   const near = new Map<string, Set<string>>();
@@ -717,11 +915,16 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
   for (const { stack } of stacks) {
     for (let i = 1; i < stack.length; i++) {
       if (stack[i] === stack[i - 1]) continue;
-      if (interesting.has(stack[i])) for (let j = 0; j < i; j++) if (stack[j] !== stack[i]) link(above, stack[i], stack[j]);
+      if (interesting.has(stack[i]))
+        for (let j = 0; j < i; j++) if (stack[j] !== stack[i]) link(above, stack[i], stack[j]);
       // Within an inlined chain's reach (two frames either way) for cost that moved; any further and a real
       // speed-up high in the stack would mask a real slowdown below it (the fleet simulation's recall fell).
-      if (interesting.has(stack[i])) for (let j = Math.max(0, i - MOVE_REACH); j < i; j++) if (stack[j] !== stack[i]) link(near, stack[i], stack[j]);
-      if (interesting.has(stack[i - 1])) for (let j = i; j < Math.min(stack.length, i - 1 + MOVE_REACH + 1); j++) if (stack[j] !== stack[i - 1]) link(near, stack[i - 1], stack[j]);
+      if (interesting.has(stack[i]))
+        for (let j = Math.max(0, i - MOVE_REACH); j < i; j++)
+          if (stack[j] !== stack[i]) link(near, stack[i], stack[j]);
+      if (interesting.has(stack[i - 1]))
+        for (let j = i; j < Math.min(stack.length, i - 1 + MOVE_REACH + 1); j++)
+          if (stack[j] !== stack[i - 1]) link(near, stack[i - 1], stack[j]);
     }
   }
 
@@ -735,31 +938,42 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
     const own = costs.get(f.function);
     if (!own) return undefined;
     const size = Math.abs(f.effect);
-    const others = [...(near.get(f.function) ?? [])].filter((other) => other !== f.function && costs.has(other));
+    const others = [...(near.get(f.function) ?? [])].filter(
+      (other) => other !== f.function && costs.has(other),
+    );
     let best: { other: string; gap: number } | undefined;
     for (const other of others) {
       const mirror = costs.get(other)!.selfC - costs.get(other)!.selfB;
       const gap = Math.abs(own.selfC - own.selfB + mirror);
-      if (Math.sign(mirror) === -Math.sign(f.effect) && Math.abs(mirror) >= 0.5 * size && gap <= 0.5 * Math.max(size, Math.abs(mirror)) && (!best || gap < best.gap)) {
+      if (
+        Math.sign(mirror) === -Math.sign(f.effect) &&
+        Math.abs(mirror) >= 0.5 * size &&
+        gap <= 0.5 * Math.max(size, Math.abs(mirror)) &&
+        (!best || gap < best.gap)
+      ) {
         best = { other, gap };
       }
     }
     return best?.other;
   };
   const moved: (Finding & { with: string })[] = [...(d.moved ?? [])];
-  const keep = (list: Finding[]) => list.filter((f) => {
-    const other = movedWith(f);
-    if (other === undefined) return true;
-    moved.push({ ...f, with: other });
-    return false;
-  });
+  const keep = (list: Finding[]) =>
+    list.filter((f) => {
+      const other = movedWith(f);
+      if (other === undefined) return true;
+      moved.push({ ...f, with: other });
+      return false;
+    });
   const afterMove = keep(d.regressions);
   const improvements = keep(d.improvements);
   const undecided = keep(d.inconclusive);
 
   // 2. Callers explained by a slower function below them.
   const flagged = afterMove.filter((f) => f.measure !== 'rate');
-  const below = (f: Finding, g: Finding) => f.function !== g.function && (above.get(f.function)?.has(g.function) ?? false) && f.effect >= 0.5 * g.effect;
+  const below = (f: Finding, g: Finding) =>
+    f.function !== g.function &&
+    (above.get(f.function)?.has(g.function) ?? false) &&
+    f.effect >= 0.5 * g.effect;
   const selfGrew = (f: Finding) => f.self.candidate - f.self.baseline >= 0.5 * f.effect;
   const byOf = new Map<Finding, Finding>();
   for (const g of flagged) {
@@ -768,7 +982,9 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
   }
   for (const g of flagged) {
     if (byOf.has(g)) continue;
-    const by = flagged.find((f) => !byOf.has(f) && below(f, g) && !(above.get(g.function)?.has(f.function) ?? false));
+    const by = flagged.find(
+      (f) => !byOf.has(f) && below(f, g) && !(above.get(g.function)?.has(f.function) ?? false),
+    );
     if (by) byOf.set(g, by);
   }
   const regressions = afterMove.filter((g) => !byOf.has(g));
@@ -778,10 +994,21 @@ export function attributeToCallees(d: Detection, stacks: Iterable<{ stack: reado
     const by = regressions.find((f) => f.measure !== 'rate' && below(f, g));
     if (by) undecidedBy.set(g, by);
   }
-  const explained: (Finding & { explainedBy: string })[] = [...d.explained, ...[...byOf, ...undecidedBy].map(([g, by]) => ({ ...g, explainedBy: by.function }))];
+  const explained: (Finding & { explainedBy: string })[] = [
+    ...d.explained,
+    ...[...byOf, ...undecidedBy].map(([g, by]) => ({ ...g, explainedBy: by.function })),
+  ];
   const inconclusive = undecided.filter((g) => !undecidedBy.has(g));
   const { verdict, reason } = verdictAfter(d, regressions, inconclusive);
-  const out: Detection = { ...d, verdict, regressions, improvements, inconclusive, explained, ...(moved.length ? { moved } : {}) };
+  const out: Detection = {
+    ...d,
+    verdict,
+    regressions,
+    improvements,
+    inconclusive,
+    explained,
+    ...(moved.length ? { moved } : {}),
+  };
   if (reason === undefined) delete out.reason;
   else out.reason = reason;
   return withCosts(out, costs);

@@ -15,9 +15,15 @@ describe('parseSelector', () => {
   });
 
   it('reads bare values, dotted names and slashes in ingest names, as Pyroscope SDKs send them', () => {
-    const s = parseSelector('app.cpu{otel.scope.name=com.grafana.pyroscope/nodejs,process.runtime.version=20.20.2}', { ingest: true });
+    const s = parseSelector(
+      'app.cpu{otel.scope.name=com.grafana.pyroscope/nodejs,process.runtime.version=20.20.2}',
+      { ingest: true },
+    );
     expect(s.service).toBe('app.cpu');
-    expect(selectorLabels(s)).toEqual({ 'otel.scope.name': 'com.grafana.pyroscope/nodejs', 'process.runtime.version': '20.20.2' });
+    expect(selectorLabels(s)).toEqual({
+      'otel.scope.name': 'com.grafana.pyroscope/nodejs',
+      'process.runtime.version': '20.20.2',
+    });
   });
 
   it('unescapes quoted values and round-trips formatSelector', () => {
@@ -26,7 +32,10 @@ describe('parseSelector', () => {
   });
 
   it('takes the service from a service_name matcher', () => {
-    expect(parseSelector('{service_name="checkout", env="prod"}')).toEqual({ service: 'checkout', matchers: [{ name: 'env', op: '=', value: 'prod' }] });
+    expect(parseSelector('{service_name="checkout", env="prod"}')).toEqual({
+      service: 'checkout',
+      matchers: [{ name: 'env', op: '=', value: 'prod' }],
+    });
   });
 
   it.each([

@@ -22,7 +22,12 @@ export interface LabelLimits {
 }
 
 /** The defaults (ingest may set others per tenant); the service name's length is fixed. */
-export const LABEL_LIMITS = { maxLabels: 32, maxNameLength: 128, maxValueLength: 1024, maxServiceLength: 256 };
+export const LABEL_LIMITS = {
+  maxLabels: 32,
+  maxNameLength: 128,
+  maxValueLength: 1024,
+  maxServiceLength: 256,
+};
 
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_.\-/]*$/;
 const SERVICE_LABELS = ['service_name', '__name__'];
@@ -31,7 +36,10 @@ class Scanner {
   pos = 0;
   constructor(readonly text: string) {}
   fail(what: string): never {
-    throw new InputError('invalid_selector', `${what} at position ${this.pos} of ${JSON.stringify(this.text.slice(0, 200))}`);
+    throw new InputError(
+      'invalid_selector',
+      `${what} at position ${this.pos} of ${JSON.stringify(this.text.slice(0, 200))}`,
+    );
   }
   skipSpace(): void {
     while (this.pos < this.text.length && /\s/.test(this.text[this.pos])) this.pos++;
@@ -67,7 +75,14 @@ class Scanner {
         let ch = this.text[this.pos++];
         if (ch === '\\' && quote !== '`') {
           const esc = this.text[this.pos++];
-          ch = esc === 'n' ? '\n' : esc === 't' ? '\t' : esc === undefined ? this.fail('unterminated escape') : esc;
+          ch =
+            esc === 'n'
+              ? '\n'
+              : esc === 't'
+                ? '\t'
+                : esc === undefined
+                  ? this.fail('unterminated escape')
+                  : esc;
         }
         out += ch;
       }
@@ -77,17 +92,24 @@ class Scanner {
     }
     if (!allowBare) this.fail('expected a quoted value');
     const start = this.pos;
-    while (this.pos < this.text.length && this.text[this.pos] !== ',' && this.text[this.pos] !== '}') this.pos++;
+    while (this.pos < this.text.length && this.text[this.pos] !== ',' && this.text[this.pos] !== '}')
+      this.pos++;
     return this.text.slice(start, this.pos).trim();
   }
 }
 
 function checkLabel(name: string, value: string, limits: LabelLimits): void {
   if (name.length > limits.maxNameLength) {
-    throw new InputError('label_length_limit', `label name is ${name.length} characters; the limit is ${limits.maxNameLength}`);
+    throw new InputError(
+      'label_length_limit',
+      `label name is ${name.length} characters; the limit is ${limits.maxNameLength}`,
+    );
   }
   if (value.length > limits.maxValueLength) {
-    throw new InputError('label_length_limit', `value of label ${name.slice(0, 64)} is ${value.length} characters; the limit is ${limits.maxValueLength}`);
+    throw new InputError(
+      'label_length_limit',
+      `value of label ${name.slice(0, 64)} is ${value.length} characters; the limit is ${limits.maxValueLength}`,
+    );
   }
 }
 
@@ -106,14 +128,20 @@ export function checkLabels(labels: Labels, limits: LabelLimits = LABEL_LIMITS):
  * Pyroscope clients send them (`app.cpu{env=prod,version=1.2}`) and only `=` is
  * allowed. Throws InputError('invalid_selector') saying where parsing failed.
  */
-export function parseSelector(text: string, opts: { ingest?: boolean; requireService?: boolean; limits?: LabelLimits } = {}): Selector {
+export function parseSelector(
+  text: string,
+  opts: { ingest?: boolean; requireService?: boolean; limits?: LabelLimits } = {},
+): Selector {
   const limits = opts.limits ?? LABEL_LIMITS;
   const s = new Scanner(text);
   const brace = text.indexOf('{');
   const service = (brace === -1 ? text : text.slice(0, brace)).trim();
   if (/[{}"=,]/.test(service)) s.fail('invalid service name');
   if (service.length > LABEL_LIMITS.maxServiceLength) {
-    throw new InputError('invalid_selector', `service name is ${service.length} characters; the limit is ${LABEL_LIMITS.maxServiceLength}`);
+    throw new InputError(
+      'invalid_selector',
+      `service name is ${service.length} characters; the limit is ${LABEL_LIMITS.maxServiceLength}`,
+    );
   }
   const matchers: Matcher[] = [];
   if (brace !== -1) {
@@ -150,7 +178,10 @@ export function parseSelector(text: string, opts: { ingest?: boolean; requireSer
     }
   }
   if (!svc && opts.requireService !== false) {
-    throw new InputError('invalid_selector', `no service in ${JSON.stringify(text.slice(0, 200))}: write it as service{...} or {service_name="..."}`);
+    throw new InputError(
+      'invalid_selector',
+      `no service in ${JSON.stringify(text.slice(0, 200))}: write it as service{...} or {service_name="..."}`,
+    );
   }
   return { service: svc, matchers };
 }
@@ -161,7 +192,10 @@ function checkRegex(pattern: string): void {
   try {
     new RegExp(pattern);
   } catch (err) {
-    throw new InputError('invalid_selector', `invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`);
+    throw new InputError(
+      'invalid_selector',
+      `invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`,
+    );
   }
 }
 

@@ -43,7 +43,10 @@ export function splitProfile(profile: Profile, pushLabels: Labels): SplitProfile
   const ids: string[] = [];
   const groups = new Map<string, { labels: Labels; sums: number[][] }>();
   const nTypes = profile.sampleTypes.length;
-  const newGroup = (labels: Labels | undefined) => ({ labels: { ...labels, ...pushLabels }, sums: profile.sampleTypes.map((): number[] => []) });
+  const newGroup = (labels: Labels | undefined) => ({
+    labels: { ...labels, ...pushLabels },
+    sums: profile.sampleTypes.map((): number[] => []),
+  });
 
   for (const sample of profile.samples) {
     const id = sample.stackId ?? stackId(sample.stack);

@@ -13,7 +13,12 @@ describe('encodeSpeedscope', () => {
       'nanoseconds',
     );
     expect(file.$schema).toBe('https://www.speedscope.app/file-format-schema.json');
-    expect(file.shared.frames).toEqual([{ name: 'main' }, { name: 'parse' }, { name: 'lex' }, { name: 'gc' }]);
+    expect(file.shared.frames).toEqual([
+      { name: 'main' },
+      { name: 'parse' },
+      { name: 'lex' },
+      { name: 'gc' },
+    ]);
     expect(file.profiles).toEqual([
       {
         type: 'sampled',
@@ -21,23 +26,22 @@ describe('encodeSpeedscope', () => {
         unit: 'nanoseconds',
         startValue: 0,
         endValue: 10,
-        samples: [[0, 1, 2], [0, 3], [0, 0]],
+        samples: [
+          [0, 1, 2],
+          [0, 3],
+          [0, 0],
+        ],
         weights: [5, 3, 2],
       },
     ]);
   });
 
   it('maps the units speedscope knows and calls every other "none"', () => {
-    expect(['nanoseconds', 'microseconds', 'milliseconds', 'seconds', 'bytes', 'samples', 'count', ''].map(speedscopeUnit)).toEqual([
-      'nanoseconds',
-      'microseconds',
-      'milliseconds',
-      'seconds',
-      'bytes',
-      'none',
-      'none',
-      'none',
-    ]);
+    expect(
+      ['nanoseconds', 'microseconds', 'milliseconds', 'seconds', 'bytes', 'samples', 'count', ''].map(
+        speedscopeUnit,
+      ),
+    ).toEqual(['nanoseconds', 'microseconds', 'milliseconds', 'seconds', 'bytes', 'none', 'none', 'none']);
   });
 
   it('writes an empty profile for no stacks', () => {

@@ -63,6 +63,8 @@ export function encodeSpeedscope(stacks: Iterable<StackValue>, name: string, uni
     exporter: 'flamewatch',
     activeProfileIndex: 0,
     shared: { frames },
-    profiles: [{ type: 'sampled', name, unit: speedscopeUnit(unit), startValue: 0, endValue: total, samples, weights }],
+    profiles: [
+      { type: 'sampled', name, unit: speedscopeUnit(unit), startValue: 0, endValue: total, samples, weights },
+    ],
   };
 }

@@ -1,4 +1,12 @@
-import { benjaminiHochberg, incompleteBeta, logGamma, normalQuantile, studentTQuantileUpper, studentTUpper, welch } from './stats';
+import {
+  benjaminiHochberg,
+  incompleteBeta,
+  logGamma,
+  normalQuantile,
+  studentTQuantileUpper,
+  studentTUpper,
+  welch,
+} from './stats';
 
 describe('distributions, against published tables', () => {
   it('logGamma', () => {

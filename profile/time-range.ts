@@ -6,7 +6,14 @@ export interface TimeRange {
   until: number;
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
 
 /**
  * Reads one time: `now`, `now-1h` (units ms s m h d w, combinable: `now-1h30m`),
@@ -16,7 +23,10 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 export function parseTime(text: string, now: number, what = 'time'): number {
   const ms = readTime(text.trim(), now);
   if (ms === undefined || !(ms >= 0 && ms <= MAX_MS)) {
-    throw new InputError('invalid_time_range', `${what} ${JSON.stringify(text.slice(0, 100))} is not a time: use unix seconds or ms, an ISO date, now or now-1h`);
+    throw new InputError(
+      'invalid_time_range',
+      `${what} ${JSON.stringify(text.slice(0, 100))} is not a time: use unix seconds or ms, an ISO date, now or now-1h`,
+    );
   }
   return ms;
 }
@@ -54,9 +64,15 @@ export function parseTimeRange(
   defaultFrom = 'now-1h',
   names = { from: 'from', until: 'until' },
 ): TimeRange {
-  const range = { from: parseTime(from ?? defaultFrom, now, names.from), until: parseTime(until ?? 'now', now, names.until) };
+  const range = {
+    from: parseTime(from ?? defaultFrom, now, names.from),
+    until: parseTime(until ?? 'now', now, names.until),
+  };
   if (!(range.from < range.until)) {
-    throw new InputError('invalid_time_range', `${names.from} (${new Date(range.from).toISOString()}) must be before ${names.until} (${new Date(range.until).toISOString()})`);
+    throw new InputError(
+      'invalid_time_range',
+      `${names.from} (${new Date(range.from).toISOString()}) must be before ${names.until} (${new Date(range.until).toISOString()})`,
+    );
   }
   return range;
 }

@@ -23,7 +23,8 @@ describe('topFunctions', () => {
 function draw(g: ReturnType<typeof flameGraph>): string[] {
   return g.levels.map((row) => {
     const cells: string[] = [];
-    for (let i = 0; i < row.length; i += 4) cells.push(`${row[i] ? `_${row[i]} ` : ''}${g.names[row[i + 3]]}:${row[i + 1]}/${row[i + 2]}`);
+    for (let i = 0; i < row.length; i += 4)
+      cells.push(`${row[i] ? `_${row[i]} ` : ''}${g.names[row[i + 3]]}:${row[i + 1]}/${row[i + 2]}`);
     return cells.join(' ');
   });
 }
@@ -44,6 +45,12 @@ describe('flameGraph', () => {
     expect(g.nodes).toEqual({ total: 8, shown: 3 });
     expect(draw(g)).toEqual(['total:15/4', 'main:11/0', 'a:7/2']);
     // b:1 is pruned; its value stays in main, as a gap after c.
-    expect(draw(flameGraph(buildTree(stacks), 0, 3))).toEqual(['total:15/4', 'main:11/0', 'a:7/2 c:3/0', 'b:5/5 _2 c:3/0', '_7 c:3/3']);
+    expect(draw(flameGraph(buildTree(stacks), 0, 3))).toEqual([
+      'total:15/4',
+      'main:11/0',
+      'a:7/2 c:3/0',
+      'b:5/5 _2 c:3/0',
+      '_7 c:3/3',
+    ]);
   });
 });

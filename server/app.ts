@@ -50,7 +50,18 @@ export interface ServerApp {
 export { DEFAULT_TENANT } from './auth';
 
 /** Builds the HTTP app (listening is the caller's business, so tests run it in process). */
-export function createApp({ store, limits, tenantLimits, limitState, auth: authOptions = { mode: 'open' }, ingestWorkers = availableParallelism(), ingestMaxInFlight = DEFAULT_MAX_IN_FLIGHT, log = (m) => console.error(m), jobs, pullRequestDelayMs }: AppOptions): ServerApp {
+export function createApp({
+  store,
+  limits,
+  tenantLimits,
+  limitState,
+  auth: authOptions = { mode: 'open' },
+  ingestWorkers = availableParallelism(),
+  ingestMaxInFlight = DEFAULT_MAX_IN_FLIGHT,
+  log = (m) => console.error(m),
+  jobs,
+  pullRequestDelayMs,
+}: AppOptions): ServerApp {
   const admission = new IngestAdmission(ingestMaxInFlight);
   const metrics = new Metrics(() => admission.current);
   const pool = new IngestPool(ingestWorkers, store.writer.knownStacks, 1024, log);
@@ -63,20 +74,39 @@ export function createApp({ store, limits, tenantLimits, limitState, auth: authO
 
   app.use((req, res, next) => {
     const end = metrics.requestDuration.startTimer();
-    res.on('finish', () => end({ route: req.route?.path ?? req.baseUrl + (req.route ? '' : '*'), status: String(res.statusCode) }));
+    res.on('finish', () =>
+      end({ route: req.route?.path ?? req.baseUrl + (req.route ? '' : '*'), status: String(res.statusCode) }),
+    );
     next();
   });
 
   const onStored = jobs ? pullRequestTrigger(jobs, { delayMs: pullRequestDelayMs, log }) : undefined;
   // Auth runs on the same paths the routers match (express' matching, case-insensitive), so no spelling of a path skips it.
-  app.post('/ingest', auth.require('ingest', (reason) => metrics.discardedProfiles.inc({ reason })));
-  app.use('/api/v1', auth.require((req) => apiScope(req.method, req.path)));
-  app.use(ingestRouter({ writer: store.writer, pool, admission, metrics, limits: new TenantLimits(limits, tenantLimits, limitState), tenantOf, onStored }));
+  app.post(
+    '/ingest',
+    auth.require('ingest', (reason) => metrics.discardedProfiles.inc({ reason })),
+  );
+  app.use(
+    '/api/v1',
+    auth.require((req) => apiScope(req.method, req.path)),
+  );
+  app.use(
+    ingestRouter({
+      writer: store.writer,
+      pool,
+      admission,
+      metrics,
+      limits: new TenantLimits(limits, tenantLimits, limitState),
+      tenantOf,
+      onStored,
+    }),
+  );
   // Query answers and the UI compress well (a 100k-node flame graph is ~10x smaller gzipped); ingest bodies are already compressed.
   app.use(compression());
   app.use('/api/v1', tokensRouter({ tokens: store.tokens, auth }));
   // A tenant's token sees its own jobs only; the operator and open mode see the whole queue.
-  const jobTenant = (req: express.Request) => (auth.mode === 'open' || auth.principalOf(req)?.operator ? undefined : tenantOf(req));
+  const jobTenant = (req: express.Request) =>
+    auth.mode === 'open' || auth.principalOf(req)?.operator ? undefined : tenantOf(req);
   app.use('/api/v1', regressionsRouter({ store, tenantOf, jobs, jobTenant }));
   app.use('/api/v1', budgetsRouter({ store, tenantOf }));
   app.use('/api/v1', apiRouter({ queries: store.queries, tenantOf }));
@@ -91,7 +121,10 @@ export function createApp({ store, limits, tenantLimits, limitState, auth: authO
 
   app.use(homeRouter());
   app.use((req, res) => {
-    res.status(404).json({ error: `no route ${req.method} ${req.path}; the API is under /api/v1, ingest at POST /ingest`, reason: 'not_found' });
+    res.status(404).json({
+      error: `no route ${req.method} ${req.path}; the API is under /api/v1, ingest at POST /ingest`,
+      reason: 'not_found',
+    });
   });
   app.use(errorHandler(log));
   return { app, close: async () => void (await Promise.all([pool.close(), limitState?.close()])) };

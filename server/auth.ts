@@ -61,7 +61,8 @@ export function isTenant(s: unknown): s is string {
 function headerTenant(req: Request): string | undefined {
   const header = req.headers['x-scope-orgid'];
   if (header === undefined || header === '') return undefined;
-  if (!isTenant(header)) throw new HttpError(400, 'X-Scope-OrgID must be 1-64 letters, digits, _ . or -', 'invalid_parameter');
+  if (!isTenant(header))
+    throw new HttpError(400, 'X-Scope-OrgID must be 1-64 letters, digits, _ . or -', 'invalid_parameter');
   return header;
 }
 
@@ -121,12 +122,24 @@ export class Auth {
     this.cacheMs = options.cacheMs ?? 30_000;
     if (options.adminToken !== undefined) {
       const tenant = options.adminTenant ?? DEFAULT_TENANT;
-      if (!isTenant(tenant)) throw new Error(`the admin tenant ${JSON.stringify(tenant)} must be 1-64 letters, digits, _ . or -`);
-      if (options.adminToken.length < 16) throw new Error('FLAMEWATCH_ADMIN_TOKEN must be at least 16 characters (use a long random string, e.g. `openssl rand -base64 32`)');
-      this.operator = { token: options.adminToken, principal: { tenant, scopes: new Set(SCOPES), tokenId: 'operator', operator: true } };
+      if (!isTenant(tenant))
+        throw new Error(`the admin tenant ${JSON.stringify(tenant)} must be 1-64 letters, digits, _ . or -`);
+      if (options.adminToken.length < 16)
+        throw new Error(
+          'FLAMEWATCH_ADMIN_TOKEN must be at least 16 characters (use a long random string, e.g. `openssl rand -base64 32`)',
+        );
+      this.operator = {
+        token: options.adminToken,
+        principal: { tenant, scopes: new Set(SCOPES), tokenId: 'operator', operator: true },
+      };
     }
     for (const t of options.internalTokens ?? []) {
-      this.internal.set(tokenHash(t.token), { tenant: t.tenant, scopes: new Set(t.scopes), tokenId: 'internal', operator: false });
+      this.internal.set(tokenHash(t.token), {
+        tenant: t.tenant,
+        scopes: new Set(t.scopes),
+        tokenId: 'internal',
+        operator: false,
+      });
     }
   }
 
@@ -174,7 +187,11 @@ export class Auth {
     const token = credentialsOf(req);
     if (token === undefined || token.length > MAX_TOKEN_LENGTH) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="flamewatch"');
-      throw new HttpError(401, 'authentication required: send Authorization: Bearer <token> (or Basic auth with the token as password)', 'unauthorized');
+      throw new HttpError(
+        401,
+        'authentication required: send Authorization: Bearer <token> (or Basic auth with the token as password)',
+        'unauthorized',
+      );
     }
     const principal = await this.verify(token);
     if (!principal) {
@@ -183,16 +200,25 @@ export class Auth {
     }
     const asked = headerTenant(req);
     if (asked !== undefined && asked !== principal.tenant) {
-      throw new HttpError(403, "X-Scope-OrgID names a tenant other than the token's; omit it or send the token's own tenant", 'forbidden');
+      throw new HttpError(
+        403,
+        "X-Scope-OrgID names a tenant other than the token's; omit it or send the token's own tenant",
+        'forbidden',
+      );
     }
     if (!allows(principal, scope)) {
-      throw new HttpError(403, `this token does not have the ${scope} scope (it has ${[...principal.scopes].join(', ') || 'none'})`, 'forbidden');
+      throw new HttpError(
+        403,
+        `this token does not have the ${scope} scope (it has ${[...principal.scopes].join(', ') || 'none'})`,
+        'forbidden',
+      );
     }
     this.principals.set(req, principal);
   }
 
   private verify(token: string): Promise<Principal | undefined> {
-    if (this.operator && sameToken(token, this.operator.token)) return Promise.resolve(this.operator.principal);
+    if (this.operator && sameToken(token, this.operator.token))
+      return Promise.resolve(this.operator.principal);
     const hash = tokenHash(token);
     const internal = this.internal.get(hash);
     if (internal) return Promise.resolve(internal);
@@ -203,13 +229,14 @@ export class Auth {
     if (cached && cached.expires > now) return Promise.resolve(cached.principal);
     let pending = this.inFlight.get(hash);
     if (!pending) {
-      pending = this.tokens.byHash(hash).then(
-        (info) => {
+      pending = this.tokens
+        .byHash(hash)
+        .then((info) => {
           const principal = info && principalOf(info);
           this.remember(hash, principal);
           return principal;
-        },
-      ).finally(() => this.inFlight.delete(hash));
+        })
+        .finally(() => this.inFlight.delete(hash));
       this.inFlight.set(hash, pending);
     }
     return pending;
@@ -223,7 +250,10 @@ export class Auth {
       while (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
     }
     this.cache.delete(hash);
-    this.cache.set(hash, { principal, expires: Date.now() + (principal ? this.cacheMs : Math.min(this.cacheMs, 5000)) });
+    this.cache.set(hash, {
+      principal,
+      expires: Date.now() + (principal ? this.cacheMs : Math.min(this.cacheMs, 5000)),
+    });
   }
 }
 
@@ -234,7 +264,9 @@ function principalOf(info: TokenInfo): Principal {
 /** Whether a listen address reaches only this machine. */
 export function isLoopback(host: string): boolean {
   const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
+  return (
+    h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1'
+  );
 }
 
 /**
@@ -252,13 +284,24 @@ export function authFromEnv(env: NodeJS.ProcessEnv, host: string): { options: Au
     throw new Error(`FLAMEWATCH_AUTH must be open or token, not ${JSON.stringify(env.FLAMEWATCH_AUTH)}`);
   }
   if (mode === 'open') {
-    if (adminToken) throw new Error('FLAMEWATCH_AUTH=open and FLAMEWATCH_ADMIN_TOKEN are both set: unset one (open mode takes no tokens)');
+    if (adminToken)
+      throw new Error(
+        'FLAMEWATCH_AUTH=open and FLAMEWATCH_ADMIN_TOKEN are both set: unset one (open mode takes no tokens)',
+      );
     const who = isLoopback(host) ? 'anyone on this machine' : `anyone who can reach ${host}`;
-    return { options: { mode: 'open' }, notice: `authentication is off (FLAMEWATCH_AUTH=open): ${who} can read and write every tenant's data (tenant from X-Scope-OrgID)` };
+    return {
+      options: { mode: 'open' },
+      notice: `authentication is off (FLAMEWATCH_AUTH=open): ${who} can read and write every tenant's data (tenant from X-Scope-OrgID)`,
+    };
   }
   if (mode === 'token' || adminToken) {
-    const admin = adminToken ? `; FLAMEWATCH_ADMIN_TOKEN administers tenant ${adminTenant ?? DEFAULT_TENANT} and every tenant's tokens` : '; make tokens with `flamewatch token create`';
-    return { options: { mode: 'token', adminToken, adminTenant }, notice: `authentication is on: every request to /ingest and /api/v1 needs a token${admin}` };
+    const admin = adminToken
+      ? `; FLAMEWATCH_ADMIN_TOKEN administers tenant ${adminTenant ?? DEFAULT_TENANT} and every tenant's tokens`
+      : '; make tokens with `flamewatch token create`';
+    return {
+      options: { mode: 'token', adminToken, adminTenant },
+      notice: `authentication is on: every request to /ingest and /api/v1 needs a token${admin}`,
+    };
   }
   if (isLoopback(host)) {
     return {

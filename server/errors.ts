@@ -39,10 +39,17 @@ export class HttpError extends Error {
  * (but for the URIError) `expose: true`, and their message is safe to show.
  */
 function clientError(err: unknown): { status: number; message: string } | undefined {
-  const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown } | undefined;
+  const e = err as
+    { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown } | undefined;
   const status = Number(e?.status ?? e?.statusCode);
   // The router's URIError for a malformed %-escape in a path parameter has a status of 400 but no `expose`.
-  if ((e?.expose === true || err instanceof URIError) && Number.isInteger(status) && status >= 400 && status < 500) return { status, message: String(e?.message) };
+  if (
+    (e?.expose === true || err instanceof URIError) &&
+    Number.isInteger(status) &&
+    status >= 400 &&
+    status < 500
+  )
+    return { status, message: String(e?.message) };
   return undefined;
 }
 
@@ -76,13 +83,20 @@ function isClickHouseUserError(err: unknown): boolean {
 export function errorHandler(log: (msg: string) => void): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const status = statusOf(err);
-    const message = status < 500 || status === 503 ? String((err as Error)?.message ?? err) : 'internal error; the server log has the details';
+    const message =
+      status < 500 || status === 503
+        ? String((err as Error)?.message ?? err)
+        : 'internal error; the server log has the details';
     if (status >= 500) log(`${req.method} ${req.path}: ${(err as Error)?.stack ?? String(err)}`);
     if (res.headersSent) {
       res.end();
       return;
     }
-    if (status === 503 || status === 429) res.setHeader('Retry-After', String(err instanceof HttpError && err.retryAfter !== undefined ? err.retryAfter : 5));
+    if (status === 503 || status === 429)
+      res.setHeader(
+        'Retry-After',
+        String(err instanceof HttpError && err.retryAfter !== undefined ? err.retryAfter : 5),
+      );
     res.status(status).json({ error: message, reason: reasonOf(err) });
   };
 }

@@ -16,7 +16,10 @@ export function homeRouter(uiDist = findUiDist()): Router {
   router.get('/', (req, res) => {
     const base = `${req.protocol}://${req.get('host') ?? 'localhost:4040'}`.replace(/[<>"'&]/g, '');
     // This page's one inline stylesheet is allowed by its hash; nothing else inline is.
-    res.setHeader('Content-Security-Policy', `default-src 'self'; style-src 'sha256-${STYLE_HASH}'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`);
+    res.setHeader(
+      'Content-Security-Policy',
+      `default-src 'self'; style-src 'sha256-${STYLE_HASH}'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`,
+    );
     res.type('html').send(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Flamewatch</title>
 <style>${STYLE}</style></head>
@@ -38,11 +41,15 @@ perf script | flamewatch collapse | curl --data-binary @- '${base}/ingest?name=m
   return router;
 }
 
-const STYLE = 'body{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem}code,pre{background:#f3f3f3;padding:.1rem .3rem}pre{padding:.6rem;overflow:auto}';
+const STYLE =
+  'body{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem}code,pre{background:#f3f3f3;padding:.1rem .3rem}pre{padding:.6rem;overflow:auto}';
 const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64');
 
 /** ui/dist from this file compiled (dist/server) or run from source (server/, in tests). */
 function findUiDist(): string {
-  const candidates = [path.resolve(__dirname, '..', '..', 'ui', 'dist'), path.resolve(__dirname, '..', 'ui', 'dist')];
+  const candidates = [
+    path.resolve(__dirname, '..', '..', 'ui', 'dist'),
+    path.resolve(__dirname, '..', 'ui', 'dist'),
+  ];
   return candidates.find((d) => fs.existsSync(path.join(d, 'index.html'))) ?? candidates[0];
 }

@@ -12,8 +12,16 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import {
-  judgeAbsolute, judgeGrowth, judgeGrowthDetected, limitDimension, observedValue, unitScale,
-  type Budget, type BudgetObservation, type BudgetResult, type FunctionMatcher,
+  judgeAbsolute,
+  judgeGrowth,
+  judgeGrowthDetected,
+  limitDimension,
+  observedValue,
+  unitScale,
+  type Budget,
+  type BudgetObservation,
+  type BudgetResult,
+  type FunctionMatcher,
 } from '../profile/budgets';
 import type { Detection } from '../profile/regression';
 import { parseSelector, type Matcher } from '../profile/selector';
@@ -28,10 +36,14 @@ import { type QueryParams, type Selection, selectionWhere } from './selection';
 const ms = (col: string) => `toUnixTimestamp64Milli(${col})`;
 
 /** Rows of any of the sides' selections. */
-const anyOf = (wheres: string[]) => (wheres.length === 1 ? wheres[0] : wheres.map((w) => `(${w})`).join(' OR '));
+const anyOf = (wheres: string[]) =>
+  wheres.length === 1 ? wheres[0] : wheres.map((w) => `(${w})`).join(' OR ');
 
 /** The side (0-based) a row belongs to; a row in several sides is repeated once for each (arrayJoin). */
-const sideOf = (wheres: string[]) => (wheres.length === 1 ? 'toUInt8(0)' : `arrayJoin(arrayFilter(s -> s >= 0, [${wheres.map((w, s) => `if(${w}, ${s}, -1)`).join(', ')}]))`);
+const sideOf = (wheres: string[]) =>
+  wheres.length === 1
+    ? 'toUInt8(0)'
+    : `arrayJoin(arrayFilter(s -> s >= 0, [${wheres.map((w, s) => `if(${w}, ${s}, -1)`).join(', ')}]))`;
 
 /** Where and when a budget is judged: extra label matchers (a version, a PR) over a time range. */
 export interface BudgetScope {
@@ -72,9 +84,16 @@ export class BudgetStore {
   /** Every tenant's services with budgets: what the production job evaluates. */
   async all(): Promise<{ tenant: string; service: string; budgets: Budget[] }[]> {
     const rows = await this.rows<{ tenant: string; service: string; config: string }>(
-      `SELECT tenant, service, config FROM ${this.db}.budgets FINAL ORDER BY tenant, service`, {},
+      `SELECT tenant, service, config FROM ${this.db}.budgets FINAL ORDER BY tenant, service`,
+      {},
     );
-    return rows.map((r) => ({ tenant: r.tenant, service: r.service, budgets: (JSON.parse(r.config) as { budgets: Budget[] }).budgets })).filter((r) => r.budgets.length > 0);
+    return rows
+      .map((r) => ({
+        tenant: r.tenant,
+        service: r.service,
+        budgets: (JSON.parse(r.config) as { budgets: Budget[] }).budgets,
+      }))
+      .filter((r) => r.budgets.length > 0);
   }
 
   /** Replaces a service's budgets. */
@@ -100,12 +119,21 @@ export class BudgetStore {
    * both counts in both). Each side's observations come sorted by key, so a
    * verdict does not depend on the order ClickHouse grouped them in.
    */
-  async observations(sides: Selection[], matchers: FunctionMatcher[], counterType?: string, maxObservations = MAX_OBSERVATIONS): Promise<BudgetObservation[][]> {
+  async observations(
+    sides: Selection[],
+    matchers: FunctionMatcher[],
+    counterType?: string,
+    maxObservations = MAX_OBSERVATIONS,
+  ): Promise<BudgetObservation[][]> {
     const params: QueryParams = {};
     const wheres = sides.map((sel, s) => selectionWhere(sel, params, `s${s}_`));
     const [shape] = await this.rows<Record<string, string>>(
-      `SELECT ${wheres.map((w, s) => `uniqExactIf(labels, ${w}) AS i${s}, uniqExactIf(profile_id, ${w}) AS p${s},
-         toString(${ms(`minIf(time, ${w})`)}) AS f${s}, toString(${ms(`maxIf(time, ${w})`)}) AS l${s}`).join(', ')}
+      `SELECT ${wheres
+        .map(
+          (w, s) => `uniqExactIf(labels, ${w}) AS i${s}, uniqExactIf(profile_id, ${w}) AS p${s},
+         toString(${ms(`minIf(time, ${w})`)}) AS f${s}, toString(${ms(`maxIf(time, ${w})`)}) AS l${s}`,
+        )
+        .join(', ')}
        FROM ${this.db}.profiles WHERE ${anyOf(wheres)}`,
       params,
     );
@@ -113,8 +141,18 @@ export class BudgetStore {
     // Few profiles on a side: each is an observation, as the detector counts them. Many, or a counter to pair
     // with: time buckets over the span the side's data covers (not the range asked for, which may be mostly
     // empty), sized so instances × buckets stay near maxObservations.
-    params.perProfile = sides.map((_, s) => (counterType === undefined && num(`p${s}`) <= maxObservations ? 1 : 0));
-    params.bucketMs = sides.map((_, s) => Math.max(1000, Math.ceil(Math.max(1, num(`l${s}`) - num(`f${s}`) + 1) / Math.max(1, Math.floor(maxObservations / Math.max(1, num(`i${s}`)))))));
+    params.perProfile = sides.map((_, s) =>
+      counterType === undefined && num(`p${s}`) <= maxObservations ? 1 : 0,
+    );
+    params.bucketMs = sides.map((_, s) =>
+      Math.max(
+        1000,
+        Math.ceil(
+          Math.max(1, num(`l${s}`) - num(`f${s}`) + 1) /
+            Math.max(1, Math.floor(maxObservations / Math.max(1, num(`i${s}`)))),
+        ),
+      ),
+    );
     // One UInt64 per (side, instance, bucket or profile), computed per profile before any
     // ARRAY JOIN: grouping samples by it is about twice as fast as by the
     // (instance, bucket) pair computed per sample.
@@ -131,12 +169,19 @@ export class BudgetStore {
       const p = `{m${i}:String}`;
       const leaf = 'frames[length(frames)]';
       const test = m.regex
-        ? m.measure === 'self' ? `match(${leaf}, ${p})` : `arrayExists(x -> match(x, ${p}), frames)`
-        : m.measure === 'self' ? `${leaf} = ${p}` : `has(frames, ${p})`;
+        ? m.measure === 'self'
+          ? `match(${leaf}, ${p})`
+          : `arrayExists(x -> match(x, ${p}), frames)`
+        : m.measure === 'self'
+          ? `${leaf} = ${p}`
+          : `has(frames, ${p})`;
       return `toInt64(${test})`;
     });
-    const matched = matchers.length === 0 ? Promise.resolve([]) : this.rows<{ obs: string; matched: string[] }>(
-      `WITH per_stack AS (
+    const matched =
+      matchers.length === 0
+        ? Promise.resolve([])
+        : this.rows<{ obs: string; matched: string[] }>(
+            `WITH per_stack AS (
          SELECT obs, stack_id, sum(value) AS v
          FROM (${rows(wheres, 'stack_ids, values')}) ARRAY JOIN stack_ids AS stack_id, values AS value
          GROUP BY obs, stack_id
@@ -149,19 +194,30 @@ export class BudgetStore {
        )
        SELECT p.obs AS obs, sumForEach(arrayMap(x -> x * p.v, f.f)) AS matched
        FROM per_stack AS p INNER JOIN flags AS f ON p.stack_id = f.stack_id GROUP BY obs`,
-      params,
-    );
+            params,
+          );
     let counter: Promise<{ obs: string; tot: string }[]> = Promise.resolve([]);
     if (counterType !== undefined) {
       const cParams: QueryParams = { bucketMs: params.bucketMs, perProfile: params.perProfile };
-      const cWheres = sides.map((sel, s) => selectionWhere({ ...sel, type: counterType, unit: undefined }, cParams, `s${s}_`));
-      counter = this.rows(`SELECT obs, sum(total) AS tot FROM (${rows(cWheres, 'total')}) GROUP BY obs`, cParams);
+      const cWheres = sides.map((sel, s) =>
+        selectionWhere({ ...sel, type: counterType, unit: undefined }, cParams, `s${s}_`),
+      );
+      counter = this.rows(
+        `SELECT obs, sum(total) AS tot FROM (${rows(cWheres, 'total')}) GROUP BY obs`,
+        cParams,
+      );
     }
     const [t, m, c] = await Promise.all([totals, matched, counter]);
     const byKey = new Map<string, BudgetObservation>();
     const keys: string[][] = sides.map(() => []);
     for (const r of t) {
-      byKey.set(r.obs, { total: Number(r.tot), durationMs: Number(r.dur), profiles: Number(r.profiles), matched: matchers.map(() => 0), ...(counterType !== undefined ? { requests: 0 } : {}) });
+      byKey.set(r.obs, {
+        total: Number(r.tot),
+        durationMs: Number(r.dur),
+        profiles: Number(r.profiles),
+        matched: matchers.map(() => 0),
+        ...(counterType !== undefined ? { requests: 0 } : {}),
+      });
       keys[Number(r.side)].push(r.obs);
     }
     for (const r of m) {
@@ -195,8 +251,12 @@ export class BudgetStore {
       params.m0 = m.name;
       const leaf = 'frames[length(frames)]';
       const test = m.regex
-        ? m.measure === 'self' ? `match(${leaf}, {m0:String})` : 'arrayExists(x -> match(x, {m0:String}), frames)'
-        : m.measure === 'self' ? `${leaf} = {m0:String}` : 'has(frames, {m0:String})';
+        ? m.measure === 'self'
+          ? `match(${leaf}, {m0:String})`
+          : 'arrayExists(x -> match(x, {m0:String}), frames)'
+        : m.measure === 'self'
+          ? `${leaf} = {m0:String}`
+          : 'has(frames, {m0:String})';
       const rows = await this.rows<{ t: string; v: string }>(
         `SELECT p.t AS t, sum(p.v) AS v FROM (
            SELECT ${slot} AS t, stack_id, sum(value) AS v FROM ${this.db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
@@ -212,24 +272,47 @@ export class BudgetStore {
     if (budget.kind === 'perRequest' && budget.counter) {
       const cParams: QueryParams = { stepMs };
       const cWhere = selectionWhere({ ...sel, type: budget.counter, unit: undefined }, cParams);
-      for (const r of await this.rows<{ t: string; tot: string }>(`SELECT ${slot} AS t, sum(total) AS tot FROM ${this.db}.profiles WHERE ${cWhere} GROUP BY t`, cParams)) {
+      for (const r of await this.rows<{ t: string; tot: string }>(
+        `SELECT ${slot} AS t, sum(total) AS tot FROM ${this.db}.profiles WHERE ${cWhere} GROUP BY t`,
+        cParams,
+      )) {
         requests.set(r.t, Number(r.tot));
       }
     }
-    return totals.map((r) => {
-      const tot = Number(r.tot);
-      // The chart pools instances: a rate is per instance, so the pooled total is divided by the instances' summed seconds.
-      const o: BudgetObservation = { total: tot, durationMs: Number(r.dur), profiles: Number(r.profiles), matched: [matched.get(r.t) ?? 0], requests: requests.get(r.t) };
-      const value = budget.kind === 'growth' && !budget.function ? (tot * 1000) / Math.max(1, Number(r.dur)) : observedValue({ ...budget, kind: budget.kind === 'growth' ? 'share' : budget.kind }, o, 0);
-      return { t: Number(r.t), value: value ?? NaN };
-    }).filter((p) => Number.isFinite(p.value));
+    return totals
+      .map((r) => {
+        const tot = Number(r.tot);
+        // The chart pools instances: a rate is per instance, so the pooled total is divided by the instances' summed seconds.
+        const o: BudgetObservation = {
+          total: tot,
+          durationMs: Number(r.dur),
+          profiles: Number(r.profiles),
+          matched: [matched.get(r.t) ?? 0],
+          requests: requests.get(r.t),
+        };
+        const value =
+          budget.kind === 'growth' && !budget.function
+            ? (tot * 1000) / Math.max(1, Number(r.dur))
+            : observedValue({ ...budget, kind: budget.kind === 'growth' ? 'share' : budget.kind }, o, 0);
+        return { t: Number(r.t), value: value ?? NaN };
+      })
+      .filter((p) => Number.isFinite(p.value));
   }
 }
 
 /** A budget's selection in a scope: its service, type and selector, the scope's matchers and range. */
 export function budgetSelection(tenant: string, b: Budget, scope: BudgetScope): Selection {
-  const own = b.selector ? parseSelector(`{service_name=${JSON.stringify(b.service)},${b.selector.replace(/^\{|\}$/g, '')}}`).matchers : [];
-  return { tenant, service: b.service, type: b.type, range: { from: scope.from, until: scope.until }, matchers: [...own, ...scope.matchers] };
+  const own = b.selector
+    ? parseSelector(`{service_name=${JSON.stringify(b.service)},${b.selector.replace(/^\{|\}$/g, '')}}`)
+        .matchers
+    : [];
+  return {
+    tenant,
+    service: b.service,
+    type: b.type,
+    range: { from: scope.from, until: scope.until },
+    matchers: [...own, ...scope.matchers],
+  };
 }
 
 /**
@@ -252,69 +335,119 @@ export async function evaluateBudgets(
     groups.set(k, [...(groups.get(k) ?? []), b]);
   }
   const results = new Map<Budget, BudgetResult>();
-  await Promise.all([...groups.values()].map(async (group) => {
-    const matchers: FunctionMatcher[] = [];
-    const index = new Map<Budget, number>();
-    for (const b of group) {
-      if (!b.function) continue;
-      let i = matchers.findIndex((m) => m.name === b.function!.name && m.regex === b.function!.regex && m.measure === b.function!.measure);
-      if (i < 0) i = matchers.push(b.function) - 1;
-      index.set(b, i);
-    }
-    const first = group[0];
-    // One unit: the one most of the candidate's profiles are in (values of different units are never summed). A
-    // limit in cores or bytes needs data it can be derived from (CPU pushed in samples with no rate cannot).
-    const [unit] = await store.queries.unitsOf(budgetSelection(tenant, first, candidate));
-    const inUnit = (sel: Selection): Selection => (unit === undefined ? sel : { ...sel, unit });
-    // Per selector: the index of its candidate side, and of its baseline side when a growth budget needs one.
-    const sides: Selection[] = [];
-    const sideOf = new Map<string, { cand: number; base?: number }>();
-    for (const b of group) {
-      if (sideOf.has(b.selector)) continue;
-      const cand = sides.push(inUnit(budgetSelection(tenant, b, candidate))) - 1;
-      const needsBaseline = baseline && group.some((g) => g.selector === b.selector && g.kind === 'growth');
-      sideOf.set(b.selector, { cand, ...(needsBaseline ? { base: sides.push(inUnit(budgetSelection(tenant, b, baseline))) - 1 } : {}) });
-    }
-    // Growth limits are the regression detector's comparisons, one per selector, its functions in focus; a regex
-    // (several functions counted once a sample) has no per-function statistics there and is judged per observation.
-    const detected = new Map<string, Detection>();
-    const byDetector = (b: Budget) => b.kind === 'growth' && baseline !== undefined && !b.function?.regex;
-    await Promise.all([...new Set(group.filter(byDetector).map((b) => b.selector))].map(async (selector) => {
-      const focus = [...new Set(group.filter((b) => byDetector(b) && b.selector === selector && b.function).map((b) => b.function!.name))];
-      const some = group.find((b) => b.selector === selector)!;
-      const { detection } = await compareSelections(store, inUnit(budgetSelection(tenant, some, baseline!)), inUnit(budgetSelection(tenant, some, candidate)), { focus });
-      detected.set(selector, detection);
-    }));
-    const observations = await store.budgets.observations(sides, matchers, first.kind === 'perRequest' ? first.counter : undefined);
-    for (const b of group) {
-      const i = index.get(b) ?? 0;
-      const side = sideOf.get(b.selector)!;
-      const cand = observations[side.cand];
-      const dimension = limitDimension(b);
-      const scale = unit === undefined ? 1 : unitScale(dimension, unit);
-      if (scale === undefined) {
-        results.set(b, {
-          budget: b, verdict: 'inconclusive', value: NaN, ci: [NaN, NaN], confidence: 0, observations: cand.length,
-          reason: `${b.type} is stored in ${unit} here, which a limit in ${dimension === 'time' ? 'time or cores' : 'bytes'} (${b.maxText}) cannot be derived from` +
-            (dimension === 'time' ? '; push CPU with its sample rate (sampleRate=, or as pprof), or write the limit as a share' : ''),
+  await Promise.all(
+    [...groups.values()].map(async (group) => {
+      const matchers: FunctionMatcher[] = [];
+      const index = new Map<Budget, number>();
+      for (const b of group) {
+        if (!b.function) continue;
+        let i = matchers.findIndex(
+          (m) =>
+            m.name === b.function!.name && m.regex === b.function!.regex && m.measure === b.function!.measure,
+        );
+        if (i < 0) i = matchers.push(b.function) - 1;
+        index.set(b, i);
+      }
+      const first = group[0];
+      // One unit: the one most of the candidate's profiles are in (values of different units are never summed). A
+      // limit in cores or bytes needs data it can be derived from (CPU pushed in samples with no rate cannot).
+      const [unit] = await store.queries.unitsOf(budgetSelection(tenant, first, candidate));
+      const inUnit = (sel: Selection): Selection => (unit === undefined ? sel : { ...sel, unit });
+      // Per selector: the index of its candidate side, and of its baseline side when a growth budget needs one.
+      const sides: Selection[] = [];
+      const sideOf = new Map<string, { cand: number; base?: number }>();
+      for (const b of group) {
+        if (sideOf.has(b.selector)) continue;
+        const cand = sides.push(inUnit(budgetSelection(tenant, b, candidate))) - 1;
+        const needsBaseline = baseline && group.some((g) => g.selector === b.selector && g.kind === 'growth');
+        sideOf.set(b.selector, {
+          cand,
+          ...(needsBaseline ? { base: sides.push(inUnit(budgetSelection(tenant, b, baseline))) - 1 } : {}),
         });
-        continue;
       }
-      const values = (obs: BudgetObservation[]) => obs.map((o) => observedValue(b, o, i)).filter((v): v is number => v !== undefined).map((v) => v * scale);
-      let r: BudgetResult;
-      if (b.kind !== 'growth') r = judgeAbsolute(b, values(cand));
-      else if (side.base === undefined) r = { budget: b, verdict: 'inconclusive', value: NaN, ci: [NaN, NaN], confidence: 0, observations: cand.length, reason: 'a growth budget needs a baseline' };
-      else {
-        const d = byDetector(b) ? detected.get(b.selector) : undefined;
-        r = (d && judgeGrowthDetected(b, d)) ?? judgeGrowth(b, values(observations[side.base]), values(cand));
+      // Growth limits are the regression detector's comparisons, one per selector, its functions in focus; a regex
+      // (several functions counted once a sample) has no per-function statistics there and is judged per observation.
+      const detected = new Map<string, Detection>();
+      const byDetector = (b: Budget) => b.kind === 'growth' && baseline !== undefined && !b.function?.regex;
+      await Promise.all(
+        [...new Set(group.filter(byDetector).map((b) => b.selector))].map(async (selector) => {
+          const focus = [
+            ...new Set(
+              group
+                .filter((b) => byDetector(b) && b.selector === selector && b.function)
+                .map((b) => b.function!.name),
+            ),
+          ];
+          const some = group.find((b) => b.selector === selector)!;
+          const { detection } = await compareSelections(
+            store,
+            inUnit(budgetSelection(tenant, some, baseline!)),
+            inUnit(budgetSelection(tenant, some, candidate)),
+            { focus },
+          );
+          detected.set(selector, detection);
+        }),
+      );
+      const observations = await store.budgets.observations(
+        sides,
+        matchers,
+        first.kind === 'perRequest' ? first.counter : undefined,
+      );
+      for (const b of group) {
+        const i = index.get(b) ?? 0;
+        const side = sideOf.get(b.selector)!;
+        const cand = observations[side.cand];
+        const dimension = limitDimension(b);
+        const scale = unit === undefined ? 1 : unitScale(dimension, unit);
+        if (scale === undefined) {
+          results.set(b, {
+            budget: b,
+            verdict: 'inconclusive',
+            value: NaN,
+            ci: [NaN, NaN],
+            confidence: 0,
+            observations: cand.length,
+            reason:
+              `${b.type} is stored in ${unit} here, which a limit in ${dimension === 'time' ? 'time or cores' : 'bytes'} (${b.maxText}) cannot be derived from` +
+              (dimension === 'time'
+                ? '; push CPU with its sample rate (sampleRate=, or as pprof), or write the limit as a share'
+                : ''),
+          });
+          continue;
+        }
+        const values = (obs: BudgetObservation[]) =>
+          obs
+            .map((o) => observedValue(b, o, i))
+            .filter((v): v is number => v !== undefined)
+            .map((v) => v * scale);
+        let r: BudgetResult;
+        if (b.kind !== 'growth') r = judgeAbsolute(b, values(cand));
+        else if (side.base === undefined)
+          r = {
+            budget: b,
+            verdict: 'inconclusive',
+            value: NaN,
+            ci: [NaN, NaN],
+            confidence: 0,
+            observations: cand.length,
+            reason: 'a growth budget needs a baseline',
+          };
+        else {
+          const d = byDetector(b) ? detected.get(b.selector) : undefined;
+          r =
+            (d && judgeGrowthDetected(b, d)) ?? judgeGrowth(b, values(observations[side.base]), values(cand));
+        }
+        // An unknown function is a warning, not an error: a typo, or code that was renamed or removed.
+        if (b.function && cand.length > 0 && cand.every((o) => o.matched[i] === 0)) {
+          const shown = b.function.regex ? `/${b.function.name}/` : b.function.name;
+          r = {
+            ...r,
+            warning: `${shown} is in none of the ${cand.length} observations' stacks${b.function.measure === 'self' ? ' as a leaf' : ''}: check the name`,
+          };
+        }
+        results.set(b, r);
       }
-      // An unknown function is a warning, not an error: a typo, or code that was renamed or removed.
-      if (b.function && cand.length > 0 && cand.every((o) => o.matched[i] === 0)) {
-        const shown = b.function.regex ? `/${b.function.name}/` : b.function.name;
-        r = { ...r, warning: `${shown} is in none of the ${cand.length} observations' stacks${b.function.measure === 'self' ? ' as a leaf' : ''}: check the name` };
-      }
-      results.set(b, r);
-    }
-  }));
+    }),
+  );
   return budgets.map((b) => results.get(b)!);
 }

@@ -41,9 +41,16 @@ export function createStoreClient(config: StoreConfig): { client: ClickHouseClie
   if (config.url) {
     // On a cluster: an insert returns once the shards have it (a write is acknowledged
     // when committed), and IN subqueries over Distributed tables run once, not per shard.
-    const cluster = config.cluster ? ({ insert_distributed_sync: 1, distributed_product_mode: 'global' } as const) : {};
+    const cluster = config.cluster
+      ? ({ insert_distributed_sync: 1, distributed_product_mode: 'global' } as const)
+      : {};
     return {
-      client: createClient({ url: config.url, clickhouse_settings: { ...clickhouse_settings, ...cluster }, json, request_timeout: 60_000 }),
+      client: createClient({
+        url: config.url,
+        clickhouse_settings: { ...clickhouse_settings, ...cluster },
+        json,
+        request_timeout: 60_000,
+      }),
       engine: 'clickhouse',
     };
   }
@@ -59,7 +66,10 @@ export function createStoreClient(config: StoreConfig): { client: ClickHouseClie
 }
 
 /** Config from the environment: CLICKHOUSE_URL, FLAMEWATCH_DATA, FLAMEWATCH_DATABASE, FLAMEWATCH_RETENTION_DAYS, FLAMEWATCH_CLICKHOUSE_CLUSTER. */
-export function storeConfigFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<StoreConfig> = {}): StoreConfig {
+export function storeConfigFromEnv(
+  env: NodeJS.ProcessEnv,
+  overrides: Partial<StoreConfig> = {},
+): StoreConfig {
   const retention = Number(env.FLAMEWATCH_RETENTION_DAYS ?? 30);
   const config: StoreConfig = {
     url: env.CLICKHOUSE_URL || undefined,

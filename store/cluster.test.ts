@@ -30,20 +30,38 @@ describe('cluster DDL', () => {
 
   it('makes each table a replicated local table and a Distributed table of the same name, sharded by its sorting key', () => {
     const tables = tablesCreated(all(), DB);
-    expect([...tables]).toEqual(expect.arrayContaining(['profiles', 'stacks', 'profiles_1h', 'rollup_hours', 'series', 'regressions']));
+    expect([...tables]).toEqual(
+      expect.arrayContaining(['profiles', 'stacks', 'profiles_1h', 'rollup_hours', 'series', 'regressions']),
+    );
     const statements = all('prod');
     for (const t of tables) {
-      const local = statements.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS ${DB}.${t}_local ON CLUSTER prod (`));
-      expect(local).toMatch(new RegExp(`ENGINE = Replicated\\w*MergeTree\\('/clickhouse/tables/\\{shard\\}/${DB}/${t}_local', '\\{replica\\}'`));
-      const dist = statements.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS ${DB}.${t} ON CLUSTER prod AS ${DB}.${t}_local `));
+      const local = statements.find((s) =>
+        s.startsWith(`CREATE TABLE IF NOT EXISTS ${DB}.${t}_local ON CLUSTER prod (`),
+      );
+      expect(local).toMatch(
+        new RegExp(
+          `ENGINE = Replicated\\w*MergeTree\\('/clickhouse/tables/\\{shard\\}/${DB}/${t}_local', '\\{replica\\}'`,
+        ),
+      );
+      const dist = statements.find((s) =>
+        s.startsWith(`CREATE TABLE IF NOT EXISTS ${DB}.${t} ON CLUSTER prod AS ${DB}.${t}_local `),
+      );
       expect(dist).toMatch(new RegExp(`ENGINE = Distributed\\('prod', '${DB}', '${t}_local', cityHash64\\(`));
     }
     const profiles = statements.find((s) => s.includes(`${DB}.profiles_local ON CLUSTER`))!;
-    expect(profiles).toMatch(/ENGINE = ReplicatedMergeTree\('[^']+', '\{replica\}'\)\s+PARTITION BY toYYYYMMDD\(time\)/);
+    expect(profiles).toMatch(
+      /ENGINE = ReplicatedMergeTree\('[^']+', '\{replica\}'\)\s+PARTITION BY toYYYYMMDD\(time\)/,
+    );
     expect(profiles).toMatch(/TTL toDateTime\(time\) \+ toIntervalDay\(30\)/);
-    expect(statements.find((s) => s.includes(`${DB}.stacks_local ON CLUSTER`))).toMatch(/ReplicatedReplacingMergeTree\('[^']+', '\{replica\}', last_seen\)/);
-    expect(statements.find((s) => s.includes(`${DB}.profiles_1h_local ON CLUSTER`))).toMatch(/ReplicatedAggregatingMergeTree\(/);
-    expect(statements).toContain(`CREATE TABLE IF NOT EXISTS ${DB}.profiles ON CLUSTER prod AS ${DB}.profiles_local ENGINE = Distributed('prod', '${DB}', 'profiles_local', cityHash64(tenant, service, type, time))`);
+    expect(statements.find((s) => s.includes(`${DB}.stacks_local ON CLUSTER`))).toMatch(
+      /ReplicatedReplacingMergeTree\('[^']+', '\{replica\}', last_seen\)/,
+    );
+    expect(statements.find((s) => s.includes(`${DB}.profiles_1h_local ON CLUSTER`))).toMatch(
+      /ReplicatedAggregatingMergeTree\(/,
+    );
+    expect(statements).toContain(
+      `CREATE TABLE IF NOT EXISTS ${DB}.profiles ON CLUSTER prod AS ${DB}.profiles_local ENGINE = Distributed('prod', '${DB}', 'profiles_local', cityHash64(tenant, service, type, time))`,
+    );
   });
 
   it('has no views: the old ones, the minute tier and what they wrote go on every node', () => {
@@ -53,19 +71,24 @@ describe('cluster DDL', () => {
       `DROP TABLE IF EXISTS ${DB}.profiles_1m ON CLUSTER prod`,
       `DROP TABLE IF EXISTS ${DB}.profiles_1m_local ON CLUSTER prod`,
     ]);
-    expect(statements.filter((s) => s.startsWith('TRUNCATE'))).toEqual([`TRUNCATE TABLE IF EXISTS ${DB}.profiles_1h_local ON CLUSTER prod`]);
+    expect(statements.filter((s) => s.startsWith('TRUNCATE'))).toEqual([
+      `TRUNCATE TABLE IF EXISTS ${DB}.profiles_1h_local ON CLUSTER prod`,
+    ]);
   });
 
-  it('builds rollups through the Distributed tables and deletes on every shard\'s local table', async () => {
+  it("builds rollups through the Distributed tables and deletes on every shard's local table", async () => {
     const statements: { query: string; params?: Record<string, unknown> }[] = [];
     const inserted: string[] = [];
     const hour = Date.UTC(2030, 0, 1, 5);
     const run = {
-      command: async (query: string, params?: Record<string, unknown>) => void statements.push({ query, params }),
+      command: async (query: string, params?: Record<string, unknown>) =>
+        void statements.push({ query, params }),
       rows: async <T>(query: string, params?: Record<string, unknown>): Promise<T[]> => {
         statements.push({ query, params });
-        if (query.startsWith('SELECT toString(h) AS h, toString(count()) AS keys')) return [{ h: String(hour / 3_600_000), keys: '1' }] as T[];
-        if (query.includes('LEFT JOIN') && query.includes('argMax')) return [{ tenant: 't', service: 's', type: 'cpu', n: '7' }] as T[];
+        if (query.startsWith('SELECT toString(h) AS h, toString(count()) AS keys'))
+          return [{ h: String(hour / 3_600_000), keys: '1' }] as T[];
+        if (query.includes('LEFT JOIN') && query.includes('argMax'))
+          return [{ tenant: 't', service: 's', type: 'cpu', n: '7' }] as T[];
         if (query.startsWith('SELECT toString(count())')) return [{ n: '12' }] as T[];
         return [{ tenant: 't', service: 's', type: 'cpu', n: '7' }] as T[];
       },
@@ -75,13 +98,27 @@ describe('cluster DDL', () => {
     expect(r).toMatchObject({ pending: 1, hoursBuilt: 1, built: 1, unverified: 0 });
     const deletes = statements.filter((s) => s.query.startsWith('DELETE'));
     expect(deletes).toHaveLength(1);
-    expect(deletes[0].query).toMatch(new RegExp(`^DELETE FROM ${DB}\\.profiles_1h_local ON CLUSTER prod WHERE `));
-    expect(statements.filter((s) => s.query.startsWith('INSERT')).map((s) => /^INSERT INTO (\S+)/.exec(s.query)![1])).toEqual([`${DB}.profiles_1h`, `${DB}.series`]);
+    expect(deletes[0].query).toMatch(
+      new RegExp(`^DELETE FROM ${DB}\\.profiles_1h_local ON CLUSTER prod WHERE `),
+    );
+    expect(
+      statements
+        .filter((s) => s.query.startsWith('INSERT'))
+        .map((s) => /^INSERT INTO (\S+)/.exec(s.query)![1]),
+    ).toEqual([`${DB}.profiles_1h`, `${DB}.series`]);
     expect(inserted).toEqual([`${DB}.rollup_hours`]);
-    const { client } = createStoreClient({ dataDir: path.join(os.tmpdir(), `flamewatch-jest-${process.pid}`), database: DB, retentionDays: 30 });
+    const { client } = createStoreClient({
+      dataDir: path.join(os.tmpdir(), `flamewatch-jest-${process.pid}`),
+      database: DB,
+      retentionDays: 30,
+    });
     try {
       for (const { query } of statements) {
-        const rs = await client.query({ query: 'SELECT formatQuery({q:String}) AS f', query_params: { q: query }, format: 'JSONEachRow' });
+        const rs = await client.query({
+          query: 'SELECT formatQuery({q:String}) AS f',
+          query_params: { q: query },
+          format: 'JSONEachRow',
+        });
         expect((await rs.json<{ f: string }>())[0].f.length).toBeGreaterThan(0);
       }
     } finally {
@@ -89,9 +126,16 @@ describe('cluster DDL', () => {
     }
   });
 
-  it('alters a table\'s columns on the local and the Distributed table, its TTL on the local one only', () => {
+  it("alters a table's columns on the local and the Distributed table, its TTL on the local one only", () => {
     const tables = new Set(['regressions', 'profiles']);
-    expect(clusterStatements(`ALTER TABLE ${DB}.regressions ADD COLUMN IF NOT EXISTS budget String DEFAULT ''`, DB, 'c', tables)).toEqual([
+    expect(
+      clusterStatements(
+        `ALTER TABLE ${DB}.regressions ADD COLUMN IF NOT EXISTS budget String DEFAULT ''`,
+        DB,
+        'c',
+        tables,
+      ),
+    ).toEqual([
       `ALTER TABLE ${DB}.regressions_local ON CLUSTER c ADD COLUMN IF NOT EXISTS budget String DEFAULT ''`,
       `ALTER TABLE ${DB}.regressions ON CLUSTER c ADD COLUMN IF NOT EXISTS budget String DEFAULT ''`,
     ]);
@@ -102,16 +146,31 @@ describe('cluster DDL', () => {
       `ALTER TABLE ${DB}.profiles_local ON CLUSTER c ADD COLUMN IF NOT EXISTS process String DEFAULT ''`,
       `ALTER TABLE ${DB}.profiles ON CLUSTER c ADD COLUMN IF NOT EXISTS process String DEFAULT ''`,
     ]);
-    expect(clusterStatements(`ALTER TABLE ${DB}.profiles MODIFY TTL toDateTime(time) + toIntervalDay(7)`, DB, 'c', tables)).toEqual([
+    expect(
+      clusterStatements(
+        `ALTER TABLE ${DB}.profiles MODIFY TTL toDateTime(time) + toIntervalDay(7)`,
+        DB,
+        'c',
+        tables,
+      ),
+    ).toEqual([
       `ALTER TABLE ${DB}.profiles_local ON CLUSTER c MODIFY TTL toDateTime(time) + toIntervalDay(7)`,
     ]);
   });
 
   it('refuses a statement it has no cluster form for, and a cluster name that is not an identifier', () => {
-    expect(() => clusterStatements(`INSERT INTO ${DB}.profiles SELECT 1`, DB, 'c', new Set(['profiles']))).toThrow(/no cluster form/);
-    expect(() => clusterStatements(`CREATE DATABASE IF NOT EXISTS ${DB}`, DB, 'c; DROP', new Set())).toThrow(/cluster name/);
-    expect(() => storeConfigFromEnv({ FLAMEWATCH_CLICKHOUSE_CLUSTER: 'prod' })).toThrow(/needs CLICKHOUSE_URL/);
-    expect(storeConfigFromEnv({ FLAMEWATCH_CLICKHOUSE_CLUSTER: 'prod', CLICKHOUSE_URL: 'http://ch:8123' }).cluster).toBe('prod');
+    expect(() =>
+      clusterStatements(`INSERT INTO ${DB}.profiles SELECT 1`, DB, 'c', new Set(['profiles'])),
+    ).toThrow(/no cluster form/);
+    expect(() => clusterStatements(`CREATE DATABASE IF NOT EXISTS ${DB}`, DB, 'c; DROP', new Set())).toThrow(
+      /cluster name/,
+    );
+    expect(() => storeConfigFromEnv({ FLAMEWATCH_CLICKHOUSE_CLUSTER: 'prod' })).toThrow(
+      /needs CLICKHOUSE_URL/,
+    );
+    expect(
+      storeConfigFromEnv({ FLAMEWATCH_CLICKHOUSE_CLUSTER: 'prod', CLICKHOUSE_URL: 'http://ch:8123' }).cluster,
+    ).toBe('prod');
     expect(storeConfigFromEnv({ CLICKHOUSE_URL: 'http://ch:8123' }).cluster).toBeUndefined();
   });
 
@@ -126,8 +185,16 @@ describe('cluster DDL', () => {
     const applied = await migrate(fake, DB, 30, { cluster: 'prod' });
     expect(applied).toEqual(MIGRATIONS.map((m) => m.version));
     expect(commands[0]).toBe(`CREATE DATABASE IF NOT EXISTS ${DB} ON CLUSTER prod`);
-    expect(commands[1]).toMatch(new RegExp(`^CREATE TABLE IF NOT EXISTS ${DB}.schema_migrations_local ON CLUSTER prod .*ReplicatedMergeTree`));
-    expect(commands[2]).toMatch(new RegExp(`^CREATE TABLE IF NOT EXISTS ${DB}.schema_migrations ON CLUSTER prod AS ${DB}.schema_migrations_local ENGINE = Distributed`));
+    expect(commands[1]).toMatch(
+      new RegExp(
+        `^CREATE TABLE IF NOT EXISTS ${DB}.schema_migrations_local ON CLUSTER prod .*ReplicatedMergeTree`,
+      ),
+    );
+    expect(commands[2]).toMatch(
+      new RegExp(
+        `^CREATE TABLE IF NOT EXISTS ${DB}.schema_migrations ON CLUSTER prod AS ${DB}.schema_migrations_local ENGINE = Distributed`,
+      ),
+    );
     const ddl = commands.filter((c) => !c.startsWith('INSERT'));
     for (const c of ddl) expect(c).toMatch(/ON CLUSTER prod/);
     expect(commands.filter((c) => c.startsWith('INSERT'))).toEqual([]);
@@ -135,10 +202,18 @@ describe('cluster DDL', () => {
   });
 
   it('writes statements ClickHouse parses', async () => {
-    const { client } = createStoreClient({ dataDir: path.join(os.tmpdir(), `flamewatch-jest-${process.pid}`), database: DB, retentionDays: 30 });
+    const { client } = createStoreClient({
+      dataDir: path.join(os.tmpdir(), `flamewatch-jest-${process.pid}`),
+      database: DB,
+      retentionDays: 30,
+    });
     try {
       for (const statement of all('prod')) {
-        const rs = await client.query({ query: 'SELECT formatQuery({q:String}) AS f', query_params: { q: statement }, format: 'JSONEachRow' });
+        const rs = await client.query({
+          query: 'SELECT formatQuery({q:String}) AS f',
+          query_params: { q: statement },
+          format: 'JSONEachRow',
+        });
         const [{ f }] = await rs.json<{ f: string }>();
         expect(f).toMatch(/ON CLUSTER prod/);
       }

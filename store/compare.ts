@@ -7,7 +7,13 @@
  * function.
  */
 import { InputError } from '../profile/errors';
-import { attributeToCallees, detect, profileKind, type Detection, type DetectOptions } from '../profile/regression';
+import {
+  attributeToCallees,
+  detect,
+  profileKind,
+  type Detection,
+  type DetectOptions,
+} from '../profile/regression';
 import type { ProfileQueries } from './queries';
 import type { RegressionStore } from './regressions';
 import type { Selection } from './selection';
@@ -30,7 +36,10 @@ async function unitFor(queries: ProfileQueries, baseline: Selection, candidate: 
   const units = new Set([...(await queries.unitsOf(baseline)), ...(await queries.unitsOf(candidate))]);
   if (units.size > 1) {
     const list = [...units].sort();
-    throw new InputError('invalid_parameter', `${candidate.type} is stored in several units (${list.join(', ')}); ask for one, e.g. type=${candidate.type}:${list[0]}`);
+    throw new InputError(
+      'invalid_parameter',
+      `${candidate.type} is stored in several units (${list.join(', ')}); ask for one, e.g. type=${candidate.type}:${list[0]}`,
+    );
   }
   return [...units][0] ?? '';
 }
@@ -45,8 +54,16 @@ export async function compareSelections(
   warmupMs = 0,
 ): Promise<Comparison> {
   const unit = await unitFor(store.queries, baseline, candidate);
-  const [bSel, cSel] = unit ? [{ ...baseline, unit }, { ...candidate, unit }] : [baseline, candidate];
-  const [b, c] = await Promise.all([store.regressions.sideStats(bSel, { warmupMs }), store.regressions.sideStats(cSel, { warmupMs })]);
+  const [bSel, cSel] = unit
+    ? [
+        { ...baseline, unit },
+        { ...candidate, unit },
+      ]
+    : [baseline, candidate];
+  const [b, c] = await Promise.all([
+    store.regressions.sideStats(bSel, { warmupMs }),
+    store.regressions.sideStats(cSel, { warmupMs }),
+  ]);
   let detection = detect(b, c, { kind: profileKind(candidate.type), ...definedOnly(options) });
   if (detection.regressions.length + detection.improvements.length + detection.inconclusive.length > 0) {
     detection = attributeToCallees(detection, await store.queries.stacks(cSel));

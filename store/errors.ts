@@ -10,12 +10,24 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 /** Turns transport failures into StoreUnavailableError; anything else (a query ClickHouse refused) passes unchanged. */
 export function classifyStoreError(err: unknown): unknown {
   const e = err as NodeJS.ErrnoException | undefined;
-  if (e instanceof Error && ((e.code !== undefined && TRANSIENT_CODES.has(e.code)) || /timeout|socket hang up/i.test(e.message))) {
+  if (
+    e instanceof Error &&
+    ((e.code !== undefined && TRANSIENT_CODES.has(e.code)) || /timeout|socket hang up/i.test(e.message))
+  ) {
     return new StoreUnavailableError(e);
   }
   return err;

@@ -19,7 +19,13 @@ export type { Selection } from './selection';
 export type { BuildOptions, BuildResult } from './rollups';
 export type { PreparedWrite, ProfileWrite } from './rows';
 export { prepareWrite } from './rows';
-export type { BaselineConfig, BreachedBudget, PullRequestSettings, Regression, RegressionStatus } from './regressions';
+export type {
+  BaselineConfig,
+  BreachedBudget,
+  PullRequestSettings,
+  Regression,
+  RegressionStatus,
+} from './regressions';
 export type { CreatedToken, Scope, TokenInfo } from './tokens';
 export { isScope, SCOPES, sameToken, tokenHash, TokenStore } from './tokens';
 export { DEFAULT_BASELINES, MAX_OBSERVATIONS, RegressionStore, regressionId } from './regressions';
@@ -49,7 +55,10 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     await migrate(client, config.database, config.retentionDays, { cluster: config.cluster });
   } catch (err) {
     await client.close().catch(() => undefined);
-    const where = engine === 'chdb' ? `chDB at ${config.dataDir}` : `ClickHouse at ${redact(config.url ?? '')}${config.cluster ? ` (cluster ${config.cluster})` : ''}`;
+    const where =
+      engine === 'chdb'
+        ? `chDB at ${config.dataDir}`
+        : `ClickHouse at ${redact(config.url ?? '')}${config.cluster ? ` (cluster ${config.cluster})` : ''}`;
     throw new Error(`cannot open the store (${where}): ${(err as Error).message}`);
   }
   const writer = new ProfileWriter(client, config.database);
@@ -62,7 +71,8 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     regressions: new RegressionStore(client, config.database),
     tokens: new TokenStore(client, config.database),
     budgets: new BudgetStore(client, config.database),
-    buildRollups: (options) => buildRollups(config.database, statementRunner(client), { ...options, cluster: config.cluster }),
+    buildRollups: (options) =>
+      buildRollups(config.database, statementRunner(client), { ...options, cluster: config.cluster }),
     async ping() {
       return (await client.ping()).success;
     },

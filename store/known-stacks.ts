@@ -53,7 +53,10 @@ export class KnownStacks {
   /** Adds keys after a commit (one thread only: the writer's). */
   add(tenant: string, id: string): void {
     const minutes = Math.floor(Date.now() / 60_000);
-    if (Atomics.load(this.meta, 0) > (this.mask + 1) / 2 || minutes - Atomics.load(this.meta, 1) >= KnownStacks.REFRESH_MS / 60_000) {
+    if (
+      Atomics.load(this.meta, 0) > (this.mask + 1) / 2 ||
+      minutes - Atomics.load(this.meta, 1) >= KnownStacks.REFRESH_MS / 60_000
+    ) {
       this.clear();
     }
     const [hi, lo] = KnownStacks.key(tenant, id);

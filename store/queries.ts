@@ -63,7 +63,13 @@ export class ProfileQueries {
   }
 
   /** Values of one label in a service's profiles in a time range. */
-  async labelValues(tenant: string, service: string, label: string, from: number, until: number): Promise<string[]> {
+  async labelValues(
+    tenant: string,
+    service: string,
+    label: string,
+    from: number,
+    until: number,
+  ): Promise<string[]> {
     const rows = await this.rows<{ value: string }>(
       `SELECT labels[{label:String}] AS value FROM ${this.db}.profiles
        WHERE tenant = {tenant:String} AND service = {service:String} AND mapContains(labels, {label:String})
@@ -83,9 +89,18 @@ export class ProfileQueries {
   async stacks(sel: Selection): Promise<StackValue[]> {
     const params: QueryParams = {};
     const query = stackSumsQuery(this.db, sel, params, await this.rolledHours(sel));
-    const [sums, per] = await Promise.all([this.rows<{ id: string; value: string }>(query, params), this.snapshotsPerSeries(sel)]);
-    const frames = await this.framesOf(sel.tenant, sums.map((s) => s.id));
-    return sums.map((s) => ({ stack: frames.get(s.id) ?? ['[unknown stack]'], value: Number(s.value) / per }));
+    const [sums, per] = await Promise.all([
+      this.rows<{ id: string; value: string }>(query, params),
+      this.snapshotsPerSeries(sel),
+    ]);
+    const frames = await this.framesOf(
+      sel.tenant,
+      sums.map((s) => s.id),
+    );
+    return sums.map((s) => ({
+      stack: frames.get(s.id) ?? ['[unknown stack]'],
+      value: Number(s.value) / per,
+    }));
   }
 
   /** For a gauge, how many snapshots each series (a process, or a label set) holds on average in the selection; 1 for a cost. */
@@ -189,7 +204,10 @@ export class ProfileQueries {
   async timeline(sel: Selection, stepSeconds: number): Promise<{ time: number; value: number }[]> {
     const params: QueryParams = { stepMs: stepSeconds * 1000 };
     const where = selectionWhere(sel, params);
-    const value = profileKind(sel.type) === 'gauge' ? `sum(total) * uniqExact(${GAUGE_SERIES}) / uniqExact(profile_id)` : 'sum(total)';
+    const value =
+      profileKind(sel.type) === 'gauge'
+        ? `sum(total) * uniqExact(${GAUGE_SERIES}) / uniqExact(profile_id)`
+        : 'sum(total)';
     const rows = await this.rows<{ t: string; value: string }>(
       `SELECT toString(intDiv(toUnixTimestamp64Milli(time), {stepMs:Int64}) * {stepMs:Int64}) AS t, ${value} AS value
        FROM ${this.db}.profiles WHERE ${where} GROUP BY t ORDER BY t`,

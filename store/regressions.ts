@@ -107,7 +107,13 @@ export interface PullRequestSettings {
   status?: boolean;
 }
 
-export const DEFAULT_BASELINES: BaselineConfig = { windowOffsetMs: 86_400_000, windowMs: 3_600_000, versionLabel: 'version', selections: [], warmupMs: 10_000 };
+export const DEFAULT_BASELINES: BaselineConfig = {
+  windowOffsetMs: 86_400_000,
+  windowMs: 3_600_000,
+  versionLabel: 'version',
+  selections: [],
+  warmupMs: 10_000,
+};
 
 /** A stable id (no `:`, fit for a BullMQ job id or a URL) from the parts that make a regression the same one. */
 export function regressionId(parts: (string | number)[]): string {
@@ -143,7 +149,15 @@ export class RegressionStore {
    * its level are no build's steady state, and a deploy's first looks would
    * otherwise compare young processes with old ones.
    */
-  async sideStats(sel: Selection, { maxObservations = MAX_OBSERVATIONS, maxProfiles = MAX_PROFILES_READ, minShare = 0.0005, warmupMs = 0 } = {}): Promise<SideStats> {
+  async sideStats(
+    sel: Selection,
+    {
+      maxObservations = MAX_OBSERVATIONS,
+      maxProfiles = MAX_PROFILES_READ,
+      minShare = 0.0005,
+      warmupMs = 0,
+    } = {},
+  ): Promise<SideStats> {
     const params: QueryParams = {};
     let where = selectionWhere(sel, params);
     const proc = `if(process != '', process, toString(cityHash64(labels)))`;
@@ -177,9 +191,12 @@ export class RegressionStore {
       // Buckets sized so processes × buckets ≈ maxObservations; one UInt64 per
       // (process, bucket), computed per profile before any ARRAY JOIN, groups
       // faster than a string or a tuple computed per sample.
-      params.bucketMs = Math.max(1000, Math.ceil((sel.range.until - sel.range.from) / Math.max(1, Math.floor(maxObservations / processes))));
+      params.bucketMs = Math.max(
+        1000,
+        Math.ceil((sel.range.until - sel.range.from) / Math.max(1, Math.floor(maxObservations / processes))),
+      );
       key = `cityHash64(${proc}, intDiv(${ms('time')}, {bucketMs:Int64}))`;
-      obsKey = `cityHash64(pp, intDiv(${ms("t0")}, {bucketMs:Int64}))`;
+      obsKey = `cityHash64(pp, intDiv(${ms('t0')}, {bucketMs:Int64}))`;
     }
     // V8's `(idle)` is no code's cost: its stacks count in neither a function's nor the whole program's cost
     // (a quieter side would otherwise look costlier per request).
@@ -197,7 +214,16 @@ export class RegressionStore {
            toFloat64(sum(total) - sum(arraySum(arrayFilter((v, s) -> has(arrayMap(x -> toUInt64(x), {idle:Array(String)}), s), values, stack_ids)))) AS pt
          FROM ${this.db}.profiles WHERE ${where} GROUP BY profile_id)
        GROUP BY obs HAVING t > 0`;
-    const procRows = await this.rows<{ proc: string; n: string; seconds: number; t1: number; t2: number; tw: number; w1: number; w2: number }>(
+    const procRows = await this.rows<{
+      proc: string;
+      n: string;
+      seconds: number;
+      t1: number;
+      t2: number;
+      tw: number;
+      w1: number;
+      w2: number;
+    }>(
       `SELECT proc, count() AS n, sum(d) / 1000 AS seconds, sum(t) AS t1, sum(t * t) AS t2, sum(t * w) AS tw, sum(w) AS w1, sum(w * w) AS w2
        FROM (${obs}) GROUP BY proc ORDER BY proc`,
       params,
@@ -207,7 +233,12 @@ export class RegressionStore {
     let sideTotal = 0;
     for (const r of procRows) {
       const p: ProcessStats = {
-        key: r.proc, n: Number(r.n), seconds: r.seconds, total: { x: r.t1, xx: r.t2, xt: r.t2, xw: r.tw }, work: { x: r.w1, xx: r.w2 }, functions: new Map(),
+        key: r.proc,
+        n: Number(r.n),
+        seconds: r.seconds,
+        total: { x: r.t1, xx: r.t2, xt: r.t2, xw: r.tw },
+        work: { x: r.w1, xx: r.w2 },
+        functions: new Map(),
       };
       byKey.set(r.proc, p);
       stats.processes.push(p);
@@ -227,7 +258,18 @@ export class RegressionStore {
     // (self where it is the leaf), summed per (observation, function), then per
     // (process, function) with the observation's total and work. Functions are
     // grouped by a 64-bit hash of the name (faster than the string).
-    const fns = await this.rows<{ proc: string; fn: string; s1: number; s2: number; st: number; sw: number; a1: number; a2: number; at: number; aw: number }>(
+    const fns = await this.rows<{
+      proc: string;
+      fn: string;
+      s1: number;
+      s2: number;
+      st: number;
+      sw: number;
+      a1: number;
+      a2: number;
+      at: number;
+      aw: number;
+    }>(
       `WITH per_stack AS (
          SELECT obs, stack_id, toFloat64(sum(value)) AS v
          FROM (SELECT ${key} AS obs, stack_ids, values FROM ${this.db}.profiles WHERE ${where})
@@ -265,7 +307,14 @@ export class RegressionStore {
   }
 
   /** Values of a label in a range with their first and last profile time and profile count, oldest first. */
-  async labelHistory(tenant: string, service: string, type: string, label: string, from: number, until: number): Promise<{ value: string; first: number; last: number; profiles: number }[]> {
+  async labelHistory(
+    tenant: string,
+    service: string,
+    type: string,
+    label: string,
+    from: number,
+    until: number,
+  ): Promise<{ value: string; first: number; last: number; profiles: number }[]> {
     const rows = await this.rows<{ value: string; first: string; last: string; profiles: string }>(
       `SELECT labels[{label:String}] AS value, toString(${ms('min(time)')}) AS first, toString(${ms('max(time)')}) AS last, uniqExact(profile_id) AS profiles
        FROM ${this.db}.profiles
@@ -274,7 +323,12 @@ export class RegressionStore {
        GROUP BY value ORDER BY first`,
       { tenant, service, type, label, from, until },
     );
-    return rows.map((r) => ({ value: r.value, first: Number(r.first), last: Number(r.last), profiles: Number(r.profiles) }));
+    return rows.map((r) => ({
+      value: r.value,
+      first: Number(r.first),
+      last: Number(r.last),
+      profiles: Number(r.profiles),
+    }));
   }
 
   /**
@@ -284,30 +338,66 @@ export class RegressionStore {
    * oldest first. What a pull request's benchmark run, or a branch's runs by
    * commit, consist of.
    */
-  async runs(tenant: string, service: string, matchers: Matcher[], label: string, from: number, until: number): Promise<{ type: string; unit: string; value: string; first: number; last: number; profiles: number }[]> {
+  async runs(
+    tenant: string,
+    service: string,
+    matchers: Matcher[],
+    label: string,
+    from: number,
+    until: number,
+  ): Promise<{ type: string; unit: string; value: string; first: number; last: number; profiles: number }[]> {
     const types = await this.rows<{ type: string }>(
       `SELECT DISTINCT type FROM ${this.db}.profiles WHERE tenant = {tenant:String} AND service = {service:String}
          AND time >= fromUnixTimestamp64Milli({from:Int64}) AND time < fromUnixTimestamp64Milli({until:Int64}) ORDER BY type`,
       { tenant, service, from, until },
     );
-    const out: { type: string; unit: string; value: string; first: number; last: number; profiles: number }[] = [];
+    const out: {
+      type: string;
+      unit: string;
+      value: string;
+      first: number;
+      last: number;
+      profiles: number;
+    }[] = [];
     for (const { type } of types) {
       const params: QueryParams = { label };
       const where = selectionWhere({ tenant, service, type, range: { from, until }, matchers }, params);
-      const rows = await this.rows<{ unit: string; value: string; first: string; last: string; profiles: string }>(
+      const rows = await this.rows<{
+        unit: string;
+        value: string;
+        first: string;
+        last: string;
+        profiles: string;
+      }>(
         `SELECT unit, labels[{label:String}] AS value, toString(${ms('min(time)')}) AS first, toString(${ms('max(time)')}) AS last,
            uniqExact(profile_id) AS profiles
          FROM ${this.db}.profiles WHERE ${where} GROUP BY unit, value ORDER BY first`,
         params,
       );
-      for (const r of rows) out.push({ type, unit: r.unit, value: r.value, first: Number(r.first), last: Number(r.last), profiles: Number(r.profiles) });
+      for (const r of rows)
+        out.push({
+          type,
+          unit: r.unit,
+          value: r.value,
+          first: Number(r.first),
+          last: Number(r.last),
+          profiles: Number(r.profiles),
+        });
     }
     return out;
   }
 
   /** Tenants' (service, type, unit)s with profiles since `from`: what a scheduled sweep looks at. */
-  async activeSeries(from: number): Promise<{ tenant: string; service: string; type: string; unit: string; profiles: number }[]> {
-    const rows = await this.rows<{ tenant: string; service: string; type: string; unit: string; profiles: string }>(
+  async activeSeries(
+    from: number,
+  ): Promise<{ tenant: string; service: string; type: string; unit: string; profiles: number }[]> {
+    const rows = await this.rows<{
+      tenant: string;
+      service: string;
+      type: string;
+      unit: string;
+      profiles: string;
+    }>(
       `SELECT tenant, service, type, unit, uniqExact(profile_id) AS profiles FROM ${this.db}.profiles
        WHERE time >= fromUnixTimestamp64Milli({from:Int64}) GROUP BY tenant, service, type, unit ORDER BY tenant, service, type, unit`,
       { from },
@@ -333,14 +423,27 @@ export class RegressionStore {
   ): Promise<{ regression: Regression; created: boolean }> {
     const existing = await this.get(tenant, r.id);
     // A suspicion not seen again in time starts over; a resolved regression seen again reopens with its history.
-    const fresh = !existing || (existing.status === 'suspected' && confirm !== undefined && now - existing.lastSeen > confirm.staleMs);
+    const fresh =
+      !existing ||
+      (existing.status === 'suspected' && confirm !== undefined && now - existing.lastSeen > confirm.staleMs);
     const firstSeen = fresh ? now : existing.firstSeen;
     let status: RegressionStatus = fresh || existing.status === 'resolved' ? 'open' : existing.status;
-    if (confirm && (fresh || existing.status === 'suspected')) status = now - firstSeen >= confirm.afterMs ? 'open' : 'suspected';
+    if (confirm && (fresh || existing.status === 'suspected'))
+      status = now - firstSeen >= confirm.afterMs ? 'open' : 'suspected';
     else if (!confirm && status === 'suspected') status = 'open';
-    const regression: Regression = { ...r, firstSeen, lastSeen: now, runs: fresh ? 1 : existing.runs + 1, status };
+    const regression: Regression = {
+      ...r,
+      firstSeen,
+      lastSeen: now,
+      runs: fresh ? 1 : existing.runs + 1,
+      status,
+    };
     await this.write(tenant, regression, now);
-    return { regression, created: status === 'open' && (fresh || existing.status === 'suspected' || existing.status === 'resolved') };
+    return {
+      regression,
+      created:
+        status === 'open' && (fresh || existing.status === 'suspected' || existing.status === 'resolved'),
+    };
   }
 
   async setStatus(tenant: string, id: string, status: RegressionStatus): Promise<Regression | undefined> {
@@ -358,16 +461,41 @@ export class RegressionStore {
       await this.client.insert({
         table: `${this.db}.regressions`,
         format: 'JSONEachRow',
-        values: [{
-          tenant, id: r.id, service: r.service, type: r.type, unit: r.unit, function: r.function, measure: r.measure, kind: r.kind,
-          baseline_query: r.baseline.query, baseline_from: t(r.baseline.from), baseline_until: t(r.baseline.until),
-          candidate_query: r.candidate.query, candidate_from: t(r.candidate.from), candidate_until: t(r.candidate.until),
-          baseline_value: r.baseline.value, candidate_value: r.candidate.value, effect: r.effect, relative: finite(r.relative),
-          ci_low: r.ci[0], ci_high: r.ci[1], p: r.p, q: r.q, baseline_profiles: r.baseline.profiles, candidate_profiles: r.candidate.profiles,
-          first_seen: t(r.firstSeen), last_seen: t(r.lastSeen), runs: r.runs, status: r.status, budget: r.budget ? JSON.stringify(r.budget) : '',
-          // Strictly increasing per write, so FINAL keeps the newest even within one millisecond.
-          updated: t(Math.max(now, this.lastUpdated + 1)),
-        }],
+        values: [
+          {
+            tenant,
+            id: r.id,
+            service: r.service,
+            type: r.type,
+            unit: r.unit,
+            function: r.function,
+            measure: r.measure,
+            kind: r.kind,
+            baseline_query: r.baseline.query,
+            baseline_from: t(r.baseline.from),
+            baseline_until: t(r.baseline.until),
+            candidate_query: r.candidate.query,
+            candidate_from: t(r.candidate.from),
+            candidate_until: t(r.candidate.until),
+            baseline_value: r.baseline.value,
+            candidate_value: r.candidate.value,
+            effect: r.effect,
+            relative: finite(r.relative),
+            ci_low: r.ci[0],
+            ci_high: r.ci[1],
+            p: r.p,
+            q: r.q,
+            baseline_profiles: r.baseline.profiles,
+            candidate_profiles: r.candidate.profiles,
+            first_seen: t(r.firstSeen),
+            last_seen: t(r.lastSeen),
+            runs: r.runs,
+            status: r.status,
+            budget: r.budget ? JSON.stringify(r.budget) : '',
+            // Strictly increasing per write, so FINAL keeps the newest even within one millisecond.
+            updated: t(Math.max(now, this.lastUpdated + 1)),
+          },
+        ],
       });
       this.lastUpdated = Math.max(now, this.lastUpdated + 1);
     } catch (err) {
@@ -378,11 +506,17 @@ export class RegressionStore {
   private lastUpdated = 0;
 
   async get(tenant: string, id: string): Promise<Regression | undefined> {
-    const [row] = await this.rows<Row>(`${SELECT} FROM ${this.db}.regressions FINAL WHERE tenant = {tenant:String} AND id = {id:String}`, { tenant, id });
+    const [row] = await this.rows<Row>(
+      `${SELECT} FROM ${this.db}.regressions FINAL WHERE tenant = {tenant:String} AND id = {id:String}`,
+      { tenant, id },
+    );
     return row ? fromRow(row) : undefined;
   }
 
-  async list(tenant: string, filter: { service?: string; status?: string; limit?: number } = {}): Promise<Regression[]> {
+  async list(
+    tenant: string,
+    filter: { service?: string; status?: string; limit?: number } = {},
+  ): Promise<Regression[]> {
     const params: QueryParams = { tenant, limit: filter.limit ?? 200 };
     const clauses = ['tenant = {tenant:String}'];
     if (filter.service) {
@@ -406,11 +540,18 @@ export class RegressionStore {
        ORDER BY type = '*' LIMIT 1`,
       { tenant, service, type },
     );
-    return row ? { ...DEFAULT_BASELINES, ...(JSON.parse(row.config) as Partial<BaselineConfig>) } : { ...DEFAULT_BASELINES };
+    return row
+      ? { ...DEFAULT_BASELINES, ...(JSON.parse(row.config) as Partial<BaselineConfig>) }
+      : { ...DEFAULT_BASELINES };
   }
 
   /** Settings for a service and type (`*`: every type of the service). */
-  async setBaselineConfig(tenant: string, service: string, type: string, config: BaselineConfig): Promise<void> {
+  async setBaselineConfig(
+    tenant: string,
+    service: string,
+    type: string,
+    config: BaselineConfig,
+  ): Promise<void> {
     try {
       await this.client.insert({
         table: `${this.db}.baselines`,
@@ -434,19 +575,68 @@ const SELECT = `SELECT id, service, type, unit, function, measure, kind,
   toString(${ms('first_seen')}) AS first_seen, toString(${ms('last_seen')}) AS last_seen, runs, status, budget`;
 
 interface Row {
-  id: string; service: string; type: string; unit: string; function: string; measure: string; kind: string;
-  baseline_query: string; baseline_from: string; baseline_until: string; candidate_query: string; candidate_from: string; candidate_until: string;
-  baseline_value: number; candidate_value: number; effect: number; relative: number; ci_low: number; ci_high: number; p: number; q: number;
-  baseline_profiles: number; candidate_profiles: number; first_seen: string; last_seen: string; runs: number; status: string; budget: string;
+  id: string;
+  service: string;
+  type: string;
+  unit: string;
+  function: string;
+  measure: string;
+  kind: string;
+  baseline_query: string;
+  baseline_from: string;
+  baseline_until: string;
+  candidate_query: string;
+  candidate_from: string;
+  candidate_until: string;
+  baseline_value: number;
+  candidate_value: number;
+  effect: number;
+  relative: number;
+  ci_low: number;
+  ci_high: number;
+  p: number;
+  q: number;
+  baseline_profiles: number;
+  candidate_profiles: number;
+  first_seen: string;
+  last_seen: string;
+  runs: number;
+  status: string;
+  budget: string;
 }
 
 function fromRow(r: Row): Regression {
   return {
-    id: r.id, service: r.service, type: r.type, unit: r.unit, function: r.function, measure: r.measure as Regression['measure'], kind: r.kind,
-    baseline: { query: r.baseline_query, from: Number(r.baseline_from), until: Number(r.baseline_until), profiles: Number(r.baseline_profiles), value: r.baseline_value },
-    candidate: { query: r.candidate_query, from: Number(r.candidate_from), until: Number(r.candidate_until), profiles: Number(r.candidate_profiles), value: r.candidate_value },
-    effect: r.effect, relative: r.relative >= 1e308 ? Infinity : r.relative, ci: [r.ci_low, r.ci_high], p: r.p, q: r.q,
-    firstSeen: Number(r.first_seen), lastSeen: Number(r.last_seen), runs: Number(r.runs), status: r.status as RegressionStatus,
+    id: r.id,
+    service: r.service,
+    type: r.type,
+    unit: r.unit,
+    function: r.function,
+    measure: r.measure as Regression['measure'],
+    kind: r.kind,
+    baseline: {
+      query: r.baseline_query,
+      from: Number(r.baseline_from),
+      until: Number(r.baseline_until),
+      profiles: Number(r.baseline_profiles),
+      value: r.baseline_value,
+    },
+    candidate: {
+      query: r.candidate_query,
+      from: Number(r.candidate_from),
+      until: Number(r.candidate_until),
+      profiles: Number(r.candidate_profiles),
+      value: r.candidate_value,
+    },
+    effect: r.effect,
+    relative: r.relative >= 1e308 ? Infinity : r.relative,
+    ci: [r.ci_low, r.ci_high],
+    p: r.p,
+    q: r.q,
+    firstSeen: Number(r.first_seen),
+    lastSeen: Number(r.last_seen),
+    runs: Number(r.runs),
+    status: r.status as RegressionStatus,
     ...(r.budget ? { budget: JSON.parse(r.budget) as BreachedBudget } : {}),
   };
 }

@@ -86,7 +86,11 @@ export const DEFAULT_GRACE_MS = 2 * 60_000;
  * from and the rollup's sum equals the raw sum (a concurrent build would have
  * doubled it). Idempotent; safe to kill at any point.
  */
-export async function buildRollups(db: string, run: StatementRunner, opts: BuildOptions): Promise<BuildResult> {
+export async function buildRollups(
+  db: string,
+  run: StatementRunner,
+  opts: BuildOptions,
+): Promise<BuildResult> {
   const until = Math.floor((opts.now - (opts.graceMs ?? DEFAULT_GRACE_MS)) / HOUR_MS) * HOUR_MS;
   const since = Math.max(0, Math.floor((opts.sinceMs ?? 0) / HOUR_MS) * HOUR_MS);
   const result: BuildResult = { pending: 0, hoursBuilt: 0, built: 0, unverified: 0, hoursLeft: 0 };
@@ -107,7 +111,9 @@ export async function buildRollups(db: string, run: StatementRunner, opts: Build
   const maxHours = opts.maxHours ?? 24;
   result.pending = hours.reduce((sum, r) => sum + Number(r.keys), 0);
   result.hoursLeft = Math.max(0, hours.length - maxHours);
-  const deleteFrom = opts.cluster ? `${db}.${ROLLUP_TABLE}_local ON CLUSTER ${opts.cluster}` : `${db}.${ROLLUP_TABLE}`;
+  const deleteFrom = opts.cluster
+    ? `${db}.${ROLLUP_TABLE}_local ON CLUSTER ${opts.cluster}`
+    : `${db}.${ROLLUP_TABLE}`;
   for (const { h } of hours.slice(0, maxHours)) {
     const from = Number(h) * HOUR_MS;
     const all = await run.rows<{ tenant: string; service: string; type: string; n: string }>(
@@ -141,10 +147,16 @@ async function buildKeys(
     keys: keys.map((k) => new TupleParam([k.tenant, k.service, k.type])),
   };
   const mine = '(tenant, service, type) IN {keys:Array(Tuple(String, String, String))}';
-  const [{ n }] = await run.rows<{ n: string }>(`SELECT toString(count()) AS n FROM ${db}.${ROLLUP_TABLE} WHERE ${within('hour')} AND ${mine}`, params);
+  const [{ n }] = await run.rows<{ n: string }>(
+    `SELECT toString(count()) AS n FROM ${db}.${ROLLUP_TABLE} WHERE ${within('hour')} AND ${mine}`,
+    params,
+  );
   // Left by a build that was cut short or ran twice, or from before late profiles came.
   if (n !== '0') await run.command(`DELETE FROM ${deleteFrom} WHERE ${within('hour')} AND ${mine}`, params);
-  await run.command(`INSERT INTO ${db}.${ROLLUP_TABLE} ${hourSelect(db, `${within('time')} AND ${mine}`)}`, params);
+  await run.command(
+    `INSERT INTO ${db}.${ROLLUP_TABLE} ${hourSelect(db, `${within('time')} AND ${mine}`)}`,
+    params,
+  );
   await run.command(`INSERT INTO ${db}.series ${seriesSelect(db, `${within('time')} AND ${mine}`)}`, params);
   const checked = await run.rows<{ tenant: string; service: string; type: string; n: string }>(
     `SELECT r.tenant AS tenant, r.service AS service, r.type AS type, toString(r.n) AS n
@@ -158,7 +170,17 @@ async function buildKeys(
   );
   if (checked.length) {
     const built = Date.now();
-    await run.insert(`${db}.rollup_hours`, checked.map((c) => ({ tenant: c.tenant, service: c.service, type: c.type, hour: from / 1000, profiles: c.n, built })));
+    await run.insert(
+      `${db}.rollup_hours`,
+      checked.map((c) => ({
+        tenant: c.tenant,
+        service: c.service,
+        type: c.type,
+        hour: from / 1000,
+        profiles: c.n,
+        built,
+      })),
+    );
   }
   return checked.length;
 }
@@ -207,8 +229,19 @@ export function planRange(range: TimeRange, rolled: (hourStart: number) => boole
  * hour, the raw profiles of (tenant, service, type) and the count the
  * rollup recorded. Equal counts (including none and none) mean up to date.
  */
-export function rolledHoursQuery(db: string, sel: Selection, hours: { from: number; until: number }, params: QueryParams): string {
-  Object.assign(params, { tenant: sel.tenant, service: sel.service, type: sel.type, from: hours.from, until: hours.until });
+export function rolledHoursQuery(
+  db: string,
+  sel: Selection,
+  hours: { from: number; until: number },
+  params: QueryParams,
+): string {
+  Object.assign(params, {
+    tenant: sel.tenant,
+    service: sel.service,
+    type: sel.type,
+    from: hours.from,
+    until: hours.until,
+  });
   const key = 'tenant = {tenant:String} AND service = {service:String} AND type = {type:String}';
   return `SELECT 'raw' AS side, toString(h) AS h, toString(count()) AS n
       FROM (SELECT ${hourNumber('time')} AS h FROM ${db}.profiles WHERE ${key} AND ${within('time')}) GROUP BY h
@@ -218,12 +251,16 @@ export function rolledHoursQuery(db: string, sel: Selection, hours: { from: numb
 }
 
 /** The up-to-date hours (their start, ms) from `rolledHoursQuery`'s rows. */
-export function rolledHours(rows: { side: string; h: string; n: string }[], hours: { from: number; until: number }): Set<number> {
+export function rolledHours(
+  rows: { side: string; h: string; n: string }[],
+  hours: { from: number; until: number },
+): Set<number> {
   const raw = new Map<number, string>();
   const rollup = new Map<number, string>();
   for (const r of rows) (r.side === 'raw' ? raw : rollup).set(Number(r.h) * HOUR_MS, r.n);
   const out = new Set<number>();
-  for (let h = hours.from; h < hours.until; h += HOUR_MS) if ((raw.get(h) ?? '0') === (rollup.get(h) ?? '0')) out.add(h);
+  for (let h = hours.from; h < hours.until; h += HOUR_MS)
+    if ((raw.get(h) ?? '0') === (rollup.get(h) ?? '0')) out.add(h);
   return out;
 }
 
@@ -243,7 +280,12 @@ function timeRanges(column: string, segments: Segment[], params: QueryParams, na
  * order). Without `rolled`, or when none of its hours is in the range, the
  * raw query alone.
  */
-export function stackSumsQuery(db: string, sel: Selection, params: QueryParams, rolled?: ReadonlySet<number>): string {
+export function stackSumsQuery(
+  db: string,
+  sel: Selection,
+  params: QueryParams,
+  rolled?: ReadonlySet<number>,
+): string {
   const segments = planRange(sel.range, (h) => rolled?.has(h) ?? false);
   if (!segments.some((s) => s.rollup)) {
     return `SELECT toString(stack_id) AS id, sum(value) AS value
@@ -268,10 +310,21 @@ export function stackSumsQuery(db: string, sel: Selection, params: QueryParams, 
   }
   // Series are filtered by id: the labels are read once per series, not once per row.
   const series = labels.length
-    ? [`series IN (SELECT series FROM ${db}.series WHERE tenant = {tenant:String} AND service = {service:String} AND ${labels.join(' AND ')})`]
+    ? [
+        `series IN (SELECT series FROM ${db}.series WHERE tenant = {tenant:String} AND service = {service:String} AND ${labels.join(' AND ')})`,
+      ]
     : [];
   branches.push(`SELECT stack_id, sum(value) AS value FROM ${db}.${ROLLUP_TABLE}
-       WHERE ${[...keys, timeRanges('hour', segments.filter((s) => s.rollup), params, 'h'), ...series].join(' AND ')} GROUP BY stack_id`);
+       WHERE ${[
+         ...keys,
+         timeRanges(
+           'hour',
+           segments.filter((s) => s.rollup),
+           params,
+           'h',
+         ),
+         ...series,
+       ].join(' AND ')} GROUP BY stack_id`);
   return `SELECT toString(stack_id) AS id, sum(value) AS value FROM (
     ${branches.join('\n    UNION ALL\n    ')}
   ) GROUP BY stack_id`;

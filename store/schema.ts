@@ -51,7 +51,8 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 2,
-    description: 'regressions found by the detector (one row per version of a regression) and per-service baseline settings',
+    description:
+      'regressions found by the detector (one row per version of a regression) and per-service baseline settings',
     statements: (db) => [
       // A regression's id is derived from what it is about, so the same
       // function flagged by consecutive runs updates one regression; every
@@ -100,7 +101,8 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 4,
-    description: 'API tokens: the SHA-256 of each token, its tenant and scopes (the token itself is never stored)',
+    description:
+      'API tokens: the SHA-256 of each token, its tenant and scopes (the token itself is never stored)',
     statements: (db) => [
       // One row per version of a token; revoking writes a revoked version and FINAL keeps the newest.
       `CREATE TABLE IF NOT EXISTS ${db}.api_tokens (
@@ -118,7 +120,8 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 5,
-    description: 'performance budgets per service (their definitions as JSON; breaches are stored as regressions of kind budget)',
+    description:
+      'performance budgets per service (their definitions as JSON; breaches are stored as regressions of kind budget)',
     statements: (db) => [
       `CREATE TABLE IF NOT EXISTS ${db}.budgets (
         tenant LowCardinality(String),
@@ -136,7 +139,8 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 3,
-    description: 'per-hour rollups of profiles by series and stack, series by label set (built by the rollup job; migration 7)',
+    description:
+      'per-hour rollups of profiles by series and stack, series by label set (built by the rollup job; migration 7)',
     // Until migration 7 this also made per-minute rollups and views filling
     // them on every insert; a store that ran that version drops them there.
     statements: (db, days) => [
@@ -168,7 +172,8 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 7,
-    description: 'rollups built per hour by the rollup job, off the ingest path: the views and the minute tier go; rollup_hours records what each hour summed',
+    description:
+      'rollups built per hour by the rollup job, off the ingest path: the views and the minute tier go; rollup_hours records what each hour summed',
     statements: (db, days) => [
       `DROP VIEW IF EXISTS ${db}.series_mv`,
       `DROP VIEW IF EXISTS ${db}.profiles_1m_mv`,
@@ -191,7 +196,8 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 8,
-    description: 'per profile, the work done in its interval (requests, iterations; 0 unknown) and the process that wrote it ("" unknown), for cost per unit of work',
+    description:
+      'per profile, the work done in its interval (requests, iterations; 0 unknown) and the process that wrote it ("" unknown), for cost per unit of work',
     statements: (db) => [
       `ALTER TABLE ${db}.profiles ADD COLUMN IF NOT EXISTS work Float64 DEFAULT 0`,
       `ALTER TABLE ${db}.profiles ADD COLUMN IF NOT EXISTS process String DEFAULT ''`,
@@ -207,13 +213,23 @@ export interface MigrateOptions {
 }
 
 /** The DDL a migration runs: its own statements, or their cluster form. */
-export function migrationStatements(m: Migration, db: string, retentionDays: number, cluster?: string): string[] {
+export function migrationStatements(
+  m: Migration,
+  db: string,
+  retentionDays: number,
+  cluster?: string,
+): string[] {
   const statements = m.statements(db, retentionDays);
-  return cluster ? statements.flatMap((s) => clusterStatements(s, db, cluster, migratedTables(db))) : statements;
+  return cluster
+    ? statements.flatMap((s) => clusterStatements(s, db, cluster, migratedTables(db)))
+    : statements;
 }
 
 function migratedTables(db: string): Set<string> {
-  const tables = tablesCreated(MIGRATIONS.flatMap((m) => m.statements(db, 1)), db);
+  const tables = tablesCreated(
+    MIGRATIONS.flatMap((m) => m.statements(db, 1)),
+    db,
+  );
   tables.add('schema_migrations');
   return tables;
 }
@@ -235,7 +251,12 @@ export function statementRunner(client: ClickHouseClient): StatementRunner {
 }
 
 /** Creates the database and applies pending migrations; then applies the configured retention. */
-export async function migrate(client: ClickHouseClient, db: string, retentionDays: number, options: MigrateOptions = {}): Promise<number[]> {
+export async function migrate(
+  client: ClickHouseClient,
+  db: string,
+  retentionDays: number,
+  options: MigrateOptions = {},
+): Promise<number[]> {
   const { cluster } = options;
   const tables = migratedTables(db);
   const ddl = async (statement: string, settings?: { materialize_ttl_after_modify: 0 }) => {
@@ -244,8 +265,13 @@ export async function migrate(client: ClickHouseClient, db: string, retentionDay
     }
   };
   await ddl(`CREATE DATABASE IF NOT EXISTS ${db}`);
-  await ddl(`CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (version UInt32, description String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version`);
-  const rs = await client.query({ query: `SELECT version FROM ${db}.schema_migrations`, format: 'JSONEachRow' });
+  await ddl(
+    `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (version UInt32, description String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version`,
+  );
+  const rs = await client.query({
+    query: `SELECT version FROM ${db}.schema_migrations`,
+    format: 'JSONEachRow',
+  });
   const done = new Set((await rs.json<{ version: number }>()).map((r) => Number(r.version)));
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
@@ -283,7 +309,8 @@ async function applyRetention(
   // In cluster mode the TTL is the local tables' (the Distributed ones have none).
   const suffix = cluster ? '_local' : '';
   const rs = await client.query({
-    query: 'SELECT name, create_table_query FROM system.tables WHERE database = {db:String} AND name IN {names:Array(String)}',
+    query:
+      'SELECT name, create_table_query FROM system.tables WHERE database = {db:String} AND name IN {names:Array(String)}',
     query_params: { db, names: Object.keys(wanted).map((n) => n + suffix) },
     format: 'JSONEachRow',
   });

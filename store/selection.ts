@@ -53,9 +53,12 @@ export function labelClauses(sel: Selection, params: QueryParams, prefix = ''): 
     params[name] = m.name;
     params[value] = m.op === '=~' || m.op === '!~' ? `^(?:${m.value})$` : m.value;
     const label = `labels[{${name}:String}]`;
-    return m.op === '=' ? `${label} = {${value}:String}`
-      : m.op === '!=' ? `${label} != {${value}:String}`
-      : m.op === '=~' ? `match(${label}, {${value}:String})`
-      : `NOT match(${label}, {${value}:String})`;
+    return m.op === '='
+      ? `${label} = {${value}:String}`
+      : m.op === '!='
+        ? `${label} != {${value}:String}`
+        : m.op === '=~'
+          ? `match(${label}, {${value}:String})`
+          : `NOT match(${label}, {${value}:String})`;
   });
 }

@@ -60,7 +60,13 @@ interface Row {
   revoked: number;
 }
 
-const fromRow = (r: Row): TokenInfo => ({ id: r.id, tenant: r.tenant, scopes: r.scopes.filter(isScope), name: r.name, created: Number(r.created) });
+const fromRow = (r: Row): TokenInfo => ({
+  id: r.id,
+  tenant: r.tenant,
+  scopes: r.scopes.filter(isScope),
+  name: r.name,
+  created: Number(r.created),
+});
 
 const SELECT = 'SELECT hash, id, tenant, scopes, name, toUnixTimestamp64Milli(created) AS created, revoked';
 
@@ -82,14 +88,24 @@ export class TokenStore {
   async create(tenant: string, scopes: Scope[], name = '', now = Date.now()): Promise<CreatedToken> {
     const token = newToken();
     const hash = tokenHash(token);
-    const info: TokenInfo = { id: hash.slice(0, 16), tenant, scopes: [...new Set(scopes)], name, created: now };
+    const info: TokenInfo = {
+      id: hash.slice(0, 16),
+      tenant,
+      scopes: [...new Set(scopes)],
+      name,
+      created: now,
+    };
     await this.write(hash, info, false, now);
     return { ...info, token };
   }
 
   /** The live token with this hash, or undefined (unknown or revoked). */
   async byHash(hash: string): Promise<TokenInfo | undefined> {
-    const [row] = await queryRows<Row>(this.client, `${SELECT} FROM ${this.db}.api_tokens FINAL WHERE hash = {hash:String} LIMIT 1`, { hash });
+    const [row] = await queryRows<Row>(
+      this.client,
+      `${SELECT} FROM ${this.db}.api_tokens FINAL WHERE hash = {hash:String} LIMIT 1`,
+      { hash },
+    );
     if (!row || row.revoked) return undefined;
     // The lookup was by equality in ClickHouse; compare again here in constant time.
     if (!timingSafeEqual(Buffer.from(row.hash, 'hex'), Buffer.from(hash, 'hex'))) return undefined;
@@ -125,7 +141,18 @@ export class TokenStore {
       await this.client.insert({
         table: `${this.db}.api_tokens`,
         format: 'JSONEachRow',
-        values: [{ hash, id: info.id, tenant: info.tenant, scopes: info.scopes, name: info.name, created: Math.round(info.created), revoked: revoked ? 1 : 0, updated }],
+        values: [
+          {
+            hash,
+            id: info.id,
+            tenant: info.tenant,
+            scopes: info.scopes,
+            name: info.name,
+            created: Math.round(info.created),
+            revoked: revoked ? 1 : 0,
+            updated,
+          },
+        ],
       });
       this.lastUpdated = updated;
     } catch (err) {

@@ -113,7 +113,10 @@ export class ProfileWriter {
         if (underLoad) await this.gather();
         const batch: Pending[] = [];
         let count = 0;
-        while (this.queue.length > 0 && (batch.length === 0 || count + this.queue[0].writes.length <= this.batch.maxProfiles)) {
+        while (
+          this.queue.length > 0 &&
+          (batch.length === 0 || count + this.queue[0].writes.length <= this.batch.maxProfiles)
+        ) {
           const p = this.queue.shift()!;
           batch.push(p);
           count += p.writes.length;

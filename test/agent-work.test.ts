@@ -29,9 +29,21 @@ interface Report {
 }
 
 /** Runs the host service for `seconds`, pushing every second, and waits for its last push. */
-async function runHost(server: string, seconds: number, options: Record<string, unknown>, env: Record<string, string> = {}): Promise<Report> {
+async function runHost(
+  server: string,
+  seconds: number,
+  options: Record<string, unknown>,
+  env: Record<string, string> = {},
+): Promise<Report> {
   // Generous timeouts: every profile must arrive for the sums to be exact, even on a busy machine.
-  const all = { server, labels: { env: 'test' }, intervalMs: 1000, requestTimeoutMs: 10_000, stopTimeoutMs: 20_000, ...options };
+  const all = {
+    server,
+    labels: { env: 'test' },
+    intervalMs: 1000,
+    requestTimeoutMs: 10_000,
+    stopTimeoutMs: 20_000,
+    ...options,
+  };
   const { stdout } = await run(process.execPath, [host], {
     env: { ...process.env, ...env, AGENT_OPTIONS: JSON.stringify(all), HOST_SECONDS: String(seconds) },
     timeout: (seconds + 40) * 1000,
@@ -66,7 +78,11 @@ async function stored(service: string): Promise<StoredProfile[]> {
     query_params: { service },
     format: 'JSONEachRow',
   });
-  return (await rs.json<StoredProfile & { variants: string; started: string }>()).map((p) => ({ ...p, variants: Number(p.variants), started: Number(p.started) }));
+  return (await rs.json<StoredProfile & { variants: string; started: string }>()).map((p) => ({
+    ...p,
+    variants: Number(p.variants),
+    started: Number(p.started),
+  }));
 }
 
 const isWall = (p: StoredProfile) => p.types.includes('cpu');
@@ -99,7 +115,12 @@ describe('the work the agent sends', () => {
   it('adds countWork() calls to the requests by default, and counts only them with work: manual', async () => {
     const both = await runHost(server.url, 3, { service: 'work-both' }, { HOST_COUNT_WORK: '2' });
     expect(sum((await stored('work-both')).filter(isWall).map((p) => p.work))).toBe(3 * both.served);
-    const manual = await runHost(server.url, 3, { service: 'work-manual', work: 'manual' }, { HOST_COUNT_WORK: '5' });
+    const manual = await runHost(
+      server.url,
+      3,
+      { service: 'work-manual', work: 'manual' },
+      { HOST_COUNT_WORK: '5' },
+    );
     expect(sum((await stored('work-manual')).filter(isWall).map((p) => p.work))).toBe(5 * manual.served);
   }, 90_000);
 
@@ -112,7 +133,11 @@ describe('the work the agent sends', () => {
 
 describe('what goes on the wire', () => {
   /** A server that answers every push 200 and keeps its query string. */
-  async function recorder(): Promise<{ url: string; queries: URLSearchParams[]; close: () => Promise<void> }> {
+  async function recorder(): Promise<{
+    url: string;
+    queries: URLSearchParams[];
+    close: () => Promise<void>;
+  }> {
     const queries: URLSearchParams[] = [];
     const srv = http.createServer((req, res) => {
       queries.push(new URL(req.url ?? '/', 'http://x').searchParams);
@@ -120,7 +145,11 @@ describe('what goes on the wire', () => {
       req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, queries, close: () => new Promise((r) => srv.close(() => r())) };
+    return {
+      url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+      queries,
+      close: () => new Promise((r) => srv.close(() => r())),
+    };
   }
 
   it('sends work with wall pushes only and process with every push, as extra query parameters', async () => {
@@ -133,7 +162,9 @@ describe('what goes on the wire', () => {
       const withWork = pushes.filter((q) => q.has('work'));
       expect(withWork.length).toBe(pushes.length / 2); // wall and heap alternate
       expect(sum(withWork.map((q) => Number(q.get('work'))))).toBe(r.served);
-      expect(new Set(pushes.map((q) => q.get('process')))).toEqual(new Set([expect.stringMatching(new RegExp(`^${os.hostname()}:${r.pid}:[0-9a-z]+$`))]));
+      expect(new Set(pushes.map((q) => q.get('process')))).toEqual(
+        new Set([expect.stringMatching(new RegExp(`^${os.hostname()}:${r.pid}:[0-9a-z]+$`))]),
+      );
       expect(pushes.every((q) => q.get('format') === 'pprof' && q.has('sampleRate'))).toBe(true);
     } finally {
       await rec.close();
@@ -161,7 +192,9 @@ describe('configuration', () => {
     expect(optionsFromEnv({ FLAMEWATCH_WORK: '' }).work).toBeUndefined();
     const base = { server: 'http://127.0.0.1:4040', service: 'svc' };
     expect(resolveOptions(base).options?.work).toBe('http');
-    expect(resolveOptions({ ...optionsFromEnv({ FLAMEWATCH_WORK: 'requests' }), ...base }).problems).toEqual(['work must be http, manual, off, not "requests"']);
+    expect(resolveOptions({ ...optionsFromEnv({ FLAMEWATCH_WORK: 'requests' }), ...base }).problems).toEqual([
+      'work must be http, manual, off, not "requests"',
+    ]);
   });
 });
 
@@ -183,12 +216,32 @@ describe('a benchmark under flamewatch ci record', () => {
       })();
     `;
     try {
-      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLAMEWATCH_') && k !== 'NODE_OPTIONS'));
-      const { stdout } = await run(process.execPath, [path.join(root, 'bin', 'flamewatch.js'), 'ci', 'record', '--server', server.url, '--service', 'work-bench', '--interval', '1', '--', process.execPath, '-e', bench], {
-        cwd: root,
-        env: { ...env, FLAMEWATCH_HEAP: 'false' },
-        timeout: 40_000,
-      });
+      const env = Object.fromEntries(
+        Object.entries(process.env).filter(([k]) => !k.startsWith('FLAMEWATCH_') && k !== 'NODE_OPTIONS'),
+      );
+      const { stdout } = await run(
+        process.execPath,
+        [
+          path.join(root, 'bin', 'flamewatch.js'),
+          'ci',
+          'record',
+          '--server',
+          server.url,
+          '--service',
+          'work-bench',
+          '--interval',
+          '1',
+          '--',
+          process.execPath,
+          '-e',
+          bench,
+        ],
+        {
+          cwd: root,
+          env: { ...env, FLAMEWATCH_HEAP: 'false' },
+          timeout: 40_000,
+        },
+      );
       const { iterations } = JSON.parse(stdout.trim().split('\n').pop()!) as { iterations: number };
       const walls = (await stored('work-bench')).filter(isWall);
       expect(walls.length).toBeGreaterThanOrEqual(2);

@@ -12,7 +12,14 @@ const register = path.join(__dirname, '..', 'agent', 'register.js');
 
 interface Report {
   served: number;
-  before: { collected: number; pushed: number; retried: number; rejected: number; dropped: number; buffered: number };
+  before: {
+    collected: number;
+    pushed: number;
+    retried: number;
+    rejected: number;
+    dropped: number;
+    buffered: number;
+  };
   after: { pushed: number; buffered: number; rejected: number; retried: number };
   stopMs: number;
   errors: string[];
@@ -20,8 +27,20 @@ interface Report {
 }
 
 /** Runs the host service with the agent for `seconds` against `server`; returns its report. */
-async function runHost(server: string, seconds: number, extra: Record<string, unknown> = {}): Promise<Report> {
-  const options = { server, service: 'agent-test', labels: { env: 'test' }, intervalMs: 1000, requestTimeoutMs: 800, stopTimeoutMs: 1500, ...extra };
+async function runHost(
+  server: string,
+  seconds: number,
+  extra: Record<string, unknown> = {},
+): Promise<Report> {
+  const options = {
+    server,
+    service: 'agent-test',
+    labels: { env: 'test' },
+    intervalMs: 1000,
+    requestTimeoutMs: 800,
+    stopTimeoutMs: 1500,
+    ...extra,
+  };
   const { stdout } = await run(process.execPath, [host], {
     env: { ...process.env, AGENT_OPTIONS: JSON.stringify(options), HOST_SECONDS: String(seconds) },
     timeout: (seconds + 20) * 1000,
@@ -30,7 +49,9 @@ async function runHost(server: string, seconds: number, extra: Record<string, un
 }
 
 /** A misbehaving "server" on an ephemeral port. */
-async function listen(handler: (socket: net.Socket) => void): Promise<{ url: string; close: () => Promise<void>; connections: () => number }> {
+async function listen(
+  handler: (socket: net.Socket) => void,
+): Promise<{ url: string; close: () => Promise<void>; connections: () => number }> {
   let connections = 0;
   const sockets = new Set<net.Socket>();
   const srv = net.createServer((s) => {
@@ -53,10 +74,16 @@ async function listen(handler: (socket: net.Socket) => void): Promise<{ url: str
   };
 }
 
-function httpAnswer(status: number, headers: Record<string, string> = {}, body = '{"error":"nope"}'): (s: net.Socket) => void {
+function httpAnswer(
+  status: number,
+  headers: Record<string, string> = {},
+  body = '{"error":"nope"}',
+): (s: net.Socket) => void {
   return (s) => {
     s.once('data', () => {
-      const head = Object.entries({ 'content-length': String(body.length), connection: 'close', ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      const head = Object.entries({ 'content-length': String(body.length), connection: 'close', ...headers })
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('');
       s.end(`HTTP/1.1 ${status} X\r\n${head}\r\n${body}`);
     });
   };
@@ -71,10 +98,25 @@ afterAll(() => server.close());
 describe('the Node.js agent against a real server', () => {
   it('shows a service in the API within 15 s of start, with its labels and CPU, wall and heap profiles', async () => {
     const started = Date.now();
-    const child = spawn(process.execPath, ['-r', register, '-e', "require('http').createServer((q, r) => r.end('x')).listen(0); setInterval(() => { let x = 0; for (let i = 0; i < 1e6; i++) x += i; }, 10);"], {
-      env: { ...process.env, FLAMEWATCH_SERVER: server.url, FLAMEWATCH_SERVICE: 'registered-svc', FLAMEWATCH_LABELS: 'env=ci,version=2.1', FLAMEWATCH_INTERVAL: '2' },
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '-r',
+        register,
+        '-e',
+        "require('http').createServer((q, r) => r.end('x')).listen(0); setInterval(() => { let x = 0; for (let i = 0; i < 1e6; i++) x += i; }, 10);",
+      ],
+      {
+        env: {
+          ...process.env,
+          FLAMEWATCH_SERVER: server.url,
+          FLAMEWATCH_SERVICE: 'registered-svc',
+          FLAMEWATCH_LABELS: 'env=ci,version=2.1',
+          FLAMEWATCH_INTERVAL: '2',
+        },
+        stdio: 'ignore',
+      },
+    );
     try {
       let services: string[] = [];
       while (Date.now() - started < 15_000 && !services.includes('registered-svc')) {
@@ -84,10 +126,17 @@ describe('the Node.js agent against a real server', () => {
       expect(services).toContain('registered-svc');
       expect(Date.now() - started).toBeLessThan(15_000);
       await new Promise((r) => setTimeout(r, 2500)); // a heap profile too
-      const types = (await getJson<{ type: string }[]>(server.url, '/api/v1/profile-types?service=registered-svc')).json.map((t) => t.type);
+      const types = (
+        await getJson<{ type: string }[]>(server.url, '/api/v1/profile-types?service=registered-svc')
+      ).json.map((t) => t.type);
       expect(types).toEqual(expect.arrayContaining(['cpu', 'wall', 'inuse_space', 'inuse_objects']));
-      expect((await getJson(server.url, '/api/v1/label-values?service=registered-svc&label=version')).json).toEqual(['2.1']);
-      const top = await getJson<{ total: number }>(server.url, '/api/v1/top?query=registered-svc{env="ci"}&type=cpu');
+      expect(
+        (await getJson(server.url, '/api/v1/label-values?service=registered-svc&label=version')).json,
+      ).toEqual(['2.1']);
+      const top = await getJson<{ total: number }>(
+        server.url,
+        '/api/v1/top?query=registered-svc{env="ci"}&type=cpu',
+      );
       expect(top.json.total).toBeGreaterThan(0);
     } finally {
       child.kill();
@@ -96,7 +145,12 @@ describe('the Node.js agent against a real server', () => {
 
   it('flushes the last profiles on stop(), before the first interval ends', async () => {
     // Time for the two pushes even when CI's machine is busy: this test is about stop() flushing, not about timeouts.
-    const r = await runHost(server.url, 2.5, { service: 'flush-svc', intervalMs: 60_000, requestTimeoutMs: 5000, stopTimeoutMs: 10_000 });
+    const r = await runHost(server.url, 2.5, {
+      service: 'flush-svc',
+      intervalMs: 60_000,
+      requestTimeoutMs: 5000,
+      stopTimeoutMs: 10_000,
+    });
     expect(r.errors).toEqual([]);
     expect(r.before.pushed).toBe(0); // the first interval has not ended
     expect(r.after.pushed).toBe(2); // wall and heap, pushed by stop()
@@ -135,24 +189,28 @@ describe('the agent never harms its host when the server misbehaves', () => {
     ['answers garbage', (s) => s.once('data', () => s.end('\u0000\u0001 not http at all\r\n\r\n'))],
   ];
 
-  it.each(cases)('keeps serving, throws nothing and keeps memory bounded when the server %s', async (_name, handler) => {
-    const bad = await listen(handler);
-    try {
-      const r = await runHost(bad.url, 5, { maxBufferedProfiles: 4 });
-      expect(r.errors).toEqual([]);
-      expect(r.served).toBeGreaterThan(100);
-      expect(r.before.pushed).toBe(0);
-      expect(r.before.retried).toBeGreaterThanOrEqual(1);
-      expect(r.before.buffered).toBeLessThanOrEqual(4);
-      expect(r.before.collected).toBeGreaterThanOrEqual(6);
-      expect(r.before.dropped).toBe(r.before.collected - r.before.buffered);
-      expect(r.stopMs).toBeLessThan(2500); // stop() gives up on a failing server
-      // backoff: far fewer attempts than collected profiles
-      expect(bad.connections()).toBeLessThan(r.before.collected + 4);
-    } finally {
-      await bad.close();
-    }
-  }, 30_000);
+  it.each(cases)(
+    'keeps serving, throws nothing and keeps memory bounded when the server %s',
+    async (_name, handler) => {
+      const bad = await listen(handler);
+      try {
+        const r = await runHost(bad.url, 5, { maxBufferedProfiles: 4 });
+        expect(r.errors).toEqual([]);
+        expect(r.served).toBeGreaterThan(100);
+        expect(r.before.pushed).toBe(0);
+        expect(r.before.retried).toBeGreaterThanOrEqual(1);
+        expect(r.before.buffered).toBeLessThanOrEqual(4);
+        expect(r.before.collected).toBeGreaterThanOrEqual(6);
+        expect(r.before.dropped).toBe(r.before.collected - r.before.buffered);
+        expect(r.stopMs).toBeLessThan(2500); // stop() gives up on a failing server
+        // backoff: far fewer attempts than collected profiles
+        expect(bad.connections()).toBeLessThan(r.before.collected + 4);
+      } finally {
+        await bad.close();
+      }
+    },
+    30_000,
+  );
 
   it('keeps serving when the server is down (connection refused)', async () => {
     const bad = await listen(() => undefined);

@@ -35,60 +35,86 @@ const ADMIN = 'operator-secret-argo-0123456789abcdef';
 
 const duration = z.string().regex(/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/, 'a Go duration such as 30s, 5m, 1h');
 const count = z.union([z.number().int().min(0), z.string().regex(/^\d+$/)]);
-const arg = z.object({
-  name: z.string().min(1),
-  value: z.string().optional(),
-  valueFrom: z.object({
-    secretKeyRef: z.object({ name: z.string(), key: z.string() }).strict().optional(),
-    fieldRef: z.object({ fieldPath: z.string() }).strict().optional(),
-    podTemplateHashValue: z.enum(['Stable', 'Latest']).optional(),
-  }).strict().optional(),
-}).strict();
-const webMetric = z.object({
-  method: z.enum(['GET', 'POST', 'PUT']).optional(),
-  url: z.string().min(1),
-  headers: z.array(z.object({ key: z.string(), value: z.string() }).strict()).optional(),
-  body: z.string().optional(),
-  jsonBody: z.unknown().optional(),
-  timeoutSeconds: z.number().int().positive().optional(),
-  jsonPath: z.string().optional(),
-  insecure: z.boolean().optional(),
-}).strict();
-const metric = z.object({
-  name: z.string().min(1),
-  interval: duration.optional(),
-  initialDelay: duration.optional(),
-  count: count.optional(),
-  successCondition: z.string().optional(),
-  failureCondition: z.string().optional(),
-  failureLimit: count.optional(),
-  inconclusiveLimit: count.optional(),
-  consecutiveErrorLimit: count.optional(),
-  provider: z.object({ web: webMetric }).strict(),
-}).strict();
-const analysisTemplate = z.object({
-  apiVersion: z.literal('argoproj.io/v1alpha1'),
-  kind: z.literal('AnalysisTemplate'),
-  metadata: z.object({ name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/) }).loose(),
-  spec: z.object({ args: z.array(arg).optional(), metrics: z.array(metric).min(1) }).strict(),
-}).strict();
-const analysisStep = z.object({ analysis: z.object({ templates: z.array(z.object({ templateName: z.string() }).strict()), args: z.array(arg).optional() }).strict() });
-const rollout = z.object({
-  apiVersion: z.literal('argoproj.io/v1alpha1'),
-  kind: z.literal('Rollout'),
-  metadata: z.object({ name: z.string() }).loose(),
-  spec: z.object({
-    replicas: z.number().int().optional(),
-    selector: z.unknown(),
-    template: z.unknown(),
-    strategy: z.object({ canary: z.object({ steps: z.array(z.record(z.string(), z.unknown())) }).loose() }).strict(),
-  }).loose(),
-}).strict();
+const arg = z
+  .object({
+    name: z.string().min(1),
+    value: z.string().optional(),
+    valueFrom: z
+      .object({
+        secretKeyRef: z.object({ name: z.string(), key: z.string() }).strict().optional(),
+        fieldRef: z.object({ fieldPath: z.string() }).strict().optional(),
+        podTemplateHashValue: z.enum(['Stable', 'Latest']).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+const webMetric = z
+  .object({
+    method: z.enum(['GET', 'POST', 'PUT']).optional(),
+    url: z.string().min(1),
+    headers: z.array(z.object({ key: z.string(), value: z.string() }).strict()).optional(),
+    body: z.string().optional(),
+    jsonBody: z.unknown().optional(),
+    timeoutSeconds: z.number().int().positive().optional(),
+    jsonPath: z.string().optional(),
+    insecure: z.boolean().optional(),
+  })
+  .strict();
+const metric = z
+  .object({
+    name: z.string().min(1),
+    interval: duration.optional(),
+    initialDelay: duration.optional(),
+    count: count.optional(),
+    successCondition: z.string().optional(),
+    failureCondition: z.string().optional(),
+    failureLimit: count.optional(),
+    inconclusiveLimit: count.optional(),
+    consecutiveErrorLimit: count.optional(),
+    provider: z.object({ web: webMetric }).strict(),
+  })
+  .strict();
+const analysisTemplate = z
+  .object({
+    apiVersion: z.literal('argoproj.io/v1alpha1'),
+    kind: z.literal('AnalysisTemplate'),
+    metadata: z.object({ name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/) }).loose(),
+    spec: z.object({ args: z.array(arg).optional(), metrics: z.array(metric).min(1) }).strict(),
+  })
+  .strict();
+const analysisStep = z.object({
+  analysis: z
+    .object({
+      templates: z.array(z.object({ templateName: z.string() }).strict()),
+      args: z.array(arg).optional(),
+    })
+    .strict(),
+});
+const rollout = z
+  .object({
+    apiVersion: z.literal('argoproj.io/v1alpha1'),
+    kind: z.literal('Rollout'),
+    metadata: z.object({ name: z.string() }).loose(),
+    spec: z
+      .object({
+        replicas: z.number().int().optional(),
+        selector: z.unknown(),
+        template: z.unknown(),
+        strategy: z
+          .object({ canary: z.object({ steps: z.array(z.record(z.string(), z.unknown())) }).loose() })
+          .strict(),
+      })
+      .loose(),
+  })
+  .strict();
 
 type Template = z.infer<typeof analysisTemplate>;
 type Metric = z.infer<typeof metric>;
 
-const template: Template = analysisTemplate.parse(parse(fs.readFileSync(path.join(dir, 'analysis-template.yaml'), 'utf8')));
+const template: Template = analysisTemplate.parse(
+  parse(fs.readFileSync(path.join(dir, 'analysis-template.yaml'), 'utf8')),
+);
 const rolloutSpec = rollout.parse(parse(fs.readFileSync(path.join(dir, 'rollout.yaml'), 'utf8')));
 const gateMetric = template.spec.metrics[0];
 
@@ -117,7 +143,8 @@ function jsonPathFirst(template: string, data: unknown): unknown {
     expr = expr.slice(s[0].length);
     const key = s[1] ?? s[2] ?? s[3];
     if (key !== undefined) {
-      if (value === null || typeof value !== 'object' || Array.isArray(value) || !(key in value)) throw new Error(`${key} is not found`);
+      if (value === null || typeof value !== 'object' || Array.isArray(value) || !(key in value))
+        throw new Error(`${key} is not found`);
       value = (value as Record<string, unknown>)[key];
     } else {
       const i = Number(s[4]);
@@ -187,8 +214,18 @@ const GOOD = '5c4b3a2d1';
 const SLOW = '6f5e4d3c2';
 const SHORT = '8a7b6c5d4';
 
-async function call(method: string, pathAndQuery: string, token: string, body?: string, type = 'application/json'): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(server.url + pathAndQuery, { method, headers: { Authorization: `Bearer ${token}`, ...(body ? { 'content-type': type } : {}) }, ...(body ? { body } : {}) });
+async function call(
+  method: string,
+  pathAndQuery: string,
+  token: string,
+  body?: string,
+  type = 'application/json',
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(server.url + pathAndQuery, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'content-type': type } : {}) },
+    ...(body ? { body } : {}),
+  });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
@@ -196,27 +233,48 @@ async function call(method: string, pathAndQuery: string, token: string, body?: 
 function folded(seed: number, db: number): string {
   const r = rng(seed);
   const n = (base: number) => Math.round(base * (0.9 + 0.2 * r()));
-  return [`main;api;db.query ${n(db)}`, `main;api;JSON.parse ${n(30)}`, `main;api;render ${n(1000 - db - 30)}`].join('\n');
+  return [
+    `main;api;db.query ${n(db)}`,
+    `main;api;JSON.parse ${n(30)}`,
+    `main;api;render ${n(1000 - db - 30)}`,
+  ].join('\n');
 }
 
 beforeAll(async () => {
   server = await startServer({ auth: { mode: 'token', adminToken: ADMIN } });
   const token = async (scopes: string[]) => {
-    const res = await call('POST', '/api/v1/tokens', ADMIN, JSON.stringify({ tenant: 'default', scopes, name: scopes.join('+') }));
+    const res = await call(
+      'POST',
+      '/api/v1/tokens',
+      ADMIN,
+      JSON.stringify({ tenant: 'default', scopes, name: scopes.join('+') }),
+    );
     expect(res.status).toBe(201);
     return res.json.token as string;
   };
   const ingestToken = await token(['ingest']);
   const adminToken = await token(['admin']);
   readToken = await token(['read']);
-  const budgets = 'budgets:\n  - name: db-share\n    function: db.query\n    share: 30%\n  - name: db-growth\n    function: db.query\n    growth: 10%\n';
-  expect((await call('PUT', '/api/v1/budgets?service=checkout', adminToken, budgets, 'application/yaml')).status).toBe(200);
+  const budgets =
+    'budgets:\n  - name: db-share\n    function: db.query\n    share: 30%\n  - name: db-growth\n    function: db.query\n    growth: 10%\n';
+  expect(
+    (await call('PUT', '/api/v1/budgets?service=checkout', adminToken, budgets, 'application/yaml')).status,
+  ).toBe(200);
   // 20 minutes ago, three instances (processes: the detector's unit of replication) a version push
   // 12 profiles each. With two a side the detector is too coarse to call a good canary good (it can
   // only see rises of 50 % or more on the biggest functions): inconclusive, never a pass.
   const t0 = Math.floor(Date.now() / 60_000) * 60 - 1200 + 30;
   const push = async (version: string, instance: string, i: number, body: string) => {
-    const res = await ingest(server.url, { name: `checkout.cpu{version=${version},instance=${instance}}`, from: String(t0 + i * 10), until: String(t0 + i * 10 + 10) }, body, { Authorization: `Bearer ${ingestToken}` });
+    const res = await ingest(
+      server.url,
+      {
+        name: `checkout.cpu{version=${version},instance=${instance}}`,
+        from: String(t0 + i * 10),
+        until: String(t0 + i * 10 + 10),
+      },
+      body,
+      { Authorization: `Bearer ${ingestToken}` },
+    );
     expect(res.status).toBe(200);
   };
   for (let i = 0; i < 12; i++) {
@@ -237,12 +295,18 @@ describe('the example', () => {
     expect(gateMetric.provider.web.jsonPath).toBe('{$.verdict}');
     expect(gateMetric.successCondition).toBe('result == "pass"');
     expect(gateMetric.failureCondition).toBe('result == "fail"');
-    expect(['pass', 'fail', 'inconclusive', 'anything else'].map((v) => measurementPhase(gateMetric, v))).toEqual(['Successful', 'Failed', 'Inconclusive', 'Inconclusive']);
+    expect(
+      ['pass', 'fail', 'inconclusive', 'anything else'].map((v) => measurementPhase(gateMetric, v)),
+    ).toEqual(['Successful', 'Failed', 'Inconclusive', 'Inconclusive']);
     // Every placeholder names a declared argument; the ones without a value are the Rollout's to give.
     const declared = new Set(template.spec.args!.map((a) => a.name));
-    const used = [...JSON.stringify(gateMetric).matchAll(/\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}/g)].map((x) => x[1]);
+    const used = [...JSON.stringify(gateMetric).matchAll(/\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}/g)].map(
+      (x) => x[1],
+    );
     expect(used.filter((u) => !declared.has(u))).toEqual([]);
-    expect(new Set(used)).toEqual(new Set(['flamewatch-url', 'service', 'canary-version', 'stable-version', 'flamewatch-token']));
+    expect(new Set(used)).toEqual(
+      new Set(['flamewatch-url', 'service', 'canary-version', 'stable-version', 'flamewatch-token']),
+    );
   });
 
   it('has limits that let early inconclusive answers pass, stop at the first fail, and pause only when it never decides', () => {
@@ -251,7 +315,9 @@ describe('the example', () => {
     expect(Number(gateMetric.inconclusiveLimit)).toBe(c - 1);
     const I: Phase = 'Inconclusive';
     expect(metricPhase(gateMetric, [I, I, I, 'Successful'])).toBeUndefined(); // still running until count
-    expect(metricPhase(gateMetric, [...Array<Phase>(5).fill(I), ...Array<Phase>(c - 5).fill('Successful')])).toBe('Successful');
+    expect(
+      metricPhase(gateMetric, [...Array<Phase>(5).fill(I), ...Array<Phase>(c - 5).fill('Successful')]),
+    ).toBe('Successful');
     expect(metricPhase(gateMetric, [I, I, 'Successful', 'Failed'])).toBe('Failed');
     expect(metricPhase(gateMetric, Array<Phase>(c).fill(I))).toBe('Inconclusive');
     expect(metricPhase(gateMetric, ['Error', 'Error', 'Error', 'Error', 'Error'])).toBe('Error');
@@ -265,17 +331,37 @@ describe('the example', () => {
     expect(given['canary-version'].valueFrom?.podTemplateHashValue).toBe('Latest');
     expect(given['stable-version'].valueFrom?.podTemplateHashValue).toBe('Stable');
     // Every template argument without a value of its own is given by the Rollout.
-    for (const a of template.spec.args!) if (a.value === undefined && a.valueFrom === undefined) expect(given[a.name]).toBeDefined();
-    const env = (rolloutSpec.spec.template as { spec: { containers: { env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] }[] } }).spec.containers[0].env;
-    expect(env.find((e) => e.name === 'POD_TEMPLATE_HASH')?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.labels['rollouts-pod-template-hash']");
+    for (const a of template.spec.args!)
+      if (a.value === undefined && a.valueFrom === undefined) expect(given[a.name]).toBeDefined();
+    const env = (
+      rolloutSpec.spec.template as {
+        spec: {
+          containers: {
+            env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+          }[];
+        };
+      }
+    ).spec.containers[0].env;
+    expect(env.find((e) => e.name === 'POD_TEMPLATE_HASH')?.valueFrom?.fieldRef?.fieldPath).toBe(
+      "metadata.labels['rollouts-pod-template-hash']",
+    );
     expect(env.find((e) => e.name === 'FLAMEWATCH_LABELS')?.value).toBe('version=$(POD_TEMPLATE_HASH)');
   });
 });
 
 describe('the template against a real gate', () => {
   /** One measurement as Argo's web provider takes it: the substituted URL and headers, 2xx or Error, the jsonPath's first value, the conditions. */
-  async function measure(canary: string, token = readToken): Promise<{ phase: Phase; result: unknown; body: Record<string, unknown> }> {
-    const args = { 'flamewatch-url': server.url, 'flamewatch-token': token, service: 'checkout', 'canary-version': canary, 'stable-version': STABLE };
+  async function measure(
+    canary: string,
+    token = readToken,
+  ): Promise<{ phase: Phase; result: unknown; body: Record<string, unknown> }> {
+    const args = {
+      'flamewatch-url': server.url,
+      'flamewatch-token': token,
+      service: 'checkout',
+      'canary-version': canary,
+      'stable-version': STABLE,
+    };
     const web = gateMetric.provider.web;
     const headers = Object.fromEntries((web.headers ?? []).map((h) => [h.key, substitute(h.value, args)]));
     const res = await fetch(substitute(web.url, args), { method: web.method ?? 'GET', headers });
@@ -290,7 +376,10 @@ describe('the template against a real gate', () => {
     expect(m.result).toBe('fail');
     expect(m.body.reason).toMatch(/budget db-share: db\.query total \d+\.\d\d % over 30%/);
     // The detector, comparing three processes a version, names the same function's total cost, and nothing else.
-    expect(m.body.regressions).toMatchObject({ compared: [{ type: 'cpu', verdict: 'regression', profiles: [36, 36] }], found: [{ type: 'cpu', function: 'db.query', measure: 'total' }] });
+    expect(m.body.regressions).toMatchObject({
+      compared: [{ type: 'cpu', verdict: 'regression', profiles: [36, 36] }],
+      found: [{ type: 'cpu', function: 'db.query', measure: 'total' }],
+    });
     expect((m.body.regressions as { found: unknown[] }).found).toHaveLength(1);
     expect(m.phase).toBe('Failed');
     expect(metricPhase(gateMetric, [m.phase])).toBe('Failed');
@@ -299,7 +388,10 @@ describe('the template against a real gate', () => {
   it('passes a good canary: Successful, and the run Successful once count measurements are in', async () => {
     const m = await measure(GOOD);
     expect(m.result).toBe('pass');
-    expect(m.body.regressions).toEqual({ compared: [{ type: 'cpu', verdict: 'no_regression', profiles: [36, 36] }], found: [] });
+    expect(m.body.regressions).toEqual({
+      compared: [{ type: 'cpu', verdict: 'no_regression', profiles: [36, 36] }],
+      found: [],
+    });
     expect(m.phase).toBe('Successful');
     expect(metricPhase(gateMetric, Array<Phase>(Number(gateMetric.count)).fill(m.phase))).toBe('Successful');
   });
@@ -310,7 +402,9 @@ describe('the template against a real gate', () => {
     expect(m.body.reason).toMatch(/needs at least 5 observations/);
     expect(m.phase).toBe('Inconclusive');
     expect(metricPhase(gateMetric, [m.phase])).toBeUndefined();
-    expect(metricPhase(gateMetric, Array<Phase>(Number(gateMetric.count)).fill(m.phase))).toBe('Inconclusive');
+    expect(metricPhase(gateMetric, Array<Phase>(Number(gateMetric.count)).fill(m.phase))).toBe(
+      'Inconclusive',
+    );
   });
 
   it('is an Error, not a failure, when the token is refused (401): only consecutiveErrorLimit of them end the run', async () => {

@@ -14,11 +14,25 @@ interface Action {
   runs: { using: string; steps: Array<{ run?: string; if?: string; env?: Record<string, string> }> };
 }
 
-test('the README example workflow uses only the action\'s inputs, and the action wraps ci record and ci compare', () => {
+test("the README example workflow uses only the action's inputs, and the action wraps ci record and ci compare", () => {
   const action = parse(fs.readFileSync(path.join(root, 'action.yml'), 'utf8')) as Action;
   expect(action.runs.using).toBe('composite');
-  expect(Object.keys(action.inputs).sort()).toEqual(
-    ['baseline', 'budgets', 'candidate', 'command', 'fail-on', 'flamewatch-token', 'from', 'github-token', 'repeat', 'server', 'service', 'status', 'tenant', 'type']);
+  expect(Object.keys(action.inputs).sort()).toEqual([
+    'baseline',
+    'budgets',
+    'candidate',
+    'command',
+    'fail-on',
+    'flamewatch-token',
+    'from',
+    'github-token',
+    'repeat',
+    'server',
+    'service',
+    'status',
+    'tenant',
+    'type',
+  ]);
   expect(action.inputs.server.required).toBe(true);
   expect(action.inputs['fail-on'].default).toBe('regression');
   const scripts = action.runs.steps.map((s) => s.run ?? '').join('\n');
@@ -32,7 +46,9 @@ test('the README example workflow uses only the action\'s inputs, and the action
 
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('## CI: gate pull requests'));
-  const workflow = parse(/```yaml\n([\s\S]*?)```/.exec(section)![1]) as { jobs: { perf: { steps: Array<{ uses?: string; with?: Record<string, unknown> }> } } };
+  const workflow = parse(/```yaml\n([\s\S]*?)```/.exec(section)![1]) as {
+    jobs: { perf: { steps: Array<{ uses?: string; with?: Record<string, unknown> }> } };
+  };
   const step = workflow.jobs.perf.steps.find((s) => s.uses?.includes('flamewatch'))!;
   for (const input of Object.keys(step.with!)) expect(Object.keys(action.inputs)).toContain(input);
 });

@@ -30,8 +30,15 @@ afterAll(async () => {
   await server?.close();
 });
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLAMEWATCH_') && !k.startsWith('GITHUB_') && k !== 'NODE_OPTIONS'));
+function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !k.startsWith('FLAMEWATCH_') && !k.startsWith('GITHUB_') && k !== 'NODE_OPTIONS',
+    ),
+  );
   return new Promise((resolve) => {
     execFile('node', [bin, ...args], { cwd: root, env: { ...base, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
@@ -41,13 +48,44 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 
 test('the Actions environment gives the PR number, its head commit and the branch as labels', () => {
   const event = JSON.stringify({ pull_request: { number: 42, head: { sha: 'feedbeef' } } });
-  const ctx = actionsContext({ GITHUB_REPOSITORY: 'acme/shop', GITHUB_REF: 'refs/pull/42/merge', GITHUB_HEAD_REF: 'fix-cache', GITHUB_SHA: 'abc', GITHUB_EVENT_PATH: '/e.json' }, () => event);
-  expect(ctx).toMatchObject({ repository: 'acme/shop', pr: 42, sha: 'feedbeef', branch: 'fix-cache', commit: 'abc', apiUrl: 'https://api.github.com' });
-  expect(defaultRunLabels(ctx)).toEqual([['branch', 'fix-cache'], ['commit', 'feedbeef'], ['pr', '42']]);
+  const ctx = actionsContext(
+    {
+      GITHUB_REPOSITORY: 'acme/shop',
+      GITHUB_REF: 'refs/pull/42/merge',
+      GITHUB_HEAD_REF: 'fix-cache',
+      GITHUB_SHA: 'abc',
+      GITHUB_EVENT_PATH: '/e.json',
+    },
+    () => event,
+  );
+  expect(ctx).toMatchObject({
+    repository: 'acme/shop',
+    pr: 42,
+    sha: 'feedbeef',
+    branch: 'fix-cache',
+    commit: 'abc',
+    apiUrl: 'https://api.github.com',
+  });
+  expect(defaultRunLabels(ctx)).toEqual([
+    ['branch', 'fix-cache'],
+    ['commit', 'feedbeef'],
+    ['pr', '42'],
+  ]);
   // A push to main: no PR, the branch from GITHUB_REF_NAME.
-  expect(defaultRunLabels(actionsContext({ GITHUB_REF: 'refs/heads/main', GITHUB_REF_NAME: 'main', GITHUB_SHA: 'abc' }))).toEqual([['branch', 'main'], ['commit', 'abc']]);
+  expect(
+    defaultRunLabels(
+      actionsContext({ GITHUB_REF: 'refs/heads/main', GITHUB_REF_NAME: 'main', GITHUB_SHA: 'abc' }),
+    ),
+  ).toEqual([
+    ['branch', 'main'],
+    ['commit', 'abc'],
+  ]);
   // The agent preloaded after the caller's own NODE_OPTIONS; labels merged, later ones winning.
-  const env = recordEnv({ NODE_OPTIONS: '--max-old-space-size=512', FLAMEWATCH_LABELS: 'team=core,branch=x' }, { labels: [['branch', 'main']], server: 'http://s:4040' }, '/opt/my agent/register.js');
+  const env = recordEnv(
+    { NODE_OPTIONS: '--max-old-space-size=512', FLAMEWATCH_LABELS: 'team=core,branch=x' },
+    { labels: [['branch', 'main']], server: 'http://s:4040' },
+    '/opt/my agent/register.js',
+  );
   expect(env.NODE_OPTIONS).toBe('--max-old-space-size=512 --require "/opt/my agent/register.js"');
   expect(env.FLAMEWATCH_LABELS).toBe('team=core,branch=main');
   expect(env.FLAMEWATCH_SERVER).toBe('http://s:4040');
@@ -70,15 +108,32 @@ test('--repeat runs the command that many times, one after another, and stops at
   const log: string[] = [];
   expect(await runRepeated(settings, {}, 3, (m) => log.push(m), failing.run)).toBe(5);
   expect(failing.calls).toEqual([1, 2]);
-  expect(log).toEqual(['flamewatch ci record: run 1 of 3', 'flamewatch ci record: run 2 of 3', 'flamewatch ci record: run 2 of 3 exited 5; not repeating']);
-  await expect(runRepeated(settings, {}, 0, () => undefined, ok.run)).rejects.toThrow('--repeat must be a whole number from 1 to 100');
+  expect(log).toEqual([
+    'flamewatch ci record: run 1 of 3',
+    'flamewatch ci record: run 2 of 3',
+    'flamewatch ci record: run 2 of 3 exited 5; not repeating',
+  ]);
+  await expect(runRepeated(settings, {}, 0, () => undefined, ok.run)).rejects.toThrow(
+    '--repeat must be a whole number from 1 to 100',
+  );
 
   // On the command line: refused before anything runs, with the allowed range.
   for (const bad of ['0', '101', '2.5', 'x']) {
-    const res = await run(['ci', 'record', '--repeat', bad, '--', process.execPath, '-e', 'console.log("ran")']);
+    const res = await run([
+      'ci',
+      'record',
+      '--repeat',
+      bad,
+      '--',
+      process.execPath,
+      '-e',
+      'console.log("ran")',
+    ]);
     expect(res.code).toBe(1);
     expect(res.stdout).not.toContain('ran');
-    expect(res.stderr).toContain(`option '--repeat <n>' argument '${bad}' is invalid. must be a whole number from 1 to 100`);
+    expect(res.stderr).toContain(
+      `option '--repeat <n>' argument '${bad}' is invalid. must be a whole number from 1 to 100`,
+    );
   }
 });
 
@@ -94,15 +149,33 @@ async function processes(service: string): Promise<{ process: string; profiles: 
     query_params: { service },
     format: 'JSONEachRow',
   });
-  return (await rs.json<{ process: string; profiles: string; work: string }>()).map((r) => ({ process: r.process, profiles: Number(r.profiles), work: Number(r.work) }));
+  return (await rs.json<{ process: string; profiles: string; work: string }>()).map((r) => ({
+    process: r.process,
+    profiles: Number(r.profiles),
+    work: Number(r.work),
+  }));
 }
 
 /** The orders each run of the benchmark handled, from its output. */
 const handled = (stdout: string) => [...stdout.matchAll(/"handled":(\d+)/g)].map((m) => Number(m[1]));
 
-test('--repeat 2 records two processes; a failing run\'s exit code passes through and ends the repeating', async () => {
+test("--repeat 2 records two processes; a failing run's exit code passes through and ends the repeating", async () => {
   const twice = await run(
-    ['ci', 'record', '--server', server.url, '--service', 'cirepeat', '--interval', '1', '--repeat', '2', '--', process.execPath, bench],
+    [
+      'ci',
+      'record',
+      '--server',
+      server.url,
+      '--service',
+      'cirepeat',
+      '--interval',
+      '1',
+      '--repeat',
+      '2',
+      '--',
+      process.execPath,
+      bench,
+    ],
     { FLAMEWATCH_HEAP: 'false', RUN_SECONDS: '2', GITHUB_REF_NAME: 'main', GITHUB_SHA: 'sha-repeat' },
   );
   expect(twice.code).toBe(0);
@@ -119,8 +192,28 @@ test('--repeat 2 records two processes; a failing run\'s exit code passes throug
   expect(two.map((p) => p.work).sort((a, b) => a - b)).toEqual(handled(twice.stdout).sort((a, b) => a - b));
 
   const failing = await run(
-    ['ci', 'record', '--server', server.url, '--service', 'cifail', '--interval', '1', '--repeat', '3', '--', process.execPath, bench],
-    { FLAMEWATCH_HEAP: 'false', RUN_SECONDS: '1', EXIT_CODE: '3', GITHUB_REF_NAME: 'main', GITHUB_SHA: 'sha-fail' },
+    [
+      'ci',
+      'record',
+      '--server',
+      server.url,
+      '--service',
+      'cifail',
+      '--interval',
+      '1',
+      '--repeat',
+      '3',
+      '--',
+      process.execPath,
+      bench,
+    ],
+    {
+      FLAMEWATCH_HEAP: 'false',
+      RUN_SECONDS: '1',
+      EXIT_CODE: '3',
+      GITHUB_REF_NAME: 'main',
+      GITHUB_SHA: 'sha-fail',
+    },
   );
   expect(failing.code).toBe(3);
   expect(handled(failing.stdout)).toHaveLength(1);
@@ -131,10 +224,32 @@ test('--repeat 2 records two processes; a failing run\'s exit code passes throug
 test('two recorded builds, three runs each, main and a PR with a slower matchOrders: the comment names it (or its caller handle) and the build fails', async () => {
   // Three processes a side (the detector's unit of replication: one a side is never decided), with Node's default
   // flags: V8 may inline matchOrders into its caller handle in some processes and not in others.
-  const record = (branch: string, slow: number, extra: Record<string, string> = {}) => run(
-    ['ci', 'record', '--server', server.url, '--service', 'cibench', '--interval', '1', '--repeat', '3', '--', process.execPath, bench],
-    { FLAMEWATCH_HEAP: 'false', SLOW_FACTOR: String(slow), RUN_SECONDS: '6', GITHUB_REF_NAME: branch, GITHUB_SHA: `sha-${branch}`, ...extra },
-  );
+  const record = (branch: string, slow: number, extra: Record<string, string> = {}) =>
+    run(
+      [
+        'ci',
+        'record',
+        '--server',
+        server.url,
+        '--service',
+        'cibench',
+        '--interval',
+        '1',
+        '--repeat',
+        '3',
+        '--',
+        process.execPath,
+        bench,
+      ],
+      {
+        FLAMEWATCH_HEAP: 'false',
+        SLOW_FACTOR: String(slow),
+        RUN_SECONDS: '6',
+        GITHUB_REF_NAME: branch,
+        GITHUB_SHA: `sha-${branch}`,
+        ...extra,
+      },
+    );
   const main = await record('main', 1);
   expect(main.code).toBe(0);
   expect(handled(main.stdout)).toHaveLength(3);
@@ -143,15 +258,36 @@ test('two recorded builds, three runs each, main and a PR with a slower matchOrd
   expect(pr.code).toBe(0);
   expect(handled(pr.stdout)).toHaveLength(3);
   await server.store.writer.drain();
-  const values = async (label: string) => (await getJson<string[]>(server.url, `/api/v1/label-values?service=cibench&label=${label}`)).json.sort();
+  const values = async (label: string) =>
+    (await getJson<string[]>(server.url, `/api/v1/label-values?service=cibench&label=${label}`)).json.sort();
   expect(await values('branch')).toEqual(['main', 'pr-1']);
   expect(await values('commit')).toEqual(['sha-main', 'sha-pr-1']);
   expect(await values('pr')).toEqual(['1']);
   expect(await processes('cibench')).toHaveLength(6);
 
   const res = await run(
-    ['ci', 'compare', '--server', server.url, '--baseline', 'cibench{branch="main"}', '--candidate', 'cibench{pr="1"}', '--type', 'cpu', '--from', 'now-10m', '--fail-on', 'regression'],
-    { GITHUB_TOKEN: 'ghs_test', GITHUB_REPOSITORY: 'acme/shop', GITHUB_REF: 'refs/pull/1/merge', GITHUB_API_URL: github.url },
+    [
+      'ci',
+      'compare',
+      '--server',
+      server.url,
+      '--baseline',
+      'cibench{branch="main"}',
+      '--candidate',
+      'cibench{pr="1"}',
+      '--type',
+      'cpu',
+      '--from',
+      'now-10m',
+      '--fail-on',
+      'regression',
+    ],
+    {
+      GITHUB_TOKEN: 'ghs_test',
+      GITHUB_REPOSITORY: 'acme/shop',
+      GITHUB_REF: 'refs/pull/1/merge',
+      GITHUB_API_URL: github.url,
+    },
   );
   expect(res.stderr).toContain('created the comment on acme/shop#1');
   if (process.env.SHOW_COMMENT) console.log(res.stdout);
@@ -162,8 +298,15 @@ test('two recorded builds, three runs each, main and a PR with a slower matchOrd
   // Costs per order (the benchmark's countWork), three processes a side.
   expect(body).toContain('costs per unit of work');
   expect(body).toMatch(/\(\d+ profiles from 3 processes\) against PR .*\(\d+ profiles from 3 processes\)/);
-  const verdict = /🔴 \*\*Regression\*\*: (?:the whole program costs \+\d+\.\d %; )?1 function slower, worst (matchOrders|handle) \+\d+\.\d\d pp \(\+\d+\.\d %\)\./.exec(body);
+  const verdict =
+    /🔴 \*\*Regression\*\*: (?:the whole program costs \+\d+\.\d %; )?1 function slower, worst (matchOrders|handle) \+\d+\.\d\d pp \(\+\d+\.\d %\)\./.exec(
+      body,
+    );
   expect(verdict).not.toBeNull();
   const named = verdict![1];
-  expect(body).toMatch(new RegExp(`\\| \\[${named}\\]\\(http://127\\.0\\.0\\.1:\\d+/\\?view=compare&service=cibench&.*search=${named}\\) \\| (total|self) \\|`));
+  expect(body).toMatch(
+    new RegExp(
+      `\\| \\[${named}\\]\\(http://127\\.0\\.0\\.1:\\d+/\\?view=compare&service=cibench&.*search=${named}\\) \\| (total|self) \\|`,
+    ),
+  );
 }, 150_000);

@@ -38,7 +38,11 @@ describe('flamewatch serve', () => {
   function pushDirectory(files: Record<string, string>): SpawnSyncReturns<string> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-push-'));
     for (const [name, file] of Object.entries(files)) fs.copyFileSync(file, path.join(dir, name));
-    const res = spawnSync(process.execPath, [cli, 'push', '--server', url, '--service', 'pushed', '--labels', 'env=ci', dir], { encoding: 'utf8' });
+    const res = spawnSync(
+      process.execPath,
+      [cli, 'push', '--server', url, '--service', 'pushed', '--labels', 'env=ci', dir],
+      { encoding: 'utf8' },
+    );
     fs.rmSync(dir, { recursive: true, force: true });
     return res;
   }
@@ -56,7 +60,9 @@ describe('flamewatch serve', () => {
 
   it('lists what was pushed', async () => {
     expect(await (await fetch(`${url}/api/v1/services`)).json()).toEqual(['pushed']);
-    const types = (await (await fetch(`${url}/api/v1/profile-types?service=pushed`)).json()) as { type: string }[];
+    const types = (await (await fetch(`${url}/api/v1/profile-types?service=pushed`)).json()) as {
+      type: string;
+    }[];
     expect(types.map((t) => t.type)).toEqual(expect.arrayContaining(['inuse_space', 'wall', 'cpu']));
   });
 
@@ -66,7 +72,9 @@ describe('flamewatch serve', () => {
       const res = pushDirectory({ 'dotnet-cpu.pb.gz': corpusFile(shared, 'pprof/dotnet-cpu.pb.gz') });
       expect(res.stdout).toMatch(/pushed 1 of 1 file/);
       expect(res.status).toBe(0);
-      const types = (await (await fetch(`${url}/api/v1/profile-types?service=pushed`)).json()) as { type: string }[];
+      const types = (await (await fetch(`${url}/api/v1/profile-types?service=pushed`)).json()) as {
+        type: string;
+      }[];
       expect(types.map((t) => t.type)).toContain('exception');
     });
   }
@@ -90,17 +98,30 @@ describe('docker-compose.yml', () => {
     deploy?: { replicas?: number | string };
     depends_on?: Record<string, { condition: string }>;
   };
-  const compose = () => parse(fs.readFileSync(path.join(repo, 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service> };
+  const compose = () =>
+    parse(fs.readFileSync(path.join(repo, 'docker-compose.yml'), 'utf8')) as {
+      services: Record<string, Service>;
+    };
 
   it('parses and runs the server and workers against ClickHouse by CLICKHOUSE_URL and Redis by REDIS_URL', () => {
     const { services } = compose();
-    expect(Object.keys(services).sort()).toEqual(['clickhouse', 'migrate', 'proxy', 'redis', 'server', 'worker']);
+    expect(Object.keys(services).sort()).toEqual([
+      'clickhouse',
+      'migrate',
+      'proxy',
+      'redis',
+      'server',
+      'worker',
+    ]);
     const { server, worker, redis } = services;
     expect(server.build).toBe('.');
     expect(server.environment?.CLICKHOUSE_URL).toMatch(/^http:\/\/.*@clickhouse:8123$/);
     expect(server.environment?.REDIS_URL).toBe('redis://redis:6379');
     expect(worker).toMatchObject({ build: '.', command: ['node', 'bin/flamewatch.js', 'worker'] });
-    expect(worker.environment).toMatchObject({ CLICKHOUSE_URL: server.environment?.CLICKHOUSE_URL, REDIS_URL: 'redis://redis:6379' });
+    expect(worker.environment).toMatchObject({
+      CLICKHOUSE_URL: server.environment?.CLICKHOUSE_URL,
+      REDIS_URL: 'redis://redis:6379',
+    });
     expect(redis.command).toEqual(expect.arrayContaining(['--maxmemory-policy', 'noeviction']));
     const dockerfile = fs.readFileSync(path.join(repo, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/CMD \["node", "bin\/flamewatch.js", "serve"\]/);
@@ -120,7 +141,8 @@ describe('docker-compose.yml', () => {
     // The schema is migrated once, before servers and workers start.
     expect(migrate).toMatchObject({ build: '.', command: ['node', 'bin/flamewatch.js', 'migrate'] });
     expect(migrate.environment?.CLICKHOUSE_URL).toBe(server.environment?.CLICKHOUSE_URL);
-    for (const s of [server, worker]) expect(s.depends_on?.migrate).toEqual({ condition: 'service_completed_successfully' });
+    for (const s of [server, worker])
+      expect(s.depends_on?.migrate).toEqual({ condition: 'service_completed_successfully' });
     // The proxy is the one way in, to the server service's replicas.
     expect(proxy.ports).toEqual(['4040:4040']);
     expect(proxy.depends_on?.server).toEqual({ condition: 'service_healthy' });
@@ -135,7 +157,8 @@ describe('docker-compose.yml', () => {
   });
 
   it('knows the migrate command, and --cluster on serve, worker and migrate', () => {
-    const help = (args: string[]) => spawnSync(process.execPath, [cli, ...args, '--help'], { encoding: 'utf8' }).stdout;
+    const help = (args: string[]) =>
+      spawnSync(process.execPath, [cli, ...args, '--help'], { encoding: 'utf8' }).stdout;
     expect(help([])).toMatch(/\bmigrate\b/);
     for (const cmd of ['serve', 'worker', 'migrate']) expect(help([cmd])).toMatch(/--cluster <name>/);
   });
@@ -160,7 +183,10 @@ describe('flamewatch serve profiles itself by default', () => {
       while (Date.now() - started < 15_000 && !(services.includes('flamewatch-server') && top.total > 0)) {
         await new Promise((r) => setTimeout(r, 500));
         services = (await (await fetch(`${base}/api/v1/services`)).json()) as string[];
-        if (services.includes('flamewatch-server')) top = (await (await fetch(`${base}/api/v1/top?query=flamewatch-server&type=wall`)).json()) as { total: number };
+        if (services.includes('flamewatch-server'))
+          top = (await (await fetch(`${base}/api/v1/top?query=flamewatch-server&type=wall`)).json()) as {
+            total: number;
+          };
       }
       expect(services).toContain('flamewatch-server');
       expect(top.total).toBeGreaterThan(0);

@@ -41,7 +41,11 @@ beforeAll(async () => {
   shim = started.proc;
   shimPort = started.match[1];
   clickhouseUrl = `http://default:@127.0.0.1:${shimPort}`;
-  const server = await start([path.join(repo, 'bin', 'flamewatch.js'), 'serve', '--port', '0', '--data', tmp(), '--no-self-profile'], { CLICKHOUSE_URL: clickhouseUrl, FLAMEWATCH_ROLLUP_EVERY: '0' }, /listening on (http:\/\/[\d.]+:\d+)/);
+  const server = await start(
+    [path.join(repo, 'bin', 'flamewatch.js'), 'serve', '--port', '0', '--data', tmp(), '--no-self-profile'],
+    { CLICKHOUSE_URL: clickhouseUrl, FLAMEWATCH_ROLLUP_EVERY: '0' },
+    /listening on (http:\/\/[\d.]+:\d+)/,
+  );
   url = server.match[1];
 });
 
@@ -58,9 +62,15 @@ describe('flamewatch serve with CLICKHOUSE_URL (the scale-out path)', () => {
   it('stores and reads back go-cpu-labels.pb.gz exactly, as google/pprof reads it', async () => {
     const file = corpusFile(generatedCorpus, 'pprof/go-cpu-labels.pb.gz');
     const expected = expectedFor(file);
-    expect((await ingest(url, { name: 'gocpu{env=http}', format: 'pprof' }, fs.readFileSync(file))).status).toBe(200);
+    expect(
+      (await ingest(url, { name: 'gocpu{env=http}', format: 'pprof' }, fs.readFileSync(file))).status,
+    ).toBe(200);
     for (const st of expected.sampleTypes) {
-      const { json } = await getJson<{ total: number; unit: string; functions: { name: string; self: number; total: number }[] }>(
+      const { json } = await getJson<{
+        total: number;
+        unit: string;
+        functions: { name: string; self: number; total: number }[];
+      }>(
         url,
         `/api/v1/top?${new URLSearchParams({ query: 'gocpu{env="http"}', type: st.type, limit: '0' })}`,
       );
@@ -74,16 +84,25 @@ describe('flamewatch serve with CLICKHOUSE_URL (the scale-out path)', () => {
 
   it('passes label values with quotes and backslashes as query parameters over HTTP', async () => {
     const value = `it's "q" \\ \t tab`;
-    expect((await ingest(url, { name: `quoted.cpu{v=${JSON.stringify(value)}}` }, 'a;b 3\n')).status).toBe(200);
+    expect((await ingest(url, { name: `quoted.cpu{v=${JSON.stringify(value)}}` }, 'a;b 3\n')).status).toBe(
+      200,
+    );
     expect((await getJson(url, '/api/v1/label-values?service=quoted&label=v')).json).toEqual([value]);
-    const top = await getJson<{ total: number }>(url, `/api/v1/top?${new URLSearchParams({ query: `quoted{v=${JSON.stringify(value)}}`, type: 'cpu' })}`);
+    const top = await getJson<{ total: number }>(
+      url,
+      `/api/v1/top?${new URLSearchParams({ query: `quoted{v=${JSON.stringify(value)}}`, type: 'cpu' })}`,
+    );
     expect(top.json.total).toBe(3);
   });
 
   it('keeps tenants apart', async () => {
-    expect((await ingest(url, { name: 'private.cpu' }, 'secret 1\n', { 'X-Scope-OrgID': 'other' })).status).toBe(200);
+    expect(
+      (await ingest(url, { name: 'private.cpu' }, 'secret 1\n', { 'X-Scope-OrgID': 'other' })).status,
+    ).toBe(200);
     expect((await getJson<string[]>(url, '/api/v1/services')).json).not.toContain('private');
-    expect((await getJson<string[]>(url, '/api/v1/services', { 'X-Scope-OrgID': 'other' })).json).toEqual(['private']);
+    expect((await getJson<string[]>(url, '/api/v1/services', { 'X-Scope-OrgID': 'other' })).json).toEqual([
+      'private',
+    ]);
   });
 
   // The server's own rollup job is off here (FLAMEWATCH_ROLLUP_EVERY=0): this test builds, and counts what it built.
@@ -95,23 +114,55 @@ describe('flamewatch serve with CLICKHOUSE_URL (the scale-out path)', () => {
       for (let i = 0; i < 36; i++) {
         const from = Math.floor((hour + i * 300_000 + 7_000) / 1000);
         const body = `main;serve;parse ${1 + (i % 5)}\nmain;serve;render ${2 + (i % 3)}\nmain;gc ${i % 2}\n`;
-        expect((await ingest(url, { name: `rolled.cpu{pod=p${i % 3}}`, from: String(from), until: String(from + 10) }, body)).status).toBe(200);
+        expect(
+          (
+            await ingest(
+              url,
+              { name: `rolled.cpu{pod=p${i % 3}}`, from: String(from), until: String(from + 10) },
+              body,
+            )
+          ).status,
+        ).toBe(200);
       }
       const now = hour + 4 * 3_600_000;
       const built = await store.buildRollups({ now, sinceMs: hour - 3_600_000 });
       expect(built).toMatchObject({ hoursBuilt: 3, built: 3, unverified: 0 });
       // A late profile, then a rebuild that deletes the hour's rows first.
-      expect((await ingest(url, { name: 'rolled.cpu{pod=p9}', from: String(hour / 1000 + 99), until: String(hour / 1000 + 109) }, 'main;late 5\n')).status).toBe(200);
-      expect(await store.buildRollups({ now, sinceMs: hour - 3_600_000 })).toMatchObject({ hoursBuilt: 1, built: 1, unverified: 0 });
+      expect(
+        (
+          await ingest(
+            url,
+            { name: 'rolled.cpu{pod=p9}', from: String(hour / 1000 + 99), until: String(hour / 1000 + 109) },
+            'main;late 5\n',
+          )
+        ).status,
+      ).toBe(200);
+      expect(await store.buildRollups({ now, sinceMs: hour - 3_600_000 })).toMatchObject({
+        hoursBuilt: 1,
+        built: 1,
+        unverified: 0,
+      });
       const raw = new ProfileQueries(store.client, store.database, { rollups: false });
-      const show = (xs: { stack: readonly string[]; value: number }[]) => xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
+      const show = (xs: { stack: readonly string[]; value: number }[]) =>
+        xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
       for (const matchers of [[], [{ name: 'pod', op: '=~' as const, value: 'p[09]' }]]) {
-        const sel = { tenant: 'default', service: 'rolled', type: 'cpu', range: { from: hour - 60_000, until: hour + 3 * 3_600_000 + 60_000 }, matchers };
+        const sel = {
+          tenant: 'default',
+          service: 'rolled',
+          type: 'cpu',
+          range: { from: hour - 60_000, until: hour + 3 * 3_600_000 + 60_000 },
+          matchers,
+        };
         const got = show(await store.queries.stacks(sel));
         expect(got).toEqual(show(await raw.stacks(sel)));
         expect(got.length).toBeGreaterThan(2);
       }
-      const [{ n }] = await (await store.client.query({ query: `SELECT toString(count()) AS n FROM ${store.database}.rollup_hours WHERE service = 'rolled'`, format: 'JSONEachRow' })).json<{ n: string }>();
+      const [{ n }] = await (
+        await store.client.query({
+          query: `SELECT toString(count()) AS n FROM ${store.database}.rollup_hours WHERE service = 'rolled'`,
+          format: 'JSONEachRow',
+        })
+      ).json<{ n: string }>();
       expect(Number(n)).toBeGreaterThanOrEqual(3);
     } finally {
       await store.close();
@@ -132,12 +183,20 @@ describe('flamewatch serve with CLICKHOUSE_URL (the scale-out path)', () => {
 
     shim = (await start([shimScript, shimDir, shimPort], {}, /listening (\d+)/)).proc;
     expect((await ingest(url, { name: 'back.cpu' }, 'a;b 2\n')).status).toBe(200);
-    expect((await getJson<string[]>(url, '/api/v1/services')).json).toEqual(expect.arrayContaining(['back', 'gocpu']));
+    expect((await getJson<string[]>(url, '/api/v1/services')).json).toEqual(
+      expect.arrayContaining(['back', 'gocpu']),
+    );
   });
 
   it('refuses to start, naming the URL without its password, when ClickHouse is unreachable', async () => {
-    const failing = start([path.join(repo, 'bin', 'flamewatch.js'), 'serve', '--port', '0'], { CLICKHOUSE_URL: 'http://user:s3cret@127.0.0.1:9' }, /never/);
-    await expect(failing).rejects.toThrow(/cannot open the store \(ClickHouse at http:\/\/\*\*\*@127\.0\.0\.1:9\)/);
+    const failing = start(
+      [path.join(repo, 'bin', 'flamewatch.js'), 'serve', '--port', '0'],
+      { CLICKHOUSE_URL: 'http://user:s3cret@127.0.0.1:9' },
+      /never/,
+    );
+    await expect(failing).rejects.toThrow(
+      /cannot open the store \(ClickHouse at http:\/\/\*\*\*@127\.0\.0\.1:9\)/,
+    );
     await expect(failing).rejects.not.toThrow(/s3cret/);
   });
 });

@@ -23,7 +23,10 @@ describe('crash safety', () => {
       while (!killed) {
         const i = next++;
         try {
-          const res = await fetch(`${first.url}/ingest?${new URLSearchParams({ name: `crash.cpu{seq=${i}}`, from: String(now - 30), until: String(now - 20) })}`, { method: 'POST', body: body(i) });
+          const res = await fetch(
+            `${first.url}/ingest?${new URLSearchParams({ name: `crash.cpu{seq=${i}}`, from: String(now - 30), until: String(now - 20) })}`,
+            { method: 'POST', body: body(i) },
+          );
           if (res.status === 200) acknowledged.add(i);
         } catch {
           // the server died under this request: not acknowledged
@@ -32,7 +35,8 @@ describe('crash safety', () => {
     };
     const pushers = Array.from({ length: 8 }, pusher);
     // Kill mid-stream once the stream is well under way (a busy machine acknowledges more slowly).
-    for (let waited = 0; waited < 20_000 && acknowledged.size < 30; waited += 100) await new Promise((r) => setTimeout(r, 100));
+    for (let waited = 0; waited < 20_000 && acknowledged.size < 30; waited += 100)
+      await new Promise((r) => setTimeout(r, 100));
     const exited = new Promise((r) => first.proc.once('exit', r));
     first.proc.kill('SIGKILL');
     killed = true;
@@ -42,17 +46,26 @@ describe('crash safety', () => {
 
     const second = await serve();
     try {
-      const q = (params: Record<string, string>) => new URLSearchParams({ type: 'cpu', from: String(now - 60), until: String(now), ...params });
-      const seqs = ((await (await fetch(`${second.url}/api/v1/label-values?service=crash&label=seq`)).json()) as string[]).map(Number);
+      const q = (params: Record<string, string>) =>
+        new URLSearchParams({ type: 'cpu', from: String(now - 60), until: String(now), ...params });
+      const seqs = (
+        (await (await fetch(`${second.url}/api/v1/label-values?service=crash&label=seq`)).json()) as string[]
+      ).map(Number);
       for (const i of acknowledged) expect(seqs).toContain(i);
       // No profile is half-written: each one found has its whole total (checked in batches by regex).
       const found = [...new Set(seqs)];
       for (let k = 0; k < found.length; k += 50) {
         const batch = found.slice(k, k + 50);
-        const top = (await (await fetch(`${second.url}/api/v1/top?${q({ query: `crash{seq=~"${batch.join('|')}"}`, limit: '0' })}`)).json()) as { total: number; functions: { name: string; self: number }[] };
+        const top = (await (
+          await fetch(
+            `${second.url}/api/v1/top?${q({ query: `crash{seq=~"${batch.join('|')}"}`, limit: '0' })}`,
+          )
+        ).json()) as { total: number; functions: { name: string; self: number }[] };
         const expected = batch.reduce((sum, i) => sum + 6 * (i + 1), 0);
         expect(top.total).toBe(expected);
-        expect(top.functions.find((f) => f.name === 'c')?.self).toBe(batch.reduce((sum, i) => sum + 3 * (i + 1), 0));
+        expect(top.functions.find((f) => f.name === 'c')?.self).toBe(
+          batch.reduce((sum, i) => sum + 3 * (i + 1), 0),
+        );
       }
     } finally {
       second.proc.kill('SIGKILL');

@@ -53,7 +53,10 @@ describe('Redis away and back', () => {
     const res = await fetch(`${server.url}/api/v1/jobs`);
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
-    expect(await res.json()).toEqual({ error: expect.stringMatching(/^the job queue is unavailable .*; retry later$/), reason: 'queue_unavailable' });
+    expect(await res.json()).toEqual({
+      error: expect.stringMatching(/^the job queue is unavailable .*; retry later$/),
+      reason: 'queue_unavailable',
+    });
     expect(Date.now() - started).toBeLessThan(1500);
     const retry = await fetch(`${server.url}/api/v1/jobs/some-job/retry`, { method: 'POST' });
     expect([retry.status, retry.headers.get('retry-after')]).toEqual([503, '5']);
@@ -62,7 +65,9 @@ describe('Redis away and back', () => {
     for (const name of ['svc.cpu{env=prod}', 'svc.cpu{pr=12,branch=pr-12}']) {
       expect((await ingest(server.url, { name, from: t() }, 'main;work 7\n')).status).toBe(200);
     }
-    expect((await getJson<{ total: number }>(server.url, '/api/v1/top?query=svc&type=cpu')).json.total).toBe(14);
+    expect((await getJson<{ total: number }>(server.url, '/api/v1/top?query=svc&type=cpu')).json.total).toBe(
+      14,
+    );
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect(logs.join('\n')).toMatch(/is unreachable/);
 
@@ -95,11 +100,15 @@ describe('graceful shutdown', () => {
 
     // Half the body, then SIGTERM, then the rest.
     const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-length': body.length } }, (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      });
+      const req = http.request(
+        url,
+        { method: 'POST', agent: false, headers: { 'content-length': body.length } },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
       req.on('error', reject);
       req.write(body.subarray(0, 10));
       setTimeout(() => {

@@ -22,9 +22,28 @@ import { lateQueue, processors, scheduleSweep } from '../jobs/processors';
 import { startRedis, type RedisServer } from './helpers/redis';
 import { getJson, startServer, type TestServer } from './helpers/server';
 
-interface Finding { function: string; measure: string; relative: number | null; q: number }
-interface Answer { verdict: string; reason?: string; normalisation: string; regressions: Finding[]; improvements: Finding[]; inconclusive: Finding[]; explained: Finding[] }
-interface Reg { function: string; measure: string; type: string; service: string; kind: string }
+interface Finding {
+  function: string;
+  measure: string;
+  relative: number | null;
+  q: number;
+}
+interface Answer {
+  verdict: string;
+  reason?: string;
+  normalisation: string;
+  regressions: Finding[];
+  improvements: Finding[];
+  inconclusive: Finding[];
+  explained: Finding[];
+}
+interface Reg {
+  function: string;
+  measure: string;
+  type: string;
+  service: string;
+  kind: string;
+}
 
 const root = path.resolve(__dirname, '..');
 const SLOWED = ['matchOrders', 'handleOrder'];
@@ -33,12 +52,23 @@ const ABOVE = [...SLOWED, 'serveOrder', 'emit', 'parserOnIncoming', 'parserOnHea
 let server: TestServer;
 let redis: RedisServer | undefined;
 
-function run(service: string, version: string, instance: string, env: Record<string, string>): Promise<string> {
+function run(
+  service: string,
+  version: string,
+  instance: string,
+  env: Record<string, string>,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'orders-service.js')], {
       env: {
-        ...process.env, FLAMEWATCH_SERVER: server.url, FLAMEWATCH_SERVICE: service, FLAMEWATCH_LABELS: `version=${version},instance=${instance}`,
-        FLAMEWATCH_INTERVAL: '1', RUN_SECONDS: '40', RATE: '20', ...env,
+        ...process.env,
+        FLAMEWATCH_SERVER: server.url,
+        FLAMEWATCH_SERVICE: service,
+        FLAMEWATCH_LABELS: `version=${version},instance=${instance}`,
+        FLAMEWATCH_INTERVAL: '1',
+        RUN_SECONDS: '40',
+        RATE: '20',
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -46,21 +76,38 @@ function run(service: string, version: string, instance: string, env: Record<str
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c));
     child.stderr.on('data', (c: Buffer) => (err += c));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${service} ${version}/${instance} exited ${code}: ${err}`))));
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${service} ${version}/${instance} exited ${code}: ${err}`)),
+    );
   });
 }
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(root, 'bin', 'flamewatch.js'), ...args], { cwd: root, env: { ...process.env, GITHUB_TOKEN: '', GITHUB_REPOSITORY: '' } }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [path.join(root, 'bin', 'flamewatch.js'), ...args],
+      { cwd: root, env: { ...process.env, GITHUB_TOKEN: '', GITHUB_REPOSITORY: '' } },
+      (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+      },
+    );
   });
 }
 
-const compare = (service: string, type: string) => getJson<Answer>(server.url, `/api/v1/compare?${new URLSearchParams({
-  type, leftQuery: `${service}{version="1"}`, rightQuery: `${service}{version="2"}`, leftFrom: 'now-1h', rightFrom: 'now-1h',
-})}`);
+const compare = (service: string, type: string) =>
+  getJson<Answer>(
+    server.url,
+    `/api/v1/compare?${new URLSearchParams({
+      type,
+      leftQuery: `${service}{version="1"}`,
+      rightQuery: `${service}{version="2"}`,
+      leftFrom: 'now-1h',
+      rightFrom: 'now-1h',
+    })}`,
+  );
 const names = (fs: Finding[]) => [...new Set(fs.filter((f) => f.function).map((f) => f.function))].sort();
 
 describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transport) => {
@@ -69,7 +116,9 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     server = await startServer({}, async (store, url) => {
       const queue = lateQueue();
       const runner = createJobRunner({
-        ...(transport === 'bullmq' ? { redisUrl: redis!.url, role: 'all' as const, prefix: `de2e${process.pid}` } : {}),
+        ...(transport === 'bullmq'
+          ? { redisUrl: redis!.url, role: 'all' as const, prefix: `de2e${process.pid}` }
+          : {}),
         processors: processors({ store, log: () => undefined, queue, publicUrl: url, sweepEveryMs: 1000 }),
         backoffMs: 200,
         log: () => undefined,
@@ -80,7 +129,9 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     });
     // v1 of all three services, then each one's v2: six processes at a time.
     const builds: Record<string, Record<string, string>> = {
-      'orders-fast': { FASTER: 'priceLevel' }, 'orders-slow': { SLOWER: 'matchOrders' }, 'orders-both': { FASTER: 'priceLevel', SLOWER: 'matchOrders' },
+      'orders-fast': { FASTER: 'priceLevel' },
+      'orders-slow': { SLOWER: 'matchOrders' },
+      'orders-both': { FASTER: 'priceLevel', SLOWER: 'matchOrders' },
     };
     // A service's two versions run side by side, as a canary does, so both meet the same machine (on a shared
     // one, CPU per request moves with the neighbours' load); services one after another. 40 s of 20
@@ -92,7 +143,12 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     // its first profile).
     const later = (ms: number) => new Promise((r) => setTimeout(r, ms));
     for (const [service, env] of Object.entries(builds)) {
-      await Promise.all(['a', 'b', 'c'].flatMap((i) => [run(service, '1', i, {}), later(2000).then(() => run(service, '2', i, env))]));
+      await Promise.all(
+        ['a', 'b', 'c'].flatMap((i) => [
+          run(service, '1', i, {}),
+          later(2000).then(() => run(service, '2', i, env)),
+        ]),
+      );
     }
     await server.store.writer.drain();
   }, 240_000);
@@ -109,30 +165,74 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     expect(cpu.regressions).toEqual([]);
     expect(['no_regression', 'inconclusive']).toContain(cpu.verdict);
     expect(names(cpu.improvements)).toContain('priceLevel');
-    const ci = await cli(['ci', 'compare', '--server', server.url, '--baseline', 'orders-fast{version="1"}', '--candidate', 'orders-fast{version="2"}', '--type', 'cpu', '--fail-on', 'regression', '--no-github']);
+    const ci = await cli([
+      'ci',
+      'compare',
+      '--server',
+      server.url,
+      '--baseline',
+      'orders-fast{version="1"}',
+      '--candidate',
+      'orders-fast{version="2"}',
+      '--type',
+      'cpu',
+      '--fail-on',
+      'regression',
+      '--no-github',
+    ]);
     expect(ci.code).toBe(0);
     expect(ci.stdout).not.toContain('🔴');
-    const gate = await getJson<{ verdict: string; reason: string }>(server.url, '/api/v1/gate?service=orders-fast&version=2&baseline=1');
+    const gate = await getJson<{ verdict: string; reason: string }>(
+      server.url,
+      '/api/v1/gate?service=orders-fast&version=2&baseline=1',
+    );
     expect(gate.json.verdict).not.toBe('fail');
   });
 
   test('a function made 1.3x slower is flagged (or the caller it was inlined into), nothing unchanged', async () => {
     const cpu = (await compare('orders-slow', 'cpu')).json;
     const wall = (await compare('orders-slow', 'wall')).json;
-    const said = (a: Answer) => `${a.verdict}: ${a.regressions.map((f) => `${f.function || '(whole)'}/${f.measure} ${f.relative?.toFixed(3)} q=${f.q.toPrecision(2)}`).join(', ')}`;
-    if (![cpu, wall].every((a) => names(a.regressions).every((f) => ABOVE.includes(f)))) console.log(`cpu ${said(cpu)}\nwall ${said(wall)}`);
+    const said = (a: Answer) =>
+      `${a.verdict}: ${a.regressions.map((f) => `${f.function || '(whole)'}/${f.measure} ${f.relative?.toFixed(3)} q=${f.q.toPrecision(2)}`).join(', ')}`;
+    if (![cpu, wall].every((a) => names(a.regressions).every((f) => ABOVE.includes(f))))
+      console.log(`cpu ${said(cpu)}\nwall ${said(wall)}`);
     for (const a of [cpu, wall]) expect(names(a.regressions).every((f) => ABOVE.includes(f))).toBe(true);
     // At least one of the two time types decides it with three processes a version.
     // The whole program's cost per request rose too (measure rate); the function it went to must be named.
     const decided = [cpu, wall].filter((a) => a.verdict === 'regression');
     if (decided.length === 0) {
-      const brief = (f: Finding & { t?: number; df?: number; processCv?: number }) => `${f.function || "(whole)"}/${f.measure} ${f.relative?.toFixed(3)} t=${f.t?.toFixed(2)} df=${f.df} q=${f.q.toPrecision(2)} cv=${f.processCv?.toFixed(3)}`;
-      console.log(JSON.stringify([cpu, wall].map((a) => ({ verdict: a.verdict, reason: a.reason, inconclusive: a.inconclusive.slice(0, 8).map(brief) })), null, 1));
+      const brief = (f: Finding & { t?: number; df?: number; processCv?: number }) =>
+        `${f.function || '(whole)'}/${f.measure} ${f.relative?.toFixed(3)} t=${f.t?.toFixed(2)} df=${f.df} q=${f.q.toPrecision(2)} cv=${f.processCv?.toFixed(3)}`;
+      console.log(
+        JSON.stringify(
+          [cpu, wall].map((a) => ({
+            verdict: a.verdict,
+            reason: a.reason,
+            inconclusive: a.inconclusive.slice(0, 8).map(brief),
+          })),
+          null,
+          1,
+        ),
+      );
     }
     expect(decided.length).toBeGreaterThan(0);
     for (const a of decided) expect(names(a.regressions).some((f) => ABOVE.includes(f))).toBe(true);
     expect(names(cpu.improvements)).not.toContain('priceLevel');
-    const ci = await cli(['ci', 'compare', '--server', server.url, '--baseline', 'orders-slow{version="1"}', '--candidate', 'orders-slow{version="2"}', '--type', decided[0] === cpu ? 'cpu' : 'wall', '--fail-on', 'regression', '--no-github']);
+    const ci = await cli([
+      'ci',
+      'compare',
+      '--server',
+      server.url,
+      '--baseline',
+      'orders-slow{version="1"}',
+      '--candidate',
+      'orders-slow{version="2"}',
+      '--type',
+      decided[0] === cpu ? 'cpu' : 'wall',
+      '--fail-on',
+      'regression',
+      '--no-github',
+    ]);
     expect(ci.code).toBe(1);
     expect(ci.stdout).toMatch(/🔴 \*\*Regression\*\*/);
   });
@@ -152,8 +252,15 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     const listed = (await getJson<Reg[]>(server.url, '/api/v1/regressions?status=open')).json;
     const suspected = (await getJson<Reg[]>(server.url, '/api/v1/regressions?status=suspected')).json;
     const all = [...listed, ...suspected];
-    if (all.some((r) => r.service === 'orders-fast' || ![...ABOVE, ''].includes(r.function) || r.type.startsWith('inuse'))) {
-      console.log(JSON.stringify(all.map((r) => `${r.service} ${r.type} ${r.function}/${r.measure} ${r.kind}`)));
+    if (
+      all.some(
+        (r) =>
+          r.service === 'orders-fast' || ![...ABOVE, ''].includes(r.function) || r.type.startsWith('inuse'),
+      )
+    ) {
+      console.log(
+        JSON.stringify(all.map((r) => `${r.service} ${r.type} ${r.function}/${r.measure} ${r.kind}`)),
+      );
     }
     for (const r of all) {
       expect(r.service).not.toBe('orders-fast');

@@ -33,35 +33,44 @@ for (const corpus of corpora) {
       for (const c of cases) expect(c.profilePath).toBeDefined();
     });
 
-    it.each(cases)('returns the same total, flat and cum as google/pprof for $name', async ({ name, expectedPath, profilePath }) => {
-      const expected = JSON.parse(fs.readFileSync(expectedPath, 'utf8')) as Expected;
-      const service = `exact-${corpus.name}-${name}`;
-      const now = Math.floor(Date.now() / 1000);
-      const push = await ingest(server.url, { name: `${service}{source=corpus}`, format: 'pprof', from: String(now - 10), until: String(now) }, fs.readFileSync(profilePath!));
-      expect(push.status).toBe(200);
-
-      const seen = new Set<string>();
-      for (const st of expected.sampleTypes) {
-        // Some profiles repeat a type name with another unit; ask for the exact pair.
-        const { status, json } = await getJson<Top>(
+    it.each(cases)(
+      'returns the same total, flat and cum as google/pprof for $name',
+      async ({ name, expectedPath, profilePath }) => {
+        const expected = JSON.parse(fs.readFileSync(expectedPath, 'utf8')) as Expected;
+        const service = `exact-${corpus.name}-${name}`;
+        const now = Math.floor(Date.now() / 1000);
+        const push = await ingest(
           server.url,
-          `/api/v1/top?${new URLSearchParams({ query: `${service}{source="corpus"}`, type: `${st.type}:${st.unit}`, from: String(now - 60), until: String(now + 60), limit: '0' })}`,
+          { name: `${service}{source=corpus}`, format: 'pprof', from: String(now - 10), until: String(now) },
+          fs.readFileSync(profilePath!),
         );
-        expect(status).toBe(200);
-        if (seen.has(`${st.type}:${st.unit}`)) continue;
-        seen.add(`${st.type}:${st.unit}`);
-        expect(json.unit).toBe(st.unit);
-        expect(json.total).toBe(st.total);
-        const got = new Map(json.functions.map((f) => [f.name, f]));
-        const mismatches: string[] = [];
-        for (const [fn, want] of Object.entries(st.functions)) {
-          const g = got.get(fn) ?? { self: 0, total: 0 };
-          if (g.self !== want.flat || g.total !== want.cum) mismatches.push(`${fn}: got ${g.self}/${g.total}, want ${want.flat}/${want.cum}`);
+        expect(push.status).toBe(200);
+
+        const seen = new Set<string>();
+        for (const st of expected.sampleTypes) {
+          // Some profiles repeat a type name with another unit; ask for the exact pair.
+          const { status, json } = await getJson<Top>(
+            server.url,
+            `/api/v1/top?${new URLSearchParams({ query: `${service}{source="corpus"}`, type: `${st.type}:${st.unit}`, from: String(now - 60), until: String(now + 60), limit: '0' })}`,
+          );
+          expect(status).toBe(200);
+          if (seen.has(`${st.type}:${st.unit}`)) continue;
+          seen.add(`${st.type}:${st.unit}`);
+          expect(json.unit).toBe(st.unit);
+          expect(json.total).toBe(st.total);
+          const got = new Map(json.functions.map((f) => [f.name, f]));
+          const mismatches: string[] = [];
+          for (const [fn, want] of Object.entries(st.functions)) {
+            const g = got.get(fn) ?? { self: 0, total: 0 };
+            if (g.self !== want.flat || g.total !== want.cum)
+              mismatches.push(`${fn}: got ${g.self}/${g.total}, want ${want.flat}/${want.cum}`);
+          }
+          for (const fn of got.keys())
+            if (!(fn in st.functions)) mismatches.push(`${fn}: not in google/pprof's answer`);
+          expect(mismatches).toEqual([]);
         }
-        for (const fn of got.keys()) if (!(fn in st.functions)) mismatches.push(`${fn}: not in google/pprof's answer`);
-        expect(mismatches).toEqual([]);
-      }
-    });
+      },
+    );
   });
 }
 
@@ -76,9 +85,16 @@ describe('folded input read back through /api/v1/top', () => {
       'main;"quoted";back\\slash;<script>alert(1)</script> 4',
     ];
     const now = Math.floor(Date.now() / 1000);
-    const push = await ingest(server.url, { name: 'folded-exact.cpu{env=test}', units: 'samples', from: String(now - 10), until: String(now) }, lines.join('\n') + '\n');
+    const push = await ingest(
+      server.url,
+      { name: 'folded-exact.cpu{env=test}', units: 'samples', from: String(now - 10), until: String(now) },
+      lines.join('\n') + '\n',
+    );
     expect(push.status).toBe(200);
-    const { json } = await getJson<Top>(server.url, `/api/v1/top?${new URLSearchParams({ query: 'folded-exact', type: 'cpu', from: String(now - 60), until: String(now + 60), limit: '0' })}`);
+    const { json } = await getJson<Top>(
+      server.url,
+      `/api/v1/top?${new URLSearchParams({ query: 'folded-exact', type: 'cpu', from: String(now - 60), until: String(now + 60), limit: '0' })}`,
+    );
     expect(json.unit).toBe('samples');
     expect(json.total).toBe(31);
     const byName = Object.fromEntries(json.functions.map((f) => [f.name, [f.self, f.total]]));

@@ -1,7 +1,15 @@
 import * as legacy from '../bench/legacy-detector';
 import {
-  baselineShares, diurnal, expectedFunctionCosts, fleetTruth, functionsInBand, makeFleetService, pickTarget, simulateFleet,
-  type FleetOptions, type Observation,
+  baselineShares,
+  diurnal,
+  expectedFunctionCosts,
+  fleetTruth,
+  functionsInBand,
+  makeFleetService,
+  pickTarget,
+  simulateFleet,
+  type FleetOptions,
+  type Observation,
 } from './helpers/fleet';
 import { rng } from './helpers/synthetic-profiles';
 
@@ -9,12 +17,15 @@ import { rng } from './helpers/synthetic-profiles';
 const fs = makeFleetService({ seed: 1, functions: 150, nodes: 750 });
 const shares = baselineShares(fs);
 // The function with the largest self share under 20 %.
-const big = [...shares].filter(([, v]) => v.selfShare < 0.2).sort((a, b) => b[1].selfShare - a[1].selfShare)[0][0];
+const big = [...shares]
+  .filter(([, v]) => v.selfShare < 0.2)
+  .sort((a, b) => b[1].selfShare - a[1].selfShare)[0][0];
 
 const sum = (obs: Observation[], f: (o: Observation) => number) => obs.reduce((a, o) => a + f(o), 0);
 const work = (obs: Observation[]) => sum(obs, (o) => o.work ?? 0);
 const total = (obs: Observation[]) => sum(obs, (o) => o.total);
-const fnValue = (obs: Observation[], name: string, m: 'self' | 'total') => sum(obs, (o) => o.functions.get(name)?.[m] ?? 0);
+const fnValue = (obs: Observation[], name: string, m: 'self' | 'total') =>
+  sum(obs, (o) => o.functions.get(name)?.[m] ?? 0);
 
 describe('fleet simulator', () => {
   it('is seeded: the same seed gives the same observations, and the baseline does not depend on the change', () => {
@@ -23,7 +34,11 @@ describe('fleet simulator', () => {
     expect(a.baseline).toEqual(b.baseline);
     expect(a.candidate).toEqual(b.candidate);
     expect(simulateFleet(fs, { pods: 2 }, 6).baseline).not.toEqual(a.baseline);
-    const changed = simulateFleet(fs, { pods: 2, change: { factors: new Map([[big, 0.5]]), traffic: 1.5 } }, 5);
+    const changed = simulateFleet(
+      fs,
+      { pods: 2, change: { factors: new Map([[big, 0.5]]), traffic: 1.5 } },
+      5,
+    );
     expect(changed.baseline).toEqual(a.baseline);
     expect(changed.candidate).not.toEqual(a.candidate);
   });
@@ -87,7 +102,10 @@ describe('fleet simulator', () => {
 
   it('a 2× faster function halves its expected cost, and nothing grows', () => {
     const change = { factors: new Map([[big, 0.5]]) };
-    expect(expectedFunctionCosts(fs, {}, change).get(big)!.self).toBeCloseTo(expectedFunctionCosts(fs).get(big)!.self / 2, 9);
+    expect(expectedFunctionCosts(fs, {}, change).get(big)!.self).toBeCloseTo(
+      expectedFunctionCosts(fs).get(big)!.self / 2,
+      9,
+    );
     const fast = candidate({ change });
     const ratio = fnValue(fast, big, 'self') / work(fast) / (fnValue(plain, big, 'self') / work(plain));
     expect(Math.abs(ratio - 0.5)).toBeLessThan(0.05);
@@ -110,7 +128,7 @@ describe('fleet simulator', () => {
     expect(t.selfShrank.size + t.totalShrank.size).toBe(0);
   });
 
-  it('inlining moves self time from callee to caller and keeps the caller\'s total', () => {
+  it("inlining moves self time from callee to caller and keeps the caller's total", () => {
     const none = { inline: { probability: 0, fraction: [0, 0] as [number, number] } };
     const all = { inline: { probability: 1, fraction: [1, 1] as [number, number] } };
     const a = expectedFunctionCosts(fs, none);
@@ -154,7 +172,11 @@ describe('the legacy detector on a fleet', () => {
 
   it('flags unchanged functions as regressions when one function got 2× faster (shares rise), 2 pods a side', () => {
     for (const seed of [1, 2, 3]) {
-      const { baseline, candidate, truth } = simulateFleet(fs, { pods: 2, change: { factors: new Map([[big, 0.5]]) } }, seed);
+      const { baseline, candidate, truth } = simulateFleet(
+        fs,
+        { pods: 2, change: { factors: new Map([[big, 0.5]]) } },
+        seed,
+      );
       const d = run(baseline, candidate);
       // Nothing got slower...
       expect(truth.selfGrew.size + truth.totalGrew.size).toBe(0);

@@ -20,7 +20,9 @@ const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
 const sizes = { generated: { pprof: 5, perf: 2, folded: 6 }, shared: { pprof: 16, perf: 10, folded: 70 } };
 
 for (const corpus of corpora) {
-  const pprofFiles = corpusFiles(corpus, 'pprof', /\.pb(\.gz)?$/).concat(corpus.name === 'shared' ? corpusFiles(corpus, 'pprof/bad', /\.pb\.gz$/) : []);
+  const pprofFiles = corpusFiles(corpus, 'pprof', /\.pb(\.gz)?$/).concat(
+    corpus.name === 'shared' ? corpusFiles(corpus, 'pprof/bad', /\.pb\.gz$/) : [],
+  );
   const perfFiles = corpusFiles(corpus, 'perf', /\.txt$/);
   const foldedFiles = corpusFiles(corpus, 'perf/expected', /\.txt$/);
 
@@ -37,9 +39,12 @@ for (const corpus of corpora) {
       expect(detectFormat(bytes, 'profile.txt')).toBe('pprof');
     });
 
-    it.each(pprofFiles.map((f) => [path.relative(corpus.dir, f), f]))('says pprof for a 300-byte prefix of %s', (_name, file) => {
-      expect(detectFormat(uncompressed(file).subarray(0, 300))).toBe('pprof');
-    });
+    it.each(pprofFiles.map((f) => [path.relative(corpus.dir, f), f]))(
+      'says pprof for a 300-byte prefix of %s',
+      (_name, file) => {
+        expect(detectFormat(uncompressed(file).subarray(0, 300))).toBe('pprof');
+      },
+    );
 
     it.each(perfFiles.map((f) => [path.basename(f), f]))('says perf-script for %s', (_name, file) => {
       const bytes = fs.readFileSync(file);
@@ -47,12 +52,15 @@ for (const corpus of corpora) {
       expect(detectFormat(bytes, path.basename(file))).toBe('perf-script');
     });
 
-    it.each(perfFiles.map((f) => [path.basename(f), f]))('says perf-script for a prefix of %s cut inside a line', (_name, file) => {
-      const text = fs.readFileSync(file, 'utf8');
-      const firstSample = text.search(/^[^#\n]/m);
-      const cut = text.indexOf(' (', firstSample + 1000) + 3;
-      expect(detectFormat(utf8(text.slice(0, cut)))).toBe('perf-script');
-    });
+    it.each(perfFiles.map((f) => [path.basename(f), f]))(
+      'says perf-script for a prefix of %s cut inside a line',
+      (_name, file) => {
+        const text = fs.readFileSync(file, 'utf8');
+        const firstSample = text.search(/^[^#\n]/m);
+        const cut = text.indexOf(' (', firstSample + 1000) + 3;
+        expect(detectFormat(utf8(text.slice(0, cut)))).toBe('perf-script');
+      },
+    );
 
     it.each(foldedFiles.map((f) => [path.basename(f), f]))('says folded for %s', (_name, file) => {
       const bytes = fs.readFileSync(file);
@@ -79,7 +87,8 @@ describe('detectFormat', () => {
   });
 
   it('says perf-script for a command name with spaces and an event with modifiers', () => {
-    const text = 'Web Content 4021/4033 [002] 8123.456789:     250000 cycles:ppp: \n\t    7f3a1c2d sym+0x12 (/usr/lib/libxul.so)\n';
+    const text =
+      'Web Content 4021/4033 [002] 8123.456789:     250000 cycles:ppp: \n\t    7f3a1c2d sym+0x12 (/usr/lib/libxul.so)\n';
     expect(detectFormat(utf8(text))).toBe('perf-script');
   });
 
@@ -96,7 +105,9 @@ describe('detectFormat', () => {
     expect(detectFormat(new Uint8Array(0), 'empty.pb')).toBeUndefined();
     expect(detectFormat(utf8('\n\n  \n'), 'blank.txt')).toBeUndefined();
     expect(detectFormat(utf8('# only comments\n# from perf\n'))).toBeUndefined();
-    expect(detectFormat(Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46]), 'photo.pb')).toBeUndefined();
+    expect(
+      detectFormat(Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46]), 'photo.pb'),
+    ).toBeUndefined();
   });
 
   it('breaks ties by the file name, and without one takes text that also walks as protobuf fields for text', () => {

@@ -6,7 +6,16 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 1500);
 
 describe('fuzzing the parsers of untrusted input: only clean InputErrors, no crash, no hang', () => {
   // Every run of RUNS or a failure: a time cap that passed quietly after fewer runs would test less than it says.
-  it.each(TARGETS.map((t) => [t.name, t] as const))('%s', (_name, target) => {
-    fc.assert(target.property(), { numRuns: RUNS, seed: 42, interruptAfterTimeLimit: 60_000, markInterruptAsFailure: true });
-  }, 90_000);
+  it.each(TARGETS.map((t) => [t.name, t] as const))(
+    '%s',
+    (_name, target) => {
+      fc.assert(target.property(), {
+        numRuns: RUNS,
+        seed: 42,
+        interruptAfterTimeLimit: 60_000,
+        markInterruptAsFailure: true,
+      });
+    },
+    90_000,
+  );
 });

@@ -9,9 +9,13 @@ import { generatedCorpus, sharedCorpus } from './helpers/corpus';
  */
 export default function globalSetup(): void {
   if (!fs.existsSync(path.join(generatedCorpus.dir, 'manifest.json'))) {
-    throw new Error(`the generated corpus is not in ${generatedCorpus.dir}: run \`npm test\` once, whose setup makes it (test/tools/make-corpus.sh)`);
+    throw new Error(
+      `the generated corpus is not in ${generatedCorpus.dir}: run \`npm test\` once, whose setup makes it (test/tools/make-corpus.sh)`,
+    );
   }
   if (sharedCorpus === undefined) {
-    console.log('\nflamewatch tests: no shared corpus (../shared/corpus, or set FLAMEWATCH_SHARED): its suites do not run; the generated corpus in .tools/corpus does');
+    console.log(
+      '\nflamewatch tests: no shared corpus (../shared/corpus, or set FLAMEWATCH_SHARED): its suites do not run; the generated corpus in .tools/corpus does',
+    );
   }
 }

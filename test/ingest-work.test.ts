@@ -42,21 +42,46 @@ async function rows(service: string): Promise<StoredRow[]> {
 }
 
 async function storedRows(): Promise<number> {
-  const rs = await server.store.client.query({ query: `SELECT count() AS n FROM ${server.store.database}.profiles`, format: 'JSONEachRow' });
+  const rs = await server.store.client.query({
+    query: `SELECT count() AS n FROM ${server.store.database}.profiles`,
+    format: 'JSONEachRow',
+  });
   return Number((await rs.json<{ n: string }>())[0].n);
 }
 
 describe('work and process on POST /ingest', () => {
   it('stores the same work and process on every row of a pprof with several sample types', async () => {
-    const res = await ingest(server.url, { name: 'work-heap{env=prod}', format: 'pprof', from: now(), work: '1234.5', process: 'web-1:4242:m1abc' }, goHeap);
+    const res = await ingest(
+      server.url,
+      {
+        name: 'work-heap{env=prod}',
+        format: 'pprof',
+        from: now(),
+        work: '1234.5',
+        process: 'web-1:4242:m1abc',
+      },
+      goHeap,
+    );
     expect(res.status).toBe(200);
     const stored = await rows('work-heap');
-    expect(stored.map((r) => r.type)).toEqual(['alloc_objects', 'alloc_space', 'inuse_objects', 'inuse_space']);
-    for (const r of stored) expect(r).toMatchObject({ work: 1234.5, process: 'web-1:4242:m1abc', profile_id: stored[0].profile_id });
+    expect(stored.map((r) => r.type)).toEqual([
+      'alloc_objects',
+      'alloc_space',
+      'inuse_objects',
+      'inuse_space',
+    ]);
+    for (const r of stored)
+      expect(r).toMatchObject({
+        work: 1234.5,
+        process: 'web-1:4242:m1abc',
+        profile_id: stored[0].profile_id,
+      });
   });
 
   it('stores work 0 and process "" when they are not sent', async () => {
-    expect((await ingest(server.url, { name: 'no-work.cpu', format: 'folded' }, 'main;f 3\n')).status).toBe(200);
+    expect((await ingest(server.url, { name: 'no-work.cpu', format: 'folded' }, 'main;f 3\n')).status).toBe(
+      200,
+    );
     expect(await rows('no-work')).toEqual([expect.objectContaining({ work: 0, process: '' })]);
   });
 
@@ -68,7 +93,10 @@ describe('work and process on POST /ingest', () => {
       const end = Date.now() + 2500;
       (function spin() { let x = 0; for (let i = 0; i < 1e6; i++) x += Math.sqrt(i); if (Date.now() < end) setImmediate(spin); else Pyroscope.stop().then(() => process.exit(0)); })();
     `;
-    const child = spawn(process.execPath, ['-e', script], { cwd: path.resolve(__dirname, '..'), stdio: 'ignore' });
+    const child = spawn(process.execPath, ['-e', script], {
+      cwd: path.resolve(__dirname, '..'),
+      stdio: 'ignore',
+    });
     expect(await new Promise((r) => child.once('exit', r))).toBe(0);
     await server.store.writer.drain();
     const stored = await rows('sdk-work');
@@ -83,8 +111,18 @@ describe('work and process on POST /ingest', () => {
       ['1e6', 1e6, '🦊'.repeat(256)],
     ];
     for (const [i, [work, value, processId]] of cases.entries()) {
-      expect((await ingest(server.url, { name: `work-ok-${i}.cpu`, format: 'folded', work, process: processId }, 'a;b 1\n')).status).toBe(200);
-      expect(await rows(`work-ok-${i}`)).toEqual([expect.objectContaining({ work: value, process: processId })]);
+      expect(
+        (
+          await ingest(
+            server.url,
+            { name: `work-ok-${i}.cpu`, format: 'folded', work, process: processId },
+            'a;b 1\n',
+          )
+        ).status,
+      ).toBe(200);
+      expect(await rows(`work-ok-${i}`)).toEqual([
+        expect.objectContaining({ work: value, process: processId }),
+      ]);
     }
   });
 
@@ -96,56 +134,122 @@ describe('work and process on POST /ingest', () => {
     ['a work past Float64', { work: '1e400' }, 'work'],
     ['a hexadecimal work', { work: '0x10' }, 'work'],
     ['a work with blanks', { work: ' 5' }, 'work'],
-    ['a work given twice', {}, [['work', '1'], ['work', '2']]],
+    [
+      'a work given twice',
+      {},
+      [
+        ['work', '1'],
+        ['work', '2'],
+      ],
+    ],
     ['an empty process', { process: '' }, 'process'],
     ['a process of 257 characters', { process: 'p'.repeat(257) }, 'process'],
     ['a process with a newline', { process: 'web-1\n:42' }, 'process'],
     ['a process with a C1 control character', { process: 'web-1\u0085' }, 'process'],
-    ['a process given twice', {}, [['process', 'a'], ['process', 'b']]],
+    [
+      'a process given twice',
+      {},
+      [
+        ['process', 'a'],
+        ['process', 'b'],
+      ],
+    ],
   ];
 
-  it.each(refusals)('refuses %s with 400 invalid_parameter naming it, storing nothing', async (_what, params, bad) => {
-    const before = await storedRows();
-    const query = new URLSearchParams({ name: 'refused-work.cpu', format: 'folded', ...params });
-    const pairs = typeof bad === 'string' ? [] : bad;
-    for (const [k, v] of pairs) query.append(k, v);
-    const res = await fetch(`${server.url}/ingest?${query}`, { method: 'POST', body: 'a;b 1\n' });
-    const json = (await res.json()) as { error: string; reason: string };
-    expect([res.status, json.reason]).toEqual([400, 'invalid_parameter']);
-    expect(json.error).toMatch(new RegExp(`\\b${typeof bad === 'string' ? bad : bad[0][0]}\\b`));
-    expect(await storedRows()).toBe(before);
-  });
+  it.each(refusals)(
+    'refuses %s with 400 invalid_parameter naming it, storing nothing',
+    async (_what, params, bad) => {
+      const before = await storedRows();
+      const query = new URLSearchParams({ name: 'refused-work.cpu', format: 'folded', ...params });
+      const pairs = typeof bad === 'string' ? [] : bad;
+      for (const [k, v] of pairs) query.append(k, v);
+      const res = await fetch(`${server.url}/ingest?${query}`, { method: 'POST', body: 'a;b 1\n' });
+      const json = (await res.json()) as { error: string; reason: string };
+      expect([res.status, json.reason]).toEqual([400, 'invalid_parameter']);
+      expect(json.error).toMatch(new RegExp(`\\b${typeof bad === 'string' ? bad : bad[0][0]}\\b`));
+      expect(await storedRows()).toBe(before);
+    },
+  );
 });
 
 describe('sampleRate on folded CPU profiles', () => {
-  const top = async (service: string) => (await getJson<{ unit: string; total: number; functions: { name: string; self: number }[] }>(server.url, `/api/v1/top?query=${service}&type=cpu`)).json;
+  const top = async (service: string) =>
+    (
+      await getJson<{ unit: string; total: number; functions: { name: string; self: number }[] }>(
+        server.url,
+        `/api/v1/top?query=${service}&type=cpu`,
+      )
+    ).json;
 
   it('stores samples at sampleRate Hz as nanoseconds of CPU time: 3 samples at 100 Hz are 30 ms', async () => {
-    const res = await ingest(server.url, { name: 'rate-samples.cpu', format: 'folded', units: 'samples', sampleRate: '100' }, 'a;b 3\n');
+    const res = await ingest(
+      server.url,
+      { name: 'rate-samples.cpu', format: 'folded', units: 'samples', sampleRate: '100' },
+      'a;b 3\n',
+    );
     expect([res.status, res.json.types]).toEqual([200, ['cpu:nanoseconds']]);
-    expect(await top('rate-samples')).toMatchObject({ unit: 'nanoseconds', total: 30_000_000, functions: [{ name: 'b', self: 30_000_000 }, { name: 'a', self: 0 }] });
+    expect(await top('rate-samples')).toMatchObject({
+      unit: 'nanoseconds',
+      total: 30_000_000,
+      functions: [
+        { name: 'b', self: 30_000_000 },
+        { name: 'a', self: 0 },
+      ],
+    });
   });
 
   it('converts when units are absent, and for the cpu type Pyroscope assumes for a name without a type', async () => {
-    expect((await ingest(server.url, { name: 'rate-default.cpu', sampleRate: '100' }, 'a;b 3\n')).status).toBe(200);
+    expect(
+      (await ingest(server.url, { name: 'rate-default.cpu', sampleRate: '100' }, 'a;b 3\n')).status,
+    ).toBe(200);
     expect(await top('rate-default')).toMatchObject({ unit: 'nanoseconds', total: 30_000_000 });
-    expect((await ingest(server.url, { name: 'rate-untyped', format: 'lines', sampleRate: '99' }, 'a;b\na;b\n')).status).toBe(200);
+    expect(
+      (await ingest(server.url, { name: 'rate-untyped', format: 'lines', sampleRate: '99' }, 'a;b\na;b\n'))
+        .status,
+    ).toBe(200);
     expect(await top('rate-untyped')).toMatchObject({ unit: 'nanoseconds', total: 20_202_020 });
   });
 
   it('leaves values as sent without sampleRate, with other units, for other types, and for pprof', async () => {
-    expect((await ingest(server.url, { name: 'rate-none.cpu', format: 'folded' }, 'a;b 3\n')).status).toBe(200);
+    expect((await ingest(server.url, { name: 'rate-none.cpu', format: 'folded' }, 'a;b 3\n')).status).toBe(
+      200,
+    );
     expect(await top('rate-none')).toMatchObject({ unit: 'samples', total: 3 });
-    expect((await ingest(server.url, { name: 'rate-ns.cpu', format: 'folded', units: 'nanoseconds', sampleRate: '100' }, 'a;b 3\n')).status).toBe(200);
+    expect(
+      (
+        await ingest(
+          server.url,
+          { name: 'rate-ns.cpu', format: 'folded', units: 'nanoseconds', sampleRate: '100' },
+          'a;b 3\n',
+        )
+      ).status,
+    ).toBe(200);
     expect(await top('rate-ns')).toMatchObject({ unit: 'nanoseconds', total: 3 });
-    expect((await ingest(server.url, { name: 'rate-alloc.alloc_objects', format: 'folded', sampleRate: '100' }, 'a;b 3\n')).status).toBe(200);
-    expect(await rows('rate-alloc')).toEqual([expect.objectContaining({ type: 'alloc_objects', unit: 'samples', total: '3' })]);
+    expect(
+      (
+        await ingest(
+          server.url,
+          { name: 'rate-alloc.alloc_objects', format: 'folded', sampleRate: '100' },
+          'a;b 3\n',
+        )
+      ).status,
+    ).toBe(200);
+    expect(await rows('rate-alloc')).toEqual([
+      expect.objectContaining({ type: 'alloc_objects', unit: 'samples', total: '3' }),
+    ]);
     const from = now();
-    expect((await ingest(server.url, { name: 'rate-pprof-a', format: 'pprof', from }, nodeCpu)).status).toBe(200);
-    expect((await ingest(server.url, { name: 'rate-pprof-b', format: 'pprof', from, sampleRate: '100' }, nodeCpu)).status).toBe(200);
+    expect((await ingest(server.url, { name: 'rate-pprof-a', format: 'pprof', from }, nodeCpu)).status).toBe(
+      200,
+    );
+    expect(
+      (await ingest(server.url, { name: 'rate-pprof-b', format: 'pprof', from, sampleRate: '100' }, nodeCpu))
+        .status,
+    ).toBe(200);
     const plain = await rows('rate-pprof-a');
     expect(plain.length).toBeGreaterThan(0);
-    expect((await rows('rate-pprof-b')).map(({ type, unit, total }) => ({ type, unit, total }))).toEqual(plain.map(({ type, unit, total }) => ({ type, unit, total })));
+    expect((await rows('rate-pprof-b')).map(({ type, unit, total }) => ({ type, unit, total }))).toEqual(
+      plain.map(({ type, unit, total }) => ({ type, unit, total })),
+    );
   });
 });
 
@@ -155,18 +259,42 @@ describe('migration 8', () => {
     const client = server.store.client;
     try {
       await migrate(client, db, 30, { upTo: 7 });
-      const old = { tenant: 'default', service: 'old', type: 'cpu', unit: 'samples', time: Date.now(), duration_ms: 10_000, profile_id: '00000000-0000-4000-8000-000000000001', labels: {}, stack_ids: ['1'], values: [3], total: 3 };
+      const old = {
+        tenant: 'default',
+        service: 'old',
+        type: 'cpu',
+        unit: 'samples',
+        time: Date.now(),
+        duration_ms: 10_000,
+        profile_id: '00000000-0000-4000-8000-000000000001',
+        labels: {},
+        stack_ids: ['1'],
+        values: [3],
+        total: 3,
+      };
       await client.insert({ table: `${db}.profiles`, values: [old], format: 'JSONEachRow' });
       expect(await migrate(client, db, 30)).toEqual([8]);
       // Each statement is idempotent: run again after a crash before its record, it changes nothing.
-      for (const statement of MIGRATIONS.find((m) => m.version === 8)!.statements(db, 30)) await client.command({ query: statement });
-      await client.insert({ table: `${db}.profiles`, values: [{ ...old, service: 'new', work: 250, process: 'host:1:abc' }], format: 'JSONEachRow' });
-      const rs = await client.query({ query: `SELECT service, work, process FROM ${db}.profiles ORDER BY service`, format: 'JSONEachRow' });
+      for (const statement of MIGRATIONS.find((m) => m.version === 8)!.statements(db, 30))
+        await client.command({ query: statement });
+      await client.insert({
+        table: `${db}.profiles`,
+        values: [{ ...old, service: 'new', work: 250, process: 'host:1:abc' }],
+        format: 'JSONEachRow',
+      });
+      const rs = await client.query({
+        query: `SELECT service, work, process FROM ${db}.profiles ORDER BY service`,
+        format: 'JSONEachRow',
+      });
       expect(await rs.json()).toEqual([
         { service: 'new', work: 250, process: 'host:1:abc' },
         { service: 'old', work: 0, process: '' },
       ]);
-      const columns = await client.query({ query: `SELECT name, type, default_expression FROM system.columns WHERE database = {db:String} AND table = 'profiles' AND name IN ('work', 'process') ORDER BY name`, query_params: { db }, format: 'JSONEachRow' });
+      const columns = await client.query({
+        query: `SELECT name, type, default_expression FROM system.columns WHERE database = {db:String} AND table = 'profiles' AND name IN ('work', 'process') ORDER BY name`,
+        query_params: { db },
+        format: 'JSONEachRow',
+      });
       expect(await columns.json()).toEqual([
         { name: 'process', type: 'String', default_expression: "''" },
         { name: 'work', type: 'Float64', default_expression: '0' },

@@ -44,7 +44,11 @@ afterAll(async () => {
 });
 
 /** A runner of the given transport on its own key prefix, started. */
-async function runner(kind: 'in-process' | 'bullmq', processors: Processors, opts: Partial<JobRunnerOptions> = {}): Promise<JobRunner> {
+async function runner(
+  kind: 'in-process' | 'bullmq',
+  processors: Processors,
+  opts: Partial<JobRunnerOptions> = {},
+): Promise<JobRunner> {
   const r = createJobRunner({
     processors,
     attempts: 3,
@@ -68,10 +72,15 @@ describe.each(['in-process', 'bullmq'] as const)('the %s job runner', (kind) => 
         return payload.n * 2;
       },
     });
-    expect(await r.enqueue('double', { n: 21 }, { jobId: 'double-21' })).toEqual({ id: 'double-21', added: true });
+    expect(await r.enqueue('double', { n: 21 }, { jobId: 'double-21' })).toEqual({
+      id: 'double-21',
+      added: true,
+    });
     await until(async () => (await r.counts()).double.completed === 1, 'the completed job');
     expect(seen).toEqual([{ doubled: 42, id: 'double-21', attempt: 1 }]);
-    expect(await r.counts()).toEqual({ double: { waiting: 0, active: 0, completed: 1, failed: 0, delayed: 0 } });
+    expect(await r.counts()).toEqual({
+      double: { waiting: 0, active: 0, completed: 1, failed: 0, delayed: 0 },
+    });
   });
 
   it('runs a job id once while it waits, runs or is kept as completed; refuses bad ids and unknown names', async () => {
@@ -143,7 +152,13 @@ describe.each(['in-process', 'bullmq'] as const)('the %s job runner', (kind) => 
     await r.enqueue('strict', { x: 1 }, { jobId: 'strict-1' });
     await until(async () => (await r.failed()).length === 1, 'the failure');
     const [failed] = await r.failed();
-    expect(failed).toMatchObject({ id: 'strict-1', name: 'strict', payload: { x: 1 }, error: 'payload has no service', attempts: 1 });
+    expect(failed).toMatchObject({
+      id: 'strict-1',
+      name: 'strict',
+      payload: { x: 1 },
+      error: 'payload has no service',
+      attempts: 1,
+    });
     expect(Math.abs(failed.failedAt - Date.now())).toBeLessThan(5000);
     await sleep(200);
     expect(calls).toBe(1);
@@ -164,7 +179,13 @@ describe.each(['in-process', 'bullmq'] as const)('the %s job runner', (kind) => 
     );
     await r.enqueue('save', { k: 'v' }, { jobId: 'save-1' });
     await until(async () => (await r.failed()).length === 1, 'the dead letter');
-    expect((await r.failed())[0]).toMatchObject({ id: 'save-1', name: 'save', payload: { k: 'v' }, error: 'disk full (attempt 2)', attempts: 2 });
+    expect((await r.failed())[0]).toMatchObject({
+      id: 'save-1',
+      name: 'save',
+      payload: { k: 'v' },
+      error: 'disk full (attempt 2)',
+      attempts: 2,
+    });
     expect(runs).toBe(2);
     expect((await r.counts()).save).toMatchObject({ failed: 1, completed: 0 });
     // A dead-lettered id stays taken: retry it instead.
@@ -197,7 +218,9 @@ describe.each(['in-process', 'bullmq'] as const)('the %s job runner', (kind) => 
     const after = ticks.length;
     await sleep(900);
     expect(ticks.length).toBe(after);
-    await expect(r.schedule('both', 'tick', {}, { ms: 300, cron: '* * * * *' })).rejects.toThrow(/exactly one/);
+    await expect(r.schedule('both', 'tick', {}, { ms: 300, cron: '* * * * *' })).rejects.toThrow(
+      /exactly one/,
+    );
   });
 
   it('fires a cron schedule (six fields: every second)', async () => {
@@ -261,14 +284,22 @@ describe('BullMQ across processes', () => {
     const fixture = path.join(__dirname, 'fixtures', 'job-worker.js');
     const workers = await Promise.all([0, 1].map(() => startNode([fixture, redis.url, prefix], /ready \d+/)));
     children.push(...workers.map((w) => w.proc));
-    const producer = await runner('bullmq', { record: async () => undefined }, { role: 'enqueue-only', prefix });
-    for (let n = 0; n < 40; n++) expect((await producer.enqueue('record', { n }, { jobId: `record-${n}` })).added).toBe(true);
-    for (let n = 0; n < 10; n++) expect((await producer.enqueue('record', { n }, { jobId: `record-${n}` })).added).toBe(false);
+    const producer = await runner(
+      'bullmq',
+      { record: async () => undefined },
+      { role: 'enqueue-only', prefix },
+    );
+    for (let n = 0; n < 40; n++)
+      expect((await producer.enqueue('record', { n }, { jobId: `record-${n}` })).added).toBe(true);
+    for (let n = 0; n < 10; n++)
+      expect((await producer.enqueue('record', { n }, { jobId: `record-${n}` })).added).toBe(false);
     const client = new Redis(redis.url);
     try {
       await until(async () => (await client.llen(`${prefix}-runs`)) >= 40, '40 runs', 10_000);
       await sleep(300);
-      const runs = (await client.lrange(`${prefix}-runs`, 0, -1)).map((line) => JSON.parse(line) as { id: string; pid: number });
+      const runs = (await client.lrange(`${prefix}-runs`, 0, -1)).map(
+        (line) => JSON.parse(line) as { id: string; pid: number },
+      );
       expect(runs).toHaveLength(40);
       expect(new Set(runs.map((run) => run.id)).size).toBe(40);
       expect(new Set(runs.map((run) => run.pid))).toEqual(new Set(workers.map((w) => w.proc.pid)));
@@ -282,7 +313,11 @@ describe('BullMQ across processes', () => {
   it('rejects queue calls with QueueUnavailableError at once while Redis is down, logs it once, and recovers', async () => {
     const port = await freePort();
     const logs: string[] = [];
-    const r = await runner('bullmq', { record: async () => undefined }, { redisUrl: `redis://127.0.0.1:${port}`, role: 'enqueue-only', log: (m) => logs.push(m) });
+    const r = await runner(
+      'bullmq',
+      { record: async () => undefined },
+      { redisUrl: `redis://127.0.0.1:${port}`, role: 'enqueue-only', log: (m) => logs.push(m) },
+    );
     let t = Date.now();
     await expect(r.enqueue('record', {})).rejects.toThrow(QueueUnavailableError);
     expect(Date.now() - t).toBeLessThan(1000);
@@ -291,10 +326,22 @@ describe('BullMQ across processes', () => {
     await expect(r.failed()).rejects.toThrow(QueueUnavailableError);
     expect(Date.now() - t).toBeLessThan(200);
     await sleep(1200);
-    expect(logs).toEqual([expect.stringMatching(/^jobs: Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable \(.*ECONNREFUSED.*\); queue calls fail with 503/)]);
+    expect(logs).toEqual([
+      expect.stringMatching(
+        /^jobs: Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable \(.*ECONNREFUSED.*\); queue calls fail with 503/,
+      ),
+    ]);
 
     const late = await startRedis(port);
-    await until(() => r.enqueue('record', {}).then(() => true, () => false), 'the queue to come back', 10_000);
+    await until(
+      () =>
+        r.enqueue('record', {}).then(
+          () => true,
+          () => false,
+        ),
+      'the queue to come back',
+      10_000,
+    );
     expect(logs[1]).toMatch(/is back$/);
     await late.kill();
     t = Date.now();
@@ -314,7 +361,10 @@ describe('BullMQ across processes', () => {
       const res = await fetch(`http://127.0.0.1:${(server.address() as { port: number }).port}/enqueue`);
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('5');
-      expect(await res.json()).toEqual({ error: expect.stringMatching(/^the job queue is unavailable .*; retry later$/), reason: 'queue_unavailable' });
+      expect(await res.json()).toEqual({
+        error: expect.stringMatching(/^the job queue is unavailable .*; retry later$/),
+        reason: 'queue_unavailable',
+      });
     } finally {
       server.close();
     }
@@ -332,19 +382,31 @@ describe('the flamewatch commands with REDIS_URL', () => {
     const env = { ...process.env, REDIS_URL: '', CLICKHOUSE_URL: '' };
     const noRedis = spawnSync(process.execPath, [cli, 'worker'], { env, encoding: 'utf8' });
     expect(noRedis.status).toBe(1);
-    expect(noRedis.stderr).toMatch(/flamewatch worker needs REDIS_URL; without Redis the jobs run inside flamewatch serve/);
-    const noClickHouse = spawnSync(process.execPath, [cli, 'worker'], { env: { ...env, REDIS_URL: redis.url }, encoding: 'utf8' });
+    expect(noRedis.stderr).toMatch(
+      /flamewatch worker needs REDIS_URL; without Redis the jobs run inside flamewatch serve/,
+    );
+    const noClickHouse = spawnSync(process.execPath, [cli, 'worker'], {
+      env: { ...env, REDIS_URL: redis.url },
+      encoding: 'utf8',
+    });
     expect(noClickHouse.status).toBe(1);
     expect(noClickHouse.stderr).toMatch(/needs CLICKHOUSE_URL/);
   });
 
   it('flamewatch worker runs against Redis and ClickHouse, and stops cleanly on SIGTERM', async () => {
-    const shim = await startNode([path.join(__dirname, 'helpers', 'clickhouse-http-shim.js'), tmp()], /listening (\d+)/);
+    const shim = await startNode(
+      [path.join(__dirname, 'helpers', 'clickhouse-http-shim.js'), tmp()],
+      /listening (\d+)/,
+    );
     children.push(shim.proc);
-    const worker = await startNode([cli, 'worker', '--concurrency', '2'], /flamewatch worker running .* from BullMQ on Redis at redis:\/\/127\.0\.0\.1:\d+ \(concurrency 2/, {
-      REDIS_URL: redis.url,
-      CLICKHOUSE_URL: `http://default:@127.0.0.1:${shim.match[1]}`,
-    });
+    const worker = await startNode(
+      [cli, 'worker', '--concurrency', '2'],
+      /flamewatch worker running .* from BullMQ on Redis at redis:\/\/127\.0\.0\.1:\d+ \(concurrency 2/,
+      {
+        REDIS_URL: redis.url,
+        CLICKHOUSE_URL: `http://default:@127.0.0.1:${shim.match[1]}`,
+      },
+    );
     children.push(worker.proc);
     worker.proc.kill('SIGTERM');
     expect(await new Promise((r) => worker.proc.once('exit', r))).toBe(0);
@@ -353,10 +415,14 @@ describe('the flamewatch commands with REDIS_URL', () => {
 
   it('flamewatch serve starts and serves while REDIS_URL points at no Redis, and says so', async () => {
     const port = await freePort();
-    const serve = await startServe(['--data', tmp(), '--no-self-profile'], { REDIS_URL: `redis://127.0.0.1:${port}` });
+    const serve = await startServe(['--data', tmp(), '--no-self-profile'], {
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+    });
     children.push(serve.proc);
     expect(await (await fetch(`${serve.url}/healthz`)).json()).toMatchObject({ status: 'ok' });
-    expect(serve.output()).toMatch(/flamewatch jobs: BullMQ on Redis at redis:\/\/127\.0\.0\.1:\d+, run by flamewatch worker/);
+    expect(serve.output()).toMatch(
+      /flamewatch jobs: BullMQ on Redis at redis:\/\/127\.0\.0\.1:\d+, run by flamewatch worker/,
+    );
     await until(() => /is unreachable \(.*ECONNREFUSED/.test(serve.output()), 'the Redis warning');
     expect(serve.output()).toMatch(/store is embedded chDB, which workers cannot read/);
     serve.proc.kill('SIGTERM');

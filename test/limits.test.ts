@@ -36,16 +36,31 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 const tenant = (t: string) => ({ 'X-Scope-OrgID': t });
-const push = (t: string, name: string, body: Uint8Array | string = 'main;work 1\n') => ingest(server.url, { name, from: String(Math.floor(Date.now() / 1000) - 10) }, body, tenant(t));
+const push = (t: string, name: string, body: Uint8Array | string = 'main;work 1\n') =>
+  ingest(server.url, { name, from: String(Math.floor(Date.now() / 1000) - 10) }, body, tenant(t));
 
 async function rows(t: string): Promise<number> {
-  const rs = await server.store.client.query({ query: `SELECT count() AS n FROM ${server.store.database}.profiles WHERE tenant = {t:String}`, query_params: { t }, format: 'JSONEachRow' });
+  const rs = await server.store.client.query({
+    query: `SELECT count() AS n FROM ${server.store.database}.profiles WHERE tenant = {t:String}`,
+    query_params: { t },
+    format: 'JSONEachRow',
+  });
   return Number((await rs.json<{ n: string }>())[0].n);
 }
 
-async function refused(t: string, name: string, body: Uint8Array | string, status: number, reason: string, message: RegExp): Promise<Response> {
+async function refused(
+  t: string,
+  name: string,
+  body: Uint8Array | string,
+  status: number,
+  reason: string,
+  message: RegExp,
+): Promise<Response> {
   const before = await rows(t);
-  const res = await fetch(`${server.url}/ingest?${new URLSearchParams({ name, from: String(Math.floor(Date.now() / 1000) - 10) })}`, { method: 'POST', body, headers: tenant(t) });
+  const res = await fetch(
+    `${server.url}/ingest?${new URLSearchParams({ name, from: String(Math.floor(Date.now() / 1000) - 10) })}`,
+    { method: 'POST', body, headers: tenant(t) },
+  );
   const json = (await res.clone().json()) as { error: string; reason: string };
   expect([res.status, json.reason]).toEqual([status, reason]);
   expect(json.error).toMatch(message);
@@ -57,14 +72,21 @@ async function refused(t: string, name: string, body: Uint8Array | string, statu
 describe('per-tenant ingest limits', () => {
   it('rate: a burst passes, then 429 with Retry-After, other tenants untouched, room again after a while', async () => {
     for (let i = 0; i < 3; i++) expect((await push('rl', 'r.cpu')).status).toBe(200);
-    const res = await refused('rl', 'r.cpu', 'main;work 1\n', 429, 'rate_limited', /tenant rl is over its ingest rate of 0.25 profiles\/s \(burst 3\)/);
+    const res = await refused(
+      'rl',
+      'r.cpu',
+      'main;work 1\n',
+      429,
+      'rate_limited',
+      /tenant rl is over its ingest rate of 0.25 profiles\/s \(burst 3\)/,
+    );
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect((await push('other', 'r.cpu')).status).toBe(200);
     await new Promise((r) => setTimeout(r, 4200));
     expect((await push('rl', 'r.cpu')).status).toBe(200);
   });
 
-  it('body and decompressed size: 413 past the tenant\'s limits, which the default tenant does not have', async () => {
+  it("body and decompressed size: 413 past the tenant's limits, which the default tenant does not have", async () => {
     const big = 'main;work 1\n'.repeat(200); // 2,400 bytes
     await refused('small', 's.cpu', big, 413, 'profile_size_limit', /limit is 1000 bytes|over 1000 bytes/);
     const bomb = gzipSync(Buffer.from('main;work 1\n'.repeat(1000))); // ~100 bytes, 12,000 decompressed
@@ -76,15 +98,36 @@ describe('per-tenant ingest limits', () => {
 
   it('labels: 400 labels_limit past the count, label_length_limit past a name or value length', async () => {
     await refused('lbl', 'l.cpu{a=1,b=2,c=3}', 'main 1\n', 400, 'labels_limit', /3 labels; the limit is 2/);
-    await refused('lbl', 'l.cpu{a=123456789}', 'main 1\n', 400, 'label_length_limit', /value of label a is 9 characters; the limit is 8/);
-    await refused('lbl', 'l.cpu{abcde=1}', 'main 1\n', 400, 'label_length_limit', /label name is 5 characters; the limit is 4/);
+    await refused(
+      'lbl',
+      'l.cpu{a=123456789}',
+      'main 1\n',
+      400,
+      'label_length_limit',
+      /value of label a is 9 characters; the limit is 8/,
+    );
+    await refused(
+      'lbl',
+      'l.cpu{abcde=1}',
+      'main 1\n',
+      400,
+      'label_length_limit',
+      /label name is 5 characters; the limit is 4/,
+    );
     expect((await push('lbl', 'l.cpu{a=1,b=2}')).status).toBe(200);
     expect((await push('default', 'l.cpu{a=1,b=2,c=123456789,abcde=1}')).status).toBe(200);
   });
 
   it('series: 429 series_limit once a service has started its limit of label sets this hour; known series and other services pass', async () => {
     for (const pod of ['1', '2', '3']) expect((await push('card', `c.cpu{pod=${pod}}`)).status).toBe(200);
-    const res = await refused('card', 'c.cpu{pod=4}', 'main 1\n', 429, 'series_limit', /service c of tenant card has started 3 distinct series/);
+    const res = await refused(
+      'card',
+      'c.cpu{pod=4}',
+      'main 1\n',
+      429,
+      'series_limit',
+      /service c of tenant card has started 3 distinct series/,
+    );
     const retry = Number(res.headers.get('retry-after'));
     expect(retry).toBeGreaterThan(0);
     expect(retry).toBeLessThanOrEqual(3600);
@@ -94,8 +137,17 @@ describe('per-tenant ingest limits', () => {
 
   it('counts every refusal by reason in /metrics', async () => {
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    for (const reason of ['rate_limited', 'profile_size_limit', 'decompression_limit', 'labels_limit', 'label_length_limit', 'series_limit']) {
-      expect(metrics).toMatch(new RegExp(`flamewatch_discarded_profiles_total\\{reason="${reason}"\\} [1-9]`));
+    for (const reason of [
+      'rate_limited',
+      'profile_size_limit',
+      'decompression_limit',
+      'labels_limit',
+      'label_length_limit',
+      'series_limit',
+    ]) {
+      expect(metrics).toMatch(
+        new RegExp(`flamewatch_discarded_profiles_total\\{reason="${reason}"\\} [1-9]`),
+      );
     }
     expect(metrics).not.toMatch(/tenant="/);
   });
@@ -103,12 +155,25 @@ describe('per-tenant ingest limits', () => {
 
 /** A push whose body is sent only up to `sent` bytes until `finish()`; `answer` is its status, headers and body. */
 function slowPush(url: string, name: string, body: string, sent: number) {
-  const req = http.request(`${url}/ingest?${new URLSearchParams({ name })}`, { method: 'POST', headers: { 'content-length': Buffer.byteLength(body) } });
-  const answer = new Promise<{ status: number; retryAfter: string | undefined; json: { reason?: string; error?: string } }>((resolve, reject) => {
+  const req = http.request(`${url}/ingest?${new URLSearchParams({ name })}`, {
+    method: 'POST',
+    headers: { 'content-length': Buffer.byteLength(body) },
+  });
+  const answer = new Promise<{
+    status: number;
+    retryAfter: string | undefined;
+    json: { reason?: string; error?: string };
+  }>((resolve, reject) => {
     req.on('response', (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, json: JSON.parse(text) }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          retryAfter: res.headers['retry-after'] as string | undefined,
+          json: JSON.parse(text),
+        }),
+      );
     });
     req.on('error', reject);
   });
@@ -120,7 +185,10 @@ describe("the server's back-pressure: pushes in flight", () => {
   it('past the limit a push is refused at once with 429 ingest_saturated and Retry-After, before its body arrives; room again once they finish', async () => {
     const srv = await startServer({ ingestMaxInFlight: 2 });
     try {
-      const inFlight = async () => Number(/^flamewatch_ingest_in_flight (\d+)/m.exec(await (await fetch(`${srv.url}/metrics`)).text())?.[1]);
+      const inFlight = async () =>
+        Number(
+          /^flamewatch_ingest_in_flight (\d+)/m.exec(await (await fetch(`${srv.url}/metrics`)).text())?.[1],
+        );
       // Two pushes whose bodies are still on their way hold both places.
       const slow = [1, 2].map((i) => slowPush(srv.url, `bp.cpu{i=${i}}`, `main;work ${i}\n`, 4));
       for (let i = 0; i < 100 && (await inFlight()) < 2; i++) await new Promise((r) => setTimeout(r, 20));
@@ -137,7 +205,9 @@ describe("the server's back-pressure: pushes in flight", () => {
       expect((await Promise.all(slow.map((s) => s.answer))).map((a) => a.status)).toEqual([200, 200]);
       expect((await ingest(srv.url, { name: 'bp.cpu{i=4}' }, 'main;work 4\n')).status).toBe(200);
       expect(await inFlight()).toBe(0);
-      expect(await (await fetch(`${srv.url}/metrics`)).text()).toMatch(/flamewatch_discarded_profiles_total\{reason="ingest_saturated"\} 1/);
+      expect(await (await fetch(`${srv.url}/metrics`)).text()).toMatch(
+        /flamewatch_discarded_profiles_total\{reason="ingest_saturated"\} 1/,
+      );
     } finally {
       await srv.close();
     }
@@ -146,7 +216,11 @@ describe("the server's back-pressure: pushes in flight", () => {
   it('Retry-After: what is in flight over the recent finishing rate (10 s when none finished), spread over one to two times', () => {
     let now = 1_000_000_000;
     let random = 0;
-    const admission = new IngestAdmission(2, () => random, () => now);
+    const admission = new IngestAdmission(
+      2,
+      () => random,
+      () => now,
+    );
     const refusal = (): HttpError => {
       try {
         admission.admit();
@@ -197,15 +271,21 @@ describe('the pieces', () => {
   });
 
   it("TenantLimits: defaults, then *, then the tenant's own; names of Object's properties are tenants like any other", () => {
-    const limits = new TenantLimits({ maxLabels: 10 }, { '*': { maxLabels: 20, ingestRate: 5 }, acme: { ingestRate: 50 } });
+    const limits = new TenantLimits(
+      { maxLabels: 10 },
+      { '*': { maxLabels: 20, ingestRate: 5 }, acme: { ingestRate: 50 } },
+    );
     expect(limits.of('acme')).toMatchObject({ maxLabels: 20, ingestRate: 50, maxSeriesPerHour: 10_000 });
     expect(limits.of('other')).toMatchObject({ maxLabels: 20, ingestRate: 5 });
-    for (const t of ['constructor', '__proto__', 'toString']) expect(limits.of(t)).toEqual(limits.of('other'));
+    for (const t of ['constructor', '__proto__', 'toString'])
+      expect(limits.of(t)).toEqual(limits.of('other'));
   });
 
   it('FLAMEWATCH_LIMITS is JSON or a file of it, checked', () => {
     expect(limitsFromEnv({})).toEqual({});
-    expect(limitsFromEnv({ FLAMEWATCH_LIMITS: '{"*":{"ingestRate":50},"acme":{"maxSeriesPerHour":0}}' })).toEqual({ '*': { ingestRate: 50 }, acme: { maxSeriesPerHour: 0 } });
+    expect(
+      limitsFromEnv({ FLAMEWATCH_LIMITS: '{"*":{"ingestRate":50},"acme":{"maxSeriesPerHour":0}}' }),
+    ).toEqual({ '*': { ingestRate: 50 }, acme: { maxSeriesPerHour: 0 } });
     const file = path.join(os.tmpdir(), `fw-limits-${process.pid}.json`);
     fs.writeFileSync(file, '{"acme":{"maxLabels":8}}');
     try {
@@ -213,20 +293,34 @@ describe('the pieces', () => {
     } finally {
       fs.rmSync(file);
     }
-    expect(() => limitsFromEnv({ FLAMEWATCH_LIMITS: '{"acme":{"ingestRat":5}}' })).toThrow(/FLAMEWATCH_LIMITS: acme: .*ingestRat/);
+    expect(() => limitsFromEnv({ FLAMEWATCH_LIMITS: '{"acme":{"ingestRat":5}}' })).toThrow(
+      /FLAMEWATCH_LIMITS: acme: .*ingestRat/,
+    );
     expect(() => limitsFromEnv({ FLAMEWATCH_LIMITS: '{"acme":{"maxLabels":0}}' })).toThrow(/acme\.maxLabels/);
     expect(() => limitsFromEnv({ FLAMEWATCH_LIMITS: '{"a b":{}}' })).toThrow(/"a b" is not a tenant name/);
     expect(() => limitsFromEnv({ FLAMEWATCH_LIMITS: '{nope' })).toThrow(/not valid JSON/);
-    expect(() => limitsFromEnv({ FLAMEWATCH_LIMITS: '/no/such/file.json' })).toThrow(/cannot read \/no\/such\/file\.json/);
+    expect(() => limitsFromEnv({ FLAMEWATCH_LIMITS: '/no/such/file.json' })).toThrow(
+      /cannot read \/no\/such\/file\.json/,
+    );
   });
 
   it('flamewatch serve takes FLAMEWATCH_LIMITS, and refuses to start on a bad one', async () => {
     const data = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-limits-'));
     try {
-      const bad = spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--data', data, '--no-self-profile'], { env: { ...process.env, FLAMEWATCH_LIMITS: '{"*":{"ingestRate":-1}}' }, encoding: 'utf8', timeout: 30_000 });
+      const bad = spawnSync(
+        process.execPath,
+        [cli, 'serve', '--port', '0', '--data', data, '--no-self-profile'],
+        {
+          env: { ...process.env, FLAMEWATCH_LIMITS: '{"*":{"ingestRate":-1}}' },
+          encoding: 'utf8',
+          timeout: 30_000,
+        },
+      );
       expect(bad.status).toBe(1);
       expect(bad.stderr).toMatch(/FLAMEWATCH_LIMITS: \*\.ingestRate/);
-      const srv = await startServe(['--data', data, '--no-self-profile'], { FLAMEWATCH_LIMITS: '{"*":{"ingestRate":0.5,"ingestBurst":1}}' });
+      const srv = await startServe(['--data', data, '--no-self-profile'], {
+        FLAMEWATCH_LIMITS: '{"*":{"ingestRate":0.5,"ingestBurst":1}}',
+      });
       try {
         const once = () => fetch(`${srv.url}/ingest?name=x.cpu`, { method: 'POST', body: 'a 1\n' });
         expect((await once()).status).toBe(200);

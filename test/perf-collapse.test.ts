@@ -19,7 +19,11 @@ const sharedPerfDir = sharedCorpus && path.join(sharedCorpus.dir, 'perf');
 const fixtures = (sharedPerfDir === undefined ? [] : readdirSync(path.join(sharedPerfDir, 'expected')))
   .map((name) => /^(.+)-collapsed-(default|pid|tid|kernel|jit|all|addrs)\.txt$/.exec(name))
   .filter((m): m is RegExpExecArray => m !== null)
-  .map((m) => ({ file: `${m[1]}.txt`, mode: m[2] as Mode, expected: path.join(sharedPerfDir!, 'expected', m[0]) }))
+  .map((m) => ({
+    file: `${m[1]}.txt`,
+    mode: m[2] as Mode,
+    expected: path.join(sharedPerfDir!, 'expected', m[0]),
+  }))
   .sort((a, b) => a.file.localeCompare(b.file) || a.mode.localeCompare(b.mode));
 
 /**
@@ -31,9 +35,17 @@ const generatedPerfDir = path.join(generatedCorpus.dir, 'perf');
 const pyFixtures = readdirSync(path.join(generatedPerfDir, 'expected'))
   .map((name) => /^(.+)-perf-stackcollapse-(default|pid|tid)\.txt$/.exec(name))
   .filter((m): m is RegExpExecArray => m !== null)
-  .map((m) => ({ file: path.join(generatedPerfDir, `${m[1]}.txt`), mode: m[2] as Mode, expected: path.join(generatedPerfDir, 'expected', m[0]) }))
+  .map((m) => ({
+    file: path.join(generatedPerfDir, `${m[1]}.txt`),
+    mode: m[2] as Mode,
+    expected: path.join(generatedPerfDir, 'expected', m[0]),
+  }))
   .sort((a, b) => a.file.localeCompare(b.file) || a.mode.localeCompare(b.mode));
-const pyOptions: Partial<Record<Mode, string>> = { default: '', pid: ' --include-pid', tid: ' --include-pid --include-tid' };
+const pyOptions: Partial<Record<Mode, string>> = {
+  default: '',
+  pid: ' --include-pid',
+  tid: ' --include-pid --include-tid',
+};
 
 function optionsFor(mode: Mode): CollapseOptions {
   return mode === 'default' ? {} : { [mode]: true };
@@ -91,7 +103,12 @@ function expectedStacks(fixture: (typeof fixtures)[number]): Map<string, number>
  */
 function pyExpectedStacks(fixture: (typeof pyFixtures)[number]): Map<string, number> {
   const period = generatedManifest().perfPeriod;
-  return new Map([...parseFolded(readFileSync(fixture.expected, 'latin1'))].map(([stack, count]) => [stack, count * period]));
+  return new Map(
+    [...parseFolded(readFileSync(fixture.expected, 'latin1'))].map(([stack, count]) => [
+      stack,
+      count * period,
+    ]),
+  );
 }
 
 /**
@@ -157,8 +174,15 @@ if (sharedCorpus !== undefined) {
 }
 
 /** Small real inputs, a few kB each, for the chunking tests that collapse them thousands of times. */
-const smallInputs = [{ name: 'the first samples of perf-c-busy.txt', text: leadingSamples(readPerf(path.join(generatedPerfDir, 'perf-c-busy.txt')), 4000) }].concat(
-  sharedCorpus === undefined ? [] : [{ name: 'perf-java-stacks-02.txt', text: readPerf('perf-java-stacks-02.txt') }],
+const smallInputs = [
+  {
+    name: 'the first samples of perf-c-busy.txt',
+    text: leadingSamples(readPerf(path.join(generatedPerfDir, 'perf-c-busy.txt')), 4000),
+  },
+].concat(
+  sharedCorpus === undefined
+    ? []
+    : [{ name: 'perf-java-stacks-02.txt', text: readPerf('perf-java-stacks-02.txt') }],
 );
 
 for (const { name, text } of smallInputs) {
@@ -254,7 +278,10 @@ const pidCases = [
   {
     file: path.join(generatedPerfDir, 'perf-c-busy.txt'),
     reference: "perf's stackcollapse.py --include-pid",
-    expected: () => pyExpectedStacks(pyFixtures.find((f) => path.basename(f.file) === 'perf-c-busy.txt' && f.mode === 'pid')!),
+    expected: () =>
+      pyExpectedStacks(
+        pyFixtures.find((f) => path.basename(f.file) === 'perf-c-busy.txt' && f.mode === 'pid')!,
+      ),
     ours: asStackcollapsePy,
   },
 ].concat(
@@ -264,7 +291,10 @@ const pidCases = [
         {
           file: path.join(sharedPerfDir, 'perf-iperf-stacks-pidtid-01.txt'),
           reference: 'stackcollapse-perf.pl --pid',
-          expected: () => expectedStacks(fixtures.find((f) => f.file === 'perf-iperf-stacks-pidtid-01.txt' && f.mode === 'pid')!),
+          expected: () =>
+            expectedStacks(
+              fixtures.find((f) => f.file === 'perf-iperf-stacks-pidtid-01.txt' && f.mode === 'pid')!,
+            ),
           ours: (stacks: Map<string, number>) => stacks,
         },
       ],

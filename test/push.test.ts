@@ -43,7 +43,8 @@ let maxInFlight = 0;
 let tmp: string;
 
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(root, 'dist', 'cli', 'push.js'))) throw new Error('dist/ is not built: run `npm run build`');
+  if (!fs.existsSync(path.join(root, 'dist', 'cli', 'push.js')))
+    throw new Error('dist/ is not built: run `npm run build`');
   server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     inFlight++;
@@ -87,14 +88,22 @@ afterEach(() => {
 });
 
 /** Runs `flamewatch push` with a clean environment (no FLAMEWATCH_* from the caller) plus `env`. */
-function push(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function push(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLAMEWATCH_')));
   return new Promise((resolve) => {
     // Asynchronous on purpose: the server answering lives in this process.
-    execFile('node', [bin, 'push', ...args], { cwd: root, env: { ...base, ...env } }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      'node',
+      [bin, 'push', ...args],
+      { cwd: root, env: { ...base, ...env } },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -106,13 +115,30 @@ function write(relative: string, content: string | Buffer): string {
   return file;
 }
 
-const sortedLines = (text: string | Buffer): string[] => String(text).split('\n').filter((l) => l !== '').sort();
+const sortedLines = (text: string | Buffer): string[] =>
+  String(text)
+    .split('\n')
+    .filter((l) => l !== '')
+    .sort();
 
 describe('flamewatch push', () => {
   it('sends a gzip pprof file unchanged, with labels, time range, tenant and token', async () => {
     const run = await push([
-      '--server', serverUrl, '--service', 'checkout', '--labels', 'env=prod,region=eu-west-1', '--from', '1700000000',
-      '--until', '1700000010', '--tenant', 'acme', '--token', 's3cret', goHeap,
+      '--server',
+      serverUrl,
+      '--service',
+      'checkout',
+      '--labels',
+      'env=prod,region=eu-west-1',
+      '--from',
+      '1700000000',
+      '--until',
+      '1700000010',
+      '--tenant',
+      'acme',
+      '--token',
+      's3cret',
+      goHeap,
     ]);
     expect(run.stderr).toBe(`ok      ${goHeap} (pprof, ${kib(goHeap)}, 42 samples) [1/1]\n`);
     expect(run.code).toBe(0);
@@ -120,13 +146,17 @@ describe('flamewatch push', () => {
     const [request] = received;
     expect(request.method).toBe('POST');
     expect(request.path).toBe('/ingest');
-    expect(request.query).toBe('name=checkout%7Benv%3Dprod%2Cregion%3Deu-west-1%7D&from=1700000000&until=1700000010&format=pprof');
+    expect(request.query).toBe(
+      'name=checkout%7Benv%3Dprod%2Cregion%3Deu-west-1%7D&from=1700000000&until=1700000010&format=pprof',
+    );
     expect(request.params.get('name')).toBe('checkout{env=prod,region=eu-west-1}');
     expect(request.headers['content-type']).toBe('application/octet-stream');
     expect(request.headers['x-scope-orgid']).toBe('acme');
     expect(request.headers.authorization).toBe('Bearer s3cret');
     expect(request.body.equals(fs.readFileSync(goHeap))).toBe(true);
-    expect(run.stdout).toMatch(new RegExp(`^pushed 1 of 1 file \\(${kib(goHeap)}, 42 samples\\) in \\d+ ms\\n$`));
+    expect(run.stdout).toMatch(
+      new RegExp(`^pushed 1 of 1 file \\(${kib(goHeap)}, 42 samples\\) in \\d+ ms\\n$`),
+    );
   });
 
   it('sends a raw protobuf pprof file unchanged, without type, units or time range', async () => {
@@ -137,17 +167,44 @@ describe('flamewatch push', () => {
   });
 
   it('sends a folded file as text with the profile type in the name and the units', async () => {
-    const run = await push(['--server', serverUrl, '--service', 'checkout', '--labels', 'env=prod', '--type', 'alloc_space', '--units', 'bytes', '--sample-rate', '99', foldedFile]);
+    const run = await push([
+      '--server',
+      serverUrl,
+      '--service',
+      'checkout',
+      '--labels',
+      'env=prod',
+      '--type',
+      'alloc_space',
+      '--units',
+      'bytes',
+      '--sample-rate',
+      '99',
+      foldedFile,
+    ]);
     expect(run.code).toBe(0);
     const [request] = received;
     expect(request.params.get('name')).toBe('checkout.alloc_space{env=prod}');
-    expect(request.query).toBe('name=checkout.alloc_space%7Benv%3Dprod%7D&format=folded&sampleRate=99&units=bytes');
+    expect(request.query).toBe(
+      'name=checkout.alloc_space%7Benv%3Dprod%7D&format=folded&sampleRate=99&units=bytes',
+    );
     expect(request.headers['content-type']).toBe('text/plain; charset=utf-8');
     expect(request.body.equals(fs.readFileSync(foldedFile))).toBe(true);
   });
 
   it('sends --work and --process with every file, pprof and folded', async () => {
-    const run = await push(['--server', serverUrl, '--service', 'bench', '--work', '1200', '--process', 'ci-7:4242:lx3k', goHeap, foldedFile]);
+    const run = await push([
+      '--server',
+      serverUrl,
+      '--service',
+      'bench',
+      '--work',
+      '1200',
+      '--process',
+      'ci-7:4242:lx3k',
+      goHeap,
+      foldedFile,
+    ]);
     expect(run.code).toBe(0);
     expect(received).toHaveLength(2);
     for (const r of received) {
@@ -170,19 +227,45 @@ describe('flamewatch push', () => {
   });
 
   it('quotes label values the selector syntax needs quoted, and escapes their quotes and backslashes', async () => {
-    const run = await push(['--server', serverUrl, '--service', 'checkout', '--labels', 'msg="a,b",path=/x/y', '--labels', 'q=say "hi" \\o/,empty=', foldedFile]);
+    const run = await push([
+      '--server',
+      serverUrl,
+      '--service',
+      'checkout',
+      '--labels',
+      'msg="a,b",path=/x/y',
+      '--labels',
+      'q=say "hi" \\o/,empty=',
+      foldedFile,
+    ]);
     expect(run.code).toBe(0);
-    expect(received[0].params.get('name')).toBe('checkout.cpu{msg="a,b",path=/x/y,q="say \\"hi\\" \\\\o/",empty=""}');
+    expect(received[0].params.get('name')).toBe(
+      'checkout.cpu{msg="a,b",path=/x/y,q="say \\"hi\\" \\\\o/",empty=""}',
+    );
   });
 
   it('collapses a perf script file to the folded stacks of `flamewatch collapse` (perf-collapse.test.ts), and sends them as folded', async () => {
-    const run = await push(['--server', serverUrl, '--service', 'batch', '--from', '1700000000', '--until', '1700000060', perfScript]);
+    const run = await push([
+      '--server',
+      serverUrl,
+      '--service',
+      'batch',
+      '--from',
+      '1700000000',
+      '--until',
+      '1700000060',
+      perfScript,
+    ]);
     expect(run.stderr).toContain(`ok      ${perfScript} (perf-script, `);
     expect(run.code).toBe(0);
-    expect(received[0].query).toBe('name=batch.cpu&from=1700000000&until=1700000060&format=folded&units=samples');
+    expect(received[0].query).toBe(
+      'name=batch.cpu&from=1700000000&until=1700000060&format=folded&units=samples',
+    );
     const stacks = sortedLines(received[0].body);
     expect(stacks.length).toBeGreaterThan(1);
-    expect(stacks).toEqual(sortedLines(formatFolded(collapsePerfScript(fs.readFileSync(perfScript, 'latin1')))));
+    expect(stacks).toEqual(
+      sortedLines(formatFolded(collapsePerfScript(fs.readFileSync(perfScript, 'latin1')))),
+    );
   });
 
   it('gunzips a gzip folded file before sending it, since folded bodies travel as text', async () => {
@@ -216,14 +299,18 @@ describe('flamewatch push', () => {
           `skipped ${path.join(tmp, 'svc', 'empty.pb')}: the file is empty\n`,
       ),
     );
-    expect(run.stdout).toMatch(/^pushed 2 of 2 files \(.* KiB, 84 samples\) in \d+ ms; 2 skipped \(not profiles\)\n$/);
+    expect(run.stdout).toMatch(
+      /^pushed 2 of 2 files \(.* KiB, 84 samples\) in \d+ ms; 2 skipped \(not profiles\)\n$/,
+    );
   });
 
   it('exits 1 naming each failed file with the server error, and does not retry a 400', async () => {
     const good = write('good.folded', 'main;ok 1\n');
     const bad = write('bad.folded', 'main;bad 1\n');
     answer = (request) =>
-      request.body.includes('bad') ? { status: 400, json: { error: 'label value too long' } } : { status: 200, json: {} };
+      request.body.includes('bad')
+        ? { status: 400, json: { error: 'label value too long' } }
+        : { status: 200, json: {} };
     const run = await push(['--server', serverUrl, '--service', 'svc', '--concurrency', '1', good, bad]);
     expect(run.code).toBe(1);
     expect(received).toHaveLength(2);
@@ -238,7 +325,10 @@ describe('flamewatch push', () => {
   it('retries a 500 and a 429, then succeeds', async () => {
     const file = write('stacks.folded', 'main;work 5\n');
     answer = (_request, index) =>
-      [{ status: 500, json: { error: 'store busy' } }, { status: 429, json: { error: 'slow down' } }][index] ?? { status: 200, json: { samples: 5 } };
+      [
+        { status: 500, json: { error: 'store busy' } },
+        { status: 429, json: { error: 'slow down' } },
+      ][index] ?? { status: 200, json: { samples: 5 } };
     const run = await push(['--server', serverUrl, '--service', 'svc', '--retry-delay', '10', file]);
     expect(run.code).toBe(0);
     expect(received).toHaveLength(3);
@@ -255,7 +345,18 @@ describe('flamewatch push', () => {
   it('gives up after the retries and reports the last error', async () => {
     const file = write('stacks.folded', 'main;work 5\n');
     answer = () => ({ status: 503, json: { error: 'ingester unavailable' } });
-    const run = await push(['--server', serverUrl, '--service', 'svc', '--retries', '2', '--retry-delay', '5', '--quiet', file]);
+    const run = await push([
+      '--server',
+      serverUrl,
+      '--service',
+      'svc',
+      '--retries',
+      '2',
+      '--retry-delay',
+      '5',
+      '--quiet',
+      file,
+    ]);
     expect(run.code).toBe(1);
     expect(received).toHaveLength(3);
     expect(run.stderr).toBe(`1 file failed:\n  ${file}: HTTP 503: ingester unavailable\n`);
@@ -266,7 +367,17 @@ describe('flamewatch push', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    const run = await push(['--server', `http://127.0.0.1:${port}`, '--service', 'svc', '--retries', '1', '--retry-delay', '5', goHeap]);
+    const run = await push([
+      '--server',
+      `http://127.0.0.1:${port}`,
+      '--service',
+      'svc',
+      '--retries',
+      '1',
+      '--retry-delay',
+      '5',
+      goHeap,
+    ]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`retry   ${goHeap}: connect ECONNREFUSED 127.0.0.1:${port}; attempt 2 of 2`);
     expect(run.stderr).toContain(`1 file failed:\n  ${goHeap}: connect ECONNREFUSED 127.0.0.1:${port}\n`);
@@ -301,13 +412,19 @@ describe('flamewatch push', () => {
     expect(received).toHaveLength(6);
     expect(maxInFlight).toBe(2);
     // Lines come in completion order; the counter keeps counting.
-    expect(run.stderr.split('\n').filter((l) => l !== '').map((l) => l.replace(/.* \[/, '['))).toEqual(
-      ['[1/6]', '[2/6]', '[3/6]', '[4/6]', '[5/6]', '[6/6]'],
-    );
+    expect(
+      run.stderr
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.replace(/.* \[/, '[')),
+    ).toEqual(['[1/6]', '[2/6]', '[3/6]', '[4/6]', '[5/6]', '[6/6]']);
   });
 
   it('takes the server and token from FLAMEWATCH_SERVER and FLAMEWATCH_TOKEN', async () => {
-    const run = await push(['--service', 'svc', '--quiet', goHeap], { FLAMEWATCH_SERVER: serverUrl, FLAMEWATCH_TOKEN: 'from-env' });
+    const run = await push(['--service', 'svc', '--quiet', goHeap], {
+      FLAMEWATCH_SERVER: serverUrl,
+      FLAMEWATCH_TOKEN: 'from-env',
+    });
     expect(run.code).toBe(0);
     expect(run.stderr).toBe('');
     expect(received[0].headers.authorization).toBe('Bearer from-env');
@@ -317,7 +434,9 @@ describe('flamewatch push', () => {
   it('refuses to start without a server, with a message saying how to give one', async () => {
     const run = await push(['--service', 'svc', goHeap]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toBe('flamewatch: --server is required (or set FLAMEWATCH_SERVER), e.g. --server http://localhost:4040\n');
+    expect(run.stderr).toBe(
+      'flamewatch: --server is required (or set FLAMEWATCH_SERVER), e.g. --server http://localhost:4040\n',
+    );
     expect(received).toHaveLength(0);
   });
 
@@ -325,14 +444,31 @@ describe('flamewatch push', () => {
     const labels = await push(['--server', serverUrl, '--service', 'svc', '--labels', 'env', goHeap]);
     expect(labels.code).toBe(1);
     expect(labels.stderr).toBe('flamewatch: label "env" in --labels "env" has no value: write name=value\n');
-    const times = await push(['--server', serverUrl, '--service', 'svc', '--from', '20', '--until', '10', goHeap]);
+    const times = await push([
+      '--server',
+      serverUrl,
+      '--service',
+      'svc',
+      '--from',
+      '20',
+      '--until',
+      '10',
+      goHeap,
+    ]);
     expect(times.stderr).toBe('flamewatch: --from 20 is after --until 10\n');
     expect(received).toHaveLength(0);
   });
 
   it('exits 1 when a directory holds no profile', async () => {
     write('empty-dir/README.md', 'nothing here\n');
-    const run = await push(['--server', serverUrl, '--service', 'svc', '--quiet', path.join(tmp, 'empty-dir')]);
+    const run = await push([
+      '--server',
+      serverUrl,
+      '--service',
+      'svc',
+      '--quiet',
+      path.join(tmp, 'empty-dir'),
+    ]);
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(`no profile found in ${path.join(tmp, 'empty-dir')}\n`);
   });

@@ -11,24 +11,55 @@ beforeAll(async () => {
   // checkout: three pushes a minute apart, two versions; a second service; another tenant.
   for (const [i, version] of ['1.4', '1.4', '1.5'].entries()) {
     const from = t0 + i * 60;
-    const res = await ingest(server.url, { name: `checkout.cpu{env=prod,version=${version}}`, from: String(from), until: String(from + 10), units: 'samples' }, `main;serve;handle ${10 * (i + 1)}\nmain;gc 5\n`);
+    const res = await ingest(
+      server.url,
+      {
+        name: `checkout.cpu{env=prod,version=${version}}`,
+        from: String(from),
+        until: String(from + 10),
+        units: 'samples',
+      },
+      `main;serve;handle ${10 * (i + 1)}\nmain;gc 5\n`,
+    );
     expect(res.status).toBe(200);
   }
-  expect((await ingest(server.url, { name: 'gosvc{region=eu}', format: 'pprof', from: String(t0), until: String(t0 + 10) }, goLabels)).status).toBe(200);
-  expect((await ingest(server.url, { name: 'checkout.cpu{env=secret}', from: String(t0), units: 'samples' }, 'other;tenant 99\n', { 'X-Scope-OrgID': 'acme' })).status).toBe(200);
+  expect(
+    (
+      await ingest(
+        server.url,
+        { name: 'gosvc{region=eu}', format: 'pprof', from: String(t0), until: String(t0 + 10) },
+        goLabels,
+      )
+    ).status,
+  ).toBe(200);
+  expect(
+    (
+      await ingest(
+        server.url,
+        { name: 'checkout.cpu{env=secret}', from: String(t0), units: 'samples' },
+        'other;tenant 99\n',
+        { 'X-Scope-OrgID': 'acme' },
+      )
+    ).status,
+  ).toBe(200);
 });
 afterAll(() => server.close());
 
-const q = (path: string, params: Record<string, string>) => `${path}?${new URLSearchParams({ from: String(t0 - 60), until: String(t0 + 600), ...params })}`;
+const q = (path: string, params: Record<string, string>) =>
+  `${path}?${new URLSearchParams({ from: String(t0 - 60), until: String(t0 + 600), ...params })}`;
 
 describe('metadata endpoints', () => {
   it('lists services of the tenant only', async () => {
     expect((await getJson(server.url, '/api/v1/services')).json).toEqual(['checkout', 'gosvc']);
-    expect((await getJson(server.url, '/api/v1/services', { 'X-Scope-OrgID': 'acme' })).json).toEqual(['checkout']);
+    expect((await getJson(server.url, '/api/v1/services', { 'X-Scope-OrgID': 'acme' })).json).toEqual([
+      'checkout',
+    ]);
   });
 
   it('lists profile types with units', async () => {
-    expect((await getJson(server.url, '/api/v1/profile-types?service=checkout')).json).toEqual([{ type: 'cpu', unit: 'samples' }]);
+    expect((await getJson(server.url, '/api/v1/profile-types?service=checkout')).json).toEqual([
+      { type: 'cpu', unit: 'samples' },
+    ]);
     expect((await getJson(server.url, '/api/v1/profile-types?service=gosvc')).json).toEqual([
       { type: 'cpu', unit: 'nanoseconds' },
       { type: 'samples', unit: 'count' },
@@ -39,14 +70,23 @@ describe('metadata endpoints', () => {
     const labels = (await getJson<string[]>(server.url, q('/api/v1/labels', { service: 'gosvc' }))).json;
     expect(labels).toContain('region');
     expect(labels.length).toBeGreaterThan(1); // the Go profile's own pprof labels
-    expect((await getJson(server.url, q('/api/v1/labels', { service: 'checkout' }))).json).toEqual(['env', 'version']);
-    expect((await getJson(server.url, q('/api/v1/label-values', { service: 'checkout', label: 'version' }))).json).toEqual(['1.4', '1.5']);
+    expect((await getJson(server.url, q('/api/v1/labels', { service: 'checkout' }))).json).toEqual([
+      'env',
+      'version',
+    ]);
+    expect(
+      (await getJson(server.url, q('/api/v1/label-values', { service: 'checkout', label: 'version' }))).json,
+    ).toEqual(['1.4', '1.5']);
   });
 });
 
 describe('top, flame graph and timeline', () => {
   it('merges every push in range, sorted by self', async () => {
-    const { json } = await getJson<{ total: number; unit: string; functions: { name: string; self: number; total: number }[] }>(server.url, q('/api/v1/top', { query: 'checkout', type: 'cpu' }));
+    const { json } = await getJson<{
+      total: number;
+      unit: string;
+      functions: { name: string; self: number; total: number }[];
+    }>(server.url, q('/api/v1/top', { query: 'checkout', type: 'cpu' }));
     expect(json.unit).toBe('samples');
     expect(json.total).toBe(75);
     expect(json.functions).toEqual([
@@ -58,7 +98,8 @@ describe('top, flame graph and timeline', () => {
   });
 
   it('filters with = != =~ !~ matchers', async () => {
-    const total = async (query: string) => (await getJson<{ total: number }>(server.url, q('/api/v1/top', { query, type: 'cpu' }))).json.total;
+    const total = async (query: string) =>
+      (await getJson<{ total: number }>(server.url, q('/api/v1/top', { query, type: 'cpu' }))).json.total;
     expect(await total('checkout{version="1.5"}')).toBe(35);
     expect(await total('checkout{version!="1.5"}')).toBe(40);
     expect(await total('checkout{version=~"1\\\\.[45]"}')).toBe(75);
@@ -69,25 +110,44 @@ describe('top, flame graph and timeline', () => {
   });
 
   it('filters by pprof sample labels', async () => {
-    const all = (await getJson<{ total: number }>(server.url, q('/api/v1/top', { query: 'gosvc', type: 'cpu' }))).json.total;
-    const names = (await getJson<string[]>(server.url, q('/api/v1/labels', { service: 'gosvc' }))).json.filter((n) => n !== 'region');
-    const values = (await getJson<string[]>(server.url, q('/api/v1/label-values', { service: 'gosvc', label: names[0] }))).json;
+    const all = (
+      await getJson<{ total: number }>(server.url, q('/api/v1/top', { query: 'gosvc', type: 'cpu' }))
+    ).json.total;
+    const names = (
+      await getJson<string[]>(server.url, q('/api/v1/labels', { service: 'gosvc' }))
+    ).json.filter((n) => n !== 'region');
+    const values = (
+      await getJson<string[]>(server.url, q('/api/v1/label-values', { service: 'gosvc', label: names[0] }))
+    ).json;
     let sum = 0;
     for (const v of values) {
-      sum += (await getJson<{ total: number }>(server.url, q('/api/v1/top', { query: `gosvc{${names[0]}=${JSON.stringify(v)}}`, type: 'cpu' }))).json.total;
+      sum += (
+        await getJson<{ total: number }>(
+          server.url,
+          q('/api/v1/top', { query: `gosvc{${names[0]}=${JSON.stringify(v)}}`, type: 'cpu' }),
+        )
+      ).json.total;
     }
     expect(sum).toBeGreaterThan(0);
     expect(sum).toBeLessThanOrEqual(all);
   });
 
   it('honours the time range and limit', async () => {
-    const { json } = await getJson<{ total: number; functions: unknown[] }>(server.url, `/api/v1/top?${new URLSearchParams({ query: 'checkout', type: 'cpu', from: String(t0 + 30), until: String(t0 + 90), limit: '1' })}`);
+    const { json } = await getJson<{ total: number; functions: unknown[] }>(
+      server.url,
+      `/api/v1/top?${new URLSearchParams({ query: 'checkout', type: 'cpu', from: String(t0 + 30), until: String(t0 + 90), limit: '1' })}`,
+    );
     expect(json.total).toBe(25); // the second push only
     expect(json.functions).toHaveLength(1);
   });
 
   it('returns the flame graph in levels, children by name, with pruning', async () => {
-    const { json } = await getJson<{ names: string[]; levels: number[][]; total: number; nodes: { total: number; shown: number } }>(server.url, q('/api/v1/flamegraph', { query: 'checkout', type: 'cpu' }));
+    const { json } = await getJson<{
+      names: string[];
+      levels: number[][];
+      total: number;
+      nodes: { total: number; shown: number };
+    }>(server.url, q('/api/v1/flamegraph', { query: 'checkout', type: 'cpu' }));
     const name = (level: number, i: number) => json.names[json.levels[level][i * 4 + 3]];
     expect(json.total).toBe(75);
     expect(json.levels[0]).toEqual([0, 75, 0, json.names.indexOf('total')]);
@@ -97,14 +157,27 @@ describe('top, flame graph and timeline', () => {
     expect(json.levels[2].slice(0, 3)).toEqual([0, 15, 15]);
     expect(json.levels[2].slice(4, 7)).toEqual([0, 60, 0]);
     expect(json.levels[3].slice(0, 3)).toEqual([15, 60, 60]); // handle starts after gc
-    const pruned = (await getJson<{ nodes: { shown: number }; levels: number[][] }>(server.url, q('/api/v1/flamegraph', { query: 'checkout', type: 'cpu', maxNodes: '3' }))).json;
+    const pruned = (
+      await getJson<{ nodes: { shown: number }; levels: number[][] }>(
+        server.url,
+        q('/api/v1/flamegraph', { query: 'checkout', type: 'cpu', maxNodes: '3' }),
+      )
+    ).json;
     expect(pruned.nodes.shown).toBe(3);
-    const tiny = (await getJson<{ levels: number[][] }>(server.url, q('/api/v1/flamegraph', { query: 'checkout', type: 'cpu', minShare: '0.5' }))).json;
+    const tiny = (
+      await getJson<{ levels: number[][] }>(
+        server.url,
+        q('/api/v1/flamegraph', { query: 'checkout', type: 'cpu', minShare: '0.5' }),
+      )
+    ).json;
     expect(tiny.levels[2].length / 4).toBe(1); // gc (20%) pruned
   });
 
   it('returns totals per step, zero where nothing was pushed', async () => {
-    const { json } = await getJson<{ step: number; points: [number, number][] }>(server.url, `/api/v1/timeline?${new URLSearchParams({ query: 'checkout', type: 'cpu', from: String(t0), until: String(t0 + 240), step: '60' })}`);
+    const { json } = await getJson<{ step: number; points: [number, number][] }>(
+      server.url,
+      `/api/v1/timeline?${new URLSearchParams({ query: 'checkout', type: 'cpu', from: String(t0), until: String(t0 + 240), step: '60' })}`,
+    );
     expect(json.step).toBe(60);
     const values = json.points.map((p) => p[1]);
     expect(values.reduce((a, b) => a + b, 0)).toBe(75);
@@ -113,9 +186,18 @@ describe('top, flame graph and timeline', () => {
   });
 
   it('never shows one tenant the data of another', async () => {
-    const acme = (await getJson<{ total: number }>(server.url, q('/api/v1/top', { query: 'checkout', type: 'cpu' }), { 'X-Scope-OrgID': 'acme' })).json;
+    const acme = (
+      await getJson<{ total: number }>(server.url, q('/api/v1/top', { query: 'checkout', type: 'cpu' }), {
+        'X-Scope-OrgID': 'acme',
+      })
+    ).json;
     expect(acme.total).toBe(99);
-    const def = (await getJson<{ functions: { name: string }[] }>(server.url, q('/api/v1/top', { query: 'checkout', type: 'cpu', limit: '0' }))).json;
+    const def = (
+      await getJson<{ functions: { name: string }[] }>(
+        server.url,
+        q('/api/v1/top', { query: 'checkout', type: 'cpu', limit: '0' }),
+      )
+    ).json;
     expect(def.functions.map((f) => f.name)).not.toContain('tenant');
   });
 });

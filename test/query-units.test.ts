@@ -15,24 +15,42 @@ afterAll(() => server.close());
 
 const now = Math.floor(Date.now() / 1000);
 const push = async (name: string, body: string, at: number, extra: Record<string, string> = {}) => {
-  const res = await ingest(server.url, { name, format: 'folded', from: String(at), until: String(at + 10), ...extra }, body);
+  const res = await ingest(
+    server.url,
+    { name, format: 'folded', from: String(at), until: String(at + 10), ...extra },
+    body,
+  );
   expect(res.status).toBe(200);
 };
-interface Answer { unit: string; otherUnits?: string[]; total: number; functions: { name: string; self: number }[] }
+interface Answer {
+  unit: string;
+  otherUnits?: string[];
+  total: number;
+  functions: { name: string; self: number }[];
+}
 
 test('a type stored in two units: the most common one alone, the other named; asked for, the other alone', async () => {
   // Three profiles in samples, one in nanoseconds (another SDK): never 3 + 5,000,000.
-  for (let i = 0; i < 3; i++) await push('mixed.cpu{pod=a}', 'main;work 1\n', now - 300 + i * 10, { units: 'samples' });
+  for (let i = 0; i < 3; i++)
+    await push('mixed.cpu{pod=a}', 'main;work 1\n', now - 300 + i * 10, { units: 'samples' });
   await push('mixed.cpu{pod=b}', 'main;work 5000000\n', now - 200, { units: 'nanoseconds' });
   await server.store.writer.drain();
-  const q = (type: string, route = 'top') => getJson<Answer>(server.url, `/api/v1/${route}?query=mixed&type=${type}&from=now-1h`);
+  const q = (type: string, route = 'top') =>
+    getJson<Answer>(server.url, `/api/v1/${route}?query=mixed&type=${type}&from=now-1h`);
   expect((await q('cpu')).json).toMatchObject({ unit: 'samples', otherUnits: ['nanoseconds'], total: 3 });
   const asked = (await q('cpu:nanoseconds')).json;
   expect(asked).toMatchObject({ unit: 'nanoseconds', total: 5_000_000 });
   expect(asked.otherUnits).toBeUndefined();
-  const graph = (await q('cpu', 'flamegraph')).json as unknown as { unit: string; otherUnits: string[]; nodes: unknown };
+  const graph = (await q('cpu', 'flamegraph')).json as unknown as {
+    unit: string;
+    otherUnits: string[];
+    nodes: unknown;
+  };
   expect([graph.unit, graph.otherUnits]).toEqual(['samples', ['nanoseconds']]);
-  const timeline = (await q('cpu', 'timeline')).json as unknown as { unit: string; points: [number, number][] };
+  const timeline = (await q('cpu', 'timeline')).json as unknown as {
+    unit: string;
+    points: [number, number][];
+  };
   expect(timeline.unit).toBe('samples');
   expect(timeline.points.reduce((s, p) => s + p[1], 0)).toBe(3);
 });
@@ -40,19 +58,35 @@ test('a type stored in two units: the most common one alone, the other named; as
 test('a gauge is the level held: snapshots of a series averaged, series summed', async () => {
   // Two processes' heaps, 6 snapshots each over a minute: 100 and 300 bytes held under cache;fill, 50 under main.
   for (let i = 0; i < 6; i++) {
-    await push('heap.inuse_space{pod=a}', 'main 50\nmain;cache;fill 100\n', now - 600 + i * 10, { units: 'bytes' });
-    await push('heap.inuse_space{pod=b}', 'main 50\nmain;cache;fill 300\n', now - 600 + i * 10, { units: 'bytes' });
+    await push('heap.inuse_space{pod=a}', 'main 50\nmain;cache;fill 100\n', now - 600 + i * 10, {
+      units: 'bytes',
+    });
+    await push('heap.inuse_space{pod=b}', 'main 50\nmain;cache;fill 300\n', now - 600 + i * 10, {
+      units: 'bytes',
+    });
   }
   // And a cost type beside it is still summed over time.
-  for (let i = 0; i < 6; i++) await push('heap.alloc_space{pod=a}', 'main;cache;fill 100\n', now - 600 + i * 10, { units: 'bytes' });
+  for (let i = 0; i < 6; i++)
+    await push('heap.alloc_space{pod=a}', 'main;cache;fill 100\n', now - 600 + i * 10, { units: 'bytes' });
   await server.store.writer.drain();
-  const held = (await getJson<Answer>(server.url, '/api/v1/top?query=heap&type=inuse_space&from=now-1h')).json;
+  const held = (await getJson<Answer>(server.url, '/api/v1/top?query=heap&type=inuse_space&from=now-1h'))
+    .json;
   expect(held.total).toBe(500);
   expect(held.functions.find((f) => f.name === 'fill')?.self).toBe(400);
-  expect((await getJson<Answer>(server.url, '/api/v1/top?query=heap{pod="a"}&type=inuse_space&from=now-1h')).json.total).toBe(150);
-  expect((await getJson<Answer>(server.url, '/api/v1/top?query=heap&type=alloc_space&from=now-1h')).json.total).toBe(600);
+  expect(
+    (await getJson<Answer>(server.url, '/api/v1/top?query=heap{pod="a"}&type=inuse_space&from=now-1h')).json
+      .total,
+  ).toBe(150);
+  expect(
+    (await getJson<Answer>(server.url, '/api/v1/top?query=heap&type=alloc_space&from=now-1h')).json.total,
+  ).toBe(600);
   // The timeline: each step's level, however many snapshots fall in it.
-  const timeline = (await getJson<{ points: [number, number][] }>(server.url, `/api/v1/timeline?query=heap&type=inuse_space&from=${now - 600}&until=${now - 540}&step=30`)).json;
+  const timeline = (
+    await getJson<{ points: [number, number][] }>(
+      server.url,
+      `/api/v1/timeline?query=heap&type=inuse_space&from=${now - 600}&until=${now - 540}&step=30`,
+    )
+  ).json;
   const levels = timeline.points.filter((p) => p[1] > 0).map((p) => p[1]);
   expect(levels.length).toBeGreaterThan(0);
   for (const level of levels) expect(level).toBe(500);

@@ -15,7 +15,14 @@ import { processors, rollupEveryMs } from '../jobs/processors';
 import { UnrecoverableJobError } from '../profile/jobs';
 import { createStoreClient } from '../store/client';
 import { ProfileQueries } from '../store/queries';
-import { buildRollups, HOUR_MS, hourSelect, rolledHours, rolledHoursQuery, wholeHours } from '../store/rollups';
+import {
+  buildRollups,
+  HOUR_MS,
+  hourSelect,
+  rolledHours,
+  rolledHoursQuery,
+  wholeHours,
+} from '../store/rollups';
 import { migrate, statementRunner } from '../store/schema';
 import type { Selection } from '../store/selection';
 import { rng } from './helpers/synthetic-profiles';
@@ -49,13 +56,28 @@ function profiles(count: number, seed: number): Row[] {
   const random = rng(seed);
   const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)];
   return Array.from({ length: count }, () => {
-    const labels: Record<string, string> = { instance: pick(['i0', 'i1', 'i2', 'i3']), region: pick(['eu', 'us']) };
+    const labels: Record<string, string> = {
+      instance: pick(['i0', 'i1', 'i2', 'i3']),
+      region: pick(['eu', 'us']),
+    };
     if (random() < 0.2) labels.zone = 'z1';
     // The same label set in another order is the same series.
     const ordered = random() < 0.5 ? labels : Object.fromEntries(Object.entries(labels).reverse());
-    const ids = [...new Set(Array.from({ length: 1 + Math.floor(random() * 8) }, () => 1 + Math.floor(random() ** 2 * STACK_COUNT)))];
+    const ids = [
+      ...new Set(
+        Array.from(
+          { length: 1 + Math.floor(random() * 8) },
+          () => 1 + Math.floor(random() ** 2 * STACK_COUNT),
+        ),
+      ),
+    ];
     const values = ids.map(() => (random() < 0.05 ? -1 : 1) * (1 + Math.floor(random() * 100)));
-    const [type, unit] = pick([['cpu', 'samples'], ['cpu', 'samples'], ['cpu', 'nanoseconds'], ['alloc', 'bytes']]);
+    const [type, unit] = pick([
+      ['cpu', 'samples'],
+      ['cpu', 'samples'],
+      ['cpu', 'nanoseconds'],
+      ['alloc', 'bytes'],
+    ]);
     return {
       tenant: pick(['default', 'default', 'other']),
       service: pick(['api', 'api', 'db']),
@@ -76,7 +98,10 @@ async function insert(rows: Row[]): Promise<void> {
   await client.insert({ table: `${db}.profiles`, values: rows, format: 'JSONEachRow' });
 }
 
-const stacks = Array.from({ length: STACK_COUNT }, (_, i) => ({ stack_id: String(i + 1), frames: ['main', `f${i % 7}`, `g${i}`] }));
+const stacks = Array.from({ length: STACK_COUNT }, (_, i) => ({
+  stack_id: String(i + 1),
+  frames: ['main', `f${i % 7}`, `g${i}`],
+}));
 
 let raw: ProfileQueries;
 let rolled: ProfileQueries;
@@ -86,7 +111,11 @@ beforeAll(async () => {
   // Profiles stored before the rollups exist: the job builds their hours like any others.
   await migrate(client, db, 30, { upTo: 2 });
   for (const tenant of ['default', 'other']) {
-    await client.insert({ table: `${db}.stacks`, values: stacks.map((s) => ({ tenant, ...s })), format: 'JSONEachRow' });
+    await client.insert({
+      table: `${db}.stacks`,
+      values: stacks.map((s) => ({ tenant, ...s })),
+      format: 'JSONEachRow',
+    });
   }
   await insert(profiles(600, 1));
   expect(await migrate(client, db, 30)).toEqual(expect.arrayContaining([3, 7]));
@@ -101,19 +130,28 @@ afterAll(async () => {
   await client.close();
 });
 
-function sel(from: number, until: number, matchers: Matcher[] = [], extra: Partial<Selection> = {}): Selection {
+function sel(
+  from: number,
+  until: number,
+  matchers: Matcher[] = [],
+  extra: Partial<Selection> = {},
+): Selection {
   return { tenant: 'default', service: 'api', type: 'cpu', range: { from, until }, matchers, ...extra };
 }
 
 async function both(s: Selection): Promise<[string[], string[]]> {
-  const show = (xs: { stack: readonly string[]; value: number }[]) => xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
+  const show = (xs: { stack: readonly string[]; value: number }[]) =>
+    xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
   return [show(await raw.stacks(s)), show(await rolled.stacks(s))];
 }
 
 const MATCHERS: Matcher[][] = [
   [],
   [{ name: 'instance', op: '=', value: 'i1' }],
-  [{ name: 'instance', op: '=~', value: 'i[12]' }, { name: 'region', op: '!=', value: 'eu' }],
+  [
+    { name: 'instance', op: '=~', value: 'i[12]' },
+    { name: 'region', op: '!=', value: 'eu' },
+  ],
   [{ name: 'instance', op: '!~', value: 'i0|i3' }],
   [{ name: 'zone', op: '=', value: '' }],
   [{ name: 'zone', op: '=', value: 'z1' }],
@@ -137,19 +175,25 @@ function ranges(): [number, number][] {
   return out;
 }
 
-
 const AFTER = START + SPAN + 3 * HOUR; // a clock at which every hour of the data is over
 const ALL: [number, number] = [START - HOUR, START + SPAN + HOUR];
-const build = (opts: { now?: number; graceMs?: number } = {}) => buildRollups(db, statementRunner(client), { now: AFTER, ...opts });
+const build = (opts: { now?: number; graceMs?: number } = {}) =>
+  buildRollups(db, statementRunner(client), { now: AFTER, ...opts });
 
 /** The whole hours of `default`/`api`/`cpu` over ALL that queries read from the rollup. */
 async function upToDate(): Promise<number[]> {
   const hours = wholeHours({ from: ALL[0], until: ALL[1] })!;
   const params = {};
-  const rs = await client.query({ query: rolledHoursQuery(db, sel(...ALL), hours, params), query_params: params, format: 'JSONEachRow' });
+  const rs = await client.query({
+    query: rolledHoursQuery(db, sel(...ALL), hours, params),
+    query_params: params,
+    format: 'JSONEachRow',
+  });
   const set = rolledHours(await rs.json(), hours);
   // Hours holding profiles only: empty ones count as up to date and prove nothing.
-  return [...set].filter((h) => h >= Math.floor(START / HOUR_MS) * HOUR_MS && h < START + SPAN).map((h) => (h - START) / HOUR_MS);
+  return [...set]
+    .filter((h) => h >= Math.floor(START / HOUR_MS) * HOUR_MS && h < START + SPAN)
+    .map((h) => (h - START) / HOUR_MS);
 }
 
 async function expectSameEverywhere(matchers = MATCHERS, rs = ranges()): Promise<void> {
@@ -178,28 +222,37 @@ describe('rollups answer as raw profiles do', () => {
     expect((await upToDate()).length).toBe(4);
   });
 
-  it.each(MATCHERS.map((m) => [m.map((x) => `${x.name}${x.op}"${x.value}"`).join(',') || 'no matchers', m] as const))(
-    'same stacks and sums with %s, over ragged and whole ranges',
-    async (_name, matchers) => {
-      let nonEmpty = 0;
-      for (const [from, until] of ranges()) {
-        const [a, b] = await both(sel(from, until, matchers));
-        expect(b).toEqual(a);
-        if (a.length) nonEmpty++;
-      }
-      if (!matchers.some((m) => m.name === 'nosuch')) expect(nonEmpty).toBeGreaterThan(5);
-    },
-  );
+  it.each(
+    MATCHERS.map(
+      (m) => [m.map((x) => `${x.name}${x.op}"${x.value}"`).join(',') || 'no matchers', m] as const,
+    ),
+  )('same stacks and sums with %s, over ragged and whole ranges', async (_name, matchers) => {
+    let nonEmpty = 0;
+    for (const [from, until] of ranges()) {
+      const [a, b] = await both(sel(from, until, matchers));
+      expect(b).toEqual(a);
+      if (a.length) nonEmpty++;
+    }
+    if (!matchers.some((m) => m.name === 'nosuch')) expect(nonEmpty).toBeGreaterThan(5);
+  });
 
   it('keeps units, types, services and tenants apart', async () => {
-    for (const extra of [{ unit: 'nanoseconds' }, { unit: 'samples' }, { type: 'alloc' }, { service: 'db' }, { tenant: 'other' }, { tenant: 'nobody' }]) {
+    for (const extra of [
+      { unit: 'nanoseconds' },
+      { unit: 'samples' },
+      { type: 'alloc' },
+      { service: 'db' },
+      { tenant: 'other' },
+      { tenant: 'nobody' },
+    ]) {
       const [a, b] = await both(sel(...ALL, [{ name: 'region', op: '=', value: 'us' }], extra));
       expect(b).toEqual(a);
     }
   });
 
   it('still after the rollups are merged, each (series, hour, stack) held once: really pre-aggregated', async () => {
-    for (const t of ['profiles_1h', 'series', 'rollup_hours']) await client.command({ query: `OPTIMIZE TABLE ${db}.${t} FINAL` });
+    for (const t of ['profiles_1h', 'series', 'rollup_hours'])
+      await client.command({ query: `OPTIMIZE TABLE ${db}.${t} FINAL` });
     await expectSameEverywhere(MATCHERS.slice(0, 3), ranges().slice(0, 6));
     const rs = await client.query({
       query: `SELECT count() AS rows, uniqExact(tenant, service, type, unit, series, hour, stack_id) AS keys,
@@ -233,7 +286,8 @@ describe('rollups stay exact when', () => {
     await insert(profiles(300, 41).filter((r) => r.time >= hour && r.time < hour + HOUR));
     // What a kill after the rollup INSERT and before the record leaves: the hour's rows, twice over for good measure.
     const where = `time >= fromUnixTimestamp64Milli(${hour}) AND time < fromUnixTimestamp64Milli(${hour + HOUR})`;
-    for (let i = 0; i < 2; i++) await client.command({ query: `INSERT INTO ${db}.profiles_1h ${hourSelect(db, where)}` });
+    for (let i = 0; i < 2; i++)
+      await client.command({ query: `INSERT INTO ${db}.profiles_1h ${hourSelect(db, where)}` });
     await expectSameEverywhere(MATCHERS.slice(0, 3));
     const r = await build();
     expect(r.hoursBuilt).toBe(1);
@@ -259,8 +313,17 @@ describe('many (tenant, service, type)s in one hour', () => {
     const c = createStoreClient({ dataDir, database: db2, retentionDays: 30 }).client;
     try {
       await migrate(c, db2, 30);
-      await c.insert({ table: `${db2}.stacks`, values: stacks.map((x) => ({ tenant: 'default', ...x })), format: 'JSONEachRow' });
-      const rows = profiles(1300, 71).map((r, i) => ({ ...r, tenant: 'default', service: `svc${i % 1100}`, time: START + (i % 50) * 1000 }));
+      await c.insert({
+        table: `${db2}.stacks`,
+        values: stacks.map((x) => ({ tenant: 'default', ...x })),
+        format: 'JSONEachRow',
+      });
+      const rows = profiles(1300, 71).map((r, i) => ({
+        ...r,
+        tenant: 'default',
+        service: `svc${i % 1100}`,
+        time: START + (i % 50) * 1000,
+      }));
       await c.insert({ table: `${db2}.profiles`, values: rows, format: 'JSONEachRow' });
       const keys = new Set(rows.map((r) => `${r.service}/${r.type}`)).size;
       expect(keys).toBeGreaterThan(1000);
@@ -268,7 +331,8 @@ describe('many (tenant, service, type)s in one hour', () => {
       expect(r).toMatchObject({ pending: keys, built: keys, unverified: 0, hoursBuilt: 1 });
       const rawQ = new ProfileQueries(c, db2, { rollups: false });
       const q = new ProfileQueries(c, db2);
-      const show = (xs: { stack: readonly string[]; value: number }[]) => xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
+      const show = (xs: { stack: readonly string[]; value: number }[]) =>
+        xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
       for (const service of ['svc0', 'svc777', 'svc1099']) {
         const s2 = sel(START - HOUR, START + 2 * HOUR, [], { service });
         expect(show(await q.stacks(s2))).toEqual(show(await rawQ.stacks(s2)));
@@ -287,13 +351,51 @@ describe('upgrade from per-insert views (migration 3 as it was)', () => {
     try {
       await migrate(c, db2, 30, { upTo: 6 });
       // What the old migration 3 left: a minute tier, views, rows the views wrote.
-      await c.command({ query: `CREATE TABLE ${db2}.profiles_1m (minute DateTime, x UInt8) ENGINE = MergeTree ORDER BY minute` });
-      await c.command({ query: `CREATE MATERIALIZED VIEW ${db2}.series_mv TO ${db2}.series AS SELECT tenant, service, ${'sipHash64(mapSort(labels))'} AS series, labels, time AS last_seen FROM ${db2}.profiles` });
-      await c.insert({ table: `${db2}.profiles_1h`, values: [{ tenant: 'default', service: 'api', type: 'cpu', unit: 'samples', series: '1', hour: Math.floor(START / 1000), stack_id: '1', value: 5 }], format: 'JSONEachRow' });
+      await c.command({
+        query: `CREATE TABLE ${db2}.profiles_1m (minute DateTime, x UInt8) ENGINE = MergeTree ORDER BY minute`,
+      });
+      await c.command({
+        query: `CREATE MATERIALIZED VIEW ${db2}.series_mv TO ${db2}.series AS SELECT tenant, service, ${'sipHash64(mapSort(labels))'} AS series, labels, time AS last_seen FROM ${db2}.profiles`,
+      });
+      await c.insert({
+        table: `${db2}.profiles_1h`,
+        values: [
+          {
+            tenant: 'default',
+            service: 'api',
+            type: 'cpu',
+            unit: 'samples',
+            series: '1',
+            hour: Math.floor(START / 1000),
+            stack_id: '1',
+            value: 5,
+          },
+        ],
+        format: 'JSONEachRow',
+      });
       expect(await migrate(c, db2, 30)).toEqual([7, 8]);
-      const tables = await (await c.query({ query: `SELECT name FROM system.tables WHERE database = {d:String} ORDER BY name`, query_params: { d: db2 }, format: 'JSONEachRow' })).json<{ name: string }>();
-      expect(tables.map((t) => t.name)).toEqual(['api_tokens', 'baselines', 'budgets', 'profiles', 'profiles_1h', 'regressions', 'rollup_hours', 'schema_migrations', 'series', 'stacks']);
-      const [{ n }] = await (await c.query({ query: `SELECT count() AS n FROM ${db2}.profiles_1h`, format: 'JSONEachRow' })).json<{ n: string }>();
+      const tables = await (
+        await c.query({
+          query: `SELECT name FROM system.tables WHERE database = {d:String} ORDER BY name`,
+          query_params: { d: db2 },
+          format: 'JSONEachRow',
+        })
+      ).json<{ name: string }>();
+      expect(tables.map((t) => t.name)).toEqual([
+        'api_tokens',
+        'baselines',
+        'budgets',
+        'profiles',
+        'profiles_1h',
+        'regressions',
+        'rollup_hours',
+        'schema_migrations',
+        'series',
+        'stacks',
+      ]);
+      const [{ n }] = await (
+        await c.query({ query: `SELECT count() AS n FROM ${db2}.profiles_1h`, format: 'JSONEachRow' })
+      ).json<{ n: string }>();
       expect(n).toBe('0');
     } finally {
       await c.command({ query: `DROP DATABASE IF EXISTS ${db2}` });
@@ -307,8 +409,16 @@ describe('the rollup job', () => {
     const db2 = `t_${randomBytes(6).toString('hex')}`;
     const store = await openStore({ dataDir, database: db2, retentionDays: 30 });
     try {
-      await store.client.insert({ table: `${db2}.stacks`, values: stacks.map((s) => ({ tenant: 'default', ...s })), format: 'JSONEachRow' });
-      await store.client.insert({ table: `${db2}.profiles`, values: profiles(300, 61), format: 'JSONEachRow' });
+      await store.client.insert({
+        table: `${db2}.stacks`,
+        values: stacks.map((s) => ({ tenant: 'default', ...s })),
+        format: 'JSONEachRow',
+      });
+      await store.client.insert({
+        table: `${db2}.profiles`,
+        values: profiles(300, 61),
+        format: 'JSONEachRow',
+      });
       const jobs = processors({ store, log: () => undefined, queue: undefined as never });
       const logs: string[] = [];
       const ctx = { id: 'rollup-test', attempt: 1, log: (m: string) => logs.push(m) };
@@ -316,13 +426,21 @@ describe('the rollup job', () => {
       // Looking back 2 hours from AFTER finds nothing; every hour is found without a lookback.
       expect(await jobs.rollup({ now: AFTER, lookbackHours: 2 } as never, ctx)).toMatchObject({ pending: 0 });
       // One hour a batch: a time budget spent at once stops after the first batch...
-      expect(await jobs.rollup({ now: AFTER, maxHours: 1, budgetSeconds: 0.001 } as never, ctx)).toMatchObject({ hoursBuilt: 1, hoursLeft: 3 });
+      expect(
+        await jobs.rollup({ now: AFTER, maxHours: 1, budgetSeconds: 0.001 } as never, ctx),
+      ).toMatchObject({ hoursBuilt: 1, hoursLeft: 3 });
       // ...else the run goes on through the backlog, batch after batch.
-      const r = (await jobs.rollup({ now: AFTER, maxHours: 1 } as never, ctx)) as { hoursBuilt: number; hoursLeft: number };
+      const r = (await jobs.rollup({ now: AFTER, maxHours: 1 } as never, ctx)) as {
+        hoursBuilt: number;
+        hoursLeft: number;
+      };
       expect(r).toMatchObject({ hoursBuilt: 3, hoursLeft: 0 });
-      expect(logs.join('\n')).toMatch(/rollup: \d+ \(service, type, hour\)s built in 3 hour\(s\), 0 to retry, 0 hour\(s\) left/);
+      expect(logs.join('\n')).toMatch(
+        /rollup: \d+ \(service, type, hour\)s built in 3 hour\(s\), 0 to retry, 0 hour\(s\) left/,
+      );
       const rawQ = new ProfileQueries(store.client, db2, { rollups: false });
-      const show = (xs: { stack: readonly string[]; value: number }[]) => xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
+      const show = (xs: { stack: readonly string[]; value: number }[]) =>
+        xs.map((x) => `${x.stack.join(';')} ${x.value}`).sort();
       expect(show(await store.queries.stacks(sel(...ALL)))).toEqual(show(await rawQ.stacks(sel(...ALL))));
     } finally {
       await store.client.command({ query: `DROP DATABASE IF EXISTS ${db2}` });
@@ -334,7 +452,9 @@ describe('the rollup job', () => {
     expect(rollupEveryMs({})).toBe(60_000);
     expect(rollupEveryMs({ FLAMEWATCH_ROLLUP_EVERY: '0' })).toBe(0);
     expect(rollupEveryMs({ FLAMEWATCH_ROLLUP_EVERY: '2.5' })).toBe(2500);
-    expect(() => rollupEveryMs({ FLAMEWATCH_ROLLUP_EVERY: 'often' })).toThrow(/FLAMEWATCH_ROLLUP_EVERY must be seconds/);
+    expect(() => rollupEveryMs({ FLAMEWATCH_ROLLUP_EVERY: 'often' })).toThrow(
+      /FLAMEWATCH_ROLLUP_EVERY must be seconds/,
+    );
     expect(() => rollupEveryMs({ FLAMEWATCH_ROLLUP_EVERY: '-1' })).toThrow(/FLAMEWATCH_ROLLUP_EVERY/);
   });
 });

@@ -24,7 +24,7 @@ test('a webhook URL is shown by its origin only', () => {
   expect(redactUrl('not a url')).toBe('(a webhook URL)');
 });
 
-test('a failing or unreachable webhook\'s error does not carry its URL', async () => {
+test("a failing or unreachable webhook's error does not carry its URL", async () => {
   const server = http.createServer((_req, res) => {
     res.statusCode = 404;
     res.end('no such hook');
@@ -32,31 +32,53 @@ test('a failing or unreachable webhook\'s error does not carry its URL', async (
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    const refused = await deliverWebhook({ url: `${origin}/services/${SECRET}`, format: 'json', body: {} }).catch((e: Error) => e);
+    const refused = await deliverWebhook({
+      url: `${origin}/services/${SECRET}`,
+      format: 'json',
+      body: {},
+    }).catch((e: Error) => e);
     expect(refused).toBeInstanceOf(Error);
     expect((refused as Error).message).toBe(`webhook ${origin}/… answered 404`);
   } finally {
     await new Promise((r) => server.close(r));
   }
   // Nothing listens there now.
-  const unreachable = await deliverWebhook({ url: `${origin}/services/${SECRET}`, format: 'json', body: {} }).catch((e: Error) => e);
-  expect((unreachable as Error).message).toMatch(new RegExp(`^webhook ${origin.replace(/[.]/g, '\\.')}/… unreachable: `));
+  const unreachable = await deliverWebhook({
+    url: `${origin}/services/${SECRET}`,
+    format: 'json',
+    body: {},
+  }).catch((e: Error) => e);
+  expect((unreachable as Error).message).toMatch(
+    new RegExp(`^webhook ${origin.replace(/[.]/g, '\\.')}/… unreachable: `),
+  );
   expect((unreachable as Error).message).not.toContain(SECRET);
 });
 
-describe('the PR bot\'s token goes only where the operator allows', () => {
+describe("the PR bot's token goes only where the operator allows", () => {
   // The job reads the service's settings first: a tenant admin pointed it at a repository.
-  const store = { regressions: { baselineConfig: async () => ({ pullRequests: { repository: 'victim/private' } }) } } as unknown as Store;
+  const store = {
+    regressions: { baselineConfig: async () => ({ pullRequests: { repository: 'victim/private' } }) },
+  } as unknown as Store;
   const payload = { tenant: 't', service: 'svc', pr: '7' };
 
   test('with no FLAMEWATCH_GITHUB_REPOSITORIES it comments nowhere, and says how to allow it', async () => {
-    const r = await runPullRequest({ store, publicUrl: 'http://x', github: { token: 'server-token', apiUrl: 'http://127.0.0.1:9' } }, payload);
+    const r = await runPullRequest(
+      { store, publicUrl: 'http://x', github: { token: 'server-token', apiUrl: 'http://127.0.0.1:9' } },
+      payload,
+    );
     expect(r).toEqual({ skipped: expect.stringContaining('FLAMEWATCH_GITHUB_REPOSITORIES is not set') });
     expect((r as { skipped: string }).skipped).toContain('victim/private');
   });
 
   test('a repository outside the list is refused', async () => {
-    const r = await runPullRequest({ store, publicUrl: 'http://x', github: { token: 'server-token', apiUrl: 'http://127.0.0.1:9', repositories: ['acme/*'] } }, payload);
+    const r = await runPullRequest(
+      {
+        store,
+        publicUrl: 'http://x',
+        github: { token: 'server-token', apiUrl: 'http://127.0.0.1:9', repositories: ['acme/*'] },
+      },
+      payload,
+    );
     expect(r).toEqual({ skipped: 'victim/private is not in FLAMEWATCH_GITHUB_REPOSITORIES' });
   });
 });
@@ -72,12 +94,20 @@ test('the failed-job list and the server log show a failed webhook by its origin
   const logs: string[] = [];
   const server = await startServer({}, async (store, url) => {
     const queue = lateQueue();
-    runner = createJobRunner({ processors: processors({ store, log: () => undefined, queue, publicUrl: url }), backoffMs: 50, log: (m) => logs.push(m) });
+    runner = createJobRunner({
+      processors: processors({ store, log: () => undefined, queue, publicUrl: url }),
+      backoffMs: 50,
+      log: (m) => logs.push(m),
+    });
     queue.bind(runner);
     return runner;
   });
   try {
-    await runner!.enqueue(JOBS.webhook, { url: `${origin}/services/${SECRET}`, format: 'slack', body: { text: 'x' } }, { jobId: 'webhook-secret' });
+    await runner!.enqueue(
+      JOBS.webhook,
+      { url: `${origin}/services/${SECRET}`, format: 'slack', body: { text: 'x' } },
+      { jobId: 'webhook-secret' },
+    );
     let failed: { id: string; error: string; payload: { url: string } }[] = [];
     for (let i = 0; i < 100 && failed.length === 0; i++) {
       await new Promise((r) => setTimeout(r, 50));

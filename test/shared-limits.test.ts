@@ -17,7 +17,13 @@ let prefix = 0;
 
 /** A replica's limit state, connected; each test gets fresh keys. */
 async function replicaState(p: string): Promise<RedisLimitState> {
-  const s = new RedisLimitState({ redisUrl: redis.url, prefix: p, fallback: new LocalLimitState(), log: (m) => logs.push(m), timeoutMs: 500 });
+  const s = new RedisLimitState({
+    redisUrl: redis.url,
+    prefix: p,
+    fallback: new LocalLimitState(),
+    log: (m) => logs.push(m),
+    timeoutMs: 500,
+  });
   states.push(s);
   expect(await s.ready()).toBe(true);
   return s;
@@ -42,9 +48,12 @@ afterAll(async () => {
 });
 
 describe('tenant limits shared through Redis', () => {
-  it('two replicas admit a tenant\'s burst once between them, and each says how long to wait', async () => {
+  it("two replicas admit a tenant's burst once between them, and each says how long to wait", async () => {
     const p = `t${prefix++}`;
-    const [a, b] = [new TenantLimits({}, {}, await replicaState(p)), new TenantLimits({}, {}, await replicaState(p))];
+    const [a, b] = [
+      new TenantLimits({}, {}, await replicaState(p)),
+      new TenantLimits({}, {}, await replicaState(p)),
+    ];
     const limits = { ...a.of('acme'), ingestRate: 0.5, ingestBurst: 4 };
     const answers: (string | undefined)[] = [];
     for (let i = 0; i < 8; i++) answers.push(await refused(() => (i % 2 ? a : b).admitPush('acme', limits)));
@@ -60,9 +69,12 @@ describe('tenant limits shared through Redis', () => {
     }
   });
 
-  it('counts a service\'s series once across replicas, per hour', async () => {
+  it("counts a service's series once across replicas, per hour", async () => {
     const p = `t${prefix++}`;
-    const [a, b] = [new TenantLimits({}, {}, await replicaState(p)), new TenantLimits({}, {}, await replicaState(p))];
+    const [a, b] = [
+      new TenantLimits({}, {}, await replicaState(p)),
+      new TenantLimits({}, {}, await replicaState(p)),
+    ];
     const limits = { ...a.of('acme'), maxSeriesPerHour: 3 };
     const hour = Date.UTC(2030, 0, 1, 5);
     expect(await refused(() => a.admitSeries('acme', 'api', [1, 2], limits, hour))).toBeUndefined();
@@ -71,10 +83,12 @@ describe('tenant limits shared through Redis', () => {
     expect(await refused(() => a.admitSeries('acme', 'api', [1, 3, 3], limits, hour + 3000))).toBeUndefined(); // known ones pass
     expect(await refused(() => a.admitSeries('acme', 'db', [4], limits, hour))).toBeUndefined(); // another service
     expect(await refused(() => a.admitSeries('other', 'api', [4, 5, 6], limits, hour))).toBeUndefined(); // another tenant
-    expect(await refused(() => b.admitSeries('acme', 'api', [4, 5, 6], limits, hour + 3_600_000))).toBeUndefined(); // the next hour
+    expect(
+      await refused(() => b.admitSeries('acme', 'api', [4, 5, 6], limits, hour + 3_600_000)),
+    ).toBeUndefined(); // the next hour
   });
 
-  it('falls back to each replica\'s own counts while Redis is down, says so once, and shares again when it is back', async () => {
+  it("falls back to each replica's own counts while Redis is down, says so once, and shares again when it is back", async () => {
     const p = `t${prefix++}`;
     const state = await replicaState(p);
     const a = new TenantLimits({}, {}, state);
@@ -85,7 +99,11 @@ describe('tenant limits shared through Redis', () => {
     logs.length = 0;
     const t = Date.now();
     // The local bucket starts full: two pass, the third is refused; nothing waits on the dead Redis.
-    const down = [await refused(() => a.admitPush('acme', limits)), await refused(() => a.admitPush('acme', limits)), await refused(() => a.admitPush('acme', limits))];
+    const down = [
+      await refused(() => a.admitPush('acme', limits)),
+      await refused(() => a.admitPush('acme', limits)),
+      await refused(() => a.admitPush('acme', limits)),
+    ];
     expect(Date.now() - t).toBeLessThan(3000);
     expect(down).toEqual([undefined, undefined, 'rate_limited']);
     expect(logs.filter((l) => /fall back to this server's own counts/.test(l))).toHaveLength(1);
@@ -106,7 +124,13 @@ describe('two servers with one Redis', () => {
   beforeAll(async () => {
     const p = `t${prefix++}`;
     for (let i = 0; i < 2; i++) {
-      servers.push(await startServer({ ingestWorkers: 0, tenantLimits: { '*': { ingestRate: 0.01, ingestBurst: 3 } }, limitState: await replicaState(p) }));
+      servers.push(
+        await startServer({
+          ingestWorkers: 0,
+          tenantLimits: { '*': { ingestRate: 0.01, ingestBurst: 3 } },
+          limitState: await replicaState(p),
+        }),
+      );
     }
   });
 
@@ -114,8 +138,13 @@ describe('two servers with one Redis', () => {
     for (const s of servers) await s.close();
   });
 
-  it('refuses the tenant\'s fourth push on either server, with Retry-After', async () => {
-    const push = (i: number) => fetch(`${servers[i % 2].url}/ingest?name=shared.cpu&format=folded`, { method: 'POST', body: 'main;work 1\n', headers: { 'x-scope-orgid': 'acme' } });
+  it("refuses the tenant's fourth push on either server, with Retry-After", async () => {
+    const push = (i: number) =>
+      fetch(`${servers[i % 2].url}/ingest?name=shared.cpu&format=folded`, {
+        method: 'POST',
+        body: 'main;work 1\n',
+        headers: { 'x-scope-orgid': 'acme' },
+      });
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) statuses.push((await push(i)).status);
     expect(statuses).toEqual([200, 200, 200]);

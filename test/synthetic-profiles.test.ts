@@ -8,7 +8,8 @@ const F = service.names.length;
 
 const ww = windowWeights(service, 2000, windows, 99);
 const means = new Float64Array(F);
-for (let k = 0; k < ww.count; k++) for (let f = 0; f < F; f++) means[f] += ww.fnSelf[k * F + f] / ww.total[k] / ww.count;
+for (let k = 0; k < ww.count; k++)
+  for (let f = 0; f < F; f++) means[f] += ww.fnSelf[k * F + f] / ww.total[k] / ww.count;
 
 function truth(fn: number, delta: number) {
   let s = 0;
@@ -26,7 +27,12 @@ function truth(fn: number, delta: number) {
 }
 
 function sampled(fn: number, delta: number, count = 600) {
-  const obs = observe(service, count, { ...windows, slowdown: delta ? new Map([[fn, 1 + delta]]) : undefined }, 5);
+  const obs = observe(
+    service,
+    count,
+    { ...windows, slowdown: delta ? new Map([[fn, 1 + delta]]) : undefined },
+    5,
+  );
   const xs = obs.map((o) => (o.functions.get(service.names[fn])?.self ?? 0) / o.total);
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   return { mean, variance: xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1), n: xs.length };
@@ -42,7 +48,9 @@ describe('synthetic profiles', () => {
   it.each([0, 0.5])('windowWeights is the truth behind observe (slowdown %p)', (delta) => {
     // The function with the largest self share, and one near 1 %.
     const top = Array.from(means.keys()).sort((a, b) => means[b] - means[a])[0];
-    const onePercent = Array.from(means.keys()).sort((a, b) => Math.abs(means[a] - 0.01) - Math.abs(means[b] - 0.01))[0];
+    const onePercent = Array.from(means.keys()).sort(
+      (a, b) => Math.abs(means[a] - 0.01) - Math.abs(means[b] - 0.01),
+    )[0];
     for (const fn of [top, onePercent]) {
       const t = truth(fn, delta);
       const s = sampled(fn, delta);

@@ -26,8 +26,20 @@ interface Answer {
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
-async function call(method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
-  const res = await fetch(server.url + path, { method, headers: body === undefined ? headers : { 'content-type': path.startsWith('/ingest') ? 'text/plain' : 'application/json', ...headers }, body });
+async function call(
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<Answer> {
+  const res = await fetch(server.url + path, {
+    method,
+    headers:
+      body === undefined
+        ? headers
+        : { 'content-type': path.startsWith('/ingest') ? 'text/plain' : 'application/json', ...headers },
+    body,
+  });
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()).toString('base64') };
 }
 
@@ -43,16 +55,32 @@ interface Names {
 
 const tok: Record<string, { token: string; id: string }> = {};
 let realB: Names;
-const madeUp: Names = { service: 'never-was', regression: 'ffffffffffffffffffff', token: '0123456789abcdef', job: 'no-such-job' };
+const madeUp: Names = {
+  service: 'never-was',
+  regression: 'ffffffffffffffffffff',
+  token: '0123456789abcdef',
+  job: 'no-such-job',
+};
 
 beforeAll(async () => {
   server = await startServer({ auth: { mode: 'token', adminToken: ADMIN, cacheMs: 1000 } }, async () => {
     // Detect jobs fail at once, so each tenant has a job in the dead-letter view.
-    runner = createJobRunner({ processors: { detect: async () => { throw new UnrecoverableJobError('failed on purpose'); } }, log: () => undefined });
+    runner = createJobRunner({
+      processors: {
+        detect: async () => {
+          throw new UnrecoverableJobError('failed on purpose');
+        },
+      },
+      log: () => undefined,
+    });
     return runner;
   });
   const make = async (tenant: string, scopes: string[]) => {
-    const res = await fetch(`${server.url}/api/v1/tokens`, { method: 'POST', headers: { ...bearer(ADMIN), 'content-type': 'application/json' }, body: JSON.stringify({ tenant, scopes }) });
+    const res = await fetch(`${server.url}/api/v1/tokens`, {
+      method: 'POST',
+      headers: { ...bearer(ADMIN), 'content-type': 'application/json' },
+      body: JSON.stringify({ tenant, scopes }),
+    });
     expect(res.status).toBe(201);
     return (await res.json()) as { token: string; id: string };
   };
@@ -63,83 +91,266 @@ beforeAll(async () => {
   }
   // B's data: a service in two versions, a regression, baseline settings, a failed job.
   for (const [i, version] of ['1', '1', '2', '2'].entries()) {
-    const res = await fetch(`${server.url}/ingest?name=${encodeURIComponent(`secret-svc.cpu{version=${version},team=bravo}`)}&from=${now - 600 + i * 60}&until=${now - 590 + i * 60}`, {
-      method: 'POST', headers: bearer(tok['b-ingest'].token), body: `main;bravo_handler ${10 + i}\nmain;bravo_gc 3\n`,
-    });
+    const res = await fetch(
+      `${server.url}/ingest?name=${encodeURIComponent(`secret-svc.cpu{version=${version},team=bravo}`)}&from=${now - 600 + i * 60}&until=${now - 590 + i * 60}`,
+      {
+        method: 'POST',
+        headers: bearer(tok['b-ingest'].token),
+        body: `main;bravo_handler ${10 + i}\nmain;bravo_gc 3\n`,
+      },
+    );
     expect(res.status).toBe(200);
   }
   // A's own data, so its answers are not trivially empty.
-  expect((await fetch(`${server.url}/ingest?name=mine.cpu&from=${now - 300}`, { method: 'POST', headers: bearer(tok['a-ingest'].token), body: 'main;alpha 5\n' })).status).toBe(200);
+  expect(
+    (
+      await fetch(`${server.url}/ingest?name=mine.cpu&from=${now - 300}`, {
+        method: 'POST',
+        headers: bearer(tok['a-ingest'].token),
+        body: 'main;alpha 5\n',
+      })
+    ).status,
+  ).toBe(200);
   const { regression } = await server.store.regressions.record('b', {
-    id: 'b0b0b0b0b0b0b0b0b0b0', service: 'secret-svc', type: 'cpu', unit: 'samples', function: 'bravo_handler', measure: 'self', kind: 'version',
-    baseline: { query: 'secret-svc{version="1"}', from: (now - 600) * 1000, until: (now - 480) * 1000, profiles: 2, value: 0.1 },
-    candidate: { query: 'secret-svc{version="2"}', from: (now - 480) * 1000, until: (now - 360) * 1000, profiles: 2, value: 0.2 },
-    effect: 0.1, relative: 1, ci: [0.05, 0.15], p: 1e-6, q: 1e-5,
+    id: 'b0b0b0b0b0b0b0b0b0b0',
+    service: 'secret-svc',
+    type: 'cpu',
+    unit: 'samples',
+    function: 'bravo_handler',
+    measure: 'self',
+    kind: 'version',
+    baseline: {
+      query: 'secret-svc{version="1"}',
+      from: (now - 600) * 1000,
+      until: (now - 480) * 1000,
+      profiles: 2,
+      value: 0.1,
+    },
+    candidate: {
+      query: 'secret-svc{version="2"}',
+      from: (now - 480) * 1000,
+      until: (now - 360) * 1000,
+      profiles: 2,
+      value: 0.2,
+    },
+    effect: 0.1,
+    relative: 1,
+    ci: [0.05, 0.15],
+    p: 1e-6,
+    q: 1e-5,
   });
-  expect((await fetch(`${server.url}/api/v1/baselines?service=secret-svc`, { method: 'PUT', headers: { ...bearer(tok['b-admin'].token), 'content-type': 'application/json' }, body: '{"windowMs":7200000}' })).status).toBe(200);
-  expect((await fetch(`${server.url}/api/v1/budgets?service=secret-svc`, {
-    method: 'PUT', headers: { ...bearer(tok['b-admin'].token), 'content-type': 'application/json' }, body: '{"budgets":[{"name":"b-budget","function":"bravo_handler","share":"50%"}]}',
-  })).status).toBe(200);
-  const job = await runner.enqueue('detect', { tenant: 'b', service: 'secret-svc' }, { jobId: 'detect-b-secret' });
+  expect(
+    (
+      await fetch(`${server.url}/api/v1/baselines?service=secret-svc`, {
+        method: 'PUT',
+        headers: { ...bearer(tok['b-admin'].token), 'content-type': 'application/json' },
+        body: '{"windowMs":7200000}',
+      })
+    ).status,
+  ).toBe(200);
+  expect(
+    (
+      await fetch(`${server.url}/api/v1/budgets?service=secret-svc`, {
+        method: 'PUT',
+        headers: { ...bearer(tok['b-admin'].token), 'content-type': 'application/json' },
+        body: '{"budgets":[{"name":"b-budget","function":"bravo_handler","share":"50%"}]}',
+      })
+    ).status,
+  ).toBe(200);
+  const job = await runner.enqueue(
+    'detect',
+    { tenant: 'b', service: 'secret-svc' },
+    { jobId: 'detect-b-secret' },
+  );
   const deadline = Date.now() + 10_000;
-  while ((await runner.failed()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while ((await runner.failed()).length === 0 && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
   realB = { service: 'secret-svc', regression: regression.id, token: tok['b-read'].id, job: job.id };
 }, 60_000);
 afterAll(() => server?.close());
 
-const sel = (service: string, extra: Record<string, string> = {}) => new URLSearchParams({ query: `${service}{team=~".*"}`, type: 'cpu', from: FROM, until: UNTIL, ...extra }).toString();
-const sides = (service: string) => new URLSearchParams({
-  type: 'cpu', leftQuery: `${service}{version="1"}`, rightQuery: `${service}{version="2"}`, leftFrom: FROM, leftUntil: UNTIL, rightFrom: FROM, rightUntil: UNTIL,
-}).toString();
+const sel = (service: string, extra: Record<string, string> = {}) =>
+  new URLSearchParams({
+    query: `${service}{team=~".*"}`,
+    type: 'cpu',
+    from: FROM,
+    until: UNTIL,
+    ...extra,
+  }).toString();
+const sides = (service: string) =>
+  new URLSearchParams({
+    type: 'cpu',
+    leftQuery: `${service}{version="1"}`,
+    rightQuery: `${service}{version="2"}`,
+    leftFrom: FROM,
+    leftUntil: UNTIL,
+    rightFrom: FROM,
+    rightUntil: UNTIL,
+  }).toString();
 
 /**
  * Every endpoint with tenant data, as a request naming things (`n`). `as`
  * is the scope the probe uses (writes need admin). Keys are the routes as
  * the app declares them.
  */
-const PROBES: Record<string, { as: 'read' | 'admin' | 'ingest'; req: (n: Names) => { method: string; path: string; body?: string } }> = {
-  'POST /ingest': { as: 'ingest', req: (n) => ({ method: 'POST', path: `/ingest?name=${n.service}.cpu&from=${now - 100}`, body: 'probe 1\n' }) },
+const PROBES: Record<
+  string,
+  { as: 'read' | 'admin' | 'ingest'; req: (n: Names) => { method: string; path: string; body?: string } }
+> = {
+  'POST /ingest': {
+    as: 'ingest',
+    req: (n) => ({
+      method: 'POST',
+      path: `/ingest?name=${n.service}.cpu&from=${now - 100}`,
+      body: 'probe 1\n',
+    }),
+  },
   'GET /api/v1/services': { as: 'read', req: () => ({ method: 'GET', path: '/api/v1/services' }) },
-  'GET /api/v1/profile-types': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/profile-types?service=${n.service}` }) },
-  'GET /api/v1/labels': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/labels?service=${n.service}&from=${FROM}&until=${UNTIL}` }) },
-  'GET /api/v1/label-values': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/label-values?service=${n.service}&label=version&from=${FROM}&until=${UNTIL}` }) },
+  'GET /api/v1/profile-types': {
+    as: 'read',
+    req: (n) => ({ method: 'GET', path: `/api/v1/profile-types?service=${n.service}` }),
+  },
+  'GET /api/v1/labels': {
+    as: 'read',
+    req: (n) => ({ method: 'GET', path: `/api/v1/labels?service=${n.service}&from=${FROM}&until=${UNTIL}` }),
+  },
+  'GET /api/v1/label-values': {
+    as: 'read',
+    req: (n) => ({
+      method: 'GET',
+      path: `/api/v1/label-values?service=${n.service}&label=version&from=${FROM}&until=${UNTIL}`,
+    }),
+  },
   'GET /api/v1/top': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/top?${sel(n.service)}` }) },
-  'GET /api/v1/flamegraph': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/flamegraph?${sel(n.service)}` }) },
-  'GET /api/v1/diff': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/diff?${sides(n.service)}` }) },
-  'GET /api/v1/timeline': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/timeline?${sel(n.service, { step: '60' })}` }) },
-  'GET /api/v1/export': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/export?${sel(n.service, { format: 'folded' })}` }) },
-  'GET /api/v1/compare': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/compare?${sides(n.service)}` }) },
-  'GET /api/v1/regressions': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/regressions?service=${n.service}` }) },
-  'GET /api/v1/regressions/:id': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/regressions/${n.regression}` }) },
-  'PATCH /api/v1/regressions/:id': { as: 'admin', req: (n) => ({ method: 'PATCH', path: `/api/v1/regressions/${n.regression}`, body: '{"status":"resolved"}' }) },
-  'GET /api/v1/baselines': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/baselines?service=${n.service}` }) },
-  'PUT /api/v1/baselines': { as: 'admin', req: (n) => ({ method: 'PUT', path: `/api/v1/baselines?service=${n.service}`, body: '{"versionLabel":"release"}' }) },
-  'GET /api/v1/budgets': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/budgets?service=${n.service}` }) },
-  'PUT /api/v1/budgets': { as: 'admin', req: (n) => ({ method: 'PUT', path: `/api/v1/budgets?service=${n.service}`, body: '{"budgets":[{"name":"probe","rate":1}]}' }) },
-  'GET /api/v1/budgets/schema': { as: 'read', req: () => ({ method: 'GET', path: '/api/v1/budgets/schema' }) },
-  'GET /api/v1/budgets/series': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/budgets/series?service=${n.service}&name=b-budget&from=${FROM}&until=${UNTIL}` }) },
-  'POST /api/v1/budgets/evaluate': { as: 'read', req: (n) => ({ method: 'POST', path: '/api/v1/budgets/evaluate', body: JSON.stringify({ candidate: { query: `${n.service}{version="2"}`, from: FROM, until: UNTIL } }) }) },
-  'GET /api/v1/gate': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/gate?service=${n.service}&version=2&baseline=1&from=${FROM}&until=${UNTIL}` }) },
+  'GET /api/v1/flamegraph': {
+    as: 'read',
+    req: (n) => ({ method: 'GET', path: `/api/v1/flamegraph?${sel(n.service)}` }),
+  },
+  'GET /api/v1/diff': {
+    as: 'read',
+    req: (n) => ({ method: 'GET', path: `/api/v1/diff?${sides(n.service)}` }),
+  },
+  'GET /api/v1/timeline': {
+    as: 'read',
+    req: (n) => ({ method: 'GET', path: `/api/v1/timeline?${sel(n.service, { step: '60' })}` }),
+  },
+  'GET /api/v1/export': {
+    as: 'read',
+    req: (n) => ({ method: 'GET', path: `/api/v1/export?${sel(n.service, { format: 'folded' })}` }),
+  },
+  'GET /api/v1/compare': {
+    as: 'read',
+    req: (n) => ({ method: 'GET', path: `/api/v1/compare?${sides(n.service)}` }),
+  },
+  'GET /api/v1/regressions': {
+    as: 'read',
+    req: (n) => ({ method: 'GET', path: `/api/v1/regressions?service=${n.service}` }),
+  },
+  'GET /api/v1/regressions/:id': {
+    as: 'read',
+    req: (n) => ({ method: 'GET', path: `/api/v1/regressions/${n.regression}` }),
+  },
+  'PATCH /api/v1/regressions/:id': {
+    as: 'admin',
+    req: (n) => ({
+      method: 'PATCH',
+      path: `/api/v1/regressions/${n.regression}`,
+      body: '{"status":"resolved"}',
+    }),
+  },
+  'GET /api/v1/baselines': {
+    as: 'read',
+    req: (n) => ({ method: 'GET', path: `/api/v1/baselines?service=${n.service}` }),
+  },
+  'PUT /api/v1/baselines': {
+    as: 'admin',
+    req: (n) => ({
+      method: 'PUT',
+      path: `/api/v1/baselines?service=${n.service}`,
+      body: '{"versionLabel":"release"}',
+    }),
+  },
+  'GET /api/v1/budgets': {
+    as: 'read',
+    req: (n) => ({ method: 'GET', path: `/api/v1/budgets?service=${n.service}` }),
+  },
+  'PUT /api/v1/budgets': {
+    as: 'admin',
+    req: (n) => ({
+      method: 'PUT',
+      path: `/api/v1/budgets?service=${n.service}`,
+      body: '{"budgets":[{"name":"probe","rate":1}]}',
+    }),
+  },
+  'GET /api/v1/budgets/schema': {
+    as: 'read',
+    req: () => ({ method: 'GET', path: '/api/v1/budgets/schema' }),
+  },
+  'GET /api/v1/budgets/series': {
+    as: 'read',
+    req: (n) => ({
+      method: 'GET',
+      path: `/api/v1/budgets/series?service=${n.service}&name=b-budget&from=${FROM}&until=${UNTIL}`,
+    }),
+  },
+  'POST /api/v1/budgets/evaluate': {
+    as: 'read',
+    req: (n) => ({
+      method: 'POST',
+      path: '/api/v1/budgets/evaluate',
+      body: JSON.stringify({ candidate: { query: `${n.service}{version="2"}`, from: FROM, until: UNTIL } }),
+    }),
+  },
+  'GET /api/v1/gate': {
+    as: 'read',
+    req: (n) => ({
+      method: 'GET',
+      path: `/api/v1/gate?service=${n.service}&version=2&baseline=1&from=${FROM}&until=${UNTIL}`,
+    }),
+  },
   'GET /api/v1/jobs': { as: 'read', req: () => ({ method: 'GET', path: '/api/v1/jobs' }) },
-  'POST /api/v1/jobs/:id/retry': { as: 'admin', req: (n) => ({ method: 'POST', path: `/api/v1/jobs/${n.job}/retry` }) },
+  'POST /api/v1/jobs/:id/retry': {
+    as: 'admin',
+    req: (n) => ({ method: 'POST', path: `/api/v1/jobs/${n.job}/retry` }),
+  },
   'GET /api/v1/tokens': { as: 'admin', req: () => ({ method: 'GET', path: '/api/v1/tokens' }) },
-  'POST /api/v1/tokens': { as: 'admin', req: () => ({ method: 'POST', path: '/api/v1/tokens', body: '{"scopes":["read"],"name":"probe"}' }) },
-  'DELETE /api/v1/tokens/:id': { as: 'admin', req: (n) => ({ method: 'DELETE', path: `/api/v1/tokens/${n.token}` }) },
+  'POST /api/v1/tokens': {
+    as: 'admin',
+    req: () => ({ method: 'POST', path: '/api/v1/tokens', body: '{"scopes":["read"],"name":"probe"}' }),
+  },
+  'DELETE /api/v1/tokens/:id': {
+    as: 'admin',
+    req: (n) => ({ method: 'DELETE', path: `/api/v1/tokens/${n.token}` }),
+  },
 };
 
 /** The probes, pushes last: A's pushes add services to A's own list, which the listing probes would otherwise see change between two calls. */
-const probes = () => Object.entries(PROBES).sort(([x], [y]) => Number(x === 'POST /ingest') - Number(y === 'POST /ingest'));
+const probes = () =>
+  Object.entries(PROBES).sort(([x], [y]) => Number(x === 'POST /ingest') - Number(y === 'POST /ingest'));
 
 /** `METHOD /path` of every route the app declares under /ingest and /api/v1. */
 function declaredRoutes(): string[] {
-  const { app, close } = createApp({ store: server.store, ingestWorkers: 0, jobs: runner, auth: { mode: 'token', adminToken: ADMIN }, log: () => undefined });
+  const { app, close } = createApp({
+    store: server.store,
+    ingestWorkers: 0,
+    jobs: runner,
+    auth: { mode: 'token', adminToken: ADMIN },
+    log: () => undefined,
+  });
   void close();
-  type Layer = { route?: { path: string; methods: Record<string, boolean> }; handle: { stack?: Layer[] }; match(path: string): boolean };
+  type Layer = {
+    route?: { path: string; methods: Record<string, boolean> };
+    handle: { stack?: Layer[] };
+    match(path: string): boolean;
+  };
   const out = new Set<string>();
   const walk = (stack: Layer[], prefix: string) => {
     for (const layer of stack) {
-      if (layer.route) for (const m of Object.keys(layer.route.methods)) out.add(`${m.toUpperCase()} ${prefix}${layer.route.path}`);
-      else if (layer.handle.stack) walk(layer.handle.stack, layer.match('/api/v1/x') && !layer.match('/x') ? '/api/v1' : prefix);
+      if (layer.route)
+        for (const m of Object.keys(layer.route.methods))
+          out.add(`${m.toUpperCase()} ${prefix}${layer.route.path}`);
+      else if (layer.handle.stack)
+        walk(layer.handle.stack, layer.match('/api/v1/x') && !layer.match('/x') ? '/api/v1' : prefix);
     }
   };
   walk((app as unknown as { router: { stack: Layer[] } }).router.stack, '');
@@ -151,7 +362,10 @@ function normalise(a: Answer, n: Names): string {
   let s = text(a);
   for (const v of Object.values(n)) s = s.split(v).join('<name>');
   // Answers that carry the clock or fresh ids (a made token, a stored push).
-  s = s.replace(/"(time|created)":\d+/g, '"$1":0').replace(/"token":"fw_[^"]+"/g, '"token":"*"').replace(/"id":"[0-9a-f]{16}"/g, '"id":"*"');
+  s = s
+    .replace(/"(time|created)":\d+/g, '"$1":0')
+    .replace(/"token":"fw_[^"]+"/g, '"token":"*"')
+    .replace(/"id":"[0-9a-f]{16}"/g, '"id":"*"');
   return `${a.status} ${s}`;
 }
 
@@ -161,7 +375,14 @@ describe('tenant A cannot reach or infer tenant B', () => {
   });
 
   it('sanity: B itself gets real answers from the probes that name its things', async () => {
-    for (const key of ['GET /api/v1/top', 'GET /api/v1/diff', 'GET /api/v1/export', 'GET /api/v1/regressions/:id', 'GET /api/v1/labels', 'GET /api/v1/jobs']) {
+    for (const key of [
+      'GET /api/v1/top',
+      'GET /api/v1/diff',
+      'GET /api/v1/export',
+      'GET /api/v1/regressions/:id',
+      'GET /api/v1/labels',
+      'GET /api/v1/jobs',
+    ]) {
       const r = PROBES[key].req(realB);
       const b = await call(r.method, r.path, bearer(tok[`b-${PROBES[key].as}`].token), r.body);
       expect([key, b.status]).toEqual([key, 200]);
@@ -194,31 +415,65 @@ describe('tenant A cannot reach or infer tenant B', () => {
 
   it("left B's things as they were: A's writes landed in A, or nowhere", async () => {
     const b = bearer(tok['b-admin'].token);
-    const reg = (await (await fetch(`${server.url}/api/v1/regressions/${realB.regression}`, { headers: b })).json()) as { status: string };
+    const reg = (await (
+      await fetch(`${server.url}/api/v1/regressions/${realB.regression}`, { headers: b })
+    ).json()) as { status: string };
     expect(reg.status).toBe('open');
-    const settings = (await (await fetch(`${server.url}/api/v1/baselines?service=secret-svc`, { headers: b })).json()) as { versionLabel: string; windowMs: number };
+    const settings = (await (
+      await fetch(`${server.url}/api/v1/baselines?service=secret-svc`, { headers: b })
+    ).json()) as { versionLabel: string; windowMs: number };
     expect(settings).toMatchObject({ versionLabel: 'version', windowMs: 7_200_000 });
-    expect((await fetch(`${server.url}/api/v1/services`, { headers: bearer(tok['b-read'].token) })).status).toBe(200);
-    const top = (await (await fetch(`${server.url}/api/v1/top?${sel('secret-svc')}`, { headers: b })).json()) as { total: number; functions: { name: string }[] };
+    expect(
+      (await fetch(`${server.url}/api/v1/services`, { headers: bearer(tok['b-read'].token) })).status,
+    ).toBe(200);
+    const top = (await (
+      await fetch(`${server.url}/api/v1/top?${sel('secret-svc')}`, { headers: b })
+    ).json()) as { total: number; functions: { name: string }[] };
     expect(top.total).toBe(10 + 11 + 12 + 13 + 4 * 3);
     expect(top.functions.map((f) => f.name)).not.toContain('probe');
     // B's job is still failed, for B to see and retry; A saw only its own (none).
-    const jobs = (await (await fetch(`${server.url}/api/v1/jobs`, { headers: b })).json()) as { failed: { id: string }[]; counts?: unknown };
+    const jobs = (await (await fetch(`${server.url}/api/v1/jobs`, { headers: b })).json()) as {
+      failed: { id: string }[];
+      counts?: unknown;
+    };
     expect(jobs.failed.map((j) => j.id)).toEqual(['detect-b-secret']);
     expect(jobs.counts).toBeUndefined();
     // B's token list is B's alone, B's read token still works.
-    const list = (await (await fetch(`${server.url}/api/v1/tokens`, { headers: b })).json()) as { id: string; tenant: string }[];
+    const list = (await (await fetch(`${server.url}/api/v1/tokens`, { headers: b })).json()) as {
+      id: string;
+      tenant: string;
+    }[];
     expect(list.every((t) => t.tenant === 'b')).toBe(true);
     expect(list.map((t) => t.id)).toContain(realB.token);
     // A's pushes under B's service name are A's.
-    expect(await (await fetch(`${server.url}/api/v1/services`, { headers: bearer(tok['a-read'].token) })).json()).toEqual(['mine', 'never-was', 'secret-svc']);
-    expect((await (await fetch(`${server.url}/api/v1/top?${sel('secret-svc')}`, { headers: bearer(tok['a-read'].token) })).json() as { functions: { name: string }[] }).functions.map((f) => f.name)).toEqual(['probe']);
+    expect(
+      await (await fetch(`${server.url}/api/v1/services`, { headers: bearer(tok['a-read'].token) })).json(),
+    ).toEqual(['mine', 'never-was', 'secret-svc']);
+    expect(
+      (
+        (await (
+          await fetch(`${server.url}/api/v1/top?${sel('secret-svc')}`, {
+            headers: bearer(tok['a-read'].token),
+          })
+        ).json()) as { functions: { name: string }[] }
+      ).functions.map((f) => f.name),
+    ).toEqual(['probe']);
   });
 
   it('the operator sees the whole queue; B retries its own job', async () => {
-    const all = (await (await fetch(`${server.url}/api/v1/jobs`, { headers: bearer(ADMIN) })).json()) as { counts: Record<string, unknown>; failed: unknown[] };
+    const all = (await (await fetch(`${server.url}/api/v1/jobs`, { headers: bearer(ADMIN) })).json()) as {
+      counts: Record<string, unknown>;
+      failed: unknown[];
+    };
     expect(Object.keys(all.counts)).toEqual(['detect']);
     expect(all.failed).toHaveLength(1);
-    expect((await fetch(`${server.url}/api/v1/jobs/${realB.job}/retry`, { method: 'POST', headers: bearer(tok['b-admin'].token) })).status).toBe(200);
+    expect(
+      (
+        await fetch(`${server.url}/api/v1/jobs/${realB.job}/retry`, {
+          method: 'POST',
+          headers: bearer(tok['b-admin'].token),
+        })
+      ).status,
+    ).toBe(200);
   });
 });

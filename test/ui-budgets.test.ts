@@ -28,7 +28,13 @@ const slotTime = (i: number) => now - 3300 + i * 270;
 const dbShare = (i: number) => (i < 6 ? 250 : 500);
 
 function folded(db: number): string {
-  return [`main;api;db.query ${db}`, 'main;api;JSON.parse 30', 'main;api;JSON.parseInner 5', `main;api;${XSS_FN} 10`, `main;api;render ${1000 - db - 45}`].join('\n');
+  return [
+    `main;api;db.query ${db}`,
+    'main;api;JSON.parse 30',
+    'main;api;JSON.parseInner 5',
+    `main;api;${XSS_FN} 10`,
+    `main;api;render ${1000 - db - 45}`,
+  ].join('\n');
 }
 
 const BUDGETS = `defaults:
@@ -65,14 +71,48 @@ beforeAll(async () => {
   for (let i = 0; i < SLOTS; i++) {
     for (const inst of ['a', 'b']) {
       const t = slotTime(i);
-      expect((await ingest(server.url, { name: `shop.cpu{instance=${inst}}`, from: String(t), until: String(t + 10), units: 'samples' }, folded(dbShare(i)))).status).toBe(200);
+      expect(
+        (
+          await ingest(
+            server.url,
+            { name: `shop.cpu{instance=${inst}}`, from: String(t), until: String(t + 10), units: 'samples' },
+            folded(dbShare(i)),
+          )
+        ).status,
+      ).toBe(200);
       // Four request counts in all: too few observations for the per-order budget to say anything.
-      if (i < 2) expect((await ingest(server.url, { name: `shop.orders{instance=${inst}}`, from: String(t), until: String(t + 10), units: 'count' }, 'orders 10')).status).toBe(200);
+      if (i < 2)
+        expect(
+          (
+            await ingest(
+              server.url,
+              {
+                name: `shop.orders{instance=${inst}}`,
+                from: String(t),
+                until: String(t + 10),
+                units: 'count',
+              },
+              'orders 10',
+            )
+          ).status,
+        ).toBe(200);
     }
   }
-  expect((await ingest(server.url, { name: 'bare.cpu', from: String(now - 600), until: String(now - 590), units: 'samples' }, 'main;work 100')).status).toBe(200);
+  expect(
+    (
+      await ingest(
+        server.url,
+        { name: 'bare.cpu', from: String(now - 600), until: String(now - 590), units: 'samples' },
+        'main;work 100',
+      )
+    ).status,
+  ).toBe(200);
   await server.store.writer.drain();
-  const put = await fetch(`${server.url}/api/v1/budgets?service=shop`, { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: BUDGETS });
+  const put = await fetch(`${server.url}/api/v1/budgets?service=shop`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/yaml' },
+    body: BUDGETS,
+  });
   expect(put.status).toBe(200);
   browser = await launchBrowser();
 }, 120_000);
@@ -98,16 +138,36 @@ const card = (name: string) => page.locator(`.budget-card[data-budget="${name}"]
 const chartOf = (name: string) => `window.__flamewatch.budgets.charts.get(${JSON.stringify(name)})`;
 
 async function loaded(view: 'budgets' | 'explore'): Promise<void> {
-  await page.waitForFunction(`window.__flamewatch && window.__flamewatch.timings.${view} !== undefined`, undefined, { timeout: 30_000 });
+  await page.waitForFunction(
+    `window.__flamewatch && window.__flamewatch.timings.${view} !== undefined`,
+    undefined,
+    { timeout: 30_000 },
+  );
   await page.waitForLoadState('networkidle');
 }
 
 test('each budget with its verdict, severity and owner, and its value over time against the limit', async () => {
   await page.goto(`${server.url}/?view=budgets&service=shop`);
   await loaded('budgets');
-  expect(await page.locator('.budget-card .budget-name').allTextContents()).toEqual(['db-share', 'json', 'cpu-rate', 'per-order', 'db-growth', 'untrusted']);
-  const verdicts = await js<Record<string, string>>(`Object.fromEntries([...document.querySelectorAll('.budget-card')].map((c) => [c.dataset.budget, c.querySelector('.badge.verdict').textContent]))`);
-  expect(verdicts).toEqual({ 'db-share': 'fail', json: 'pass', 'cpu-rate': 'pass', 'per-order': 'inconclusive', 'db-growth': 'inconclusive', untrusted: 'pass' });
+  expect(await page.locator('.budget-card .budget-name').allTextContents()).toEqual([
+    'db-share',
+    'json',
+    'cpu-rate',
+    'per-order',
+    'db-growth',
+    'untrusted',
+  ]);
+  const verdicts = await js<Record<string, string>>(
+    `Object.fromEntries([...document.querySelectorAll('.budget-card')].map((c) => [c.dataset.budget, c.querySelector('.badge.verdict').textContent]))`,
+  );
+  expect(verdicts).toEqual({
+    'db-share': 'fail',
+    json: 'pass',
+    'cpu-rate': 'pass',
+    'per-order': 'inconclusive',
+    'db-growth': 'inconclusive',
+    untrusted: 'pass',
+  });
   // A blocking budget failed.
   expect(await page.locator('.budget-overall .badge').getAttribute('data-verdict')).toBe('fail');
   expect(await page.locator('.budget-overall').textContent()).toContain('1 fail · 2 inconclusive · 3 pass');
@@ -122,25 +182,38 @@ test('each budget with its verdict, severity and owner, and its value over time 
   expect(await card('json').locator('.budget-value .value').textContent()).toBe('3.50 %');
   expect(await card('cpu-rate').locator('.budget-value .value').textContent()).toBe('100/s'); // 1000 samples per 10 s
   expect(await card('per-order').locator('.budget-value .value').textContent()).toBe('100'); // 1000 samples per 10 orders
-  expect(await card('per-order').locator('.budget-reason').textContent()).toContain('needs at least 5 observations; has 4');
+  expect(await card('per-order').locator('.budget-reason').textContent()).toContain(
+    'needs at least 5 observations; has 4',
+  );
   expect(await card('db-growth').locator('.budget-reason').textContent()).toContain('the baseline has 0');
 
   // The chart: twelve points, the limit, and the stretch over it (the last six points).
-  const chart = await js<{ points: { t: number; value: number }[]; limit: number; windows: [number, number][] }>(
-    `(() => { const c = ${chartOf('db-share')}; return { points: c.points, limit: c.limit, windows: c.windows }; })()`);
+  const chart = await js<{
+    points: { t: number; value: number }[];
+    limit: number;
+    windows: [number, number][];
+  }>(
+    `(() => { const c = ${chartOf('db-share')}; return { points: c.points, limit: c.limit, windows: c.windows }; })()`,
+  );
   expect(chart.points).toHaveLength(SLOTS);
   expect(chart.points.map((p) => p.value)).toEqual([...Array(SLOTS)].map((_, i) => dbShare(i) / 1000));
   expect(chart.limit).toBe(0.3);
   expect(chart.windows).toHaveLength(1);
   expect(chart.windows[0][0]).toBe(chart.points[6].t);
   const svg = card('db-share').locator('.budget-chart svg');
-  expect((await svg.locator('path.value-line').getAttribute('d'))!.split(/[ML]/).filter(Boolean)).toHaveLength(SLOTS);
+  expect(
+    (await svg.locator('path.value-line').getAttribute('d'))!.split(/[ML]/).filter(Boolean),
+  ).toHaveLength(SLOTS);
   expect(await svg.locator('line.limit-line').count()).toBe(1);
   expect(await svg.locator('text.limit-label').textContent()).toBe('limit 30%');
   expect(await svg.locator('.point.over').count()).toBe(6);
   expect(await svg.locator('rect.over-window').count()).toBe(1);
   // The limit line sits where the y scale puts 30 %: between the 25 % and 50 % points.
-  const ys = await js<{ limit: number; under: number; over: number }>(`(() => { const s = document.querySelector('.budget-card[data-budget="db-share"] svg');
+  const ys = await js<{
+    limit: number;
+    under: number;
+    over: number;
+  }>(`(() => { const s = document.querySelector('.budget-card[data-budget="db-share"] svg');
     const cy = (sel) => Number(s.querySelector(sel).getAttribute('cy'));
     return { limit: Number(s.querySelector('line.limit-line').getAttribute('y1')), under: cy('.point:not(.over) .dot'), over: cy('.point.over .dot') }; })()`);
   expect(ys.limit).toBeLessThan(ys.under);
@@ -179,7 +252,9 @@ test('the stretch over the limit and a single point open the flame graph of that
   // Back to the budgets, then one point below the limit: its step only.
   await page.goBack();
   await loaded('budgets');
-  const first = await js<{ t: number; step: number }>(`(() => { const c = ${chartOf('db-share')}; return { t: c.points[0].t, step: c.stepMs }; })()`);
+  const first = await js<{ t: number; step: number }>(
+    `(() => { const c = ${chartOf('db-share')}; return { t: c.points[0].t, step: c.stepMs }; })()`,
+  );
   await card('db-share').locator('.point').first().click();
   await loaded('explore');
   expect([Number(param('from')), Number(param('until'))]).toEqual([first.t, first.t + first.step]);
@@ -249,13 +324,23 @@ test('a service without budgets says how to add them', async () => {
 
 test('loading and error states, and Retry', async () => {
   let release!: () => void;
-  const held = new Promise<void>((r) => { release = r; });
-  let fail = false;
-  await page.route((url) => url.pathname === '/api/v1/budgets', async (route) => {
-    if (fail) return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: 'the store is unavailable' }) });
-    await held;
-    return route.continue();
+  const held = new Promise<void>((r) => {
+    release = r;
   });
+  let fail = false;
+  await page.route(
+    (url) => url.pathname === '/api/v1/budgets',
+    async (route) => {
+      if (fail)
+        return route.fulfill({
+          status: 503,
+          contentType: 'application/json',
+          body: JSON.stringify({ error: 'the store is unavailable' }),
+        });
+      await held;
+      return route.continue();
+    },
+  );
   await page.goto(`${server.url}/?view=budgets&service=shop`);
   // The list is held back: the page says it is loading it.
   await page.locator('.notice-loading', { hasText: 'Loading budgets' }).waitFor({ timeout: 10_000 });

@@ -31,11 +31,35 @@ beforeAll(async () => {
   const now = Math.floor(Date.now() / 1000);
   for (let i = 0; i < 6; i++) {
     const t = now - 1800 + i * 120;
-    expect((await ingest(server.url, { name: 'shop.cpu{version=1.4}', from: String(t), until: String(t + 10), units: 'samples' }, V14)).status).toBe(200);
-    expect((await ingest(server.url, { name: 'shop.cpu{version=1.5}', from: String(t + 60), until: String(t + 70), units: 'samples' }, V15)).status).toBe(200);
+    expect(
+      (
+        await ingest(
+          server.url,
+          { name: 'shop.cpu{version=1.4}', from: String(t), until: String(t + 10), units: 'samples' },
+          V14,
+        )
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await ingest(
+          server.url,
+          { name: 'shop.cpu{version=1.5}', from: String(t + 60), until: String(t + 70), units: 'samples' },
+          V15,
+        )
+      ).status,
+    ).toBe(200);
   }
   const real = fs.readFileSync(nodeCpu);
-  expect((await ingest(server.url, { name: 'node-real', format: 'pprof', from: String(now - 600), until: String(now - 590) }, real)).status).toBe(200);
+  expect(
+    (
+      await ingest(
+        server.url,
+        { name: 'node-real', format: 'pprof', from: String(now - 600), until: String(now - 590) },
+        real,
+      )
+    ).status,
+  ).toBe(200);
   await server.store.writer.drain();
   browser = await launchBrowser();
 }, 120_000);
@@ -60,7 +84,11 @@ const js = <T>(code: string): Promise<T> => page.evaluate(code) as Promise<T>;
 const graphOf = (view: 'explore' | 'compare') => `window.__flamewatch.${view}.graph`;
 
 async function loaded(view: 'explore' | 'compare'): Promise<void> {
-  await page.waitForFunction(`window.__flamewatch && window.__flamewatch.timings.${view} !== undefined`, undefined, { timeout: 20_000 });
+  await page.waitForFunction(
+    `window.__flamewatch && window.__flamewatch.timings.${view} !== undefined`,
+    undefined,
+    { timeout: 20_000 },
+  );
   // The query bar fills its selects after the graph draws; let the layout settle before clicking by coordinates.
   await page.waitForLoadState('networkidle');
 }
@@ -70,7 +98,11 @@ async function labelled(view: 'explore' | 'compare' = 'explore'): Promise<string
 }
 
 /** Clicks the middle of the widest drawn node with this name, at its position in the page now. */
-async function clickNode(name: string, view: 'explore' | 'compare' = 'explore', modifiers: ('Shift')[] = []): Promise<void> {
+async function clickNode(
+  name: string,
+  view: 'explore' | 'compare' = 'explore',
+  modifiers: 'Shift'[] = [],
+): Promise<void> {
   // Let pending redraws (a scrollbar appearing resizes the canvas) land, so the boxes are current.
   await js('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
   const at = await js<{ x: number; y: number } | null>(`(() => {
@@ -122,9 +154,16 @@ describe('explore', () => {
     await loaded('explore');
     expect(await labelled()).toEqual(expect.arrayContaining(['json.parse', 'book.insert', 'gc']));
     await clickNode('orders.match');
-    await page.waitForFunction(`new URL(location.href).searchParams.get('zoom') !== null`, undefined, { timeout: 5000 });
+    await page.waitForFunction(`new URL(location.href).searchParams.get('zoom') !== null`, undefined, {
+      timeout: 5000,
+    });
     expect(JSON.parse(param('zoom')!)).toEqual(['main', 'http.handle', 'orders.match']);
-    expect(await page.locator('.crumbs .crumb').allTextContents()).toEqual(['all', 'main', 'http.handle', 'orders.match']);
+    expect(await page.locator('.crumbs .crumb').allTextContents()).toEqual([
+      'all',
+      'main',
+      'http.handle',
+      'orders.match',
+    ]);
     const zoomed = await labelled();
     expect(zoomed).toEqual(expect.arrayContaining(['book.insert', 'book.scan', 'orders.match']));
     expect(zoomed).not.toContain('json.parse'); // outside the zoomed subtree
@@ -133,7 +172,11 @@ describe('explore', () => {
 
     await page.reload();
     await loaded('explore');
-    expect(await js<number>(`${graphOf('explore')}.model.names[${graphOf('explore')}.model.name[${graphOf('explore')}.zoomNode]]`)).toBe('orders.match');
+    expect(
+      await js<number>(
+        `${graphOf('explore')}.model.names[${graphOf('explore')}.model.name[${graphOf('explore')}.zoomNode]]`,
+      ),
+    ).toBe('orders.match');
 
     await page.goBack();
     await page.waitForFunction(`${graphOf('explore')}.zoomNode === 0`);
@@ -159,25 +202,40 @@ describe('explore', () => {
     const gcColor = await pixelOf('gc');
     expect(gcColor[0]).toBe(gcColor[2]);
     // The table keeps only matching functions.
-    expect((await page.locator('.table-box tbody tr').allTextContents()).every((r) => r.includes('book.'))).toBe(true);
+    expect(
+      (await page.locator('.table-box tbody tr').allTextContents()).every((r) => r.includes('book.')),
+    ).toBe(true);
     await screenshot(page, 'explore-search');
     await page.locator('input.search').fill('/^book\\.(insert|scan)$/');
     await page.locator('input.search').press('Enter');
-    await page.waitForFunction(`(document.querySelector('.status-line .match')||{}).textContent?.includes('/^book')`);
-    expect(Number(await page.locator('.status-line .match').getAttribute('data-match'))).toBeCloseTo((6 * 300 * 2 + 6 * 460) / total, 6);
+    await page.waitForFunction(
+      `(document.querySelector('.status-line .match')||{}).textContent?.includes('/^book')`,
+    );
+    expect(Number(await page.locator('.status-line .match').getAttribute('data-match'))).toBeCloseTo(
+      (6 * 300 * 2 + 6 * 460) / total,
+      6,
+    );
   });
 
   test('keyboard: arrows move focus, Enter zooms, Escape zooms out, s opens the sandwich', async () => {
     await page.goto(`${server.url}/?service=shop&type=cpu:samples`);
     await loaded('explore');
     await page.locator('.explore .graph-box canvas.flame-canvas').focus();
-    const focusName = () => js<string>(`(() => { const g = ${graphOf('explore')}; return g.model.names[g.model.name[g.focusNode]]; })()`);
+    const focusName = () =>
+      js<string>(
+        `(() => { const g = ${graphOf('explore')}; return g.model.names[g.model.name[g.focusNode]]; })()`,
+      );
     await page.keyboard.press('ArrowUp'); // towards the leaves: main
     expect(await focusName()).toBe('main');
     await page.keyboard.press('ArrowUp'); // widest child of main: http.handle
     expect(await focusName()).toBe('http.handle');
     // Key events reach the page asynchronously under load: wait for each to land in the URL.
-    const zoomIs = (path: string[]) => page.waitForFunction(`new URL(location.href).searchParams.get('zoom') === ${JSON.stringify(JSON.stringify(path))}`, undefined, { timeout: 5000 });
+    const zoomIs = (path: string[]) =>
+      page.waitForFunction(
+        `new URL(location.href).searchParams.get('zoom') === ${JSON.stringify(JSON.stringify(path))}`,
+        undefined,
+        { timeout: 5000 },
+      );
     await page.keyboard.press('Enter');
     await zoomIs(['main', 'http.handle']);
     await page.keyboard.press('Escape');
@@ -222,7 +280,9 @@ describe('explore', () => {
   });
 
   test('function names are text, never HTML: table, tooltip and canvas', async () => {
-    await page.goto(`${server.url}/?service=shop&type=cpu:samples&labels=${encodeURIComponent('version="1.4"')}`);
+    await page.goto(
+      `${server.url}/?service=shop&type=cpu:samples&labels=${encodeURIComponent('version="1.4"')}`,
+    );
     await loaded('explore');
     const cells = await page.locator('.table-box td.name').allTextContents();
     expect(cells).toContain(XSS);
@@ -230,7 +290,9 @@ describe('explore', () => {
     await clickNode(XSS);
     expect(await page.locator('.crumbs .crumb.current').textContent()).toBe(XSS);
     const canvas = (await page.locator('.explore .graph-box canvas.flame-canvas').boundingBox())!;
-    const box = await js<{ x: number; y: number; w: number; h: number }>(`${graphOf('explore')}.boxOf(${graphOf('explore')}.zoomNode)`);
+    const box = await js<{ x: number; y: number; w: number; h: number }>(
+      `${graphOf('explore')}.boxOf(${graphOf('explore')}.zoomNode)`,
+    );
     await page.mouse.move(canvas.x + box.x + 20, canvas.y + box.y + 5);
     await page.waitForSelector('.tooltip:not([hidden])');
     expect(await page.locator('.tooltip .tip-name').textContent()).toBe(XSS);
@@ -243,7 +305,9 @@ describe('explore', () => {
     await page.goto(`${server.url}/?service=shop&type=cpu:samples&from=now-5m`);
     await page.waitForSelector('.notice-empty');
     expect(await page.locator('.notice-empty').textContent()).toContain('No profiles for shop');
-    await page.goto(`${server.url}/?service=shop&type=cpu:samples&labels=${encodeURIComponent('version=="bad')}`);
+    await page.goto(
+      `${server.url}/?service=shop&type=cpu:samples&labels=${encodeURIComponent('version=="bad')}`,
+    );
     await page.waitForSelector('.notice-error');
     expect(await page.locator('.notice-error').textContent()).toMatch(/invalid|expected/i);
     expect(await page.locator('.notice-error button').textContent()).toBe('Retry');
@@ -273,11 +337,15 @@ describe('compare', () => {
     await loaded('explore');
     await page.locator('header a.nav', { hasText: 'Compare' }).click();
     await page.locator('select[aria-label="compare by label"]').selectOption('version');
-    await page.waitForFunction(`document.querySelectorAll('select[aria-label="baseline value"] option').length > 1`);
+    await page.waitForFunction(
+      `document.querySelectorAll('select[aria-label="baseline value"] option').length > 1`,
+    );
     await page.locator('select[aria-label="baseline value"]').selectOption('1.4');
     await page.locator('select[aria-label="comparison value"]').selectOption('1.5');
     await page.waitForFunction(`new URL(location.href).searchParams.get('right') === 'version="1.5"'`);
-    await page.waitForFunction(`window.__flamewatch.compare && window.__flamewatch.compare.graph.model && window.__flamewatch.timings.compare`);
+    await page.waitForFunction(
+      `window.__flamewatch.compare && window.__flamewatch.compare.graph.model && window.__flamewatch.timings.compare`,
+    );
     // The function table leads with the function that grew most.
     const first = await page.locator('.compare .table-box tbody tr').first().locator('td').allTextContents();
     expect(first[1]).toBe('book.scan');
@@ -297,7 +365,9 @@ describe('compare', () => {
     const other = await newPage(browser, errors);
     await other.goto(url);
     await other.waitForFunction(`window.__flamewatch.timings && window.__flamewatch.timings.compare`);
-    expect(await other.locator('.compare .table-box tbody tr').first().locator('td').nth(1).textContent()).toBe('book.scan');
+    expect(
+      await other.locator('.compare .table-box tbody tr').first().locator('td').nth(1).textContent(),
+    ).toBe('book.scan');
     await other.close();
 
     // Absolute mode and side by side.
@@ -311,10 +381,14 @@ describe('compare', () => {
   });
 
   test('two time brushes on one label set compare two windows', async () => {
-    await page.goto(`${server.url}/?view=compare&service=shop&type=cpu:samples&left=${encodeURIComponent('version="1.4"')}&right=${encodeURIComponent('version="1.4"')}`);
+    await page.goto(
+      `${server.url}/?view=compare&service=shop&type=cpu:samples&left=${encodeURIComponent('version="1.4"')}&right=${encodeURIComponent('version="1.4"')}`,
+    );
     await page.waitForFunction(`window.__flamewatch.timings && window.__flamewatch.timings.compare`);
     // Same labels: the range is split in halves; every 1.4 push is in the first half.
-    const d = await js<{ L: number; R: number }>(`(() => { const m = window.__flamewatch.compare.graph.model; return { L: m.diff.L, R: m.diff.R }; })()`);
+    const d = await js<{ L: number; R: number }>(
+      `(() => { const m = window.__flamewatch.compare.graph.model; return { L: m.diff.L, R: m.diff.R }; })()`,
+    );
     expect(d.L).toBeGreaterThan(0);
     const svg = (await page.locator('.timeline svg').boundingBox())!;
     // Drag a new comparison brush (bottom band) from the left, outside its current selection, over every push.
@@ -324,7 +398,9 @@ describe('compare', () => {
     await page.mouse.up();
     await page.waitForFunction(`/^\\d+$/.test(new URL(location.href).searchParams.get('rfrom') || '')`);
     await page.waitForFunction(`window.__flamewatch.timings.compare !== undefined`);
-    const after = await js<{ L: number; R: number }>(`(() => { const m = window.__flamewatch.compare.graph.model; return { L: m.diff.L, R: m.diff.R }; })()`);
+    const after = await js<{ L: number; R: number }>(
+      `(() => { const m = window.__flamewatch.compare.graph.model; return { L: m.diff.L, R: m.diff.R }; })()`,
+    );
     // The comparison window now holds all six pushes of 1.4 (710 samples each); the baseline is unchanged.
     expect(after.L).toBe(d.L);
     expect(after.R).toBe(6 * 710);
@@ -334,7 +410,10 @@ describe('compare', () => {
 });
 
 /** The RGB of the canvas pixel in the middle of the widest box drawn for a name. */
-async function pixelOf(name: string, view: 'explore' | 'compare' = 'explore'): Promise<[number, number, number]> {
+async function pixelOf(
+  name: string,
+  view: 'explore' | 'compare' = 'explore',
+): Promise<[number, number, number]> {
   return js<[number, number, number]>(`(() => {
     const g = ${graphOf(view)}; const m = g.model; let best = null;
     for (let n = 0; n < m.count; n++) if (m.names[m.name[n]] === ${JSON.stringify(name)}) { const b = g.boxOf(n); if (b && (!best || b.w > best.w)) best = b; }

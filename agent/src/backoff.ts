@@ -10,7 +10,11 @@ export const BACKOFF_MAX_MS = 60_000;
  * Retry-After (capped at 5 minutes, so a mistaken header cannot silence the
  * agent for long).
  */
-export function retryDelayMs(failures: number, retryAfterMs: number | undefined, random: () => number = Math.random): number {
+export function retryDelayMs(
+  failures: number,
+  retryAfterMs: number | undefined,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(Math.max(failures, 1) - 1, 16));
   return Math.max(random() * ceiling, Math.min(retryAfterMs ?? 0, 5 * BACKOFF_MAX_MS));
 }

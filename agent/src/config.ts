@@ -52,7 +52,9 @@ export interface AgentLogger {
   error?(message: string): void;
 }
 
-export type ResolvedOptions = Required<Omit<AgentOptions, 'authToken' | 'tenant' | 'sourceMapsDir' | 'logger'>> &
+export type ResolvedOptions = Required<
+  Omit<AgentOptions, 'authToken' | 'tenant' | 'sourceMapsDir' | 'logger'>
+> &
   Pick<AgentOptions, 'authToken' | 'tenant' | 'sourceMapsDir'> & { logger: AgentLogger };
 
 export const DEFAULTS = {
@@ -76,18 +78,30 @@ export function resolveOptions(options: AgentOptions): { options?: ResolvedOptio
   const o = { ...DEFAULTS, labels: {}, logger: {}, ...stripUndefined(options) } as ResolvedOptions;
   try {
     const url = new URL(o.server);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push(`server must be an http(s) URL, not ${o.server}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      problems.push(`server must be an http(s) URL, not ${o.server}`);
   } catch {
     problems.push(`server is not a URL: ${JSON.stringify(o.server)}`);
   }
   if (typeof o.service !== 'string' || !/^[A-Za-z0-9_.\-/]{1,200}$/.test(o.service)) {
     problems.push(`service must be 1-200 letters, digits, _ . - or /, not ${JSON.stringify(o.service)}`);
   }
-  for (const key of ['intervalMs', 'wallIntervalMicros', 'heapIntervalBytes', 'heapStackDepth', 'maxBufferedProfiles', 'maxBufferedBytes', 'requestTimeoutMs', 'stopTimeoutMs'] as const) {
-    if (!Number.isFinite(o[key]) || o[key] <= 0) problems.push(`${key} must be a positive number, not ${o[key]}`);
+  for (const key of [
+    'intervalMs',
+    'wallIntervalMicros',
+    'heapIntervalBytes',
+    'heapStackDepth',
+    'maxBufferedProfiles',
+    'maxBufferedBytes',
+    'requestTimeoutMs',
+    'stopTimeoutMs',
+  ] as const) {
+    if (!Number.isFinite(o[key]) || o[key] <= 0)
+      problems.push(`${key} must be a positive number, not ${o[key]}`);
   }
   if (o.intervalMs < 1000) problems.push(`intervalMs must be at least 1000, not ${o.intervalMs}`);
-  if (!WORK_MODES.includes(o.work)) problems.push(`work must be ${WORK_MODES.join(', ')}, not ${JSON.stringify(o.work)}`);
+  if (!WORK_MODES.includes(o.work))
+    problems.push(`work must be ${WORK_MODES.join(', ')}, not ${JSON.stringify(o.work)}`);
   return problems.length ? { problems } : { options: o, problems };
 }
 
@@ -104,7 +118,8 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * (PYROSCOPE_SERVER_ADDRESS, PYROSCOPE_APPLICATION_NAME) work too.
  */
 export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
-  const bool = (v: string | undefined) => (v === undefined ? undefined : !/^(0|false|no|off)$/i.test(v.trim()));
+  const bool = (v: string | undefined) =>
+    v === undefined ? undefined : !/^(0|false|no|off)$/i.test(v.trim());
   const labels: Record<string, string> = {};
   for (const pair of (env.FLAMEWATCH_LABELS ?? '').split(',')) {
     const eq = pair.indexOf('=');
@@ -113,7 +128,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
   const seconds = env.FLAMEWATCH_INTERVAL === undefined ? undefined : Number(env.FLAMEWATCH_INTERVAL) * 1000;
   return {
     server: env.FLAMEWATCH_SERVER ?? env.PYROSCOPE_SERVER_ADDRESS ?? 'http://127.0.0.1:4040',
-    service: env.FLAMEWATCH_SERVICE ?? env.PYROSCOPE_APPLICATION_NAME ?? env.npm_package_name ?? 'node-service',
+    service:
+      env.FLAMEWATCH_SERVICE ?? env.PYROSCOPE_APPLICATION_NAME ?? env.npm_package_name ?? 'node-service',
     labels,
     authToken: env.FLAMEWATCH_TOKEN ?? env.PYROSCOPE_AUTH_TOKEN,
     tenant: env.FLAMEWATCH_TENANT ?? env.PYROSCOPE_TENANT_ID,

@@ -83,12 +83,14 @@ export class FlamewatchAgent implements Agent {
       });
     }
     if (this.stopped) return;
-    if (this.o.wall) this.wallStarted = this.guard('start the wall profiler', () => this.startWall()) ?? false;
+    if (this.o.wall)
+      this.wallStarted = this.guard('start the wall profiler', () => this.startWall()) ?? false;
     if (this.o.heap) {
-      this.heapStarted = this.guard('start the heap profiler', () => {
-        heap.start(this.o.heapIntervalBytes, this.o.heapStackDepth);
-        return true;
-      }) ?? false;
+      this.heapStarted =
+        this.guard('start the heap profiler', () => {
+          heap.start(this.o.heapIntervalBytes, this.o.heapStackDepth);
+          return true;
+        }) ?? false;
     }
     this.lastCollect = Date.now();
     this.work.take(); // the first interval's work starts with its profile
@@ -121,16 +123,31 @@ export class FlamewatchAgent implements Agent {
         encode(profile).then(
           (body) => {
             this.counts.collected++;
-            this.buffer.push({ kind, from: Math.floor(from / 1000), until: Math.ceil(until / 1000), work, body });
+            this.buffer.push({
+              kind,
+              from: Math.floor(from / 1000),
+              until: Math.ceil(until / 1000),
+              work,
+              body,
+            });
           },
           (err: Error) => this.log('warn', `could not encode the ${kind} profile: ${err.message}`),
         ),
       );
     };
     // The wall profile (with CPU time) is cumulative over the interval: it carries the interval's work; heap is a snapshot.
-    if (this.wallStarted) take('wall', this.guard('collect the wall profile', () => time.stop(restart)), intervalWork);
+    if (this.wallStarted)
+      take(
+        'wall',
+        this.guard('collect the wall profile', () => time.stop(restart)),
+        intervalWork,
+      );
     if (!restart) this.wallStarted = false;
-    if (this.heapStarted) take('heap', this.guard('collect the heap profile', () => heap.profile(undefined, this.sourceMapper)));
+    if (this.heapStarted)
+      take(
+        'heap',
+        this.guard('collect the heap profile', () => heap.profile(undefined, this.sourceMapper)),
+      );
     return Promise.all(encodes).then(() => this.pump());
   }
 
@@ -202,7 +219,12 @@ export class FlamewatchAgent implements Agent {
   }
 
   stats(): AgentStats {
-    return { ...this.counts, dropped: this.buffer.dropped, buffered: this.buffer.size, bufferedBytes: this.buffer.byteSize };
+    return {
+      ...this.counts,
+      dropped: this.buffer.dropped,
+      buffered: this.buffer.size,
+      bufferedBytes: this.buffer.byteSize,
+    };
   }
 
   private guard<T>(what: string, f: () => T): T | undefined {

@@ -7,7 +7,12 @@ import type { PendingProfile } from './buffer';
 export type PushResult =
   | { outcome: 'ok' }
   /** Worth trying again later: the server is down, slow, overloaded (5xx, 429, 408) or answered garbage. */
-  | { outcome: 'retry'; reason: string; retryAfterMs?: number; /** The HTTP status, when the server answered. */ status?: number }
+  | {
+      outcome: 'retry';
+      reason: string;
+      retryAfterMs?: number;
+      /** The HTTP status, when the server answered. */ status?: number;
+    }
   /** The server refused this profile (other 4xx): retrying will not help. */
   | { outcome: 'reject'; status: number; reason: string };
 
@@ -38,7 +43,10 @@ export function ingestName(service: string, labels: Record<string, string>): str
 export function processId(): string {
   let host = '';
   try {
-    host = os.hostname().replace(/[\p{Cc}:]/gu, '_').slice(0, 200);
+    host = os
+      .hostname()
+      .replace(/[\p{Cc}:]/gu, '_')
+      .slice(0, 200);
   } catch {
     // no hostname: the pid and start time still tell processes apart on one machine
   }
@@ -79,24 +87,33 @@ export function push(dest: Destination, p: PendingProfile, holdProcess: boolean)
       if (dest.authToken) headers.authorization = `Bearer ${dest.authToken}`;
       if (dest.tenant) headers['x-scope-orgid'] = dest.tenant;
       const transport = url.protocol === 'https:' ? https : http;
-      const req = transport.request(url, { method: 'POST', headers, agent: false, timeout: dest.timeoutMs }, (res) => {
-        const status = res.statusCode ?? 0;
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          if (size < 4096) chunks.push(c);
-          size += c.length;
-        });
-        res.on('error', (err) => done({ outcome: 'retry', reason: err.message }));
-        res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8').slice(0, 300);
-          if (status >= 200 && status < 300) done({ outcome: 'ok' });
-          else if (status === 429 || status === 408 || status >= 500 || status < 200) {
-            const retryAfter = Number(res.headers['retry-after']);
-            done({ outcome: 'retry', reason: `HTTP ${status}`, status, retryAfterMs: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined });
-          } else done({ outcome: 'reject', status, reason: `HTTP ${status}: ${errorText(body)}` });
-        });
-      });
+      const req = transport.request(
+        url,
+        { method: 'POST', headers, agent: false, timeout: dest.timeoutMs },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            if (size < 4096) chunks.push(c);
+            size += c.length;
+          });
+          res.on('error', (err) => done({ outcome: 'retry', reason: err.message }));
+          res.on('end', () => {
+            const body = Buffer.concat(chunks).toString('utf8').slice(0, 300);
+            if (status >= 200 && status < 300) done({ outcome: 'ok' });
+            else if (status === 429 || status === 408 || status >= 500 || status < 200) {
+              const retryAfter = Number(res.headers['retry-after']);
+              done({
+                outcome: 'retry',
+                reason: `HTTP ${status}`,
+                status,
+                retryAfterMs: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined,
+              });
+            } else done({ outcome: 'reject', status, reason: `HTTP ${status}: ${errorText(body)}` });
+          });
+        },
+      );
       req.on('socket', (socket) => {
         if (!holdProcess) socket.unref();
       });

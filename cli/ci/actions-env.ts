@@ -20,7 +20,10 @@ export interface ActionsContext {
 type Env = Record<string, string | undefined>;
 
 /** Reads the Actions variables; `readEvent` returns the event payload's text (tests pass their own). */
-export function actionsContext(env: Env, readEvent: (path: string) => string | undefined = readQuietly): ActionsContext {
+export function actionsContext(
+  env: Env,
+  readEvent: (path: string) => string | undefined = readQuietly,
+): ActionsContext {
   const event = env.GITHUB_EVENT_PATH ? parseEvent(readEvent(env.GITHUB_EVENT_PATH)) : undefined;
   const fromRef = /^refs\/pull\/(\d+)\//.exec(env.GITHUB_REF ?? '');
   const pr = event?.pull_request?.number ?? (fromRef ? Number(fromRef[1]) : undefined);

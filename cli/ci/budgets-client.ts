@@ -21,22 +21,39 @@ export function readBudgetsFile(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new CompareError(`cannot read the budgets file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CompareError(
+      `cannot read the budgets file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   parseBudgetsYaml(text, path);
   return parse(text) as unknown;
 }
 
 export async function fetchBudgetVerdicts(r: {
-  server: string; budgets: unknown; candidate: { query: string; from: number; until: number }; baseline?: { query: string; from: number; until: number };
-  headers: Record<string, string>; timeoutMs: number;
+  server: string;
+  budgets: unknown;
+  candidate: { query: string; from: number; until: number };
+  baseline?: { query: string; from: number; until: number };
+  headers: Record<string, string>;
+  timeoutMs: number;
 }): Promise<BudgetVerdicts> {
-  const body = await requestJson(r.server, `${r.server.replace(/\/$/, '')}/api/v1/budgets/evaluate`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...r.headers },
-    body: JSON.stringify({ budgets: r.budgets, candidate: r.candidate, ...(r.baseline ? { baseline: r.baseline } : {}) }),
-  }, r.timeoutMs, 'the budgets');
+  const body = await requestJson(
+    r.server,
+    `${r.server.replace(/\/$/, '')}/api/v1/budgets/evaluate`,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...r.headers },
+      body: JSON.stringify({
+        budgets: r.budgets,
+        candidate: r.candidate,
+        ...(r.baseline ? { baseline: r.baseline } : {}),
+      }),
+    },
+    r.timeoutMs,
+    'the budgets',
+  );
   const verdict = (body as { verdict?: unknown } | undefined)?.verdict;
-  if (verdict !== 'pass' && verdict !== 'fail' && verdict !== 'inconclusive') throw new CompareError(`${r.server} answered without a budgets verdict; is it a Flamewatch server?`);
+  if (verdict !== 'pass' && verdict !== 'fail' && verdict !== 'inconclusive')
+    throw new CompareError(`${r.server} answered without a budgets verdict; is it a Flamewatch server?`);
   return body as BudgetVerdicts;
 }

@@ -21,8 +21,12 @@ export class CompareError extends Error {}
 export function compareUrl(r: Pick<CompareRequest, 'server' | 'type' | 'baseline' | 'candidate'>): string {
   const q = new URLSearchParams({
     type: r.type,
-    leftQuery: r.baseline.query, leftFrom: String(r.baseline.from), leftUntil: String(r.baseline.until),
-    rightQuery: r.candidate.query, rightFrom: String(r.candidate.from), rightUntil: String(r.candidate.until),
+    leftQuery: r.baseline.query,
+    leftFrom: String(r.baseline.from),
+    leftUntil: String(r.baseline.until),
+    rightQuery: r.candidate.query,
+    rightFrom: String(r.candidate.from),
+    rightUntil: String(r.candidate.until),
   });
   return `${r.server.replace(/\/$/, '')}/api/v1/compare?${q}`;
 }
@@ -33,13 +37,26 @@ export function compareUrl(r: Pick<CompareRequest, 'server' | 'type' | 'baseline
  * the server's reason, and --token/--tenant on 401/403). `what` names the
  * request in the refusal ("the comparison", "the budgets").
  */
-export async function requestJson(server: string, url: string, init: RequestInit, timeoutMs: number, what: string): Promise<unknown> {
+export async function requestJson(
+  server: string,
+  url: string,
+  init: RequestInit,
+  timeoutMs: number,
+  what: string,
+): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(url, { ...init, headers: { accept: 'application/json', ...(init.headers as Record<string, string>) }, signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetch(url, {
+      ...init,
+      headers: { accept: 'application/json', ...(init.headers as Record<string, string>) },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : cause?.code ?? cause?.message ?? (err as Error).message;
+    const why =
+      (err as Error).name === 'TimeoutError'
+        ? `no answer within ${timeoutMs / 1000} s`
+        : (cause?.code ?? cause?.message ?? (err as Error).message);
     throw new CompareError(`cannot reach the Flamewatch server at ${server} (${why}); check --server`);
   }
   const text = await res.text();
@@ -60,10 +77,23 @@ export async function requestJson(server: string, url: string, init: RequestInit
 
 /** Fetches the comparison; throws CompareError when the server is unreachable or does not answer 2xx with a verdict. */
 export async function fetchComparison(r: CompareRequest): Promise<CompareAnswer> {
-  const body = await requestJson(r.server, compareUrl(r), { headers: r.headers }, r.timeoutMs, 'the comparison');
+  const body = await requestJson(
+    r.server,
+    compareUrl(r),
+    { headers: r.headers },
+    r.timeoutMs,
+    'the comparison',
+  );
   const verdict = (body as { verdict?: unknown } | undefined)?.verdict;
-  if (verdict !== 'regression' && verdict !== 'no_regression' && verdict !== 'inconclusive' && verdict !== 'insufficient_data') {
-    throw new CompareError(`${r.server} answered /api/v1/compare without a verdict; is it a Flamewatch server?`);
+  if (
+    verdict !== 'regression' &&
+    verdict !== 'no_regression' &&
+    verdict !== 'inconclusive' &&
+    verdict !== 'insufficient_data'
+  ) {
+    throw new CompareError(
+      `${r.server} answered /api/v1/compare without a verdict; is it a Flamewatch server?`,
+    );
   }
   return body as CompareAnswer;
 }

@@ -33,7 +33,11 @@ export interface RecordSettings {
 export const MAX_REPEAT = 100;
 
 /** The environment the command runs in: the agent preloaded, its settings, the caller's own variables kept. */
-export function recordEnv(base: NodeJS.ProcessEnv, s: Omit<RecordSettings, 'command'>, registerPath: string): NodeJS.ProcessEnv {
+export function recordEnv(
+  base: NodeJS.ProcessEnv,
+  s: Omit<RecordSettings, 'command'>,
+  registerPath: string,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
   // NODE_OPTIONS reads double-quoted values, so a path with spaces survives.
   const preload = `--require ${JSON.stringify(registerPath)}`;
@@ -50,7 +54,8 @@ export function recordEnv(base: NodeJS.ProcessEnv, s: Omit<RecordSettings, 'comm
   }
   for (const [k, v] of s.labels) merged.set(k, v);
   for (const [k, v] of merged) {
-    if (v.includes(',')) throw new Error(`label ${k}="${v}": the agent's FLAMEWATCH_LABELS cannot carry a comma in a value`);
+    if (v.includes(','))
+      throw new Error(`label ${k}="${v}": the agent's FLAMEWATCH_LABELS cannot carry a comma in a value`);
   }
   if (merged.size > 0) env.FLAMEWATCH_LABELS = [...merged].map(([k, v]) => `${k}=${v}`).join(',');
   return env;
@@ -61,7 +66,9 @@ export function agentRegisterPath(): string {
   try {
     return require.resolve('@flamewatch/agent/register');
   } catch {
-    throw new Error('cannot find @flamewatch/agent (its register.js): install it beside flamewatch, npm install @flamewatch/agent');
+    throw new Error(
+      'cannot find @flamewatch/agent (its register.js): install it beside flamewatch, npm install @flamewatch/agent',
+    );
   }
 }
 
@@ -102,7 +109,8 @@ export async function runRepeated(
   log: (message: string) => void = () => undefined,
   run: (s: RecordSettings, env: NodeJS.ProcessEnv) => Promise<number> = runRecorded,
 ): Promise<number> {
-  if (!Number.isInteger(repeat) || repeat < 1 || repeat > MAX_REPEAT) throw new Error(`--repeat must be a whole number from 1 to ${MAX_REPEAT}, not ${repeat}`);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > MAX_REPEAT)
+    throw new Error(`--repeat must be a whole number from 1 to ${MAX_REPEAT}, not ${repeat}`);
   // A SIGINT or SIGTERM (forwarded to the running command by runRecorded) ends the repeating too, even
   // when the command handles it and exits 0. Listening here also keeps the signal from killing this
   // process between two runs.
@@ -132,5 +140,5 @@ export async function runRepeated(
 }
 
 function signalNumber(signal: NodeJS.Signals | null): number {
-  return signal ? constants.signals[signal] ?? 1 : 1;
+  return signal ? (constants.signals[signal] ?? 1) : 1;
 }

@@ -12,13 +12,17 @@ export class PerfError extends Error {}
 export async function checkPerf(): Promise<string> {
   const { code, stdout, stderr, error } = await runPerf(['--version']);
   if (error && (error as NodeJS.ErrnoException).code === 'ENOENT') {
-    throw new PerfError('perf is not installed: on Debian install linux-perf (apt-get install linux-perf), on Ubuntu linux-tools-$(uname -r)');
+    throw new PerfError(
+      'perf is not installed: on Debian install linux-perf (apt-get install linux-perf), on Ubuntu linux-tools-$(uname -r)',
+    );
   }
   if (code !== 0) throw new PerfError(`perf --version failed: ${(stderr || stdout).trim()}`);
   return stdout.trim();
 }
 
-function runPerf(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; error?: Error }> {
+function runPerf(
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string; error?: Error }> {
   return new Promise((resolve) => {
     const child = spawn('perf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -46,10 +50,28 @@ export type WindowOutcome = 'recorded' | 'last' | 'gone';
  * (a software clock: works in VMs without a PMU; each sample's period is
  * nanoseconds of CPU).
  */
-export async function recordWindow(target: PerfTarget, seconds: number, hz: number, file: string): Promise<WindowOutcome> {
+export async function recordWindow(
+  target: PerfTarget,
+  seconds: number,
+  hz: number,
+  file: string,
+): Promise<WindowOutcome> {
   fs.rmSync(file, { force: true });
   const who = 'pid' in target ? ['-p', String(target.pid)] : ['-a'];
-  const { code, stderr, error } = await runPerf(['record', '-F', String(hz), '-g', '-e', 'cpu-clock', '-o', file, ...who, '--', 'sleep', String(seconds)]);
+  const { code, stderr, error } = await runPerf([
+    'record',
+    '-F',
+    String(hz),
+    '-g',
+    '-e',
+    'cpu-clock',
+    '-o',
+    file,
+    ...who,
+    '--',
+    'sleep',
+    String(seconds),
+  ]);
   if (error) throw new PerfError(`cannot run perf: ${error.message}`);
   if (code !== 0) {
     if (/perf_event_paranoid|Permission denied|not permitted|EACCES|EPERM/i.test(stderr)) {

@@ -26,7 +26,9 @@ export interface UnreadablePath {
  * starting with "."); symbolic links are followed, each directory entered
  * once. A file reached twice is listed once.
  */
-export async function expandPaths(paths: readonly string[]): Promise<{ files: ProfileFile[]; unreadable: UnreadablePath[] }> {
+export async function expandPaths(
+  paths: readonly string[],
+): Promise<{ files: ProfileFile[]; unreadable: UnreadablePath[] }> {
   const files: ProfileFile[] = [];
   const unreadable: UnreadablePath[] = [];
   const seen = new Set<string>();
@@ -48,7 +50,12 @@ export async function expandPaths(paths: readonly string[]): Promise<{ files: Pr
   return { files, unreadable };
 }
 
-async function walk(dir: string, files: ProfileFile[], unreadable: UnreadablePath[], seen: Set<string>): Promise<void> {
+async function walk(
+  dir: string,
+  files: ProfileFile[],
+  unreadable: UnreadablePath[],
+  seen: Set<string>,
+): Promise<void> {
   let names: string[];
   try {
     const dirStat = await fs.stat(dir);

@@ -53,7 +53,9 @@ export function parseLabels(specs: readonly string[]): LabelList {
       addLabel(labels, name, value.text, spec);
       pos = value.next;
       if (pos < spec.length && spec[pos] !== ',') {
-        throw new Error(`--labels "${spec}": expected "," after the value of "${name}" at character ${pos + 1}`);
+        throw new Error(
+          `--labels "${spec}": expected "," after the value of "${name}" at character ${pos + 1}`,
+        );
       }
       pos++;
     }
@@ -80,7 +82,9 @@ function readValue(spec: string, pos: number): { text: string; next: number } {
 
 function addLabel(labels: Array<readonly [string, string]>, name: string, value: string, spec: string): void {
   if (!LABEL_NAME.test(name)) {
-    throw new Error(`label name "${name}" in --labels "${spec}" is not valid: use letters, digits, "_" and "."`);
+    throw new Error(
+      `label name "${name}" in --labels "${spec}" is not valid: use letters, digits, "_" and "."`,
+    );
   }
   if (name.startsWith('__')) {
     throw new Error(`label name "${name}" is reserved (names starting with "__" belong to the server)`);
@@ -95,7 +99,9 @@ function addLabel(labels: Array<readonly [string, string]>, name: string, value:
  */
 export function checkServiceName(service: string): void {
   if (!/^[^\s{},="]+$/.test(service)) {
-    throw new Error(`service name "${service}" is not valid: it must be non-empty, without spaces, braces, commas, "=" or quotes`);
+    throw new Error(
+      `service name "${service}" is not valid: it must be non-empty, without spaces, braces, commas, "=" or quotes`,
+    );
   }
 }
 

@@ -47,9 +47,12 @@ export async function readPayload(file: string, format?: ProfileFormat): Promise
   const bytes = await fs.readFile(file);
   if (bytes.length === 0) throw new NotAProfileError('the file is empty');
   const gzipped = isGzip(bytes);
-  const detected = format ?? detectFormat(gzipped ? await gunzipPrefix(bytes, DETECT_PREFIX_BYTES) : bytes, file);
+  const detected =
+    format ?? detectFormat(gzipped ? await gunzipPrefix(bytes, DETECT_PREFIX_BYTES) : bytes, file);
   if (detected === undefined) {
-    throw new NotAProfileError('not a pprof, folded or perf script profile (pass --format to send it anyway)');
+    throw new NotAProfileError(
+      'not a pprof, folded or perf script profile (pass --format to send it anyway)',
+    );
   }
   if (detected === 'pprof') {
     return { format: detected, wireFormat: 'pprof', body: bytes, contentType: 'application/octet-stream' };
@@ -100,7 +103,9 @@ async function gunzipText(bytes: Buffer): Promise<Buffer> {
 }
 
 function tooLarge(size: string): Error {
-  return new Error(`the text is ${size}; push converts at most ${mib(MAX_TEXT_BYTES)} of text per file: split it`);
+  return new Error(
+    `the text is ${size}; push converts at most ${mib(MAX_TEXT_BYTES)} of text per file: split it`,
+  );
 }
 
 function mib(bytes: number): string {

@@ -46,7 +46,9 @@ class ProgressLines implements PushProgress {
   constructor(private readonly options: ProgressOptions) {}
 
   retrying(file: string, nextAttempt: number, attempts: number, reason: string, delayMs: number): void {
-    this.options.stream.write(`retry   ${file}: ${reason}; attempt ${nextAttempt} of ${attempts} in ${formatDuration(delayMs)}\n`);
+    this.options.stream.write(
+      `retry   ${file}: ${reason}; attempt ${nextAttempt} of ${attempts} in ${formatDuration(delayMs)}\n`,
+    );
   }
 
   finished(outcome: FileOutcome): void {
@@ -78,7 +80,9 @@ class ProgressBar implements PushProgress {
   }
 
   retrying(file: string, nextAttempt: number, attempts: number, reason: string, delayMs: number): void {
-    this.above(`retry   ${file}: ${reason}; attempt ${nextAttempt} of ${attempts} in ${formatDuration(delayMs)}`);
+    this.above(
+      `retry   ${file}: ${reason}; attempt ${nextAttempt} of ${attempts} in ${formatDuration(delayMs)}`,
+    );
   }
 
   finished(outcome: FileOutcome): void {
@@ -140,13 +144,17 @@ function describeOutcome(outcome: FileOutcome): string {
  * samples) in 0.4 s; 1 failed`) and, when files failed, a list of them with
  * the reasons for stderr, each failed file on its own line.
  */
-export function summarize(outcomes: readonly FileOutcome[], elapsedMs: number): { summary: string; failures: string } {
+export function summarize(
+  outcomes: readonly FileOutcome[],
+  elapsedMs: number,
+): { summary: string; failures: string } {
   const ok = outcomes.filter((o) => o.status === 'ok');
   const failed = outcomes.filter((o) => o.status === 'failed');
   const skipped = outcomes.filter((o) => o.status === 'skipped');
   const withSamples = ok.filter((o) => o.samples !== undefined);
   const details = [formatBytes(ok.reduce((sum, o) => sum + o.bytes, 0))];
-  if (withSamples.length > 0) details.push(`${formatCount(withSamples.reduce((sum, o) => sum + (o.samples ?? 0), 0))} samples`);
+  if (withSamples.length > 0)
+    details.push(`${formatCount(withSamples.reduce((sum, o) => sum + (o.samples ?? 0), 0))} samples`);
   const tried = ok.length + failed.length;
   let summary = `pushed ${ok.length} of ${tried} ${tried === 1 ? 'file' : 'files'} (${details.join(', ')}) in ${formatDuration(elapsedMs)}`;
   if (failed.length > 0) summary += `; ${failed.length} failed`;

@@ -25,12 +25,14 @@ export interface RetryPolicy {
 }
 
 /** How an upload ended: `samples` when the server's JSON reply counted them. */
-export type UploadResult = { ok: true; status: number; samples?: number } | { ok: false; status?: number; message: string };
+export type UploadResult =
+  { ok: true; status: number; samples?: number } | { ok: false; status?: number; message: string };
 
 /** Told before each retry: which attempt comes next, out of how many, why, and after what delay. */
 export type RetryListener = (nextAttempt: number, attempts: number, reason: string, delayMs: number) => void;
 
-type Attempt = UploadResult | { ok: false; status?: number; message: string; retryable: true; retryAfterMs?: number };
+type Attempt =
+  UploadResult | { ok: false; status?: number; message: string; retryable: true; retryAfterMs?: number };
 
 /** A Retry-After longer than this is not waited for in full: the user is watching. */
 const MAX_RETRY_AFTER_MS = 60_000;
@@ -40,7 +42,11 @@ const MAX_RETRY_AFTER_MS = 60_000;
  * retries; never throws. Note that a timed-out attempt may still have been
  * stored by the server, so a retry after a timeout can store a profile twice.
  */
-export async function upload(request: IngestRequest, policy: RetryPolicy, onRetry: RetryListener): Promise<UploadResult> {
+export async function upload(
+  request: IngestRequest,
+  policy: RetryPolicy,
+  onRetry: RetryListener,
+): Promise<UploadResult> {
   const attempts = policy.retries + 1;
   for (let attempt = 1; ; attempt++) {
     const result = await attemptOnce(request, policy.timeoutMs);
@@ -67,7 +73,13 @@ async function attemptOnce(request: IngestRequest, timeoutMs: number): Promise<A
     if (response.ok) return { ok: true, status, samples: samplesIn(text) };
     const message = `HTTP ${status}: ${errorIn(text) ?? (response.statusText || 'no message')}`;
     if (status === 429 || status >= 500) {
-      return { ok: false, status, message, retryable: true, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
+      return {
+        ok: false,
+        status,
+        message,
+        retryable: true,
+        retryAfterMs: retryAfterMs(response.headers.get('retry-after')),
+      };
     }
     return { ok: false, status, message };
   } catch (err) {

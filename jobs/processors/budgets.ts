@@ -21,9 +21,14 @@ export const BUDGETS_SCHEDULE_ID = 'budgets-check-schedule';
 const payloadSchema = z.object({ now: z.number().int().optional() }).strict();
 
 /** Breaches by budget, for the job's result. */
-export async function checkBudgets(deps: DetectDeps, payload: unknown, ctx?: JobContext): Promise<{ services: number; evaluated: number; breaches: string[]; created: string[] }> {
+export async function checkBudgets(
+  deps: DetectDeps,
+  payload: unknown,
+  ctx?: JobContext,
+): Promise<{ services: number; evaluated: number; breaches: string[]; created: string[] }> {
   const parsed = payloadSchema.safeParse(payload ?? {});
-  if (!parsed.success) throw new UnrecoverableJobError(`invalid ${BUDGETS_JOB} payload: ${parsed.error.message}`);
+  if (!parsed.success)
+    throw new UnrecoverableJobError(`invalid ${BUDGETS_JOB} payload: ${parsed.error.message}`);
   const now = parsed.data.now ?? Date.now();
   const end = Math.floor(now / deps.sweepEveryMs) * deps.sweepEveryMs;
   const all = await deps.store.budgets.all();
@@ -40,35 +45,69 @@ export async function checkBudgets(deps: DetectDeps, payload: unknown, ctx?: Job
     evaluated += results.length;
     for (const r of results) {
       if (r.verdict !== 'fail') continue;
-      const { regression, created: isNew } = await deps.store.regressions.record(tenant, breachOf(tenant, r, candidate, baseline), now);
+      const { regression, created: isNew } = await deps.store.regressions.record(
+        tenant,
+        breachOf(tenant, r, candidate, baseline),
+        now,
+      );
       breaches.push(`${service}/${r.budget.name}`);
       if (!isNew) continue;
       created.push(regression.id);
       for (const target of deps.webhooks) {
-        await deps.queue.enqueue(JOBS.webhook, { url: target.url, format: target.format, body: webhookBody(target.format, regression, deps.publicUrl) }, {
-          jobId: `webhook-${regressionId([target.url])}-${regression.id}-${regression.runs}`,
-        });
+        await deps.queue.enqueue(
+          JOBS.webhook,
+          {
+            url: target.url,
+            format: target.format,
+            body: webhookBody(target.format, regression, deps.publicUrl),
+          },
+          {
+            jobId: `webhook-${regressionId([target.url])}-${regression.id}-${regression.runs}`,
+          },
+        );
       }
     }
   }
-  ctx?.log(`budgets: ${evaluated} budget(s) of ${all.length} service(s) judged, ${breaches.length} breached, ${created.length} new`);
+  ctx?.log(
+    `budgets: ${evaluated} budget(s) of ${all.length} service(s) judged, ${breaches.length} breached, ${created.length} new`,
+  );
   return { services: all.length, evaluated, breaches, created };
 }
 
 /** A failing budget as a stored regression: the limit in the baseline's place, the measured value in the candidate's. */
-export function breachOf(tenant: string, r: BudgetResult, candidate: { from: number; until: number }, baseline: { from: number; until: number }): Omit<Regression, 'firstSeen' | 'lastSeen' | 'runs' | 'status'> {
+export function breachOf(
+  tenant: string,
+  r: BudgetResult,
+  candidate: { from: number; until: number },
+  baseline: { from: number; until: number },
+): Omit<Regression, 'firstSeen' | 'lastSeen' | 'runs' | 'status'> {
   const b = r.budget;
   const own = b.selector ? formatMatchers(parseSelector(withService(b.service, b.selector)).matchers) : '';
   const query = withService(b.service, own);
   const growth = b.kind === 'growth';
   return {
     id: regressionId([tenant, b.service, b.type, 'budget', b.name]),
-    service: b.service, type: b.type, unit: '',
+    service: b.service,
+    type: b.type,
+    unit: '',
     function: b.function ? (b.function.regex ? `/${b.function.name}/` : b.function.name) : '',
     measure: b.function ? b.function.measure : 'rate',
     kind: 'budget',
-    budget: { name: b.name, kind: b.kind, severity: b.severity, owner: b.owner, limit: b.max, limitText: b.maxText, valueText: formatBudgetValue(b, r.value) },
-    baseline: { query, ...(growth ? baseline : candidate), profiles: r.baselineObservations ?? 0, value: growth ? 0 : b.max },
+    budget: {
+      name: b.name,
+      kind: b.kind,
+      severity: b.severity,
+      owner: b.owner,
+      limit: b.max,
+      limitText: b.maxText,
+      valueText: formatBudgetValue(b, r.value),
+    },
+    baseline: {
+      query,
+      ...(growth ? baseline : candidate),
+      profiles: r.baselineObservations ?? 0,
+      value: growth ? 0 : b.max,
+    },
     candidate: { query, ...candidate, profiles: r.observations, value: r.value },
     effect: growth ? r.value : r.value - b.max,
     relative: growth ? r.value : b.max > 0 ? r.value / b.max - 1 : Infinity,

@@ -47,13 +47,24 @@ export function processors(deps: ProcessorDeps): Processors {
     [JOBS.detect]: async (payload: unknown, ctx) => {
       const { detection, recorded, created } = await runDetect(d, payload, ctx);
       // The job's result stays small: the regressions themselves are in the store.
-      return { verdict: detection.verdict, reason: detection.reason, tested: detection.tested, regressions: recorded.map((r) => r.id), created: created.map((r) => r.id) };
+      return {
+        verdict: detection.verdict,
+        reason: detection.reason,
+        tested: detection.tested,
+        regressions: recorded.map((r) => r.id),
+        created: created.map((r) => r.id),
+      };
     },
     [JOBS.sweep]: (payload: unknown) => sweep(d, payload),
     [JOBS.webhook]: (payload: unknown) => deliverWebhook(payload),
     [BUDGETS_JOB]: (payload: unknown, ctx) => checkBudgets(d, payload, ctx),
     [ROLLUP_JOB]: (payload: unknown, ctx) => runRollups(deps.store, payload, ctx),
-    [PR_JOB]: (payload: unknown, ctx) => runPullRequest({ store: deps.store, github: deps.github, githubOptions: deps.githubOptions, publicUrl: d.publicUrl }, payload, ctx),
+    [PR_JOB]: (payload: unknown, ctx) =>
+      runPullRequest(
+        { store: deps.store, github: deps.github, githubOptions: deps.githubOptions, publicUrl: d.publicUrl },
+        payload,
+        ctx,
+      ),
   };
 }
 
@@ -71,8 +82,10 @@ export function lateQueue(): JobQueue & { bind(queue: JobQueue): void } {
       bound = queue;
       resolve(queue);
     },
-    enqueue: async (name: string, payload: unknown, opts?: EnqueueOptions) => (await q()).enqueue(name, payload, opts),
-    schedule: async (id: string, name: string, payload: unknown, every: Every) => (await q()).schedule(id, name, payload, every),
+    enqueue: async (name: string, payload: unknown, opts?: EnqueueOptions) =>
+      (await q()).enqueue(name, payload, opts),
+    schedule: async (id: string, name: string, payload: unknown, every: Every) =>
+      (await q()).schedule(id, name, payload, every),
     unschedule: async (id: string) => (await q()).unschedule(id),
     failed: async (limit?: number) => (await q()).failed(limit),
     retry: async (id: string) => (await q()).retry(id),
@@ -84,17 +97,44 @@ export function lateQueue(): JobQueue & { bind(queue: JobQueue): void } {
  * Detection settings from the environment: FLAMEWATCH_WEBHOOKS, FLAMEWATCH_PUBLIC_URL, FLAMEWATCH_DETECT_EVERY (seconds; 0 turns the
  * schedule off), FLAMEWATCH_GITHUB_TOKEN and FLAMEWATCH_GITHUB_API_URL (pull-request comments).
  */
-export function detectionSettings(env: NodeJS.ProcessEnv, defaultPublicUrl: string): { webhooks: WebhookTarget[]; publicUrl: string; sweepEveryMs: number; github?: { token: string; apiUrl: string; repositories?: string[] } } {
-  const every = env.FLAMEWATCH_DETECT_EVERY === undefined ? DEFAULT_SWEEP_EVERY_MS / 1000 : Number(env.FLAMEWATCH_DETECT_EVERY);
-  if (!Number.isFinite(every) || every < 0) throw new Error(`FLAMEWATCH_DETECT_EVERY must be seconds (0 turns detection off), not ${JSON.stringify(env.FLAMEWATCH_DETECT_EVERY)}`);
+export function detectionSettings(
+  env: NodeJS.ProcessEnv,
+  defaultPublicUrl: string,
+): {
+  webhooks: WebhookTarget[];
+  publicUrl: string;
+  sweepEveryMs: number;
+  github?: { token: string; apiUrl: string; repositories?: string[] };
+} {
+  const every =
+    env.FLAMEWATCH_DETECT_EVERY === undefined
+      ? DEFAULT_SWEEP_EVERY_MS / 1000
+      : Number(env.FLAMEWATCH_DETECT_EVERY);
+  if (!Number.isFinite(every) || every < 0)
+    throw new Error(
+      `FLAMEWATCH_DETECT_EVERY must be seconds (0 turns detection off), not ${JSON.stringify(env.FLAMEWATCH_DETECT_EVERY)}`,
+    );
   const apiUrl = env.FLAMEWATCH_GITHUB_API_URL || 'https://api.github.com';
-  if (!/^https?:\/\/\S+$/.test(apiUrl)) throw new Error(`FLAMEWATCH_GITHUB_API_URL must be an http(s) URL, not ${JSON.stringify(apiUrl)}`);
-  const repositories = env.FLAMEWATCH_GITHUB_REPOSITORIES ? env.FLAMEWATCH_GITHUB_REPOSITORIES.split(',').map((r) => r.trim()).filter(Boolean) : undefined;
+  if (!/^https?:\/\/\S+$/.test(apiUrl))
+    throw new Error(`FLAMEWATCH_GITHUB_API_URL must be an http(s) URL, not ${JSON.stringify(apiUrl)}`);
+  const repositories = env.FLAMEWATCH_GITHUB_REPOSITORIES
+    ? env.FLAMEWATCH_GITHUB_REPOSITORIES.split(',')
+        .map((r) => r.trim())
+        .filter(Boolean)
+    : undefined;
   for (const r of repositories ?? []) {
-    if (!/^[A-Za-z0-9_.-]+\/([A-Za-z0-9_.-]+|\*)$/.test(r)) throw new Error(`FLAMEWATCH_GITHUB_REPOSITORIES: ${JSON.stringify(r)} is not owner/name or owner/*`);
+    if (!/^[A-Za-z0-9_.-]+\/([A-Za-z0-9_.-]+|\*)$/.test(r))
+      throw new Error(`FLAMEWATCH_GITHUB_REPOSITORIES: ${JSON.stringify(r)} is not owner/name or owner/*`);
   }
-  const github = env.FLAMEWATCH_GITHUB_TOKEN ? { token: env.FLAMEWATCH_GITHUB_TOKEN, apiUrl, repositories } : undefined;
-  return { webhooks: parseWebhooks(env.FLAMEWATCH_WEBHOOKS), publicUrl: env.FLAMEWATCH_PUBLIC_URL || defaultPublicUrl, sweepEveryMs: Math.round(every * 1000), github };
+  const github = env.FLAMEWATCH_GITHUB_TOKEN
+    ? { token: env.FLAMEWATCH_GITHUB_TOKEN, apiUrl, repositories }
+    : undefined;
+  return {
+    webhooks: parseWebhooks(env.FLAMEWATCH_WEBHOOKS),
+    publicUrl: env.FLAMEWATCH_PUBLIC_URL || defaultPublicUrl,
+    sweepEveryMs: Math.round(every * 1000),
+    github,
+  };
 }
 
 export const SWEEP_SCHEDULE_ID = 'detect-sweep-schedule';

@@ -15,20 +15,27 @@ export const ROLLUP_SCHEDULE_ID = 'rollup-schedule';
 export const ROLLUP_FULL_SCHEDULE_ID = 'rollup-full-schedule';
 export const DEFAULT_ROLLUP_EVERY_MS = 60_000;
 
-const payloadSchema = z.object({
-  now: z.number().int().optional(),
-  /** Only hours this recent; absent: every stored hour. */
-  lookbackHours: z.number().int().positive().optional(),
-  maxHours: z.number().int().positive().max(10_000).optional(),
-  /** Keeps building batches of hours while there are more and this many seconds have not passed (a backlog after an upgrade). */
-  budgetSeconds: z.number().positive().max(3600).optional(),
-}).strict();
+const payloadSchema = z
+  .object({
+    now: z.number().int().optional(),
+    /** Only hours this recent; absent: every stored hour. */
+    lookbackHours: z.number().int().positive().optional(),
+    maxHours: z.number().int().positive().max(10_000).optional(),
+    /** Keeps building batches of hours while there are more and this many seconds have not passed (a backlog after an upgrade). */
+    budgetSeconds: z.number().positive().max(3600).optional(),
+  })
+  .strict();
 
 let running = false;
 
-export async function runRollups(store: Store, payload: unknown, ctx?: JobContext): Promise<BuildResult | { skipped: string }> {
+export async function runRollups(
+  store: Store,
+  payload: unknown,
+  ctx?: JobContext,
+): Promise<BuildResult | { skipped: string }> {
   const parsed = payloadSchema.safeParse(payload ?? {});
-  if (!parsed.success) throw new UnrecoverableJobError(`invalid ${ROLLUP_JOB} payload: ${parsed.error.message}`);
+  if (!parsed.success)
+    throw new UnrecoverableJobError(`invalid ${ROLLUP_JOB} payload: ${parsed.error.message}`);
   // One build at a time per process: a second would delete what the first wrote
   // (the builder's sum check would catch it, but the work would be wasted).
   if (running) return { skipped: 'a rollup build is already running in this process' };
@@ -38,7 +45,11 @@ export async function runRollups(store: Store, payload: unknown, ctx?: JobContex
     const t = Date.now();
     const total: BuildResult = { pending: 0, hoursBuilt: 0, built: 0, unverified: 0, hoursLeft: 0 };
     for (let round = 0; ; round++) {
-      const r = await store.buildRollups({ now, sinceMs: lookbackHours ? now - lookbackHours * 3_600_000 : undefined, maxHours });
+      const r = await store.buildRollups({
+        now,
+        sinceMs: lookbackHours ? now - lookbackHours * 3_600_000 : undefined,
+        maxHours,
+      });
       if (round === 0) total.pending = r.pending;
       total.hoursBuilt += r.hoursBuilt;
       total.built += r.built;
@@ -48,7 +59,9 @@ export async function runRollups(store: Store, payload: unknown, ctx?: JobContex
       if (r.hoursLeft === 0 || r.built === 0 || Date.now() - t > budgetSeconds * 1000) break;
     }
     if (total.pending > 0) {
-      ctx?.log(`rollup: ${total.built} (service, type, hour)s built in ${total.hoursBuilt} hour(s), ${total.unverified} to retry, ${total.hoursLeft} hour(s) left for the next run, ${Date.now() - t} ms`);
+      ctx?.log(
+        `rollup: ${total.built} (service, type, hour)s built in ${total.hoursBuilt} hour(s), ${total.unverified} to retry, ${total.hoursLeft} hour(s) left for the next run, ${Date.now() - t} ms`,
+      );
     }
     return total;
   } finally {
@@ -58,8 +71,14 @@ export async function runRollups(store: Store, payload: unknown, ctx?: JobContex
 
 /** FLAMEWATCH_ROLLUP_EVERY: seconds between rollup runs (default 60; 0 turns rollups off and queries read raw profiles). */
 export function rollupEveryMs(env: NodeJS.ProcessEnv): number {
-  const every = env.FLAMEWATCH_ROLLUP_EVERY === undefined ? DEFAULT_ROLLUP_EVERY_MS / 1000 : Number(env.FLAMEWATCH_ROLLUP_EVERY);
-  if (!Number.isFinite(every) || every < 0) throw new Error(`FLAMEWATCH_ROLLUP_EVERY must be seconds (0 turns rollups off), not ${JSON.stringify(env.FLAMEWATCH_ROLLUP_EVERY)}`);
+  const every =
+    env.FLAMEWATCH_ROLLUP_EVERY === undefined
+      ? DEFAULT_ROLLUP_EVERY_MS / 1000
+      : Number(env.FLAMEWATCH_ROLLUP_EVERY);
+  if (!Number.isFinite(every) || every < 0)
+    throw new Error(
+      `FLAMEWATCH_ROLLUP_EVERY must be seconds (0 turns rollups off), not ${JSON.stringify(env.FLAMEWATCH_ROLLUP_EVERY)}`,
+    );
   return Math.round(every * 1000);
 }
 
@@ -71,5 +90,10 @@ export async function scheduleRollups(queue: JobQueue, everyMs: number): Promise
     return;
   }
   await queue.schedule(ROLLUP_SCHEDULE_ID, ROLLUP_JOB, { lookbackHours: 26 }, { ms: everyMs });
-  await queue.schedule(ROLLUP_FULL_SCHEDULE_ID, ROLLUP_JOB, { budgetSeconds: 600 }, { ms: Math.max(everyMs, 3_600_000) });
+  await queue.schedule(
+    ROLLUP_FULL_SCHEDULE_ID,
+    ROLLUP_JOB,
+    { budgetSeconds: 600 },
+    { ms: Math.max(everyMs, 3_600_000) },
+  );
 }

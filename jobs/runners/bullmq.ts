@@ -11,7 +11,17 @@ import {
   type Processor,
   type Processors,
 } from '../../profile/jobs';
-import { checkEvery, KEEP_COMPLETED_MS, KEEP_FAILED_MS, messageOf, newestFailures, settingsOf, type JobRunner, type RunnerOptions, type Settings } from './common';
+import {
+  checkEvery,
+  KEEP_COMPLETED_MS,
+  KEEP_FAILED_MS,
+  messageOf,
+  newestFailures,
+  settingsOf,
+  type JobRunner,
+  type RunnerOptions,
+  type Settings,
+} from './common';
 
 export type BullmqRole = 'all' | 'enqueue-only' | 'worker';
 
@@ -80,10 +90,16 @@ export class BullmqRunner implements JobRunner {
       this.reported = false;
       this.down = undefined;
     });
-    this.producer.on('error', (err: Error) => this.lost(messageOf(err) || (err as NodeJS.ErrnoException).code || 'connection error'));
+    this.producer.on('error', (err: Error) =>
+      this.lost(messageOf(err) || (err as NodeJS.ErrnoException).code || 'connection error'),
+    );
     this.producer.on('close', () => this.lost('connection closed'));
     for (const name of Object.keys(this.processors)) {
-      const queue = new Queue(name, { connection: this.producer, prefix: this.prefix, defaultJobOptions: this.jobOptions() });
+      const queue = new Queue(name, {
+        connection: this.producer,
+        prefix: this.prefix,
+        defaultJobOptions: this.jobOptions(),
+      });
       // The producer's own 'error' handler above logs Redis trouble once; the queues repeat it.
       queue.on('error', () => undefined);
       this.queues.set(name, queue);
@@ -94,7 +110,10 @@ export class BullmqRunner implements JobRunner {
     if (this.closed) throw new Error('the job runner is closed');
     if (this.role === 'enqueue-only' || this.workers.length > 0) return;
     // Workers block on Redis: their connection retries every command forever (BullMQ's requirement).
-    const connection = new Redis(this.redisUrl, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(times * 500, 5000) });
+    const connection = new Redis(this.redisUrl, {
+      maxRetriesPerRequest: null,
+      retryStrategy: (times) => Math.min(times * 500, 5000),
+    });
     connection.on('error', () => undefined);
     this.workerRedis = connection;
     for (const [name, processor] of Object.entries(this.processors)) {
@@ -106,7 +125,10 @@ export class BullmqRunner implements JobRunner {
         removeOnFail: { count: this.settings.keepFailed, age: KEEP_FAILED_MS / 1000 },
       });
       worker.on('failed', (job, err) => {
-        if (job) this.settings.log(`job ${job.id} (${name}) attempt ${job.attemptsMade}/${this.settings.attempts} failed: ${err.message}`);
+        if (job)
+          this.settings.log(
+            `job ${job.id} (${name}) attempt ${job.attemptsMade}/${this.settings.attempts} failed: ${err.message}`,
+          );
       });
       // Connection errors come here while Redis is away; the producer already says so once.
       worker.on('error', (err) => {
@@ -116,13 +138,21 @@ export class BullmqRunner implements JobRunner {
     }
   }
 
-  async enqueue(name: string, payload: unknown, opts: EnqueueOptions = {}): Promise<{ id: string; added: boolean }> {
+  async enqueue(
+    name: string,
+    payload: unknown,
+    opts: EnqueueOptions = {},
+  ): Promise<{ id: string; added: boolean }> {
     const queue = this.queue(name);
     if (opts.jobId !== undefined) checkJobId(opts.jobId);
     return this.call(async () => {
       // BullMQ answers an existing id with that job, not an error: the stored creation time tells which.
       const timestamp = Date.now();
-      const job = await queue.add(name, payload ?? null, { jobId: opts.jobId, delay: opts.delayMs, timestamp });
+      const job = await queue.add(name, payload ?? null, {
+        jobId: opts.jobId,
+        delay: opts.delayMs,
+        timestamp,
+      });
       const id = job.id!;
       if (opts.jobId === undefined) return { id, added: true };
       const stored = await this.producer.hget(queue.toKey(id), 'timestamp');
@@ -152,16 +182,14 @@ export class BullmqRunner implements JobRunner {
     return this.call(async () => {
       const lists = await Promise.all(
         [...this.queues].map(async ([name, q]) =>
-          (await q.getFailed(0, limit - 1)).map(
-            (job): FailedJob => ({
-              id: job.id!,
-              name,
-              payload: job.data,
-              error: job.failedReason,
-              attempts: job.attemptsMade,
-              failedAt: job.finishedOn ?? job.timestamp,
-            }),
-          ),
+          (await q.getFailed(0, limit - 1)).map((job): FailedJob => ({
+            id: job.id!,
+            name,
+            payload: job.data,
+            error: job.failedReason,
+            attempts: job.attemptsMade,
+            failedAt: job.finishedOn ?? job.timestamp,
+          })),
         ),
       );
       return newestFailures(lists, limit);
@@ -186,7 +214,13 @@ export class BullmqRunner implements JobRunner {
       const out: Record<string, JobCounts> = {};
       for (const [name, q] of this.queues) {
         const c = await q.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed');
-        out[name] = { waiting: c.waiting ?? 0, active: c.active ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0, delayed: c.delayed ?? 0 };
+        out[name] = {
+          waiting: c.waiting ?? 0,
+          active: c.active ?? 0,
+          completed: c.completed ?? 0,
+          failed: c.failed ?? 0,
+          delayed: c.delayed ?? 0,
+        };
       }
       return out;
     });
@@ -216,7 +250,10 @@ export class BullmqRunner implements JobRunner {
 
   private queue(name: string): Queue {
     const queue = this.queues.get(name);
-    if (queue === undefined) throw new TypeError(`no processor for jobs named ${JSON.stringify(name)}; known: ${[...this.queues.keys()].join(', ') || 'none'}`);
+    if (queue === undefined)
+      throw new TypeError(
+        `no processor for jobs named ${JSON.stringify(name)}; known: ${[...this.queues.keys()].join(', ') || 'none'}`,
+      );
     return queue;
   }
 
@@ -238,7 +275,9 @@ export class BullmqRunner implements JobRunner {
     this.down = why;
     if (this.reported) return;
     this.reported = true;
-    this.settings.log(`jobs: ${this.where} is unreachable (${why}); queue calls fail with 503 until it is back`);
+    this.settings.log(
+      `jobs: ${this.where} is unreachable (${why}); queue calls fail with 503 until it is back`,
+    );
   }
 
   /**
@@ -248,13 +287,18 @@ export class BullmqRunner implements JobRunner {
    */
   private async call<T>(op: () => Promise<T>): Promise<T> {
     if (this.closed) throw new QueueUnavailableError('the job runner is closed');
-    if (this.producer.status !== 'ready' && !this.everConnected && !this.reported) await this.firstConnection();
-    if (this.producer.status !== 'ready') throw new QueueUnavailableError(`${this.where}: ${this.down ?? this.producer.status}`);
+    if (this.producer.status !== 'ready' && !this.everConnected && !this.reported)
+      await this.firstConnection();
+    if (this.producer.status !== 'ready')
+      throw new QueueUnavailableError(`${this.where}: ${this.down ?? this.producer.status}`);
     const running = op();
     running.catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new QueueUnavailableError(`${this.where} did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      timer = setTimeout(
+        () => reject(new QueueUnavailableError(`${this.where} did not answer within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
     });
     try {
       return await Promise.race([running, timeout]);
@@ -285,7 +329,16 @@ export class BullmqRunner implements JobRunner {
     const code = (err as NodeJS.ErrnoException).code;
     const transient =
       err.name === 'MaxRetriesPerRequestError' ||
-      (code !== undefined && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) ||
+      (code !== undefined &&
+        [
+          'ECONNREFUSED',
+          'ECONNRESET',
+          'EPIPE',
+          'ETIMEDOUT',
+          'EHOSTUNREACH',
+          'ENOTFOUND',
+          'EAI_AGAIN',
+        ].includes(code)) ||
       /Connection is closed|Stream isn't writeable|connect ETIMEDOUT/i.test(err.message);
     return transient ? new QueueUnavailableError(`${this.where}: ${err.message}`) : err;
   }

@@ -43,7 +43,10 @@ const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 /** Checks processor names and numbers, fills in the defaults. */
 export function settingsOf(opts: RunnerOptions): Settings {
   for (const name of Object.keys(opts.processors)) {
-    if (!NAME.test(name)) throw new TypeError(`job name ${JSON.stringify(name)} is not allowed: a letter, then up to 63 letters, digits, _ . -`);
+    if (!NAME.test(name))
+      throw new TypeError(
+        `job name ${JSON.stringify(name)} is not allowed: a letter, then up to 63 letters, digits, _ . -`,
+      );
   }
   const s: Settings = {
     concurrency: opts.concurrency ?? 1,
@@ -54,9 +57,11 @@ export function settingsOf(opts: RunnerOptions): Settings {
     log: opts.log ?? ((m) => console.error(m)),
   };
   for (const key of ['concurrency', 'attempts', 'keepCompleted', 'keepFailed'] as const) {
-    if (!Number.isInteger(s[key]) || s[key] < 1) throw new TypeError(`${key} must be a whole number of at least 1, not ${s[key]}`);
+    if (!Number.isInteger(s[key]) || s[key] < 1)
+      throw new TypeError(`${key} must be a whole number of at least 1, not ${s[key]}`);
   }
-  if (!Number.isFinite(s.backoffMs) || s.backoffMs < 0) throw new TypeError(`backoffMs must be 0 or more, not ${s.backoffMs}`);
+  if (!Number.isFinite(s.backoffMs) || s.backoffMs < 0)
+    throw new TypeError(`backoffMs must be 0 or more, not ${s.backoffMs}`);
   return s;
 }
 
@@ -68,8 +73,10 @@ export function backoffDelay(backoffMs: number, attempt: number): number {
 /** Throws unless exactly one of `ms` (a whole number ≥ 1) and `cron` is given. */
 export function checkEvery(every: Every): void {
   const hasMs = every.ms !== undefined;
-  if (hasMs === (every.cron !== undefined)) throw new TypeError('a schedule needs exactly one of every.ms and every.cron');
-  if (hasMs && (!Number.isInteger(every.ms) || every.ms! < 1)) throw new TypeError(`every.ms must be a whole number of milliseconds ≥ 1, not ${every.ms}`);
+  if (hasMs === (every.cron !== undefined))
+    throw new TypeError('a schedule needs exactly one of every.ms and every.cron');
+  if (hasMs && (!Number.isInteger(every.ms) || every.ms! < 1))
+    throw new TypeError(`every.ms must be a whole number of milliseconds ≥ 1, not ${every.ms}`);
 }
 
 /** The dead-letter view across names: most recent first, at most `limit`. */

@@ -72,7 +72,14 @@ export class InProcessRunner implements JobRunner {
     for (const [name, processor] of Object.entries(opts.processors)) {
       const queue = fastq.promise((task: Task) => this.run(name, task), this.settings.concurrency);
       queue.pause();
-      this.lanes.set(name, { name, processor, queue, live: new Map(), completed: new Map(), failed: new Map() });
+      this.lanes.set(name, {
+        name,
+        processor,
+        queue,
+        live: new Map(),
+        completed: new Map(),
+        failed: new Map(),
+      });
     }
   }
 
@@ -81,7 +88,11 @@ export class InProcessRunner implements JobRunner {
     for (const lane of this.lanes.values()) lane.queue.resume();
   }
 
-  async enqueue(name: string, payload: unknown, opts: EnqueueOptions = {}): Promise<{ id: string; added: boolean }> {
+  async enqueue(
+    name: string,
+    payload: unknown,
+    opts: EnqueueOptions = {},
+  ): Promise<{ id: string; added: boolean }> {
     const lane = this.lane(name);
     if (opts.jobId !== undefined) checkJobId(opts.jobId);
     this.open();
@@ -113,7 +124,9 @@ export class InProcessRunner implements JobRunner {
       const state = last === undefined ? undefined : lane.live.get(last);
       if (state === 'waiting' || state === 'delayed') return;
       last = `${id}-${Date.now()}`;
-      this.enqueue(name, payload, { jobId: last }).catch((err) => this.settings.log(`schedule ${id}: ${messageOf(err)}`));
+      this.enqueue(name, payload, { jobId: last }).catch((err) =>
+        this.settings.log(`schedule ${id}: ${messageOf(err)}`),
+      );
     };
     if (every.ms !== undefined) {
       const timer = setInterval(tick, every.ms);
@@ -135,7 +148,9 @@ export class InProcessRunner implements JobRunner {
   async failed(limit = 50): Promise<FailedJob[]> {
     this.open();
     return newestFailures(
-      [...this.lanes.values()].map((lane) => [...this.prune(lane.failed, KEEP_FAILED_MS, (f) => f.failedAt).values()]),
+      [...this.lanes.values()].map((lane) => [
+        ...this.prune(lane.failed, KEEP_FAILED_MS, (f) => f.failedAt).values(),
+      ]),
       limit,
     );
   }
@@ -188,7 +203,10 @@ export class InProcessRunner implements JobRunner {
 
   private lane(name: string): Lane {
     const lane = this.lanes.get(name);
-    if (lane === undefined) throw new TypeError(`no processor for jobs named ${JSON.stringify(name)}; known: ${[...this.lanes.keys()].join(', ') || 'none'}`);
+    if (lane === undefined)
+      throw new TypeError(
+        `no processor for jobs named ${JSON.stringify(name)}; known: ${[...this.lanes.keys()].join(', ') || 'none'}`,
+      );
     return lane;
   }
 
@@ -225,21 +243,34 @@ export class InProcessRunner implements JobRunner {
     const { log, attempts, backoffMs } = this.settings;
     lane.live.set(task.id, 'active');
     try {
-      await lane.processor(task.payload as never, { id: task.id, attempt: task.attempt, log: (msg) => log(`job ${task.id} (${lane.name}): ${msg}`) });
+      await lane.processor(task.payload as never, {
+        id: task.id,
+        attempt: task.attempt,
+        log: (msg) => log(`job ${task.id} (${lane.name}): ${msg}`),
+      });
       lane.live.delete(task.id);
       remember(lane.completed, task.id, Date.now(), this.settings.keepCompleted);
     } catch (err) {
       const message = messageOf(err);
       if (!(err instanceof UnrecoverableJobError) && task.attempt < attempts) {
         const delay = backoffDelay(backoffMs, task.attempt);
-        log(`job ${task.id} (${lane.name}) attempt ${task.attempt}/${attempts} failed: ${message}; retrying in ${delay} ms`);
+        log(
+          `job ${task.id} (${lane.name}) attempt ${task.attempt}/${attempts} failed: ${message}; retrying in ${delay} ms`,
+        );
         lane.live.set(task.id, 'delayed');
         this.later(delay, () => this.push(lane, { ...task, attempt: task.attempt + 1 }));
         return;
       }
       log(`job ${task.id} (${lane.name}) failed on attempt ${task.attempt}/${attempts}: ${message}`);
       lane.live.delete(task.id);
-      const failed: FailedJob = { id: task.id, name: lane.name, payload: task.payload, error: message, attempts: task.attempt, failedAt: Date.now() };
+      const failed: FailedJob = {
+        id: task.id,
+        name: lane.name,
+        payload: task.payload,
+        error: message,
+        attempts: task.attempt,
+        failedAt: Date.now(),
+      };
       remember(lane.failed, task.id, failed, this.settings.keepFailed);
     }
   }

@@ -8,7 +8,8 @@ import type { Selection } from '../../store/selection';
 export function param(req: Request, name: string): string | undefined {
   const v = req.query[name];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw new InputError('invalid_parameter', `parameter ${name} must be given once`);
+  if (typeof v !== 'string')
+    throw new InputError('invalid_parameter', `parameter ${name} must be given once`);
   return v;
 }
 
@@ -24,7 +25,10 @@ export function intParam(req: Request, name: string, def: number, min: number, m
   if (text === undefined || text === '') return def;
   const n = Number(text);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new InputError('invalid_parameter', `parameter ${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(text.slice(0, 40))}`);
+    throw new InputError(
+      'invalid_parameter',
+      `parameter ${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(text.slice(0, 40))}`,
+    );
   }
   return n;
 }
@@ -40,7 +44,8 @@ export function numberParam(req: Request, name: string, min: number, max: number
   const text = param(req, name);
   if (text === undefined || text === '') return undefined;
   const n = Number(text);
-  if (!Number.isFinite(n) || n < min || n > max) throw new InputError('invalid_parameter', `parameter ${name} must be a number from ${min} to ${max}`);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new InputError('invalid_parameter', `parameter ${name} must be a number from ${min} to ${max}`);
   return n;
 }
 
@@ -57,9 +62,20 @@ export function rangeOf(req: Request, defaultFrom = 'now-1h', prefix = ''): Time
 export function selectionOf(req: Request, tenant: string, prefix = ''): Selection {
   const queryName = named(prefix, 'query');
   const selector = parseSelector(required(req, queryName, `${queryName}=<service>{label="value",...}`));
-  const typeText = required(req, 'type', 'type=<profile type>; GET /api/v1/profile-types?service= lists them');
+  const typeText = required(
+    req,
+    'type',
+    'type=<profile type>; GET /api/v1/profile-types?service= lists them',
+  );
   const colon = typeText.indexOf(':');
   const type = colon === -1 ? typeText : typeText.slice(0, colon);
   const unit = colon === -1 ? undefined : typeText.slice(colon + 1);
-  return { tenant, service: selector.service, type, unit, range: rangeOf(req, 'now-1h', prefix), matchers: selector.matchers };
+  return {
+    tenant,
+    service: selector.service,
+    type,
+    unit,
+    range: rangeOf(req, 'now-1h', prefix),
+    matchers: selector.matchers,
+  };
 }

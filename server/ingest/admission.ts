@@ -33,7 +33,8 @@ export class IngestAdmission {
     private readonly random: () => number = Math.random,
     private readonly clock: () => number = Date.now,
   ) {
-    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new Error(`the ingest in-flight limit must be a whole number of at least 1, not ${maxInFlight}`);
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1)
+      throw new Error(`the ingest in-flight limit must be a whole number of at least 1, not ${maxInFlight}`);
   }
 
   get current(): number {
@@ -45,7 +46,12 @@ export class IngestAdmission {
     this.advance(this.clock());
     if (this.first < 0) this.first = this.second;
     if (this.inFlight >= this.maxInFlight) {
-      throw new HttpError(429, `ingest is saturated (${this.inFlight} profiles in progress, the server's limit); retry later`, 'ingest_saturated', this.retryAfter());
+      throw new HttpError(
+        429,
+        `ingest is saturated (${this.inFlight} profiles in progress, the server's limit); retry later`,
+        'ingest_saturated',
+        this.retryAfter(),
+      );
     }
     this.inFlight++;
     let released = false;

@@ -47,8 +47,16 @@ export const DEFAULT_LIMITS: IngestLimits = {
 };
 
 /** The label limits of a tenant's ingest limits, as the selector parser takes them. */
-export function labelLimits(l: IngestLimits): { maxLabels: number; maxNameLength: number; maxValueLength: number } {
-  return { maxLabels: l.maxLabels, maxNameLength: l.maxLabelNameLength, maxValueLength: l.maxLabelValueLength };
+export function labelLimits(l: IngestLimits): {
+  maxLabels: number;
+  maxNameLength: number;
+  maxValueLength: number;
+} {
+  return {
+    maxLabels: l.maxLabels,
+    maxNameLength: l.maxLabelNameLength,
+    maxValueLength: l.maxLabelValueLength,
+  };
 }
 
 const MiB = 1 << 20;
@@ -59,7 +67,12 @@ export function readBody(req: Request, limits: IngestLimits): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limits.maxBodyBytes) {
-      reject(new InputError('profile_size_limit', `body is ${fmt(declared)}; the limit is ${fmt(limits.maxBodyBytes)}`));
+      reject(
+        new InputError(
+          'profile_size_limit',
+          `body is ${fmt(declared)}; the limit is ${fmt(limits.maxBodyBytes)}`,
+        ),
+      );
       req.resume();
       return;
     }
@@ -78,10 +91,14 @@ export function readBody(req: Request, limits: IngestLimits): Promise<Buffer> {
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limits.maxBodyBytes) finish(new InputError('profile_size_limit', `body is over ${fmt(limits.maxBodyBytes)}, the limit`));
+      if (size > limits.maxBodyBytes)
+        finish(new InputError('profile_size_limit', `body is over ${fmt(limits.maxBodyBytes)}, the limit`));
       else chunks.push(chunk);
     };
-    const timer = setTimeout(() => finish(new HttpError(408, `body not received within ${limits.bodyTimeoutMs} ms`, 'body_timeout')), limits.bodyTimeoutMs);
+    const timer = setTimeout(
+      () => finish(new HttpError(408, `body not received within ${limits.bodyTimeoutMs} ms`, 'body_timeout')),
+      limits.bodyTimeoutMs,
+    );
     req.on('data', onData);
     req.once('end', () => finish(undefined, Buffer.concat(chunks, size)));
     req.once('error', (err) => finish(err));

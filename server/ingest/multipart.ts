@@ -10,7 +10,8 @@ export interface MultipartProfile {
 /** Parses an already size-checked multipart/form-data body. */
 export function parseMultipart(body: Uint8Array, contentType: string): Promise<MultipartProfile> {
   return new Promise((resolve, reject) => {
-    const fail = (err: unknown) => reject(new InputError('invalid_profile', `bad multipart body: ${(err as Error).message}`));
+    const fail = (err: unknown) =>
+      reject(new InputError('invalid_profile', `bad multipart body: ${(err as Error).message}`));
     let bb: busboy.Busboy;
     try {
       bb = busboy({ headers: { 'content-type': contentType }, limits: { files: 8, fields: 16, parts: 16 } });
@@ -33,7 +34,12 @@ export function parseMultipart(body: Uint8Array, contentType: string): Promise<M
       };
       const profile = part('profile');
       if (!profile) {
-        reject(new InputError('invalid_profile', `multipart body has no "profile" part (parts: ${[...parts.keys()].join(', ') || 'none'})`));
+        reject(
+          new InputError(
+            'invalid_profile',
+            `multipart body has no "profile" part (parts: ${[...parts.keys()].join(', ') || 'none'})`,
+          ),
+        );
         return;
       }
       resolve({ profile, sampleTypeConfig: part('sample_type_config') });

@@ -40,9 +40,26 @@ const FORMATS: Record<string, BodyFormat | 'unsupported'> = {
 
 // Profile types Pyroscope clients append to the application name.
 const TYPE_SUFFIXES = new Set([
-  'cpu', 'wall', 'itimer', 'alloc_objects', 'alloc_space', 'inuse_objects', 'inuse_space', 'heap',
-  'goroutines', 'goroutine', 'mutex_count', 'mutex_duration', 'block_count', 'block_duration',
-  'exceptions', 'lock_count', 'lock_duration', 'alloc_samples', 'alloc_size', 'samples',
+  'cpu',
+  'wall',
+  'itimer',
+  'alloc_objects',
+  'alloc_space',
+  'inuse_objects',
+  'inuse_space',
+  'heap',
+  'goroutines',
+  'goroutine',
+  'mutex_count',
+  'mutex_duration',
+  'block_count',
+  'block_duration',
+  'exceptions',
+  'lock_count',
+  'lock_duration',
+  'alloc_samples',
+  'alloc_size',
+  'samples',
 ]);
 
 /** A `work` value: a plain decimal ≥ 0 (no sign, hex, blanks or Infinity: 12, 0.5, 1e6) that is finite. */
@@ -58,21 +75,30 @@ export function isProcessId(text: string): boolean {
 function one(query: Record<string, unknown>, name: string): string | undefined {
   const v = query[name];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw new InputError('invalid_parameter', `parameter ${name} must be given once`);
+  if (typeof v !== 'string')
+    throw new InputError('invalid_parameter', `parameter ${name} must be given once`);
   return v;
 }
 
 /** Reads the ingest query string (labels within the tenant's limits); throws InputError naming the bad parameter. */
-export function readIngestParams(query: Record<string, unknown>, now: number, limits?: LabelLimits): IngestParams {
+export function readIngestParams(
+  query: Record<string, unknown>,
+  now: number,
+  limits?: LabelLimits,
+): IngestParams {
   const name = one(query, 'name');
-  if (!name) throw new InputError('invalid_parameter', 'parameter name is required: name=<service>{label=value,...}');
+  if (!name)
+    throw new InputError('invalid_parameter', 'parameter name is required: name=<service>{label=value,...}');
   const selector = parseSelector(name, { ingest: true, limits });
   const formatText = one(query, 'format');
   let format: BodyFormat | undefined;
   if (formatText !== undefined) {
     const f = FORMATS[formatText];
     if (f === undefined || f === 'unsupported') {
-      throw new InputError('unsupported_format', `format ${JSON.stringify(formatText.slice(0, 40))} is not supported; use pprof, folded (alias groups) or lines`);
+      throw new InputError(
+        'unsupported_format',
+        `format ${JSON.stringify(formatText.slice(0, 40))} is not supported; use pprof, folded (alias groups) or lines`,
+      );
     }
     format = f;
   }
@@ -86,11 +112,17 @@ export function readIngestParams(query: Record<string, unknown>, now: number, li
   const sampleRateText = one(query, 'sampleRate');
   const sampleRate = sampleRateText === undefined ? undefined : Number(sampleRateText);
   if (sampleRate !== undefined && !(Number.isFinite(sampleRate) && sampleRate > 0)) {
-    throw new InputError('invalid_parameter', `sampleRate must be a positive number, not ${JSON.stringify(sampleRateText)}`);
+    throw new InputError(
+      'invalid_parameter',
+      `sampleRate must be a positive number, not ${JSON.stringify(sampleRateText)}`,
+    );
   }
   const aggregation = one(query, 'aggregationType') ?? 'sum';
   if (aggregation !== 'sum' && aggregation !== 'average') {
-    throw new InputError('invalid_parameter', `aggregationType must be sum or average, not ${JSON.stringify(aggregation.slice(0, 40))}`);
+    throw new InputError(
+      'invalid_parameter',
+      `aggregationType must be sum or average, not ${JSON.stringify(aggregation.slice(0, 40))}`,
+    );
   }
   const units = one(query, 'units');
   if (units !== undefined && !/^[A-Za-z_]{1,32}$/.test(units)) {
@@ -98,11 +130,17 @@ export function readIngestParams(query: Record<string, unknown>, now: number, li
   }
   const workText = one(query, 'work');
   if (workText !== undefined && !isWorkText(workText)) {
-    throw new InputError('invalid_parameter', `work must be a finite number ≥ 0 (work units done in the profile's interval), not ${JSON.stringify(workText.slice(0, 40))}`);
+    throw new InputError(
+      'invalid_parameter',
+      `work must be a finite number ≥ 0 (work units done in the profile's interval), not ${JSON.stringify(workText.slice(0, 40))}`,
+    );
   }
   const processText = one(query, 'process');
   if (processText !== undefined && !isProcessId(processText)) {
-    throw new InputError('invalid_parameter', `process must be 1-256 characters without control characters, not ${JSON.stringify(processText.slice(0, 40))}${processText.length > 40 ? '...' : ''}`);
+    throw new InputError(
+      'invalid_parameter',
+      `process must be 1-256 characters without control characters, not ${JSON.stringify(processText.slice(0, 40))}${processText.length > 40 ? '...' : ''}`,
+    );
   }
   return {
     appName: selector.service,
@@ -124,7 +162,11 @@ export function readIngestParams(query: Record<string, unknown>, now: number, li
  * names: for folded bodies the suffix is the profile type (default cpu); for
  * pprof, whose types are inside, a known type suffix is dropped from the service.
  */
-export function serviceAndType(appName: string, format: BodyFormat, units: string | undefined): { service: string; type?: ValueType } {
+export function serviceAndType(
+  appName: string,
+  format: BodyFormat,
+  units: string | undefined,
+): { service: string; type?: ValueType } {
   const dot = appName.lastIndexOf('.');
   const suffix = dot > 0 ? appName.slice(dot + 1) : '';
   if (format === 'pprof') {

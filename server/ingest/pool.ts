@@ -6,7 +6,9 @@ import type { KnownStacks } from '../../store/known-stacks';
 import { HttpError } from '../errors';
 import { type IngestJob, type PreparedIngest, prepareIngest } from './prepare';
 
-type Reply = { id: number; ok: true; result: PreparedIngest } | { id: number; ok: false; error: { input: boolean; reason?: InputErrorReason; message: string } };
+type Reply =
+  | { id: number; ok: true; result: PreparedIngest }
+  | { id: number; ok: false; error: { input: boolean; reason?: InputErrorReason; message: string } };
 
 interface Slot {
   worker: Worker;
@@ -77,7 +79,11 @@ export class IngestPool {
   /** Prepares one request's profile; rejects with InputError for bad input, HttpError(429) when saturated. */
   async run(job: IngestJob): Promise<PreparedIngest> {
     if (this.inFlight >= this.maxQueued) {
-      throw new HttpError(429, `ingest is saturated (${this.inFlight} profiles in progress); retry later`, 'ingest_saturated');
+      throw new HttpError(
+        429,
+        `ingest is saturated (${this.inFlight} profiles in progress); retry later`,
+        'ingest_saturated',
+      );
     }
     this.inFlight++;
     try {

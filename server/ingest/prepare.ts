@@ -91,16 +91,22 @@ export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promis
   if (isGzip(bytes)) bytes = gunzipLimited(bytes, limits);
   // With no format and no multipart, Pyroscope reads folded text.
   if (format === undefined && !looksLikeText(bytes)) {
-    throw new InputError('invalid_profile', 'body is binary, not folded text: for pprof add format=pprof to the query string');
+    throw new InputError(
+      'invalid_profile',
+      'body is binary, not folded text: for pprof add format=pprof to the query string',
+    );
   }
   format ??= 'folded';
 
   const { service, type } = serviceAndType(params.appName, format, params.units);
   let profile: Profile =
-    format === 'pprof' ? decodePprof(bytes, { ...DEFAULT_PPROF_LIMITS, samples: limits.maxSamples }) : parseFolded(new TextDecoder().decode(bytes), type!, format === 'lines');
+    format === 'pprof'
+      ? decodePprof(bytes, { ...DEFAULT_PPROF_LIMITS, samples: limits.maxSamples })
+      : parseFolded(new TextDecoder().decode(bytes), type!, format === 'lines');
   if (sampleTypeConfig) profile = applySampleTypeConfig(profile, sampleTypeConfig);
   // Pyroscope's sampleRate: folded CPU samples are stored as CPU time, like pprof CPU profiles.
-  if (type?.type === 'cpu' && type.unit === 'samples' && params.sampleRate !== undefined) profile = samplesAsCpuTime(profile, params.sampleRate);
+  if (type?.type === 'cpu' && type.unit === 'samples' && params.sampleRate !== undefined)
+    profile = samplesAsCpuTime(profile, params.sampleRate);
 
   const split = splitProfile(profile, params.labels);
   const labelLimit = labelLimits(limits);
@@ -111,10 +117,23 @@ export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promis
   // plausible: some converters write the start time into duration_nanos.
   const until = params.until ?? job.received;
   const fileDurationMs = profile.durationNanos !== undefined ? Math.round(profile.durationNanos / 1e6) : 0;
-  const time = params.from ?? (fileDurationMs > 0 && fileDurationMs <= MAX_FILE_DURATION_MS ? until - fileDurationMs : until);
+  const time =
+    params.from ??
+    (fileDurationMs > 0 && fileDurationMs <= MAX_FILE_DURATION_MS ? until - fileDurationMs : until);
 
   return {
-    write: prepareWrite({ tenant: job.tenant, service, time, durationMs: until - time, work: params.work, process: params.process, profile: split }, known),
+    write: prepareWrite(
+      {
+        tenant: job.tenant,
+        service,
+        time,
+        durationMs: until - time,
+        work: params.work,
+        process: params.process,
+        profile: split,
+      },
+      known,
+    ),
     format,
     seriesKeys: split.series.map((s) => seriesKey(s.type.type, s.type.unit, s.labels)),
     summary: {

@@ -21,13 +21,19 @@ export function applySampleTypeConfig(profile: Profile, json: Uint8Array): Profi
     throw new InputError('invalid_parameter', `sample_type_config is not JSON: ${(err as Error).message}`);
   }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-    throw new InputError('invalid_parameter', 'sample_type_config must be a JSON object keyed by sample type');
+    throw new InputError(
+      'invalid_parameter',
+      'sample_type_config must be a JSON object keyed by sample type',
+    );
   }
   const entries = config as Record<string, SampleTypeEntry | undefined>;
   const sampleTypes = profile.sampleTypes.map((t) => {
     const entry = Object.prototype.hasOwnProperty.call(entries, t.type) ? entries[t.type] : undefined;
     if (!entry || typeof entry !== 'object') return t;
-    const type = typeof entry['display-name'] === 'string' && NAME.test(entry['display-name']) ? entry['display-name'] : t.type;
+    const type =
+      typeof entry['display-name'] === 'string' && NAME.test(entry['display-name'])
+        ? entry['display-name']
+        : t.type;
     const unit = typeof entry.units === 'string' && NAME.test(entry.units) ? entry.units : t.unit;
     return { type, unit };
   });

@@ -14,7 +14,12 @@ export interface LimitState {
   /** Takes a token from `key`'s bucket; 0, or the ms until one is there (nothing taken). */
   take(key: string, ratePerSecond: number, burst: number, now: number): Promise<number>;
   /** Adds the series when they fit under `limit` this hour; else why not, adding none. */
-  admitSeries(key: string, series: readonly number[], limit: number, now: number): Promise<'limit' | 'capacity' | undefined>;
+  admitSeries(
+    key: string,
+    series: readonly number[],
+    limit: number,
+    now: number,
+  ): Promise<'limit' | 'capacity' | undefined>;
   close(): Promise<void>;
 }
 
@@ -100,12 +105,17 @@ export class RedisLimitState implements LimitState {
     });
   }
 
-  private async shared<T>(work: (r: Redis & Commands) => Promise<T>, otherwise: () => Promise<T>): Promise<T> {
+  private async shared<T>(
+    work: (r: Redis & Commands) => Promise<T>,
+    otherwise: () => Promise<T>,
+  ): Promise<T> {
     // Not connected: no command would be sent (no offline queue), so do not try.
     if (this.redis.status !== 'ready') {
       if (!this.down && this.everReady) {
         this.down = `Redis is ${this.redis.status}`;
-        this.log(`flamewatch: tenant limits fall back to this server's own counts while Redis cannot be used (${this.down})`);
+        this.log(
+          `flamewatch: tenant limits fall back to this server's own counts while Redis cannot be used (${this.down})`,
+        );
       }
       return otherwise();
     }
@@ -119,7 +129,9 @@ export class RedisLimitState implements LimitState {
     } catch (err) {
       if (!this.down) {
         this.down = (err as Error).message;
-        this.log(`flamewatch: tenant limits fall back to this server's own counts while Redis cannot be used (${this.down})`);
+        this.log(
+          `flamewatch: tenant limits fall back to this server's own counts while Redis cannot be used (${this.down})`,
+        );
       }
       return otherwise();
     }
@@ -132,11 +144,19 @@ export class RedisLimitState implements LimitState {
     );
   }
 
-  admitSeries(key: string, series: readonly number[], limit: number, now: number): Promise<'limit' | 'capacity' | undefined> {
+  admitSeries(
+    key: string,
+    series: readonly number[],
+    limit: number,
+    now: number,
+  ): Promise<'limit' | 'capacity' | undefined> {
     const hour = Math.floor(now / HOUR_MS);
     const fresh = [...new Set(series)].map(String);
     return this.shared(
-      async (r) => ((await r.fwAdmitSeries(`${this.prefix}:limits:series:${hour}:${key}`, limit, ...fresh)) === 1 ? 'limit' : undefined),
+      async (r) =>
+        (await r.fwAdmitSeries(`${this.prefix}:limits:series:${hour}:${key}`, limit, ...fresh)) === 1
+          ? 'limit'
+          : undefined,
       () => this.fallback.admitSeries(key, series, limit, now),
     );
   }

@@ -20,19 +20,22 @@ export type LimitOverrides = Record<string, Partial<IngestLimits>>;
 
 const count = (max: number) => z.number().int().min(0).max(max);
 const positive = (max: number) => z.number().int().min(1).max(max);
-const overrideSchema = z.object({
-  maxBodyBytes: positive(1 << 30),
-  maxDecompressedBytes: positive(4 << 30),
-  maxCompressionRatio: positive(100_000),
-  bodyTimeoutMs: positive(600_000),
-  maxSamples: positive(100_000_000),
-  ingestRate: z.number().min(0).max(1e7),
-  ingestBurst: positive(1e8),
-  maxLabels: positive(1000),
-  maxLabelNameLength: positive(1 << 16),
-  maxLabelValueLength: positive(1 << 20),
-  maxSeriesPerHour: count(10_000_000),
-}).partial().strict();
+const overrideSchema = z
+  .object({
+    maxBodyBytes: positive(1 << 30),
+    maxDecompressedBytes: positive(4 << 30),
+    maxCompressionRatio: positive(100_000),
+    bodyTimeoutMs: positive(600_000),
+    maxSamples: positive(100_000_000),
+    ingestRate: z.number().min(0).max(1e7),
+    ingestBurst: positive(1e8),
+    maxLabels: positive(1000),
+    maxLabelNameLength: positive(1 << 16),
+    maxLabelValueLength: positive(1 << 20),
+    maxSeriesPerHour: count(10_000_000),
+  })
+  .partial()
+  .strict();
 const overridesSchema = z.record(z.string(), overrideSchema);
 const LIMITS_KEY = /^(\*|[A-Za-z0-9_.\-]{1,64})$/;
 
@@ -60,11 +63,16 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv): LimitOverrides {
     throw new Error(`FLAMEWATCH_LIMITS is not valid JSON: ${(err as Error).message}`);
   }
   for (const key of Object.keys(value ?? {})) {
-    if (!LIMITS_KEY.test(key)) throw new Error(`FLAMEWATCH_LIMITS: ${JSON.stringify(key)} is not a tenant name (1-64 letters, digits, _ . -) or *`);
+    if (!LIMITS_KEY.test(key))
+      throw new Error(
+        `FLAMEWATCH_LIMITS: ${JSON.stringify(key)} is not a tenant name (1-64 letters, digits, _ . -) or *`,
+      );
   }
   const parsed = overridesSchema.safeParse(value);
   if (!parsed.success) {
-    throw new Error(`FLAMEWATCH_LIMITS: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
+    throw new Error(
+      `FLAMEWATCH_LIMITS: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`,
+    );
   }
   return parsed.data;
 }
@@ -102,20 +110,42 @@ export class TenantLimits {
     if (limits.ingestRate <= 0) return;
     const waitMs = await this.state.take(tenant, limits.ingestRate, Math.max(1, limits.ingestBurst), now);
     if (waitMs > 0) {
-      throw new HttpError(429, `tenant ${tenant} is over its ingest rate of ${limits.ingestRate} profiles/s (burst ${limits.ingestBurst}); retry later`, 'rate_limited', Math.max(1, Math.ceil(waitMs / 1000)));
+      throw new HttpError(
+        429,
+        `tenant ${tenant} is over its ingest rate of ${limits.ingestRate} profiles/s (burst ${limits.ingestBurst}); retry later`,
+        'rate_limited',
+        Math.max(1, Math.ceil(waitMs / 1000)),
+      );
     }
   }
 
   /** Admits a profile's series (their keys), or throws 429 `series_limit` until the next hour when they would pass the service's limit. */
-  async admitSeries(tenant: string, service: string, keys: readonly number[], limits: IngestLimits, now = Date.now()): Promise<void> {
+  async admitSeries(
+    tenant: string,
+    service: string,
+    keys: readonly number[],
+    limits: IngestLimits,
+    now = Date.now(),
+  ): Promise<void> {
     if (limits.maxSeriesPerHour <= 0) return;
-    const refused = await this.state.admitSeries(`${tenant}\u0000${service}`, keys, limits.maxSeriesPerHour, now);
+    const refused = await this.state.admitSeries(
+      `${tenant}\u0000${service}`,
+      keys,
+      limits.maxSeriesPerHour,
+      now,
+    );
     if (refused) {
       const retryAfter = Math.max(1, Math.ceil((HOUR_MS - (now % HOUR_MS)) / 1000));
-      const why = refused === 'limit'
-        ? `service ${service} of tenant ${tenant} has started ${limits.maxSeriesPerHour} distinct series (label sets) this hour, its limit; drop high-cardinality labels (request ids, timestamps)`
-        : 'this server tracks as many series this hour as it can hold';
-      throw new HttpError(429, `${why}; new series are refused until the hour ends`, 'series_limit', retryAfter);
+      const why =
+        refused === 'limit'
+          ? `service ${service} of tenant ${tenant} has started ${limits.maxSeriesPerHour} distinct series (label sets) this hour, its limit; drop high-cardinality labels (request ids, timestamps)`
+          : 'this server tracks as many series this hour as it can hold';
+      throw new HttpError(
+        429,
+        `${why}; new series are refused until the hour ends`,
+        'series_limit',
+        retryAfter,
+      );
     }
   }
 }
@@ -133,7 +163,12 @@ export class LocalLimitState implements LimitState {
     return this.rate.take(key, ratePerSecond, burst, now);
   }
 
-  async admitSeries(key: string, series: readonly number[], limit: number, now: number): Promise<'limit' | 'capacity' | undefined> {
+  async admitSeries(
+    key: string,
+    series: readonly number[],
+    limit: number,
+    now: number,
+  ): Promise<'limit' | 'capacity' | undefined> {
     return this.series.admit(key, series, limit, now);
   }
 
@@ -182,7 +217,12 @@ export class SeriesTracker {
   constructor(private readonly maxTracked: number) {}
 
   /** Adds the keys when they fit; else answers why not, adding none. */
-  admit(key: string, series: readonly number[], limit: number, now = Date.now()): 'limit' | 'capacity' | undefined {
+  admit(
+    key: string,
+    series: readonly number[],
+    limit: number,
+    now = Date.now(),
+  ): 'limit' | 'capacity' | undefined {
     const hour = Math.floor(now / HOUR_MS);
     if (hour !== this.hour) {
       this.hour = hour;

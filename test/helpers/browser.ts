@@ -8,7 +8,10 @@ export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const screenshotDir = path.resolve(__dirname, '..', 'out', 'screenshots');
 
 export async function launchBrowser(): Promise<Browser> {
-  if (!fs.existsSync(chromiumPath)) throw new Error(`no chromium at ${chromiumPath}: run test/setup-system.sh (apt-get install chromium) or set CHROMIUM_PATH`);
+  if (!fs.existsSync(chromiumPath))
+    throw new Error(
+      `no chromium at ${chromiumPath}: run test/setup-system.sh (apt-get install chromium) or set CHROMIUM_PATH`,
+    );
   return chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 }
 
@@ -21,13 +24,18 @@ export async function launchBrowser(): Promise<Browser> {
  */
 function pollStringPredicates(page: Page): void {
   const original = page.waitForFunction.bind(page);
-  page.waitForFunction = (async (predicate: unknown, arg?: unknown, options?: { timeout?: number; polling?: number | 'raf' }) => {
+  page.waitForFunction = (async (
+    predicate: unknown,
+    arg?: unknown,
+    options?: { timeout?: number; polling?: number | 'raf' },
+  ) => {
     if (typeof predicate !== 'string') return original(predicate as never, arg as never, options);
     const deadline = Date.now() + (options?.timeout ?? 30_000);
     const every = typeof options?.polling === 'number' ? options.polling : 16;
     for (;;) {
       if (await page.evaluate(predicate)) return page.evaluateHandle(predicate);
-      if (Date.now() > deadline) throw new Error(`waitForFunction: ${predicate} still false after ${options?.timeout ?? 30_000} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`waitForFunction: ${predicate} still false after ${options?.timeout ?? 30_000} ms`);
       await new Promise((r) => setTimeout(r, every));
     }
   }) as Page['waitForFunction'];

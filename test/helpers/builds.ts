@@ -27,19 +27,42 @@ export interface BuildOptions {
 
 /** Runs every instance of the build at once; resolves with each one's stdout once all exited 0. */
 export function runBuild(o: BuildOptions): Promise<string[]> {
-  return Promise.all(o.instances.map((instance) => new Promise<string>((resolve, reject) => {
-    const labels = [`version=${o.version}`, `instance=${instance}`, ...(o.labels ? [o.labels] : [])].join(',');
-    const child = spawn(process.execPath, [...(o.nodeArgs ?? []), path.join(__dirname, '..', 'fixtures', 'two-builds.js')], {
-      env: {
-        ...process.env, FLAMEWATCH_SERVER: o.server, FLAMEWATCH_SERVICE: o.service, FLAMEWATCH_LABELS: labels,
-        FLAMEWATCH_INTERVAL: '1', FLAMEWATCH_HEAP: 'false', SLOW_FACTOR: String(o.slow), RUN_SECONDS: String(o.seconds),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c));
-    child.stderr.on('data', (c: Buffer) => (err += c));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`build ${o.version} instance ${instance} exited ${code}: ${err}`))));
-  })));
+  return Promise.all(
+    o.instances.map(
+      (instance) =>
+        new Promise<string>((resolve, reject) => {
+          const labels = [
+            `version=${o.version}`,
+            `instance=${instance}`,
+            ...(o.labels ? [o.labels] : []),
+          ].join(',');
+          const child = spawn(
+            process.execPath,
+            [...(o.nodeArgs ?? []), path.join(__dirname, '..', 'fixtures', 'two-builds.js')],
+            {
+              env: {
+                ...process.env,
+                FLAMEWATCH_SERVER: o.server,
+                FLAMEWATCH_SERVICE: o.service,
+                FLAMEWATCH_LABELS: labels,
+                FLAMEWATCH_INTERVAL: '1',
+                FLAMEWATCH_HEAP: 'false',
+                SLOW_FACTOR: String(o.slow),
+                RUN_SECONDS: String(o.seconds),
+              },
+              stdio: ['ignore', 'pipe', 'pipe'],
+            },
+          );
+          let out = '';
+          let err = '';
+          child.stdout.on('data', (c: Buffer) => (out += c));
+          child.stderr.on('data', (c: Buffer) => (err += c));
+          child.on('exit', (code) =>
+            code === 0
+              ? resolve(out)
+              : reject(new Error(`build ${o.version} instance ${instance} exited ${code}: ${err}`)),
+          );
+        }),
+    ),
+  );
 }

@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** The repository, found from test/helpers and, compiled for the benchmarks, from dist/test/helpers. */
-const repoDir = [path.resolve(__dirname, '..', '..'), path.resolve(__dirname, '..', '..', '..')].find((d) => fs.existsSync(path.join(d, 'test', 'run.sh')))!;
+const repoDir = [path.resolve(__dirname, '..', '..'), path.resolve(__dirname, '..', '..', '..')].find((d) =>
+  fs.existsSync(path.join(d, 'test', 'run.sh')),
+)!;
 
 export const toolsDir = path.join(repoDir, '.tools');
 
@@ -38,10 +40,12 @@ function findSharedCorpus(): string | undefined {
 }
 
 const sharedCorpusDir = findSharedCorpus();
-export const sharedCorpus: Corpus | undefined = sharedCorpusDir === undefined ? undefined : { name: 'shared', dir: sharedCorpusDir };
+export const sharedCorpus: Corpus | undefined =
+  sharedCorpusDir === undefined ? undefined : { name: 'shared', dir: sharedCorpusDir };
 
 /** The corpora the conformance suites run over: the generated one always, the shared one when it is there. */
-export const corpora: Corpus[] = sharedCorpus === undefined ? [generatedCorpus] : [generatedCorpus, sharedCorpus];
+export const corpora: Corpus[] =
+  sharedCorpus === undefined ? [generatedCorpus] : [generatedCorpus, sharedCorpus];
 
 /** Files of one folder of a corpus matching a pattern, sorted. */
 export function corpusFiles(corpus: Corpus, dir: string, pattern: RegExp): string[] {
@@ -60,7 +64,12 @@ export function corpusFile(corpus: Corpus, file: string): string {
 /** What google/pprof's parser reads from a corpus profile (`<name>.expected.json`, printed by .tools/refprof). */
 export interface Expected {
   samples: number;
-  sampleTypes: { type: string; unit: string; total: number; functions: Record<string, { flat: number; cum: number }> }[];
+  sampleTypes: {
+    type: string;
+    unit: string;
+    total: number;
+    functions: Record<string, { flat: number; cum: number }>;
+  }[];
 }
 
 /** A profile's expected answer, beside it. */
@@ -77,12 +86,17 @@ export interface GeneratedManifest {
 }
 
 export function generatedManifest(): GeneratedManifest {
-  return JSON.parse(fs.readFileSync(path.join(generatedCorpus.dir, 'manifest.json'), 'utf8')) as GeneratedManifest;
+  return JSON.parse(
+    fs.readFileSync(path.join(generatedCorpus.dir, 'manifest.json'), 'utf8'),
+  ) as GeneratedManifest;
 }
 
 /** The shared corpus for the benchmarks, which measure its files; an error naming what to set when it is missing. */
 export function requireSharedCorpus(): string {
-  if (sharedCorpusDir === undefined) throw new Error(`the shared corpus is not at ${path.resolve(repoDir, '..', 'shared', 'corpus')}; set FLAMEWATCH_SHARED to the shared/ folder`);
+  if (sharedCorpusDir === undefined)
+    throw new Error(
+      `the shared corpus is not at ${path.resolve(repoDir, '..', 'shared', 'corpus')}; set FLAMEWATCH_SHARED to the shared/ folder`,
+    );
   return sharedCorpusDir;
 }
 

@@ -96,10 +96,22 @@ export interface FleetOptions {
 }
 
 export const DEFAULT_FLEET_OPTIONS: FleetOptions = {
-  pods: 2, windowSeconds: 300, intervalSeconds: 10, lastPush: [0.1, 2], hz: 100,
-  requestsPerSecond: 100, cpuPerRequest: 0.004, diurnalAmplitude: 0.4, baselineStart: 9 * 3600,
-  loadImbalance: 0.2, processSigma: 0.1, processSpeedSigma: 0.05, mixNoise: 0.1,
-  inline: { probability: 0.5, fraction: [0, 1] }, dropEmpty: true, change: {},
+  pods: 2,
+  windowSeconds: 300,
+  intervalSeconds: 10,
+  lastPush: [0.1, 2],
+  hz: 100,
+  requestsPerSecond: 100,
+  cpuPerRequest: 0.004,
+  diurnalAmplitude: 0.4,
+  baselineStart: 9 * 3600,
+  loadImbalance: 0.2,
+  processSigma: 0.1,
+  processSpeedSigma: 0.05,
+  mixNoise: 0.1,
+  inline: { probability: 0.5, fraction: [0, 1] },
+  dropEmpty: true,
+  change: {},
 };
 
 /** The code a fleet runs: a call tree and what is fixed about it. */
@@ -157,7 +169,12 @@ export function poisson(mean: number, random: () => number): number {
  * tree's non-recursive edges with a chance proportional to the callee site's cost.
  */
 export function makeFleetService(o: FleetServiceOptions): FleetService {
-  const service = makeService({ functions: o.functions ?? 300, nodes: o.nodes ?? 1500, endpoints: o.endpoints ?? 8, seed: o.seed });
+  const service = makeService({
+    functions: o.functions ?? 300,
+    nodes: o.nodes ?? 1500,
+    endpoints: o.endpoints ?? 8,
+    seed: o.seed,
+  });
   const random = rng(o.seed ^ 0x5eed5);
   const n = service.fn.length;
   const share = Float64Array.from({ length: service.endpoints }, () => Math.exp(0.5 * gaussian(random)));
@@ -195,7 +212,14 @@ export function makeFleetService(o: FleetServiceOptions): FleetService {
     for (let j = i; j >= 0; j = service.parent[j]) stack.push(service.names[service.fn[j]]);
     stacks.push({ stack: stack.reverse() });
   }
-  return { service, endpointShare: share, endpointNodes: lists.map((l) => Int32Array.from(l)), pairOf, pairs, stacks };
+  return {
+    service,
+    endpointShare: share,
+    endpointNodes: lists.map((l) => Int32Array.from(l)),
+    pairOf,
+    pairs,
+    stacks,
+  };
 }
 
 /** One process's effects: per-function factors, its speed, and per pair the inlined fraction. */
@@ -213,7 +237,12 @@ interface ProcessEffects {
  * the caller is itself inlined into its caller, its own cost moves on up, not
  * what it received, so that caller's total does fall).
  */
-function nodeCosts(fs: FleetService, fnChange: Float64Array, fx: ProcessEffects | null, meanInlined: number): Float64Array {
+function nodeCosts(
+  fs: FleetService,
+  fnChange: Float64Array,
+  fx: ProcessEffects | null,
+  meanInlined: number,
+): Float64Array {
   const { service, pairOf } = fs;
   const n = service.fn.length;
   const out = new Float64Array(n);
@@ -246,7 +275,10 @@ function changeVector(fs: FleetService, change: Change | undefined): Float64Arra
 }
 
 /** Per-request expected cost per function (self, total) from node costs, weighted by endpoint shares. */
-function functionCosts(fs: FleetService, costs: Float64Array): { self: Float64Array; total: Float64Array; all: number } {
+function functionCosts(
+  fs: FleetService,
+  costs: Float64Array,
+): { self: Float64Array; total: Float64Array; all: number } {
   const { service, endpointShare } = fs;
   const F = service.names.length;
   const self = new Float64Array(F);
@@ -284,12 +316,17 @@ export interface FleetTruth {
 }
 
 const meanLogNormal = (sigma: number) => Math.exp((sigma * sigma) / 2);
-const meanInlinedOf = (o: InlineOptions) => o.probability * (o.fraction[0] + o.fraction[1]) / 2;
+const meanInlinedOf = (o: InlineOptions) => (o.probability * (o.fraction[0] + o.fraction[1])) / 2;
 
 /** Samples per unit of node cost: fixed by the code, so that the baseline's mean process spends `cpuPerRequest`. */
 function costScale(fs: FleetService, o: FleetOptions): number {
-  const base = functionCosts(fs, nodeCosts(fs, changeVector(fs, undefined), null, meanInlinedOf(o.inline))).all;
-  return (o.cpuPerRequest * o.hz) / (base * meanLogNormal(o.processSigma) * meanLogNormal(o.processSpeedSigma));
+  const base = functionCosts(
+    fs,
+    nodeCosts(fs, changeVector(fs, undefined), null, meanInlinedOf(o.inline)),
+  ).all;
+  return (
+    (o.cpuPerRequest * o.hz) / (base * meanLogNormal(o.processSigma) * meanLogNormal(o.processSpeedSigma))
+  );
 }
 
 /**
@@ -297,7 +334,11 @@ function costScale(fs: FleetService, o: FleetOptions): number {
  * side with `change` (undefined: the baseline), over the processes' effects
  * (their means: per-function and speed factors, the mean inlined fraction).
  */
-export function expectedFunctionCosts(fs: FleetService, options: Partial<FleetOptions> = {}, change?: Change): Map<string, { self: number; total: number }> {
+export function expectedFunctionCosts(
+  fs: FleetService,
+  options: Partial<FleetOptions> = {},
+  change?: Change,
+): Map<string, { self: number; total: number }> {
   const o = { ...DEFAULT_FLEET_OPTIONS, ...options };
   const k = costScale(fs, o) * meanLogNormal(o.processSigma) * meanLogNormal(o.processSpeedSigma);
   const c = functionCosts(fs, nodeCosts(fs, changeVector(fs, change), null, meanInlinedOf(o.inline)));
@@ -356,7 +397,8 @@ function drawEffects(fs: FleetService, o: FleetOptions, random: () => number): P
   for (let p = 0; p < inlined.length; p++) {
     const r = random();
     const u = random();
-    inlined[p] = r < o.inline.probability ? o.inline.fraction[0] + u * (o.inline.fraction[1] - o.inline.fraction[0]) : 0;
+    inlined[p] =
+      r < o.inline.probability ? o.inline.fraction[0] + u * (o.inline.fraction[1] - o.inline.fraction[0]) : 0;
   }
   const traffic = Math.exp(o.loadImbalance * gaussian(random));
   return { fnFactor, speed, inlined, traffic };
@@ -407,7 +449,15 @@ function aliasTable(nodes: Int32Array, costs: Float64Array): AliasTable {
 }
 
 /** One side's observations. */
-function simulateSide(fs: FleetService, o: FleetOptions, side: 'baseline' | 'candidate', pods: number, start: number, effects: ProcessEffects[], random: () => number): Observation[] {
+function simulateSide(
+  fs: FleetService,
+  o: FleetOptions,
+  side: 'baseline' | 'candidate',
+  pods: number,
+  start: number,
+  effects: ProcessEffects[],
+  random: () => number,
+): Observation[] {
   const { service, endpointShare, endpointNodes } = fs;
   const E = service.endpoints;
   const F = service.names.length;
@@ -417,8 +467,12 @@ function simulateSide(fs: FleetService, o: FleetOptions, side: 'baseline' | 'can
   const traffic = side === 'candidate' ? (o.change.traffic ?? 1) : 1;
   const full = o.profilesPerProcess ?? Math.round(o.windowSeconds / o.intervalSeconds);
   const s: Scratch = {
-    counts: new Int32Array(service.fn.length), touched: new Int32Array(service.fn.length),
-    fnSelf: new Float64Array(F), fnTotal: new Float64Array(F), fnTouched: new Int32Array(F), fnSeen: new Uint8Array(F),
+    counts: new Int32Array(service.fn.length),
+    touched: new Int32Array(service.fn.length),
+    fnSelf: new Float64Array(F),
+    fnTotal: new Float64Array(F),
+    fnTouched: new Int32Array(F),
+    fnSeen: new Uint8Array(F),
   };
   const out: Observation[] = [];
   const mix = new Float64Array(E);
@@ -431,12 +485,14 @@ function simulateSide(fs: FleetService, o: FleetOptions, side: 'baseline' | 'can
     const pushes = full + (o.lastPush ? 1 : 0);
     let t = start;
     for (let k = 0; k < pushes; k++) {
-      const seconds = k < full ? o.intervalSeconds : o.lastPush![0] + random() * (o.lastPush![1] - o.lastPush![0]);
+      const seconds =
+        k < full ? o.intervalSeconds : o.lastPush![0] + random() * (o.lastPush![1] - o.lastPush![0]);
       const rate = o.requestsPerSecond * fx.traffic * traffic * diurnal(t + seconds / 2, o.diurnalAmplitude);
       t += seconds;
       const work = poisson(rate * seconds, random);
       let mixSum = 0;
-      for (let e = 0; e < E; e++) mixSum += mix[e] = endpointShare[e] * Math.exp(o.mixNoise * gaussian(random));
+      for (let e = 0; e < E; e++)
+        mixSum += mix[e] = endpointShare[e] * Math.exp(o.mixNoise * gaussian(random));
       let touched = 0;
       let total = 0;
       for (let e = 0; e < E; e++) {
@@ -525,17 +581,28 @@ export interface ShareBand {
 /** Functions whose true baseline share is in [min, max), by name. */
 export function functionsInBand(shares: FleetTruth['functions'], band: ShareBand): string[] {
   const key = band.measure === 'total' ? 'totalShare' : 'selfShare';
-  return [...shares].filter(([, v]) => v[key] >= band.min && v[key] < band.max).map(([n]) => n).sort();
+  return [...shares]
+    .filter(([, v]) => v[key] >= band.min && v[key] < band.max)
+    .map(([n]) => n)
+    .sort();
 }
 
 /** A random function whose true baseline share is in the band (not one of `exclude`), or undefined when there is none. */
-export function pickTarget(shares: FleetTruth['functions'], band: ShareBand, random: () => number, exclude: Iterable<string> = []): string | undefined {
+export function pickTarget(
+  shares: FleetTruth['functions'],
+  band: ShareBand,
+  random: () => number,
+  exclude: Iterable<string> = [],
+): string | undefined {
   const ex = new Set(exclude);
   const names = functionsInBand(shares, band).filter((n) => !ex.has(n));
   return names.length ? names[Math.floor(random() * names.length)] : undefined;
 }
 
 /** The true shares of a fleet service's baseline (for picking targets before simulating). */
-export function baselineShares(fs: FleetService, options: Partial<FleetOptions> = {}): FleetTruth['functions'] {
+export function baselineShares(
+  fs: FleetService,
+  options: Partial<FleetOptions> = {},
+): FleetTruth['functions'] {
   return fleetTruth(fs, { ...options, change: {} }).functions;
 }

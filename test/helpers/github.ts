@@ -45,14 +45,24 @@ export async function startFakeGitHub(options: { perPage?: number } = {}): Promi
   const server: Server = createServer(async (req, res) => {
     const body = await readJson(req);
     const url = new URL(req.url ?? '/', base);
-    requests.push({ method: req.method ?? '', path: url.pathname + url.search, auth: req.headers.authorization, body, at: Date.now() });
+    requests.push({
+      method: req.method ?? '',
+      path: url.pathname + url.search,
+      auth: req.headers.authorization,
+      body,
+      at: Date.now(),
+    });
     const send = (status: number, json: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(JSON.stringify(json));
     };
     const failure = queued.shift();
     if (failure) return send(failure.status, failure.body ?? { message: 'failure' }, failure.headers);
-    if (!req.headers.authorization) return send(401, { message: 'Requires authentication', documentation_url: 'https://docs.github.com/rest' });
+    if (!req.headers.authorization)
+      return send(401, {
+        message: 'Requires authentication',
+        documentation_url: 'https://docs.github.com/rest',
+      });
 
     let m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(url.pathname);
     if (m) {
@@ -65,10 +75,19 @@ export async function startFakeGitHub(options: { perPage?: number } = {}): Promi
         const links: string[] = [];
         const pageUrl = (p: number) => `${base}${url.pathname}?per_page=${perPage}&page=${p}`;
         if (page < last) links.push(`<${pageUrl(page + 1)}>; rel="next"`, `<${pageUrl(last)}>; rel="last"`);
-        return send(200, list.slice((page - 1) * perPage, page * perPage), links.length ? { link: links.join(', ') } : {});
+        return send(
+          200,
+          list.slice((page - 1) * perPage, page * perPage),
+          links.length ? { link: links.join(', ') } : {},
+        );
       }
       if (req.method === 'POST') {
-        const c: Comment = { id: nextId++, body: String((body as { body?: unknown }).body), html_url: '', user: { login: 'github-actions[bot]' } };
+        const c: Comment = {
+          id: nextId++,
+          body: String((body as { body?: unknown }).body),
+          html_url: '',
+          user: { login: 'github-actions[bot]' },
+        };
         c.html_url = `https://github.com/${m[1]}/${m[2]}/pull/${issue}#issuecomment-${c.id}`;
         comments.set(issue, [...list, c]);
         return send(201, c);
@@ -102,10 +121,11 @@ export async function startFakeGitHub(options: { perPage?: number } = {}): Promi
     comments,
     statuses,
     failNext: (answer) => queued.push(answer),
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -12,7 +12,10 @@ export interface Started {
 
 /** Starts `node <args>` and resolves once its output matches `ready`; rejects if it exits first. */
 export function startNode(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<Started> {
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   return new Promise((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -27,7 +30,14 @@ export function startNode(args: string[], ready: RegExp, env: Record<string, str
 }
 
 /** `flamewatch serve` on an ephemeral port; resolves with its URL. */
-export async function startServe(args: string[], env: Record<string, string> = {}): Promise<Started & { url: string }> {
-  const started = await startNode([cli, 'serve', '--port', '0', ...args], /listening on (http:\/\/[\d.]+:\d+)/, env);
+export async function startServe(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Started & { url: string }> {
+  const started = await startNode(
+    [cli, 'serve', '--port', '0', ...args],
+    /listening on (http:\/\/[\d.]+:\d+)/,
+    env,
+  );
   return { ...started, url: started.match[1] };
 }

@@ -28,10 +28,16 @@ export function freePort(): Promise<number> {
  */
 export async function startRedis(port?: number): Promise<RedisServer> {
   if (spawnSync('redis-server', ['--version']).error) {
-    throw new Error('redis-server is not installed: the job runner tests need a real Redis (Debian package redis-server; test/setup-system.sh installs it)');
+    throw new Error(
+      'redis-server is not installed: the job runner tests need a real Redis (Debian package redis-server; test/setup-system.sh installs it)',
+    );
   }
   const p = port ?? (await freePort());
-  const proc = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {

@@ -26,13 +26,22 @@ export async function startServer(
   /** Builds the job runner from the store (it needs it) and the server's URL (for links); it is started, and closed with the server. */
   makeJobs?: (store: Store, url: string) => Promise<JobRunner>,
 ): Promise<TestServer> {
-  const store = await openStore({ dataDir, database: `t_${randomBytes(6).toString('hex')}`, retentionDays: 30 });
+  const store = await openStore({
+    dataDir,
+    database: `t_${randomBytes(6).toString('hex')}`,
+    retentionDays: 30,
+  });
   const logs: string[] = [];
   // The port is chosen first so the jobs know the server's URL before it listens.
   const chosen = makeJobs ? await freePort() : 0;
   const jobs = makeJobs ? await makeJobs(store, `http://127.0.0.1:${chosen}`) : undefined;
   await jobs?.start();
-  const { app, close } = createApp({ ...options, store, log: (m) => logs.push(m), ...(jobs ? { jobs } : {}) });
+  const { app, close } = createApp({
+    ...options,
+    store,
+    log: (m) => logs.push(m),
+    ...(jobs ? { jobs } : {}),
+  });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(chosen, '127.0.0.1', () => resolve(s));
   });
@@ -64,7 +73,11 @@ export async function ingest(
 }
 
 /** GETs a JSON API endpoint. */
-export async function getJson<T = Record<string, unknown>>(url: string, pathAndQuery: string, headers: Record<string, string> = {}): Promise<{ status: number; json: T }> {
+export async function getJson<T = Record<string, unknown>>(
+  url: string,
+  pathAndQuery: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: T }> {
   const res = await fetch(url + pathAndQuery, { headers });
   return { status: res.status, json: (await res.json()) as T };
 }

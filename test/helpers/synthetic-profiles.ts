@@ -63,7 +63,10 @@ export function makeService({ functions, nodes, endpoints, seed }: ServiceOption
       endpoint[i] = i;
       depth[i] = 1;
     } else {
-      let p = random() < 0.6 ? i - 1 - Math.floor(random() * Math.min(i - endpoints + 1, 12)) : Math.floor(random() * i);
+      let p =
+        random() < 0.6
+          ? i - 1 - Math.floor(random() * Math.min(i - endpoints + 1, 12))
+          : Math.floor(random() * i);
       if (p < 0 || depth[p] >= 30) p = Math.floor(random() * endpoints);
       parent[i] = p;
       endpoint[i] = endpoint[p];
@@ -106,7 +109,13 @@ export interface WindowOptions {
  * their running sums; returns the total. Draws from `random` in a fixed order,
  * so a seed gives the same windows with and without a slowdown.
  */
-function drawWindow(service: Service, o: Omit<WindowOptions, 'samples'>, random: () => number, weights: Float64Array, cumulative: Float64Array): number {
+function drawWindow(
+  service: Service,
+  o: Omit<WindowOptions, 'samples'>,
+  random: () => number,
+  weights: Float64Array,
+  cumulative: Float64Array,
+): number {
   const mix = Array.from({ length: service.endpoints }, () => Math.exp(o.mixNoise * gaussian(random)));
   let sum = 0;
   for (let i = 0; i < weights.length; i++) {
@@ -126,7 +135,13 @@ function drawWindow(service: Service, o: Omit<WindowOptions, 'samples'>, random:
  * counts do not depend on the draws' order, so they are sorted and the
  * running sums walked once.
  */
-function drawCounts(o: WindowOptions, random: () => number, sum: number, cumulative: Float64Array, counts: Int32Array): number {
+function drawCounts(
+  o: WindowOptions,
+  random: () => number,
+  sum: number,
+  cumulative: Float64Array,
+  counts: Int32Array,
+): number {
   const nodes = counts.length;
   counts.fill(0);
   const samples = Math.round(o.samples * (o.load ?? 1));
@@ -165,7 +180,8 @@ export function observe(service: Service, count: number, o: WindowOptions, seed:
       for (let j = 0; j < path.length; j++) fnTotal[path[j]] += c;
     }
     const functions = new Map<string, { self: number; total: number }>();
-    for (let f = 0; f < fnTotal.length; f++) if (fnTotal[f] > 0) functions.set(service.names[f], { self: fnSelf[f], total: fnTotal[f] });
+    for (let f = 0; f < fnTotal.length; f++)
+      if (fnTotal[f] > 0) functions.set(service.names[f], { self: fnSelf[f], total: fnTotal[f] });
     out.push({ process: o.process ?? 'synthetic', total: samples, seconds: o.seconds ?? 10, functions });
   }
   return out;
@@ -204,7 +220,12 @@ export interface WindowWeights {
  * adds variance p(1−p)/N), and a slowdown of f by (1+δ) turns p into
  * (1+δ)p / (1 + δp) in the same window.
  */
-export function windowWeights(service: Service, count: number, o: Omit<WindowOptions, 'samples'>, seed: number): WindowWeights {
+export function windowWeights(
+  service: Service,
+  count: number,
+  o: Omit<WindowOptions, 'samples'>,
+  seed: number,
+): WindowWeights {
   const random = rng(seed);
   const nodes = service.self.length;
   const functions = service.names.length;
@@ -224,7 +245,9 @@ export function windowWeights(service: Service, count: number, o: Omit<WindowOpt
 export function selfShares(service: Service, o: WindowOptions): Float64Array {
   const shares = new Float64Array(service.names.length);
   const obs = observe(service, 50, { ...o, samples: 20_000 }, 12345);
-  for (const ob of obs) for (const [name, v] of ob.functions) shares[Number(name.slice(name.indexOf('.fn') + 3))] += v.self / ob.total / obs.length;
+  for (const ob of obs)
+    for (const [name, v] of ob.functions)
+      shares[Number(name.slice(name.indexOf('.fn') + 3))] += v.self / ob.total / obs.length;
   return shares;
 }
 

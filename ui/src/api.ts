@@ -1,53 +1,131 @@
 /** The server's query API (/api/v1), typed as the UI uses it. */
 
-export interface ProfileType { type: string; unit: string }
-export interface TopPayload { type: string; unit: string; total: number; functions: { name: string; self: number; total: number }[] }
+export interface ProfileType {
+  type: string;
+  unit: string;
+}
+export interface TopPayload {
+  type: string;
+  unit: string;
+  total: number;
+  functions: { name: string; self: number; total: number }[];
+}
 export interface FlamePayload {
-  type: string; unit: string; names: string[]; levels: number[][]; total: number; maxSelf: number;
+  type: string;
+  unit: string;
+  names: string[];
+  levels: number[][];
+  total: number;
+  maxSelf: number;
   nodes: { total: number; shown: number };
 }
 export interface DiffPayload {
-  type: string; unit: string;
-  left: { total: number }; right: { total: number };
+  type: string;
+  unit: string;
+  left: { total: number };
+  right: { total: number };
   names: string[];
-  tree: { name: number[]; depth: number[]; leftTotal: number[]; leftSelf: number[]; rightTotal: number[]; rightSelf: number[] };
+  tree: {
+    name: number[];
+    depth: number[];
+    leftTotal: number[];
+    leftSelf: number[];
+    rightTotal: number[];
+    rightSelf: number[];
+  };
   nodes: { total: number; shown: number };
   functions: { name: string; leftSelf: number; leftTotal: number; rightSelf: number; rightTotal: number }[];
 }
 export interface Regression {
-  id: string; service: string; type: string; unit: string; function: string; measure: 'self' | 'total' | 'rate'; kind: string;
+  id: string;
+  service: string;
+  type: string;
+  unit: string;
+  function: string;
+  measure: 'self' | 'total' | 'rate';
+  kind: string;
   baseline: { query: string; from: number; until: number; profiles: number; value: number };
   candidate: { query: string; from: number; until: number; profiles: number; value: number };
-  effect: number; relative: number | null; ci: [number, number]; p: number; q: number;
-  firstSeen: number; lastSeen: number; runs: number; status: 'suspected' | 'open' | 'acknowledged' | 'resolved';
+  effect: number;
+  relative: number | null;
+  ci: [number, number];
+  p: number;
+  q: number;
+  firstSeen: number;
+  lastSeen: number;
+  runs: number;
+  status: 'suspected' | 'open' | 'acknowledged' | 'resolved';
   /** The compare page's state for exactly this comparison. */
   view: Record<string, string>;
 }
-export interface TimelinePayload { type: string; unit: string; step: number; points: [number, number][] }
+export interface TimelinePayload {
+  type: string;
+  unit: string;
+  step: number;
+  points: [number, number][];
+}
 
 /** A stored budget (`GET /budgets`): its limit `max` in the type's base unit (a fraction for share and growth). */
 export interface Budget {
-  name: string; service: string; type: string; selector: string; owner: string; severity: 'warn' | 'block';
+  name: string;
+  service: string;
+  type: string;
+  selector: string;
+  owner: string;
+  severity: 'warn' | 'block';
   description?: string;
   kind: 'share' | 'rate' | 'perRequest' | 'growth';
   function?: { name: string; regex: boolean; measure: 'self' | 'total' };
-  max: number; maxText: string; counter?: string;
+  max: number;
+  maxText: string;
+  counter?: string;
 }
-export interface BudgetsPayload { service: string; updated: number | null; budgets: Budget[] }
+export interface BudgetsPayload {
+  service: string;
+  updated: number | null;
+  budgets: Budget[];
+}
 export type Verdict = 'pass' | 'fail' | 'inconclusive';
 /** One budget's verdict (`POST /budgets/evaluate`); numbers that were not finite are null. */
 export interface BudgetVerdict {
-  name: string; verdict: Verdict; value: number | null; valueText: string; limitText: string;
-  ci: (number | null)[]; confidence: number | null; observations: number; baselineObservations?: number; needed?: number;
-  reason: string; severity: Budget['severity']; owner: string; function?: string; measure?: string;
+  name: string;
+  verdict: Verdict;
+  value: number | null;
+  valueText: string;
+  limitText: string;
+  ci: (number | null)[];
+  confidence: number | null;
+  observations: number;
+  baselineObservations?: number;
+  needed?: number;
+  reason: string;
+  severity: Budget['severity'];
+  owner: string;
+  function?: string;
+  measure?: string;
 }
-export interface BudgetEvaluation { verdict: Verdict; budgets: BudgetVerdict[] }
-export interface BudgetSide { query: string; from?: string | number; until?: string | number }
-export interface BudgetSeries { stepMs: number; from: number; until: number; points: { t: number; value: number }[] }
+export interface BudgetEvaluation {
+  verdict: Verdict;
+  budgets: BudgetVerdict[];
+}
+export interface BudgetSide {
+  query: string;
+  from?: string | number;
+  until?: string | number;
+}
+export interface BudgetSeries {
+  stepMs: number;
+  from: number;
+  until: number;
+  points: { t: number; value: number }[];
+}
 
 /** An error answer from the server, with its status and message. */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -74,7 +152,9 @@ export function storeToken(token: string): void {
   try {
     if (token.trim()) localStorage.setItem(TOKEN_KEY, token.trim());
     else localStorage.removeItem(TOKEN_KEY);
-  } catch { /* storage disabled: requests go without */ }
+  } catch {
+    /* storage disabled: requests go without */
+  }
 }
 
 function authHeaders(): Record<string, string> {
@@ -87,7 +167,9 @@ async function errorOf(res: Response): Promise<ApiError> {
   try {
     const body = (await res.json()) as { error?: string };
     if (body.error) message = body.error;
-  } catch { /* not JSON: keep the status line */ }
+  } catch {
+    /* not JSON: keep the status line */
+  }
   return new ApiError(res.status, message);
 }
 
@@ -101,7 +183,10 @@ export function apiUrl(path: string, params: Params = {}): string {
 export async function getJson<T>(path: string, params: Params = {}, signal?: AbortSignal): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(apiUrl(path, params), { signal, headers: { accept: 'application/json', ...authHeaders() } });
+    res = await fetch(apiUrl(path, params), {
+      signal,
+      headers: { accept: 'application/json', ...authHeaders() },
+    });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     throw new ApiError(0, 'The Flamewatch server did not answer. Is `flamewatch serve` still running?');
@@ -118,7 +203,12 @@ export async function getJson<T>(path: string, params: Params = {}, signal?: Abo
 export async function postJson<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(apiUrl(path), { method: 'POST', signal, headers: { accept: 'application/json', 'content-type': 'application/json', ...authHeaders() }, body: JSON.stringify(body) });
+    res = await fetch(apiUrl(path), {
+      method: 'POST',
+      signal,
+      headers: { accept: 'application/json', 'content-type': 'application/json', ...authHeaders() },
+      body: JSON.stringify(body),
+    });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     throw new ApiError(0, 'The Flamewatch server did not answer. Is `flamewatch serve` still running?');
@@ -132,8 +222,10 @@ export const parseMs = new Map<string, number>();
 
 export const api = {
   services: (signal?: AbortSignal) => getJson<string[]>('services', {}, signal),
-  profileTypes: (service: string, signal?: AbortSignal) => getJson<ProfileType[]>('profile-types', { service }, signal),
-  labels: (service: string, from: string, until: string, signal?: AbortSignal) => getJson<string[]>('labels', { service, from, until }, signal),
+  profileTypes: (service: string, signal?: AbortSignal) =>
+    getJson<ProfileType[]>('profile-types', { service }, signal),
+  labels: (service: string, from: string, until: string, signal?: AbortSignal) =>
+    getJson<string[]>('labels', { service, from, until }, signal),
   labelValues: (service: string, label: string, from: string, until: string, signal?: AbortSignal) =>
     getJson<string[]>('label-values', { service, label, from, until }, signal),
   top: (p: Params, signal?: AbortSignal) => getJson<TopPayload>('top', p, signal),
@@ -141,14 +233,19 @@ export const api = {
   diff: (p: Params, signal?: AbortSignal) => getJson<DiffPayload>('diff', p, signal),
   timeline: (p: Params, signal?: AbortSignal) => getJson<TimelinePayload>('timeline', p, signal),
   regressions: (p: Params, signal?: AbortSignal) => getJson<Regression[]>('regressions', p, signal),
-  regression: (id: string, signal?: AbortSignal) => getJson<Regression>(`regressions/${encodeURIComponent(id)}`, {}, signal),
+  regression: (id: string, signal?: AbortSignal) =>
+    getJson<Regression>(`regressions/${encodeURIComponent(id)}`, {}, signal),
   budgets: (service: string, signal?: AbortSignal) => getJson<BudgetsPayload>('budgets', { service }, signal),
   /** The stored budgets of the candidate's service judged on it (growth budgets against `baseline`). */
   evaluateBudgets: (candidate: BudgetSide, baseline?: BudgetSide, signal?: AbortSignal) =>
     postJson<BudgetEvaluation>('budgets/evaluate', { candidate, ...(baseline ? { baseline } : {}) }, signal),
   budgetSeries: (p: Params, signal?: AbortSignal) => getJson<BudgetSeries>('budgets/series', p, signal),
   setStatus: async (id: string, status: Regression['status']): Promise<Regression> => {
-    const res = await fetch(apiUrl(`regressions/${encodeURIComponent(id)}`), { method: 'PATCH', headers: { 'content-type': 'application/json', ...authHeaders() }, body: JSON.stringify({ status }) });
+    const res = await fetch(apiUrl(`regressions/${encodeURIComponent(id)}`), {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', ...authHeaders() },
+      body: JSON.stringify({ status }),
+    });
     const body = (await res.json()) as Regression & { error?: string };
     if (!res.ok) throw new ApiError(res.status, body.error ?? res.statusText);
     return body;

@@ -8,7 +8,20 @@ export interface App {
 }
 
 /** The state keys whose change means new data must be fetched. */
-export const DATA_KEYS = ['service', 'type', 'labels', 'from', 'until', 'maxNodes', 'left', 'right', 'lfrom', 'luntil', 'rfrom', 'runtil'] as const;
+export const DATA_KEYS = [
+  'service',
+  'type',
+  'labels',
+  'from',
+  'until',
+  'maxNodes',
+  'left',
+  'right',
+  'lfrom',
+  'luntil',
+  'rfrom',
+  'runtil',
+] as const;
 
 export function dataChanged(a: State | undefined, b: State): boolean {
   return !a || DATA_KEYS.some((k) => a[k] !== b[k]);

@@ -6,7 +6,11 @@
 type Child = Node | string | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | undefined | ((ev: Event) => void)>;
 
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === false) continue;
@@ -31,7 +35,11 @@ export function clear(node: Node): void {
 }
 
 /** A <select> of options; `value` is selected when present. */
-export function select(options: { value: string; label?: string }[], value: string | undefined, attrs: Attrs = {}): HTMLSelectElement {
+export function select(
+  options: { value: string; label?: string }[],
+  value: string | undefined,
+  attrs: Attrs = {},
+): HTMLSelectElement {
   const s = el('select', attrs);
   for (const o of options) {
     const opt = el('option', { value: o.value }, o.label ?? o.value);
@@ -43,5 +51,10 @@ export function select(options: { value: string; label?: string }[], value: stri
 
 /** A message panel for empty, loading and error states. */
 export function notice(kind: 'empty' | 'loading' | 'error', title: string, ...body: Child[]): HTMLElement {
-  return el('div', { class: `notice notice-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, el('strong', {}, title), ...body);
+  return el(
+    'div',
+    { class: `notice notice-${kind}`, role: kind === 'error' ? 'alert' : 'status' },
+    el('strong', {}, title),
+    ...body,
+  );
 }

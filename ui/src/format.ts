@@ -1,6 +1,11 @@
 /** Value formatting by the profile's unit: ns → ms/s, bytes → KB/MB, counts with SI suffixes. */
 
-const TIME_UNITS: Record<string, number> = { nanoseconds: 1e-9, microseconds: 1e-6, milliseconds: 1e-3, seconds: 1 };
+const TIME_UNITS: Record<string, number> = {
+  nanoseconds: 1e-9,
+  microseconds: 1e-6,
+  milliseconds: 1e-3,
+  seconds: 1,
+};
 
 export function formatValue(value: number, unit: string): string {
   if (unit in TIME_UNITS) return formatSeconds(value * TIME_UNITS[unit]);

@@ -16,7 +16,15 @@ import { errorNotice } from './views/panels';
 import { defaultType, profileTypes } from './views/querybar';
 
 /** One load of a page: request + parse, model build, first draw (ms). */
-export interface Timing { fetchMs: number; parseMs: number; buildMs: number; drawMs: number; totalMs: number; nodes: number; at?: number }
+export interface Timing {
+  fetchMs: number;
+  parseMs: number;
+  buildMs: number;
+  drawMs: number;
+  totalMs: number;
+  nodes: number;
+  at?: number;
+}
 
 declare global {
   interface Window {
@@ -61,12 +69,35 @@ const app: App = {
 window.__flamewatch.app = app;
 
 function header(): HTMLElement {
-  const link = (view: State['view'], label: string) => el('a', {
-    href: formatState({ ...state, view }), class: state.view === view ? 'nav active' : 'nav', 'aria-current': state.view === view ? 'page' : undefined,
-    onclick: (e) => { e.preventDefault(); app.update({ view, zoom: '', rid: '' }, { push: true }); },
-  }, label);
-  return el('header', { class: 'top' }, el('a', { href: '/', class: 'brand' }, 'Flamewatch'), el('nav', { 'aria-label': 'pages' }, link('explore', 'Explore'), link('compare', 'Compare'), link('regressions', 'Regressions'), link('budgets', 'Budgets')),
-    el('span', { class: 'spacer' }), el('a', { href: '/api/v1/services', class: 'muted' }, 'API'));
+  const link = (view: State['view'], label: string) =>
+    el(
+      'a',
+      {
+        href: formatState({ ...state, view }),
+        class: state.view === view ? 'nav active' : 'nav',
+        'aria-current': state.view === view ? 'page' : undefined,
+        onclick: (e) => {
+          e.preventDefault();
+          app.update({ view, zoom: '', rid: '' }, { push: true });
+        },
+      },
+      label,
+    );
+  return el(
+    'header',
+    { class: 'top' },
+    el('a', { href: '/', class: 'brand' }, 'Flamewatch'),
+    el(
+      'nav',
+      { 'aria-label': 'pages' },
+      link('explore', 'Explore'),
+      link('compare', 'Compare'),
+      link('regressions', 'Regressions'),
+      link('budgets', 'Budgets'),
+    ),
+    el('span', { class: 'spacer' }),
+    el('a', { href: '/api/v1/services', class: 'muted' }, 'API'),
+  );
 }
 
 /** Fills in a service and type when the URL has none, so the first visit shows a graph. */
@@ -93,7 +124,8 @@ async function show(): Promise<void> {
   if (ticket !== showing) return;
   // Only the header is rebuilt: moving `content` would take the keyboard focus out of the page.
   headerSlot.replaceChildren(header());
-  if (root.firstChild !== headerSlot || headerSlot.nextSibling !== content) root.replaceChildren(headerSlot, content);
+  if (root.firstChild !== headerSlot || headerSlot.nextSibling !== content)
+    root.replaceChildren(headerSlot, content);
   if (state.view === 'budgets') {
     budgets ??= window.__flamewatch.budgets = new BudgetsView(app, services);
     if (content.firstChild !== budgets.element) content.replaceChildren(budgets.element);
@@ -115,9 +147,14 @@ async function show(): Promise<void> {
 
 function noData(): HTMLElement {
   const base = location.origin;
-  return notice('empty', 'No profiles yet.',
+  return notice(
+    'empty',
+    'No profiles yet.',
     el('p', {}, 'Flamewatch shows data as soon as something pushes profiles. Any of these works:'),
-    el('pre', {}, `# a Node.js service: two lines
+    el(
+      'pre',
+      {},
+      `# a Node.js service: two lines
 npm install @flamewatch/agent
 FLAMEWATCH_SERVER=${base} FLAMEWATCH_SERVICE=myapp node -r @flamewatch/agent/register app.js
 
@@ -125,9 +162,15 @@ FLAMEWATCH_SERVER=${base} FLAMEWATCH_SERVICE=myapp node -r @flamewatch/agent/reg
 npx flamewatch push --server ${base} --service myapp profile.pb.gz
 
 # Linux perf
-npx flamewatch perf --server ${base} --service myapp -- ./my-program`),
-    el('p', {}, '`flamewatch serve` also profiles itself unless started with --no-self-profile: its data arrives within about 15 seconds. '),
-    el('button', { type: 'button', onclick: () => void start() }, 'Check again'));
+npx flamewatch perf --server ${base} --service myapp -- ./my-program`,
+    ),
+    el(
+      'p',
+      {},
+      '`flamewatch serve` also profiles itself unless started with --no-self-profile: its data arrives within about 15 seconds. ',
+    ),
+    el('button', { type: 'button', onclick: () => void start() }, 'Check again'),
+  );
 }
 
 async function start(): Promise<void> {
@@ -135,7 +178,10 @@ async function start(): Promise<void> {
   try {
     services = await api.services();
   } catch (err) {
-    root.replaceChildren(header(), errorNotice(err, () => void start()));
+    root.replaceChildren(
+      header(),
+      errorNotice(err, () => void start()),
+    );
     return;
   }
   if (services.length === 0) {
@@ -151,9 +197,19 @@ window.addEventListener('popstate', () => {
 });
 document.addEventListener('keydown', (e) => {
   // "/" jumps to the search box, as in most code tools.
-  if (e.key === '/' && !(e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement || e.target instanceof HTMLTextAreaElement)) {
+  if (
+    e.key === '/' &&
+    !(
+      e.target instanceof HTMLInputElement ||
+      e.target instanceof HTMLSelectElement ||
+      e.target instanceof HTMLTextAreaElement
+    )
+  ) {
     const box = document.querySelector<HTMLInputElement>('input.search');
-    if (box) { e.preventDefault(); box.focus(); }
+    if (box) {
+      e.preventDefault();
+      box.focus();
+    }
   }
 });
 void start();

@@ -42,14 +42,39 @@ export interface State {
 }
 
 export const DEFAULTS: State = {
-  view: 'explore', service: '', type: '', labels: '', from: 'now-1h', until: 'now',
-  tab: 'both', orient: 'flame', search: '', zoom: '', fn: '', sort: '-self', dsort: 'rank', maxNodes: 16384,
-  left: '', right: '', lfrom: '', luntil: '', rfrom: '', runtil: '', diffMode: 'relative', ctab: 'diff', rid: '', rstatus: 'open',
+  view: 'explore',
+  service: '',
+  type: '',
+  labels: '',
+  from: 'now-1h',
+  until: 'now',
+  tab: 'both',
+  orient: 'flame',
+  search: '',
+  zoom: '',
+  fn: '',
+  sort: '-self',
+  dsort: 'rank',
+  maxNodes: 16384,
+  left: '',
+  right: '',
+  lfrom: '',
+  luntil: '',
+  rfrom: '',
+  runtil: '',
+  diffMode: 'relative',
+  ctab: 'diff',
+  rid: '',
+  rstatus: 'open',
 };
 
 const ENUMS: Partial<Record<keyof State, readonly string[]>> = {
-  view: ['explore', 'compare', 'regressions', 'budgets'], rstatus: ['open', 'suspected', 'acknowledged', 'resolved', 'all'], tab: ['both', 'flame', 'table', 'sandwich'], orient: ['flame', 'icicle'],
-  diffMode: ['relative', 'absolute'], ctab: ['diff', 'side'],
+  view: ['explore', 'compare', 'regressions', 'budgets'],
+  rstatus: ['open', 'suspected', 'acknowledged', 'resolved', 'all'],
+  tab: ['both', 'flame', 'table', 'sandwich'],
+  orient: ['flame', 'icicle'],
+  diffMode: ['relative', 'absolute'],
+  ctab: ['diff', 'side'],
 };
 
 export function parseState(search: string): State {
@@ -82,7 +107,10 @@ export function formatState(s: State): string {
 /** The API selector for a service and matcher text; the service is quoted so any name works. */
 export function selectorOf(service: string, labels: string): string {
   const svc = `service_name="${service.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-  const rest = labels.trim().replace(/^\{|\}$/g, '').trim();
+  const rest = labels
+    .trim()
+    .replace(/^\{|\}$/g, '')
+    .trim();
   return `{${svc}${rest ? `,${rest}` : ''}}`;
 }
 

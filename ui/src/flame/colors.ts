@@ -71,7 +71,9 @@ export function flameColors(names: string[]): { palette: string[]; index: Uint16
 export const DIFF_DOMAIN = 1; // colour saturates at ±100 % change
 
 // Square-root scale: a +10 % change is already clearly tinted, +100 % saturates.
-const diffScale = scaleDivergingSqrt<string>((t) => interpolateRdBu(1 - t)).domain([-DIFF_DOMAIN, 0, DIFF_DOMAIN]).clamp(true);
+const diffScale = scaleDivergingSqrt<string>((t) => interpolateRdBu(1 - t))
+  .domain([-DIFF_DOMAIN, 0, DIFF_DOMAIN])
+  .clamp(true);
 
 /**
  * The change a diff node's colour shows, as a fraction: relative mode
@@ -103,7 +105,10 @@ for (let i = 1; i <= BUCKETS; i++) DIFF_PALETTE.push(diffScale(DIFF_DOMAIN * (i 
 export function diffPaletteIndex(change: number): number {
   if (!(Math.abs(change) >= 0.01)) return 0;
   // Buckets are even steps of the scale's square root, so they follow the colours.
-  const step = Math.min(BUCKETS, Math.max(1, Math.round(Math.sqrt(Math.min(Math.abs(change), DIFF_DOMAIN) / DIFF_DOMAIN) * BUCKETS)));
+  const step = Math.min(
+    BUCKETS,
+    Math.max(1, Math.round(Math.sqrt(Math.min(Math.abs(change), DIFF_DOMAIN) / DIFF_DOMAIN) * BUCKETS)),
+  );
   return change < 0 ? step : BUCKETS + step;
 }
 

@@ -78,7 +78,11 @@ export interface Preorder {
   width?: ArrayLike<number>;
 }
 
-export function fromPreorder(t: Preorder, unit: string, nodes?: { total: number; shown: number }): { model: FlameModel; order: Int32Array } {
+export function fromPreorder(
+  t: Preorder,
+  unit: string,
+  nodes?: { total: number; shown: number },
+): { model: FlameModel; order: Int32Array } {
   const count = t.name.length;
   let maxDepth = 0;
   for (let i = 0; i < count; i++) if (t.depth[i] > maxDepth) maxDepth = t.depth[i];
@@ -125,12 +129,24 @@ export function fromDiffPayload(p: DiffPayload, mode: 'relative' | 'absolute'): 
   const R = p.right.total;
   const width = new Float64Array(count);
   for (let i = 0; i < count; i++) {
-    width[i] = mode === 'absolute' ? t.leftTotal[i] + t.rightTotal[i] : (L > 0 ? t.leftTotal[i] / L : 0) + (R > 0 ? t.rightTotal[i] / R : 0);
+    width[i] =
+      mode === 'absolute'
+        ? t.leftTotal[i] + t.rightTotal[i]
+        : (L > 0 ? t.leftTotal[i] / L : 0) + (R > 0 ? t.rightTotal[i] / R : 0);
   }
-  const { model, order } = fromPreorder({ names: p.names, name: t.name, depth: t.depth, total: t.rightTotal, self: t.rightSelf, width }, p.unit, p.nodes);
+  const { model, order } = fromPreorder(
+    { names: p.names, name: t.name, depth: t.depth, total: t.rightTotal, self: t.rightSelf, width },
+    p.unit,
+    p.nodes,
+  );
   const diff: DiffValues = {
-    leftTotal: new Float64Array(count), leftSelf: new Float64Array(count),
-    rightTotal: new Float64Array(count), rightSelf: new Float64Array(count), L, R, mode,
+    leftTotal: new Float64Array(count),
+    leftSelf: new Float64Array(count),
+    rightTotal: new Float64Array(count),
+    rightSelf: new Float64Array(count),
+    L,
+    R,
+    mode,
   };
   for (let i = 0; i < count; i++) {
     const n = order[i];
@@ -143,13 +159,28 @@ export function fromDiffPayload(p: DiffPayload, mode: 'relative' | 'absolute'): 
   return model;
 }
 
-function alloc(names: string[], count: number, levelCount: number, unit: string, nodes: { total: number; shown: number }): FlameModel {
+function alloc(
+  names: string[],
+  count: number,
+  levelCount: number,
+  unit: string,
+  nodes: { total: number; shown: number },
+): FlameModel {
   return {
-    names, count, unit, nodes,
+    names,
+    count,
+    unit,
+    nodes,
     levelStart: new Int32Array(levelCount + 1),
-    depth: new Int32Array(count), name: new Int32Array(count), parent: new Int32Array(count),
-    firstChild: new Int32Array(count).fill(-1), childCount: new Int32Array(count),
-    x: new Float64Array(count), w: new Float64Array(count), total: new Float64Array(count), self: new Float64Array(count),
+    depth: new Int32Array(count),
+    name: new Int32Array(count),
+    parent: new Int32Array(count),
+    firstChild: new Int32Array(count).fill(-1),
+    childCount: new Int32Array(count),
+    x: new Float64Array(count),
+    w: new Float64Array(count),
+    total: new Float64Array(count),
+    self: new Float64Array(count),
   };
 }
 

@@ -12,7 +12,11 @@ import { levels, nodeAt, pathOf, type FlameModel } from './model';
 export interface FlameOptions {
   orientation: 'flame' | 'icicle';
   /** Palette index per node and the palette (see colors.ts). */
-  colors: (m: FlameModel) => { palette: string[]; nodeColor: Uint16Array; darkText?: (paletteIndex: number) => boolean };
+  colors: (m: FlameModel) => {
+    palette: string[];
+    nodeColor: Uint16Array;
+    darkText?: (paletteIndex: number) => boolean;
+  };
   /** Tooltip content for a node (built with textContent only). */
   tooltip: (m: FlameModel, node: number) => Node;
   onZoom?: (node: number, path: string[]) => void;
@@ -55,7 +59,12 @@ export class FlameGraph {
   private drawn = 0;
 
   constructor(private options: FlameOptions) {
-    this.canvas = el('canvas', { class: 'flame-canvas', tabindex: 0, role: 'img', 'aria-label': options.label });
+    this.canvas = el('canvas', {
+      class: 'flame-canvas',
+      tabindex: 0,
+      role: 'img',
+      'aria-label': options.label,
+    });
     this.overlay = el('canvas', { class: 'flame-overlay', 'aria-hidden': 'true' });
     this.tip = el('div', { class: 'tooltip', role: 'tooltip', hidden: true });
     this.element = el('div', { class: 'flame' }, this.canvas, this.overlay, this.tip);
@@ -133,13 +142,15 @@ export class FlameGraph {
     const m = this.model;
     if (!m) return [];
     const out: string[] = [];
-    for (let i = 0; i < this.drawn; i++) if (this.rw[i] >= this.minLabelWidth()) out.push(m.names[m.name[this.rn[i]]]);
+    for (let i = 0; i < this.drawn; i++)
+      if (this.rw[i] >= this.minLabelWidth()) out.push(m.names[m.name[this.rn[i]]]);
     return out;
   }
 
   /** The rectangle of a node in CSS pixels within the canvas, if drawn. */
   boxOf(node: number): { x: number; y: number; w: number; h: number } | undefined {
-    for (let i = 0; i < this.drawn; i++) if (this.rn[i] === node) return { x: this.rx[i], y: this.ry[i], w: this.rw[i], h: ROW - 1 };
+    for (let i = 0; i < this.drawn; i++)
+      if (this.rn[i] === node) return { x: this.rx[i], y: this.ry[i], w: this.rw[i], h: ROW - 1 };
     return undefined;
   }
 
@@ -186,7 +197,9 @@ export class FlameGraph {
     const dimIndex = this.palette.length; // one past the palette: drawn as DIM
     let k = 0;
     for (let a = m.parent[z]; a >= 0; a = m.parent[a]) {
-      this.rx[k] = 0; this.ry[k] = this.rowY(m.depth[a], rows); this.rw[k] = this.width;
+      this.rx[k] = 0;
+      this.ry[k] = this.rowY(m.depth[a], rows);
+      this.rw[k] = this.width;
       this.rc[k] = match && !match[m.name[a]] ? dimIndex : this.nodeColor[a];
       this.rn[k++] = a;
     }
@@ -209,7 +222,9 @@ export class FlameGraph {
         const pw = m.w[n] * scale;
         // Sub-pixel nodes that land on a pixel already drawn add nothing.
         if (pw < 0.5 && px < lastRight) continue;
-        this.rx[k] = px; this.ry[k] = y; this.rw[k] = pw;
+        this.rx[k] = px;
+        this.ry[k] = y;
+        this.rw[k] = pw;
         this.rc[k] = match && !match[m.name[n]] ? dimIndex : this.nodeColor[n];
         this.rn[k++] = n;
         lastRight = px + Math.max(pw, 1);
@@ -271,7 +286,10 @@ export class FlameGraph {
     const dpr = window.devicePixelRatio || 1;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, this.overlay.width, this.overlay.height);
-    for (const [node, style] of [[this.hoverNode, '#222'], [this.focusNode, '#0a58ca']] as const) {
+    for (const [node, style] of [
+      [this.hoverNode, '#222'],
+      [this.focusNode, '#0a58ca'],
+    ] as const) {
       if (node < 0) continue;
       const b = this.boxOf(node);
       if (!b) continue;
@@ -349,7 +367,10 @@ export class FlameGraph {
     if (node >= 0) {
       const b = this.boxOf(node);
       this.showTip(node, b ? Math.max(0, b.x) : 0, b ? b.y : 0);
-      this.canvas.setAttribute('aria-label', `${this.options.label}: ${this.model!.names[this.model!.name[node]]}`);
+      this.canvas.setAttribute(
+        'aria-label',
+        `${this.options.label}: ${this.model!.names[this.model!.name[node]]}`,
+      );
     } else this.tip.hidden = true;
   }
 
@@ -359,22 +380,42 @@ export class FlameGraph {
     let f = this.focusNode >= 0 ? this.focusNode : this.zoomNode;
     const towardsLeaves = () => {
       let best = -1;
-      for (let c = m.firstChild[f], end = c + m.childCount[f]; c !== -1 && c < end; c++) if (best < 0 || m.w[c] > m.w[best]) best = c;
+      for (let c = m.firstChild[f], end = c + m.childCount[f]; c !== -1 && c < end; c++)
+        if (best < 0 || m.w[c] > m.w[best]) best = c;
       return best;
     };
     // Up and Down follow the picture: in a flame graph leaves are up, in an icicle down.
     const leafward = this.options.orientation === 'flame' ? 'ArrowUp' : 'ArrowDown';
     const rootward = this.options.orientation === 'flame' ? 'ArrowDown' : 'ArrowUp';
     switch (e.key) {
-      case leafward: { const c = towardsLeaves(); if (c >= 0) f = c; break; }
-      case rootward: if (m.parent[f] >= 0) f = m.parent[f]; break;
-      case 'ArrowLeft': if (f > m.levelStart[m.depth[f]] && isInside(m, f - 1, this.zoomNode)) f--; break;
-      case 'ArrowRight': if (f + 1 < m.levelStart[m.depth[f] + 1] && isInside(m, f + 1, this.zoomNode)) f++; break;
-      case 'Enter': this.zoomTo(f); break;
-      case 'Escape': this.zoomTo(Math.max(m.parent[this.zoomNode], 0)); return;
-      case 'Home': this.zoomTo(0); return;
-      case 's': if (this.options.onSandwich) this.options.onSandwich(m.names[m.name[f]]); return;
-      default: return;
+      case leafward: {
+        const c = towardsLeaves();
+        if (c >= 0) f = c;
+        break;
+      }
+      case rootward:
+        if (m.parent[f] >= 0) f = m.parent[f];
+        break;
+      case 'ArrowLeft':
+        if (f > m.levelStart[m.depth[f]] && isInside(m, f - 1, this.zoomNode)) f--;
+        break;
+      case 'ArrowRight':
+        if (f + 1 < m.levelStart[m.depth[f] + 1] && isInside(m, f + 1, this.zoomNode)) f++;
+        break;
+      case 'Enter':
+        this.zoomTo(f);
+        break;
+      case 'Escape':
+        this.zoomTo(Math.max(m.parent[this.zoomNode], 0));
+        return;
+      case 'Home':
+        this.zoomTo(0);
+        return;
+      case 's':
+        if (this.options.onSandwich) this.options.onSandwich(m.names[m.name[f]]);
+        return;
+      default:
+        return;
     }
     e.preventDefault();
     this.setFocus(f);

@@ -6,7 +6,12 @@
  */
 import { fromPreorder, type FlameModel } from './model';
 
-interface TNode { name: number; total: number; self: number; kids: Map<number, TNode> }
+interface TNode {
+  name: number;
+  total: number;
+  self: number;
+  kids: Map<number, TNode>;
+}
 
 const node = (name: number): TNode => ({ name, total: 0, self: 0, kids: new Map() });
 
@@ -22,8 +27,13 @@ function toModel(root: TNode, names: string[], unit: string): FlameModel {
   const total: number[] = [];
   const self: number[] = [];
   const walk = (n: TNode, d: number): void => {
-    name.push(n.name); depth.push(d); total.push(n.total); self.push(n.self);
-    const kids = [...n.kids.values()].sort((a, b) => (names[a.name] < names[b.name] ? -1 : names[a.name] > names[b.name] ? 1 : 0));
+    name.push(n.name);
+    depth.push(d);
+    total.push(n.total);
+    self.push(n.self);
+    const kids = [...n.kids.values()].sort((a, b) =>
+      names[a.name] < names[b.name] ? -1 : names[a.name] > names[b.name] ? 1 : 0,
+    );
     for (const k of kids) walk(k, d + 1);
   };
   walk(root, 0);
@@ -31,7 +41,10 @@ function toModel(root: TNode, names: string[], unit: string): FlameModel {
 }
 
 /** Callers (root = the function, children = its callers, outward) and callees (root = the function). */
-export function sandwich(m: FlameModel, fn: string): { callers: FlameModel; callees: FlameModel; total: number; self: number } | undefined {
+export function sandwich(
+  m: FlameModel,
+  fn: string,
+): { callers: FlameModel; callees: FlameModel; total: number; self: number } | undefined {
   const target = m.names.indexOf(fn);
   if (target < 0) return undefined;
   const callers = node(target);
@@ -69,5 +82,10 @@ export function sandwich(m: FlameModel, fn: string): { callers: FlameModel; call
   }
   if (callees.total === 0) return undefined;
   if (callers.kids.size === 0) callers.self = callers.total;
-  return { callers: toModel(callers, m.names, m.unit), callees: toModel(callees, m.names, m.unit), total: callees.total, self: selfSum };
+  return {
+    callers: toModel(callers, m.names, m.unit),
+    callees: toModel(callees, m.names, m.unit),
+    total: callees.total,
+    self: selfSum,
+  };
 }

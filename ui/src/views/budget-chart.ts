@@ -11,7 +11,10 @@ import { select, type Selection } from 'd3-selection';
 import { line } from 'd3-shape';
 import { formatTime } from '../time';
 
-export interface ChartPoint { t: number; value: number }
+export interface ChartPoint {
+  t: number;
+  value: number;
+}
 
 export interface ChartSpec {
   points: ChartPoint[];
@@ -34,7 +37,11 @@ const HEIGHT = 168;
 const MARGIN = { top: 14, right: 14, bottom: 22, left: 74 };
 
 /** Stretches of consecutive points over the limit, each as [first point's t, last point's t + one step). */
-export function overWindows(points: ChartPoint[], limit: number | undefined, stepMs: number): [number, number][] {
+export function overWindows(
+  points: ChartPoint[],
+  limit: number | undefined,
+  stepMs: number,
+): [number, number][] {
   if (limit === undefined) return [];
   const out: [number, number][] = [];
   let start: number | undefined;
@@ -90,18 +97,36 @@ export class BudgetChart {
   private render(): void {
     const { points, limit, format, stepMs, onPick } = this.spec;
     const width = Math.max(260, this.element.clientWidth || 560);
-    const svg = this.svg.attr('width', width).attr('height', HEIGHT).attr('viewBox', `0 0 ${width} ${HEIGHT}`);
+    const svg = this.svg
+      .attr('width', width)
+      .attr('height', HEIGHT)
+      .attr('viewBox', `0 0 ${width} ${HEIGHT}`);
     svg.selectAll('*').remove();
-    const x = scaleTime().domain(this.spec.range.map((t) => new Date(t))).range([MARGIN.left, width - MARGIN.right]);
+    const x = scaleTime()
+      .domain(this.spec.range.map((t) => new Date(t)))
+      .range([MARGIN.left, width - MARGIN.right]);
     let top = limit ?? 0;
     for (const p of points) if (p.value > top) top = p.value;
-    const y = scaleLinear().domain([0, top > 0 ? top * 1.12 : 1]).nice().range([HEIGHT - MARGIN.bottom, MARGIN.top]);
+    const y = scaleLinear()
+      .domain([0, top > 0 ? top * 1.12 : 1])
+      .nice()
+      .range([HEIGHT - MARGIN.bottom, MARGIN.top]);
     const [y0, y1] = [y.range()[1], y.range()[0]];
 
-    svg.append('g').attr('class', 'axis axis-x').attr('transform', `translate(0,${HEIGHT - MARGIN.bottom})`)
+    svg
+      .append('g')
+      .attr('class', 'axis axis-x')
+      .attr('transform', `translate(0,${HEIGHT - MARGIN.bottom})`)
       .call(axisBottom(x).ticks(Math.max(2, Math.floor(width / 120))));
-    svg.append('g').attr('class', 'axis axis-y').attr('transform', `translate(${MARGIN.left},0)`)
-      .call(axisLeft(y).ticks(4).tickFormat((v) => (this.spec.axisFormat ?? format)(Number(v))));
+    svg
+      .append('g')
+      .attr('class', 'axis axis-y')
+      .attr('transform', `translate(${MARGIN.left},0)`)
+      .call(
+        axisLeft(y)
+          .ticks(4)
+          .tickFormat((v) => (this.spec.axisFormat ?? format)(Number(v))),
+      );
 
     // The stretches over the limit, under the line: a click opens the whole stretch.
     const pick = (win: [number, number], what: 'point' | 'over') => (event: Event) => {
@@ -111,36 +136,83 @@ export class BudgetChart {
     };
     for (const win of this.windows) {
       const x0 = x(new Date(win[0]));
-      const rect = svg.append('rect').attr('class', 'over-window').attr('x', x0).attr('y', y0)
-        .attr('width', Math.max(4, x(new Date(win[1])) - x0)).attr('height', y1 - y0)
-        .attr('tabindex', 0).attr('role', 'button').attr('data-from', win[0]).attr('data-until', win[1])
-        .attr('aria-label', `over the limit ${formatTime(win[0])} – ${formatTime(win[1])}: open the flame graph`)
-        .on('click', pick(win, 'over')).on('keydown', pick(win, 'over'));
-      rect.append('title').text(`Over the limit ${formatTime(win[0])} – ${formatTime(win[1])}\nclick: open the flame graph of this window`);
+      const rect = svg
+        .append('rect')
+        .attr('class', 'over-window')
+        .attr('x', x0)
+        .attr('y', y0)
+        .attr('width', Math.max(4, x(new Date(win[1])) - x0))
+        .attr('height', y1 - y0)
+        .attr('tabindex', 0)
+        .attr('role', 'button')
+        .attr('data-from', win[0])
+        .attr('data-until', win[1])
+        .attr(
+          'aria-label',
+          `over the limit ${formatTime(win[0])} – ${formatTime(win[1])}: open the flame graph`,
+        )
+        .on('click', pick(win, 'over'))
+        .on('keydown', pick(win, 'over'));
+      rect
+        .append('title')
+        .text(
+          `Over the limit ${formatTime(win[0])} – ${formatTime(win[1])}\nclick: open the flame graph of this window`,
+        );
     }
 
     if (limit !== undefined) {
       const ly = y(limit);
-      svg.append('line').attr('class', 'limit-line').attr('x1', MARGIN.left).attr('x2', width - MARGIN.right).attr('y1', ly).attr('y2', ly);
-      svg.append('text').attr('class', 'limit-label').attr('x', width - MARGIN.right - 2).attr('y', ly - 4).attr('text-anchor', 'end')
+      svg
+        .append('line')
+        .attr('class', 'limit-line')
+        .attr('x1', MARGIN.left)
+        .attr('x2', width - MARGIN.right)
+        .attr('y1', ly)
+        .attr('y2', ly);
+      svg
+        .append('text')
+        .attr('class', 'limit-label')
+        .attr('x', width - MARGIN.right - 2)
+        .attr('y', ly - 4)
+        .attr('text-anchor', 'end')
         .text(`limit ${this.spec.limitText ?? format(limit)}`);
     }
 
-    const path = line<ChartPoint>().x((p) => x(new Date(p.t))).y((p) => y(p.value));
+    const path = line<ChartPoint>()
+      .x((p) => x(new Date(p.t)))
+      .y((p) => y(p.value));
     svg.append('path').datum(points).attr('class', 'value-line').attr('d', path);
 
     const dots = svg.append('g').attr('class', 'points');
     for (const p of points) {
       const over = limit !== undefined && p.value > limit;
       const win: [number, number] = [p.t, p.t + stepMs];
-      const g = dots.append('g').attr('class', over ? 'point over' : 'point').attr('data-t', p.t)
-        .attr('tabindex', 0).attr('role', 'button')
-        .attr('aria-label', `${formatTime(p.t)}: ${format(p.value)}${over ? ', over the limit' : ''}; open the flame graph`)
-        .on('click', pick(win, 'point')).on('keydown', pick(win, 'point'));
-      g.append('circle').attr('class', 'dot').attr('cx', x(new Date(p.t))).attr('cy', y(p.value)).attr('r', 3.5);
+      const g = dots
+        .append('g')
+        .attr('class', over ? 'point over' : 'point')
+        .attr('data-t', p.t)
+        .attr('tabindex', 0)
+        .attr('role', 'button')
+        .attr(
+          'aria-label',
+          `${formatTime(p.t)}: ${format(p.value)}${over ? ', over the limit' : ''}; open the flame graph`,
+        )
+        .on('click', pick(win, 'point'))
+        .on('keydown', pick(win, 'point'));
+      g.append('circle')
+        .attr('class', 'dot')
+        .attr('cx', x(new Date(p.t)))
+        .attr('cy', y(p.value))
+        .attr('r', 3.5);
       // A larger invisible target: the dot alone is hard to hit.
-      g.append('circle').attr('class', 'hit').attr('cx', x(new Date(p.t))).attr('cy', y(p.value)).attr('r', 8);
-      g.append('title').text(`${formatTime(p.t)}: ${format(p.value)}${over ? ' (over the limit)' : ''}\nclick: open the flame graph of this step`);
+      g.append('circle')
+        .attr('class', 'hit')
+        .attr('cx', x(new Date(p.t)))
+        .attr('cy', y(p.value))
+        .attr('r', 8);
+      g.append('title').text(
+        `${formatTime(p.t)}: ${format(p.value)}${over ? ' (over the limit)' : ''}\nclick: open the flame graph of this step`,
+      );
     }
     this.draws++;
   }

@@ -5,7 +5,14 @@
  * the limit, opens the flame graph of the budget's selection for that time
  * with its function searched.
  */
-import { api, type Budget, type BudgetEvaluation, type BudgetSeries, type BudgetVerdict, type ProfileType } from '../api';
+import {
+  api,
+  type Budget,
+  type BudgetEvaluation,
+  type BudgetSeries,
+  type BudgetVerdict,
+  type ProfileType,
+} from '../api';
 import type { App } from '../app';
 import { el, notice, select } from '../dom';
 import { formatState, selectorOf, type State } from '../state';
@@ -19,7 +26,8 @@ const DAY_MS = 864e5;
 const PARALLEL = 4;
 
 /** Types whose values are time (the server's reading of `cores`, `us`). */
-const isTimeType = (type: string) => /^(cpu|wall|process_cpu|itimer|block|mutex|contentions|delay)/.test(type);
+const isTimeType = (type: string) =>
+  /^(cpu|wall|process_cpu|itimer|block|mutex|contentions|delay)/.test(type);
 const isGaugeType = (type: string) => /^inuse/.test(type);
 const TIME_UNITS = new Set(['nanoseconds', 'microseconds', 'milliseconds', 'seconds']);
 
@@ -35,10 +43,24 @@ const p3 = (x: number) => {
  * `unit` is the profile type's unit when known: sample counts are counts, whatever the type's name.
  * `axis` drops trailing zeros of percentages (`40 %`, not `40.00 %`).
  */
-export function budgetFormat(b: Budget, unit?: string, measured = false, axis = false): (x: number) => string {
+export function budgetFormat(
+  b: Budget,
+  unit?: string,
+  measured = false,
+  axis = false,
+): (x: number) => string {
   const kind = measured && b.kind === 'growth' ? (b.function ? 'share' : 'rate') : b.kind;
-  const family = unit ? (TIME_UNITS.has(unit) ? 'time' : unit === 'bytes' ? 'bytes' : 'count')
-    : isTimeType(b.type) ? 'time' : /space|bytes/.test(b.type) ? 'bytes' : 'count';
+  const family = unit
+    ? TIME_UNITS.has(unit)
+      ? 'time'
+      : unit === 'bytes'
+        ? 'bytes'
+        : 'count'
+    : isTimeType(b.type)
+      ? 'time'
+      : /space|bytes/.test(b.type)
+        ? 'bytes'
+        : 'count';
   const perSecond = kind === 'rate' && !isGaugeType(b.type);
   return (x) => {
     if (!Number.isFinite(x)) return '–';
@@ -70,17 +92,27 @@ export function functionText(b: Budget): string {
 /** The explore page's search for a budget's function: its regex, or the exact name anchored (a plain search matches substrings). */
 export function searchOf(b: Budget): string {
   if (!b.function) return '';
-  return b.function.regex ? `/${b.function.name}/` : `/^${b.function.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$/`;
+  return b.function.regex
+    ? `/${b.function.name}/`
+    : `/^${b.function.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$/`;
 }
 
 /** What a budget limits, in words. */
 export function describeBudget(b: Budget): string {
-  const fn = b.function ? `${functionText(b)} (${b.function.measure}${b.function.regex ? ', every match' : ''})` : '';
+  const fn = b.function
+    ? `${functionText(b)} (${b.function.measure}${b.function.regex ? ', every match' : ''})`
+    : '';
   switch (b.kind) {
-    case 'share': return `share of ${b.type} in ${fn}`;
-    case 'rate': return isGaugeType(b.type) ? `${b.type} in use per instance` : `${b.type} per instance-second`;
-    case 'perRequest': return `${b.type} per ${b.counter ?? 'requests'} counted`;
-    case 'growth': return b.function ? `growth of the share of ${b.type} in ${fn}` : `growth of ${b.type} per instance-second`;
+    case 'share':
+      return `share of ${b.type} in ${fn}`;
+    case 'rate':
+      return isGaugeType(b.type) ? `${b.type} in use per instance` : `${b.type} per instance-second`;
+    case 'perRequest':
+      return `${b.type} per ${b.counter ?? 'requests'} counted`;
+    case 'growth':
+      return b.function
+        ? `growth of the share of ${b.type} in ${fn}`
+        : `growth of ${b.type} per instance-second`;
   }
 }
 
@@ -105,7 +137,10 @@ export class BudgetsView {
   private abort: AbortController | undefined;
   private types: ProfileType[] = [];
 
-  constructor(private app: App, private services: string[]) {}
+  constructor(
+    private app: App,
+    private services: string[],
+  ) {}
 
   render(s: State): void {
     this.abort?.abort();
@@ -114,18 +149,53 @@ export class BudgetsView {
   }
 
   private bar(s: State): HTMLElement {
-    const services = this.services.includes(s.service) || !s.service ? this.services : [s.service, ...this.services];
+    const services =
+      this.services.includes(s.service) || !s.service ? this.services : [s.service, ...this.services];
     const presetValue = s.until === 'now' && PRESETS.some((p) => p.from === s.from) ? s.from : 'custom';
-    const ranges = [...PRESETS.map((p) => ({ value: p.from, label: p.label })), ...(presetValue === 'custom' ? [{ value: 'custom', label: describeRange(s.from, s.until) }] : [])];
-    return el('form', { class: 'querybar', role: 'search', onsubmit: (e) => e.preventDefault() },
-      field('Service', select(services.map((v) => ({ value: v })), s.service, {
-        'aria-label': 'service', name: 'service', onchange: (e) => this.app.update({ service: (e.target as HTMLSelectElement).value, type: '', labels: '' }, { push: true }),
-      })),
-      field('Time range', select(ranges, presetValue, {
-        'aria-label': 'time range', name: 'range',
-        onchange: (e) => { const v = (e.target as HTMLSelectElement).value; if (v !== 'custom') this.app.update({ from: v, until: 'now' }, { push: true }); },
-      })),
-      el('button', { type: 'button', title: 'Judge again (relative ranges move to now)', onclick: () => this.app.update({}) }, 'Refresh'));
+    const ranges = [
+      ...PRESETS.map((p) => ({ value: p.from, label: p.label })),
+      ...(presetValue === 'custom' ? [{ value: 'custom', label: describeRange(s.from, s.until) }] : []),
+    ];
+    return el(
+      'form',
+      { class: 'querybar', role: 'search', onsubmit: (e) => e.preventDefault() },
+      field(
+        'Service',
+        select(
+          services.map((v) => ({ value: v })),
+          s.service,
+          {
+            'aria-label': 'service',
+            name: 'service',
+            onchange: (e) =>
+              this.app.update(
+                { service: (e.target as HTMLSelectElement).value, type: '', labels: '' },
+                { push: true },
+              ),
+          },
+        ),
+      ),
+      field(
+        'Time range',
+        select(ranges, presetValue, {
+          'aria-label': 'time range',
+          name: 'range',
+          onchange: (e) => {
+            const v = (e.target as HTMLSelectElement).value;
+            if (v !== 'custom') this.app.update({ from: v, until: 'now' }, { push: true });
+          },
+        }),
+      ),
+      el(
+        'button',
+        {
+          type: 'button',
+          title: 'Judge again (relative ranges move to now)',
+          onclick: () => this.app.update({}),
+        },
+        'Refresh',
+      ),
+    );
   }
 
   private async load(s: State, signal: AbortSignal): Promise<void> {
@@ -135,7 +205,15 @@ export class BudgetsView {
     const title = el('h1', {}, 'Budgets');
     const bar = this.bar(s);
     const done = (n: number) => {
-      window.__flamewatch.timings.budgets = { fetchMs: performance.now() - t0, parseMs: 0, buildMs: 0, drawMs: 0, totalMs: performance.now() - t0, at: performance.now(), nodes: n };
+      window.__flamewatch.timings.budgets = {
+        fetchMs: performance.now() - t0,
+        parseMs: 0,
+        buildMs: 0,
+        drawMs: 0,
+        totalMs: performance.now() - t0,
+        at: performance.now(),
+        nodes: n,
+      };
     };
     if (!s.service) {
       this.element.replaceChildren(title, bar, notice('empty', 'Pick a service.'));
@@ -145,12 +223,19 @@ export class BudgetsView {
     this.element.replaceChildren(title, bar, notice('loading', 'Loading budgets…'));
     let budgets: Budget[];
     try {
-      const [payload, types] = await Promise.all([api.budgets(s.service, signal), profileTypes(s.service).catch(() => [] as ProfileType[])]);
+      const [payload, types] = await Promise.all([
+        api.budgets(s.service, signal),
+        profileTypes(s.service).catch(() => [] as ProfileType[]),
+      ]);
       budgets = payload.budgets;
       this.types = types;
     } catch (err) {
       if ((err as Error).name === 'AbortError' || signal.aborted) return;
-      this.element.replaceChildren(title, bar, errorNotice(err, () => this.render(this.app.state)));
+      this.element.replaceChildren(
+        title,
+        bar,
+        errorNotice(err, () => this.render(this.app.state)),
+      );
       return;
     }
     if (signal.aborted) return;
@@ -160,26 +245,45 @@ export class BudgetsView {
       return;
     }
 
-    const summary = el('div', { class: 'budget-summary', 'aria-live': 'polite' }, notice('loading', 'Judging the budgets…'));
+    const summary = el(
+      'div',
+      { class: 'budget-summary', 'aria-live': 'polite' },
+      notice('loading', 'Judging the budgets…'),
+    );
     const cards = budgets.map((b) => this.card(b, s));
-    this.element.replaceChildren(title, bar,
-      el('p', { class: 'muted' }, `${budgets.length} budget${budgets.length === 1 ? '' : 's'} of `, el('strong', {}, s.service), `, judged on ${rangeWords(s)} at 95 % confidence. Click a point of a chart, or a shaded stretch over the limit, to open its flame graph.`),
-      summary, el('div', { class: 'budget-grid' }, ...cards.map((c) => c.element)));
+    this.element.replaceChildren(
+      title,
+      bar,
+      el(
+        'p',
+        { class: 'muted' },
+        `${budgets.length} budget${budgets.length === 1 ? '' : 's'} of `,
+        el('strong', {}, s.service),
+        `, judged on ${rangeWords(s)} at 95 % confidence. Click a point of a chart, or a shaded stretch over the limit, to open its flame graph.`,
+      ),
+      summary,
+      el('div', { class: 'budget-grid' }, ...cards.map((c) => c.element)),
+    );
 
-    const judged = this.judge(s, budgets, signal).then((evaluation) => {
-      if (signal.aborted) return;
-      summary.replaceChildren(summaryOf(evaluation));
-      const byName = new Map(evaluation.budgets.map((r) => [r.name, r]));
-      for (const c of cards) this.fillVerdict(c, byName.get(c.budget.name));
-    }, (err: Error) => {
-      if (err.name === 'AbortError' || signal.aborted) return;
-      summary.replaceChildren(errorNotice(err, () => this.render(this.app.state)));
-      for (const c of cards) this.fillVerdict(c, undefined);
-    });
+    const judged = this.judge(s, budgets, signal).then(
+      (evaluation) => {
+        if (signal.aborted) return;
+        summary.replaceChildren(summaryOf(evaluation));
+        const byName = new Map(evaluation.budgets.map((r) => [r.name, r]));
+        for (const c of cards) this.fillVerdict(c, byName.get(c.budget.name));
+      },
+      (err: Error) => {
+        if (err.name === 'AbortError' || signal.aborted) return;
+        summary.replaceChildren(errorNotice(err, () => this.render(this.app.state)));
+        for (const c of cards) this.fillVerdict(c, undefined);
+      },
+    );
     const queue = [...cards];
-    const drawn = Promise.all(Array.from({ length: Math.min(PARALLEL, queue.length) }, async () => {
-      for (let c = queue.shift(); c && !signal.aborted; c = queue.shift()) await this.chart(c, s, signal);
-    }));
+    const drawn = Promise.all(
+      Array.from({ length: Math.min(PARALLEL, queue.length) }, async () => {
+        for (let c = queue.shift(); c && !signal.aborted; c = queue.shift()) await this.chart(c, s, signal);
+      }),
+    );
     await Promise.all([judged, drawn]);
     if (!signal.aborted) done(budgets.length);
   }
@@ -188,8 +292,10 @@ export class BudgetsView {
   private judge(s: State, budgets: Budget[], signal: AbortSignal): Promise<BudgetEvaluation> {
     const query = selectorOf(s.service, '');
     const [from, until] = resolveRange(s.from, s.until);
-    const baseline = budgets.some((b) => b.kind === 'growth') && Number.isFinite(from) && Number.isFinite(until)
-      ? { query, from: Math.round(from - DAY_MS), until: Math.round(until - DAY_MS) } : undefined;
+    const baseline =
+      budgets.some((b) => b.kind === 'growth') && Number.isFinite(from) && Number.isFinite(until)
+        ? { query, from: Math.round(from - DAY_MS), until: Math.round(until - DAY_MS) }
+        : undefined;
     return api.evaluateBudgets({ query, from: s.from, until: s.until }, baseline, signal);
   }
 
@@ -202,31 +308,74 @@ export class BudgetsView {
     const s = this.app.state;
     const t = this.typeOf(b);
     return {
-      ...s, view: 'explore', service: b.service, type: t ? typeKey(t) : b.type,
-      labels: b.selector.trim().replace(/^\{|\}$/g, '').trim(),
-      from: window ? String(Math.floor(window[0])) : s.from, until: window ? String(Math.ceil(window[1])) : s.until,
-      search: searchOf(b), fn: b.function && !b.function.regex ? b.function.name : '', zoom: '', rid: '',
+      ...s,
+      view: 'explore',
+      service: b.service,
+      type: t ? typeKey(t) : b.type,
+      labels: b.selector
+        .trim()
+        .replace(/^\{|\}$/g, '')
+        .trim(),
+      from: window ? String(Math.floor(window[0])) : s.from,
+      until: window ? String(Math.ceil(window[1])) : s.until,
+      search: searchOf(b),
+      fn: b.function && !b.function.regex ? b.function.name : '',
+      zoom: '',
+      rid: '',
     };
   }
 
   private card(b: Budget, s: State): Card {
-    const badges = el('div', { class: 'badges' },
+    const badges = el(
+      'div',
+      { class: 'badges' },
       el('span', { class: 'badge verdict verdict-pending' }, 'judging…'),
-      el('span', { class: `badge severity severity-${b.severity}`, title: b.severity === 'block' ? 'fails CI and the deploy gate' : 'reported only' }, b.severity),
-      b.owner ? el('span', { class: 'badge owner', title: 'owner' }, b.owner) : null);
+      el(
+        'span',
+        {
+          class: `badge severity severity-${b.severity}`,
+          title: b.severity === 'block' ? 'fails CI and the deploy gate' : 'reported only',
+        },
+        b.severity,
+      ),
+      b.owner ? el('span', { class: 'badge owner', title: 'owner' }, b.owner) : null,
+    );
     const verdict = el('div', { class: 'budget-verdict' });
     const chartBox = el('div', { class: 'budget-chart-box' }, notice('loading', 'Loading the series…'));
     const explore = this.exploreState(b);
-    const element = el('article', { class: 'budget-card', 'data-budget': b.name, 'aria-label': `budget ${b.name}` },
+    const element = el(
+      'article',
+      { class: 'budget-card', 'data-budget': b.name, 'aria-label': `budget ${b.name}` },
       el('header', { class: 'budget-head' }, el('h2', { class: 'budget-name' }, b.name), badges),
-      el('p', { class: 'budget-what' }, describeBudget(b), el('span', { class: 'muted' }, ` · limit `), el('strong', { class: 'budget-limit' }, b.kind === 'growth' ? `${b.maxText} growth` : b.maxText),
-        b.selector ? el('span', { class: 'muted' }, ' · ') : null, b.selector ? el('code', { class: 'budget-selector' }, b.selector) : null),
+      el(
+        'p',
+        { class: 'budget-what' },
+        describeBudget(b),
+        el('span', { class: 'muted' }, ` · limit `),
+        el('strong', { class: 'budget-limit' }, b.kind === 'growth' ? `${b.maxText} growth` : b.maxText),
+        b.selector ? el('span', { class: 'muted' }, ' · ') : null,
+        b.selector ? el('code', { class: 'budget-selector' }, b.selector) : null,
+      ),
       b.description ? el('p', { class: 'budget-description' }, b.description) : null,
-      verdict, chartBox,
-      el('p', { class: 'budget-links' }, el('a', {
-        href: formatState(explore), class: 'open-explore',
-        onclick: (e) => { e.preventDefault(); this.app.update(this.exploreState(b), { push: true }); },
-      }, `Flame graph of ${rangeWords(s)}`)));
+      verdict,
+      chartBox,
+      el(
+        'p',
+        { class: 'budget-links' },
+        el(
+          'a',
+          {
+            href: formatState(explore),
+            class: 'open-explore',
+            onclick: (e) => {
+              e.preventDefault();
+              this.app.update(this.exploreState(b), { push: true });
+            },
+          },
+          `Flame graph of ${rangeWords(s)}`,
+        ),
+      ),
+    );
     return { budget: b, element, badges, verdict, chartBox };
   }
 
@@ -236,32 +385,54 @@ export class BudgetsView {
     if (!r) {
       badge.className = 'badge verdict verdict-unknown';
       badge.textContent = 'unknown';
-      c.verdict.replaceChildren(el('p', { class: 'muted' }, 'No verdict: the evaluation failed (see above).'));
+      c.verdict.replaceChildren(
+        el('p', { class: 'muted' }, 'No verdict: the evaluation failed (see above).'),
+      );
       return;
     }
     c.element.dataset.verdict = r.verdict;
     badge.className = `badge verdict verdict-${r.verdict}`;
     badge.textContent = r.verdict;
     const fmt = budgetFormat(b, this.typeOf(b)?.unit);
-    const ci = r.ci[0] !== null && r.ci[1] !== null && r.ci[0] !== undefined && r.ci[1] !== undefined ? `95 % CI ${fmt(r.ci[0])} to ${fmt(r.ci[1])}` : '';
+    const ci =
+      r.ci[0] !== null && r.ci[1] !== null && r.ci[0] !== undefined && r.ci[1] !== undefined
+        ? `95 % CI ${fmt(r.ci[0])} to ${fmt(r.ci[1])}`
+        : '';
     const obs = `${r.observations} observation${r.observations === 1 ? '' : 's'}${r.baselineObservations !== undefined ? ` (baseline ${r.baselineObservations})` : ''}`;
-    const sure = r.verdict !== 'inconclusive' && r.confidence !== null && r.observations > 0 ? ` (${(r.confidence * 100).toFixed(1)} % sure)` : '';
-    const needed = r.verdict === 'inconclusive' && r.needed !== undefined && !r.reason.startsWith('needs') ? `; about ${r.needed} observations${b.kind === 'growth' ? ' a side' : ''} would decide` : '';
+    const sure =
+      r.verdict !== 'inconclusive' && r.confidence !== null && r.observations > 0
+        ? ` (${(r.confidence * 100).toFixed(1)} % sure)`
+        : '';
+    const needed =
+      r.verdict === 'inconclusive' && r.needed !== undefined && !r.reason.startsWith('needs')
+        ? `; about ${r.needed} observations${b.kind === 'growth' ? ' a side' : ''} would decide`
+        : '';
     c.verdict.replaceChildren(
-      el('p', { class: 'budget-value' },
-        el('span', { class: 'muted' }, b.kind === 'growth' ? 'Growth against the same range a day earlier ' : 'Value '),
+      el(
+        'p',
+        { class: 'budget-value' },
+        el(
+          'span',
+          { class: 'muted' },
+          b.kind === 'growth' ? 'Growth against the same range a day earlier ' : 'Value ',
+        ),
         el('strong', { class: `value verdict-${r.verdict}` }, r.value === null ? '–' : fmt(r.value)),
         el('span', { class: 'muted' }, ` against ${r.limitText}`),
         ci ? el('span', { class: 'muted' }, ` · ${ci}`) : null,
-        el('span', { class: 'muted' }, ` · ${obs}`)),
-      el('p', { class: 'budget-reason' }, `${r.reason}${sure}${needed}.`));
+        el('span', { class: 'muted' }, ` · ${obs}`),
+      ),
+      el('p', { class: 'budget-reason' }, `${r.reason}${sure}${needed}.`),
+    );
   }
 
   private async chart(c: Card, s: State, signal: AbortSignal): Promise<void> {
     const b = c.budget;
     let series: BudgetSeries;
     try {
-      series = await api.budgetSeries({ service: b.service, name: b.name, from: s.from, until: s.until, points: 96 }, signal);
+      series = await api.budgetSeries(
+        { service: b.service, name: b.name, from: s.from, until: s.until, points: 96 },
+        signal,
+      );
     } catch (err) {
       if ((err as Error).name === 'AbortError' || signal.aborted) return;
       c.chartBox.replaceChildren(errorNotice(err, () => void this.chart(c, this.app.state, signal)));
@@ -272,16 +443,34 @@ export class BudgetsView {
     const unit = this.typeOf(b)?.unit;
     const fmt = budgetFormat(b, unit, true);
     const note = growth
-      ? el('p', { class: 'chart-note muted' }, `The chart shows the measured ${b.function ? `share of ${functionText(b)}` : 'rate'}, without a limit line: the limit, ${b.maxText}, is on its growth against a baseline.`)
+      ? el(
+          'p',
+          { class: 'chart-note muted' },
+          `The chart shows the measured ${b.function ? `share of ${functionText(b)}` : 'rate'}, without a limit line: the limit, ${b.maxText}, is on its growth against a baseline.`,
+        )
       : null;
     if (series.points.length === 0) {
-      c.chartBox.replaceChildren(notice('empty', 'No data for this budget in this time range.',
-        el('p', {}, `Nothing of ${b.service} (${b.type}${b.selector ? ` ${b.selector}` : ''}) between ${formatTime(series.from)} and ${formatTime(series.until)}.`)));
+      c.chartBox.replaceChildren(
+        notice(
+          'empty',
+          'No data for this budget in this time range.',
+          el(
+            'p',
+            {},
+            `Nothing of ${b.service} (${b.type}${b.selector ? ` ${b.selector}` : ''}) between ${formatTime(series.from)} and ${formatTime(series.until)}.`,
+          ),
+        ),
+      );
       return;
     }
     const chart = new BudgetChart({
-      points: series.points, stepMs: series.stepMs, range: [series.from, series.until],
-      limit: growth ? undefined : b.max, limitText: b.maxText, format: fmt, axisFormat: budgetFormat(b, unit, true, true),
+      points: series.points,
+      stepMs: series.stepMs,
+      range: [series.from, series.until],
+      limit: growth ? undefined : b.max,
+      limitText: b.maxText,
+      format: fmt,
+      axisFormat: budgetFormat(b, unit, true, true),
       label: `${b.name}: ${describeBudget(b)} over time${growth ? '' : `, limit ${b.maxText}`}`,
       onPick: (win) => this.app.update(this.exploreState(b, win), { push: true }),
     });
@@ -292,28 +481,59 @@ export class BudgetsView {
 
 function summaryOf(e: BudgetEvaluation): HTMLElement {
   const count = (v: string) => e.budgets.filter((r) => r.verdict === v).length;
-  const parts = (['fail', 'inconclusive', 'pass'] as const).filter((v) => count(v) > 0).map((v) => `${count(v)} ${v}`);
-  return el('p', { class: 'budget-overall' },
-    'Overall ', el('span', { class: `badge verdict verdict-${e.verdict}`, 'data-verdict': e.verdict }, e.verdict),
-    el('span', { class: 'muted' }, ` · ${parts.join(' · ')} · the overall verdict counts blocking budgets only`));
+  const parts = (['fail', 'inconclusive', 'pass'] as const)
+    .filter((v) => count(v) > 0)
+    .map((v) => `${count(v)} ${v}`);
+  return el(
+    'p',
+    { class: 'budget-overall' },
+    'Overall ',
+    el('span', { class: `badge verdict verdict-${e.verdict}`, 'data-verdict': e.verdict }, e.verdict),
+    el(
+      'span',
+      { class: 'muted' },
+      ` · ${parts.join(' · ')} · the overall verdict counts blocking budgets only`,
+    ),
+  );
 }
 
 function noBudgets(service: string): HTMLElement {
   const base = location.origin;
-  return notice('empty', `${service} has no budgets.`,
-    el('p', {}, 'Budgets are limits a service must stay within: a function’s share of the profile, CPU per instance-second, cost per request, or growth against a baseline. Write them in a flamewatch.budgets.yaml:'),
-    el('pre', {}, `budgets:
+  return notice(
+    'empty',
+    `${service} has no budgets.`,
+    el(
+      'p',
+      {},
+      'Budgets are limits a service must stay within: a function’s share of the profile, CPU per instance-second, cost per request, or growth against a baseline. Write them in a flamewatch.budgets.yaml:',
+    ),
+    el(
+      'pre',
+      {},
+      `budgets:
   - name: db-share
     function: db.query
     share: 30%
     owner: "@team"
   - name: cpu
     rate: 0.5 cores
-    severity: warn`),
+    severity: warn`,
+    ),
     el('p', {}, 'then store them for this service:'),
-    el('pre', {}, `curl -X PUT -H 'content-type: application/yaml' --data-binary @flamewatch.budgets.yaml \\
-  '${base}/api/v1/budgets?service=${encodeURIComponent(service)}'`),
-    el('p', {}, 'or check them on every pull request with `flamewatch ci check`. The file’s schema is at ', el('a', { href: '/api/v1/budgets/schema' }, '/api/v1/budgets/schema'), '.'));
+    el(
+      'pre',
+      {},
+      `curl -X PUT -H 'content-type: application/yaml' --data-binary @flamewatch.budgets.yaml \\
+  '${base}/api/v1/budgets?service=${encodeURIComponent(service)}'`,
+    ),
+    el(
+      'p',
+      {},
+      'or check them on every pull request with `flamewatch ci check`. The file’s schema is at ',
+      el('a', { href: '/api/v1/budgets/schema' }, '/api/v1/budgets/schema'),
+      '.',
+    ),
+  );
 }
 
 function field(label: string, control: HTMLElement): HTMLElement {

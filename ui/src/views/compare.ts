@@ -6,12 +6,30 @@
 import { api, parseMs, type DiffPayload } from '../api';
 import { dataChanged, type App } from '../app';
 import { el, notice } from '../dom';
-import { fromDiffPayload, fromFlamePayload, matchNames, matchedValue, nodeAt, type FlameModel } from '../flame/model';
+import {
+  fromDiffPayload,
+  fromFlamePayload,
+  matchNames,
+  matchedValue,
+  nodeAt,
+  type FlameModel,
+} from '../flame/model';
 import { FlameGraph } from '../flame/render';
 import { formatPercent, formatSigned, formatValue } from '../format';
 import { selectorOf, zoomPath, type CompareTab, type State } from '../state';
 import { describeRange, resolveRange, resolveTime } from '../time';
-import { breadcrumb, diffColorsOf, diffLegend, diffTooltip, emptyNotice, errorNotice, exportLinks, flameColorsOf, flameTooltip, searchBox } from './panels';
+import {
+  breadcrumb,
+  diffColorsOf,
+  diffLegend,
+  diffTooltip,
+  emptyNotice,
+  errorNotice,
+  exportLinks,
+  flameColorsOf,
+  flameTooltip,
+  searchBox,
+} from './panels';
 import { QueryBar } from './querybar';
 import { table, type Column } from './table';
 import { Timeline } from './timeline';
@@ -19,7 +37,21 @@ import { Timeline } from './timeline';
 type FnRow = DiffPayload['functions'][number] & { rank: number };
 
 const BASE_COLOR = '#3b6fb6';
-const TOOLBAR_KEYS = ['ctab', 'diffMode', 'orient', 'service', 'type', 'left', 'right', 'from', 'until', 'lfrom', 'luntil', 'rfrom', 'runtil'] as const;
+const TOOLBAR_KEYS = [
+  'ctab',
+  'diffMode',
+  'orient',
+  'service',
+  'type',
+  'left',
+  'right',
+  'from',
+  'until',
+  'lfrom',
+  'luntil',
+  'rfrom',
+  'runtil',
+] as const;
 const COMP_COLOR = '#c8553d';
 
 /** The two sides' time ranges: the brushes when set; else halves of the range for one label set, the whole range for two. */
@@ -49,21 +81,56 @@ export class CompareView {
   private last: State | undefined;
   private abort: AbortController | undefined;
 
-  constructor(private app: App, services: string[]) {
+  constructor(
+    private app: App,
+    services: string[],
+  ) {
     this.bar = new QueryBar(app, services, 'compare');
     this.timeline = new Timeline(
-      [{ key: 'left', color: BASE_COLOR, label: 'baseline' }, { key: 'right', color: COMP_COLOR, label: 'comparison' }],
-      (key, [from, until]) => this.app.update(key === 'left' ? { lfrom: String(from), luntil: String(until), zoom: '' } : { rfrom: String(from), runtil: String(until), zoom: '' }, { push: true }),
+      [
+        { key: 'left', color: BASE_COLOR, label: 'baseline' },
+        { key: 'right', color: COMP_COLOR, label: 'comparison' },
+      ],
+      (key, [from, until]) =>
+        this.app.update(
+          key === 'left'
+            ? { lfrom: String(from), luntil: String(until), zoom: '' }
+            : { rfrom: String(from), runtil: String(until), zoom: '' },
+          { push: true },
+        ),
     );
     this.graph = new FlameGraph({
-      orientation: app.state.orient, label: 'differential flame graph', colors: diffColorsOf, tooltip: diffTooltip,
-      onZoom: (_n, path) => this.app.update({ zoom: path.length ? JSON.stringify(path) : '' }, { push: true }),
+      orientation: app.state.orient,
+      label: 'differential flame graph',
+      colors: diffColorsOf,
+      tooltip: diffTooltip,
+      onZoom: (_n, path) =>
+        this.app.update({ zoom: path.length ? JSON.stringify(path) : '' }, { push: true }),
     });
     this.sides = [
-      new FlameGraph({ orientation: app.state.orient, label: 'baseline flame graph', colors: flameColorsOf, tooltip: flameTooltip }),
-      new FlameGraph({ orientation: app.state.orient, label: 'comparison flame graph', colors: flameColorsOf, tooltip: flameTooltip }),
+      new FlameGraph({
+        orientation: app.state.orient,
+        label: 'baseline flame graph',
+        colors: flameColorsOf,
+        tooltip: flameTooltip,
+      }),
+      new FlameGraph({
+        orientation: app.state.orient,
+        label: 'comparison flame graph',
+        colors: flameColorsOf,
+        tooltip: flameTooltip,
+      }),
     ];
-    this.element = el('main', { class: 'view compare' }, this.bar.element, this.timeline.element, this.toolbar, this.status, this.crumbs, this.body);
+    this.element = el(
+      'main',
+      { class: 'view compare' },
+      this.bar.element,
+      this.timeline.element,
+      this.toolbar,
+      this.status,
+      this.crumbs,
+      this.body,
+    );
   }
 
   render(s: State): void {
@@ -109,17 +176,35 @@ export class CompareView {
     // The timeline comes on its own, so the brushes work even when the diff fails.
     void Promise.all([
       api.timeline({ query: leftQuery, type: s.type, from: s.from, until: s.until }, abort.signal),
-      s.left.trim() === s.right.trim() ? Promise.resolve(undefined) : api.timeline({ query: rightQuery, type: s.type, from: s.from, until: s.until }, abort.signal),
-    ]).then(([lt, rt]) => {
-      if (abort.signal.aborted) return;
-      const series = [{ points: lt.points, color: BASE_COLOR, label: 'baseline' }];
-      if (rt) series.push({ points: rt.points, color: COMP_COLOR, label: 'comparison' });
-      this.timeline.setData(series, range, lt.unit);
-      this.timeline.setSelection('left', [resolveTime(left[0]), resolveTime(left[1])]);
-      this.timeline.setSelection('right', [resolveTime(right[0]), resolveTime(right[1])]);
-    }, () => undefined);
+      s.left.trim() === s.right.trim()
+        ? Promise.resolve(undefined)
+        : api.timeline({ query: rightQuery, type: s.type, from: s.from, until: s.until }, abort.signal),
+    ]).then(
+      ([lt, rt]) => {
+        if (abort.signal.aborted) return;
+        const series = [{ points: lt.points, color: BASE_COLOR, label: 'baseline' }];
+        if (rt) series.push({ points: rt.points, color: COMP_COLOR, label: 'comparison' });
+        this.timeline.setData(series, range, lt.unit);
+        this.timeline.setSelection('left', [resolveTime(left[0]), resolveTime(left[1])]);
+        this.timeline.setSelection('right', [resolveTime(right[0]), resolveTime(right[1])]);
+      },
+      () => undefined,
+    );
     try {
-      const diff = await api.diff({ type: s.type, leftQuery, rightQuery, leftFrom: left[0], leftUntil: left[1], rightFrom: right[0], rightUntil: right[1], maxNodes: s.maxNodes, limit: 500 }, abort.signal);
+      const diff = await api.diff(
+        {
+          type: s.type,
+          leftQuery,
+          rightQuery,
+          leftFrom: left[0],
+          leftUntil: left[1],
+          rightFrom: right[0],
+          rightUntil: right[1],
+          maxNodes: s.maxNodes,
+          limit: 500,
+        },
+        abort.signal,
+      );
       if (abort.signal.aborted) return;
       const fetched = performance.now();
       this.diff = diff;
@@ -138,7 +223,13 @@ export class CompareView {
       this.applySearch(s);
       this.renderCrumbs();
       window.__flamewatch.timings.compare = {
-        fetchMs: fetched - t0, parseMs: parseMs.get('diff') ?? 0, buildMs, drawMs: this.graph.lastDrawMs, totalMs: performance.now() - t0, at: performance.now(), nodes: this.model.count,
+        fetchMs: fetched - t0,
+        parseMs: parseMs.get('diff') ?? 0,
+        buildMs,
+        drawMs: this.graph.lastDrawMs,
+        totalMs: performance.now() - t0,
+        at: performance.now(),
+        nodes: this.model.count,
       };
     } catch (err) {
       if ((err as Error).name === 'AbortError') return;
@@ -148,17 +239,86 @@ export class CompareView {
   }
 
   private renderToolbar(s: State): void {
-    const tabs: [CompareTab, string][] = [['diff', 'Differential'], ['side', 'Side by side']];
-    const tabBar = el('div', { class: 'tabs', role: 'tablist', 'aria-label': 'comparison view' }, ...tabs.map(([t, label]) =>
-      el('button', { type: 'button', role: 'tab', 'aria-selected': String(s.ctab === t), class: s.ctab === t ? 'tab active' : 'tab', 'data-tab': t, onclick: () => this.app.update({ ctab: t }, { push: true }) }, label)));
-    const mode = el('div', { class: 'segmented', role: 'group', 'aria-label': 'normalisation' }, ...(['relative', 'absolute'] as const).map((m) =>
-      el('button', { type: 'button', 'aria-pressed': String(s.diffMode === m), class: s.diffMode === m ? 'active' : '', 'data-mode': m, title: m === 'relative' ? 'compare shares of each side’s total' : 'compare raw values', onclick: () => this.app.update({ diffMode: m }) }, m === 'relative' ? 'Normalised' : 'Absolute')));
-    const orient = el('div', { class: 'segmented', role: 'group', 'aria-label': 'orientation' }, ...(['flame', 'icicle'] as const).map((o) =>
-      el('button', { type: 'button', 'aria-pressed': String(s.orient === o), class: s.orient === o ? 'active' : '', 'data-orient': o, onclick: () => this.app.update({ orient: o }) }, o === 'flame' ? 'Flame' : 'Icicle')));
+    const tabs: [CompareTab, string][] = [
+      ['diff', 'Differential'],
+      ['side', 'Side by side'],
+    ];
+    const tabBar = el(
+      'div',
+      { class: 'tabs', role: 'tablist', 'aria-label': 'comparison view' },
+      ...tabs.map(([t, label]) =>
+        el(
+          'button',
+          {
+            type: 'button',
+            role: 'tab',
+            'aria-selected': String(s.ctab === t),
+            class: s.ctab === t ? 'tab active' : 'tab',
+            'data-tab': t,
+            onclick: () => this.app.update({ ctab: t }, { push: true }),
+          },
+          label,
+        ),
+      ),
+    );
+    const mode = el(
+      'div',
+      { class: 'segmented', role: 'group', 'aria-label': 'normalisation' },
+      ...(['relative', 'absolute'] as const).map((m) =>
+        el(
+          'button',
+          {
+            type: 'button',
+            'aria-pressed': String(s.diffMode === m),
+            class: s.diffMode === m ? 'active' : '',
+            'data-mode': m,
+            title: m === 'relative' ? 'compare shares of each side’s total' : 'compare raw values',
+            onclick: () => this.app.update({ diffMode: m }),
+          },
+          m === 'relative' ? 'Normalised' : 'Absolute',
+        ),
+      ),
+    );
+    const orient = el(
+      'div',
+      { class: 'segmented', role: 'group', 'aria-label': 'orientation' },
+      ...(['flame', 'icicle'] as const).map((o) =>
+        el(
+          'button',
+          {
+            type: 'button',
+            'aria-pressed': String(s.orient === o),
+            class: s.orient === o ? 'active' : '',
+            'data-orient': o,
+            onclick: () => this.app.update({ orient: o }),
+          },
+          o === 'flame' ? 'Flame' : 'Icicle',
+        ),
+      ),
+    );
     const { left, right } = sideRanges(s);
-    this.toolbar.replaceChildren(tabBar, mode, orient, searchBox(s.search, (v) => this.app.update({ search: v })),
-      s.service && s.type ? exportLinks('Baseline', { query: selectorOf(s.service, s.left), type: s.type, from: left[0], until: left[1] }) : '',
-      s.service && s.type ? exportLinks('Comparison', { query: selectorOf(s.service, s.right), type: s.type, from: right[0], until: right[1] }) : '');
+    this.toolbar.replaceChildren(
+      tabBar,
+      mode,
+      orient,
+      searchBox(s.search, (v) => this.app.update({ search: v })),
+      s.service && s.type
+        ? exportLinks('Baseline', {
+            query: selectorOf(s.service, s.left),
+            type: s.type,
+            from: left[0],
+            until: left[1],
+          })
+        : '',
+      s.service && s.type
+        ? exportLinks('Comparison', {
+            query: selectorOf(s.service, s.right),
+            type: s.type,
+            from: right[0],
+            until: right[1],
+          })
+        : '',
+    );
   }
 
   private renderBody(s: State): void {
@@ -168,19 +328,45 @@ export class CompareView {
     const secs = (r: [string, string]) => Math.max(1e-3, (resolveTime(r[1]) - resolveTime(r[0])) / 1000);
     const lRate = d.left.total / secs(left);
     const rRate = d.right.total / secs(right);
-    const summary = el('div', { class: 'diff-summary' },
-      el('span', { class: 'side base' }, `Baseline {${s.left}} ${describeRange(left[0], left[1])}: ${formatValue(d.left.total, d.unit)}`),
-      el('span', { class: 'side comp' }, `Comparison {${s.right}} ${describeRange(right[0], right[1])}: ${formatValue(d.right.total, d.unit)}`),
-      el('span', { class: 'rate', title: 'total per second of each side’s time range' }, `Total per second: ${lRate > 0 ? formatSigned(((rRate - lRate) / lRate) * 100, '%', 1) : 'no baseline'}`));
+    const summary = el(
+      'div',
+      { class: 'diff-summary' },
+      el(
+        'span',
+        { class: 'side base' },
+        `Baseline {${s.left}} ${describeRange(left[0], left[1])}: ${formatValue(d.left.total, d.unit)}`,
+      ),
+      el(
+        'span',
+        { class: 'side comp' },
+        `Comparison {${s.right}} ${describeRange(right[0], right[1])}: ${formatValue(d.right.total, d.unit)}`,
+      ),
+      el(
+        'span',
+        { class: 'rate', title: 'total per second of each side’s time range' },
+        `Total per second: ${lRate > 0 ? formatSigned(((rRate - lRate) / lRate) * 100, '%', 1) : 'no baseline'}`,
+      ),
+    );
     if (s.ctab === 'side') {
       const [a, b] = this.sides;
-      this.body.replaceChildren(summary, el('div', { class: 'side-by-side' },
-        el('section', { 'aria-label': 'baseline' }, el('h3', { class: 'base' }, 'Baseline'), a.element),
-        el('section', { 'aria-label': 'comparison' }, el('h3', { class: 'comp' }, 'Comparison'), b.element)));
+      this.body.replaceChildren(
+        summary,
+        el(
+          'div',
+          { class: 'side-by-side' },
+          el('section', { 'aria-label': 'baseline' }, el('h3', { class: 'base' }, 'Baseline'), a.element),
+          el('section', { 'aria-label': 'comparison' }, el('h3', { class: 'comp' }, 'Comparison'), b.element),
+        ),
+      );
       void this.loadSides(s);
       return;
     }
-    this.body.replaceChildren(summary, diffLegend(s.diffMode), el('section', { class: 'graph-box', 'aria-label': 'differential flame graph' }, this.graph.element), this.diffTable(s));
+    this.body.replaceChildren(
+      summary,
+      diffLegend(s.diffMode),
+      el('section', { class: 'graph-box', 'aria-label': 'differential flame graph' }, this.graph.element),
+      this.diffTable(s),
+    );
     this.graph.scheduleDraw();
   }
 
@@ -194,8 +380,20 @@ export class CompareView {
     const { left, right } = sideRanges(s);
     try {
       const [a, b] = await Promise.all([
-        api.flamegraph({ query: selectorOf(s.service, s.left), type: s.type, from: left[0], until: left[1], maxNodes: s.maxNodes }),
-        api.flamegraph({ query: selectorOf(s.service, s.right), type: s.type, from: right[0], until: right[1], maxNodes: s.maxNodes }),
+        api.flamegraph({
+          query: selectorOf(s.service, s.left),
+          type: s.type,
+          from: left[0],
+          until: left[1],
+          maxNodes: s.maxNodes,
+        }),
+        api.flamegraph({
+          query: selectorOf(s.service, s.right),
+          type: s.type,
+          from: right[0],
+          until: right[1],
+          maxNodes: s.maxNodes,
+        }),
       ]);
       this.sideModels = [fromFlamePayload(a), fromFlamePayload(b)];
       this.sides[0].setModel(this.sideModels[0]);
@@ -213,42 +411,118 @@ export class CompareView {
     const rel = (l: number, r: number) => (l === 0 ? (r === 0 ? 0 : Infinity) : (r / R - l / L) / (l / L));
     const changeClass = (v: number) => (v > 0.01 ? 'worse' : v < -0.01 ? 'better' : undefined);
     const columns: Column<FnRow>[] = [
-      { key: 'rank', label: '#', numeric: true, title: 'rank by change of total share', value: (r) => r.rank },
+      {
+        key: 'rank',
+        label: '#',
+        numeric: true,
+        title: 'rank by change of total share',
+        value: (r) => r.rank,
+      },
       { key: 'name', label: 'Function', value: (r) => r.name },
-      { key: 'lself', label: 'Self base', numeric: true, value: (r) => r.leftSelf / L, format: (r) => formatPercent(r.leftSelf / L) },
-      { key: 'rself', label: 'Self comp', numeric: true, value: (r) => r.rightSelf / R, format: (r) => formatPercent(r.rightSelf / R) },
-      { key: 'dself', label: 'Self change', numeric: true, title: 'relative change of the self share', value: (r) => rel(r.leftSelf, r.rightSelf), format: (r) => formatSigned(rel(r.leftSelf, r.rightSelf) * 100, '%', 1), className: (r) => changeClass(rel(r.leftSelf, r.rightSelf)) },
-      { key: 'ltotal', label: 'Total base', numeric: true, value: (r) => r.leftTotal / L, format: (r) => formatPercent(r.leftTotal / L) },
-      { key: 'rtotal', label: 'Total comp', numeric: true, value: (r) => r.rightTotal / R, format: (r) => formatPercent(r.rightTotal / R) },
-      { key: 'dtotal', label: 'Total change', numeric: true, title: 'relative change of the total share', value: (r) => rel(r.leftTotal, r.rightTotal), format: (r) => formatSigned(rel(r.leftTotal, r.rightTotal) * 100, '%', 1), className: (r) => changeClass(rel(r.leftTotal, r.rightTotal)) },
-      { key: 'dpp', label: 'Δ total', numeric: true, title: 'change of the total share in percentage points', value: (r) => r.rightTotal / R - r.leftTotal / L, format: (r) => formatSigned((r.rightTotal / R - r.leftTotal / L) * 100, 'pp') },
+      {
+        key: 'lself',
+        label: 'Self base',
+        numeric: true,
+        value: (r) => r.leftSelf / L,
+        format: (r) => formatPercent(r.leftSelf / L),
+      },
+      {
+        key: 'rself',
+        label: 'Self comp',
+        numeric: true,
+        value: (r) => r.rightSelf / R,
+        format: (r) => formatPercent(r.rightSelf / R),
+      },
+      {
+        key: 'dself',
+        label: 'Self change',
+        numeric: true,
+        title: 'relative change of the self share',
+        value: (r) => rel(r.leftSelf, r.rightSelf),
+        format: (r) => formatSigned(rel(r.leftSelf, r.rightSelf) * 100, '%', 1),
+        className: (r) => changeClass(rel(r.leftSelf, r.rightSelf)),
+      },
+      {
+        key: 'ltotal',
+        label: 'Total base',
+        numeric: true,
+        value: (r) => r.leftTotal / L,
+        format: (r) => formatPercent(r.leftTotal / L),
+      },
+      {
+        key: 'rtotal',
+        label: 'Total comp',
+        numeric: true,
+        value: (r) => r.rightTotal / R,
+        format: (r) => formatPercent(r.rightTotal / R),
+      },
+      {
+        key: 'dtotal',
+        label: 'Total change',
+        numeric: true,
+        title: 'relative change of the total share',
+        value: (r) => rel(r.leftTotal, r.rightTotal),
+        format: (r) => formatSigned(rel(r.leftTotal, r.rightTotal) * 100, '%', 1),
+        className: (r) => changeClass(rel(r.leftTotal, r.rightTotal)),
+      },
+      {
+        key: 'dpp',
+        label: 'Δ total',
+        numeric: true,
+        title: 'change of the total share in percentage points',
+        value: (r) => r.rightTotal / R - r.leftTotal / L,
+        format: (r) => formatSigned((r.rightTotal / R - r.leftTotal / L) * 100, 'pp'),
+      },
     ];
     let rows: FnRow[] = d.functions.map((f, i) => ({ ...f, rank: i + 1 }));
     if (s.search) {
-      const { match } = matchNames(rows.map((r) => r.name), s.search);
+      const { match } = matchNames(
+        rows.map((r) => r.name),
+        s.search,
+      );
       rows = rows.filter((_, i) => match[i]);
     }
-    return el('section', { class: 'table-box', 'aria-label': 'functions that changed most' }, table(rows, {
-      columns, sort: s.dsort, limit: 300, caption: 'Functions that changed most (shares of each side’s total)',
-      rowTitle: 'click: highlight in the graph',
-      onSort: (dsort) => this.app.update({ dsort }),
-      onRow: (r) => this.app.update({ search: s.search === r.name ? '' : r.name }),
-      selected: (r) => r.name === s.search,
-    }));
+    return el(
+      'section',
+      { class: 'table-box', 'aria-label': 'functions that changed most' },
+      table(rows, {
+        columns,
+        sort: s.dsort,
+        limit: 300,
+        caption: 'Functions that changed most (shares of each side’s total)',
+        rowTitle: 'click: highlight in the graph',
+        onSort: (dsort) => this.app.update({ dsort }),
+        onRow: (r) => this.app.update({ search: s.search === r.name ? '' : r.name }),
+        selected: (r) => r.name === s.search,
+      }),
+    );
   }
 
   private applySearch(s: State): void {
-    const graphs: [FlameGraph, FlameModel | undefined][] = [[this.graph, this.model], [this.sides[0], this.sideModels[0]], [this.sides[1], this.sideModels[1]]];
-    for (const [g, m] of graphs) if (m) g.setSearch(s.search ? matchNames(m.names, s.search).match : undefined);
+    const graphs: [FlameGraph, FlameModel | undefined][] = [
+      [this.graph, this.model],
+      [this.sides[0], this.sideModels[0]],
+      [this.sides[1], this.sideModels[1]],
+    ];
+    for (const [g, m] of graphs)
+      if (m) g.setSearch(s.search ? matchNames(m.names, s.search).match : undefined);
     const m = this.model;
     if (!m || !m.diff) return;
-    if (!s.search) return this.status.replaceChildren(`${m.nodes.shown.toLocaleString()} of ${m.nodes.total.toLocaleString()} nodes shown`);
+    if (!s.search)
+      return this.status.replaceChildren(
+        `${m.nodes.shown.toLocaleString()} of ${m.nodes.total.toLocaleString()} nodes shown`,
+      );
     const { match, error } = matchNames(m.names, s.search);
     if (error) return this.status.replaceChildren(el('span', { class: 'error-text' }, error));
     const l = matchedValue(m, match, m.diff.leftTotal) / (m.diff.L || 1);
     const r = matchedValue(m, match, m.diff.rightTotal) / (m.diff.R || 1);
-    this.status.replaceChildren(el('span', { class: 'match', 'data-left': String(l), 'data-right': String(r) },
-      `“${s.search}” matches ${formatPercent(l)} of the baseline and ${formatPercent(r)} of the comparison (${formatSigned((r - l) * 100, 'pp')})`));
+    this.status.replaceChildren(
+      el(
+        'span',
+        { class: 'match', 'data-left': String(l), 'data-right': String(r) },
+        `“${s.search}” matches ${formatPercent(l)} of the baseline and ${formatPercent(r)} of the comparison (${formatSigned((r - l) * 100, 'pp')})`,
+      ),
+    );
   }
 
   private renderCrumbs(): void {

@@ -12,7 +12,15 @@ import { sandwich } from '../flame/sandwich';
 import { formatPercent, formatValue } from '../format';
 import { selectorOf, zoomPath, type State, type Tab } from '../state';
 import { resolveRange } from '../time';
-import { breadcrumb, emptyNotice, errorNotice, exportLinks, flameColorsOf, flameTooltip, searchBox } from './panels';
+import {
+  breadcrumb,
+  emptyNotice,
+  errorNotice,
+  exportLinks,
+  flameColorsOf,
+  flameTooltip,
+  searchBox,
+} from './panels';
 import { QueryBar } from './querybar';
 import { table, type Column } from './table';
 import { Timeline } from './timeline';
@@ -39,21 +47,37 @@ export class ExploreView {
   private sandwichFn = '';
   private buildMs = 0;
 
-  constructor(private app: App, services: string[]) {
+  constructor(
+    private app: App,
+    services: string[],
+  ) {
     this.bar = new QueryBar(app, services, 'explore');
-    this.timeline = new Timeline([{ key: 'main', color: '#3b6fb6', label: 'range' }], (_key, [from, until]) => {
-      this.app.update({ from: String(from), until: String(until), zoom: '' }, { push: true });
-    });
+    this.timeline = new Timeline(
+      [{ key: 'main', color: '#3b6fb6', label: 'range' }],
+      (_key, [from, until]) => {
+        this.app.update({ from: String(from), until: String(until), zoom: '' }, { push: true });
+      },
+    );
     this.graph = new FlameGraph({
       orientation: app.state.orient,
       label: 'flame graph',
       colors: flameColorsOf,
       tooltip: flameTooltip,
-      onZoom: (_node, path) => this.app.update({ zoom: path.length ? JSON.stringify(path) : '' }, { push: true }),
+      onZoom: (_node, path) =>
+        this.app.update({ zoom: path.length ? JSON.stringify(path) : '' }, { push: true }),
       onSandwich: (fn) => this.app.update({ fn, tab: 'sandwich' }, { push: true }),
     });
     this.graphBox.append(this.graph.element);
-    this.element = el('main', { class: 'view explore' }, this.bar.element, this.timeline.element, this.toolbar, this.status, this.crumbs, this.body);
+    this.element = el(
+      'main',
+      { class: 'view explore' },
+      this.bar.element,
+      this.timeline.element,
+      this.toolbar,
+      this.status,
+      this.crumbs,
+      this.body,
+    );
   }
 
   render(s: State): void {
@@ -89,13 +113,22 @@ export class ExploreView {
       ]);
       if (abort.signal.aborted) return;
       const fetched = performance.now();
-      this.timeline.setData([{ points: timeline.points, color: '#3b6fb6', label: 'value' }], range, timeline.unit);
+      this.timeline.setData(
+        [{ points: timeline.points, color: '#3b6fb6', label: 'value' }],
+        range,
+        timeline.unit,
+      );
       this.timeline.setSelection('main', /^\d+$/.test(s.from) ? range : null);
       this.top = top;
       this.setFlame(flame, s);
       window.__flamewatch.timings.explore = {
-        fetchMs: fetched - t0, parseMs: parseMs.get('flamegraph') ?? 0, buildMs: this.buildMs, drawMs: this.graph.lastDrawMs,
-        totalMs: performance.now() - t0, at: performance.now(), nodes: this.model?.count ?? 0,
+        fetchMs: fetched - t0,
+        parseMs: parseMs.get('flamegraph') ?? 0,
+        buildMs: this.buildMs,
+        drawMs: this.graph.lastDrawMs,
+        totalMs: performance.now() - t0,
+        at: performance.now(),
+        nodes: this.model?.count ?? 0,
       };
     } catch (err) {
       if ((err as Error).name === 'AbortError') return;
@@ -164,18 +197,79 @@ export class ExploreView {
   }
 
   private renderToolbar(s: State): void {
-    const tabs: [Tab, string][] = [['both', 'Flame graph + table'], ['flame', 'Flame graph'], ['table', 'Top functions'], ['sandwich', 'Sandwich']];
-    const tabBar = el('div', { class: 'tabs', role: 'tablist', 'aria-label': 'view' }, ...tabs.map(([t, label]) =>
-      el('button', { type: 'button', role: 'tab', 'aria-selected': String(s.tab === t), class: s.tab === t ? 'tab active' : 'tab', 'data-tab': t, onclick: () => this.app.update({ tab: t }, { push: true }) }, label)));
-    const orient = el('div', { class: 'segmented', role: 'group', 'aria-label': 'orientation' }, ...(['flame', 'icicle'] as const).map((o) =>
-      el('button', { type: 'button', 'aria-pressed': String(s.orient === o), class: s.orient === o ? 'active' : '', 'data-orient': o, onclick: () => this.app.update({ orient: o }) }, o === 'flame' ? 'Flame' : 'Icicle')));
+    const tabs: [Tab, string][] = [
+      ['both', 'Flame graph + table'],
+      ['flame', 'Flame graph'],
+      ['table', 'Top functions'],
+      ['sandwich', 'Sandwich'],
+    ];
+    const tabBar = el(
+      'div',
+      { class: 'tabs', role: 'tablist', 'aria-label': 'view' },
+      ...tabs.map(([t, label]) =>
+        el(
+          'button',
+          {
+            type: 'button',
+            role: 'tab',
+            'aria-selected': String(s.tab === t),
+            class: s.tab === t ? 'tab active' : 'tab',
+            'data-tab': t,
+            onclick: () => this.app.update({ tab: t }, { push: true }),
+          },
+          label,
+        ),
+      ),
+    );
+    const orient = el(
+      'div',
+      { class: 'segmented', role: 'group', 'aria-label': 'orientation' },
+      ...(['flame', 'icicle'] as const).map((o) =>
+        el(
+          'button',
+          {
+            type: 'button',
+            'aria-pressed': String(s.orient === o),
+            class: s.orient === o ? 'active' : '',
+            'data-orient': o,
+            onclick: () => this.app.update({ orient: o }),
+          },
+          o === 'flame' ? 'Flame' : 'Icicle',
+        ),
+      ),
+    );
     const search = searchBox(s.search, (v) => this.app.update({ search: v }));
     const params = { query: selectorOf(s.service, s.labels), type: s.type, from: s.from, until: s.until };
-    const compare = el('button', {
-      type: 'button', title: 'Compare this selection with another', onclick: () =>
-        this.app.update({ view: 'compare', left: s.labels, right: s.labels, lfrom: '', luntil: '', rfrom: '', runtil: '', zoom: '', fn: '' }, { push: true }),
-    }, 'Compare…');
-    this.toolbar.replaceChildren(tabBar, orient, search, s.service && s.type ? exportLinks('Export', params) : '', compare);
+    const compare = el(
+      'button',
+      {
+        type: 'button',
+        title: 'Compare this selection with another',
+        onclick: () =>
+          this.app.update(
+            {
+              view: 'compare',
+              left: s.labels,
+              right: s.labels,
+              lfrom: '',
+              luntil: '',
+              rfrom: '',
+              runtil: '',
+              zoom: '',
+              fn: '',
+            },
+            { push: true },
+          ),
+      },
+      'Compare…',
+    );
+    this.toolbar.replaceChildren(
+      tabBar,
+      orient,
+      search,
+      s.service && s.type ? exportLinks('Export', params) : '',
+      compare,
+    );
   }
 
   private renderStatus(s: State): void {
@@ -183,15 +277,33 @@ export class ExploreView {
     if (!m) return this.status.replaceChildren();
     const parts: (string | Node)[] = [`Total ${formatValue(m.total[0], m.unit)}`];
     if (m.nodes.shown < m.nodes.total) {
-      parts.push(` · showing the ${m.nodes.shown.toLocaleString()} largest of ${m.nodes.total.toLocaleString()} nodes `);
-      parts.push(el('button', { type: 'button', class: 'small', onclick: () => this.app.update({ maxNodes: Math.min(1_000_000, s.maxNodes * 4) }) }, 'show more'));
+      parts.push(
+        ` · showing the ${m.nodes.shown.toLocaleString()} largest of ${m.nodes.total.toLocaleString()} nodes `,
+      );
+      parts.push(
+        el(
+          'button',
+          {
+            type: 'button',
+            class: 'small',
+            onclick: () => this.app.update({ maxNodes: Math.min(1_000_000, s.maxNodes * 4) }),
+          },
+          'show more',
+        ),
+      );
     }
     if (s.search) {
       const { match, error } = matchNames(m.names, s.search);
       if (error) parts.push(el('span', { class: 'error-text' }, ` · ${error}`));
       else {
         const v = matchedValue(m, match, m.total);
-        parts.push(el('span', { class: 'match', 'data-match': String(v / (m.total[0] || 1)) }, ` · “${s.search}” matches ${formatPercent(v / (m.total[0] || 1))} of total (${formatValue(v, m.unit)})`));
+        parts.push(
+          el(
+            'span',
+            { class: 'match', 'data-match': String(v / (m.total[0] || 1)) },
+            ` · “${s.search}” matches ${formatPercent(v / (m.total[0] || 1))} of total (${formatValue(v, m.unit)})`,
+          ),
+        );
       }
     }
     this.status.replaceChildren(...parts);
@@ -208,48 +320,113 @@ export class ExploreView {
     const unit = top.unit;
     const columns: Column<TopRow>[] = [
       { key: 'name', label: 'Function', value: (r) => r.name },
-      { key: 'self', label: 'Self', numeric: true, value: (r) => r.self, format: (r) => formatValue(r.self, unit) },
-      { key: 'selfp', label: 'Self %', numeric: true, value: (r) => r.self, format: (r) => formatPercent(r.self / total) },
-      { key: 'total', label: 'Total', numeric: true, value: (r) => r.total, format: (r) => formatValue(r.total, unit) },
-      { key: 'totalp', label: 'Total %', numeric: true, value: (r) => r.total, format: (r) => formatPercent(r.total / total) },
+      {
+        key: 'self',
+        label: 'Self',
+        numeric: true,
+        value: (r) => r.self,
+        format: (r) => formatValue(r.self, unit),
+      },
+      {
+        key: 'selfp',
+        label: 'Self %',
+        numeric: true,
+        value: (r) => r.self,
+        format: (r) => formatPercent(r.self / total),
+      },
+      {
+        key: 'total',
+        label: 'Total',
+        numeric: true,
+        value: (r) => r.total,
+        format: (r) => formatValue(r.total, unit),
+      },
+      {
+        key: 'totalp',
+        label: 'Total %',
+        numeric: true,
+        value: (r) => r.total,
+        format: (r) => formatPercent(r.total / total),
+      },
     ];
     let rows = top.functions;
     if (s.search && this.model) {
-      const { match } = matchNames(rows.map((r) => r.name), s.search);
+      const { match } = matchNames(
+        rows.map((r) => r.name),
+        s.search,
+      );
       rows = rows.filter((_, i) => match[i]);
     }
-    this.tableBox.replaceChildren(table(rows, {
-      columns, sort: s.sort, limit: 500, rowTitle: 'click: highlight in the flame graph and show its sandwich',
-      caption: `Top functions${s.search ? ` matching “${s.search}”` : ''}`,
-      onSort: (sort) => this.app.update({ sort }),
-      onRow: (r) => this.app.update({ fn: r.name, search: s.search === r.name ? '' : r.name }),
-      selected: (r) => r.name === s.fn,
-    }));
+    this.tableBox.replaceChildren(
+      table(rows, {
+        columns,
+        sort: s.sort,
+        limit: 500,
+        rowTitle: 'click: highlight in the flame graph and show its sandwich',
+        caption: `Top functions${s.search ? ` matching “${s.search}”` : ''}`,
+        onSort: (sort) => this.app.update({ sort }),
+        onRow: (r) => this.app.update({ fn: r.name, search: s.search === r.name ? '' : r.name }),
+        selected: (r) => r.name === s.fn,
+      }),
+    );
   }
 
   private renderSandwich(s: State): void {
     if (s.tab !== 'sandwich' || !this.model) return;
     if (!s.fn) {
-      this.sandwichBox.replaceChildren(notice('empty', 'Pick a function for the sandwich view.', el('p', {}, 'Shift+click a frame in the flame graph, press s on a focused frame, or click a row of the top functions table.')));
+      this.sandwichBox.replaceChildren(
+        notice(
+          'empty',
+          'Pick a function for the sandwich view.',
+          el(
+            'p',
+            {},
+            'Shift+click a frame in the flame graph, press s on a focused frame, or click a row of the top functions table.',
+          ),
+        ),
+      );
       return;
     }
     if (this.sandwichFn === s.fn && this.sandwichBox.childElementCount > 1) return;
     const result = sandwich(this.model, s.fn);
     if (!result) {
-      this.sandwichBox.replaceChildren(notice('empty', 'This function is not in the loaded flame graph.', el('p', {}, 'It may be among the smallest nodes left out: use “show more”.')));
+      this.sandwichBox.replaceChildren(
+        notice(
+          'empty',
+          'This function is not in the loaded flame graph.',
+          el('p', {}, 'It may be among the smallest nodes left out: use “show more”.'),
+        ),
+      );
       return;
     }
     this.sandwichFn = s.fn;
-    const [callers, callees] = this.sandwichGraphs ??= [
-      new FlameGraph({ orientation: 'flame', label: 'callers', colors: flameColorsOf, tooltip: flameTooltip }),
-      new FlameGraph({ orientation: 'icicle', label: 'callees', colors: flameColorsOf, tooltip: flameTooltip }),
-    ];
+    const [callers, callees] = (this.sandwichGraphs ??= [
+      new FlameGraph({
+        orientation: 'flame',
+        label: 'callers',
+        colors: flameColorsOf,
+        tooltip: flameTooltip,
+      }),
+      new FlameGraph({
+        orientation: 'icicle',
+        label: 'callees',
+        colors: flameColorsOf,
+        tooltip: flameTooltip,
+      }),
+    ]);
     const m = this.model;
     this.sandwichBox.replaceChildren(
       el('h2', { class: 'sandwich-title' }, s.fn),
-      el('p', { class: 'muted' }, `Total ${formatValue(result.total, m.unit)} (${formatPercent(result.total / (m.total[0] || 1))}) · self ${formatValue(result.self, m.unit)} (${formatPercent(result.self / (m.total[0] || 1))})`),
-      el('h3', {}, 'Callers'), callers.element,
-      el('h3', {}, 'Callees'), callees.element);
+      el(
+        'p',
+        { class: 'muted' },
+        `Total ${formatValue(result.total, m.unit)} (${formatPercent(result.total / (m.total[0] || 1))}) · self ${formatValue(result.self, m.unit)} (${formatPercent(result.self / (m.total[0] || 1))})`,
+      ),
+      el('h3', {}, 'Callers'),
+      callers.element,
+      el('h3', {}, 'Callees'),
+      callees.element,
+    );
     callers.setModel(result.callers);
     callees.setModel(result.callees);
   }
