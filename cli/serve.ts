@@ -55,26 +55,21 @@ export function serveCommand(): Command {
         });
         const store = await openStore(config);
         // Jobs: on BullMQ when REDIS_URL is set (this process only enqueues; `flamewatch worker` runs them), else in this process.
-        const { createJobRunner } = require('../jobs/runner') as typeof import('../jobs/runner');
-        const { processors, lateQueue, detectionSettings, scheduleSweep, rollupEveryMs, scheduleRollups } =
+        const { scheduleSweep, rollupEveryMs, scheduleRollups } =
           require('../jobs/processors') as typeof import('../jobs/processors');
+        const { jobConcurrency, startJobs } = require('./jobs') as typeof import('./jobs');
         const log = (msg: string) => console.error(msg);
         const redisUrl = process.env.REDIS_URL || undefined;
-        const detection = detectionSettings(
-          process.env,
-          `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${opts.port}`,
-        );
         const rollupEvery = rollupEveryMs(process.env);
-        const queue = lateQueue();
-        const jobs = createJobRunner({
+        const { runner: jobs, detection } = await startJobs({
+          store,
+          env: process.env,
           redisUrl,
           role: redisUrl ? 'enqueue-only' : 'all',
-          processors: processors({ store, log, queue, ...detection }),
-          concurrency: Number(process.env.FLAMEWATCH_JOB_CONCURRENCY ?? 1),
+          publicUrl: `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${opts.port}`,
+          concurrency: jobConcurrency(process.env),
           log,
         });
-        queue.bind(jobs);
-        await jobs.start();
         // Regressions are found on a schedule, with no button to press. The id makes this idempotent across replicas.
         await scheduleSweep(jobs, detection.sweepEveryMs).catch((err: Error) =>
           log(`flamewatch: could not schedule regression detection: ${err.message}`),

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { jobConcurrency, startJobs } from './jobs';
 
 function positive(value: string): number {
   const n = Number(value);
@@ -18,16 +19,17 @@ export function workerCommand(): Command {
     )
     .option(
       '-c, --concurrency <n>',
-      'jobs of one name running at once in this worker',
+      'jobs of one name running at once in this worker (default: FLAMEWATCH_JOB_CONCURRENCY, else 1)',
       positive,
-      Number(process.env.FLAMEWATCH_JOB_CONCURRENCY ?? 1),
     )
     .option(
       '--cluster <name>',
       'ClickHouse cluster the server uses (its tables are made ON CLUSTER)',
       process.env.FLAMEWATCH_CLICKHOUSE_CLUSTER,
     )
-    .action(async (opts: { concurrency: number; cluster?: string }) => {
+    .action(async (opts: { concurrency?: number; cluster?: string }) => {
+      // The environment's default is checked here, not when the command line is read: a bad value must not break other commands.
+      const concurrency = opts.concurrency ?? jobConcurrency(process.env);
       const redisUrl = process.env.REDIS_URL;
       if (!redisUrl)
         throw new Error(
@@ -39,27 +41,18 @@ export function workerCommand(): Command {
           'flamewatch worker needs CLICKHOUSE_URL: the server and its workers must share a ClickHouse server (an embedded chDB directory belongs to one process)',
         );
       }
-      const { createJobRunner } = require('../jobs/runner') as typeof import('../jobs/runner');
-      const { processors, lateQueue, detectionSettings } =
-        require('../jobs/processors') as typeof import('../jobs/processors');
       const { openStore, storeConfigFromEnv } = require('../store') as typeof import('../store');
       const log = (msg: string) => console.error(msg);
       const store = await openStore(storeConfigFromEnv(process.env, { cluster: opts.cluster }));
-      const queue = lateQueue();
-      const registry = processors({
+      const { runner, names } = await startJobs({
         store,
-        log,
-        queue,
-        ...detectionSettings(process.env, 'http://127.0.0.1:4040'),
-      });
-      const runner = createJobRunner({
+        env: process.env,
         redisUrl,
         role: 'worker',
-        processors: registry,
-        concurrency: opts.concurrency,
+        publicUrl: 'http://127.0.0.1:4040',
+        concurrency,
         log,
       });
-      queue.bind(runner);
       let closing = false;
       const shutdown = (signal: string) => {
         if (closing) {
@@ -82,10 +75,8 @@ export function workerCommand(): Command {
       // Listening for signals before saying it runs: whoever waits for that line may stop it at once.
       process.on('SIGINT', () => shutdown('SIGINT'));
       process.on('SIGTERM', () => shutdown('SIGTERM'));
-      await runner.start();
-      const names = Object.keys(registry);
       console.log(
-        `flamewatch worker running ${names.length ? names.join(', ') : 'no job names yet'} from ${runner.transport} (concurrency ${opts.concurrency}, pid ${process.pid})`,
+        `flamewatch worker running ${names.length ? names.join(', ') : 'no job names yet'} from ${runner.transport} (concurrency ${concurrency}, pid ${process.pid})`,
       );
     });
 }
