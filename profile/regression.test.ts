@@ -342,3 +342,27 @@ describe('sizeFactors', () => {
     expect(f.get(ps[2])! / f.get(ps[0])!).toBeCloseTo(2, 10);
   });
 });
+
+describe('runtime frames', () => {
+  it("counts the runtime's own activity in the whole program, never as a function of its own", () => {
+    const side = (tag: string, threads: number): Observation[] =>
+      Array.from({ length: 30 }, (_, i) => {
+        const work = 100;
+        const jitter = 1 + 0.01 * ((i * 7) % 5);
+        const fns: Record<string, number> = {
+          handler: 900 * jitter,
+          'Non JS threads activity': threads * jitter,
+        };
+        const total = fns.handler + threads * jitter;
+        const functions = new Map(Object.entries(fns).map(([k, x]) => [k, { self: x, total: x }]));
+        functions.set('Node.js', { self: 0, total: threads * jitter });
+        return { process: `${tag}${i % 3}`, total, seconds: 10, work, functions };
+      });
+    const d = detect(summarize(side('b', 20)), summarize(side('c', 60)));
+    const named = [...d.regressions, ...d.inconclusive, ...d.explained].map((f) => f.function);
+    expect(named).not.toContain('Non JS threads activity');
+    expect(named).not.toContain('Node.js');
+    // The whole program did cost more per unit of work: that is judged.
+    expect(d.rate?.relative).toBeGreaterThan(0.03);
+  });
+});

@@ -187,6 +187,11 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     // cost per order (function '', measure rate), which a slower matchOrders really raises. V8 may have inlined
     // matchOrders into handle, whose total then carries the slowdown: either is the right answer.
     const fns = found.filter((r) => r.measure !== 'rate');
+    const unexpected = fns.filter((r) => !['matchOrders', 'handle'].includes(r.function));
+    if (unexpected.length)
+      console.log(
+        `flagged beside matchOrders: ${JSON.stringify(unexpected.map((r) => `${r.type}/${r.function}/${r.measure} ${r.relative.toFixed(3)}`))}`,
+      );
     expect(fns.length).toBeGreaterThan(0);
     // Its self cost may be flagged too (the detector tests self cost where it differs from total).
     expect(
@@ -243,10 +248,12 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     try {
       const errors: string[] = [];
       const page = await newPage(browser, errors);
+      // What the page should list is what the API lists as it loads (a late look of the sweep may have added one).
+      const listed = await regressions();
       await page.goto(`${server.url}/?view=regressions`);
       await page.waitForSelector('.regressions table.data tbody tr');
       const rows = await page.locator('.regressions tbody tr').allTextContents();
-      expect(rows).toHaveLength(found.length);
+      expect(rows).toHaveLength(listed.length);
       expect(
         rows.every(
           (r) => r.includes('matchOrders') || r.includes('handle') || r.includes('the whole program'),
