@@ -15,10 +15,11 @@
  * And the scheduled sweep's Regressions list holds nothing that did not
  * change, heap (in-use) types included. Runs on both job backends.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { createJobRunner } from '../jobs/runner';
 import { lateQueue, processors, scheduleSweep } from '../jobs/processors';
+import { runNode } from './helpers/process';
 import { startRedis, type RedisServer } from './helpers/redis';
 import { getJson, startServer, type TestServer } from './helpers/server';
 
@@ -58,30 +59,19 @@ function run(
   instance: string,
   env: Record<string, string>,
 ): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'orders-service.js')], {
-      env: {
-        ...process.env,
-        FLAMEWATCH_SERVER: server.url,
-        FLAMEWATCH_SERVICE: service,
-        FLAMEWATCH_LABELS: `version=${version},instance=${instance}`,
-        FLAMEWATCH_INTERVAL: '1',
-        RUN_SECONDS: '40',
-        RATE: '20',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c));
-    child.stderr.on('data', (c: Buffer) => (err += c));
-    child.on('exit', (code) =>
-      code === 0
-        ? resolve(out)
-        : reject(new Error(`${service} ${version}/${instance} exited ${code}: ${err}`)),
-    );
-  });
+  return runNode(
+    [path.join(__dirname, 'fixtures', 'orders-service.js')],
+    {
+      FLAMEWATCH_SERVER: server.url,
+      FLAMEWATCH_SERVICE: service,
+      FLAMEWATCH_LABELS: `version=${version},instance=${instance}`,
+      FLAMEWATCH_INTERVAL: '1',
+      RUN_SECONDS: '40',
+      RATE: '20',
+      ...env,
+    },
+    `${service} ${version}/${instance}`,
+  );
 }
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

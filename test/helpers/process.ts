@@ -29,6 +29,26 @@ export function startNode(args: string[], ready: RegExp, env: Record<string, str
   });
 }
 
+/**
+ * Runs `node <args>` to its end; resolves with its stdout when it exits 0, else rejects with `what`, the code
+ * and its stderr. Asynchronous: a server under test in this process must keep answering meanwhile.
+ */
+export function runNode(args: string[], env: Record<string, string>, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${what} exited ${code}: ${err}`)),
+    );
+  });
+}
+
 /** `flamewatch serve` on an ephemeral port; resolves with its URL. */
 export async function startServe(
   args: string[],
