@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 
 /**
  * `flamewatch migrate`: applies the schema's pending migrations and exits.
@@ -9,23 +9,26 @@ import { Command } from 'commander';
 export function migrateCommand(): Command {
   return new Command('migrate')
     .description('create or upgrade the schema in ClickHouse (or chDB) and exit')
+    .option('-d, --data <dir>', 'chDB data directory, embedded mode (default: $FLAMEWATCH_DATA, else ./data)')
     .option(
-      '-d, --data <dir>',
-      'chDB data directory (embedded mode)',
-      process.env.FLAMEWATCH_DATA ?? './data',
+      '--retention-days <days>',
+      'days to keep profiles (default: $FLAMEWATCH_RETENTION_DAYS, else 30)',
+      (v: string) => {
+        if (!/^\d+$/.test(v)) throw new InvalidArgumentError('a whole number');
+        return Number(v);
+      },
     )
-    .option('--retention-days <days>', 'days to keep profiles', process.env.FLAMEWATCH_RETENTION_DAYS ?? '30')
     .option(
       '--cluster <name>',
-      'ClickHouse cluster (with CLICKHOUSE_URL): replicated, sharded tables made ON CLUSTER',
-      process.env.FLAMEWATCH_CLICKHOUSE_CLUSTER,
+      'ClickHouse cluster (with CLICKHOUSE_URL): replicated, sharded tables made ON CLUSTER (default: $FLAMEWATCH_CLICKHOUSE_CLUSTER)',
     )
-    .action(async (opts: { data: string; retentionDays: string; cluster?: string }) => {
-      const { openStore, storeConfigFromEnv } = require('../store') as typeof import('../store');
+    .action(async (opts: { data?: string; retentionDays?: number; cluster?: string }) => {
+      const { loadConfig, storeWith } = require('./config') as typeof import('./config');
+      const { openStore } = require('../store') as typeof import('../store');
       const store = await openStore(
-        storeConfigFromEnv(process.env, {
+        storeWith(loadConfig(process.env), {
           dataDir: opts.data,
-          retentionDays: Number(opts.retentionDays),
+          retentionDays: opts.retentionDays,
           cluster: opts.cluster,
         }),
       );

@@ -8,22 +8,26 @@ function port(value: string): number {
   return n;
 }
 
+function wholeNumber(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('a whole number');
+  return Number(value);
+}
+
 /** `flamewatch serve`: the API and ingest on one port, embedded chDB unless CLICKHOUSE_URL is set. */
 export function serveCommand(): Command {
   return new Command('serve')
     .description('run the server: ingest, query API and UI (embedded chDB unless CLICKHOUSE_URL is set)')
-    .option('-p, --port <port>', 'port to listen on', port, Number(process.env.PORT ?? 4040))
-    .option('--host <host>', 'address to listen on', process.env.FLAMEWATCH_HOST ?? '127.0.0.1')
+    .option('-p, --port <port>', 'port to listen on (default: $PORT, else 4040)', port)
+    .option('--host <host>', 'address to listen on (default: $FLAMEWATCH_HOST, else 127.0.0.1)')
+    .option('-d, --data <dir>', 'chDB data directory, embedded mode (default: $FLAMEWATCH_DATA, else ./data)')
     .option(
-      '-d, --data <dir>',
-      'chDB data directory (embedded mode)',
-      process.env.FLAMEWATCH_DATA ?? './data',
+      '--retention-days <days>',
+      'days to keep profiles (default: $FLAMEWATCH_RETENTION_DAYS, else 30)',
+      wholeNumber,
     )
-    .option('--retention-days <days>', 'days to keep profiles', process.env.FLAMEWATCH_RETENTION_DAYS ?? '30')
     .option(
       '--cluster <name>',
-      'ClickHouse cluster (with CLICKHOUSE_URL): replicated, sharded tables made ON CLUSTER',
-      process.env.FLAMEWATCH_CLICKHOUSE_CLUSTER,
+      'ClickHouse cluster (with CLICKHOUSE_URL): replicated, sharded tables made ON CLUSTER (default: $FLAMEWATCH_CLICKHOUSE_CLUSTER)',
     )
     .option(
       '--no-self-profile',
@@ -31,43 +35,47 @@ export function serveCommand(): Command {
     )
     .action(
       async (opts: {
-        port: number;
-        host: string;
-        data: string;
-        retentionDays: string;
+        port?: number;
+        host?: string;
+        data?: string;
+        retentionDays?: number;
         cluster?: string;
         selfProfile: boolean;
       }) => {
         // Loaded here, not at the top: other commands (collapse, push) start in
         // milliseconds without express, the ClickHouse client and chDB.
+        const { loadConfig, storeWith } = require('./config') as typeof import('./config');
         const { createApp } = require('../server/app') as typeof import('../server/app');
-        const { openStore, storeConfigFromEnv } = require('../store') as typeof import('../store');
-        const { authFromEnv } = require('../server/auth') as typeof import('../server/auth');
-        const { limitsFromEnv } =
-          require('../server/ingest/tenant-limits') as typeof import('../server/ingest/tenant-limits');
-        // Before anything opens: a server others can reach never starts without authentication by accident.
-        const auth = authFromEnv(process.env, opts.host);
-        const tenantLimits = limitsFromEnv(process.env);
-        const config = storeConfigFromEnv(process.env, {
+        const { openStore } = require('../store') as typeof import('../store');
+        const { authSettings } = require('../server/auth') as typeof import('../server/auth');
+        // Every setting is checked before anything opens; flags win over the environment.
+        const env = loadConfig(process.env);
+        const host = opts.host ?? env.host;
+        const listenPort = opts.port ?? env.port;
+        // A server others can reach never starts without authentication by accident.
+        const auth = authSettings(env.auth, host);
+        const config = storeWith(env, {
           dataDir: opts.data,
-          retentionDays: Number(opts.retentionDays),
+          retentionDays: opts.retentionDays,
           cluster: opts.cluster,
         });
         const store = await openStore(config);
         // Jobs: on BullMQ when REDIS_URL is set (this process only enqueues; `flamewatch worker` runs them), else in this process.
-        const { scheduleSweep, rollupEveryMs, scheduleRollups } =
+        const { scheduleSweep, scheduleRollups } =
           require('../jobs/processors') as typeof import('../jobs/processors');
-        const { jobConcurrency, startJobs } = require('./jobs') as typeof import('./jobs');
+        const { startJobs } = require('./jobs') as typeof import('./jobs');
         const log = (msg: string) => console.error(msg);
-        const redisUrl = process.env.REDIS_URL || undefined;
-        const rollupEvery = rollupEveryMs(process.env);
+        const redisUrl = env.redisUrl;
         const { runner: jobs, detection } = await startJobs({
           store,
-          env: process.env,
+          detection: {
+            ...env.detection,
+            publicUrl:
+              env.detection.publicUrl ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${listenPort}`,
+          },
           redisUrl,
           role: redisUrl ? 'enqueue-only' : 'all',
-          publicUrl: `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${opts.port}`,
-          concurrency: jobConcurrency(process.env),
+          concurrency: env.jobConcurrency,
           log,
         });
         // Regressions are found on a schedule, with no button to press. The id makes this idempotent across replicas.
@@ -75,7 +83,7 @@ export function serveCommand(): Command {
           log(`flamewatch: could not schedule regression detection: ${err.message}`),
         );
         // Hours are rolled up once they are over; until then (or if this is off) queries read raw profiles.
-        await scheduleRollups(jobs, rollupEvery).catch((err: Error) =>
+        await scheduleRollups(jobs, env.rollupEveryMs).catch((err: Error) =>
           log(`flamewatch: could not schedule rollups: ${err.message}`),
         );
         console.log(
@@ -86,18 +94,6 @@ export function serveCommand(): Command {
             'flamewatch: REDIS_URL is set but the store is embedded chDB, which workers cannot read: set CLICKHOUSE_URL for both',
           );
         }
-        const workers = process.env.FLAMEWATCH_INGEST_WORKERS;
-        const maxInFlight = process.env.FLAMEWATCH_INGEST_MAX_IN_FLIGHT?.trim();
-        if (maxInFlight && !/^[1-9]\d{0,6}$/.test(maxInFlight))
-          throw new Error(
-            `FLAMEWATCH_INGEST_MAX_IN_FLIGHT must be a whole number of at least 1, not ${JSON.stringify(maxInFlight)}`,
-          );
-        // A pull request's run is compared this long after its profiles start arriving, and again each such slot while they keep coming.
-        const prDelay = Number(process.env.FLAMEWATCH_PR_DELAY ?? 60);
-        if (!Number.isFinite(prDelay) || prDelay < 1)
-          throw new Error(
-            `FLAMEWATCH_PR_DELAY must be seconds (at least 1), not ${JSON.stringify(process.env.FLAMEWATCH_PR_DELAY)}`,
-          );
         // The self-profiling agent pushes with a token that lives only in this process.
         const { newToken } = require('../store/tokens') as typeof import('../store/tokens');
         const selfToken = auth.options.mode === 'token' && opts.selfProfile ? newToken() : undefined;
@@ -121,22 +117,23 @@ export function serveCommand(): Command {
         const { app, close } = createApp({
           store,
           limitState,
-          ingestWorkers: workers === undefined ? undefined : Number(workers),
-          ingestMaxInFlight: maxInFlight ? Number(maxInFlight) : undefined,
+          ingestWorkers: env.ingestWorkers,
+          ingestMaxInFlight: env.ingestMaxInFlight,
           jobs,
-          pullRequestDelayMs: prDelay * 1000,
+          // A pull request's run is compared this long after its profiles start arriving, and again each such slot while they keep coming.
+          pullRequestDelayMs: env.pullRequestDelayMs,
           auth: auth.options,
-          tenantLimits,
+          tenantLimits: env.limits,
         });
         const server: Server = await new Promise((resolve, reject) => {
-          const s = app.listen(opts.port, opts.host, () => resolve(s));
+          const s = app.listen(listenPort, host, () => resolve(s));
           s.once('error', reject);
         });
         const address = server.address();
-        const actualPort = typeof address === 'object' && address ? address.port : opts.port;
+        const actualPort = typeof address === 'object' && address ? address.port : listenPort;
         const where =
           store.engine === 'chdb' ? `embedded chDB in ${config.dataDir}` : 'ClickHouse at CLICKHOUSE_URL';
-        console.log(`flamewatch listening on http://${opts.host}:${actualPort} (${where})`);
+        console.log(`flamewatch listening on http://${host}:${actualPort} (${where})`);
         console.log(`flamewatch: ${auth.notice}`);
         // Data to look at within seconds of the first start, as Pyroscope does:
         // the server profiles itself with the same agent services use.

@@ -22,11 +22,12 @@ function scopes(value: string, previous: string[] = []): string[] {
 
 /** Opens the store the server uses (CLICKHOUSE_URL, or the embedded chDB directory, which the server must not hold open). */
 async function withTokens<T>(
-  data: string,
+  data: string | undefined,
   fn: (tokens: import('../store/tokens').TokenStore) => Promise<T>,
 ): Promise<T> {
-  const { openStore, storeConfigFromEnv } = require('../store') as typeof import('../store');
-  const config = storeConfigFromEnv(process.env, { dataDir: data });
+  const { loadConfig, storeWith } = require('./config') as typeof import('./config');
+  const { openStore } = require('../store') as typeof import('../store');
+  const config = storeWith(loadConfig(process.env), { dataDir: data });
   let store;
   try {
     store = await openStore(config);
@@ -44,8 +45,9 @@ async function withTokens<T>(
 }
 
 const dataOption = () =>
-  new Option('-d, --data <dir>', 'chDB data directory (embedded mode; unused with CLICKHOUSE_URL)').default(
-    process.env.FLAMEWATCH_DATA ?? './data',
+  new Option(
+    '-d, --data <dir>',
+    'chDB data directory, embedded mode; unused with CLICKHOUSE_URL (default: $FLAMEWATCH_DATA, else ./data)',
   );
 
 /**
@@ -64,7 +66,7 @@ export function tokenCommand(): Command {
     .requiredOption('--scope <scopes>', 'ingest, read, admin (comma-separated or repeated)', scopes)
     .option('--name <name>', 'what the token is for (shown by list)', '')
     .addOption(dataOption())
-    .action(async (o: { tenant: string; scope: string[]; name: string; data: string }) => {
+    .action(async (o: { tenant: string; scope: string[]; name: string; data?: string }) => {
       const created = await withTokens(o.data, (t) =>
         t.create(o.tenant, o.scope as ('ingest' | 'read' | 'admin')[], o.name),
       );
@@ -78,7 +80,7 @@ export function tokenCommand(): Command {
     .description("list a tenant's tokens (ids, scopes, names; never the tokens)")
     .requiredOption('--tenant <tenant>', 'tenant', tenant)
     .addOption(dataOption())
-    .action(async (o: { tenant: string; data: string }) => {
+    .action(async (o: { tenant: string; data?: string }) => {
       const list = await withTokens(o.data, (t) => t.list(o.tenant));
       for (const t of list)
         console.log(`${t.id}\t${t.scopes.join(',')}\t${new Date(t.created).toISOString()}\t${t.name}`);
@@ -89,7 +91,7 @@ export function tokenCommand(): Command {
     .requiredOption('--tenant <tenant>', 'tenant', tenant)
     .argument('<id>', 'the token id (from create or list)')
     .addOption(dataOption())
-    .action(async (id: string, o: { tenant: string; data: string }) => {
+    .action(async (id: string, o: { tenant: string; data?: string }) => {
       const { revoked } = await withTokens(o.data, (t) => t.revoke(o.tenant, id));
       if (!revoked) throw new Error(`tenant ${o.tenant} has no token ${id}`);
       console.error(`revoked ${id}`);

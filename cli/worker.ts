@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { jobConcurrency, startJobs } from './jobs';
+import { startJobs } from './jobs';
 
 function positive(value: string): number {
   const n = Number(value);
@@ -24,32 +24,32 @@ export function workerCommand(): Command {
     )
     .option(
       '--cluster <name>',
-      'ClickHouse cluster the server uses (its tables are made ON CLUSTER)',
-      process.env.FLAMEWATCH_CLICKHOUSE_CLUSTER,
+      'ClickHouse cluster the server uses (its tables are made ON CLUSTER; default: $FLAMEWATCH_CLICKHOUSE_CLUSTER)',
     )
     .action(async (opts: { concurrency?: number; cluster?: string }) => {
-      // The environment's default is checked here, not when the command line is read: a bad value must not break other commands.
-      const concurrency = opts.concurrency ?? jobConcurrency(process.env);
-      const redisUrl = process.env.REDIS_URL;
+      const { loadConfig, storeWith } = require('./config') as typeof import('./config');
+      const env = loadConfig(process.env);
+      const concurrency = opts.concurrency ?? env.jobConcurrency;
+      const redisUrl = env.redisUrl;
       if (!redisUrl)
         throw new Error(
           'flamewatch worker needs REDIS_URL; without Redis the jobs run inside flamewatch serve',
         );
       // An embedded chDB directory belongs to the one process that opened it (the server), so workers read ClickHouse over HTTP.
-      if (!process.env.CLICKHOUSE_URL) {
+      if (!env.store.url) {
         throw new Error(
           'flamewatch worker needs CLICKHOUSE_URL: the server and its workers must share a ClickHouse server (an embedded chDB directory belongs to one process)',
         );
       }
-      const { openStore, storeConfigFromEnv } = require('../store') as typeof import('../store');
+      const { openStore } = require('../store') as typeof import('../store');
       const log = (msg: string) => console.error(msg);
-      const store = await openStore(storeConfigFromEnv(process.env, { cluster: opts.cluster }));
+      const store = await openStore(storeWith(env, { cluster: opts.cluster }));
       const { runner, names } = await startJobs({
         store,
-        env: process.env,
+        // Links in what a worker sends point at FLAMEWATCH_PUBLIC_URL; a worker has no address of its own to offer.
+        detection: { ...env.detection, publicUrl: env.detection.publicUrl ?? 'http://127.0.0.1:4040' },
         redisUrl,
         role: 'worker',
-        publicUrl: 'http://127.0.0.1:4040',
         concurrency,
         log,
       });

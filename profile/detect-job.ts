@@ -81,12 +81,12 @@ export function parseWebhooks(text: string | undefined): WebhookTarget[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
-    .map((entry) => {
+    .map((entry, i) => {
       const slack = entry.startsWith('slack=');
       const url = slack ? entry.slice(6) : entry.replace(/^json=/, '');
       if (!/^https?:\/\/[^\s]+$/.test(url))
         throw new Error(
-          `FLAMEWATCH_WEBHOOKS: ${JSON.stringify(entry)} is not an http(s) URL (prefix slack= for Slack)`,
+          `FLAMEWATCH_WEBHOOKS: entry ${i + 1} is not an http(s) URL (prefix slack= for Slack; the entry is not shown: a webhook URL is a secret)`,
         );
       return { url, format: slack ? ('slack' as const) : ('json' as const) };
     });

@@ -271,18 +271,17 @@ export function isLoopback(host: string): boolean {
 
 /**
  * The auth configuration of `flamewatch serve`, from FLAMEWATCH_AUTH
- * (`open` | `token`), FLAMEWATCH_ADMIN_TOKEN and FLAMEWATCH_ADMIN_TENANT,
+ * (`open` | `token`), FLAMEWATCH_ADMIN_TOKEN and FLAMEWATCH_ADMIN_TENANT as
+ * cli/config.ts read them,
  * with a line for the log that says which mode runs. With nothing set, a
  * server on a loopback address runs open (the embedded default); on any
  * other address it refuses to start (throws, saying what to set).
  */
-export function authFromEnv(env: NodeJS.ProcessEnv, host: string): { options: AuthOptions; notice: string } {
-  const mode = env.FLAMEWATCH_AUTH?.trim().toLowerCase() || undefined;
-  const adminToken = env.FLAMEWATCH_ADMIN_TOKEN || undefined;
-  const adminTenant = env.FLAMEWATCH_ADMIN_TENANT || undefined;
-  if (mode !== undefined && mode !== 'open' && mode !== 'token') {
-    throw new Error(`FLAMEWATCH_AUTH must be open or token, not ${JSON.stringify(env.FLAMEWATCH_AUTH)}`);
-  }
+export function authSettings(
+  settings: { mode?: 'open' | 'token'; adminToken?: string; adminTenant?: string },
+  host: string,
+): { options: AuthOptions; notice: string } {
+  const { mode, adminToken, adminTenant } = settings;
   if (mode === 'open') {
     if (adminToken)
       throw new Error(

@@ -65,21 +65,9 @@ export function createStoreClient(config: StoreConfig): { client: ClickHouseClie
   };
 }
 
-/** Config from the environment: CLICKHOUSE_URL, FLAMEWATCH_DATA, FLAMEWATCH_DATABASE, FLAMEWATCH_RETENTION_DAYS, FLAMEWATCH_CLICKHOUSE_CLUSTER. */
-export function storeConfigFromEnv(
-  env: NodeJS.ProcessEnv,
-  overrides: Partial<StoreConfig> = {},
-): StoreConfig {
-  const retention = Number(env.FLAMEWATCH_RETENTION_DAYS ?? 30);
-  const config: StoreConfig = {
-    url: env.CLICKHOUSE_URL || undefined,
-    dataDir: env.FLAMEWATCH_DATA ?? './data',
-    database: env.FLAMEWATCH_DATABASE ?? 'flamewatch',
-    retentionDays: retention,
-    cluster: env.FLAMEWATCH_CLICKHOUSE_CLUSTER || undefined,
-    ...overrides,
-  };
-  if (!config.cluster) config.cluster = undefined;
+/** Checks a store configuration (cli/config.ts builds it from the environment and the command line). Throws naming what is wrong. */
+export function checkStoreConfig(config: StoreConfig): StoreConfig {
+  config = { ...config, cluster: config.cluster || undefined };
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(config.database)) {
     throw new Error(`database name ${JSON.stringify(config.database)} must be letters, digits and _`);
   }

@@ -7,7 +7,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createStoreClient, storeConfigFromEnv } from './client';
+import { checkStoreConfig, createStoreClient } from './client';
 import { clusterStatements, tablesCreated } from './cluster';
 import { buildRollups } from './rollups';
 import { MIGRATIONS, migrate, migrationStatements } from './schema';
@@ -165,13 +165,10 @@ describe('cluster DDL', () => {
     expect(() => clusterStatements(`CREATE DATABASE IF NOT EXISTS ${DB}`, DB, 'c; DROP', new Set())).toThrow(
       /cluster name/,
     );
-    expect(() => storeConfigFromEnv({ FLAMEWATCH_CLICKHOUSE_CLUSTER: 'prod' })).toThrow(
-      /needs CLICKHOUSE_URL/,
-    );
-    expect(
-      storeConfigFromEnv({ FLAMEWATCH_CLICKHOUSE_CLUSTER: 'prod', CLICKHOUSE_URL: 'http://ch:8123' }).cluster,
-    ).toBe('prod');
-    expect(storeConfigFromEnv({ CLICKHOUSE_URL: 'http://ch:8123' }).cluster).toBeUndefined();
+    const base = { dataDir: './data', database: 'flamewatch', retentionDays: 30 };
+    expect(() => checkStoreConfig({ ...base, cluster: 'prod' })).toThrow(/needs CLICKHOUSE_URL/);
+    expect(checkStoreConfig({ ...base, cluster: 'prod', url: 'http://ch:8123' }).cluster).toBe('prod');
+    expect(checkStoreConfig({ ...base, cluster: '', url: 'http://ch:8123' }).cluster).toBeUndefined();
   });
 
   it('migrates in cluster mode through ON CLUSTER statements only, rows through the Distributed tables', async () => {

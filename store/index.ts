@@ -9,7 +9,7 @@ import { TokenStore } from './tokens';
 import { ProfileWriter } from './writer';
 
 export type { StoreConfig } from './client';
-export { storeConfigFromEnv } from './client';
+export { checkStoreConfig } from './client';
 export type { BudgetScope, StoredBudgets } from './budgets';
 export { BudgetStore, budgetSelection, evaluateBudgets } from './budgets';
 export type { Comparison } from './compare';

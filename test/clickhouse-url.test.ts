@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { corpusFile, expectedFor, generatedCorpus } from './helpers/corpus';
 import { startNode, type Started } from './helpers/process';
 import { getJson, ingest } from './helpers/server';
-import { openStore, storeConfigFromEnv } from '../store';
+import { loadConfig, storeWith } from '../cli/config';
+import { openStore } from '../store';
 import { ProfileQueries } from '../store/queries';
 
 // No ClickHouse server installs here: a shim answers ClickHouse's HTTP
@@ -107,7 +108,9 @@ describe('flamewatch serve with CLICKHOUSE_URL (the scale-out path)', () => {
 
   // The server's own rollup job is off here (FLAMEWATCH_ROLLUP_EVERY=0): this test builds, and counts what it built.
   it('builds rollups over HTTP (tuple parameters, the lightweight DELETE) and answers from them as raw profiles do', async () => {
-    const store = await openStore(storeConfigFromEnv({ CLICKHOUSE_URL: clickhouseUrl }, { dataDir: tmp() }));
+    const store = await openStore(
+      storeWith(loadConfig({ CLICKHOUSE_URL: clickhouseUrl }), { dataDir: tmp() }),
+    );
     try {
       // Three hours of profiles, pushed through the server two hours and more ago, with a label to select by.
       const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 4 * 3_600_000;

@@ -17,7 +17,8 @@ import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { HttpError } from '../server/errors';
 import { IngestAdmission } from '../server/ingest/admission';
-import { limitsFromEnv, RateLimiter, SeriesTracker, TenantLimits } from '../server/ingest/tenant-limits';
+import { loadConfig } from '../cli/config';
+import { RateLimiter, SeriesTracker, TenantLimits } from '../server/ingest/tenant-limits';
 import { cli, startServe } from './helpers/process';
 import { ingest, startServer, type TestServer } from './helpers/server';
 
@@ -282,6 +283,7 @@ describe('the pieces', () => {
   });
 
   it('FLAMEWATCH_LIMITS is JSON or a file of it, checked', () => {
+    const limitsFromEnv = (env: Record<string, string>) => loadConfig(env).limits;
     expect(limitsFromEnv({})).toEqual({});
     expect(
       limitsFromEnv({ FLAMEWATCH_LIMITS: '{"*":{"ingestRate":50},"acme":{"maxSeriesPerHour":0}}' }),

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Matcher } from '../profile/selector';
 import { openStore } from '../store';
-import { processors, rollupEveryMs } from '../jobs/processors';
+import { processors } from '../jobs/processors';
 import { UnrecoverableJobError } from '../profile/jobs';
 import { createStoreClient } from '../store/client';
 import { ProfileQueries } from '../store/queries';
@@ -446,15 +446,5 @@ describe('the rollup job', () => {
       await store.client.command({ query: `DROP DATABASE IF EXISTS ${db2}` });
       await store.close();
     }
-  });
-
-  it('takes its period from FLAMEWATCH_ROLLUP_EVERY, and refuses nonsense', () => {
-    expect(rollupEveryMs({})).toBe(60_000);
-    expect(rollupEveryMs({ FLAMEWATCH_ROLLUP_EVERY: '0' })).toBe(0);
-    expect(rollupEveryMs({ FLAMEWATCH_ROLLUP_EVERY: '2.5' })).toBe(2500);
-    expect(() => rollupEveryMs({ FLAMEWATCH_ROLLUP_EVERY: 'often' })).toThrow(
-      /FLAMEWATCH_ROLLUP_EVERY must be seconds/,
-    );
-    expect(() => rollupEveryMs({ FLAMEWATCH_ROLLUP_EVERY: '-1' })).toThrow(/FLAMEWATCH_ROLLUP_EVERY/);
   });
 });

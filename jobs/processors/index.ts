@@ -1,4 +1,4 @@
-import { JOBS, parseWebhooks, type WebhookTarget } from '../../profile/detect-job';
+import { JOBS, type WebhookTarget } from '../../profile/detect-job';
 import type { EnqueueOptions, Every, JobQueue, Processors } from '../../profile/jobs';
 import type { Store } from '../../store';
 import type { GitHubOptions } from '../../notify/github';
@@ -8,7 +8,7 @@ import { BUDGETS_JOB, BUDGETS_SCHEDULE_ID, checkBudgets } from './budgets';
 import { runPullRequest } from './pull-request';
 import { ROLLUP_JOB, runRollups } from './rollups';
 
-export { rollupEveryMs, scheduleRollups } from './rollups';
+export { scheduleRollups } from './rollups';
 
 /** What processors are built from: the one store of the process, its log, and the queue follow-up jobs go to. */
 export interface ProcessorDeps {
@@ -93,48 +93,15 @@ export function lateQueue(): JobQueue & { bind(queue: JobQueue): void } {
   };
 }
 
-/**
- * Detection settings from the environment: FLAMEWATCH_WEBHOOKS, FLAMEWATCH_PUBLIC_URL, FLAMEWATCH_DETECT_EVERY (seconds; 0 turns the
- * schedule off), FLAMEWATCH_GITHUB_TOKEN and FLAMEWATCH_GITHUB_API_URL (pull-request comments).
- */
-export function detectionSettings(
-  env: NodeJS.ProcessEnv,
-  defaultPublicUrl: string,
-): {
+/** What the detection jobs need from the configuration (cli/config.ts reads it from the environment). */
+export interface DetectionSettings {
   webhooks: WebhookTarget[];
+  /** Where notifications' links point. */
   publicUrl: string;
+  /** Between scheduled sweeps; 0 turns the schedule off. */
   sweepEveryMs: number;
+  /** Pull-request comments (FLAMEWATCH_GITHUB_TOKEN); repositories allowed, none when unset. */
   github?: { token: string; apiUrl: string; repositories?: string[] };
-} {
-  const every =
-    env.FLAMEWATCH_DETECT_EVERY === undefined
-      ? DEFAULT_SWEEP_EVERY_MS / 1000
-      : Number(env.FLAMEWATCH_DETECT_EVERY);
-  if (!Number.isFinite(every) || every < 0)
-    throw new Error(
-      `FLAMEWATCH_DETECT_EVERY must be seconds (0 turns detection off), not ${JSON.stringify(env.FLAMEWATCH_DETECT_EVERY)}`,
-    );
-  const apiUrl = env.FLAMEWATCH_GITHUB_API_URL || 'https://api.github.com';
-  if (!/^https?:\/\/\S+$/.test(apiUrl))
-    throw new Error(`FLAMEWATCH_GITHUB_API_URL must be an http(s) URL, not ${JSON.stringify(apiUrl)}`);
-  const repositories = env.FLAMEWATCH_GITHUB_REPOSITORIES
-    ? env.FLAMEWATCH_GITHUB_REPOSITORIES.split(',')
-        .map((r) => r.trim())
-        .filter(Boolean)
-    : undefined;
-  for (const r of repositories ?? []) {
-    if (!/^[A-Za-z0-9_.-]+\/([A-Za-z0-9_.-]+|\*)$/.test(r))
-      throw new Error(`FLAMEWATCH_GITHUB_REPOSITORIES: ${JSON.stringify(r)} is not owner/name or owner/*`);
-  }
-  const github = env.FLAMEWATCH_GITHUB_TOKEN
-    ? { token: env.FLAMEWATCH_GITHUB_TOKEN, apiUrl, repositories }
-    : undefined;
-  return {
-    webhooks: parseWebhooks(env.FLAMEWATCH_WEBHOOKS),
-    publicUrl: env.FLAMEWATCH_PUBLIC_URL || defaultPublicUrl,
-    sweepEveryMs: Math.round(every * 1000),
-    github,
-  };
 }
 
 export const SWEEP_SCHEDULE_ID = 'detect-sweep-schedule';

@@ -13,7 +13,6 @@ import type { BuildResult, Store } from '../../store';
 export const ROLLUP_JOB = 'rollup';
 export const ROLLUP_SCHEDULE_ID = 'rollup-schedule';
 export const ROLLUP_FULL_SCHEDULE_ID = 'rollup-full-schedule';
-export const DEFAULT_ROLLUP_EVERY_MS = 60_000;
 
 const payloadSchema = z
   .object({
@@ -67,19 +66,6 @@ export async function runRollups(
   } finally {
     running = false;
   }
-}
-
-/** FLAMEWATCH_ROLLUP_EVERY: seconds between rollup runs (default 60; 0 turns rollups off and queries read raw profiles). */
-export function rollupEveryMs(env: NodeJS.ProcessEnv): number {
-  const every =
-    env.FLAMEWATCH_ROLLUP_EVERY === undefined
-      ? DEFAULT_ROLLUP_EVERY_MS / 1000
-      : Number(env.FLAMEWATCH_ROLLUP_EVERY);
-  if (!Number.isFinite(every) || every < 0)
-    throw new Error(
-      `FLAMEWATCH_ROLLUP_EVERY must be seconds (0 turns rollups off), not ${JSON.stringify(env.FLAMEWATCH_ROLLUP_EVERY)}`,
-    );
-  return Math.round(every * 1000);
 }
 
 /** Creates (or replaces) the rollup schedules: the last 26 hours every `everyMs`, every stored hour once an hour (for up to 10 minutes of building); 0 removes them. */

@@ -40,12 +40,12 @@ const overridesSchema = z.record(z.string(), overrideSchema);
 const LIMITS_KEY = /^(\*|[A-Za-z0-9_.\-]{1,64})$/;
 
 /**
- * Reads FLAMEWATCH_LIMITS: JSON, or the path of a JSON file, of
+ * Reads FLAMEWATCH_LIMITS' value: JSON, or the path of a JSON file, of
  * `{ "*": { ...defaults }, "<tenant>": { ...overrides } }` with the fields
  * of IngestLimits. Throws naming what is wrong.
  */
-export function limitsFromEnv(env: NodeJS.ProcessEnv): LimitOverrides {
-  const text = env.FLAMEWATCH_LIMITS?.trim();
+export function parseLimits(text: string): LimitOverrides {
+  text = text.trim();
   if (!text) return {};
   let json: string;
   if (text.startsWith('{')) json = text;
