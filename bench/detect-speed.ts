@@ -81,9 +81,9 @@ async function main(): Promise<void> {
     let split = { baselineMs: 0, candidateMs: 0, detectMs: 0 };
     for (let i = 0; i < RUNS; i++) {
       const a = performance.now();
-      const b = await store.regressions.sideStats(sel(start));
+      const b = await store.stats.sideStats(sel(start));
       const m = performance.now();
-      const c = await store.regressions.sideStats(sel(start + day));
+      const c = await store.stats.sideStats(sel(start + day));
       const n = performance.now();
       last = detect(b, c);
       const e = performance.now();

@@ -28,8 +28,8 @@ import { parseSelector, type Matcher } from '../profile/selector';
 import { compareSelections } from './compare';
 import { classifyStoreError } from './errors';
 import type { ProfileQueries } from './queries';
-import type { RegressionStore } from './regressions';
-import { MAX_OBSERVATIONS } from './regressions';
+import type { DetectorStatsStore } from './detector-stats';
+import { MAX_OBSERVATIONS } from './detector-stats';
 import { queryRows } from './rows-query';
 import { type QueryParams, type Selection, selectionWhere } from './selection';
 
@@ -323,7 +323,7 @@ export function budgetSelection(tenant: string, b: Budget, scope: BudgetScope): 
  * one pass.
  */
 export async function evaluateBudgets(
-  store: { budgets: BudgetStore; regressions: RegressionStore; queries: ProfileQueries },
+  store: { budgets: BudgetStore; stats: DetectorStatsStore; queries: ProfileQueries },
   tenant: string,
   budgets: Budget[],
   candidate: BudgetScope,

@@ -15,7 +15,7 @@ import {
   type DetectOptions,
 } from '../profile/regression';
 import type { ProfileQueries } from './queries';
-import type { RegressionStore } from './regressions';
+import type { DetectorStatsStore } from './detector-stats';
 import type { Selection } from './selection';
 
 export interface Comparison {
@@ -46,11 +46,11 @@ async function unitFor(queries: ProfileQueries, baseline: Selection, candidate: 
 
 /** Compares `candidate` with `baseline`; both must be of one tenant, service and type. */
 export async function compareSelections(
-  store: { queries: ProfileQueries; regressions: RegressionStore },
+  store: { queries: ProfileQueries; stats: DetectorStatsStore },
   baseline: Selection,
   candidate: Selection,
   options: Partial<DetectOptions> = {},
-  /** Leave out each named process's first this many ms (see RegressionStore.sideStats). */
+  /** Leave out each named process's first this many ms (see DetectorStatsStore.sideStats). */
   warmupMs = 0,
 ): Promise<Comparison> {
   const unit = await unitFor(store.queries, baseline, candidate);
@@ -61,8 +61,8 @@ export async function compareSelections(
       ]
     : [baseline, candidate];
   const [b, c] = await Promise.all([
-    store.regressions.sideStats(bSel, { warmupMs }),
-    store.regressions.sideStats(cSel, { warmupMs }),
+    store.stats.sideStats(bSel, { warmupMs }),
+    store.stats.sideStats(cSel, { warmupMs }),
   ]);
   let detection = detect(b, c, { kind: profileKind(candidate.type), ...definedOnly(options) });
   if (detection.regressions.length + detection.improvements.length + detection.inconclusive.length > 0) {

@@ -2,6 +2,8 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { createStoreClient, type StoreConfig, type StoreEngine } from './client';
 import { BudgetStore } from './budgets';
 import { ProfileQueries } from './queries';
+import { BaselineStore } from './baselines';
+import { DetectorStatsStore } from './detector-stats';
 import { RegressionStore } from './regressions';
 import { buildRollups, type BuildOptions, type BuildResult } from './rollups';
 import { migrate, statementRunner } from './schema';
@@ -19,16 +21,13 @@ export type { Selection } from './selection';
 export type { BuildOptions, BuildResult } from './rollups';
 export type { PreparedWrite, ProfileWrite } from './rows';
 export { prepareWrite } from './rows';
-export type {
-  BaselineConfig,
-  BreachedBudget,
-  PullRequestSettings,
-  Regression,
-  RegressionStatus,
-} from './regressions';
+export type { BaselineConfig, PullRequestSettings } from './baselines';
+export type { BreachedBudget, Regression, RegressionStatus } from './regressions';
 export type { CreatedToken, Scope, TokenInfo } from './tokens';
 export { isScope, SCOPES, sameToken, tokenHash, TokenStore } from './tokens';
-export { DEFAULT_BASELINES, MAX_OBSERVATIONS, RegressionStore, regressionId } from './regressions';
+export { BaselineStore, DEFAULT_BASELINES } from './baselines';
+export { DetectorStatsStore, MAX_OBSERVATIONS } from './detector-stats';
+export { RegressionStore, regressionId } from './regressions';
 
 /** An open store: the writer for ingest, the queries for the API and jobs. */
 export interface Store {
@@ -37,7 +36,12 @@ export interface Store {
   client: ClickHouseClient;
   writer: ProfileWriter;
   queries: ProfileQueries;
+  /** The detector's reads: each side's sufficient statistics, active series, label history, runs. */
+  stats: DetectorStatsStore;
+  /** Regressions found and their life cycle. */
   regressions: RegressionStore;
+  /** What the detector compares each service against (per service and type). */
+  baselines: BaselineStore;
   /** API tokens (hashed), by tenant. */
   tokens: TokenStore;
   /** Performance budgets per service, their observations and evaluation. */
@@ -68,7 +72,9 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     client,
     writer,
     queries: new ProfileQueries(client, config.database),
+    stats: new DetectorStatsStore(client, config.database),
     regressions: new RegressionStore(client, config.database),
+    baselines: new BaselineStore(client, config.database),
     tokens: new TokenStore(client, config.database),
     budgets: new BudgetStore(client, config.database),
     buildRollups: (options) =>

@@ -78,7 +78,7 @@ test('sideStats equals summarize() of the same profiles: per process (instance),
     ).toBe(200);
   }
   await server.store.writer.drain();
-  const got = await server.store.regressions.sideStats(selection('svc', (now - 700) * 1000, now * 1000));
+  const got = await server.store.stats.sideStats(selection('svc', (now - 700) * 1000, now * 1000));
   const want = summarize(made.map((p) => p.observation));
   // Without a process id the series (its labels) is the process: two of them, whatever their keys.
   expect(got.processes).toHaveLength(2);
@@ -96,7 +96,7 @@ test('sideStats equals summarize() of the same profiles: per process (instance),
   }
   // Past the observation cap, each process's profiles pool into time buckets.
   // 12 profiles over 120 s, at most 4 observations over 2 processes: 60 s buckets, 2 or 3 a process by alignment.
-  const pooled = await server.store.regressions.sideStats(
+  const pooled = await server.store.stats.sideStats(
     selection('svc', (now - 600) * 1000, (now - 480) * 1000),
     { maxObservations: 4 },
   );
@@ -108,8 +108,7 @@ test('sideStats equals summarize() of the same profiles: per process (instance),
   );
   // Another tenant sees nothing.
   expect(
-    (await server.store.regressions.sideStats(selection('svc', (now - 700) * 1000, now * 1000, 'other')))
-      .processes,
+    (await server.store.stats.sideStats(selection('svc', (now - 700) * 1000, now * 1000, 'other'))).processes,
   ).toHaveLength(0);
   // V8's (idle) is no code's cost: the same profiles with idle stacks read the same.
   for (const [i, p] of made.entries()) {
@@ -131,7 +130,7 @@ test('sideStats equals summarize() of the same profiles: per process (instance),
     ).toBe(200);
   }
   await server.store.writer.drain();
-  const idle = await server.store.regressions.sideStats(selection('idle', (now - 700) * 1000, now * 1000));
+  const idle = await server.store.stats.sideStats(selection('idle', (now - 700) * 1000, now * 1000));
   expect(idle.processes.reduce((a, p) => a + p.total.x, 0)).toBe(
     made.reduce((a, p) => a + p.observation.total, 0),
   );

@@ -57,7 +57,7 @@ test("a failing or unreachable webhook's error does not carry its URL", async ()
 describe("the PR bot's token goes only where the operator allows", () => {
   // The job reads the service's settings first: a tenant admin pointed it at a repository.
   const store = {
-    regressions: { baselineConfig: async () => ({ pullRequests: { repository: 'victim/private' } }) },
+    baselines: { get: async () => ({ pullRequests: { repository: 'victim/private' } }) },
   } as unknown as Store;
   const payload = { tenant: 't', service: 'svc', pr: '7' };
 

@@ -36,7 +36,7 @@ export async function checkBudgets(
   const created: string[] = [];
   let evaluated = 0;
   for (const { tenant, service, budgets } of all) {
-    const cfg = await deps.store.regressions.baselineConfig(tenant, service, '*');
+    const cfg = await deps.store.baselines.get(tenant, service, '*');
     const windowMs = cfg.windowMs;
     const candidate = { matchers: [], from: end - windowMs, until: end };
     const offset = cfg.windowOffsetMs > 0 ? cfg.windowOffsetMs : 86_400_000;

@@ -238,7 +238,7 @@ export async function sweep(deps: DetectDeps, payload: unknown): Promise<{ enque
   const job = parse(sweepJob, payload ?? {}, 'sweep');
   const now = job.now ?? Date.now();
   const end = Math.floor(now / deps.sweepEveryMs) * deps.sweepEveryMs;
-  const series = await deps.store.regressions.activeSeries(end - 3_600_000);
+  const series = await deps.store.stats.activeSeries(end - 3_600_000);
   let enqueued = 0;
   const add = async (j: DetectJob, idParts: (string | number)[]) => {
     const r = await deps.queue.enqueue(JOBS.detect, j, {
@@ -247,7 +247,7 @@ export async function sweep(deps: DetectDeps, payload: unknown): Promise<{ enque
     if (r.added) enqueued++;
   };
   for (const s of series) {
-    const cfg = await deps.store.regressions.baselineConfig(s.tenant, s.service, s.type);
+    const cfg = await deps.store.baselines.get(s.tenant, s.service, s.type);
     const options = { fdr: cfg.fdr, minAbsolute: cfg.minAbsolute, minRelative: cfg.minRelative };
     const svc = `{service_name=${JSON.stringify(s.service)}}`;
     // One comparison per type and unit: units are never summed together.
@@ -279,7 +279,7 @@ export async function sweep(deps: DetectDeps, payload: unknown): Promise<{ enque
       // A deploy: the newest value of the version label against the one before it, once enough of it has arrived;
       // again each time its profile count doubles, so the verdict firms up as data comes in, and once more on its
       // final data when it stops receiving profiles (a canary or a benchmark run that ended).
-      const history = await deps.store.regressions.labelHistory(
+      const history = await deps.store.stats.labelHistory(
         s.tenant,
         s.service,
         s.type,

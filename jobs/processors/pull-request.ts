@@ -58,7 +58,7 @@ export async function runPullRequest(
   if (!parsed.success)
     throw new UnrecoverableJobError(`invalid pull-request payload: ${parsed.error.message}`);
   const { tenant, service, pr } = parsed.data;
-  const settings = (await deps.store.regressions.baselineConfig(tenant, service, '*')).pullRequests;
+  const settings = (await deps.store.baselines.get(tenant, service, '*')).pullRequests;
   if (!settings)
     return {
       skipped: `${service} has no pullRequests settings; PUT /api/v1/baselines?service=... {"pullRequests":{"repository":"owner/name"}} turns PR comments on`,
@@ -87,21 +87,14 @@ export async function runPullRequest(
   const from = now - LOOKBACK_MS;
   const until = now + 1;
   const prMatchers: Matcher[] = [{ name: RUN_LABELS.pr, op: '=', value: pr }];
-  const prRuns = await deps.store.regressions.runs(
-    tenant,
-    service,
-    prMatchers,
-    RUN_LABELS.commit,
-    from,
-    until,
-  );
+  const prRuns = await deps.store.stats.runs(tenant, service, prMatchers, RUN_LABELS.commit, from, until);
   if (prRuns.length === 0) return { skipped: `no profiles of pull request ${pr}` };
   // The PR's newest commit is the one whose profiles arrived last; earlier pushes to the PR are history.
   const head = prRuns.reduce((a, b) => (b.last > a.last ? b : a)).value;
   const baselineMatchers = parseSelector(
     withService(service, settings.baseline ?? DEFAULT_PR_BASELINE),
   ).matchers;
-  const baselineRuns = await deps.store.regressions.runs(
+  const baselineRuns = await deps.store.stats.runs(
     tenant,
     service,
     baselineMatchers,
@@ -145,7 +138,7 @@ export async function runPullRequest(
       from: run.first,
       until: run.last + 1,
     };
-    const cfg = await deps.store.regressions.baselineConfig(tenant, service, run.type);
+    const cfg = await deps.store.baselines.get(tenant, service, run.type);
     const selection = (matchers: Matcher[], side: { from: number; until: number }) => ({
       tenant,
       service,

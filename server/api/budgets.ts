@@ -227,9 +227,7 @@ export function budgetsRouter({ store, tenantOf }: BudgetDeps): Router {
       // The detector compares each profile type the budgets name (cpu when none does) between the two versions.
       const types = [...new Set(budgets.map((b) => b.type))];
       // A canary's processes are young and the stable version's old: leave out each one's warm-up, as the schedule does.
-      const warmupMs = comparing
-        ? (await store.regressions.baselineConfig(tenant, service, '*')).warmupMs
-        : 0;
+      const warmupMs = comparing ? (await store.baselines.get(tenant, service, '*')).warmupMs : 0;
       const [results, detections] = await Promise.all([
         evaluateBudgets(
           store,

@@ -178,7 +178,7 @@ export function regressionsRouter({
     '/baselines',
     route(async (req, res) => {
       res.json(
-        await store.regressions.baselineConfig(
+        await store.baselines.get(
           tenantOf(req),
           required(req, 'service', 'service=<name>'),
           param(req, 'type') ?? '*',
@@ -202,7 +202,7 @@ export function regressionsRouter({
         );
       const { pullRequests, ...rest } = parsed.data;
       const merged: BaselineConfig = {
-        ...(await store.regressions.baselineConfig(tenant, service, type)),
+        ...(await store.baselines.get(tenant, service, type)),
         ...rest,
       };
       if (pullRequests === null) delete merged.pullRequests;
@@ -217,7 +217,7 @@ export function regressionsRouter({
         }
         merged.pullRequests = pullRequests;
       }
-      await store.regressions.setBaselineConfig(tenant, service, type, merged);
+      await store.baselines.set(tenant, service, type, merged);
       res.json(merged);
     }),
   );
