@@ -31,6 +31,7 @@ import {
   type BudgetScope,
   type Store,
 } from '../../store';
+import type { BudgetEvaluation, BudgetSeries, BudgetsPayload, BudgetVerdict } from './wire';
 import { intParam, param, rangeOf, required } from './params';
 
 export interface BudgetDeps {
@@ -61,7 +62,7 @@ const evaluateBody = z
   .strict();
 
 /** A budget's result as JSON: numbers that are not finite become null, with the values in the budget's own words. */
-export function resultJson(r: BudgetResult): Record<string, unknown> {
+export function resultJson(r: BudgetResult): BudgetVerdict {
   const f = (x: number) => (Number.isFinite(x) ? x : null);
   const b = r.budget;
   return {
@@ -133,7 +134,7 @@ export function budgetsRouter({ store, tenantOf }: BudgetDeps): Router {
         updated: stored.updated || null,
         budgets: stored.budgets,
         source: stored.source,
-      });
+      } satisfies BudgetsPayload);
     }),
   );
 
@@ -175,7 +176,10 @@ export function budgetsRouter({ store, tenantOf }: BudgetDeps): Router {
           ? (await store.budgets.get(tenant, cand.service)).budgets
           : readBudgets(parsed.data.budgets, cand.service).budgets;
       const results = await evaluateBudgets(store, tenant, budgets, cand.scope, base?.scope);
-      res.json({ verdict: overallVerdict(results), budgets: results.map(resultJson) });
+      res.json({
+        verdict: overallVerdict(results),
+        budgets: results.map(resultJson),
+      } satisfies BudgetEvaluation);
     }),
   );
 
@@ -200,7 +204,13 @@ export function budgetsRouter({ store, tenantOf }: BudgetDeps): Router {
         budget,
         stepMs,
       );
-      res.json({ budget: budgetJson(budget), stepMs, from: range.from, until: range.until, points: series });
+      res.json({
+        budget: budgetJson(budget),
+        stepMs,
+        from: range.from,
+        until: range.until,
+        points: series,
+      } satisfies BudgetSeries);
     }),
   );
 
@@ -280,7 +290,7 @@ export function budgetsRouter({ store, tenantOf }: BudgetDeps): Router {
   return api;
 }
 
-function budgetJson(b: Budget): Record<string, unknown> {
+function budgetJson(b: Budget): BudgetSeries['budget'] {
   return {
     ...b,
     function: b.function ? (b.function.regex ? `/${b.function.name}/` : b.function.name) : undefined,

@@ -11,6 +11,7 @@ import type { Detection } from '../../profile/regression';
 import { compareView, exploreView, redactUrl, type ComparedSides } from '../../profile/detect-job';
 import { compareSelections, type BaselineConfig, type Store } from '../../store';
 import { checkedSelector, DEFAULT_PR_BASELINE } from '../../profile/pull-request';
+import type { Regression as WireRegression } from './wire';
 import { numberParam, param, required, selectionOf } from './params';
 
 export interface RegressionDeps {
@@ -110,7 +111,7 @@ export function regressionsRouter({
         status,
         limit: Math.floor(limit),
       });
-      res.json(list.map(withView));
+      res.json(list.map(withView) satisfies WireRegression[]);
     }),
   );
 
@@ -122,7 +123,7 @@ export function regressionsRouter({
         res.status(404).json({ error: `no regression ${String(req.params.id).slice(0, 64)}` });
         return;
       }
-      res.json(withView(r));
+      res.json(withView(r) satisfies WireRegression);
     }),
   );
 
@@ -146,7 +147,7 @@ export function regressionsRouter({
         res.status(404).json({ error: `no regression ${String(req.params.id).slice(0, 64)}` });
         return;
       }
-      res.json(withView(r));
+      res.json(withView(r) satisfies WireRegression);
     }),
   );
 

@@ -9,6 +9,7 @@ import { encodeSpeedscope } from '../../profile/speedscope';
 import { buildTree, flameGraph, topFunctions } from '../../profile/tree';
 import type { ProfileQueries } from '../../store/queries';
 import type { Selection } from '../../store/selection';
+import type { DiffPayload, FlamePayload, ProfileType, TimelinePayload, TopPayload } from './wire';
 import { intParam, param, rangeOf, required, selectionOf } from './params';
 
 const gzipAsync = promisify(gzip);
@@ -54,7 +55,12 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
   api.get(
     '/profile-types',
     route(async (req, res) => {
-      res.json(await queries.profileTypes(tenantOf(req), required(req, 'service', 'service=<name>')));
+      res.json(
+        (await queries.profileTypes(
+          tenantOf(req),
+          required(req, 'service', 'service=<name>'),
+        )) satisfies ProfileType[],
+      );
     }),
   );
 
@@ -98,7 +104,7 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
         ...(otherUnits ? { otherUnits } : {}),
         total,
         functions: limit === 0 ? functions : functions.slice(0, limit),
-      });
+      } satisfies TopPayload);
     }),
   );
 
@@ -117,7 +123,7 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
         unit,
         ...(otherUnits ? { otherUnits } : {}),
         ...flameGraph(tree, maxNodes, Math.ceil(tree.total[0] * minShare)),
-      });
+      } satisfies FlamePayload);
     }),
   );
 
@@ -147,7 +153,7 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
         unit,
         ...(otherUnits.length ? { otherUnits } : {}),
         ...diffProfiles(leftStacks, rightStacks, maxNodes, limit),
-      });
+      } satisfies DiffPayload);
     }),
   );
 
@@ -170,7 +176,13 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
       const filled: [number, number][] = [];
       for (let t = Math.floor(sel.range.from / stepMs) * stepMs; t < sel.range.until; t += stepMs)
         filled.push([t, byTime.get(t) ?? 0]);
-      res.json({ type: sel.type, unit, ...(otherUnits ? { otherUnits } : {}), step, points: filled });
+      res.json({
+        type: sel.type,
+        unit,
+        ...(otherUnits ? { otherUnits } : {}),
+        step,
+        points: filled,
+      } satisfies TimelinePayload);
     }),
   );
 

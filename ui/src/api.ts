@@ -1,124 +1,36 @@
 /** The server's query API (/api/v1), typed as the UI uses it. */
 
-export interface ProfileType {
-  type: string;
-  unit: string;
-}
-export interface TopPayload {
-  type: string;
-  unit: string;
-  total: number;
-  functions: { name: string; self: number; total: number }[];
-}
-export interface FlamePayload {
-  type: string;
-  unit: string;
-  names: string[];
-  levels: number[][];
-  total: number;
-  maxSelf: number;
-  nodes: { total: number; shown: number };
-}
-export interface DiffPayload {
-  type: string;
-  unit: string;
-  left: { total: number };
-  right: { total: number };
-  names: string[];
-  tree: {
-    name: number[];
-    depth: number[];
-    leftTotal: number[];
-    leftSelf: number[];
-    rightTotal: number[];
-    rightSelf: number[];
-  };
-  nodes: { total: number; shown: number };
-  functions: { name: string; leftSelf: number; leftTotal: number; rightSelf: number; rightTotal: number }[];
-}
-export interface Regression {
-  id: string;
-  service: string;
-  type: string;
-  unit: string;
-  function: string;
-  measure: 'self' | 'total' | 'rate';
-  kind: string;
-  baseline: { query: string; from: number; until: number; profiles: number; value: number };
-  candidate: { query: string; from: number; until: number; profiles: number; value: number };
-  effect: number;
-  relative: number | null;
-  ci: [number, number];
-  p: number;
-  q: number;
-  firstSeen: number;
-  lastSeen: number;
-  runs: number;
-  status: 'suspected' | 'open' | 'acknowledged' | 'resolved';
-  /** The compare page's state for exactly this comparison. */
-  view: Record<string, string>;
-}
-export interface TimelinePayload {
-  type: string;
-  unit: string;
-  step: number;
-  points: [number, number][];
-}
+import type {
+  ProfileType,
+  TopPayload,
+  FlamePayload,
+  DiffPayload,
+  Regression,
+  TimelinePayload,
+  Budget,
+  BudgetsPayload,
+  Verdict,
+  BudgetVerdict,
+  BudgetEvaluation,
+  BudgetSide,
+  BudgetSeries,
+} from '../../server/api/wire';
 
-/** A stored budget (`GET /budgets`): its limit `max` in the type's base unit (a fraction for share and growth). */
-export interface Budget {
-  name: string;
-  service: string;
-  type: string;
-  selector: string;
-  owner: string;
-  severity: 'warn' | 'block';
-  description?: string;
-  kind: 'share' | 'rate' | 'perRequest' | 'growth';
-  function?: { name: string; regex: boolean; measure: 'self' | 'total' };
-  max: number;
-  maxText: string;
-  counter?: string;
-}
-export interface BudgetsPayload {
-  service: string;
-  updated: number | null;
-  budgets: Budget[];
-}
-export type Verdict = 'pass' | 'fail' | 'inconclusive';
-/** One budget's verdict (`POST /budgets/evaluate`); numbers that were not finite are null. */
-export interface BudgetVerdict {
-  name: string;
-  verdict: Verdict;
-  value: number | null;
-  valueText: string;
-  limitText: string;
-  ci: (number | null)[];
-  confidence: number | null;
-  observations: number;
-  baselineObservations?: number;
-  needed?: number;
-  reason: string;
-  severity: Budget['severity'];
-  owner: string;
-  function?: string;
-  measure?: string;
-}
-export interface BudgetEvaluation {
-  verdict: Verdict;
-  budgets: BudgetVerdict[];
-}
-export interface BudgetSide {
-  query: string;
-  from?: string | number;
-  until?: string | number;
-}
-export interface BudgetSeries {
-  stepMs: number;
-  from: number;
-  until: number;
-  points: { t: number; value: number }[];
-}
+export type {
+  ProfileType,
+  TopPayload,
+  FlamePayload,
+  DiffPayload,
+  Regression,
+  TimelinePayload,
+  Budget,
+  BudgetsPayload,
+  Verdict,
+  BudgetVerdict,
+  BudgetEvaluation,
+  BudgetSide,
+  BudgetSeries,
+};
 
 /** An error answer from the server, with its status and message. */
 export class ApiError extends Error {

@@ -1,0 +1,139 @@
+/**
+ * The query API's wire types (`/api/v1`): what the routes answer and the UI
+ * reads, in one type-only module. The UI imports it with `import type` (erased
+ * when bundled, so the browser bundle stays free of the server's code); the
+ * routes check their answers against it with `satisfies`. Self-contained on
+ * purpose: no imports, so the UI's compiler (no Node types) can read it.
+ * Numbers that were not finite travel as null.
+ */
+
+export interface ProfileType {
+  type: string;
+  unit: string;
+}
+/** Every query answers in one unit: the most common one in the range; the others it held are listed. */
+interface OneUnit {
+  type: string;
+  unit: string;
+  otherUnits?: string[];
+}
+export interface TopPayload extends OneUnit {
+  total: number;
+  functions: { name: string; self: number; total: number }[];
+}
+export interface FlamePayload extends OneUnit {
+  names: string[];
+  levels: number[][];
+  total: number;
+  maxSelf: number;
+  nodes: { total: number; shown: number };
+}
+export interface DiffPayload extends OneUnit {
+  left: { total: number };
+  right: { total: number };
+  names: string[];
+  tree: {
+    name: number[];
+    depth: number[];
+    leftTotal: number[];
+    leftSelf: number[];
+    rightTotal: number[];
+    rightSelf: number[];
+  };
+  nodes: { total: number; shown: number };
+  functions: { name: string; leftSelf: number; leftTotal: number; rightSelf: number; rightTotal: number }[];
+}
+export interface Regression {
+  id: string;
+  service: string;
+  type: string;
+  unit: string;
+  function: string;
+  measure: 'self' | 'total' | 'rate';
+  kind: string;
+  baseline: { query: string; from: number; until: number; profiles: number; value: number };
+  candidate: { query: string; from: number; until: number; profiles: number; value: number };
+  effect: number;
+  relative: number | null;
+  ci: [number, number];
+  p: number;
+  q: number;
+  firstSeen: number;
+  lastSeen: number;
+  runs: number;
+  status: 'suspected' | 'open' | 'acknowledged' | 'resolved';
+  /** The compare page's state for exactly this comparison. */
+  view: Record<string, string>;
+}
+export interface TimelinePayload extends OneUnit {
+  step: number;
+  points: [number, number][];
+}
+
+/** A stored budget (`GET /budgets`): its limit `max` in the type's base unit (a fraction for share and growth). */
+export interface Budget {
+  name: string;
+  service: string;
+  type: string;
+  selector: string;
+  owner: string;
+  severity: 'warn' | 'block';
+  description?: string;
+  kind: 'share' | 'rate' | 'perRequest' | 'growth';
+  function?: { name: string; regex: boolean; measure: 'self' | 'total' };
+  max: number;
+  maxText: string;
+  counter?: string;
+}
+export interface BudgetsPayload {
+  service: string;
+  updated: number | null;
+  budgets: Budget[];
+  /** The file as it was sent (YAML text or JSON value). */
+  source?: unknown;
+}
+export type Verdict = 'pass' | 'fail' | 'inconclusive';
+/** One budget's verdict (`POST /budgets/evaluate`); numbers that were not finite are null. */
+export interface BudgetVerdict {
+  name: string;
+  service: string;
+  type: string;
+  selector: string;
+  kind: Budget['kind'];
+  verdict: Verdict;
+  value: number | null;
+  /** The budget's limit `max`. */
+  limit: number;
+  valueText: string;
+  limitText: string;
+  ci: (number | null)[];
+  confidence: number | null;
+  observations: number;
+  baselineObservations?: number;
+  needed?: number;
+  reason: string;
+  severity: Budget['severity'];
+  owner: string;
+  /** The function as written: a name, or `/regex/`. */
+  function?: string;
+  measure?: 'self' | 'total';
+  /** Said beside a verdict that stands (e.g. a unit that could not be checked). */
+  warning?: string;
+}
+export interface BudgetEvaluation {
+  verdict: Verdict;
+  budgets: BudgetVerdict[];
+}
+export interface BudgetSide {
+  query: string;
+  from?: string | number;
+  until?: string | number;
+}
+export interface BudgetSeries {
+  /** The budget, its function as written (a name or `/regex/`). */
+  budget: Omit<Budget, 'function'> & { function?: string; measure?: 'self' | 'total' };
+  stepMs: number;
+  from: number;
+  until: number;
+  points: { t: number; value: number }[];
+}
