@@ -43,6 +43,8 @@ export interface DetectorResult {
 /** What a detector may use beside the observations: the candidate's stacks (root first), as store/compare.ts passes them. */
 export interface DetectorContext {
   stacks: readonly { stack: readonly string[] }[];
+  /** With --why: the slowed function, whose findings the detector returns whatever their verdict (v2's `focus`). */
+  focus?: string;
 }
 export type DetectorFn = (b: Observation[], c: Observation[], context: DetectorContext) => DetectorResult;
 
@@ -54,8 +56,8 @@ const DETECTORS: Record<string, DetectorFn> = {
     return d;
   },
   /** Detector v2 (profile/regression.ts) as store/compare.ts runs it: detect, then attributeToCallees. */
-  v2: (b, c, { stacks }) => {
-    let d = current.detect(current.summarize(b), current.summarize(c));
+  v2: (b, c, { stacks, focus }) => {
+    let d = current.detect(current.summarize(b), current.summarize(c), focus ? { focus: [focus] } : {});
     d = current.attributeToCallees(d, stacks);
     return d;
   },
@@ -87,6 +89,13 @@ for (const name of detectorNames)
 /** Print each false regression (what a detector flagged that did not get slower) as it happens. */
 const explain = argText('explain', '') !== '';
 const PODS = argText('pods', '1,2,5,20').split(',').map(Number);
+/** Where a slowed function went when it was not found, and what the power calculation predicted (v2 only). */
+const why = argText('why', '') !== '';
+/** Scenario names to run, separated by `;` (default all). */
+const only = argText('scenarios', '')
+  .split(';')
+  .map((s) => s.trim())
+  .filter(Boolean);
 /** Target bands by true baseline self share. */
 const BANDS: [number, number][] = [
   [0.02, 0.05],
@@ -134,33 +143,37 @@ const slower =
     return { change: { factors: new Map([[target, factor]]) }, target, band };
   };
 
-const SCENARIOS: { name: string; plan: Pick }[] = [
-  { name: 'A/A', plan: () => ({ change: {} }) },
-  { name: 'traffic ×1.5', plan: () => ({ change: { traffic: 1.5 } }) },
-  {
-    name: 'one 2× faster',
-    plan: (shares, random) => ({ change: { factors: new Map([[fastTarget(shares, random), 0.5]]) } }),
-  },
-  { name: 'one +10 %', plan: slower(1.1) },
-  { name: 'one +25 %', plan: slower(1.25) },
-  {
-    name: 'one 2× faster, one +25 %',
-    plan: (shares, random, rep) => {
-      const { target, band } = slowTarget(shares, random, rep);
-      return {
-        change: {
-          factors: new Map([
-            [fastTarget(shares, random, [target]), 0.5],
-            [target, 1.25],
-          ]),
-        },
-        target,
-        band,
-      };
+const SCENARIOS = (
+  [
+    { name: 'A/A', plan: () => ({ change: {} }) },
+    { name: 'traffic ×1.5', plan: () => ({ change: { traffic: 1.5 } }) },
+    {
+      name: 'one 2× faster',
+      plan: (shares, random) => ({ change: { factors: new Map([[fastTarget(shares, random), 0.5]]) } }),
     },
-  },
-  { name: 'uniform +10 %', plan: () => ({ change: { uniform: 1.1 } }) },
-];
+    { name: 'one +10 %', plan: slower(1.1) },
+    { name: 'one +25 %', plan: slower(1.25) },
+    {
+      name: 'one 2× faster, one +25 %',
+      plan: (shares, random, rep) => {
+        const { target, band } = slowTarget(shares, random, rep);
+        return {
+          change: {
+            factors: new Map([
+              [fastTarget(shares, random, [target]), 0.5],
+              [target, 1.25],
+            ]),
+          },
+          target,
+          band,
+        };
+      },
+    },
+    { name: 'uniform +10 %', plan: () => ({ change: { uniform: 1.1 } }) },
+  ] as { name: string; plan: Pick }[]
+).filter((s) => only.length === 0 || only.includes(s.name));
+if (only.length > 0 && SCENARIOS.length !== only.length)
+  throw new Error(`--scenarios: unknown name among ${JSON.stringify(only)}`);
 
 // ---------- scoring ----------
 
@@ -191,6 +204,13 @@ interface Cell {
   found: number[];
   /** The processes a side the detector said it would need, when it left the target undecided (its power calculation). */
   needed: number[];
+  /** With --why: the target's fate when it was not found (moved, explained, inconclusive, unchanged), counted. */
+  fate: Record<string, number>;
+  /**
+   * With --why: per comparison, the processes a side the detector's power calculation says would find the true
+   * change with its configured power: pods × (detectable ÷ true effect)², the better of self and total.
+   */
+  predicted: number[];
   verdicts: Record<string, number>;
   ms: number;
 }
@@ -203,6 +223,8 @@ const newCell = (): Cell => ({
   targets: BANDS.map(() => 0),
   found: BANDS.map(() => 0),
   needed: [],
+  fate: {},
+  predicted: [],
   verdicts: {},
   ms: 0,
 });
@@ -233,7 +255,10 @@ for (const pods of PODS) {
       for (const dn of detectorNames) {
         const cell = cellOf(dn, sc.name, pods);
         const t1 = performance.now();
-        const d = DETECTORS[dn](fleet.baseline, fleet.candidate, { stacks: SERVICES[si].stacks });
+        const d = DETECTORS[dn](fleet.baseline, fleet.candidate, {
+          stacks: SERVICES[si].stacks,
+          focus: why ? plan.target : undefined,
+        });
         cell.ms += performance.now() - t1;
         cell.n++;
         cell.verdicts[d.verdict] = (cell.verdicts[d.verdict] ?? 0) + 1;
@@ -255,11 +280,35 @@ for (const pods of PODS) {
             d as { inconclusive?: { function: string; neededProcesses?: number }[] }
           ).inconclusive?.find((f) => f.function === plan.target && f.neededProcesses);
           if (undecided?.neededProcesses) cell.needed.push(undecided.neededProcesses);
+          if (why) whyOf(cell, d as current.Detection, plan, fleet.truth, pods);
         }
       }
     });
   }
   log(`${pods} pod(s) a side done`);
+}
+
+/** The target's fate, and the power calculation's prediction from this comparison (see Cell.fate, Cell.predicted). */
+function whyOf(cell: Cell, d: current.Detection, plan: Plan, truth: FleetTruth, pods: number): void {
+  const target = plan.target!;
+  const mine = (fs: readonly { function: string }[] | undefined) =>
+    (fs ?? []).some((f) => f.function === target);
+  const fate = mine(d.regressions)
+    ? 'found'
+    : mine(d.moved)
+      ? 'moved'
+      : d.explained.some((f) => f.function === target && f.explainedBy === current.LESS_WORK)
+        ? 'less work per second'
+        : mine(d.explained)
+          ? 'explained by another'
+          : mine(d.inconclusive)
+            ? 'inconclusive'
+            : 'unchanged';
+  cell.fate[fate] = (cell.fate[fate] ?? 0) + 1;
+  const factor = plan.change.factors?.get(target) ?? 1;
+  const delta = (factor - 1) * (truth.functions.get(target)?.selfShare ?? 0);
+  const ratios = (d.focus ?? []).filter((f) => f.detectable > 0).map((f) => f.detectable / delta);
+  if (delta > 0 && ratios.length > 0) cell.predicted.push(pods * Math.min(...ratios) ** 2);
 }
 
 // ---------- output ----------
@@ -310,6 +359,15 @@ for (const dn of detectorNames) {
         ...BANDS.map((_, b) => (c.targets[b] ? `${pct(c.found[b], c.targets[b])} (${c.targets[b]})` : '—')),
         VERDICTS.map((v) => c.verdicts[v] ?? 0).join(' / '),
         c.needed.length ? `${medianOf(c.needed)} (${c.needed.length})` : '—',
+        ...(why
+          ? [
+              c.predicted.length ? medianOf(c.predicted).toFixed(0) : '—',
+              Object.entries(c.fate)
+                .sort((a, b) => b[1] - a[1])
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ') || '—',
+            ]
+          : []),
         (c.ms / c.n).toFixed(1),
       ]);
     }
@@ -327,6 +385,7 @@ for (const dn of detectorNames) {
         ...BANDS.map((_, b) => `recall ${bandLabel(b)} self`),
         'verdicts reg / no / inconcl / insuff',
         'processes needed (median, when undecided)',
+        ...(why ? ['processes for 80 % power (median of predictions)', "the target's fate"] : []),
         'ms / comparison',
       ],
       rows,
