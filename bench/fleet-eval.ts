@@ -30,6 +30,7 @@ import {
   type FleetTruth,
   type Observation,
 } from '../test/helpers/fleet';
+import { studentTQuantileUpper, studentTUpper } from '../profile/stats';
 import { rng } from '../test/helpers/synthetic-profiles';
 import { arg, argText, mixSeed, repoDir } from './lib';
 
@@ -211,6 +212,9 @@ interface Cell {
    * change with its configured power: pods × (detectable ÷ true effect)², the better of self and total.
    */
   predicted: number[];
+  /** With --why: the power calculation's probability that the target's better test flags it, summed; and how often one did (before attribution). */
+  powerSum: number;
+  decided: number;
   verdicts: Record<string, number>;
   ms: number;
 }
@@ -225,6 +229,8 @@ const newCell = (): Cell => ({
   needed: [],
   fate: {},
   predicted: [],
+  powerSum: 0,
+  decided: 0,
   verdicts: {},
   ms: 0,
 });
@@ -309,6 +315,20 @@ function whyOf(cell: Cell, d: current.Detection, plan: Plan, truth: FleetTruth, 
   const delta = (factor - 1) * (truth.functions.get(target)?.selfShare ?? 0);
   const ratios = (d.focus ?? []).filter((f) => f.detectable > 0).map((f) => f.detectable / delta);
   if (delta > 0 && ratios.length > 0) cell.predicted.push(pods * Math.min(...ratios) ** 2);
+  // The test's own outcome, before attribution (moved, explained) and whatever the list it ended in.
+  if ((d.focus ?? []).some((f) => f.verdict === 'regression')) cell.decided++;
+  // The detector's own power calculation at this comparison's size: its lone-discovery threshold (fdr ÷ tests)
+  // and the standard error behind `detectable` (= reach · se), for the true effect.
+  const alphaOne = d.options.fdr / Math.max(1, d.tested - 1);
+  const upper = (t: number, df: number) => (t >= 0 ? studentTUpper(t, df) : 1 - studentTUpper(-t, df));
+  const powers = (d.focus ?? [])
+    .filter((f) => f.detectable > 0 && Number.isFinite(f.df))
+    .map((f) => {
+      const thr = studentTQuantileUpper(alphaOne / 2, f.df);
+      const se = f.detectable / (thr + studentTQuantileUpper(1 - d.options.power, f.df));
+      return upper(thr - delta / se, f.df);
+    });
+  cell.powerSum += powers.length ? Math.max(...powers) : 0;
 }
 
 // ---------- output ----------
@@ -362,6 +382,9 @@ for (const dn of detectorNames) {
         ...(why
           ? [
               c.predicted.length ? medianOf(c.predicted).toFixed(0) : '—',
+              c.predicted.length
+                ? `${pct(c.powerSum, c.targets[0] + c.targets[1])} / ${pct(c.decided, c.targets[0] + c.targets[1])}`
+                : '—',
               Object.entries(c.fate)
                 .sort((a, b) => b[1] - a[1])
                 .map(([k, v]) => `${k} ${v}`)
@@ -385,7 +408,13 @@ for (const dn of detectorNames) {
         ...BANDS.map((_, b) => `recall ${bandLabel(b)} self`),
         'verdicts reg / no / inconcl / insuff',
         'processes needed (median, when undecided)',
-        ...(why ? ['processes for 80 % power (median of predictions)', "the target's fate"] : []),
+        ...(why
+          ? [
+              'processes for 80 % power (median of predictions)',
+              "the target's test flags it: predicted (mean power) / observed",
+              "the target's fate",
+            ]
+          : []),
         'ms / comparison',
       ],
       rows,
