@@ -319,7 +319,7 @@ function whyOf(cell: Cell, d: current.Detection, plan: Plan, truth: FleetTruth, 
   if ((d.focus ?? []).some((f) => f.verdict === 'regression')) cell.decided++;
   // The detector's own power calculation at this comparison's size: its lone-discovery threshold (fdr ÷ tests)
   // and the standard error behind `detectable` (= reach · se), for the true effect.
-  const alphaOne = d.options.fdr / Math.max(1, d.tested - 1);
+  const alphaOne = d.familyFdr / Math.max(1, d.tested - 1);
   const upper = (t: number, df: number) => (t >= 0 ? studentTUpper(t, df) : 1 - studentTUpper(-t, df));
   const powers = (d.focus ?? [])
     .filter((f) => f.detectable > 0 && Number.isFinite(f.df))

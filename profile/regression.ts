@@ -99,7 +99,12 @@ export function profileKind(type: string): ProfileKind {
 }
 
 export interface DetectOptions {
-  /** False discovery rate across the family. Default 0.01: a detector run on every deploy must cry wolf rarely. */
+  /**
+   * The comparison's false-alarm budget. Default 0.01: a detector run on every deploy must cry wolf rarely. When the
+   * whole program is judged too, the two families share it: the whole program's test at fdr/2, the functions'
+   * false discovery rate at fdr/2 (Detection.familyFdr), so that a comparison of two unchanged builds flags
+   * anything at most about fdr of the time, not twice that.
+   */
   fdr: number;
   /** A change is practical when it moves at least this fraction of the baseline's whole cost (0.005 = 0.5 points)... */
   minAbsolute: number;
@@ -206,6 +211,8 @@ export interface Detection {
   candidate: { n: number; processes: number; samples: number; work: number; seconds: number };
   /** Tests in the family. */
   tested: number;
+  /** The level each family is judged at: the functions' false discovery rate, and the whole program's test (see DetectOptions.fdr). */
+  familyFdr: number;
   regressions: Finding[];
   improvements: Finding[];
   /** Practical-sized changes the data cannot yet decide. */
@@ -494,6 +501,7 @@ export function detect(
     perSecond,
     resolution: NaN,
     options: o,
+    familyFdr: o.fdr,
   };
   if (base.n < o.minObservations || cand.n < o.minObservations) {
     const reason = `needs at least ${o.minObservations} profiles on each side; the baseline has ${base.n}, the candidate ${cand.n}`;
@@ -684,12 +692,13 @@ export function detect(
   // Two families, each at the FDR: the functions (Benjamini–Hochberg over all of them), and the whole
   // program, one pre-stated test that hundreds of functions' tests must not dilute.
   const family = tests.filter((t) => t.measure !== 'rate' && !t.focusOnly);
+  const familyFdr = judgeWhole && tests.some((t) => t.measure === 'rate') ? o.fdr / 2 : o.fdr;
   const q = benjaminiHochberg(family.map((t) => t.p));
   const qOf = new Map<Test, number>(family.map((t, i) => [t, q[i]]));
   const whole = tests.find((t) => t.measure === 'rate');
   if (whole && judgeWhole) qOf.set(whole, whole.p);
   // The p-value BH needs for a lone discovery (the hardest case): α/m.
-  const alphaOne = o.fdr / Math.max(1, family.length);
+  const alphaOne = familyFdr / Math.max(1, family.length);
   const scale = 1 / wholeMeanB;
   const obsPerProcess = (base.n + cand.n) / Math.max(1, all.length);
 
@@ -709,9 +718,9 @@ export function detect(
         ? Math.abs(relative) >= o.minRelativeWhole
         : Math.abs(effect) >= o.minAbsolute || Math.abs(relative) >= o.minRelative;
     const qv = qOf.get(t) ?? 1;
-    const significant = judged && qv <= o.fdr;
+    const significant = judged && qv <= familyFdr;
     const reach =
-      studentTQuantileUpper((t.measure === 'rate' ? o.fdr : alphaOne) / 2, t.df) +
+      studentTQuantileUpper((t.measure === 'rate' ? familyFdr : alphaOne) / 2, t.df) +
       studentTQuantileUpper(1 - o.power, t.df);
     let verdict: Finding['verdict'] = 'unchanged';
     let neededProcesses: number | undefined;
@@ -834,6 +843,7 @@ export function detect(
     baseline: base,
     candidate: cand,
     tested: family.length + (judgeWhole ? 1 : 0),
+    familyFdr,
     regressions,
     improvements: fnFindings.filter((f) => f.verdict === 'improvement').sort(byEffect),
     inconclusive,

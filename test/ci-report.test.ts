@@ -43,6 +43,7 @@ function answer(extra: Partial<CompareAnswer> = {}): CompareAnswer {
     baseline: { n: 10, processes: 2, samples: 1000, work: 500, seconds: 100 },
     candidate: { n: 12, processes: 2, samples: 1300, work: 600, seconds: 120 },
     tested: 9,
+    familyFdr: 0.005,
     regressions: [],
     improvements: [],
     inconclusive: [],

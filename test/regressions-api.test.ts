@@ -189,6 +189,13 @@ test("window baseline: the last hour against the same hour a day earlier, found 
     ),
   ).toEqual([first.id]);
   expect((await getJson<Reg[]>(server.url, '/api/v1/regressions?service=shop&status=open')).json).toEqual([]);
+  // `all`, as the UI's picker offers it, is every status; anything else is refused by name.
+  expect(
+    (await getJson<Reg[]>(server.url, '/api/v1/regressions?service=shop&status=all')).json.map((r) => r.id),
+  ).toEqual([first.id]);
+  const bad = await getJson<{ error: string }>(server.url, '/api/v1/regressions?status=closed');
+  expect(bad.status).toBe(400);
+  expect(bad.json.error).toMatch(/status must be one of suspected, open, acknowledged, resolved or all/);
 
   // The same sweep again (another replica, a retry) adds nothing; a second look at the same window updates, not
   // duplicates, and does not confirm: it is the same data.

@@ -103,12 +103,13 @@ export function regressionsRouter({
     '/regressions',
     route(async (req, res) => {
       const status = param(req, 'status');
-      if (status && !(LISTED as readonly string[]).includes(status))
-        throw new InputError('invalid_parameter', `status must be one of ${LISTED.join(', ')}`);
+      // `all` (what the UI's picker offers) is the same as no filter.
+      if (status && status !== 'all' && !(LISTED as readonly string[]).includes(status))
+        throw new InputError('invalid_parameter', `status must be one of ${LISTED.join(', ')} or all`);
       const limit = numberParam(req, 'limit', 1, 1000) ?? 200;
       const list = await store.regressions.list(tenantOf(req), {
         service: param(req, 'service'),
-        status,
+        status: status === 'all' ? undefined : status,
         limit: Math.floor(limit),
       });
       res.json(list.map(withView) satisfies WireRegression[]);
