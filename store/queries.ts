@@ -206,7 +206,8 @@ export class ProfileQueries {
     const where = selectionWhere(sel, params);
     const value =
       profileKind(sel.type) === 'gauge'
-        ? `sum(total) * uniqExact(${GAUGE_SERIES}) / uniqExact(profile_id)`
+        ? // As in snapshotsPerSeries: never more than the sum (a push split by sample labels is one snapshot).
+          `sum(total) / greatest(1, uniqExact(profile_id) / uniqExact(${GAUGE_SERIES}))`
         : 'sum(total)';
     const rows = await this.rows<{ t: string; value: string }>(
       `SELECT toString(intDiv(toUnixTimestamp64Milli(time), {stepMs:Int64}) * {stepMs:Int64}) AS t, ${value} AS value

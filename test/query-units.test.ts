@@ -5,6 +5,7 @@
  * (in-use memory) as the level held, each series' snapshots averaged, not
  * summed over time.
  */
+import { encodeProfileMessage } from '../profile/pprof-schema';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 
 let server: TestServer;
@@ -90,4 +91,43 @@ test('a gauge is the level held: snapshots of a series averaged, series summed',
   const levels = timeline.points.filter((p) => p[1] > 0).map((p) => p[1]);
   expect(levels.length).toBeGreaterThan(0);
   for (const level of levels) expect(level).toBe(500);
+});
+
+test("a gauge's timeline is guarded like its flame graph: one push split by sample labels is one snapshot, not two", async () => {
+  // One in-use heap push whose samples carry two values of a label: two label sets, one snapshot, 400 bytes held.
+  const bytes = encodeProfileMessage({
+    sampleType: [{ type: 1, unit: 2 }],
+    stringTable: ['', 'inuse_space', 'bytes', 'main', 'fill', 'kind', 'a', 'b'],
+    function: [
+      { id: 1, name: 3 },
+      { id: 2, name: 4 },
+    ],
+    location: [
+      { id: 1, line: [{ functionId: 1 }] },
+      { id: 2, line: [{ functionId: 2 }] },
+    ],
+    sample: [
+      { locationId: [2, 1], value: [100], label: [{ key: 5, str: 6 }] },
+      { locationId: [2, 1], value: [300], label: [{ key: 5, str: 7 }] },
+    ],
+  });
+  const at = now - 900;
+  const res = await ingest(
+    server.url,
+    { name: 'split', format: 'pprof', from: String(at), until: String(at + 10) },
+    Buffer.from(bytes),
+  );
+  expect(res.status).toBe(200);
+  await server.store.writer.drain();
+  const range = `from=${at - 30}&until=${at + 30}`;
+  expect(
+    (await getJson<Answer>(server.url, `/api/v1/top?query=split&type=inuse_space&${range}`)).json.total,
+  ).toBe(400);
+  const timeline = (
+    await getJson<{ points: [number, number][] }>(
+      server.url,
+      `/api/v1/timeline?query=split&type=inuse_space&${range}&step=60`,
+    )
+  ).json;
+  expect(timeline.points.filter((p) => p[1] > 0).map((p) => p[1])).toEqual([400]);
 });
