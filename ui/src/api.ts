@@ -7,30 +7,13 @@ import type {
   DiffPayload,
   Regression,
   TimelinePayload,
-  Budget,
   BudgetsPayload,
-  Verdict,
-  BudgetVerdict,
   BudgetEvaluation,
   BudgetSide,
   BudgetSeries,
 } from '../../server/api/wire';
 
-export type {
-  ProfileType,
-  TopPayload,
-  FlamePayload,
-  DiffPayload,
-  Regression,
-  TimelinePayload,
-  Budget,
-  BudgetsPayload,
-  Verdict,
-  BudgetVerdict,
-  BudgetEvaluation,
-  BudgetSide,
-  BudgetSeries,
-};
+export type * from '../../server/api/wire';
 
 /** An error answer from the server, with its status and message. */
 export class ApiError extends Error {
