@@ -60,11 +60,13 @@ export async function compareSelections(
         { ...candidate, unit },
       ]
     : [baseline, candidate];
-  const [b, c] = await Promise.all([
+  const [b, c, kinds] = await Promise.all([
     store.stats.sideStats(bSel, { warmupMs }),
     store.stats.sideStats(cSel, { warmupMs }),
+    Promise.all([store.queries.kindOf(bSel), store.queries.kindOf(cSel)]),
   ]);
-  let detection = detect(b, c, { kind: profileKind(candidate.type), ...definedOnly(options) });
+  const kind = kinds.includes('gauge') ? 'gauge' : 'cost';
+  let detection = detect(b, c, { kind, ...definedOnly(options) });
   if (detection.regressions.length + detection.improvements.length + detection.inconclusive.length > 0) {
     detection = attributeToCallees(detection, await store.queries.stacks(cSel));
   }

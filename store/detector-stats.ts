@@ -6,7 +6,8 @@
  * scoping as everywhere in store/: every statement filters on it.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { profileKind, type ProcessStats, type SideStats } from '../profile/regression';
+import type { ProcessStats, SideStats } from '../profile/regression';
+import { selectionKind } from './kind';
 import type { Matcher } from '../profile/selector';
 import { queryRows } from './rows-query';
 import { type QueryParams, type Selection, selectionWhere } from './selection';
@@ -156,7 +157,7 @@ export class DetectorStatsStore {
       sideTotal += r.t1;
     }
     if (stats.processes.length === 0) return stats;
-    if (profileKind(sel.type) === 'gauge') {
+    if ((await selectionKind(this.client, this.db, sel)) === 'gauge') {
       // One sample's weight in a sampled heap snapshot (SideStats.quantum): the smallest positive value a stack holds.
       const [q] = await this.rows<{ quantum: number | null }>(
         `SELECT toFloat64(min(arrayMin(arrayFilter(v -> v > 0, values)))) AS quantum FROM ${this.db}.profiles WHERE ${where} AND arrayExists(v -> v > 0, values)`,

@@ -1,7 +1,8 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { StackValue } from '../profile/tree';
 import type { ValueType } from '../profile/model';
-import { profileKind } from '../profile/regression';
+import type { ProfileKind } from '../profile/regression';
+import { selectionKind } from './kind';
 import { rolledHours, rolledHoursQuery, SERIES_KEY, stackSumsQuery, wholeHours } from './rollups';
 import { queryRows } from './rows-query';
 import { type QueryParams, type Selection, selectionWhere } from './selection';
@@ -103,9 +104,14 @@ export class ProfileQueries {
     }));
   }
 
+  /** Whether the selection holds a gauge (by its type's name, or as its pushers declared it; store/kind.ts). */
+  kindOf(sel: Selection): Promise<ProfileKind> {
+    return selectionKind(this.client, this.db, sel);
+  }
+
   /** For a gauge, how many snapshots each series (a process, or a label set) holds on average in the selection; 1 for a cost. */
   private async snapshotsPerSeries(sel: Selection): Promise<number> {
-    if (profileKind(sel.type) !== 'gauge') return 1;
+    if ((await this.kindOf(sel)) !== 'gauge') return 1;
     const params: QueryParams = {};
     const [r] = await this.rows<{ profiles: string; series: string }>(
       `SELECT uniqExact(profile_id) AS profiles, uniqExact(${GAUGE_SERIES}) AS series FROM ${this.db}.profiles WHERE ${selectionWhere(sel, params)}`,
@@ -205,7 +211,7 @@ export class ProfileQueries {
     const params: QueryParams = { stepMs: stepSeconds * 1000 };
     const where = selectionWhere(sel, params);
     const value =
-      profileKind(sel.type) === 'gauge'
+      (await this.kindOf(sel)) === 'gauge'
         ? // As in snapshotsPerSeries: never more than the sum (a push split by sample labels is one snapshot).
           `sum(total) / greatest(1, uniqExact(profile_id) / uniqExact(${GAUGE_SERIES}))`
         : 'sum(total)';

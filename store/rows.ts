@@ -13,6 +13,8 @@ export interface ProfileWrite {
   work: number;
   /** The process (instance) that wrote the profile; '': unknown. */
   process: string;
+  /** Types the pusher declared averaged (gauges, whatever their name): stored with aggregation `average`. */
+  averaged?: ReadonlySet<string>;
   profile: SplitProfile;
 }
 
@@ -49,7 +51,8 @@ export function prepareWrite(w: ProfileWrite, known?: KnownStacks): PreparedWrit
   const common = `"tenant":${tenant},"service":${JSON.stringify(w.service)},"time":${Math.round(w.time)},"duration_ms":${Math.min(Math.max(0, Math.round(w.durationMs)), 0xffffffff)},"profile_id":"${profileId}","work":${w.work},"process":${JSON.stringify(w.process)}`;
   let profiles = '';
   for (const s of w.profile.series) {
-    profiles += `{${common},"type":${JSON.stringify(s.type.type)},"unit":${JSON.stringify(s.type.unit)},"labels":${JSON.stringify(s.labels)},"stack_ids":${idList(s.stackIds)},"values":${JSON.stringify(s.values)},"total":${s.total}}\n`;
+    const aggregation = w.averaged?.has(s.type.type) ? ',"aggregation":"average"' : '';
+    profiles += `{${common},"type":${JSON.stringify(s.type.type)},"unit":${JSON.stringify(s.type.unit)},"labels":${JSON.stringify(s.labels)},"stack_ids":${idList(s.stackIds)},"values":${JSON.stringify(s.values)},"total":${s.total}${aggregation}}\n`;
   }
   return { tenant: w.tenant, stacks, stackIds, profiles };
 }

@@ -203,6 +203,14 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE ${db}.profiles ADD COLUMN IF NOT EXISTS process String DEFAULT ''`,
     ],
   },
+  {
+    version: 9,
+    description:
+      "per profile, `average` when its pusher declared the type a gauge (Pyroscope's aggregationType=average, or sample_type_config); '' for a type judged by its name",
+    statements: (db) => [
+      `ALTER TABLE ${db}.profiles ADD COLUMN IF NOT EXISTS aggregation LowCardinality(String) DEFAULT ''`,
+    ],
+  },
 ];
 
 export interface MigrateOptions {

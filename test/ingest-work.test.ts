@@ -273,10 +273,16 @@ describe('migration 8', () => {
         total: 3,
       };
       await client.insert({ table: `${db}.profiles`, values: [old], format: 'JSONEachRow' });
-      expect(await migrate(client, db, 30)).toEqual([8]);
+      expect(await migrate(client, db, 30)).toEqual([8, 9]);
       // Each statement is idempotent: run again after a crash before its record, it changes nothing.
-      for (const statement of MIGRATIONS.find((m) => m.version === 8)!.statements(db, 30))
-        await client.command({ query: statement });
+      for (const m of MIGRATIONS.filter((m) => m.version >= 8))
+        for (const statement of m.statements(db, 30)) await client.command({ query: statement });
+      // Migration 9: old rows are judged by their type's name (aggregation '').
+      const agg = await client.query({
+        query: `SELECT aggregation FROM ${db}.profiles`,
+        format: 'JSONEachRow',
+      });
+      expect(await agg.json()).toEqual([{ aggregation: '' }]);
       await client.insert({
         table: `${db}.profiles`,
         values: [{ ...old, service: 'new', work: 250, process: 'host:1:abc' }],

@@ -131,3 +131,66 @@ test("a gauge's timeline is guarded like its flame graph: one push split by samp
   ).json;
   expect(timeline.points.filter((p) => p[1] > 0).map((p) => p[1])).toEqual([400]);
 });
+
+test('a type its pushers declare averaged is a gauge whatever its name: aggregationType=average and sample_type_config', async () => {
+  // Pyroscope's aggregationType=average on a type named for what it counts: two processes' goroutines, 6 snapshots each.
+  for (let i = 0; i < 6; i++) {
+    for (const [pod, n] of [
+      ['a', 10],
+      ['b', 30],
+    ] as const)
+      await push(`gr.goroutines{pod=${pod}}`, `main;serve ${n}\n`, now - 600 + i * 10, {
+        units: 'goroutines',
+        aggregationType: 'average',
+      });
+  }
+  // The same name summed (no declaration) in another service: a cost, added up over time.
+  for (let i = 0; i < 6; i++)
+    await push('sum.goroutines{pod=a}', 'main;serve 10\n', now - 600 + i * 10, { units: 'goroutines' });
+  // A pprof whose sample_type_config calls its type averaged, as Pyroscope's SDKs send it.
+  const pprof = encodeProfileMessage({
+    sampleType: [{ type: 1, unit: 2 }],
+    stringTable: ['', 'live', 'count', 'main', 'hold'],
+    function: [
+      { id: 1, name: 3 },
+      { id: 2, name: 4 },
+    ],
+    location: [
+      { id: 1, line: [{ functionId: 1 }] },
+      { id: 2, line: [{ functionId: 2 }] },
+    ],
+    sample: [{ locationId: [2, 1], value: [7] }],
+  });
+  for (let i = 0; i < 3; i++) {
+    const form = new FormData();
+    form.append('profile', new Blob([Buffer.from(pprof)]), 'profile.pprof');
+    form.append('sample_type_config', new Blob([JSON.stringify({ live: { aggregation: 'average' } })]));
+    const at = now - 600 + i * 10;
+    const res = await fetch(
+      `${server.url}/ingest?${new URLSearchParams({ name: 'held{pod=a}', from: String(at), until: String(at + 10) })}`,
+      { method: 'POST', body: form },
+    );
+    expect(res.status).toBe(200);
+  }
+  await server.store.writer.drain();
+  const top = async (query: string, type: string) =>
+    (await getJson<Answer>(server.url, `/api/v1/top?query=${query}&type=${type}&from=now-1h`)).json.total;
+  expect(await top('gr', 'goroutines')).toBe(40); // 10 + 30 held, not 6 × 40
+  expect(await top('sum', 'goroutines')).toBe(60);
+  expect(await top('held', 'live')).toBe(7);
+  const timeline = (
+    await getJson<{ points: [number, number][] }>(
+      server.url,
+      `/api/v1/timeline?query=gr&type=goroutines&from=${now - 600}&until=${now - 540}&step=30`,
+    )
+  ).json;
+  for (const level of timeline.points.filter((p) => p[1] > 0).map((p) => p[1])) expect(level).toBe(40);
+  // The detector compares it as levels.
+  const compare = (
+    await getJson<{ kind: string }>(
+      server.url,
+      `/api/v1/compare?type=goroutines&leftQuery=gr&rightQuery=gr&leftFrom=${now - 600}&leftUntil=${now - 570}&rightFrom=${now - 570}&rightUntil=${now - 540}`,
+    )
+  ).json;
+  expect(compare.kind).toBe('gauge');
+});

@@ -103,7 +103,15 @@ export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promis
     format === 'pprof'
       ? decodePprof(bytes, { ...DEFAULT_PPROF_LIMITS, samples: limits.maxSamples })
       : parseFolded(new TextDecoder().decode(bytes), type!, format === 'lines');
-  if (sampleTypeConfig) profile = applySampleTypeConfig(profile, sampleTypeConfig);
+  // Gauges by declaration (Pyroscope's aggregationType=average, or its per-type sample_type_config): stored as
+  // such, so queries and the detector average their snapshots as they do for in-use types by name.
+  const averaged = new Set<string>();
+  if (sampleTypeConfig) {
+    const configured = applySampleTypeConfig(profile, sampleTypeConfig);
+    profile = configured.profile;
+    for (const t of configured.averaged) averaged.add(t);
+  }
+  if (params.aggregationType === 'average') for (const t of profile.sampleTypes) averaged.add(t.type);
   // Pyroscope's sampleRate: folded CPU samples are stored as CPU time, like pprof CPU profiles.
   if (type?.type === 'cpu' && type.unit === 'samples' && params.sampleRate !== undefined)
     profile = samplesAsCpuTime(profile, params.sampleRate);
@@ -130,6 +138,7 @@ export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promis
         durationMs: until - time,
         work: params.work,
         process: params.process,
+        averaged,
         profile: split,
       },
       known,

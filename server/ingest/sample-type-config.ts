@@ -4,16 +4,22 @@ import type { Profile } from '../../profile/model';
 interface SampleTypeEntry {
   units?: string;
   'display-name'?: string;
+  /** `average`: the type is a gauge (a level snapshot after snapshot, e.g. in-use memory), not a cost to add up. */
+  aggregation?: string;
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$/;
 
 /**
  * Applies the `sample_type_config` part Pyroscope SDKs send beside a pprof:
- * a JSON object from sample type to `{ units, display-name }`, renaming types
- * and units as the SDK asks. Malformed JSON is a 400.
+ * a JSON object from sample type to `{ units, display-name, aggregation }`,
+ * renaming types and units as the SDK asks, and naming the types it says are
+ * averaged (gauges). Malformed JSON is a 400.
  */
-export function applySampleTypeConfig(profile: Profile, json: Uint8Array): Profile {
+export function applySampleTypeConfig(
+  profile: Profile,
+  json: Uint8Array,
+): { profile: Profile; averaged: string[] } {
   let config: unknown;
   try {
     config = JSON.parse(new TextDecoder().decode(json));
@@ -27,6 +33,7 @@ export function applySampleTypeConfig(profile: Profile, json: Uint8Array): Profi
     );
   }
   const entries = config as Record<string, SampleTypeEntry | undefined>;
+  const averaged: string[] = [];
   const sampleTypes = profile.sampleTypes.map((t) => {
     const entry = Object.prototype.hasOwnProperty.call(entries, t.type) ? entries[t.type] : undefined;
     if (!entry || typeof entry !== 'object') return t;
@@ -35,7 +42,8 @@ export function applySampleTypeConfig(profile: Profile, json: Uint8Array): Profi
         ? entry['display-name']
         : t.type;
     const unit = typeof entry.units === 'string' && NAME.test(entry.units) ? entry.units : t.unit;
+    if (entry.aggregation === 'average') averaged.push(type);
     return { type, unit };
   });
-  return { ...profile, sampleTypes };
+  return { profile: { ...profile, sampleTypes }, averaged };
 }
