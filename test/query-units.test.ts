@@ -95,22 +95,10 @@ test('a gauge is the level held: snapshots of a series averaged, series summed',
 
 test("a gauge's timeline is guarded like its flame graph: one push split by sample labels is one snapshot, not two", async () => {
   // One in-use heap push whose samples carry two values of a label: two label sets, one snapshot, 400 bytes held.
-  const bytes = encodeProfileMessage({
-    sampleType: [{ type: 1, unit: 2 }],
-    stringTable: ['', 'inuse_space', 'bytes', 'main', 'fill', 'kind', 'a', 'b'],
-    function: [
-      { id: 1, name: 3 },
-      { id: 2, name: 4 },
-    ],
-    location: [
-      { id: 1, line: [{ functionId: 1 }] },
-      { id: 2, line: [{ functionId: 2 }] },
-    ],
-    sample: [
-      { locationId: [2, 1], value: [100], label: [{ key: 5, str: 6 }] },
-      { locationId: [2, 1], value: [300], label: [{ key: 5, str: 7 }] },
-    ],
-  });
+  const bytes = mainCalls('inuse_space', 'bytes', 'fill', [
+    [100, 'a'],
+    [300, 'b'],
+  ]);
   const at = now - 900;
   const res = await ingest(
     server.url,
@@ -148,19 +136,7 @@ test('a type its pushers declare averaged is a gauge whatever its name: aggregat
   for (let i = 0; i < 6; i++)
     await push('sum.goroutines{pod=a}', 'main;serve 10\n', now - 600 + i * 10, { units: 'goroutines' });
   // A pprof whose sample_type_config calls its type averaged, as Pyroscope's SDKs send it.
-  const pprof = encodeProfileMessage({
-    sampleType: [{ type: 1, unit: 2 }],
-    stringTable: ['', 'live', 'count', 'main', 'hold'],
-    function: [
-      { id: 1, name: 3 },
-      { id: 2, name: 4 },
-    ],
-    location: [
-      { id: 1, line: [{ functionId: 1 }] },
-      { id: 2, line: [{ functionId: 2 }] },
-    ],
-    sample: [{ locationId: [2, 1], value: [7] }],
-  });
+  const pprof = mainCalls('live', 'count', 'hold', [[7]]);
   for (let i = 0; i < 3; i++) {
     const form = new FormData();
     form.append('profile', new Blob([Buffer.from(pprof)]), 'profile.pprof');
@@ -194,3 +170,27 @@ test('a type its pushers declare averaged is a gauge whatever its name: aggregat
   ).json;
   expect(compare.kind).toBe('gauge');
 });
+
+/** A pprof of `type`/`unit` whose samples are `main;<leaf>`, each with its value and, if given, a label kind=<value>. */
+function mainCalls(type: string, unit: string, leaf: string, samples: [number, string?][]): Uint8Array {
+  const strings = ['', type, unit, 'main', leaf, 'kind'];
+  const str = (x: string) => (strings.includes(x) ? strings.indexOf(x) : strings.push(x) - 1);
+  const sample = samples.map(([value, kind]) => ({
+    locationId: [2, 1],
+    value: [value],
+    ...(kind === undefined ? {} : { label: [{ key: 5, str: str(kind) }] }),
+  }));
+  return encodeProfileMessage({
+    sampleType: [{ type: 1, unit: 2 }],
+    stringTable: strings,
+    function: [
+      { id: 1, name: 3 },
+      { id: 2, name: 4 },
+    ],
+    location: [
+      { id: 1, line: [{ functionId: 1 }] },
+      { id: 2, line: [{ functionId: 2 }] },
+    ],
+    sample,
+  });
+}
