@@ -170,7 +170,7 @@ export function loadConfig(env: Env): Config {
     const problems = result.error.issues.map((issue) => {
       const name = String(issue.path[0]);
       if (issue.code === 'custom' && (issue.params as { sentence?: boolean } | undefined)?.sentence)
-        return issue.message;
+        return issue.message.startsWith(name) ? issue.message : `${name}: ${issue.message}`;
       const shown = SECRETS.has(name)
         ? ' (its value is not shown: it may hold a secret)'
         : `, not ${JSON.stringify(present[name])}`;
