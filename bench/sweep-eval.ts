@@ -13,7 +13,9 @@
  * change between the days (A/A). Each service-day simulates two days of the
  * same pods' profiles and slides the hour over the second.
  *
- *   npx tsc -p tsconfig.build.json && nice node dist/bench/sweep-eval.js [--days 6] [--pods 5] [--seed 1] [--work on|off]
+ *   npx tsc -p tsconfig.build.json && nice node dist/bench/sweep-eval.js [--days 6] [--pods 5] [--seed 1] [--work on|off] [--only-days 26,206]
+ *
+ * `--only-days` reruns some service-days of a longer run (1-based, as printed; the same seed gives the same days).
  *
  * Prints a table and writes bench/out/sweep-eval.json.
  */
@@ -27,6 +29,10 @@ const days = arg('days', 6);
 const pods = arg('pods', 5);
 const seed = arg('seed', 1);
 const withWork = argText('work', 'on') !== 'off';
+const onlyDays = argText('only-days', '')
+  .split(',')
+  .filter(Boolean)
+  .map((x) => Number(x) - 1);
 const INTERVAL = 10;
 const WINDOW = 3600;
 const SWEEP = 300;
@@ -63,7 +69,7 @@ interface Day {
 
 const results: Day[] = [];
 const started = performance.now();
-for (let d = 0; d < days; d++) {
+for (const d of onlyDays.length ? onlyDays : Array.from({ length: days }, (_, i) => i)) {
   const service = makeFleetService({ seed: 7000 + 31 * seed + d, functions: 150, nodes: 750 });
   // Two spans of 25 hours, the second starting a day after the first: the baseline's hour is the candidate's a day earlier.
   const fleet = simulateFleet(
@@ -113,11 +119,11 @@ for (let d = 0; d < days; d++) {
 
 const sum = (k: 'looks' | 'flaggedLooks' | 'suspected' | 'opened') => results.reduce((a, r) => a + r[k], 0);
 const lines = [
-  `# Continuous sweeps, A/A: ${days} service-days, ${pods} pods a side, work counts ${withWork ? 'on' : 'off'}, seed ${seed}`,
+  `# Continuous sweeps, A/A: ${results.length} service-days${onlyDays.length ? ` (${onlyDays.map((d) => d + 1).join(', ')})` : ''}, ${pods} pods a side, work counts ${withWork ? 'on' : 'off'}, seed ${seed}`,
   '',
   '| service-days | looks | looks flagging anything | suspicions | regressions opened | opened per service-day |',
   '| --- | --- | --- | --- | --- | --- |',
-  `| ${days} | ${sum('looks')} | ${sum('flaggedLooks')} (${((100 * sum('flaggedLooks')) / sum('looks')).toFixed(2)} %) | ${sum('suspected')} | ${sum('opened')} | ${(sum('opened') / days).toFixed(3)} |`,
+  `| ${results.length} | ${sum('looks')} | ${sum('flaggedLooks')} (${((100 * sum('flaggedLooks')) / sum('looks')).toFixed(2)} %) | ${sum('suspected')} | ${sum('opened')} | ${(sum('opened') / results.length).toFixed(3)} |`,
   '',
   `${((performance.now() - started) / 1000).toFixed(0)} s`,
 ];
