@@ -18,9 +18,11 @@ export async function selectionKind(
 ): Promise<ProfileKind> {
   if (profileKind(sel.type) === 'gauge') return 'gauge';
   const params: QueryParams = {};
+  // The kind is the type's, not a label subset's: without the label matchers this reads the sort key and one
+  // LowCardinality column, never the labels map, on every flame graph and timeline of a cost type.
   const [r] = await queryRows<{ n: string }>(
     client,
-    `SELECT count() AS n FROM (SELECT 1 FROM ${db}.profiles WHERE ${selectionWhere(sel, params)} AND aggregation = 'average' LIMIT 1)`,
+    `SELECT count() AS n FROM (SELECT 1 FROM ${db}.profiles WHERE ${selectionWhere({ ...sel, matchers: [] }, params)} AND aggregation = 'average' LIMIT 1)`,
     params,
   );
   return Number(r?.n ?? 0) > 0 ? 'gauge' : 'cost';
