@@ -302,6 +302,8 @@ test('two recorded builds, three runs each, main and a PR with a slower matchOrd
     /🔴 \*\*Regression\*\*: (?:the whole program costs \+\d+\.\d %; )?1 function slower, worst (matchOrders|handle) \+\d+\.\d\d pp \(\+\d+\.\d %\)\./.exec(
       body,
     );
+  // Flaky under load once in five CI runs: keep what the comment said when it does not match.
+  if (!verdict) console.log(`the comment did not name one slower function:\n${body}`);
   expect(verdict).not.toBeNull();
   const named = verdict![1];
   expect(body).toMatch(
