@@ -88,5 +88,5 @@ export function describeBreach(r: BudgetResult): string {
   const what = r.budget.function
     ? `${r.budget.function.regex ? `/${r.budget.function.name}/` : r.budget.function.name} ${r.budget.function.measure} `
     : '';
-  return `${what}${formatBudgetValue(r.budget, r.value)} over ${r.budget.maxText} (${(r.confidence * 100).toFixed(1)} % sure)`;
+  return `${what}${formatBudgetValue(r.budget, r.value, r.typeKind)} over ${r.budget.maxText} (${(r.confidence * 100).toFixed(1)} % sure)`;
 }

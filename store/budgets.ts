@@ -23,7 +23,7 @@ import {
   type BudgetResult,
   type FunctionMatcher,
 } from '../profile/budgets';
-import type { Detection } from '../profile/regression';
+import type { Detection, ProfileKind } from '../profile/regression';
 import { parseSelector, type Matcher } from '../profile/selector';
 import { compareSelections } from './compare';
 import { classifyStoreError } from './errors';
@@ -236,7 +236,12 @@ export class BudgetStore {
    * (matched over total for shares, total over instance-seconds for rates,
    * total over requests per request). Growth budgets chart the measured share or rate.
    */
-  async series(sel: Selection, budget: Budget, stepMs: number): Promise<{ t: number; value: number }[]> {
+  async series(
+    sel: Selection,
+    budget: Budget,
+    stepMs: number,
+    kind: ProfileKind,
+  ): Promise<{ t: number; value: number }[]> {
     const params: QueryParams = { stepMs };
     const where = selectionWhere(sel, params);
     const slot = `intDiv(${ms('time')}, {stepMs:Int64}) * {stepMs:Int64}`;
@@ -292,8 +297,15 @@ export class BudgetStore {
         };
         const value =
           budget.kind === 'growth' && !budget.function
-            ? (tot * 1000) / Math.max(1, Number(r.dur))
-            : observedValue({ ...budget, kind: budget.kind === 'growth' ? 'share' : budget.kind }, o, 0);
+            ? kind === 'gauge'
+              ? tot / Math.max(1, Number(r.profiles))
+              : (tot * 1000) / Math.max(1, Number(r.dur))
+            : observedValue(
+                { ...budget, kind: budget.kind === 'growth' ? 'share' : budget.kind },
+                o,
+                0,
+                kind,
+              );
         return { t: Number(r.t), value: value ?? NaN };
       })
       .filter((p) => Number.isFinite(p.value));
@@ -351,7 +363,10 @@ export async function evaluateBudgets(
       const first = group[0];
       // One unit: the one most of the candidate's profiles are in (values of different units are never summed). A
       // limit in cores or bytes needs data it can be derived from (CPU pushed in samples with no rate cannot).
-      const [unit] = await store.queries.unitsOf(budgetSelection(tenant, first, candidate));
+      const [[unit], typeKind] = await Promise.all([
+        store.queries.unitsOf(budgetSelection(tenant, first, candidate)),
+        store.queries.kindOf(budgetSelection(tenant, first, candidate)),
+      ]);
       const inUnit = (sel: Selection): Selection => (unit === undefined ? sel : { ...sel, unit });
       // Per selector: the index of its candidate side, and of its baseline side when a growth budget needs one.
       const sides: Selection[] = [];
@@ -402,6 +417,7 @@ export async function evaluateBudgets(
         if (scale === undefined) {
           results.set(b, {
             budget: b,
+            typeKind,
             verdict: 'inconclusive',
             value: NaN,
             ci: [NaN, NaN],
@@ -417,7 +433,7 @@ export async function evaluateBudgets(
         }
         const values = (obs: BudgetObservation[]) =>
           obs
-            .map((o) => observedValue(b, o, i))
+            .map((o) => observedValue(b, o, i, typeKind))
             .filter((v): v is number => v !== undefined)
             .map((v) => v * scale);
         let r: BudgetResult;
@@ -445,7 +461,7 @@ export async function evaluateBudgets(
             warning: `${shown} is in none of the ${cand.length} observations' stacks${b.function.measure === 'self' ? ' as a leaf' : ''}: check the name`,
           };
         }
-        results.set(b, r);
+        results.set(b, { ...r, typeKind });
       }
     }),
   );

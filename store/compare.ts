@@ -60,12 +60,13 @@ export async function compareSelections(
         { ...candidate, unit },
       ]
     : [baseline, candidate];
-  const [b, c, kinds] = await Promise.all([
-    store.stats.sideStats(bSel, { warmupMs }),
-    store.stats.sideStats(cSel, { warmupMs }),
-    Promise.all([store.queries.kindOf(bSel), store.queries.kindOf(cSel)]),
-  ]);
+  // Both sides are read as one kind (a gauge if either is), asked once a side.
+  const kinds = await Promise.all([store.queries.kindOf(bSel), store.queries.kindOf(cSel)]);
   const kind = kinds.includes('gauge') ? 'gauge' : 'cost';
+  const [b, c] = await Promise.all([
+    store.stats.sideStats(bSel, { warmupMs, kind }),
+    store.stats.sideStats(cSel, { warmupMs, kind }),
+  ]);
   let detection = detect(b, c, { kind, ...definedOnly(options) });
   if (detection.regressions.length + detection.improvements.length + detection.inconclusive.length > 0) {
     detection = attributeToCallees(detection, await store.queries.stacks(cSel));

@@ -6,7 +6,7 @@
  * scoping as everywhere in store/: every statement filters on it.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { ProcessStats, SideStats } from '../profile/regression';
+import type { ProcessStats, ProfileKind, SideStats } from '../profile/regression';
 import { selectionKind } from './kind';
 import type { Matcher } from '../profile/selector';
 import { queryRows } from './rows-query';
@@ -68,6 +68,7 @@ export class DetectorStatsStore {
       maxProfiles = MAX_PROFILES_READ,
       minShare = 0.0005,
       warmupMs = 0,
+      kind = undefined as ProfileKind | undefined,
     } = {},
   ): Promise<SideStats> {
     const params: QueryParams = {};
@@ -157,7 +158,7 @@ export class DetectorStatsStore {
       sideTotal += r.t1;
     }
     if (stats.processes.length === 0) return stats;
-    if ((await selectionKind(this.client, this.db, sel)) === 'gauge') {
+    if ((kind ?? (await selectionKind(this.client, this.db, sel))) === 'gauge') {
       // One sample's weight in a sampled heap snapshot (SideStats.quantum): the smallest positive value a stack holds.
       const [q] = await this.rows<{ quantum: number | null }>(
         `SELECT toFloat64(min(arrayMin(arrayFilter(v -> v > 0, values)))) AS quantum FROM ${this.db}.profiles WHERE ${where} AND arrayExists(v -> v > 0, values)`,

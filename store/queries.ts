@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { StackValue } from '../profile/tree';
 import type { ValueType } from '../profile/model';
-import type { ProfileKind } from '../profile/regression';
+import { profileKind, type ProfileKind } from '../profile/regression';
 import { selectionKind } from './kind';
 import { rolledHours, rolledHoursQuery, SERIES_KEY, stackSumsQuery, wholeHours } from './rollups';
 import { queryRows } from './rows-query';
@@ -43,12 +43,20 @@ export class ProfileQueries {
     return rows.map((r) => r.service);
   }
 
-  /** Profile types of a service with their units, by name. */
-  async profileTypes(tenant: string, service: string): Promise<ValueType[]> {
-    return this.rows<ValueType>(
-      `SELECT type, unit FROM ${this.db}.profiles WHERE tenant = {tenant:String} AND service = {service:String} GROUP BY type, unit ORDER BY type, unit`,
+  /**
+   * Profile types of a service with their units, by name, and each type's kind (store/kind.ts): a gauge by its
+   * name or because its pushers declared it averaged, so that every reader words and scales it as a level.
+   */
+  async profileTypes(tenant: string, service: string): Promise<(ValueType & { kind: ProfileKind })[]> {
+    const rows = await this.rows<ValueType & { averaged: number }>(
+      `SELECT type, unit, max(aggregation = 'average') AS averaged FROM ${this.db}.profiles WHERE tenant = {tenant:String} AND service = {service:String} GROUP BY type, unit ORDER BY type, unit`,
       { tenant, service },
     );
+    return rows.map(({ type, unit, averaged }) => ({
+      type,
+      unit,
+      kind: Number(averaged) > 0 || profileKind(type) === 'gauge' ? 'gauge' : 'cost',
+    }));
   }
 
   /** Label names used by a service's profiles in a time range. */

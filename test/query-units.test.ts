@@ -169,6 +169,29 @@ test('a type its pushers declare averaged is a gauge whatever its name: aggregat
     )
   ).json;
   expect(compare.kind).toBe('gauge');
+  // Every reader knows it: the type list says gauge, and a rate budget is a level per instance, not per second.
+  const types = async (service: string) =>
+    (await getJson<{ type: string; kind: string }[]>(server.url, `/api/v1/profile-types?service=${service}`))
+      .json;
+  expect(await types('gr')).toEqual([{ type: 'goroutines', unit: 'goroutines', kind: 'gauge' }]);
+  expect(await types('sum')).toEqual([{ type: 'goroutines', unit: 'goroutines', kind: 'cost' }]);
+  const budget = async (service: string) => {
+    const res = await fetch(`${server.url}/api/v1/budgets/evaluate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        candidate: { query: service, from: now - 600, until: now - 530 },
+        budgets: { budgets: [{ name: 'held', service, type: 'goroutines', rate: 100 }] },
+      }),
+    });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { budgets: { value: number; valueText: string; typeKind: string }[] })
+      .budgets[0];
+  };
+  // Six snapshots of 10 and six of 30: each observation is its level, so the mean is 20, not 20 × 6 / 60 s.
+  expect(await budget('gr')).toMatchObject({ value: 20, valueText: '20.0', typeKind: 'gauge' });
+  const summed = await budget('sum');
+  expect(summed).toMatchObject({ typeKind: 'cost', valueText: expect.stringMatching(/\/s$/) as unknown });
 });
 
 /** A pprof of `type`/`unit` whose samples are `main;<leaf>`, each with its value and, if given, a label kind=<value>. */

@@ -100,7 +100,7 @@ export function breachOf(
       owner: b.owner,
       limit: b.max,
       limitText: b.maxText,
-      valueText: formatBudgetValue(b, r.value),
+      valueText: formatBudgetValue(b, r.value, r.typeKind),
     },
     baseline: {
       query,

@@ -5,7 +5,12 @@
  * Each is idempotent: a detect run records regressions by deterministic id,
  * so running it twice updates, never duplicates.
  */
-import { DEFAULT_DETECT_OPTIONS, type Detection, type Finding } from '../../profile/regression';
+import {
+  DEFAULT_DETECT_OPTIONS,
+  type Detection,
+  type Finding,
+  type ProfileKind,
+} from '../../profile/regression';
 import {
   compareView,
   detectJob,
@@ -120,7 +125,11 @@ export async function runDetect(
     for (const target of deps.webhooks) {
       await deps.queue.enqueue(
         JOBS.webhook,
-        { url: target.url, format: target.format, body: webhookBody(target.format, r, deps.publicUrl) },
+        {
+          url: target.url,
+          format: target.format,
+          body: webhookBody(target.format, r, deps.publicUrl, detection.kind),
+        },
         {
           jobId: `webhook-${regressionId([target.url])}-${r.id}-${r.runs}`,
         },
@@ -163,10 +172,18 @@ function toRegression(
   };
 }
 
-/** A regression as a webhook body: generic JSON, or Slack's `text` + blocks. */
-export function webhookBody(format: 'json' | 'slack', r: Regression, publicUrl: string): unknown {
+/**
+ * A regression as a webhook body: generic JSON, or Slack's `text` + blocks. `typeKind` is the detection's (a type
+ * its pushers declared averaged is a gauge whatever its name): a gauge reads "more memory held", not "slower".
+ */
+export function webhookBody(
+  format: 'json' | 'slack',
+  r: Regression,
+  publicUrl: string,
+  typeKind: ProfileKind = profileKind(r.type),
+): unknown {
   const link = r.kind === 'budget' ? exploreLink(publicUrl, r) : compareLink(publicUrl, r);
-  const gauge = profileKind(r.type) === 'gauge';
+  const gauge = typeKind === 'gauge';
   const what = r.budget
     ? `budget ${r.budget.name}${r.function ? ` (${r.function} ${r.measure})` : ''}`
     : r.measure === 'rate'

@@ -8,7 +8,8 @@
  * A budget limits one of:
  * - `share`: a function's (or a `/regex/`'s) self or total share of the profile total;
  * - `rate`: the total per instance-second (CPU: `0.5 cores`; allocations: `40 MB/s`),
- *   or for in-use types (`inuse_space`) the mean in-use value per instance (`200 MB`);
+ *   or for gauges (in-use types such as `inuse_space`, or a type pushed as averaged) the
+ *   mean level per instance (`200 MB`);
  * - `perRequest`: the total per unit of a counter pushed as its own profile type
  *   (`requests`), e.g. `40 us` of CPU per request;
  * - `growth`: the relative change against a baseline of a function's cost as the

@@ -3,16 +3,9 @@
  * growth) in, a verdict with its confidence out. The store computes the
  * observations (store/budgets.ts).
  */
-import type { Detection, Finding } from '../regression';
+import { profileKind, type Detection, type Finding, type ProfileKind } from '../regression';
 import { studentTQuantileUpper, studentTUpper, welch } from '../stats';
-import {
-  CONFIDENCE,
-  isGaugeType,
-  MIN_OBSERVATIONS,
-  type Budget,
-  type BudgetResult,
-  type Verdict,
-} from './model';
+import { CONFIDENCE, MIN_OBSERVATIONS, type Budget, type BudgetResult, type Verdict } from './model';
 
 /** One observation of the candidate (or baseline): an instance over a time bucket. */
 export interface BudgetObservation {
@@ -25,12 +18,20 @@ export interface BudgetObservation {
   requests?: number;
 }
 
-/** The per-observation value a budget limits, or undefined when the observation says nothing of it. */
-export function observedValue(b: Budget, o: BudgetObservation, matcherIndex: number): number | undefined {
+/**
+ * The per-observation value a budget limits, or undefined when the observation says nothing of it. A gauge's
+ * value is its mean level over the observation's snapshots; a cost's, its amount per second.
+ */
+export function observedValue(
+  b: Budget,
+  o: BudgetObservation,
+  matcherIndex: number,
+  kind: ProfileKind = profileKind(b.type),
+): number | undefined {
   if (o.total <= 0) return undefined;
   if (b.function && (b.kind === 'share' || b.kind === 'growth')) return o.matched[matcherIndex] / o.total;
   if (b.kind === 'perRequest') return o.requests && o.requests > 0 ? o.total / o.requests : undefined;
-  if (isGaugeType(b.type)) return o.total / Math.max(1, o.profiles);
+  if (kind === 'gauge') return o.total / Math.max(1, o.profiles);
   return (o.total * 1000) / Math.max(1, o.durationMs);
 }
 

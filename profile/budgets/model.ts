@@ -2,6 +2,8 @@
  * The budget model: what a budget limits and how a verdict reads, the units
  * its limits are written in and how they scale to the stored unit. Pure.
  */
+import { profileKind, type ProfileKind } from '../regression';
+
 export type Severity = 'warn' | 'block';
 export type BudgetKind = 'share' | 'rate' | 'perRequest' | 'growth';
 
@@ -52,6 +54,11 @@ export interface BudgetResult {
   reason: string;
   /** Something the owner should know that does not change the verdict: a function that appears nowhere (a typo?). */
   warning?: string;
+  /**
+   * The kind of the data judged (store/kind.ts): a gauge (in-use memory, or a type its pushers declared averaged)
+   * is judged as a level per instance, a cost per instance-second. Unset: by the type's name.
+   */
+  typeKind?: ProfileKind;
 }
 
 export const MIN_OBSERVATIONS = 5;
@@ -138,17 +145,15 @@ export function isTimeType(type: string): boolean {
   return /^(cpu|wall|process_cpu|itimer|block|mutex|contentions|delay)/.test(type);
 }
 
-/** In-use types are gauges: their total is a level, not an amount per second. */
-export function isGaugeType(type: string): boolean {
-  return /^inuse/.test(type);
-}
-
-/** A limit or value in words, in the budget's terms: `35.0 %`, `0.52 cores`, `41.2 us`, `+6.1 %`. */
-export function formatBudgetValue(b: Budget, x: number): string {
+/**
+ * A limit or value in words, in the budget's terms: `35.0 %`, `0.52 cores`, `41.2 us`, `+6.1 %`. A gauge's
+ * rate is a level (`200 MB`), not per second: its kind is the data's (BudgetResult.typeKind), by name when unknown.
+ */
+export function formatBudgetValue(b: Budget, x: number, kind: ProfileKind = profileKind(b.type)): string {
   if (!Number.isFinite(x)) return '–';
   if (b.kind === 'share') return `${(x * 100).toFixed(2)} %`;
   if (b.kind === 'growth') return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
-  const perSecond = b.kind === 'rate' && !isGaugeType(b.type);
+  const perSecond = b.kind === 'rate' && kind !== 'gauge';
   if (isTimeType(b.type)) {
     if (perSecond) return `${(x / 1e9).toPrecision(3)} cores`;
     const [u, d] = x >= 1e9 ? ['s', 1e9] : x >= 1e6 ? ['ms', 1e6] : x >= 1e3 ? ['us', 1e3] : ['ns', 1];

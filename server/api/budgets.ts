@@ -22,6 +22,7 @@ import {
 } from '../../profile/budgets';
 import { gateVerdict } from '../../profile/gate';
 import { InputError } from '../../profile/errors';
+import { profileKind } from '../../profile/regression';
 import { parseSelector, type Matcher } from '../../profile/selector';
 import { parseTimeRange } from '../../profile/time-range';
 import {
@@ -79,7 +80,7 @@ export function resultJson(r: BudgetResult): BudgetVerdict {
     verdict: r.verdict,
     value: f(r.value),
     limit: b.max,
-    valueText: formatBudgetValue(b, r.value),
+    valueText: formatBudgetValue(b, r.value, r.typeKind),
     limitText: b.maxText,
     ci: r.ci.map(f),
     confidence: f(r.confidence),
@@ -88,6 +89,7 @@ export function resultJson(r: BudgetResult): BudgetVerdict {
     ...(r.needed !== undefined ? { needed: r.needed } : {}),
     reason: r.reason,
     ...(r.warning ? { warning: r.warning } : {}),
+    typeKind: r.typeKind ?? profileKind(b.type),
   };
 }
 
@@ -199,13 +201,12 @@ export function budgetsRouter({ store, tenantOf }: BudgetDeps): Router {
       const points = intParam(req, 'points', 96, 2, 1000);
       const stepMs = Math.max(10_000, Math.ceil((range.until - range.from) / points / 10_000) * 10_000);
       const extra = param(req, 'query') ? parseSelector(param(req, 'query')!).matchers : [];
-      const series = await store.budgets.series(
-        budgetSelection(tenant, budget, { matchers: extra, ...range }),
-        budget,
-        stepMs,
-      );
+      const sel = budgetSelection(tenant, budget, { matchers: extra, ...range });
+      const typeKind = await store.queries.kindOf(sel);
+      const series = await store.budgets.series(sel, budget, stepMs, typeKind);
       res.json({
         budget: budgetJson(budget),
+        typeKind,
         stepMs,
         from: range.from,
         until: range.until,

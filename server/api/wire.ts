@@ -10,6 +10,8 @@
 export interface ProfileType {
   type: string;
   unit: string;
+  /** A cost (CPU, allocations: summed, per second) or a gauge (in-use memory, or pushed as averaged: a level per process). */
+  kind: 'cost' | 'gauge';
 }
 /** Every query answers in one unit: the most common one in the range; the others it held are listed. */
 interface OneUnit {
@@ -119,6 +121,8 @@ export interface BudgetVerdict {
   measure?: 'self' | 'total';
   /** Said beside a verdict that stands (e.g. a unit that could not be checked). */
   warning?: string;
+  /** The profile type's kind in the data judged: a gauge's value is a level per instance, not per second. */
+  typeKind: 'cost' | 'gauge';
 }
 export interface BudgetEvaluation {
   verdict: Verdict;
@@ -132,6 +136,8 @@ export interface BudgetSide {
 export interface BudgetSeries {
   /** The budget, its function as written (a name or `/regex/`). */
   budget: Omit<Budget, 'function'> & { function?: string; measure?: 'self' | 'total' };
+  /** As BudgetVerdict.typeKind. */
+  typeKind: 'cost' | 'gauge';
   stepMs: number;
   from: number;
   until: number;

@@ -28,7 +28,8 @@ const PARALLEL = 4;
 /** Types whose values are time (the server's reading of `cores`, `us`). */
 const isTimeType = (type: string) =>
   /^(cpu|wall|process_cpu|itimer|block|mutex|contentions|delay)/.test(type);
-const isGaugeType = (type: string) => /^inuse/.test(type);
+/** A gauge by name when the data's kind is not known (the server's profileKind). */
+const gaugeByName = (type: string) => /^inuse(_|$)/.test(type);
 const TIME_UNITS = new Set(['nanoseconds', 'microseconds', 'milliseconds', 'seconds']);
 
 const p3 = (x: number) => {
@@ -41,15 +42,16 @@ const p3 = (x: number) => {
  * growth `+6.1 %`, CPU rate `0.52 cores`, per request `41.2 us`, bytes `40 MB/s`.
  * `measured` formats what a growth budget's chart shows (the share or rate, not the growth).
  * `unit` is the profile type's unit when known: sample counts are counts, whatever the type's name.
+ * `kind` is the type's kind in the data (a gauge's rate is a level, not per second); by name when unknown.
  * `axis` drops trailing zeros of percentages (`40 %`, not `40.00 %`).
  */
 export function budgetFormat(
   b: Budget,
-  unit?: string,
+  { unit, kind }: { unit?: string; kind?: ProfileType['kind'] } = {},
   measured = false,
   axis = false,
 ): (x: number) => string {
-  const kind = measured && b.kind === 'growth' ? (b.function ? 'share' : 'rate') : b.kind;
+  const what = measured && b.kind === 'growth' ? (b.function ? 'share' : 'rate') : b.kind;
   const family = unit
     ? TIME_UNITS.has(unit)
       ? 'time'
@@ -61,14 +63,14 @@ export function budgetFormat(
       : /space|bytes/.test(b.type)
         ? 'bytes'
         : 'count';
-  const perSecond = kind === 'rate' && !isGaugeType(b.type);
+  const perSecond = what === 'rate' && (kind ? kind !== 'gauge' : !gaugeByName(b.type));
   return (x) => {
     if (!Number.isFinite(x)) return '–';
-    if (kind === 'share') {
+    if (what === 'share') {
       const text = (x * 100).toFixed(x !== 0 && Math.abs(x) < 0.001 ? 3 : 2);
       return `${axis ? String(Number(text)) : text} %`;
     }
-    if (kind === 'growth') return `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)} %`;
+    if (what === 'growth') return `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)} %`;
     if (family === 'time') {
       if (perSecond) return `${p3(x / 1e9)} cores`;
       const a = Math.abs(x);
@@ -97,8 +99,9 @@ export function searchOf(b: Budget): string {
     : `/^${b.function.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$/`;
 }
 
-/** What a budget limits, in words. */
-export function describeBudget(b: Budget): string {
+/** What a budget limits, in words; `kind` as budgetFormat's. */
+export function describeBudget(b: Budget, kind?: ProfileType['kind']): string {
+  const gauge = kind ? kind === 'gauge' : gaugeByName(b.type);
   const fn = b.function
     ? `${functionText(b)} (${b.function.measure}${b.function.regex ? ', every match' : ''})`
     : '';
@@ -106,13 +109,13 @@ export function describeBudget(b: Budget): string {
     case 'share':
       return `share of ${b.type} in ${fn}`;
     case 'rate':
-      return isGaugeType(b.type) ? `${b.type} in use per instance` : `${b.type} per instance-second`;
+      return gauge ? `${b.type} held per instance` : `${b.type} per instance-second`;
     case 'perRequest':
       return `${b.type} per ${b.counter ?? 'requests'} counted`;
     case 'growth':
       return b.function
         ? `growth of the share of ${b.type} in ${fn}`
-        : `growth of ${b.type} per instance-second`;
+        : `growth of ${b.type} ${gauge ? 'held per instance' : 'per instance-second'}`;
   }
 }
 
@@ -350,7 +353,7 @@ export class BudgetsView {
       el(
         'p',
         { class: 'budget-what' },
-        describeBudget(b),
+        describeBudget(b, this.typeOf(b)?.kind),
         el('span', { class: 'muted' }, ` · limit `),
         el('strong', { class: 'budget-limit' }, b.kind === 'growth' ? `${b.maxText} growth` : b.maxText),
         b.selector ? el('span', { class: 'muted' }, ' · ') : null,
@@ -393,7 +396,7 @@ export class BudgetsView {
     c.element.dataset.verdict = r.verdict;
     badge.className = `badge verdict verdict-${r.verdict}`;
     badge.textContent = r.verdict;
-    const fmt = budgetFormat(b, this.typeOf(b)?.unit);
+    const fmt = budgetFormat(b, { unit: this.typeOf(b)?.unit, kind: r.typeKind });
     const ci =
       r.ci[0] !== null && r.ci[1] !== null && r.ci[0] !== undefined && r.ci[1] !== undefined
         ? `95 % CI ${fmt(r.ci[0])} to ${fmt(r.ci[1])}`
@@ -440,8 +443,8 @@ export class BudgetsView {
     }
     if (signal.aborted) return;
     const growth = b.kind === 'growth';
-    const unit = this.typeOf(b)?.unit;
-    const fmt = budgetFormat(b, unit, true);
+    const t = { unit: this.typeOf(b)?.unit, kind: series.typeKind };
+    const fmt = budgetFormat(b, t, true);
     const note = growth
       ? el(
           'p',
@@ -470,8 +473,8 @@ export class BudgetsView {
       limit: growth ? undefined : b.max,
       limitText: b.maxText,
       format: fmt,
-      axisFormat: budgetFormat(b, unit, true, true),
-      label: `${b.name}: ${describeBudget(b)} over time${growth ? '' : `, limit ${b.maxText}`}`,
+      axisFormat: budgetFormat(b, t, true, true),
+      label: `${b.name}: ${describeBudget(b, series.typeKind)} over time${growth ? '' : `, limit ${b.maxText}`}`,
       onPick: (win) => this.app.update(this.exploreState(b, win), { push: true }),
     });
     this.charts.set(b.name, chart);
