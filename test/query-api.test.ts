@@ -58,11 +58,11 @@ describe('metadata endpoints', () => {
 
   it('lists profile types with units', async () => {
     expect((await getJson(server.url, '/api/v1/profile-types?service=checkout')).json).toEqual([
-      { type: 'cpu', unit: 'samples' },
+      { type: 'cpu', unit: 'samples', kind: 'cost' },
     ]);
     expect((await getJson(server.url, '/api/v1/profile-types?service=gosvc')).json).toEqual([
-      { type: 'cpu', unit: 'nanoseconds' },
-      { type: 'samples', unit: 'count' },
+      { type: 'cpu', unit: 'nanoseconds', kind: 'cost' },
+      { type: 'samples', unit: 'count', kind: 'cost' },
     ]);
   });
 
