@@ -18,6 +18,14 @@ export type Labels = Record<string, string>;
  */
 export interface Sample {
   stack: readonly string[];
+  /**
+   * Where each frame's code lives, parallel to `stack` (pprof's Function.filename, perf's DSO): '' where unknown.
+   * Absent when the importer knows no frame's. A frame is its name and its file: two `emit`s of two files are two
+   * functions.
+   */
+  files?: readonly string[];
+  /** Each frame's line (pprof's Line.line: for an inlined frame, its own), parallel to `stack`: 0 where unknown. */
+  lines?: readonly number[];
   /** The stack's content id (profile/stack-id), when the importer computed it on the way. */
   stackId?: string;
   values: number[];

@@ -27,7 +27,7 @@ message Function { uint64 id = 1; int64 name = 2; int64 system_name = 3; int64 f
 `;
 
 // The fields ingest reads, and only those: protobufjs skips the rest (mappings,
-// line numbers, file names) without building objects for them.
+// columns, system names) without building objects for them.
 const READ_PROTO = `
 syntax = "proto3";
 package perftools.profiles.read;
@@ -40,8 +40,8 @@ message ValueType { int64 type = 1; int64 unit = 2; }
 message Sample { repeated uint64 location_id = 1; repeated int64 value = 2; repeated Label label = 3; }
 message Label { int64 key = 1; int64 str = 2; int64 num = 3; }
 message Location { uint64 id = 1; uint64 address = 3; repeated Line line = 4; }
-message Line { uint64 function_id = 1; }
-message Function { uint64 id = 1; int64 name = 2; }
+message Line { uint64 function_id = 1; int64 line = 2; }
+message Function { uint64 id = 1; int64 name = 2; int64 filename = 4; }
 `;
 
 export const ProfileType = protobuf.parse(PROFILE_PROTO).root.lookupType('perftools.profiles.Profile');

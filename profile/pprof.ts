@@ -9,7 +9,7 @@ import {
   type PbProfile,
   uint64Hex,
 } from './pprof-schema';
-import { frameHash, StackHasher } from './stack-id';
+import { frameHash, sourceFrameHash, StackHasher } from './stack-id';
 
 /** The most of each entry a profile may hold (decoding costs ~150 bytes of heap per entry). */
 export type PprofLimits = EntryCounts;
@@ -56,15 +56,18 @@ class IdTable<V> {
   }
 }
 
-/** A frame name and its hash (profile/stack-id). */
+/** A function: its name, its file ('' unknown) and its name's hash (profile/stack-id). */
 interface Frame {
   name: string;
+  file: string;
   hash: number;
 }
 
-/** A location's frames, root first, and their hashes. */
+/** A location's frames, root first, their files and lines, and their hashes (with file and line). */
 interface LocationFrames {
   frames: string[];
+  files: string[];
+  lines: number[];
   hashes: number[];
 }
 
@@ -83,16 +86,27 @@ class PprofSample implements Sample {
     private readonly table: IdTable<LocationFrames>,
     readonly stackId: string,
     readonly values: number[],
+    /** Whether the profile says where any of its code lives: else `files` and `lines` are absent. */
+    private readonly sourced: boolean,
   ) {}
 
+  private gather<K extends 'frames' | 'files' | 'lines'>(key: K): LocationFrames[K][number][] {
+    const out: LocationFrames[K][number][] = [];
+    for (let i = this.locationIds.length - 1; i >= 0; i--)
+      for (const f of this.table.get(this.locationIds[i])![key]) out.push(f);
+    return out;
+  }
+
   get stack(): readonly string[] {
-    if (this.frames === undefined) {
-      const frames: string[] = [];
-      for (let i = this.locationIds.length - 1; i >= 0; i--)
-        for (const f of this.table.get(this.locationIds[i])!.frames) frames.push(f);
-      this.frames = frames;
-    }
-    return this.frames;
+    return (this.frames ??= this.gather('frames') as string[]);
+  }
+
+  get files(): readonly string[] | undefined {
+    return this.sourced ? (this.gather('files') as string[]) : undefined;
+  }
+
+  get lines(): readonly number[] | undefined {
+    return this.sourced ? (this.gather('lines') as number[]) : undefined;
   }
 }
 
@@ -147,30 +161,44 @@ export function decodePprof(bytes: Uint8Array, limits: PprofLimits = DEFAULT_PPR
 
   // Each function's name and its hash (profile/stack-id), computed once here
   // rather than once per location line or per sample.
+  let sourced = false;
   const functions = byId(msg.function, (f): Frame => {
     const name = str(f.name);
-    return { name, hash: frameHash(name) };
+    const file = str(f.filename);
+    if (file !== '') sourced = true;
+    return { name, file, hash: frameHash(name) };
   });
-  const unknownFunction: Frame = { name: '?', hash: frameHash('?') };
-  // Each location's frames, root first: pprof lists Line[0] innermost.
+  const unknownFunction: Frame = { name: '?', file: '', hash: frameHash('?') };
+  // Each location's frames, root first: pprof lists Line[0] innermost. A frame is its function's name and file
+  // and its line: the same name in two files, or at two lines, is two frames of two stacks.
   const locationFrames = byId(msg.location, (loc): LocationFrames => {
     const lines = loc.line ?? [];
     if (lines.length === 0) {
       const frame = '0x' + uint64Hex(loc.address);
-      return { frames: [frame], hashes: [frameHash(frame)] };
+      return { frames: [frame], files: [''], lines: [0], hashes: [frameHash(frame)] };
     }
-    const frames = new Array<string>(lines.length);
-    const hashes = new Array<number>(lines.length);
-    for (let i = 0; i < lines.length; i++) {
+    const n = lines.length;
+    const out: LocationFrames = {
+      frames: new Array<string>(n),
+      files: new Array<string>(n),
+      lines: new Array<number>(n),
+      hashes: new Array<number>(n),
+    };
+    for (let i = 0; i < n; i++) {
       const fid = int64(lines[i].functionId);
       const fn =
         fid === 0
           ? unknownFunction
           : (functions.get(fid) ?? corrupt(`location ${int64(loc.id)} refers to undefined function ${fid}`));
-      frames[lines.length - 1 - i] = fn.name;
-      hashes[lines.length - 1 - i] = fn.hash;
+      const line = Math.max(0, int64(lines[i].line));
+      if (line !== 0) sourced = true;
+      const j = n - 1 - i;
+      out.frames[j] = fn.name;
+      out.files[j] = fn.file;
+      out.lines[j] = line;
+      out.hashes[j] = sourceFrameHash(fn.hash, fn.file, line);
     }
-    return { frames, hashes };
+    return out;
   });
 
   const nTypes = sampleTypes.length;
@@ -189,7 +217,7 @@ export function decodePprof(bytes: Uint8Array, limits: PprofLimits = DEFAULT_PPR
     const raw = s.value ?? [];
     const values = new Array<number>(nTypes);
     for (let i = 0; i < nTypes; i++) values[i] = int64(raw[i]);
-    const sample = new PprofSample(ids, locationFrames, hasher.id(), values);
+    const sample = new PprofSample(ids, locationFrames, hasher.id(), values, sourced);
     if (s.label && s.label.length > 0) addLabels(sample, s.label, str);
     samples[si] = sample;
   }

@@ -17,7 +17,7 @@ export interface Series {
 /** Series of one profile plus, by id, a sample of every stack they reference (its frames read when needed). */
 export interface SplitProfile {
   series: Series[];
-  stacks: Map<string, Pick<Sample, 'stack'>>;
+  stacks: Map<string, Pick<Sample, 'stack' | 'files' | 'lines'>>;
   samples: number;
 }
 
@@ -38,7 +38,7 @@ function labelKey(labels: Labels | undefined): string {
 export function splitProfile(profile: Profile, pushLabels: Labels): SplitProfile {
   // One map lookup per sample: stacks get a dense index, and each series sums
   // into an array by that index.
-  const stacks = new Map<string, Pick<Sample, 'stack'>>();
+  const stacks = new Map<string, Pick<Sample, 'stack' | 'files' | 'lines'>>();
   const index = new Map<string, number>();
   const ids: string[] = [];
   const groups = new Map<string, { labels: Labels; sums: number[][] }>();
@@ -49,7 +49,7 @@ export function splitProfile(profile: Profile, pushLabels: Labels): SplitProfile
   });
 
   for (const sample of profile.samples) {
-    const id = sample.stackId ?? stackId(sample.stack);
+    const id = sample.stackId ?? stackId(sample.stack, sample.files, sample.lines);
     let i = index.get(id);
     if (i === undefined) {
       i = ids.length;

@@ -6,8 +6,15 @@ export interface SpeedscopeFile {
   name: string;
   exporter: string;
   activeProfileIndex: number;
-  shared: { frames: { name: string }[] };
+  shared: { frames: SpeedscopeFrame[] };
   profiles: SpeedscopeSampledProfile[];
+}
+
+/** A frame: its name, and where its code lives when known (speedscope shows `file:line`). */
+export interface SpeedscopeFrame {
+  name: string;
+  file?: string;
+  line?: number;
 }
 
 export interface SpeedscopeSampledProfile {
@@ -36,21 +43,29 @@ export function speedscopeUnit(unit: string): SpeedscopeUnit {
  * root first) weighted by its value, from 0 to the sum of the values.
  */
 export function encodeSpeedscope(stacks: Iterable<StackValue>, name: string, unit: string): SpeedscopeFile {
-  const frames: { name: string }[] = [];
+  const frames: SpeedscopeFrame[] = [];
   const frameIndex = new Map<string, number>();
   const samples: number[][] = [];
   const weights: number[] = [];
   let total = 0;
-  for (const { stack, value } of stacks) {
+  for (const { stack, value, files, lines } of stacks) {
     if (value === 0) continue;
     const sample = new Array<number>(stack.length);
     for (let i = 0; i < stack.length; i++) {
-      let f = frameIndex.get(stack[i]);
+      // A frame is a function, its name and file: speedscope's sandwich and left-heavy views group by frame, so
+      // one frame per line would split a function into rows. Its line is the first the stacks name (speedscope
+      // shows a frame's line as where the function is).
+      const file = files?.[i] ?? '';
+      const line = lines?.[i] ?? 0;
+      const key = file === '' ? stack[i] : `${stack[i]}\u0000${file}`;
+      let f = frameIndex.get(key);
       if (f === undefined) {
         f = frames.length;
-        frames.push({ name: stack[i] });
-        frameIndex.set(stack[i], f);
+        frames.push({ name: stack[i], ...(file !== '' ? { file } : {}) });
+        frameIndex.set(key, f);
       }
+      const frame = frames[f];
+      if (line > 0 && (frame.line === undefined || line < frame.line)) frame.line = line;
       sample[i] = f;
     }
     samples.push(sample);

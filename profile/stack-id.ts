@@ -22,6 +22,22 @@ export function frameHash(s: string): number {
 }
 
 /**
+ * A frame's hash with where its code lives: its name's hash alone when it has
+ * neither file nor line, so stacks of names only (folded text, data stored
+ * before files were kept) keep their ids; otherwise mixed with the file's
+ * hash and the line, so the same name in two files, or at two lines, is two
+ * frames.
+ */
+export function sourceFrameHash(name: number, file: string, line: number): number {
+  if (file === '' && line === 0) return name;
+  let h = Math.imul(name ^ frameHash(file), 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h ^ (line >>> 0), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (Math.imul(h, 0x27d4eb2d) ^ (h >>> 15)) >>> 0;
+}
+
+/**
  * Builds a stack id frame by frame, root first: `reset()`, `push(frameHash)`
  * for each frame, then `id()`. Importers that know which frames repeat (pprof
  * locations) hash each distinct frame once and push the numbers.
@@ -56,10 +72,17 @@ export class StackHasher {
 
 const hasher = new StackHasher();
 
-/** The id of a root-first stack (see StackHasher.id). */
-export function stackId(stack: readonly string[]): string {
+/** The id of a root-first stack (see StackHasher.id), with its frames' files and lines when known (Sample). */
+export function stackId(
+  stack: readonly string[],
+  files?: readonly string[],
+  lines?: readonly number[],
+): string {
   hasher.reset();
-  for (let i = 0; i < stack.length; i++) hasher.push(frameHash(stack[i]));
+  for (let i = 0; i < stack.length; i++) {
+    const name = frameHash(stack[i]);
+    hasher.push(files || lines ? sourceFrameHash(name, files?.[i] ?? '', lines?.[i] ?? 0) : name);
+  }
   return hasher.id();
 }
 

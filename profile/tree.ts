@@ -8,6 +8,9 @@ import { TreeBuilder } from './tree-builder';
 export interface StackValue {
   stack: readonly string[];
   value: number;
+  /** Each frame's file ('' unknown) and line (0 unknown), parallel to `stack`, when asked for and known (Sample). */
+  files?: readonly string[];
+  lines?: readonly number[];
 }
 
 /** One function's sums: `self` where it is the leaf, `total` where it appears (once per stack). */

@@ -95,21 +95,63 @@ export class ProfileQueries {
    * over each series' snapshots instead, as Pyroscope's `aggregationType=average`: an hour of 360 snapshots
    * of a 50 MB heap is 50 MB held, not 18 GB.
    */
-  async stacks(sel: Selection): Promise<StackValue[]> {
+  async stacks(sel: Selection, { source = false } = {}): Promise<StackValue[]> {
     const params: QueryParams = {};
     const query = stackSumsQuery(this.db, sel, params, await this.rolledHours(sel));
     const [sums, per] = await Promise.all([
       this.rows<{ id: string; value: string }>(query, params),
       this.snapshotsPerSeries(sel),
     ]);
-    const frames = await this.framesOf(
-      sel.tenant,
-      sums.map((s) => s.id),
-    );
+    const ids = sums.map((s) => s.id);
+    if (source) {
+      const sources = await this.sourcesOf(sel.tenant, ids);
+      return sums.map((s) => {
+        const f = sources.get(s.id);
+        return f
+          ? { ...f, value: Number(s.value) / per }
+          : { stack: ['[unknown stack]'], value: Number(s.value) / per };
+      });
+    }
+    const frames = await this.framesOf(sel.tenant, ids);
     return sums.map((s) => ({
       stack: frames.get(s.id) ?? ['[unknown stack]'],
       value: Number(s.value) / per,
     }));
+  }
+
+  /**
+   * Frames of stack ids with their files and lines (StackValue), for exports and line views: not cached, as
+   * the flame graph's frames are, since few queries need them. Files are interned (a file repeats across
+   * stacks); a stack stored with names only has neither.
+   */
+  private async sourcesOf(
+    tenant: string,
+    ids: string[],
+  ): Promise<Map<string, Pick<StackValue, 'stack' | 'files' | 'lines'>>> {
+    const out = new Map<string, Pick<StackValue, 'stack' | 'files' | 'lines'>>();
+    const interned = new Map<string, string>();
+    for (let i = 0; i < ids.length; i += 50_000) {
+      const rows = await this.rows<{ id: string; frames: string[]; files: string[]; lines: number[] }>(
+        `SELECT toString(stack_id) AS id, any(frames) AS frames, any(files) AS files, any(lines) AS lines FROM ${this.db}.stacks
+         WHERE tenant = {tenant:String} AND stack_id IN (SELECT toUInt64(arrayJoin({ids:Array(String)})))
+         GROUP BY stack_id`,
+        { tenant, ids: ids.slice(i, i + 50_000) },
+      );
+      for (const r of rows) {
+        const sourced = r.files.length === r.frames.length;
+        out.set(
+          r.id,
+          sourced
+            ? {
+                stack: r.frames,
+                files: r.files.map((f) => interned.get(f) ?? (interned.set(f, f), f)),
+                lines: r.lines.map(Number),
+              }
+            : { stack: r.frames },
+        );
+      }
+    }
+    return out;
   }
 
   /** Whether the selection holds a gauge (by its type's name, or as its pushers declared it; store/kind.ts). */

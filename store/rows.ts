@@ -45,7 +45,14 @@ export function prepareWrite(w: ProfileWrite, known?: KnownStacks): PreparedWrit
   for (const [id, sample] of w.profile.stacks) {
     if (known?.has(w.tenant, id)) continue;
     stackIds.push(id);
-    stacks += `{"tenant":${tenant},"stack_id":"${id}","frames":${JSON.stringify(sample.stack)}}\n`;
+    // Files repeat in every frame of their functions: a deep profile's first push serialises ~1.8× the bytes of
+    // names alone (BENCHMARKS.md, "Where code lives"); stacks already stored (known) are not serialised again.
+    const files = sample.files;
+    const lines = files && sample.lines;
+    const source = files
+      ? `,"files":${JSON.stringify(files)},"lines":${JSON.stringify(lines?.length === files.length ? lines : files.map(() => 0))}`
+      : '';
+    stacks += `{"tenant":${tenant},"stack_id":"${id}","frames":${JSON.stringify(sample.stack)}${source}}\n`;
   }
   const profileId = randomUUID();
   const common = `"tenant":${tenant},"service":${JSON.stringify(w.service)},"time":${Math.round(w.time)},"duration_ms":${Math.min(Math.max(0, Math.round(w.durationMs)), 0xffffffff)},"profile_id":"${profileId}","work":${w.work},"process":${JSON.stringify(w.process)}`;

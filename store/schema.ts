@@ -211,6 +211,15 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE ${db}.profiles ADD COLUMN IF NOT EXISTS aggregation LowCardinality(String) DEFAULT ''`,
     ],
   },
+  {
+    version: 10,
+    description:
+      "per stack, each frame's file ('' unknown) and line (0 unknown), parallel to frames; both empty for a stack stored with names only",
+    statements: (db) => [
+      `ALTER TABLE ${db}.stacks ADD COLUMN IF NOT EXISTS files Array(LowCardinality(String)) DEFAULT []`,
+      `ALTER TABLE ${db}.stacks ADD COLUMN IF NOT EXISTS lines Array(UInt32) DEFAULT []`,
+    ],
+  },
 ];
 
 export interface MigrateOptions {

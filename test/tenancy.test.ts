@@ -222,6 +222,10 @@ const PROBES: Record<
     }),
   },
   'GET /api/v1/top': { as: 'read', req: (n) => ({ method: 'GET', path: `/api/v1/top?${sel(n.service)}` }) },
+  'GET /api/v1/function-lines': {
+    as: 'read',
+    req: (n) => ({ method: 'GET', path: `/api/v1/function-lines?${sel(n.service, { function: 'main' })}` }),
+  },
   'GET /api/v1/flamegraph': {
     as: 'read',
     req: (n) => ({ method: 'GET', path: `/api/v1/flamegraph?${sel(n.service)}` }),

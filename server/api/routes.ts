@@ -5,11 +5,19 @@ import { diffProfiles } from '../../profile/diff';
 import { InputError } from '../../profile/errors';
 import { formatFolded } from '../../profile/folded';
 import { encodePprof } from '../../profile/pprof-export';
+import { functionLines } from '../../profile/source-lines';
 import { encodeSpeedscope } from '../../profile/speedscope';
-import { buildTree, flameGraph, topFunctions } from '../../profile/tree';
+import { buildTree, flameGraph, topFunctions, type StackValue } from '../../profile/tree';
 import type { ProfileQueries } from '../../store/queries';
 import type { Selection } from '../../store/selection';
-import type { DiffPayload, FlamePayload, ProfileType, TimelinePayload, TopPayload } from './wire';
+import type {
+  DiffPayload,
+  FlamePayload,
+  FunctionLinesPayload,
+  ProfileType,
+  TimelinePayload,
+  TopPayload,
+} from './wire';
 import { intParam, param, rangeOf, required, selectionOf } from './params';
 
 const gzipAsync = promisify(gzip);
@@ -109,6 +117,26 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
   );
 
   api.get(
+    '/function-lines',
+    route(async (req, res) => {
+      const name = required(req, 'function', 'function=<name>');
+      const file = param(req, 'file');
+      const { sel, unit, otherUnits } = await oneUnit(selectionOf(req, tenantOf(req)));
+      const stacks = await queries.stacks(sel, { source: true });
+      let total = 0;
+      for (const s of stacks) total += s.value;
+      res.json({
+        type: sel.type,
+        unit,
+        ...(otherUnits ? { otherUnits } : {}),
+        function: name,
+        total,
+        files: functionLines(stacks, name, file),
+      } satisfies FunctionLinesPayload);
+    }),
+  );
+
+  api.get(
     '/flamegraph',
     route(async (req, res) => {
       const maxNodes = intParam(req, 'maxNodes', 8192, 0, 10_000_000);
@@ -197,12 +225,13 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
         );
       }
       const { sel, unit } = await oneUnit(selectionOf(req, tenantOf(req)));
-      const stacks = await queries.stacks(sel);
+      // Folded text has no place for files and lines; pprof and speedscope carry them.
+      const stacks = await queries.stacks(sel, { source: format !== 'folded' });
       const fileBase = `${sel.service}-${sel.type}`.replace(/[^A-Za-z0-9_.-]/g, '_');
       if (format === 'folded') {
         res.type('text/plain; charset=utf-8');
         res.setHeader('Content-Disposition', `attachment; filename="${fileBase}.folded"`);
-        res.send(formatFolded(stacks.map((s) => [s.stack, s.value])));
+        res.send(formatFolded(mergeByNames(stacks)));
         return;
       }
       if (format === 'speedscope') {
@@ -222,4 +251,16 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
     res.status(404).json({ error: `no API endpoint ${req.method} /api/v1${req.path}` });
   });
   return api;
+}
+
+/** Stacks summed by their frames' names: stacks told apart by file or line are one line of folded text. */
+function mergeByNames(stacks: StackValue[]): [readonly string[], number][] {
+  const byKey = new Map<string, [readonly string[], number]>();
+  for (const s of stacks) {
+    const key = s.stack.join('\u0000');
+    const e = byKey.get(key);
+    if (e) e[1] += s.value;
+    else byKey.set(key, [s.stack, s.value]);
+  }
+  return [...byKey.values()];
 }

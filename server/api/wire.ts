@@ -19,6 +19,18 @@ interface OneUnit {
   unit: string;
   otherUnits?: string[];
 }
+/** `GET /function-lines`: a function's cost per source line, one entry per file that defines a function of that name. */
+export interface FunctionLinesPayload extends OneUnit {
+  function: string;
+  total: number;
+  files: {
+    file: string;
+    self: number;
+    total: number;
+    /** Ascending; line 0: the profile said no line. */
+    lines: { line: number; self: number; total: number }[];
+  }[];
+}
 export interface TopPayload extends OneUnit {
   total: number;
   functions: { name: string; self: number; total: number }[];

@@ -69,6 +69,11 @@ export interface Expected {
     unit: string;
     total: number;
     functions: Record<string, { flat: number; cum: number }>;
+    /**
+     * The same sums per source line as `pprof -lines` groups them, keyed `function<TAB>file:line`. Only in
+     * answers refprof wrote since it reads lines (the generated corpus'; the shared corpus' are older).
+     */
+    lines?: Record<string, { flat: number; cum: number }>;
   }[];
 }
 

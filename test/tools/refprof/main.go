@@ -1,7 +1,10 @@
 // Command refprof reads one pprof file with google/pprof's own parser and
 // prints, as JSON, what the conformance tests compare the platform against:
 // the number of samples and, per sample type, the total and each function's
-// flat (leaf) and cum (anywhere on the stack, once per sample) sums.
+// flat (leaf) and cum (anywhere on the stack, once per sample) sums; and the
+// same sums per source line, as `pprof -lines` groups them: keyed
+// "function<TAB>file:line" (file and line as the profile has them, "" and 0
+// where it has none).
 //
 //	usage: refprof FILE > FILE.expected.json
 package main
@@ -26,6 +29,7 @@ type TypeSums struct {
 	Unit      string           `json:"unit"`
 	Total     int64            `json:"total"`
 	Functions map[string]*Sums `json:"functions"`
+	Lines     map[string]*Sums `json:"lines"`
 }
 
 // Expected is the whole answer, the shape of `<name>.expected.json`.
@@ -54,14 +58,57 @@ func stack(s *profile.Sample) []string {
 	return names
 }
 
+// lineKeys names a sample's frames from the leaf up as pprof -lines does:
+// function, file and line of each Line; a location without lines is its
+// address.
+func lineKeys(s *profile.Sample) []string {
+	var keys []string
+	for _, loc := range s.Location {
+		if len(loc.Line) == 0 {
+			keys = append(keys, fmt.Sprintf("0x%x\t:0", loc.Address))
+		}
+		for _, line := range loc.Line {
+			if line.Function == nil {
+				keys = append(keys, fmt.Sprintf("?\t:%d", line.Line))
+			} else {
+				keys = append(keys, fmt.Sprintf("%s\t%s:%d", line.Function.Name, line.Function.Filename, line.Line))
+			}
+		}
+	}
+	return keys
+}
+
+// add sums v into flat for keys[0] and into cum once for each distinct key.
+func add(sums map[string]*Sums, keys []string, v int64) {
+	if len(keys) == 0 {
+		return
+	}
+	get := func(k string) *Sums {
+		if sums[k] == nil {
+			sums[k] = &Sums{}
+		}
+		return sums[k]
+	}
+	get(keys[0]).Flat += v
+	counted := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if !counted[k] {
+			counted[k] = true
+			get(k).Cum += v
+		}
+	}
+}
+
 func summarize(p *profile.Profile) Expected {
 	stacks := make([][]string, len(p.Sample))
+	lines := make([][]string, len(p.Sample))
 	for i, s := range p.Sample {
 		stacks[i] = stack(s)
+		lines[i] = lineKeys(s)
 	}
 	out := Expected{Samples: len(p.Sample), SampleTypes: []TypeSums{}}
 	for t, st := range p.SampleType {
-		sums := TypeSums{Type: st.Type, Unit: st.Unit, Functions: map[string]*Sums{}}
+		sums := TypeSums{Type: st.Type, Unit: st.Unit, Functions: map[string]*Sums{}, Lines: map[string]*Sums{}}
 		get := func(name string) *Sums {
 			if sums.Functions[name] == nil {
 				sums.Functions[name] = &Sums{}
@@ -71,6 +118,7 @@ func summarize(p *profile.Profile) Expected {
 		for i, s := range p.Sample {
 			v := s.Value[t]
 			sums.Total += v
+			add(sums.Lines, lines[i], v)
 			names := stacks[i]
 			if len(names) == 0 {
 				continue

@@ -1,0 +1,246 @@
+/**
+ * Where code lives (issue 17): ingest keeps each frame's file and line as
+ * google/pprof reads them, exports carry them (so `pprof -list` and `pprof
+ * -lines` see them), the per-line view agrees with `pprof -lines`, and two
+ * functions of one name in two files stay two.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { decodePprof } from '../profile/pprof';
+import { encodeProfileMessage } from '../profile/pprof-schema';
+import type { SpeedscopeFile } from '../profile/speedscope';
+import { stackId } from '../profile/stack-id';
+import type { FunctionLinesPayload } from '../server/api/wire';
+import {
+  corpora,
+  corpusFile,
+  corpusFiles,
+  type Expected,
+  expectedFor,
+  generatedCorpus,
+  toolsDir,
+} from './helpers/corpus';
+import { getJson, ingest, startServer, type TestServer } from './helpers/server';
+
+type Sums = Record<string, { flat: number; cum: number }>;
+
+/** Per `function<TAB>file:line` (refprof's keys), flat and cum of one sample type, from our decoded stacks. */
+function lineSums(
+  stacks: { stack: readonly string[]; files?: readonly string[]; lines?: readonly number[]; value: number }[],
+): Sums {
+  const out: Sums = {};
+  for (const { stack, files, lines, value } of stacks) {
+    if (stack.length === 0) continue;
+    const keys = stack.map((name, i) => `${name}\t${files?.[i] ?? ''}:${lines?.[i] ?? 0}`);
+    (out[keys[keys.length - 1]] ??= { flat: 0, cum: 0 }).flat += value;
+    for (const k of new Set(keys)) (out[k] ??= { flat: 0, cum: 0 }).cum += value;
+  }
+  return out;
+}
+
+const read = (file: string) => {
+  const bytes = fs.readFileSync(file);
+  return bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
+};
+
+describe('decoding keeps file and line', () => {
+  for (const corpus of corpora) {
+    it.each(corpusFiles(corpus, 'pprof', /\.pb(\.gz)?$/).map((f) => [path.basename(f), f]))(
+      `${corpus.name}: %s has google/pprof's files and lines, and ids that follow them`,
+      (_name, file) => {
+        const profile = decodePprof(read(file));
+        for (const s of profile.samples) {
+          expect(s.stackId).toBe(stackId(s.stack, s.files, s.lines));
+          if (s.files) expect([s.files.length, s.lines?.length]).toEqual([s.stack.length, s.stack.length]);
+        }
+        // The shared corpus' .NET profile has no answer: google/pprof's parser refuses it (function ids of 0).
+        if (!fs.existsSync(file.replace(/\.pb(\.gz)?$/, '.expected.json'))) return;
+        const expected = expectedFor(file);
+        profile.sampleTypes.forEach((_t, t) => {
+          const want = expected.sampleTypes[t].lines;
+          if (!want) return; // an answer written before refprof read lines (the shared corpus')
+          const got = lineSums(profile.samples.map((s) => ({ ...pick(s), value: s.values[t] ?? 0 })));
+          expect(nonZero(got)).toEqual(nonZero(want));
+        });
+      },
+    );
+  }
+});
+
+const pick = (s: { stack: readonly string[]; files?: readonly string[]; lines?: readonly number[] }) => ({
+  stack: s.stack,
+  files: s.files,
+  lines: s.lines,
+});
+const nonZero = (s: Sums) =>
+  Object.fromEntries(Object.entries(s).filter(([, v]) => v.flat !== 0 || v.cum !== 0));
+
+describe('the store, exports and the line view', () => {
+  const goCpu = corpusFile(generatedCorpus, 'pprof/go-cpu-labels.pb.gz');
+  const now = Math.floor(Date.now() / 1000);
+  const range = { from: String(now - 60), until: String(now + 60) };
+  let server: TestServer;
+  let tmp: string;
+  let cpu: Expected['sampleTypes'][number];
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-source-'));
+    server = await startServer();
+    cpu = expectedFor(goCpu).sampleTypes.find((t) => t.type === 'cpu')!;
+    // Pushed twice: every sum doubles.
+    for (let i = 0; i < 2; i++)
+      expect(
+        (
+          await ingest(
+            server.url,
+            { name: 'gosrc', format: 'pprof', from: String(now - 10) },
+            fs.readFileSync(goCpu),
+          )
+        ).status,
+      ).toBe(200);
+  });
+  afterAll(async () => {
+    await server.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const doubled = (s: Sums) =>
+    Object.fromEntries(Object.entries(nonZero(s)).map(([k, v]) => [k, { flat: 2 * v.flat, cum: 2 * v.cum }]));
+
+  async function exportFile(params: Record<string, string>, name: string): Promise<string> {
+    const res = await fetch(`${server.url}/api/v1/export?${new URLSearchParams({ ...range, ...params })}`);
+    expect(res.status).toBe(200);
+    const out = path.join(tmp, name);
+    fs.writeFileSync(out, Buffer.from(await res.arrayBuffer()));
+    return out;
+  }
+
+  it('exports pprof whose lines google/pprof reads as it read the pushed profile', async () => {
+    const out = await exportFile({ query: 'gosrc', type: 'cpu:nanoseconds', format: 'pprof' }, 'go.pb.gz');
+    const ref = JSON.parse(
+      execFileSync(path.join(toolsDir, 'refprof'), [out], { encoding: 'utf8' }),
+    ) as Expected;
+    expect(nonZero(ref.sampleTypes[0].lines!)).toEqual(doubled(cpu.lines!));
+  });
+
+  it('`pprof -list` shows line-level figures beside the source', async () => {
+    const out = await exportFile(
+      { query: 'gosrc', type: 'cpu:nanoseconds', format: 'pprof' },
+      'go-list.pb.gz',
+    );
+    // The function of the corpus program with the most cum whose source is in this repository.
+    const [fn] = Object.entries(cpu.functions)
+      .filter(([name]) => name.startsWith('main.'))
+      .sort((a, b) => b[1].cum - a[1].cum)[0];
+    const listing = execFileSync(
+      path.join(toolsDir, 'pprof'),
+      ['-list', `^${fn.replace(/[.*()]/g, '\\$&')}$`, out],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    expect(listing).toMatch(/ROUTINE =+ .*goprofiles\/main\.go/);
+    expect(listing).not.toMatch(/No source information/);
+    // A source line with figures: "  10ms  20ms   61: ..." (flat, cum, line number, the code).
+    expect(listing).toMatch(/^\s+(\d+(\.\d+)?\w?s|\.)\s+\d+(\.\d+)?\w?s\s+\d+:\s*\S/m);
+  });
+
+  it("answers a function's cost per line as `pprof -lines` counts it", async () => {
+    const byFn = new Map<string, Sums>();
+    for (const [key, v] of Object.entries(nonZero(cpu.lines!))) {
+      const fn = key.slice(0, key.indexOf('\t'));
+      (byFn.get(fn) ?? byFn.set(fn, {}).get(fn)!)[key] = v;
+    }
+    const names = [...byFn.keys()].filter((n) => n.startsWith('main.'));
+    expect(names.length).toBeGreaterThan(1);
+    for (const name of names) {
+      const { json } = await getJson<FunctionLinesPayload>(
+        server.url,
+        `/api/v1/function-lines?${new URLSearchParams({ ...range, query: 'gosrc', type: 'cpu:nanoseconds', function: name })}`,
+      );
+      const got: Sums = {};
+      for (const f of json.files)
+        for (const l of f.lines) got[`${name}\t${f.file}:${l.line}`] = { flat: l.self, cum: l.total };
+      expect([name, nonZero(got)]).toEqual([name, doubled(byFn.get(name)!)]);
+    }
+  });
+
+  it('exports speedscope frames with their file and line', async () => {
+    const out = await exportFile(
+      { query: 'gosrc', type: 'cpu:nanoseconds', format: 'speedscope' },
+      'go.speedscope.json',
+    );
+    const file = JSON.parse(fs.readFileSync(out, 'utf8')) as SpeedscopeFile;
+    const sort = file.shared.frames.find((f) => f.name === 'main.sortNames');
+    expect(sort).toMatchObject({
+      file: expect.stringMatching(/goprofiles\/main\.go$/) as unknown,
+      line: expect.any(Number) as unknown,
+    });
+  });
+
+  it('keeps two functions of one name in two files apart', async () => {
+    const strings = ['', 'cpu', 'nanoseconds', 'main', 'emit', 'events.js', 'stream.js', 'app.js'];
+    const pprof = encodeProfileMessage({
+      sampleType: [{ type: 1, unit: 2 }],
+      stringTable: strings,
+      function: [
+        { id: 1, name: 3, filename: 7 },
+        { id: 2, name: 4, filename: 5 },
+        { id: 3, name: 4, filename: 6 },
+      ],
+      location: [
+        { id: 1, line: [{ functionId: 1, line: 3 }] },
+        { id: 2, line: [{ functionId: 2, line: 10 }] },
+        { id: 3, line: [{ functionId: 3, line: 20 }] },
+      ],
+      sample: [
+        { locationId: [2, 1], value: [30] },
+        { locationId: [3, 1], value: [70] },
+      ],
+    });
+    expect(
+      (await ingest(server.url, { name: 'emitters', format: 'pprof', from: String(now - 10) }, pprof)).status,
+    ).toBe(200);
+    const { json } = await getJson<FunctionLinesPayload>(
+      server.url,
+      `/api/v1/function-lines?${new URLSearchParams({ ...range, query: 'emitters', type: 'cpu', function: 'emit' })}`,
+    );
+    expect(json.files.map((f) => [f.file, f.self, f.lines])).toEqual([
+      ['stream.js', 70, [{ line: 20, self: 70, total: 70 }]],
+      ['events.js', 30, [{ line: 10, self: 30, total: 30 }]],
+    ]);
+    const only = await getJson<FunctionLinesPayload>(
+      server.url,
+      `/api/v1/function-lines?${new URLSearchParams({ ...range, query: 'emitters', type: 'cpu', function: 'emit', file: 'events.js' })}`,
+    );
+    expect(only.json.files.map((f) => f.file)).toEqual(['events.js']);
+    // The export keeps them two functions, each with its file.
+    const out = await exportFile({ query: 'emitters', type: 'cpu', format: 'pprof' }, 'emit.pb.gz');
+    const ref = JSON.parse(
+      execFileSync(path.join(toolsDir, 'refprof'), [out], { encoding: 'utf8' }),
+    ) as Expected;
+    expect(nonZero(ref.sampleTypes[0].lines!)).toEqual({
+      'main\tapp.js:3': { flat: 0, cum: 100 },
+      'emit\tevents.js:10': { flat: 30, cum: 30 },
+      'emit\tstream.js:20': { flat: 70, cum: 70 },
+    });
+    // Folded text has no files: one line per stack of names.
+    const folded = await fetch(
+      `${server.url}/api/v1/export?${new URLSearchParams({ ...range, query: 'emitters', type: 'cpu', format: 'folded' })}`,
+    );
+    expect(await folded.text()).toBe('main;emit 100\n');
+  });
+
+  it('refuses a line view without a function', async () => {
+    const res = await getJson<{ error: string }>(
+      server.url,
+      `/api/v1/function-lines?${new URLSearchParams({ ...range, query: 'gosrc', type: 'cpu' })}`,
+    );
+    expect(res.status).toBe(400);
+    expect(res.json.error).toMatch(/function=/);
+  });
+});
