@@ -18,11 +18,14 @@ import { commentMarker, setStatus, upsertComment, type PullRequestTarget } from 
 import { agentRegisterPath, MAX_REPEAT, recordEnv, runRepeated } from './ci/record';
 import {
   compareLink,
+  markdown as markdownMedium,
   renderBudgetSection,
   renderReport,
+  text as textMedium,
   verdictText,
   type CompareAnswer,
   type ComparedSide,
+  type Medium,
 } from '../notify/pr-report';
 import { fetchBudgetVerdicts, readBudgetsFile } from './ci/budgets-client';
 import { parseLabels } from './push/ingest-query';
@@ -39,7 +42,7 @@ interface CompareOptions {
   candidateFrom?: string;
   candidateUntil?: string;
   failOn: 'regression' | 'inconclusive' | 'never';
-  format: 'markdown' | 'json';
+  format?: 'text' | 'markdown' | 'json';
   tenant?: string;
   token?: string;
   uiUrl?: string;
@@ -62,7 +65,7 @@ interface CheckOptions {
   from: string;
   until: string;
   failOn: 'fail' | 'inconclusive';
-  format: 'markdown' | 'json';
+  format?: 'text' | 'markdown' | 'json';
   tenant?: string;
   token?: string;
   timeout: number;
@@ -120,7 +123,10 @@ function compareCommand(): Command {
           .default('never'),
       )
       .addOption(
-        new Option('--format <format>', 'what to print').choices(['markdown', 'json']).default('markdown'),
+        new Option(
+          '--format <format>',
+          'what to print: plain text (the default at a terminal), markdown (the default when piped: what the PR comment says) or json',
+        ).choices(['text', 'markdown', 'json']),
       )
       .option('--tenant <id>', 'tenant, sent as X-Scope-OrgID')
       .addOption(
@@ -163,6 +169,11 @@ function compareCommand(): Command {
         }
       })
   );
+}
+
+/** What to print: as asked, else plain text for a person at a terminal and markdown for a pipe (a file, a comment step). */
+function outputFormat(asked: 'text' | 'markdown' | 'json' | undefined): 'text' | 'markdown' | 'json' {
+  return asked ?? (process.stdout.isTTY ? 'text' : 'markdown');
 }
 
 async function runCompare(o: CompareOptions, env: ActionsContext): Promise<number> {
@@ -212,6 +223,8 @@ async function runCompare(o: CompareOptions, env: ActionsContext): Promise<numbe
     baseline,
     candidate,
     uiUrl: o.uiUrl ?? server,
+    // A pull request's run is "PR"; two versions or branches compared outside one are the candidate.
+    candidateLabel: github ? 'PR' : 'candidate',
   };
   const budgets =
     o.budgets === undefined
@@ -224,12 +237,17 @@ async function runCompare(o: CompareOptions, env: ActionsContext): Promise<numbe
           headers,
           timeoutMs: o.timeout * 1000,
         });
-  const markdown =
-    renderReport(answer, ctx) + (budgets ? `\n${renderBudgetSection(budgets.verdict, budgets.budgets)}` : '');
+  const report = (m: Medium) =>
+    renderReport(answer, ctx, m) +
+    (budgets ? `\n${renderBudgetSection(budgets.verdict, budgets.budgets, undefined, m)}` : '');
+  const markdown = report(markdownMedium);
+  const format = outputFormat(o.format);
   process.stdout.write(
-    o.format === 'json'
+    format === 'json'
       ? `${JSON.stringify(budgets ? { ...answer, budgets } : answer, null, 2)}\n`
-      : markdown,
+      : format === 'text'
+        ? report(textMedium)
+        : markdown,
   );
 
   if (github) {
@@ -293,7 +311,10 @@ function checkCommand(): Command {
         .default('fail'),
     )
     .addOption(
-      new Option('--format <format>', 'what to print').choices(['markdown', 'json']).default('markdown'),
+      new Option(
+        '--format <format>',
+        'what to print: plain text (the default at a terminal), markdown (the default when piped: what the PR comment says) or json',
+      ).choices(['text', 'markdown', 'json']),
     )
     .option('--tenant <id>', 'tenant, sent as X-Scope-OrgID')
     .addOption(
@@ -342,12 +363,17 @@ async function runCheck(o: CheckOptions, env: ActionsContext): Promise<number> {
     headers,
     timeoutMs: o.timeout * 1000,
   });
-  const markdown = renderBudgetSection(
-    verdicts.verdict,
-    verdicts.budgets,
-    `### Performance budgets: \`${o.candidate.replace(/[`\r\n]/g, ' ')}\``,
+  const section = (m: Medium) =>
+    renderBudgetSection(verdicts.verdict, verdicts.budgets, `Performance budgets: ${m.code(o.candidate)}`, m);
+  const markdown = section(markdownMedium);
+  const format = outputFormat(o.format);
+  process.stdout.write(
+    format === 'json'
+      ? `${JSON.stringify(verdicts, null, 2)}\n`
+      : format === 'text'
+        ? section(textMedium)
+        : markdown,
   );
-  process.stdout.write(o.format === 'json' ? `${JSON.stringify(verdicts, null, 2)}\n` : markdown);
   const github = githubTarget(
     {
       ...o,

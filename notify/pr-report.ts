@@ -7,6 +7,9 @@
  */
 import { compareView } from '../profile/detect-job';
 import type { Detection, Finding } from '../profile/regression';
+import { escapeCell, markdown, type Medium } from './medium';
+
+export { escapeCell, markdown, text, type Medium } from './medium';
 
 /** A detection as `GET /api/v1/compare` answers it: JSON has no Infinity, so a relative change from zero becomes null. */
 export function compareAnswer(type: string, unit: string, detection: Detection): CompareAnswer {
@@ -49,22 +52,31 @@ export interface ReportContext {
   uiUrl?: string;
   /** Rows shown before the rest fold into `<details>`. Default 10. */
   top?: number;
+  /** What the candidate is called: `PR` (the default) for a pull request's run, `candidate` for any other comparison. */
+  candidateLabel?: string;
 }
 
-/** The report's markdown for one comparison. */
-export function renderReport(answer: CompareAnswer, ctx: ReportContext): string {
+/** The report on one comparison: GitHub markdown, or plain text for a terminal (`m`). */
+export function renderReport(answer: CompareAnswer, ctx: ReportContext, m: Medium = markdown): string {
   const top = ctx.top ?? 10;
   const link = (fn: string) => (ctx.uiUrl ? compareLink(ctx.uiUrl, ctx, answer.unit, fn) : undefined);
-  const lines: string[] = [verdictLine(answer), ''];
+  const label = ctx.candidateLabel ?? 'PR';
+  const lines: string[] = [verdictLine(answer, m, label), ''];
   const side = (s: CompareAnswer['baseline']) =>
     `${s.n} profiles from ${s.processes} process${s.processes === 1 ? '' : 'es'}`;
   lines.push(
-    `Baseline \`${code(ctx.baseline.query)}\` (${side(answer.baseline)}) against PR \`${code(ctx.candidate.query)}\` (${side(answer.candidate)}), ` +
-      `type ${escapeCell(ctx.type)}, ${NORMALISATION[answer.normalisation] ?? 'costs'}. Percentages are of the baseline's whole cost.`,
+    `Baseline ${m.code(ctx.baseline.query)} (${side(answer.baseline)}) against ${label} ${m.code(ctx.candidate.query)} (${side(answer.candidate)}), ` +
+      `type ${m.cell(ctx.type)}, ${NORMALISATION[answer.normalisation] ?? 'costs'}. Percentages are of the baseline's whole cost.`,
   );
-  if (answer.rate) lines.push('', rateLine(answer));
+  if (answer.rate) lines.push('', rateLine(answer, m));
   const full = link('');
-  if (full) lines.push('', `[Differential flame graph and full comparison](${full})`);
+  if (full)
+    lines.push(
+      '',
+      m.name === 'text'
+        ? `Differential flame graph: ${full}`
+        : m.link('Differential flame graph and full comparison', full),
+    );
 
   const regressions = answer.regressions.filter((f) => f.measure !== 'rate');
   const gauge = answer.kind === 'gauge';
@@ -74,62 +86,69 @@ export function renderReport(answer: CompareAnswer, ctx: ReportContext): string 
   ];
   for (const [title, findings] of sections) {
     if (findings.length === 0) continue;
-    lines.push('', `### ${title} (${findings.length})`, '');
-    lines.push(...table(findings.slice(0, top), link));
+    lines.push('', m.heading(`${title} (${findings.length})`), '');
+    lines.push(...table(findings.slice(0, top), link, m, label));
     if (findings.length > top) {
       // Folded rows go without links, and at most MAX_FOLDED of them: a GitHub comment holds 65,536 characters.
       const folded = findings.slice(top, top + MAX_FOLDED);
       const rest = findings.length - top - folded.length;
-      lines.push(
-        '',
-        `<details><summary>${findings.length - top} more</summary>`,
-        '',
-        ...table(folded, () => undefined),
-      );
-      if (rest > 0) lines.push('', `and ${rest} more${full ? ` in the [full comparison](${full})` : ''}.`);
-      lines.push('', '</details>');
+      const body = table(folded, () => undefined, m, label);
+      if (rest > 0)
+        body.push('', `and ${rest} more${full ? ` in the ${m.link('full comparison', full)}` : ''}.`);
+      lines.push('', ...m.details(`${findings.length - top} more`, body));
     }
   }
   if (answer.explained.length > 0) {
     lines.push(
       '',
-      `<details><summary>${answer.explained.length} explained: by a slower function below them, by the whole program, or by less work per second</summary>`,
-      '',
+      ...m.details(
+        `${answer.explained.length} explained: by a slower function below them, by the whole program, or by less work per second`,
+        m.table(
+          ['function', 'measure', 'change', 'explained by'],
+          answer.explained
+            .slice(0, MAX_FOLDED)
+            .map((f) => [
+              m.cell(f.function),
+              f.measure,
+              points(f.effect),
+              f.explainedBy ? m.cell(f.explainedBy) : 'the whole program',
+            ]),
+        ),
+      ),
     );
-    lines.push('| function | measure | change | explained by |', '| --- | --- | --- | --- |');
-    for (const f of answer.explained.slice(0, MAX_FOLDED))
-      lines.push(
-        `| ${escapeCell(f.function)} | ${f.measure} | ${points(f.effect)} | ${f.explainedBy ? escapeCell(f.explainedBy) : 'the whole program'} |`,
-      );
-    lines.push('', '</details>');
   }
   if (answer.inconclusive.length > 0) {
     lines.push(
       '',
-      `<details><summary>${answer.inconclusive.length} changes too uncertain to call</summary>`,
-      '',
+      ...m.details(
+        `${answer.inconclusive.length} changes too uncertain to call`,
+        m.table(
+          ['function', 'measure', 'baseline %', `${label} %`, 'change', 'needed a side'],
+          answer.inconclusive
+            .slice(0, MAX_FOLDED)
+            .map((f) => [
+              m.cell(f.function || 'whole program'),
+              f.measure,
+              percent(f.baseline),
+              percent(f.candidate),
+              `${points(f.effect)} (${relativeText(f.relative)})`,
+              f.neededObservations
+                ? `${f.neededObservations} profiles from ${f.neededProcesses} processes`
+                : '?',
+            ]),
+        ),
+      ),
     );
-    lines.push(
-      '| function | measure | baseline % | PR % | change | needed a side |',
-      '| --- | --- | --- | --- | --- | --- |',
-    );
-    for (const f of answer.inconclusive.slice(0, MAX_FOLDED)) {
-      const needed = f.neededObservations
-        ? `${f.neededObservations} profiles from ${f.neededProcesses} processes`
-        : '?';
-      lines.push(
-        `| ${escapeCell(f.function || 'whole program')} | ${f.measure} | ${percent(f.baseline)} | ${percent(f.candidate)} | ${points(f.effect)} (${relativeText(f.relative)}) | ${needed} |`,
-      );
-    }
-    lines.push('', '</details>');
   }
   const resolution = Number.isFinite(answer.resolution ?? NaN)
     ? `; it can see rises of ${relativeText(answer.resolution)} on functions of 5 % or more of the cost`
     : '';
   lines.push(
     '',
-    `<sub>${answer.tested} tests, false discovery rate ${answer.options.fdr}; a change counts from ` +
-      `${(answer.options.minAbsolute * 100).toFixed(1)} pp or ${(answer.options.minRelative * 100).toFixed(0)} %${resolution}. Flamewatch.</sub>`,
+    m.small(
+      `${answer.tested} tests, false discovery rate ${answer.options.fdr}; a change counts from ` +
+        `${(answer.options.minAbsolute * 100).toFixed(1)} pp or ${(answer.options.minRelative * 100).toFixed(0)} %${resolution}. Flamewatch.`,
+    ),
   );
   return lines.join('\n') + '\n';
 }
@@ -167,22 +186,22 @@ const NORMALISATION: Record<string, string> = {
 };
 
 /** The verdict in one line, with the reason when the data does not decide. */
-export function verdictLine(answer: CompareAnswer): string {
+export function verdictLine(answer: CompareAnswer, m: Medium = markdown, label = 'PR'): string {
   if (answer.verdict === 'insufficient_data')
-    return `⚪ **Insufficient data**: ${escapeCell(answer.reason ?? 'too few profiles')}.`;
+    return `⚪ ${m.strong('Insufficient data')}: ${m.cell(answer.reason ?? 'too few profiles')}.`;
   if (answer.verdict === 'inconclusive')
-    return `🟡 **Inconclusive**: ${escapeCell(answer.reason ?? 'the data cannot decide yet')}.`;
+    return `🟡 ${m.strong('Inconclusive')}: ${m.cell(answer.reason ?? 'the data cannot decide yet')}.`;
   const gauge = answer.kind === 'gauge';
   if (answer.verdict === 'no_regression') {
     const improved = answer.improvements.length;
     const better = improved > 0 ? `, ${improved} ${gauge ? 'holding less' : 'improved'}` : '';
-    return `🟢 **No regression**${better} (${answer.candidate.n} PR profiles against ${answer.baseline.n} baseline profiles).`;
+    return `🟢 ${m.strong('No regression')}${better} (${answer.candidate.n} ${label} profiles against ${answer.baseline.n} baseline profiles).`;
   }
   const fns = answer.regressions.filter((f) => f.measure !== 'rate');
   const count = new Set(fns.map((f) => f.function)).size;
   const worst = fns[0];
   const what = worst
-    ? `, worst ${escapeCell(worst.function)} ${points(worst.effect)} (${relativeText(worst.relative)})`
+    ? `, worst ${m.cell(worst.function)} ${points(worst.effect)} (${relativeText(worst.relative)})`
     : '';
   const whole =
     answer.rate?.verdict === 'regression'
@@ -191,7 +210,7 @@ export function verdictLine(answer: CompareAnswer): string {
   const fnText = count
     ? `${count} function${count === 1 ? '' : 's'} ${gauge ? 'holding more memory' : 'slower'}${what}`
     : '';
-  return `🔴 **Regression**: ${whole}${fnText}.`;
+  return `🔴 ${m.strong('Regression')}: ${whole}${fnText}.`;
 }
 
 /** The verdict as plain text for a commit status (at most 140 characters there). */
@@ -210,18 +229,18 @@ export function verdictText(answer: CompareAnswer): string {
   return `regression: ${whole}${count} function${count === 1 ? '' : 's'} slower${worst}`;
 }
 
-function rateLine(answer: CompareAnswer): string {
+function rateLine(answer: CompareAnswer, m: Medium): string {
   const rate = answer.rate!;
-  const u = escapeCell(answer.unit || 'samples');
+  const unit = answer.unit || 'samples';
   const ps = answer.perSecond;
-  const perSecond = ps ? `${num(ps.baseline)} → ${num(ps.candidate)} ${u}/s per instance` : '';
+  const perSecond = ps ? `${fromTo(ps.baseline, ps.candidate, unit, m, true)} per instance` : '';
   if (answer.normalisation === 'work' && rate.perWork) {
     const q =
       rate.verdict === 'regression' || rate.verdict === 'improvement'
         ? ` (${rate.verdict}, q ${num(rate.q)})`
         : ` (q ${num(rate.q)})`;
     return (
-      `Whole program per unit of work: ${num(rate.perWork.baseline)} → ${num(rate.perWork.candidate)} ${u} (${relativeText(rate.relative)}, ` +
+      `Whole program per unit of work: ${fromTo(rate.perWork.baseline, rate.perWork.candidate, unit, m)} (${relativeText(rate.relative)}, ` +
       `95 % CI ${relativeText(rate.ci[0])} to ${relativeText(rate.ci[1])})${q}; ${perSecond}.`
     );
   }
@@ -230,20 +249,69 @@ function rateLine(answer: CompareAnswer): string {
   return `Whole cost ${perSecond} (${relativeText(ps && ps.baseline > 0 ? ps.candidate / ps.baseline - 1 : null)}): traffic moves it, so without a work count it is not judged.`;
 }
 
-function table(findings: WireFinding[], link: (fn: string) => string | undefined): string[] {
-  const rows = [
-    '| function | measure | baseline % | PR % | change | 95 % CI | q |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
-  ];
-  for (const f of findings) {
-    const url = link(f.function);
-    const name = url ? `[${escapeCell(f.function)}](${url})` : escapeCell(f.function);
-    rows.push(
-      `| ${name} | ${f.measure} | ${percent(f.baseline)} | ${percent(f.candidate)} | ${points(f.effect)} (${relativeText(f.relative)}) | ` +
-        `${points(f.ci[0])} to ${points(f.ci[1])} | ${num(f.q)} |`,
-    );
+const TIME_UNITS: Record<string, number> = {
+  nanoseconds: 1,
+  microseconds: 1e3,
+  milliseconds: 1e6,
+  seconds: 1e9,
+};
+
+/** How to show amounts of `unit` of about `size`: the divisor and the words after the number. */
+function scaleFor(
+  unit: string,
+  size: number,
+  m: Medium,
+  perSecond: boolean,
+): { div: number; suffix: string } {
+  const ns = TIME_UNITS[unit];
+  if (ns !== undefined) {
+    if (perSecond) return { div: 1e9 / ns, suffix: 'cores' };
+    const a = size * ns;
+    const [u, d] = a >= 1e9 ? ['s', 1e9] : a >= 1e6 ? ['ms', 1e6] : a >= 1e3 ? ['µs', 1e3] : ['ns', 1];
+    return { div: d / ns, suffix: u };
   }
-  return rows;
+  const per = perSecond ? '/s' : '';
+  if (unit === 'bytes') {
+    const [u, d] =
+      size >= 1e9 ? ['GB', 1e9] : size >= 1e6 ? ['MB', 1e6] : size >= 1e3 ? ['kB', 1e3] : ['B', 1];
+    return { div: d, suffix: u + per };
+  }
+  return { div: 1, suffix: m.cell(unit) + per };
+}
+
+/**
+ * An amount in its unit as people read it: time per second as cores (`1.89 cores`, not `1892673240
+ * nanoseconds/s`), time as `41.2 µs`, bytes as `3.10 MB` (`/s` per second); other units as the number and the unit.
+ */
+export function quantity(x: number, unit: string, m: Medium = markdown, perSecond = false): string {
+  const { div, suffix } = scaleFor(unit, Math.abs(x), m, perSecond);
+  return `${num(x / div)} ${suffix}`;
+}
+
+/** Two amounts of one unit, in one scale: `0.189 → 0.194 cores`. */
+function fromTo(a: number, b: number, unit: string, m: Medium, perSecond = false): string {
+  const { div, suffix } = scaleFor(unit, Math.max(Math.abs(a), Math.abs(b)), m, perSecond);
+  return `${num(a / div)} → ${num(b / div)} ${suffix}`;
+}
+
+function table(
+  findings: WireFinding[],
+  link: (fn: string) => string | undefined,
+  m: Medium,
+  label: string,
+): string[] {
+  return m.table(
+    ['function', 'measure', 'baseline %', `${label} %`, 'change', '95 % CI', 'q'],
+    findings.map((f) => [
+      m.link(m.cell(f.function), link(f.function)),
+      f.measure,
+      percent(f.baseline),
+      percent(f.candidate),
+      `${points(f.effect)} (${relativeText(f.relative)})`,
+      `${points(f.ci[0])} to ${points(f.ci[1])}`,
+      num(f.q),
+    ]),
+  );
 }
 
 /** The UI's compare page of exactly these two selections, with `fn` searched when given. */
@@ -264,28 +332,8 @@ export function compareLink(
   return `${uiUrl.replace(/\/$/, '')}/?${new URLSearchParams(view)}`;
 }
 
-const MAX_NAME = 160;
 /** Rows of a folded list; beyond them the report points to the UI. */
 const MAX_FOLDED = 50;
-
-/**
- * Makes untrusted text (a function name, a selector) safe in a markdown table
- * cell: no line breaks, no cell separators, no HTML, no code spans, links,
- * emphasis or @mentions; long names are cut.
- */
-export function escapeCell(text: string): string {
-  const flat = text.replace(/[\r\n\t\u2028\u2029]+/g, ' ');
-  const cut = flat.length > MAX_NAME ? `${flat.slice(0, MAX_NAME - 1)}…` : flat;
-  // `:` and `/` too, and the dot of `www.`: GitHub links bare URLs, and a function name must not become one.
-  return cut
-    .replace(/[&<>"|`\\*_[\]~@#!():/]/g, (c) => `&#${c.charCodeAt(0)};`)
-    .replace(/(www)\./gi, '$1&#46;');
-}
-
-/** Text inside a code span (outside tables): a backtick or a line break would end it. */
-function code(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').replace(/`/g, "'");
-}
 
 function percent(share: number): string {
   return `${(share * 100).toFixed(2)}`;
@@ -340,52 +388,60 @@ const BUDGET_ICON = { pass: '🟢', fail: '🔴', inconclusive: '⚪' } as const
 export function renderBudgetSection(
   overall: 'pass' | 'fail' | 'inconclusive',
   budgets: BudgetAnswer[],
-  heading = '### Performance budgets',
+  heading = 'Performance budgets',
+  m: Medium = markdown,
 ): string {
   const blockingFails = budgets.filter((b) => b.severity === 'block' && b.verdict === 'fail');
   const warns = budgets.filter((b) => b.severity === 'warn' && b.verdict === 'fail');
   const line =
     overall === 'fail'
-      ? `🔴 **${blockingFails.length} blocking budget${blockingFails.length === 1 ? '' : 's'} broken**: ${blockingFails
+      ? `🔴 ${m.strong(`${blockingFails.length} blocking budget${blockingFails.length === 1 ? '' : 's'} broken`)}: ${blockingFails
           .slice(0, 3)
-          .map((b) => escapeCell(b.name))
+          .map((b) => m.cell(b.name))
           .join(', ')}${blockingFails.length > 3 ? ', …' : ''}.`
       : overall === 'inconclusive'
-        ? '⚪ **Budgets: not enough data to tell** for some blocking budget; see "needed".'
-        : `🟢 **Within every blocking budget**${warns.length ? ` (${warns.length} warning${warns.length === 1 ? '' : 's'})` : ''}.`;
+        ? `⚪ ${m.strong('Budgets: not enough data to tell')} for some blocking budget; see "needed".`
+        : `🟢 ${m.strong('Within every blocking budget')}${warns.length ? ` (${warns.length} warning${warns.length === 1 ? '' : 's'})` : ''}.`;
   const order = { fail: 0, inconclusive: 1, pass: 2 } as const;
   const rows = [...budgets].sort(
     (a, b) =>
       order[a.verdict] - order[b.verdict] || Number(a.severity === 'warn') - Number(b.severity === 'warn'),
   );
   const out = [
-    heading,
+    m.heading(heading),
     '',
     line,
     '',
-    '| budget | limits | value | limit | verdict | sure | observations | owner |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...m.table(
+      ['budget', 'limits', 'value', 'limit', 'verdict', 'sure', 'observations', 'owner'],
+      rows.slice(0, MAX_FOLDED).map((b) => {
+        const what = b.function
+          ? `${m.cell(b.function)} ${b.measure ?? ''} ${b.kind === 'growth' ? 'growth' : 'share'}`
+          : `${b.kind === 'perRequest' ? 'per request' : b.kind} of ${m.cell(b.service)} ${m.cell(b.type)}`;
+        const sure =
+          b.confidence === null || b.verdict === 'inconclusive'
+            ? '–'
+            : `${(b.confidence * 100).toFixed(1)} %`;
+        const obs =
+          b.verdict === 'inconclusive' && b.needed !== undefined
+            ? `${b.observations} (needs ~${b.needed})`
+            : String(b.observations);
+        return [
+          `${m.cell(b.name)}${b.severity === 'warn' ? ' (warn)' : ''}`,
+          what,
+          m.cell(b.valueText),
+          m.cell(b.limitText),
+          `${BUDGET_ICON[b.verdict]} ${b.verdict}`,
+          sure,
+          obs,
+          m.cell(b.owner || '–'),
+        ];
+      }),
+    ),
   ];
-  for (const b of rows.slice(0, MAX_FOLDED)) {
-    const what = b.function
-      ? `${escapeCell(b.function)} ${b.measure ?? ''} ${b.kind === 'growth' ? 'growth' : 'share'}`
-      : `${b.kind === 'perRequest' ? 'per request' : b.kind} of ${escapeCell(b.service)} ${escapeCell(b.type)}`;
-    const sure =
-      b.confidence === null || b.verdict === 'inconclusive' ? '–' : `${(b.confidence * 100).toFixed(1)} %`;
-    const obs =
-      b.verdict === 'inconclusive' && b.needed !== undefined
-        ? `${b.observations} (needs ~${b.needed})`
-        : String(b.observations);
-    out.push(
-      `| ${escapeCell(b.name)}${b.severity === 'warn' ? ' (warn)' : ''} | ${what} | ${escapeCell(b.valueText)} | ${escapeCell(b.limitText)} | ${BUDGET_ICON[b.verdict]} ${b.verdict} | ${sure} | ${obs} | ${escapeCell(b.owner || '–')} |`,
-    );
-  }
   if (rows.length > MAX_FOLDED) out.push('', `and ${rows.length - MAX_FOLDED} more.`);
   const warnings = budgets.filter((b) => b.warning);
   if (warnings.length)
-    out.push(
-      '',
-      ...warnings.slice(0, MAX_FOLDED).map((b) => `⚠️ ${escapeCell(b.name)}: ${escapeCell(b.warning!)}`),
-    );
+    out.push('', ...warnings.slice(0, MAX_FOLDED).map((b) => `⚠️ ${m.cell(b.name)}: ${m.cell(b.warning!)}`));
   return out.join('\n') + '\n';
 }

@@ -5,7 +5,9 @@
  */
 import {
   escapeCell,
+  quantity,
   renderReport,
+  text,
   verdictLine,
   type CompareAnswer,
   type WireFinding,
@@ -200,4 +202,40 @@ test('without a work count the whole cost per second is reported, not judged; an
   expect(undecided).toContain(
     '| db.query | total | 10.00 | 12.00 | +2.00 pp (+20.0 %) | 60 profiles from 6 processes |',
   );
+});
+
+test('for a terminal: names as they are, without entities, markdown or control characters; aligned columns', () => {
+  const name = 'Foo::bar(anonymous:L#26:C#34) <lambda> @x';
+  const evil = `${name}\u001b[2J`;
+  const out = renderReport(
+    answer({ verdict: 'regression', regressions: [finding(evil, 0.05), finding('db.query', 0.02)] }),
+    { ...ctx, candidateLabel: 'candidate' },
+    text,
+  );
+  expect(out).toContain(`🔴 Regression: 2 functions slower, worst ${name}?[2J +5.00 pp (+50.0 %).`);
+  expect(out).not.toMatch(/&#|\*\*|<details>|<sub>|\u001b|\| ---/);
+  expect(out).toContain('against candidate bench{branch="pr-7"}');
+  const table = out.split('\n').filter((l) => l.startsWith('function') || l.startsWith('db.query'));
+  expect(table[0]).toMatch(/^function\s{2,}measure\s+baseline %\s+candidate %/);
+  // Columns line up: each header's start is where its cells start.
+  expect(table[1].indexOf('total')).toBe(table[0].indexOf('measure'));
+  expect(out).toContain('Differential flame graph: https://flamewatch.example/?');
+});
+
+test('amounts in the units people read: cores for CPU per second, time and bytes scaled', () => {
+  expect(quantity(1_892_673_240, 'nanoseconds', text, true)).toBe('1.89 cores');
+  expect(quantity(41_200, 'nanoseconds')).toBe('41.2 µs');
+  expect(quantity(1_000, 'milliseconds')).toBe('1.00 s');
+  expect(quantity(3_100_000, 'bytes', text, true)).toBe('3.10 MB/s');
+  expect(quantity(12, 'samples', text, true)).toBe('12.0 samples/s');
+  const md = renderReport(
+    answer({
+      unit: 'nanoseconds',
+      normalisation: 'size',
+      perSecond: { baseline: 189_267_324, candidate: 193_680_308 },
+      rate: finding('', 0.01, { measure: 'rate', verdict: 'none' as WireFinding['verdict'] }),
+    }),
+    ctx,
+  );
+  expect(md).toContain('Whole cost 0.189 → 0.194 cores per instance (+2.3 %)');
 });

@@ -108,8 +108,13 @@ test('a regression: the report names the slower function, and --fail-on regressi
     /Whole cost .* samples\/s per instance \(.*\): traffic moves it, so without a work count it is not judged\./,
   );
   expect(gate.stdout).toContain('(30 profiles from 3 processes)');
-  // Not gating: the same verdict exits 0.
-  expect((await ci(compare('pr-7'))).code).toBe(0);
+  // Not gating: the same verdict exits 0. For a terminal: plain text, no markdown, and outside a PR the "candidate".
+  const plain = await ci(compare('pr-7', ['--format', 'text']));
+  expect(plain.code).toBe(0);
+  expect(plain.stdout).toMatch(/^🔴 Regression: 1 function slower, worst db\.query /);
+  expect(plain.stdout).toContain('against candidate bench{branch="pr-7"}');
+  expect(plain.stdout).toMatch(/\ndb\.query\s+total\s+/);
+  expect(plain.stdout).not.toMatch(/\*\*|&#|\| ---|<details>/);
   const json = await ci(compare('pr-7', ['--format', 'json']));
   const answer = JSON.parse(json.stdout) as {
     regressions: { function: string; measure: string }[];
