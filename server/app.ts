@@ -121,11 +121,23 @@ export function createApp({
 
   app.use(homeRouter());
   app.use((req, res) => {
-    res.status(404).json({
-      error: `no route ${req.method} ${req.path}; the API is under /api/v1, ingest at POST /ingest`,
-      reason: 'not_found',
-    });
+    const error = `no route ${req.method} ${req.path}; the API is under /api/v1, ingest at POST /ingest`;
+    // A person who typed a wrong address gets a page with the way home; programs get JSON.
+    if (req.method === 'GET' && !req.path.startsWith('/api/') && req.accepts(['json', 'html']) === 'html') {
+      res
+        .status(404)
+        .type('html')
+        .send(
+          `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Not found · Flamewatch</title></head><body><h1>No page here</h1><p>${escapeHtml(error)}.</p><p><a href="/">Flamewatch</a></p></body></html>`,
+        );
+      return;
+    }
+    res.status(404).json({ error, reason: 'not_found' });
   });
   app.use(errorHandler(log));
   return { app, close: async () => void (await Promise.all([pool.close(), limitState?.close()])) };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -9,6 +9,14 @@ import express, { type Router } from 'express';
  */
 export function homeRouter(uiDist = findUiDist()): Router {
   const router = express.Router();
+  // The UI's pages live in its query string (`/?view=compare`); a page's name typed as a path goes there.
+  router.get(/^\/(explore|compare|regressions|budgets)\/?$/, (req, res) => {
+    const view = req.path.replace(/\//g, '');
+    const query = new URLSearchParams(req.query as Record<string, string>);
+    if (view !== 'explore') query.set('view', view);
+    const search = query.toString();
+    res.redirect(302, `/${search ? `?${search}` : ''}`);
+  });
   if (fs.existsSync(path.join(uiDist, 'index.html'))) {
     router.use(express.static(uiDist, { index: 'index.html', maxAge: '1h' }));
     return router;

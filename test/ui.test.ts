@@ -314,6 +314,33 @@ describe('explore', () => {
     await screenshot(page, 'explore-error');
   });
 
+  test('a service or type that does not exist is said so, with what there is; a page typed as a path opens', async () => {
+    await page.goto(`${server.url}/?service=nosuch&type=cpu:samples`);
+    await page.waitForSelector('.notice-error');
+    expect(await page.locator('.notice-error').textContent()).toContain(
+      'There is no service named “nosuch” here.',
+    );
+    expect(param('service')).toBe('nosuch'); // not silently another service
+    await page.locator('.notice-error button', { hasText: 'shop' }).click();
+    await loaded('explore');
+    expect(param('service')).toBe('shop');
+
+    await page.goto(`${server.url}/?service=shop&type=whatever`);
+    await page.waitForSelector('.notice-error');
+    const text = await page.locator('.notice-error').textContent();
+    expect(text).toContain('shop has no profiles of type “whatever”.');
+    expect(text).not.toMatch(/agent/);
+    await page.locator('.notice-error button', { hasText: 'cpu:samples' }).click();
+    await loaded('explore');
+
+    await page.goto(`${server.url}/compare?service=shop&type=cpu:samples`);
+    await page.waitForFunction(`new URL(location.href).searchParams.get('view') === 'compare'`);
+    expect(new URL(page.url()).pathname).toBe('/');
+    const wrong = await page.goto(`${server.url}/nope`);
+    expect(wrong!.status()).toBe(404);
+    expect(await page.locator('h1').textContent()).toBe('No page here');
+  });
+
   test('the timeline brush sets an absolute range', async () => {
     await page.goto(`${server.url}/?service=shop&type=cpu:samples`);
     await loaded('explore');
@@ -328,6 +355,21 @@ describe('explore', () => {
     expect(until - from).toBeGreaterThan(20 * 60_000);
     expect(until - from).toBeLessThan(35 * 60_000);
     expect(await page.locator('select[name="range"]').inputValue()).toBe('custom');
+  });
+
+  test('the timeline speaks the 24-hour clock, and its peak label sits above the areas', async () => {
+    await page.goto(`${server.url}/?service=shop&type=cpu:samples&from=now-6h`);
+    await loaded('explore');
+    const ticks = await page.locator('.timeline svg .tick text').allTextContents();
+    expect(ticks.length).toBeGreaterThan(1);
+    for (const t of ticks) expect(t).toMatch(/^(\d\d:\d\d(:\d\d)?|[A-Z][a-z]{2} \d\d|[A-Z][a-z]+|\d{4})$/);
+    expect(ticks.join(' ')).not.toMatch(/AM|PM/);
+    const peak = (await page.locator('.timeline .timeline-max').boundingBox())!;
+    const areas = await page
+      .locator('.timeline .timeline-area')
+      .evaluateAll((els) => els.map((e) => e.getBoundingClientRect().top));
+    expect(areas.length).toBeGreaterThan(0);
+    expect(peak.y + peak.height).toBeLessThanOrEqual(Math.min(...areas) + 1);
   });
 });
 

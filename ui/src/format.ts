@@ -16,9 +16,10 @@ export function formatValue(value: number, unit: string): string {
 export function formatSeconds(s: number): string {
   const a = Math.abs(s);
   if (a === 0) return '0 s';
-  if (a < 1e-6) return `${trim(s * 1e9)} ns`;
-  if (a < 1e-3) return `${trim(s * 1e6)} µs`;
-  if (a < 1) return `${trim(s * 1e3)} ms`;
+  // Each unit up to where its rounding would read 1000 (999.7 ms is "1.00 s", not "1000 ms").
+  if (a < 0.9995e-6) return `${trim(s * 1e9)} ns`;
+  if (a < 0.9995e-3) return `${trim(s * 1e6)} µs`;
+  if (a < 0.9995) return `${trim(s * 1e3)} ms`;
   if (a < 120) return `${trim(s)} s`;
   if (a < 7200) return `${trim(s / 60)} min`;
   return `${trim(s / 3600)} h`;

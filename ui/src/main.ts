@@ -13,7 +13,7 @@ import { CompareView } from './views/compare';
 import { ExploreView } from './views/explore';
 import { RegressionsView } from './views/regressions';
 import { errorNotice } from './views/panels';
-import { defaultType, profileTypes } from './views/querybar';
+import { defaultType, profileTypes, typeKey } from './views/querybar';
 
 /** One load of a page: request + parse, model build, first draw (ms). */
 export interface Timing {
@@ -105,12 +105,13 @@ async function withDefaults(): Promise<void> {
   if (state.view === 'regressions') return;
   // A service's budgets may be stored before its first profile: keep the one asked for.
   if (state.view === 'budgets' && state.service) return;
-  if (!state.service || !services.includes(state.service)) {
+  // A service the URL names but the server does not know stays asked for: the page says so (unknownService).
+  if (!state.service) {
     // The server's own self-profile is the fallback, not the first choice.
     const pick = services.find((s) => s !== 'flamewatch-server') ?? services[0];
-    if (pick && pick !== state.service) state = { ...state, service: pick, type: '' };
+    if (pick) state = { ...state, service: pick, type: '' };
   }
-  if (state.service && !state.type && state.view !== 'budgets') {
+  if (state.service && services.includes(state.service) && !state.type && state.view !== 'budgets') {
     const types = await profileTypes(state.service);
     state = { ...state, type: defaultType(types) };
   }
@@ -126,6 +127,14 @@ async function show(): Promise<void> {
   headerSlot.replaceChildren(header());
   if (root.firstChild !== headerSlot || headerSlot.nextSibling !== content)
     root.replaceChildren(headerSlot, content);
+  if ((state.view === 'explore' || state.view === 'compare') && state.service) {
+    const wrong = await unknownSelection();
+    if (ticket !== showing) return;
+    if (wrong) {
+      content.replaceChildren(wrong);
+      return;
+    }
+  }
   if (state.view === 'budgets') {
     budgets ??= window.__flamewatch.budgets = new BudgetsView(app, services);
     if (content.firstChild !== budgets.element) content.replaceChildren(budgets.element);
@@ -145,6 +154,35 @@ async function show(): Promise<void> {
   }
 }
 
+/**
+ * What is wrong with the URL's service or type, as a notice with what there is instead; undefined when both
+ * exist. The page never shows another service than the one asked for, nor blames the agent for a typo.
+ */
+async function unknownSelection(): Promise<HTMLElement | undefined> {
+  const pick = (patch: Partial<State>, label: string) =>
+    el('button', { type: 'button', onclick: () => app.update(patch, { push: true }) }, label);
+  if (!services.includes(state.service)) {
+    return notice(
+      'error',
+      `There is no service named “${state.service}” here.`,
+      el(
+        'p',
+        {},
+        services.length ? 'Services with profiles: ' : 'No service has pushed profiles yet.',
+        ...services.map((name) => pick({ service: name, type: '' }, name)),
+      ),
+    );
+  }
+  if (!state.type) return undefined;
+  const types = await profileTypes(state.service).catch(() => undefined);
+  if (!types || types.some((t) => typeKey(t) === state.type || t.type === state.type)) return undefined;
+  return notice(
+    'error',
+    `${state.service} has no profiles of type “${state.type}”.`,
+    el('p', {}, 'Its types: ', ...types.map((t) => pick({ type: typeKey(t) }, typeKey(t)))),
+  );
+}
+
 function noData(): HTMLElement {
   const base = location.origin;
   return notice(
@@ -154,14 +192,14 @@ function noData(): HTMLElement {
     el(
       'pre',
       {},
-      `# a Node.js service: two lines
-npm install @flamewatch/agent
+      `# a Node.js service: the agent is not on npm yet; install it from a Flamewatch checkout
+npm install /path/to/flamewatch/agent
 FLAMEWATCH_SERVER=${base} FLAMEWATCH_SERVICE=myapp node -r @flamewatch/agent/register app.js
 
-# any pprof file
+# any pprof file (in the Flamewatch checkout)
 npx flamewatch push --server ${base} --service myapp profile.pb.gz
 
-# Linux perf
+# Linux perf (in the Flamewatch checkout)
 npx flamewatch perf --server ${base} --service myapp -- ./my-program`,
     ),
     el(

@@ -34,6 +34,27 @@ export function resolveRange(from: string, until: string, now = Date.now()): [nu
 
 const fmt = timeFormat('%Y-%m-%d %H:%M:%S');
 
+const tickMs = timeFormat('%H:%M:%S.%L');
+const tickSeconds = timeFormat('%H:%M:%S');
+const tickMinutes = timeFormat('%H:%M');
+const tickDay = timeFormat('%b %d');
+const tickMonth = timeFormat('%B');
+const tickYear = timeFormat('%Y');
+
+/**
+ * A time axis's tick on the 24-hour clock the range picker and tooltips use (d3's default ticks say `09 PM`):
+ * the coarsest unit the tick is not a whole number of, as d3's own multi-scale format chooses it.
+ */
+export function axisTime(value: Date | { valueOf(): number }): string {
+  const d = value instanceof Date ? value : new Date(value.valueOf());
+  if (d.getMilliseconds()) return tickMs(d);
+  if (d.getSeconds()) return tickSeconds(d);
+  if (d.getMinutes() || d.getHours()) return tickMinutes(d);
+  if (d.getDate() !== 1) return tickDay(d);
+  if (d.getMonth()) return tickMonth(d);
+  return tickYear(d);
+}
+
 export function formatTime(ms: number): string {
   return fmt(new Date(ms));
 }

@@ -9,7 +9,7 @@ import { axisBottom, axisLeft } from 'd3-axis';
 import { scaleLinear, scaleTime } from 'd3-scale';
 import { select, type Selection } from 'd3-selection';
 import { line } from 'd3-shape';
-import { formatTime } from '../time';
+import { axisTime, formatTime } from '../time';
 
 export interface ChartPoint {
   t: number;
@@ -117,7 +117,11 @@ export class BudgetChart {
       .append('g')
       .attr('class', 'axis axis-x')
       .attr('transform', `translate(0,${HEIGHT - MARGIN.bottom})`)
-      .call(axisBottom(x).ticks(Math.max(2, Math.floor(width / 120))));
+      .call(
+        axisBottom(x)
+          .ticks(Math.max(2, Math.floor(width / 120)))
+          .tickFormat((d) => axisTime(d as Date)),
+      );
     svg
       .append('g')
       .attr('class', 'axis axis-y')

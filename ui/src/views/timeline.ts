@@ -9,6 +9,7 @@ import { scaleLinear, scaleTime } from 'd3-scale';
 import { select, type Selection } from 'd3-selection';
 import { area, curveStepAfter } from 'd3-shape';
 import { formatValue } from '../format';
+import { axisTime } from '../time';
 
 export interface Series {
   points: [number, number][];
@@ -23,7 +24,8 @@ export interface BrushSpec {
 }
 
 const HEIGHT = 96;
-const MARGIN = { top: 6, right: 12, bottom: 20, left: 12 };
+// The top margin holds the "peak" label, above the plot, so it never covers the areas.
+const MARGIN = { top: 14, right: 12, bottom: 20, left: 12 };
 
 export class Timeline {
   readonly element: HTMLElement;
@@ -105,13 +107,17 @@ export class Timeline {
     svg
       .append('g')
       .attr('transform', `translate(0,${HEIGHT - MARGIN.bottom})`)
-      .call(axisBottom(x).ticks(Math.max(2, Math.floor(width / 110))));
+      .call(
+        axisBottom(x)
+          .ticks(Math.max(2, Math.floor(width / 110)))
+          .tickFormat((d) => axisTime(d as Date)),
+      );
     if (max > 0)
       svg
         .append('text')
         .attr('class', 'timeline-max')
         .attr('x', width - MARGIN.right)
-        .attr('y', MARGIN.top + 9)
+        .attr('y', MARGIN.top - 4)
         .attr('text-anchor', 'end')
         .text(`peak ${formatValue(max, this.unit)} per step`);
     const bands = this.specs.length;
