@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { formatFolded } from '../profile/perf-script';
+import { formatFolded, mergeV8Tiers } from '../profile/perf-script';
 import { checkPerf, collapseRecording, PerfError, type PerfTarget, recordWindow } from './perf/record';
 import { appName, checkServiceName, ingestUrl, parseLabels } from './push/ingest-query';
 import { upload } from './push/upload';
@@ -20,6 +20,7 @@ interface PerfFlags {
   tenant?: string;
   token?: string;
   quiet?: boolean;
+  keepTiers?: boolean;
 }
 
 function positive(what: string) {
@@ -33,7 +34,8 @@ function positive(what: string) {
 /**
  * `flamewatch perf`: Linux perf as a collector. Records a process, every CPU
  * or a command in windows (`perf record -F 99 -g`), collapses each window with
- * the same converter as `flamewatch collapse`, and pushes it as folded stacks
+ * the same converter as `flamewatch collapse`, merges V8's compilation tiers
+ * (mergeV8Tiers; `--keep-tiers` keeps them), and pushes it as folded stacks
  * with its time range and labels (service, host, and the user's).
  */
 export function perfCommand(): Command {
@@ -60,6 +62,10 @@ export function perfCommand(): Command {
     .option('--windows <n>', 'stop after this many windows', positive('windows'))
     .option('--tenant <id>', 'X-Scope-OrgID', process.env.FLAMEWATCH_TENANT)
     .option('--token <token>', 'Authorization: Bearer token', process.env.FLAMEWATCH_TOKEN)
+    .option(
+      '--keep-tiers',
+      "keep V8's compilation tier in JavaScript frames (JS:*fib optimised, JS:^fib baseline, JS:~fib interpreted) instead of one frame per function",
+    )
     .option('-q, --quiet', 'no line per window')
     .action(async (command: string[], flags: PerfFlags) => {
       const modes = [flags.pid !== undefined, flags.allCpus === true, command.length > 0].filter(
@@ -129,7 +135,8 @@ async function collect(
   let failures = 0;
 
   const pushWindow = async (n: number, file: string, from: number, until: number): Promise<void> => {
-    const stacks = await collapseRecording(file);
+    const collapsed = await collapseRecording(file);
+    const stacks = flags.keepTiers ? collapsed : mergeV8Tiers(collapsed);
     if (stacks.size === 0) {
       log(`window ${n}: no samples (the target was idle)`);
       return;

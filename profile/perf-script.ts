@@ -456,3 +456,22 @@ export function formatFolded(stacks: ReadonlyMap<string, number>): string {
   for (const chunk of foldedChunks(stacks)) text += chunk;
   return text;
 }
+
+// V8's perf map names a JIT'd JavaScript function with its tier: `JS:*fib` (TurboFan), `JS:+fib` (Maglev),
+// `JS:^fib` (Sparkplug), `JS:~fib` (the interpreter); Node before 20 wrote `LazyCompile:*fib` and `Function:~fib`.
+const V8_TIER = /(^|;)(JS|LazyCompile|Function|Script):[*+^~]/g;
+
+/**
+ * Folded stacks with V8's compilation tiers merged: one function is one frame (`JS:fib …`) whichever tier ran
+ * it, as a profile of the same code under the agent shows it, so tiering up never looks like a change of code.
+ * Stacks that become the same are summed. Not stackcollapse-perf.pl's behaviour: `flamewatch collapse` keeps
+ * the tiers, `flamewatch perf` merges them unless asked to keep them.
+ */
+export function mergeV8Tiers(stacks: ReadonlyMap<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [stack, value] of stacks) {
+    const merged = stack.includes(':') ? stack.replace(V8_TIER, '$1$2:') : stack;
+    out.set(merged, (out.get(merged) ?? 0) + value);
+  }
+  return out;
+}

@@ -5,6 +5,7 @@ import {
   PerfScriptCollapser,
   collapsePerfScript,
   formatFolded,
+  mergeV8Tiers,
   type CollapseOptions,
 } from '../profile/perf-script';
 import { generatedCorpus, generatedManifest, leadingSamples, sharedCorpus } from './helpers/corpus';
@@ -328,4 +329,26 @@ describe('flamewatch collapse', () => {
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain(`cannot read ${missing}: no such file`);
   });
+});
+
+test("V8's tiers merge into one frame per function (flamewatch perf's default), values kept", () => {
+  const text = readFileSync(path.join(generatedCorpus.dir, 'perf', 'perf-node-workload.txt'), 'latin1');
+  const tiered = collapsePerfScript(text);
+  const merged = mergeV8Tiers(tiered);
+  const frames = (stacks: Map<string, number>, re: RegExp) => {
+    let sum = 0;
+    for (const [stack, v] of stacks) if (stack.split(';').some((f) => re.test(f))) sum += v;
+    return sum;
+  };
+  // The corpus' node run names fib with its tier (usually JS:*fib, a sample or two of JS:^fib while it warmed up).
+  expect(frames(tiered, /^JS:[*^~+]fib /)).toBeGreaterThan(0);
+  expect(frames(merged, /^JS:fib /)).toBe(frames(tiered, /^JS:[*^~+]?fib /));
+  expect(frames(merged, /^(JS|LazyCompile|Function):[*^~+]/)).toBe(0);
+  const total = (stacks: Map<string, number>) => [...stacks.values()].reduce((a, b) => a + b, 0);
+  expect(total(merged)).toBe(total(tiered));
+  expect(merged.size).toBeLessThan(tiered.size);
+  // Older Node names, and frames that only look alike, as they should be.
+  expect([...mergeV8Tiers(new Map([['main;LazyCompile:~f a.js:1;Function:^g;x:*y', 2]])).keys()]).toEqual([
+    'main;LazyCompile:f a.js:1;Function:g;x:*y',
+  ]);
 });
