@@ -78,12 +78,14 @@ export class ProfileQueries {
     label: string,
     from: number,
     until: number,
+    /** `name`: by value; `recent`: the value seen last first (a deploy's new version, then the one before). */
+    order: 'name' | 'recent' = 'name',
   ): Promise<string[]> {
     const rows = await this.rows<{ value: string }>(
       `SELECT labels[{label:String}] AS value FROM ${this.db}.profiles
        WHERE tenant = {tenant:String} AND service = {service:String} AND mapContains(labels, {label:String})
          AND time >= fromUnixTimestamp64Milli({from:Int64}) AND time < fromUnixTimestamp64Milli({until:Int64})
-       GROUP BY value ORDER BY value`,
+       GROUP BY value ORDER BY ${order === 'recent' ? 'max(time) DESC, value' : 'value'}`,
       { tenant, service, label, from, until },
     );
     return rows.map((r) => r.value);
@@ -271,6 +273,18 @@ export class ProfileQueries {
       params,
     );
     return rows.map((r) => ({ time: Number(r.t), value: Number(r.value) }));
+  }
+
+  /** The span the selection's data covers, ms: from its first profile's start to its last one's end; 0 without data. */
+  async dataSpanMs(sel: Selection): Promise<number> {
+    const params: QueryParams = {};
+    const [r] = await this.rows<{ first: string | null; last: string | null; n: string }>(
+      `SELECT count() AS n, toString(min(toUnixTimestamp64Milli(time))) AS first, toString(max(toUnixTimestamp64Milli(time) + duration_ms)) AS last
+       FROM ${this.db}.profiles WHERE ${selectionWhere(sel, params)}`,
+      params,
+    );
+    if (!r || Number(r.n) === 0) return 0;
+    return Math.max(0, Number(r.last) - Number(r.first));
   }
 
   /** The units a selection's profiles were stored in, most profiles first. */

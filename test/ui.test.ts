@@ -50,6 +50,36 @@ beforeAll(async () => {
       ).status,
     ).toBe(200);
   }
+  // A fleet in two versions, six processes each, four pushes a process: version 2 makes `fleet.b` 1.5× slower;
+  // `fleet.tick` is small and noisy (its share moves a lot in both versions), everything else is unchanged.
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (const version of ['1', '2']) {
+    for (let p = 0; p < 6; p++) {
+      for (let i = 0; i < 4; i++) {
+        const t = now - 1500 + (version === '2' ? 600 : 0) + i * 30 + p;
+        const n = (x: number) => Math.round(x * (0.95 + 0.1 * rand()));
+        const body = [
+          `main;fleet.work;fleet.a ${n(1000)}`,
+          `main;fleet.work;fleet.b ${n(version === '2' ? 750 : 500)}`,
+          `main;fleet.work;fleet.c ${n(300)}`,
+          `main;fleet.tick ${Math.round(5 + 40 * rand())}`,
+        ].join('\n');
+        const res = await ingest(
+          server.url,
+          {
+            name: `fleet.cpu{version=${version}}`,
+            from: String(t),
+            until: String(t + 10),
+            units: 'samples',
+            process: `v${version}-p${p}`,
+          },
+          body,
+        );
+        expect(res.status).toBe(200);
+      }
+    }
+  }
   const real = fs.readFileSync(nodeCpu);
   expect(
     (
@@ -378,6 +408,9 @@ describe('compare', () => {
     await page.goto(`${server.url}/?service=shop&type=cpu:samples`);
     await loaded('explore');
     await page.locator('header a.nav', { hasText: 'Compare' }).click();
+    // With nothing chosen, Compare opens on the two most recent versions: the newest against the one before.
+    await page.waitForFunction(`new URL(location.href).searchParams.get('right') === 'version="1.5"'`);
+    expect(param('left')).toBe('version="1.4"');
     await page.locator('select[aria-label="compare by label"]').selectOption('version');
     await page.waitForFunction(
       `document.querySelectorAll('select[aria-label="baseline value"] option').length > 1`,
@@ -388,12 +421,26 @@ describe('compare', () => {
     await page.waitForFunction(
       `window.__flamewatch.compare && window.__flamewatch.compare.graph.model && window.__flamewatch.timings.compare`,
     );
-    // The function table leads with the function that grew most.
-    const first = await page.locator('.compare .table-box tbody tr').first().locator('td').allTextContents();
-    expect(first[1]).toBe('book.scan');
+    // The detector's verdicts fill their column.
+    await page.waitForFunction(
+      `[...document.querySelectorAll('.compare .table-box tbody tr td:nth-child(3)')].every((td) => td.textContent !== '…')`,
+    );
+    // The table sorts by the detector's verdict: one process a side cannot decide anything, so nothing is
+    // "slower" and no change is painted red, whatever its share did; the undecided come first, by q.
+    const rows = await page.locator('.compare .table-box tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => ({
+        cells: [...tr.querySelectorAll('td')].map((td) => td.textContent ?? ''),
+        worse: tr.querySelectorAll('td.worse').length,
+      })),
+    );
+    const scanRow = rows.find((r) => r.cells[1] === 'book.scan')!;
+    expect(scanRow.cells[2]).toMatch(/^undecided \(q /);
+    expect(rows.every((r) => r.worse === 0)).toBe(true);
+    const order = rows.map((r) => (r.cells[2].startsWith('undecided') ? 0 : 1));
+    expect(order).toEqual([...order].sort());
     // book.scan: 200/710 of 1.4, 260/760 of 1.5 -> +20.5 % of its share.
     const expected = ((260 / 760 - 200 / 710) / (200 / 710)) * 100;
-    expect(first.join(' ')).toContain(`+${expected.toFixed(1)} %`);
+    expect(scanRow.cells.join(' ')).toContain(`+${expected.toFixed(1)} %`);
     // Its node is drawn red (grew), book.insert blue (its share shrank).
     const scan = await pixelOf('book.scan', 'compare');
     expect(scan[0]).toBeGreaterThan(scan[2] + 40);
@@ -407,9 +454,8 @@ describe('compare', () => {
     const other = await newPage(browser, errors);
     await other.goto(url);
     await other.waitForFunction(`window.__flamewatch.timings && window.__flamewatch.timings.compare`);
-    expect(
-      await other.locator('.compare .table-box tbody tr').first().locator('td').nth(1).textContent(),
-    ).toBe('book.scan');
+    expect(await other.locator('.compare .table-box tbody td', { hasText: 'book.scan' }).count()).toBe(1);
+    expect(new URL(other.url()).searchParams.get('right')).toBe('version="1.5"');
     await other.close();
 
     // Absolute mode and side by side.
@@ -422,31 +468,73 @@ describe('compare', () => {
     await screenshot(page, 'compare-side-by-side');
   });
 
+  test("the changed functions carry the detector's verdict: only what got slower is red, noise is not", async () => {
+    await page.goto(`${server.url}/?view=compare&service=fleet&type=cpu:samples`);
+    await page.waitForFunction(`new URL(location.href).searchParams.get('right') === 'version="2"'`);
+    await page.waitForFunction(
+      `(() => { const tds = [...document.querySelectorAll('.compare .table-box tbody tr td:nth-child(3)')]; return tds.length > 0 && tds.every((td) => td.textContent !== '…'); })()`,
+    );
+    const rows = await page.locator('.compare .table-box tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => ({
+        cells: [...tr.querySelectorAll('td')].map((td) => td.textContent ?? ''),
+        worse: tr.querySelectorAll('td.worse').length,
+      })),
+    );
+    // fleet.b leads, slower with its q, painted; fleet.work and main grew with it (explained or no finding), unpainted.
+    expect(rows[0].cells[1]).toBe('fleet.b');
+    expect(rows[0].cells[2]).toMatch(/^slower \(q /);
+    expect(rows[0].worse).toBeGreaterThan(0);
+    const tick = rows.find((r) => r.cells[1] === 'fleet.tick')!;
+    expect(tick.cells[2]).not.toMatch(/^slower/);
+    expect(rows.filter((r) => r.worse > 0).map((r) => r.cells[1])).toEqual(['fleet.b']);
+    // Per second of the time the data covers: the same load in both versions, whatever the windows' lengths.
+    expect(await page.locator('.compare .diff-summary .rate').textContent()).toMatch(
+      /Total per second: \+\d/,
+    );
+    await screenshot(page, 'compare-verdicts');
+  });
+
   test('two time brushes on one label set compare two windows', async () => {
     await page.goto(
       `${server.url}/?view=compare&service=shop&type=cpu:samples&left=${encodeURIComponent('version="1.4"')}&right=${encodeURIComponent('version="1.4"')}`,
     );
-    await page.waitForFunction(`window.__flamewatch.timings && window.__flamewatch.timings.compare`);
-    // Same labels: the range is split in halves; every 1.4 push is in the first half.
-    const d = await js<{ L: number; R: number }>(
-      `(() => { const m = window.__flamewatch.compare.graph.model; return { L: m.diff.L, R: m.diff.R }; })()`,
+    // Same labels, no brush: the page says so instead of comparing the data with itself, and draws no brush to get in the way.
+    await page.waitForSelector('.compare .notice-empty');
+    expect(await page.locator('.compare .notice-empty').textContent()).toContain(
+      'Both sides are the same data.',
     );
-    expect(d.L).toBeGreaterThan(0);
+    await page.waitForSelector('.timeline .brush-right');
+    const drawn = await js<number>(
+      `[...document.querySelectorAll('.timeline .brush .selection')].filter((e) => e.style.display !== 'none').length`,
+    );
+    expect(drawn).toBe(0);
     const svg = (await page.locator('.timeline svg').boundingBox())!;
-    // Drag a new comparison brush (bottom band) from the left, outside its current selection, over every push.
-    await page.mouse.move(svg.x + svg.width * 0.03, svg.y + svg.height * 0.6);
-    await page.mouse.down();
-    await page.mouse.move(svg.x + svg.width * 0.8, svg.y + svg.height * 0.6, { steps: 5 });
-    await page.mouse.up();
-    await page.waitForFunction(`/^\\d+$/.test(new URL(location.href).searchParams.get('rfrom') || '')`);
+    const drag = async (band: number, from: number, to: number, key: string) => {
+      const y = svg.y + 14 + ((svg.height - 14 - 20) * (band + 0.5)) / 2;
+      await page.mouse.move(svg.x + svg.width * from, y);
+      await page.mouse.down();
+      await page.mouse.move(svg.x + svg.width * to, y, { steps: 5 });
+      await page.mouse.up();
+      await page.waitForFunction(`/^\\d+$/.test(new URL(location.href).searchParams.get('${key}') || '')`);
+    };
+    // The comparison band (bottom), over every push: the comparison holds all six pushes of 1.4 (710 samples each).
+    await drag(1, 0.03, 0.8, 'rfrom');
     await page.waitForFunction(`window.__flamewatch.timings.compare !== undefined`);
-    const after = await js<{ L: number; R: number }>(
+    const whole = await js<{ L: number; R: number }>(
       `(() => { const m = window.__flamewatch.compare.graph.model; return { L: m.diff.L, R: m.diff.R }; })()`,
     );
-    // The comparison window now holds all six pushes of 1.4 (710 samples each); the baseline is unchanged.
-    expect(after.L).toBe(d.L);
-    expect(after.R).toBe(6 * 710);
+    expect(whole.R).toBe(6 * 710);
     expect(Number(param('runtil')) - Number(param('rfrom'))).toBeGreaterThan(40 * 60_000);
+    // The baseline band (top), over the first pushes only: two windows of one label set.
+    await drag(0, 0.01, 0.6, 'lfrom');
+    await page.waitForFunction(
+      `window.__flamewatch.timings.compare !== undefined && window.__flamewatch.compare.graph.model.diff.L < ${6 * 710}`,
+    );
+    const two = await js<{ L: number; R: number }>(
+      `(() => { const m = window.__flamewatch.compare.graph.model; return { L: m.diff.L, R: m.diff.R }; })()`,
+    );
+    expect(two.L).toBeGreaterThan(0);
+    expect(two.R).toBe(6 * 710);
     await screenshot(page, 'compare-brushes');
   });
 });

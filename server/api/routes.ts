@@ -93,7 +93,10 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
       const range = rangeOf(req, 'now-7d');
       const service = required(req, 'service', 'service=<name>');
       const label = required(req, 'label', 'label=<label name>');
-      res.json(await queries.labelValues(tenantOf(req), service, label, range.from, range.until));
+      const order = param(req, 'order') ?? 'name';
+      if (order !== 'name' && order !== 'recent')
+        throw new InputError('invalid_parameter', 'order must be name or recent');
+      res.json(await queries.labelValues(tenantOf(req), service, label, range.from, range.until, order));
     }),
   );
 
@@ -175,12 +178,21 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
       const unit = l.unit || r.unit;
       const [left, right] = [l, r].map((s) => (s.unit || !unit ? s.sel : { ...s.sel, unit }));
       const otherUnits = [...new Set([...(l.otherUnits ?? []), ...(r.otherUnits ?? [])])];
-      const [leftStacks, rightStacks] = await Promise.all([queries.stacks(left), queries.stacks(right)]);
+      const [leftStacks, rightStacks, leftSpan, rightSpan] = await Promise.all([
+        queries.stacks(left),
+        queries.stacks(right),
+        queries.dataSpanMs(left),
+        queries.dataSpanMs(right),
+      ]);
+      const diff = diffProfiles(leftStacks, rightStacks, maxNodes, limit);
       res.json({
         type: left.type,
         unit,
         ...(otherUnits.length ? { otherUnits } : {}),
-        ...diffProfiles(leftStacks, rightStacks, maxNodes, limit),
+        ...diff,
+        // Per second of the time each side's data covers, not of the range asked (a deploy's first half has no new version).
+        left: { ...diff.left, spanMs: leftSpan },
+        right: { ...diff.right, spanMs: rightSpan },
       } satisfies DiffPayload);
     }),
   );

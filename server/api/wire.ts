@@ -43,8 +43,9 @@ export interface FlamePayload extends OneUnit {
   nodes: { total: number; shown: number };
 }
 export interface DiffPayload extends OneUnit {
-  left: { total: number };
-  right: { total: number };
+  /** Each side's total and the span its data covers (first profile's start to last one's end, ms; 0 without data). */
+  left: { total: number; spanMs: number };
+  right: { total: number; spanMs: number };
   names: string[];
   tree: {
     name: number[];
@@ -56,6 +57,26 @@ export interface DiffPayload extends OneUnit {
   };
   nodes: { total: number; shown: number };
   functions: { name: string; leftSelf: number; leftTotal: number; rightSelf: number; rightTotal: number }[];
+}
+/** One finding of `GET /compare` as the UI reads it (the whole answer: notify/pr-report.ts CompareAnswer). */
+export interface CompareFinding {
+  function: string;
+  measure: 'self' | 'total' | 'rate';
+  /** Relative change of its cost; null from zero. */
+  relative: number | null;
+  q: number;
+  effect: number;
+  explainedBy?: string;
+}
+/** `GET /compare`, the detector's verdict: the parts the compare page shows per function. */
+export interface ComparePayload {
+  verdict: 'regression' | 'no_regression' | 'inconclusive' | 'insufficient_data';
+  reason?: string;
+  kind: 'cost' | 'gauge';
+  regressions: CompareFinding[];
+  improvements: CompareFinding[];
+  inconclusive: CompareFinding[];
+  explained: CompareFinding[];
 }
 export interface Regression {
   id: string;

@@ -5,6 +5,7 @@ import type {
   TopPayload,
   FlamePayload,
   DiffPayload,
+  ComparePayload,
   Regression,
   TimelinePayload,
   BudgetsPayload,
@@ -121,8 +122,16 @@ export const api = {
     getJson<ProfileType[]>('profile-types', { service }, signal),
   labels: (service: string, from: string, until: string, signal?: AbortSignal) =>
     getJson<string[]>('labels', { service, from, until }, signal),
-  labelValues: (service: string, label: string, from: string, until: string, signal?: AbortSignal) =>
-    getJson<string[]>('label-values', { service, label, from, until }, signal),
+  labelValues: (
+    service: string,
+    label: string,
+    from: string,
+    until: string,
+    signal?: AbortSignal,
+    order?: 'recent',
+  ) => getJson<string[]>('label-values', { service, label, from, until, order }, signal),
+  /** The detector's verdict on two selections (what CI and the schedule ask). */
+  compare: (p: Params, signal?: AbortSignal) => getJson<ComparePayload>('compare', p, signal),
   top: (p: Params, signal?: AbortSignal) => getJson<TopPayload>('top', p, signal),
   flamegraph: (p: Params, signal?: AbortSignal) => getJson<FlamePayload>('flamegraph', p, signal),
   diff: (p: Params, signal?: AbortSignal) => getJson<DiffPayload>('diff', p, signal),

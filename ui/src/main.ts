@@ -13,7 +13,7 @@ import { CompareView } from './views/compare';
 import { ExploreView } from './views/explore';
 import { RegressionsView } from './views/regressions';
 import { errorNotice } from './views/panels';
-import { defaultType, profileTypes, typeKey } from './views/querybar';
+import { defaultType, profileTypes, quote, typeKey } from './views/querybar';
 
 /** One load of a page: request + parse, model build, first draw (ms). */
 export interface Timing {
@@ -114,6 +114,16 @@ async function withDefaults(): Promise<void> {
   if (state.service && services.includes(state.service) && !state.type && state.view !== 'budgets') {
     const types = await profileTypes(state.service);
     state = { ...state, type: defaultType(types) };
+  }
+  // Compare with nothing chosen: the service's two most recent versions (after a deploy, the new one against the
+  // one before), when its profiles carry a version label; else the page asks for two windows or two values.
+  const s = state;
+  if (s.view === 'compare' && s.service && !s.left && !s.right && !s.lfrom && !s.rfrom) {
+    const versions = await api
+      .labelValues(s.service, 'version', s.from, s.until, undefined, 'recent')
+      .catch(() => [] as string[]);
+    if (versions.length >= 2 && state === s)
+      state = { ...s, left: `version=${quote(versions[1])}`, right: `version=${quote(versions[0])}` };
   }
   history.replaceState(null, '', formatState(state));
 }

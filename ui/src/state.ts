@@ -54,7 +54,7 @@ export const DEFAULTS: State = {
   zoom: '',
   fn: '',
   sort: '-self',
-  dsort: 'rank',
+  dsort: 'verdict',
   maxNodes: 16384,
   left: '',
   right: '',

@@ -3,7 +3,7 @@
  * time brushes), shown as one differential flame graph coloured by change,
  * with the table of functions that changed most, or side by side.
  */
-import { api, parseMs, type DiffPayload } from '../api';
+import { api, parseMs, type CompareFinding, type ComparePayload, type DiffPayload } from '../api';
 import { dataChanged, type App } from '../app';
 import { el, notice } from '../dom';
 import {
@@ -36,6 +36,45 @@ import { Timeline } from './timeline';
 
 type FnRow = DiffPayload['functions'][number] & { rank: number };
 
+/** What the detector says of one function: the first of its findings by this order, with its q. */
+interface Verdict {
+  kind: 'slower' | 'faster' | 'undecided' | 'explained';
+  q: number;
+  relative: number | null;
+  explainedBy?: string;
+}
+const VERDICT_ORDER: Record<Verdict['kind'] | 'none', number> = {
+  slower: 0,
+  faster: 1,
+  undecided: 2,
+  explained: 3,
+  none: 4,
+};
+
+/** The detector's findings by function name (a function found as both self and total keeps its strongest). */
+export function verdictsOf(c: ComparePayload): Map<string, Verdict> {
+  const out = new Map<string, Verdict>();
+  const add = (list: CompareFinding[], kind: Verdict['kind']) => {
+    for (const f of list) {
+      if (f.measure === 'rate' || !f.function) continue;
+      const had = out.get(f.function);
+      if (had && (VERDICT_ORDER[had.kind] < VERDICT_ORDER[kind] || (had.kind === kind && had.q <= f.q)))
+        continue;
+      out.set(f.function, {
+        kind,
+        q: f.q,
+        relative: f.relative,
+        ...(f.explainedBy ? { explainedBy: f.explainedBy } : {}),
+      });
+    }
+  };
+  add(c.regressions, 'slower');
+  add(c.improvements, 'faster');
+  add(c.inconclusive, 'undecided');
+  add(c.explained, 'explained');
+  return out;
+}
+
 const BASE_COLOR = '#3b6fb6';
 const TOOLBAR_KEYS = [
   'ctab',
@@ -54,15 +93,22 @@ const TOOLBAR_KEYS = [
 ] as const;
 const COMP_COLOR = '#c8553d';
 
-/** The two sides' time ranges: the brushes when set; else halves of the range for one label set, the whole range for two. */
-export function sideRanges(s: State, now = Date.now()): { left: [string, string]; right: [string, string] } {
-  const [from, until] = resolveRange(s.from, s.until, now);
-  const mid = Math.round((from + until) / 2);
-  const split = s.left.trim() === s.right.trim();
+/**
+ * The two sides' time ranges: a side's brush when set, else the page's whole range. Never halves of it: after a
+ * deploy one half holds only the old version and the other only the new, and the brushes the user did not draw
+ * would be in the way of the ones they draw.
+ */
+export function sideRanges(s: State): { left: [string, string]; right: [string, string] } {
   return {
-    left: [s.lfrom || (split ? String(from) : s.from), s.luntil || (split ? String(mid) : s.until)],
-    right: [s.rfrom || (split ? String(mid) : s.from), s.runtil || (split ? String(until) : s.until)],
+    left: [s.lfrom || s.from, s.luntil || s.until],
+    right: [s.rfrom || s.from, s.runtil || s.until],
   };
+}
+
+/** Whether both sides are the same data: one label set and no brush that tells them apart. */
+export function sameSides(s: State): boolean {
+  const { left, right } = sideRanges(s);
+  return s.left.trim() === s.right.trim() && left[0] === right[0] && left[1] === right[1];
 }
 
 export class CompareView {
@@ -76,6 +122,8 @@ export class CompareView {
   private readonly crumbs = el('div', { class: 'crumbs-wrap' });
   private readonly body = el('div', { class: 'view-body' });
   private diff: DiffPayload | undefined;
+  /** The detector's finding per function name, when its answer has come. */
+  private verdicts: Map<string, Verdict> | undefined;
   private model: FlameModel | undefined;
   private sideModels: [FlameModel | undefined, FlameModel | undefined] = [undefined, undefined];
   private last: State | undefined;
@@ -185,11 +233,48 @@ export class CompareView {
         const series = [{ points: lt.points, color: BASE_COLOR, label: 'baseline' }];
         if (rt) series.push({ points: rt.points, color: COMP_COLOR, label: 'comparison' });
         this.timeline.setData(series, range, lt.unit);
-        this.timeline.setSelection('left', [resolveTime(left[0]), resolveTime(left[1])]);
-        this.timeline.setSelection('right', [resolveTime(right[0]), resolveTime(right[1])]);
+        // Only brushes the user drew are drawn: an empty band draws a new one where it is dragged.
+        this.timeline.setSelection('left', s.lfrom ? [resolveTime(left[0]), resolveTime(left[1])] : null);
+        this.timeline.setSelection('right', s.rfrom ? [resolveTime(right[0]), resolveTime(right[1])] : null);
       },
       () => undefined,
     );
+    if (sameSides(s)) {
+      this.diff = undefined;
+      this.model = undefined;
+      this.status.replaceChildren();
+      this.body.replaceChildren(
+        notice(
+          'empty',
+          'Both sides are the same data.',
+          el(
+            'p',
+            {},
+            'Pick two values of a label above (Compare by label: version, 1.4 and 1.5), give the sides different label matchers, or drag on the timeline’s baseline and comparison bands to choose two windows.',
+          ),
+        ),
+      );
+      return;
+    }
+    // The detector's verdict per function comes on its own: the graph does not wait for it.
+    this.verdicts = undefined;
+    const verdicts = api
+      .compare(
+        {
+          type: s.type,
+          leftQuery,
+          rightQuery,
+          leftFrom: left[0],
+          leftUntil: left[1],
+          rightFrom: right[0],
+          rightUntil: right[1],
+        },
+        abort.signal,
+      )
+      .then(
+        (c) => verdictsOf(c),
+        () => undefined,
+      );
     try {
       const diff = await api.diff(
         {
@@ -222,6 +307,11 @@ export class CompareView {
       this.graph.setModel(this.model, zoomPath(s));
       this.applySearch(s);
       this.renderCrumbs();
+      void verdicts.then((v) => {
+        if (abort.signal.aborted || !v) return;
+        this.verdicts = v;
+        this.renderBody(this.app.state);
+      });
       window.__flamewatch.timings.compare = {
         fetchMs: fetched - t0,
         parseMs: parseMs.get('diff') ?? 0,
@@ -325,9 +415,9 @@ export class CompareView {
     const d = this.diff;
     if (!d || !this.model) return;
     const { left, right } = sideRanges(s);
-    const secs = (r: [string, string]) => Math.max(1e-3, (resolveTime(r[1]) - resolveTime(r[0])) / 1000);
-    const lRate = d.left.total / secs(left);
-    const rRate = d.right.total / secs(right);
+    // Per second of the time each side's data covers, not of its window (a window half before a deploy holds no new version).
+    const lRate = d.left.total / Math.max(1e-3, d.left.spanMs / 1000);
+    const rRate = d.right.total / Math.max(1e-3, d.right.spanMs / 1000);
     const summary = el(
       'div',
       { class: 'diff-summary' },
@@ -343,7 +433,7 @@ export class CompareView {
       ),
       el(
         'span',
-        { class: 'rate', title: 'total per second of each side’s time range' },
+        { class: 'rate', title: 'total per second of the time each side’s data covers' },
         `Total per second: ${lRate > 0 ? formatSigned(((rRate - lRate) / lRate) * 100, '%', 1) : 'no baseline'}`,
       ),
     );
@@ -409,7 +499,23 @@ export class CompareView {
     const L = d.left.total || 1;
     const R = d.right.total || 1;
     const rel = (l: number, r: number) => (l === 0 ? (r === 0 ? 0 : Infinity) : (r / R - l / L) / (l / L));
-    const changeClass = (v: number) => (v > 0.01 ? 'worse' : v < -0.01 ? 'better' : undefined);
+    const verdicts = this.verdicts;
+    const verdictOf = (r: FnRow) => verdicts?.get(r.name);
+    // Red and blue are the detector's: a share that moved without a verdict (noise, or another function's change) is not painted.
+    const changeClass = (r: FnRow, v: number) => {
+      const k = verdictOf(r)?.kind;
+      if (k === 'slower' && v > 0) return 'worse';
+      if (k === 'faster' && v < 0) return 'better';
+      return undefined;
+    };
+    const verdictText = (r: FnRow) => {
+      if (!verdicts) return '…';
+      const v = verdictOf(r);
+      if (!v) return '–';
+      const q = `q ${v.q < 0.001 ? v.q.toExponential(0) : v.q.toPrecision(2)}`;
+      if (v.kind === 'explained') return v.explainedBy ? `explained by ${v.explainedBy}` : 'explained';
+      return `${v.kind} (${q})`;
+    };
     const columns: Column<FnRow>[] = [
       {
         key: 'rank',
@@ -419,6 +525,21 @@ export class CompareView {
         value: (r) => r.rank,
       },
       { key: 'name', label: 'Function', value: (r) => r.name },
+      {
+        key: 'verdict',
+        label: 'Detector',
+        title:
+          'the regression detector’s verdict on the function (per unit of work or size factor, processes as replicates) and its q, the false discovery rate at which it holds',
+        value: (r) => {
+          const v = verdictOf(r);
+          return VERDICT_ORDER[v?.kind ?? 'none'] + (v ? Math.min(0.999, v.q) : 0);
+        },
+        format: verdictText,
+        className: (r) => {
+          const k = verdictOf(r)?.kind;
+          return k === 'slower' ? 'worse' : k === 'faster' ? 'better' : undefined;
+        },
+      },
       {
         key: 'lself',
         label: 'Self base',
@@ -440,7 +561,7 @@ export class CompareView {
         title: 'relative change of the self share',
         value: (r) => rel(r.leftSelf, r.rightSelf),
         format: (r) => formatSigned(rel(r.leftSelf, r.rightSelf) * 100, '%', 1),
-        className: (r) => changeClass(rel(r.leftSelf, r.rightSelf)),
+        className: (r) => changeClass(r, rel(r.leftSelf, r.rightSelf)),
       },
       {
         key: 'ltotal',
@@ -463,7 +584,7 @@ export class CompareView {
         title: 'relative change of the total share',
         value: (r) => rel(r.leftTotal, r.rightTotal),
         format: (r) => formatSigned(rel(r.leftTotal, r.rightTotal) * 100, '%', 1),
-        className: (r) => changeClass(rel(r.leftTotal, r.rightTotal)),
+        className: (r) => changeClass(r, rel(r.leftTotal, r.rightTotal)),
       },
       {
         key: 'dpp',
@@ -475,6 +596,14 @@ export class CompareView {
       },
     ];
     let rows: FnRow[] = d.functions.map((f, i) => ({ ...f, rank: i + 1 }));
+    // What the detector found first, then by change of total share.
+    if (verdicts)
+      rows.sort(
+        (a, b) =>
+          VERDICT_ORDER[verdictOf(a)?.kind ?? 'none'] - VERDICT_ORDER[verdictOf(b)?.kind ?? 'none'] ||
+          (verdictOf(a)?.q ?? 0) - (verdictOf(b)?.q ?? 0) ||
+          a.rank - b.rank,
+      );
     if (s.search) {
       const { match } = matchNames(
         rows.map((r) => r.name),
