@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ProfileQueries } from '../store/queries';
 import { MIGRATIONS, migrate } from '../store/schema';
 import { corpusFile, generatedCorpus } from './helpers/corpus';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
@@ -273,7 +274,12 @@ describe('migration 8', () => {
         total: 3,
       };
       await client.insert({ table: `${db}.profiles`, values: [old], format: 'JSONEachRow' });
-      expect(await migrate(client, db, 30)).toEqual([8, 9]);
+      await client.insert({
+        table: `${db}.stacks`,
+        values: [{ tenant: 'default', stack_id: '1', frames: ['main', 'work'] }],
+        format: 'JSONEachRow',
+      });
+      expect(await migrate(client, db, 30)).toEqual([8, 9, 10]);
       // Each statement is idempotent: run again after a crash before its record, it changes nothing.
       for (const m of MIGRATIONS.filter((m) => m.version >= 8))
         for (const statement of m.statements(db, 30)) await client.command({ query: statement });
@@ -283,6 +289,23 @@ describe('migration 8', () => {
         format: 'JSONEachRow',
       });
       expect(await agg.json()).toEqual([{ aggregation: '' }]);
+      // Migration 10: stacks stored before it have no files and lines, and read as names only.
+      const stacks = await client.query({
+        query: `SELECT frames, files, lines FROM ${db}.stacks`,
+        format: 'JSONEachRow',
+      });
+      expect(await stacks.json()).toEqual([{ frames: ['main', 'work'], files: [], lines: [] }]);
+      const source = await new ProfileQueries(client, db).stacks(
+        {
+          tenant: 'default',
+          service: 'old',
+          type: 'cpu',
+          range: { from: old.time - 1000, until: old.time + 1000 },
+          matchers: [],
+        },
+        { source: true },
+      );
+      expect(source).toEqual([{ stack: ['main', 'work'], value: 3 }]);
       await client.insert({
         table: `${db}.profiles`,
         values: [{ ...old, service: 'new', work: 250, process: 'host:1:abc' }],
