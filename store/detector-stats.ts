@@ -111,8 +111,9 @@ export class DetectorStatsStore {
       key = `cityHash64(${proc}, intDiv(${ms('time')}, {bucketMs:Int64}))`;
       obsKey = `cityHash64(pp, intDiv(${ms('t0')}, {bucketMs:Int64}))`;
     }
-    // V8's `(idle)` is no code's cost: its stacks count in neither a function's nor the whole program's cost
-    // (a quieter side would otherwise look costlier per request).
+    // V8's `(idle)` names no code (in the agent's cpu type it holds the CPU of work that ran between two samples,
+    // agent/README.md): its stacks count in neither a function's nor the whole program's cost here (a quieter side,
+    // whose short requests land on it more, would otherwise look costlier per request).
     const [idle] = await this.rows<{ ids: string[] }>(
       `SELECT groupArray(stack_id) AS ids FROM (SELECT DISTINCT stack_id FROM ${this.db}.stacks
          WHERE tenant = {tenant:String} AND frames[length(frames)] = '(idle)'

@@ -68,7 +68,7 @@ beforeAll(async () => {
         const res = await ingest(
           server.url,
           {
-            name: `fleet.cpu{version=${version}}`,
+            name: `work-fleet.cpu{version=${version}}`,
             from: String(t),
             until: String(t + 10),
             units: 'samples',
@@ -469,7 +469,7 @@ describe('compare', () => {
   });
 
   test("the changed functions carry the detector's verdict: only what got slower is red, noise is not", async () => {
-    await page.goto(`${server.url}/?view=compare&service=fleet&type=cpu:samples`);
+    await page.goto(`${server.url}/?view=compare&service=work-fleet&type=cpu:samples`);
     await page.waitForFunction(`new URL(location.href).searchParams.get('right') === 'version="2"'`);
     await page.waitForFunction(
       `(() => { const tds = [...document.querySelectorAll('.compare .table-box tbody tr td:nth-child(3)')]; return tds.length > 0 && tds.every((td) => td.textContent !== '…'); })()`,

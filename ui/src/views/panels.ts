@@ -30,14 +30,31 @@ function row(label: string, value: string): HTMLElement {
   return el('div', { class: 'tip-row' }, el('span', { class: 'tip-label' }, label), el('span', {}, value));
 }
 
+const TIME_UNITS = new Set(['nanoseconds', 'microseconds', 'milliseconds', 'seconds']);
+
+/**
+ * What a frame the runtime or the profiler made means, where its name does not say (measured: agent/README.md,
+ * "What the frames mean").
+ */
+export function frameNote(name: string, unit: string): string | undefined {
+  if (name === '(idle)' && TIME_UNITS.has(unit))
+    return 'CPU the process used since the previous sample, credited here because its JavaScript thread was idle when this sample was taken: mostly short work (requests) that ran between two samples. Real CPU, whose code the profile cannot name; the wall type shows busy time by function without it.';
+  if (name === '(idle)') return 'Samples that found the JavaScript thread waiting for work.';
+  if (name === 'Non JS threads activity')
+    return "CPU of the process's other threads (libuv's pool, the compiler, the garbage collector's helpers).";
+  return undefined;
+}
+
 export function flameTooltip(m: FlameModel, n: number): Node {
   const root = m.total[0] || 1;
+  const note = frameNote(m.names[m.name[n]], m.unit);
   return el(
     'div',
     {},
     el('div', { class: 'tip-name' }, m.names[m.name[n]]),
     row('Total', `${formatValue(m.total[n], m.unit)} · ${formatPercent(m.total[n] / root)}`),
     row('Self', `${formatValue(m.self[n], m.unit)} · ${formatPercent(m.self[n] / root)}`),
+    note ? el('div', { class: 'tip-note' }, note) : null,
     el('div', { class: 'tip-hint' }, 'click: zoom · shift+click or s: sandwich'),
   );
 }
@@ -67,6 +84,17 @@ export function diffTooltip(m: FlameModel, n: number): Node {
         ? `${formatSigned((rs - ls) * 100, 'pp of total')} (${formatSigned(change * 100, '%', 1)})`
         : `${formatSigned(change * 100, '%', 1)} (${formatValue(d.rightTotal[n] - d.leftTotal[n], m.unit)})`,
     ),
+    // A function whose own cost went to nothing was removed, renamed, or (in Node) inlined into its caller.
+    d.leftSelf[n] > 0 && d.rightSelf[n] === 0
+      ? el(
+          'div',
+          { class: 'tip-note' },
+          'Its own cost is gone from the comparison: removed or renamed, or inlined into its caller (V8 inlines small functions once they are hot; their cost then shows in the caller).',
+        )
+      : null,
+    frameNote(m.names[m.name[n]], m.unit)
+      ? el('div', { class: 'tip-note' }, frameNote(m.names[m.name[n]], m.unit)!)
+      : null,
     el('div', { class: 'tip-hint' }, 'click: zoom'),
   );
 }
