@@ -297,6 +297,30 @@ describe('explore', () => {
     expect(rootBox.y).toBe(0);
   });
 
+  test('the sandwich shows the function’s cost per source line, as google/pprof counts it', async () => {
+    // The corpus' sortRows: its lines as google/pprof reads the profile (refprof, `function<TAB>file:line`).
+    const want = Object.entries(nodeCpuAnswer.lines!)
+      .filter(([k]) => k.startsWith('sortRows\t'))
+      .map(([k, v]) => ({
+        file: k.slice(k.indexOf('\t') + 1, k.lastIndexOf(':')),
+        line: k.slice(k.lastIndexOf(':') + 1),
+        ...v,
+      }));
+    expect(want.length).toBeGreaterThan(0);
+    await page.goto(
+      `${server.url}/?service=node-real&type=cpu:${nodeCpuAnswer.unit}&tab=sandwich&fn=sortRows`,
+    );
+    await page.waitForSelector('.lines-box .source-file');
+    const files = await page.locator('.lines-box .source-file').evaluateAll((ss) =>
+      ss.map((s) => ({
+        file: s.getAttribute('data-file'),
+        lines: [...s.querySelectorAll('tbody tr')].map((tr) => tr.querySelector('td')!.textContent),
+      })),
+    );
+    expect(files).toEqual([{ file: want[0].file, lines: want.map((w) => w.line) }]);
+    await screenshot(page, 'explore-lines');
+  });
+
   test('the top table sorts by any column, and the sort is in the URL', async () => {
     await page.goto(`${server.url}/?service=shop&type=cpu:samples&tab=table`);
     await loaded('explore');

@@ -6,6 +6,7 @@ import type {
   FlamePayload,
   DiffPayload,
   ComparePayload,
+  FunctionLinesPayload,
   Regression,
   TimelinePayload,
   BudgetsPayload,
@@ -130,6 +131,9 @@ export const api = {
     signal?: AbortSignal,
     order?: 'recent',
   ) => getJson<string[]>('label-values', { service, label, from, until, order }, signal),
+  /** A function's cost per source line, per file. */
+  functionLines: (p: Params, signal?: AbortSignal) =>
+    getJson<FunctionLinesPayload>('function-lines', p, signal),
   /** The detector's verdict on two selections (what CI and the schedule ask). */
   compare: (p: Params, signal?: AbortSignal) => getJson<ComparePayload>('compare', p, signal),
   top: (p: Params, signal?: AbortSignal) => getJson<TopPayload>('top', p, signal),

@@ -3,7 +3,7 @@
  * functions table and the sandwich view of one function, over a time range
  * picked with presets or the timeline brush.
  */
-import { api, parseMs, type FlamePayload, type TopPayload } from '../api';
+import { api, parseMs, type FlamePayload, type FunctionLinesPayload, type TopPayload } from '../api';
 import { dataChanged, type App } from '../app';
 import { el, notice } from '../dom';
 import { fromFlamePayload, matchNames, matchedValue, nodeAt, type FlameModel } from '../flame/model';
@@ -39,6 +39,7 @@ export class ExploreView {
   private readonly graphBox = el('section', { class: 'graph-box', 'aria-label': 'flame graph' });
   private readonly tableBox = el('section', { class: 'table-box', 'aria-label': 'top functions' });
   private readonly sandwichBox = el('section', { class: 'sandwich-box', 'aria-label': 'sandwich view' });
+  private readonly linesBox = el('section', { class: 'lines-box', 'aria-label': 'source lines' });
   private model: FlameModel | undefined;
   private top: TopPayload | undefined;
   private last: State | undefined;
@@ -426,8 +427,121 @@ export class ExploreView {
       callers.element,
       el('h3', {}, 'Callees'),
       callees.element,
+      this.linesBox,
     );
     callers.setModel(result.callers);
     callees.setModel(result.callees);
+    void this.loadLines(s);
   }
+
+  /**
+   * The function's cost per source line (`GET /function-lines`): what `pprof -list` prints beside the source,
+   * one table per file that defines a function of that name.
+   */
+  private async loadLines(s: State): Promise<void> {
+    const box = this.linesBox;
+    box.replaceChildren(el('h3', {}, 'Source lines'), notice('loading', 'Loading its lines…'));
+    const fn = s.fn;
+    try {
+      const answer = await api.functionLines({
+        query: selectorOf(s.service, s.labels),
+        type: s.type,
+        from: s.from,
+        until: s.until,
+        function: fn,
+      });
+      if (this.app.state.fn !== fn) return;
+      const total = answer.total || 1;
+      const known = answer.files.filter((f) => f.file !== '' || f.lines.some((l) => l.line !== 0));
+      if (known.length === 0) {
+        box.replaceChildren(
+          el('h3', {}, 'Source lines'),
+          el(
+            'p',
+            { class: 'muted' },
+            'The profiles do not say where this function’s code is (folded stacks and perf have names only; pprof from most profilers has files and lines).',
+          ),
+        );
+        return;
+      }
+      box.replaceChildren(
+        el('h3', {}, 'Source lines'),
+        ...known.map((f) =>
+          el(
+            'section',
+            { class: 'source-file', 'data-file': f.file },
+            el(
+              'p',
+              { class: 'source-file-name' },
+              el('code', {}, f.file || '(no file)'),
+              el(
+                'span',
+                { class: 'muted' },
+                ` · self ${formatValue(f.self, answer.unit)}, total ${formatValue(f.total, answer.unit)}`,
+              ),
+            ),
+            linesTable(f.lines, answer.unit, total),
+          ),
+        ),
+      );
+    } catch (err) {
+      if (this.app.state.fn !== fn) return;
+      box.replaceChildren(
+        el('h3', {}, 'Source lines'),
+        errorNotice(err, () => void this.loadLines(this.app.state)),
+      );
+    }
+  }
+}
+
+type LineRow = FunctionLinesPayload['files'][number]['lines'][number];
+
+/** One file's lines as a table, sorted by line until a header is clicked (it re-sorts in place). */
+function linesTable(lines: LineRow[], unit: string, total: number, sort = 'line'): HTMLElement {
+  const holder = el('div', { class: 'lines-table' });
+  const columns: Column<LineRow>[] = [
+    {
+      key: 'line',
+      label: 'Line',
+      numeric: true,
+      value: (l) => l.line,
+      format: (l) => (l.line ? String(l.line) : '?'),
+    },
+    {
+      key: 'self',
+      label: 'Self',
+      numeric: true,
+      value: (l) => l.self,
+      format: (l) => formatValue(l.self, unit),
+    },
+    {
+      key: 'selfp',
+      label: 'Self %',
+      numeric: true,
+      value: (l) => l.self,
+      format: (l) => formatPercent(l.self / total),
+    },
+    {
+      key: 'total',
+      label: 'Total',
+      numeric: true,
+      value: (l) => l.total,
+      format: (l) => formatValue(l.total, unit),
+    },
+    {
+      key: 'totalp',
+      label: 'Total %',
+      numeric: true,
+      value: (l) => l.total,
+      format: (l) => formatPercent(l.total / total),
+    },
+  ];
+  holder.append(
+    table(lines, {
+      columns,
+      sort,
+      onSort: (next) => holder.replaceWith(linesTable(lines, unit, total, next)),
+    }),
+  );
+  return holder;
 }
