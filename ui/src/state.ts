@@ -114,6 +114,32 @@ export function selectorOf(service: string, labels: string): string {
   return `{${svc}${rest ? `,${rest}` : ''}}`;
 }
 
+/**
+ * A selector error from the server (`… at position N of "{service_name=…,…}"`) in the terms of what the user
+ * typed in the label field: the position within their text, and their text quoted. Undefined when the error is
+ * not about the selector selectorOf built from them.
+ */
+export function labelsError(message: string, service: string, labels: string): string | undefined {
+  const built = selectorOf(service, labels);
+  const m = /^(.*) at position (\d+) of (".*")$/.exec(message);
+  if (!m) return undefined;
+  let quoted: string;
+  try {
+    quoted = JSON.parse(m[3]) as string;
+  } catch {
+    return undefined;
+  }
+  if (!built.startsWith(quoted)) return undefined;
+  // As selectorOf writes it: `{service_name="…",` + the user's matchers + `}`.
+  const rest = labels
+    .trim()
+    .replace(/^\{|\}$/g, '')
+    .trim();
+  const start = built.length - 1 - rest.length;
+  const at = Math.max(0, Math.min(Number(m[2]) - start, rest.length));
+  return `${m[1]} at character ${at + 1} of “${rest}”`;
+}
+
 /** The zoom path as names, or [] when unset or malformed. */
 export function zoomPath(s: State): string[] {
   if (!s.zoom) return [];

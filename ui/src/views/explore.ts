@@ -3,14 +3,21 @@
  * functions table and the sandwich view of one function, over a time range
  * picked with presets or the timeline brush.
  */
-import { api, parseMs, type FlamePayload, type FunctionLinesPayload, type TopPayload } from '../api';
+import {
+  api,
+  ApiError,
+  parseMs,
+  type FlamePayload,
+  type FunctionLinesPayload,
+  type TopPayload,
+} from '../api';
 import { dataChanged, type App } from '../app';
 import { el, notice } from '../dom';
 import { fromFlamePayload, matchNames, matchedValue, nodeAt, type FlameModel } from '../flame/model';
 import { FlameGraph } from '../flame/render';
 import { sandwich } from '../flame/sandwich';
 import { formatPercent, formatValue } from '../format';
-import { selectorOf, zoomPath, type State, type Tab } from '../state';
+import { labelsError, selectorOf, zoomPath, type State, type Tab } from '../state';
 import { resolveRange } from '../time';
 import {
   breadcrumb,
@@ -134,7 +141,29 @@ export class ExploreView {
     } catch (err) {
       if ((err as Error).name === 'AbortError') return;
       this.model = undefined;
-      this.body.replaceChildren(errorNotice(err, () => void this.load(this.app.state)));
+      this.top = undefined;
+      // Nothing of the previous query stays on the page: its timeline and total would read as this one's.
+      this.timeline.setData([], range, '');
+      this.status.replaceChildren();
+      this.crumbs.replaceChildren();
+      const bad =
+        err instanceof ApiError && err.status === 400
+          ? labelsError(err.message, s.service, s.labels)
+          : undefined;
+      this.body.replaceChildren(
+        bad
+          ? notice(
+              'error',
+              'The label matchers are not valid.',
+              el('p', {}, bad),
+              el(
+                'p',
+                { class: 'muted' },
+                'Write them as name="value", name!="value", name=~"regex" or name!~"regex", separated by commas.',
+              ),
+            )
+          : errorNotice(err, () => void this.load(this.app.state)),
+      );
     }
   }
 
