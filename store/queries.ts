@@ -8,6 +8,7 @@ import { queryRows } from './rows-query';
 import { type QueryParams, type Selection, selectionWhere } from './selection';
 
 const FRAME_CACHE_LIMIT = 500_000;
+const FILE_NAMES_LIMIT = 200_000;
 
 /**
  * The read side of the store: every query the API and jobs run. Tenant scoping
@@ -22,6 +23,9 @@ export class ProfileQueries {
   private readonly frames = new Map<string, Map<string, readonly string[]>>(); // tenant -> stack id -> frames
   private cachedFrames = 0;
   private readonly loading = new Map<string, Promise<Map<string, readonly string[]>>>();
+  /** Each cached frame array's files, when its stack was stored with them; file names interned across loads. */
+  private readonly filesOf = new WeakMap<readonly string[], readonly string[]>();
+  private readonly fileNames = new Map<string, string>();
 
   constructor(
     private readonly client: ClickHouseClient,
@@ -115,10 +119,11 @@ export class ProfileQueries {
       });
     }
     const frames = await this.framesOf(sel.tenant, ids);
-    return sums.map((s) => ({
-      stack: frames.get(s.id) ?? ['[unknown stack]'],
-      value: Number(s.value) / per,
-    }));
+    return sums.map((s) => {
+      const stack = frames.get(s.id) ?? ['[unknown stack]'];
+      const files = this.filesOf.get(stack);
+      return files ? { stack, files, value: Number(s.value) / per } : { stack, value: Number(s.value) / per };
+    });
   }
 
   /**
@@ -238,8 +243,9 @@ export class ProfileQueries {
   private async loadChunk(tenant: string, ids: string[]): Promise<Map<string, readonly string[]>> {
     // A subquery makes the ids a set the primary key (tenant, stack_id) can use;
     // `IN arrayMap(...)` over the same parameter took 38 s for 50k ids on chDB, this under 1 s.
-    const rows = await this.rows<{ id: string; frames: string[] }>(
-      `SELECT toString(stack_id) AS id, any(frames) AS frames FROM ${this.db}.stacks
+    // Files come along (not lines): a frame is its name and file, so two `emit`s of two files can be told apart.
+    const rows = await this.rows<{ id: string; frames: string[]; files: string[] }>(
+      `SELECT toString(stack_id) AS id, any(frames) AS frames, any(files) AS files FROM ${this.db}.stacks
        WHERE tenant = {tenant:String} AND stack_id IN (SELECT toUInt64(arrayJoin({ids:Array(String)})))
        GROUP BY stack_id`,
       { tenant, ids },
@@ -247,9 +253,15 @@ export class ProfileQueries {
     const out = new Map<string, readonly string[]>();
     let cache = this.frames.get(tenant);
     if (!cache) this.frames.set(tenant, (cache = new Map()));
+    if (this.fileNames.size > FILE_NAMES_LIMIT) this.fileNames.clear();
     for (const r of rows) {
       out.set(r.id, r.frames);
       cache.set(r.id, r.frames);
+      if (r.files.length === r.frames.length && r.files.some((f) => f !== ''))
+        this.filesOf.set(
+          r.frames,
+          r.files.map((f) => this.fileNames.get(f) ?? (this.fileNames.set(f, f), f)),
+        );
     }
     this.cachedFrames += rows.length;
     return out;

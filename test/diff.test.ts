@@ -13,8 +13,8 @@ interface FunctionDiff {
 interface Diff {
   type: string;
   unit: string;
-  left: { total: number };
-  right: { total: number };
+  left: { total: number; spanMs: number };
+  right: { total: number; spanMs: number };
   names: string[];
   tree: {
     name: number[];
@@ -97,7 +97,8 @@ function draw(d: Diff): string[] {
 describe('GET /api/v1/diff', () => {
   it("shows a function made slower with both sides' values, first among the functions", async () => {
     const d = await diff(versions);
-    expect([d.type, d.unit, d.left, d.right]).toEqual(['cpu', 'samples', { total: 100 }, { total: 160 }]);
+    expect([d.type, d.unit, d.left.total, d.right.total]).toEqual(['cpu', 'samples', 100, 160]);
+    expect(d.left.spanMs).toBe(10_000); // one 10 s push a side: per second of the time the data covers
     expect(draw(d)).toEqual([
       'total 100/0 | 160/0',
       '  main 100/0 | 160/0',

@@ -228,11 +228,32 @@ describe('the store, exports and the line view', () => {
       'emit\tevents.js:10': { flat: 30, cum: 30 },
       'emit\tstream.js:20': { flat: 70, cum: 70 },
     });
-    // Folded text has no files: one line per stack of names.
+    // Every view tells them apart by file, where one name has two: top, the flame graph, folded text.
+    const top = await getJson<{
+      functions: { name: string; self: number; file?: string; function?: string }[];
+    }>(server.url, `/api/v1/top?${new URLSearchParams({ ...range, query: 'emitters', type: 'cpu' })}`);
+    expect(top.json.functions).toEqual([
+      { name: 'emit (stream.js)', self: 70, total: 70, file: 'stream.js', function: 'emit' },
+      { name: 'emit (events.js)', self: 30, total: 30, file: 'events.js', function: 'emit' },
+      { name: 'main', self: 0, total: 100, file: 'app.js' },
+    ]);
+    const flame = await getJson<{ names: string[]; files: string[] }>(
+      server.url,
+      `/api/v1/flamegraph?${new URLSearchParams({ ...range, query: 'emitters', type: 'cpu' })}`,
+    );
+    const fileOf = Object.fromEntries(flame.json.names.map((n, i) => [n, flame.json.files[i]]));
+    expect(fileOf).toMatchObject({
+      main: 'app.js',
+      'emit (events.js)': 'events.js',
+      'emit (stream.js)': 'stream.js',
+    });
     const folded = await fetch(
       `${server.url}/api/v1/export?${new URLSearchParams({ ...range, query: 'emitters', type: 'cpu', format: 'folded' })}`,
     );
-    expect(await folded.text()).toBe('main;emit 100\n');
+    expect((await folded.text()).trim().split('\n').sort()).toEqual([
+      'main;emit (events.js) 30',
+      'main;emit (stream.js) 70',
+    ]);
   });
 
   it('refuses a line view without a function', async () => {

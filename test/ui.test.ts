@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
+import { encodeProfileMessage } from '../profile/pprof-schema';
 import { launchBrowser, newPage, screenshot } from './helpers/browser';
 import { formatPercent, formatValue } from '../ui/src/format';
 import { corpusFile, expectedFor, generatedCorpus } from './helpers/corpus';
@@ -80,6 +81,39 @@ beforeAll(async () => {
       }
     }
   }
+  // Two functions named emit, in two files (as Node's EventEmitter and streams have them).
+  const strings = [
+    '',
+    'cpu',
+    'nanoseconds',
+    'main',
+    'emit',
+    'node:events',
+    'node:internal/streams/readable',
+    'app.js',
+  ];
+  const emitters = encodeProfileMessage({
+    sampleType: [{ type: 1, unit: 2 }],
+    stringTable: strings,
+    function: [
+      { id: 1, name: 3, filename: 7 },
+      { id: 2, name: 4, filename: 5 },
+      { id: 3, name: 4, filename: 6 },
+    ],
+    location: [
+      { id: 1, line: [{ functionId: 1, line: 3 }] },
+      { id: 2, line: [{ functionId: 2, line: 10 }] },
+      { id: 3, line: [{ functionId: 3, line: 20 }] },
+    ],
+    sample: [
+      { locationId: [2, 1], value: [30_000_000] },
+      { locationId: [3, 1], value: [70_000_000] },
+    ],
+  });
+  expect(
+    (await ingest(server.url, { name: 'z-emitters', format: 'pprof', from: String(now - 300) }, emitters))
+      .status,
+  ).toBe(200);
   const real = fs.readFileSync(nodeCpu);
   expect(
     (
@@ -321,6 +355,24 @@ describe('explore', () => {
     await screenshot(page, 'explore-lines');
   });
 
+  test('two functions of one name in two files are two rows and two frames, each with its file', async () => {
+    await page.goto(`${server.url}/?service=z-emitters&type=cpu:nanoseconds`);
+    await loaded('explore');
+    const rows = await page
+      .locator('.table-box tbody tr')
+      .evaluateAll((trs) =>
+        trs.map((tr) => [...tr.querySelectorAll('td')].slice(0, 2).map((td) => td.textContent)),
+      );
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        ['emit (readable)', 'streams/readable'],
+        ['emit (node:events)', 'node:events'],
+      ]),
+    );
+    expect(await labelled()).toEqual(expect.arrayContaining(['emit (readable)', 'emit (node:events)']));
+    await screenshot(page, 'explore-two-emits');
+  });
+
   test('the top table sorts by any column, and the sort is in the URL', async () => {
     await page.goto(`${server.url}/?service=shop&type=cpu:samples&tab=table`);
     await loaded('explore');
@@ -547,6 +599,8 @@ describe('compare', () => {
       'Both sides are the same data.',
     );
     await page.waitForSelector('.timeline .brush-right');
+    await page.waitForSelector('.timeline .timeline-area'); // the data is drawn: the brushes map to its range
+    await page.waitForLoadState('networkidle');
     const drawn = await js<number>(
       `[...document.querySelectorAll('.timeline .brush .selection')].filter((e) => e.style.display !== 'none').length`,
     );

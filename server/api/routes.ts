@@ -5,6 +5,7 @@ import { diffProfiles } from '../../profile/diff';
 import { InputError } from '../../profile/errors';
 import { formatFolded } from '../../profile/folded';
 import { encodePprof } from '../../profile/pprof-export';
+import { qualifyNames, type Qualified } from '../../profile/qualify';
 import { functionLines } from '../../profile/source-lines';
 import { encodeSpeedscope } from '../../profile/speedscope';
 import { buildTree, flameGraph, topFunctions, type StackValue } from '../../profile/tree';
@@ -15,6 +16,7 @@ import type {
   FlamePayload,
   FunctionLinesPayload,
   ProfileType,
+  ShownFunction,
   TimelinePayload,
   TopPayload,
 } from './wire';
@@ -105,7 +107,8 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
     route(async (req, res) => {
       const limit = intParam(req, 'limit', 100, 0, 1_000_000);
       const { sel, unit, otherUnits } = await oneUnit(selectionOf(req, tenantOf(req)));
-      const stacks = await queries.stacks(sel);
+      const qualified = qualifyNames([await queries.stacks(sel)]);
+      const [stacks] = qualified.sets;
       const functions = topFunctions(stacks);
       let total = 0;
       for (const s of stacks) total += s.value;
@@ -114,7 +117,7 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
         unit,
         ...(otherUnits ? { otherUnits } : {}),
         total,
-        functions: limit === 0 ? functions : functions.slice(0, limit),
+        functions: (limit === 0 ? functions : functions.slice(0, limit)).map((f) => withFile(f, qualified)),
       } satisfies TopPayload);
     }),
   );
@@ -148,12 +151,18 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
       if (!(minShare >= 0 && minShare < 1))
         throw new InputError('invalid_parameter', 'minShare must be a fraction of the total, from 0 to 1');
       const { sel, unit, otherUnits } = await oneUnit(selectionOf(req, tenantOf(req)));
-      const tree = buildTree(await queries.stacks(sel));
+      const {
+        sets: [stacks],
+        fileOf,
+      } = qualifyNames([await queries.stacks(sel)]);
+      const tree = buildTree(stacks);
+      const graph = flameGraph(tree, maxNodes, Math.ceil(tree.total[0] * minShare));
       res.json({
         type: sel.type,
         unit,
         ...(otherUnits ? { otherUnits } : {}),
-        ...flameGraph(tree, maxNodes, Math.ceil(tree.total[0] * minShare)),
+        ...graph,
+        ...filesOf(graph.names, fileOf),
       } satisfies FlamePayload);
     }),
   );
@@ -184,12 +193,17 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
         queries.dataSpanMs(left),
         queries.dataSpanMs(right),
       ]);
-      const diff = diffProfiles(leftStacks, rightStacks, maxNodes, limit);
+      const {
+        sets: [l2, r2],
+        fileOf,
+      } = qualifyNames([leftStacks, rightStacks]);
+      const diff = diffProfiles(l2, r2, maxNodes, limit);
       res.json({
         type: left.type,
         unit,
         ...(otherUnits.length ? { otherUnits } : {}),
         ...diff,
+        ...filesOf(diff.names, fileOf),
         // Per second of the time each side's data covers, not of the range asked (a deploy's first half has no new version).
         left: { ...diff.left, spanMs: leftSpan },
         right: { ...diff.right, spanMs: rightSpan },
@@ -243,7 +257,7 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
       if (format === 'folded') {
         res.type('text/plain; charset=utf-8');
         res.setHeader('Content-Disposition', `attachment; filename="${fileBase}.folded"`);
-        res.send(formatFolded(mergeByNames(stacks)));
+        res.send(formatFolded(mergeByNames(qualifyNames([stacks]).sets[0])));
         return;
       }
       if (format === 'speedscope') {
@@ -265,8 +279,26 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
   return api;
 }
 
-/** Stacks summed by their frames' names: stacks told apart by file or line are one line of folded text. */
-function mergeByNames(stacks: StackValue[]): [readonly string[], number][] {
+/** A top function with its file, and its own name when the shown one is qualified with the file. */
+function withFile<T extends { name: string }>(
+  f: T,
+  q: Pick<Qualified, 'fileOf' | 'ownName'>,
+): T & ShownFunction {
+  const file = q.fileOf.get(f.name);
+  if (!file) return f;
+  const own = q.ownName.get(f.name);
+  return { ...f, file, ...(own ? { function: own } : {}) };
+}
+
+/** Each name's file, parallel to names, when any is known. */
+function filesOf(names: string[], fileOf: Map<string, string>): { files?: string[] } {
+  if (fileOf.size === 0) return {};
+  const files = names.map((n) => fileOf.get(n) ?? '');
+  return files.some((f) => f !== '') ? { files } : {};
+}
+
+/** Stacks summed by their frames' (shown) names: stacks told apart by line only are one line of folded text. */
+function mergeByNames(stacks: readonly StackValue[]): [readonly string[], number][] {
   const byKey = new Map<string, [readonly string[], number]>();
   for (const s of stacks) {
     const key = s.stack.join('\u0000');

@@ -31,12 +31,23 @@ export interface FunctionLinesPayload extends OneUnit {
     lines: { line: number; self: number; total: number }[];
   }[];
 }
+/**
+ * A function as a view shows it: its name, qualified with its file where the view holds that name in several
+ * files (`emit (events.js)`; profile/qualify.ts), its file when known, and its own name when qualified.
+ */
+export interface ShownFunction {
+  name: string;
+  file?: string;
+  function?: string;
+}
 export interface TopPayload extends OneUnit {
   total: number;
-  functions: { name: string; self: number; total: number }[];
+  functions: (ShownFunction & { self: number; total: number })[];
 }
 export interface FlamePayload extends OneUnit {
   names: string[];
+  /** Each name's file, parallel to `names` ('' unknown); absent when the profiles said no file. */
+  files?: string[];
   levels: number[][];
   total: number;
   maxSelf: number;
@@ -47,6 +58,8 @@ export interface DiffPayload extends OneUnit {
   left: { total: number; spanMs: number };
   right: { total: number; spanMs: number };
   names: string[];
+  /** As FlamePayload.files. */
+  files?: string[];
   tree: {
     name: number[];
     depth: number[];

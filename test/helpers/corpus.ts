@@ -74,6 +74,8 @@ export interface Expected {
      * answers refprof wrote since it reads lines (the generated corpus'; the shared corpus' are older).
      */
     lines?: Record<string, { flat: number; cum: number }>;
+    /** Per function and file, keyed `function<TAB>file` (answers written since refprof reads files). */
+    byFile?: Record<string, { flat: number; cum: number }>;
   }[];
 }
 

@@ -4,7 +4,7 @@
 // flat (leaf) and cum (anywhere on the stack, once per sample) sums; and the
 // same sums per source line, as `pprof -lines` groups them: keyed
 // "function<TAB>file:line" (file and line as the profile has them, "" and 0
-// where it has none).
+// where it has none); and per function and file, keyed "function<TAB>file".
 //
 //	usage: refprof FILE > FILE.expected.json
 package main
@@ -30,6 +30,7 @@ type TypeSums struct {
 	Total     int64            `json:"total"`
 	Functions map[string]*Sums `json:"functions"`
 	Lines     map[string]*Sums `json:"lines"`
+	ByFile    map[string]*Sums `json:"byFile"`
 }
 
 // Expected is the whole answer, the shape of `<name>.expected.json`.
@@ -56,6 +57,24 @@ func stack(s *profile.Sample) []string {
 		}
 	}
 	return names
+}
+
+// fileKeys names a sample's frames from the leaf up by function and file.
+func fileKeys(s *profile.Sample) []string {
+	var keys []string
+	for _, loc := range s.Location {
+		if len(loc.Line) == 0 {
+			keys = append(keys, fmt.Sprintf("0x%x\t", loc.Address))
+		}
+		for _, line := range loc.Line {
+			if line.Function == nil {
+				keys = append(keys, "?\t")
+			} else {
+				keys = append(keys, line.Function.Name+"\t"+line.Function.Filename)
+			}
+		}
+	}
+	return keys
 }
 
 // lineKeys names a sample's frames from the leaf up as pprof -lines does:
@@ -102,13 +121,15 @@ func add(sums map[string]*Sums, keys []string, v int64) {
 func summarize(p *profile.Profile) Expected {
 	stacks := make([][]string, len(p.Sample))
 	lines := make([][]string, len(p.Sample))
+	files := make([][]string, len(p.Sample))
 	for i, s := range p.Sample {
 		stacks[i] = stack(s)
 		lines[i] = lineKeys(s)
+		files[i] = fileKeys(s)
 	}
 	out := Expected{Samples: len(p.Sample), SampleTypes: []TypeSums{}}
 	for t, st := range p.SampleType {
-		sums := TypeSums{Type: st.Type, Unit: st.Unit, Functions: map[string]*Sums{}, Lines: map[string]*Sums{}}
+		sums := TypeSums{Type: st.Type, Unit: st.Unit, Functions: map[string]*Sums{}, Lines: map[string]*Sums{}, ByFile: map[string]*Sums{}}
 		get := func(name string) *Sums {
 			if sums.Functions[name] == nil {
 				sums.Functions[name] = &Sums{}
@@ -119,6 +140,7 @@ func summarize(p *profile.Profile) Expected {
 			v := s.Value[t]
 			sums.Total += v
 			add(sums.Lines, lines[i], v)
+			add(sums.ByFile, files[i], v)
 			names := stacks[i]
 			if len(names) == 0 {
 				continue

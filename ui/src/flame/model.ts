@@ -19,6 +19,8 @@ export interface DiffValues {
 
 export interface FlameModel {
   names: string[];
+  /** Each name's file, parallel to `names`, when the profiles said ('' unknown). */
+  files?: string[];
   count: number;
   /** Nodes at depth d are [levelStart[d], levelStart[d + 1]). */
   levelStart: Int32Array;
@@ -64,6 +66,7 @@ export function fromFlamePayload(p: FlamePayload): FlameModel {
   }
   m.levelStart[p.levels.length] = n;
   linkParents(m);
+  if (p.files) m.files = p.files;
   return m;
 }
 
@@ -156,6 +159,7 @@ export function fromDiffPayload(p: DiffPayload, mode: 'relative' | 'absolute'): 
     diff.rightSelf[n] = t.rightSelf[i];
   }
   model.diff = diff;
+  if (p.files) model.files = p.files;
   return model;
 }
 

@@ -348,8 +348,20 @@ export class ExploreView {
     if (!top) return;
     const total = top.total || 1;
     const unit = top.unit;
+    const withFiles = top.functions.some((f) => f.file);
     const columns: Column<TopRow>[] = [
       { key: 'name', label: 'Function', value: (r) => r.name },
+      // Where each function is defined: the file's last two path segments (the whole path in the data).
+      ...(withFiles
+        ? [
+            {
+              key: 'file',
+              label: 'File',
+              value: (r: TopRow) => r.file ?? '',
+              format: (r: TopRow) => (r.file ? r.file.split(/[\\/]/).slice(-2).join('/') : ''),
+            },
+          ]
+        : []),
       {
         key: 'self',
         label: 'Self',
@@ -472,12 +484,15 @@ export class ExploreView {
     box.replaceChildren(el('h3', {}, 'Source lines'), notice('loading', 'Loading its lines…'));
     const fn = s.fn;
     try {
+      // A name shown with its file (`emit (events.js)`) is one function: its own name in that file.
+      const shown = this.top?.functions.find((f) => f.name === fn);
       const answer = await api.functionLines({
         query: selectorOf(s.service, s.labels),
         type: s.type,
         from: s.from,
         until: s.until,
-        function: fn,
+        function: shown?.function ?? fn,
+        file: shown?.function ? shown.file : undefined,
       });
       if (this.app.state.fn !== fn) return;
       const total = answer.total || 1;

@@ -45,6 +45,12 @@ export function frameNote(name: string, unit: string): string | undefined {
   return undefined;
 }
 
+/** Where the node's function is defined, when the profiles said. */
+function fileRow(m: FlameModel, n: number): Node | null {
+  const file = m.files?.[m.name[n]];
+  return file ? row('File', file) : null;
+}
+
 export function flameTooltip(m: FlameModel, n: number): Node {
   const root = m.total[0] || 1;
   const note = frameNote(m.names[m.name[n]], m.unit);
@@ -52,6 +58,7 @@ export function flameTooltip(m: FlameModel, n: number): Node {
     'div',
     {},
     el('div', { class: 'tip-name' }, m.names[m.name[n]]),
+    fileRow(m, n),
     row('Total', `${formatValue(m.total[n], m.unit)} · ${formatPercent(m.total[n] / root)}`),
     row('Self', `${formatValue(m.self[n], m.unit)} · ${formatPercent(m.self[n] / root)}`),
     note ? el('div', { class: 'tip-note' }, note) : null,
@@ -68,6 +75,7 @@ export function diffTooltip(m: FlameModel, n: number): Node {
     'div',
     {},
     el('div', { class: 'tip-name' }, m.names[m.name[n]]),
+    fileRow(m, n),
     row('Baseline total', `${formatValue(d.leftTotal[n], m.unit)} · ${formatPercent(ls)}`),
     row('Comparison total', `${formatValue(d.rightTotal[n], m.unit)} · ${formatPercent(rs)}`),
     row(
