@@ -59,7 +59,10 @@ export function prepareWrite(w: ProfileWrite, known?: KnownStacks): PreparedWrit
   let profiles = '';
   for (const s of w.profile.series) {
     const aggregation = w.averaged?.has(s.type.type) ? ',"aggregation":"average"' : '';
-    profiles += `{${common},"type":${JSON.stringify(s.type.type)},"unit":${JSON.stringify(s.type.unit)},"labels":${JSON.stringify(s.labels)},"stack_ids":${idList(s.stackIds)},"values":${JSON.stringify(s.values)},"total":${s.total}${aggregation}}\n`;
+    const spans = s.spans
+      ? `,"span_stack_ids":${idList(s.spans.stackIds)},"span_labels":${JSON.stringify(s.spans.labels)},"span_values":${JSON.stringify(s.spans.values)}`
+      : '';
+    profiles += `{${common},"type":${JSON.stringify(s.type.type)},"unit":${JSON.stringify(s.type.unit)},"labels":${JSON.stringify(s.labels)},"stack_ids":${idList(s.stackIds)},"values":${JSON.stringify(s.values)},"total":${s.total}${aggregation}${spans}}\n`;
   }
   return { tenant: w.tenant, stacks, stackIds, profiles };
 }

@@ -220,6 +220,16 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE ${db}.stacks ADD COLUMN IF NOT EXISTS lines Array(UInt32) DEFAULT []`,
     ],
   },
+  {
+    version: 11,
+    description:
+      'per series row, the samples that carried span labels (a profile, span or trace id: profile/series.ts SPAN_LABELS), unaggregated: stack, those labels, value; they are not series labels',
+    statements: (db) => [
+      `ALTER TABLE ${db}.profiles ADD COLUMN IF NOT EXISTS span_stack_ids Array(UInt64) DEFAULT []`,
+      `ALTER TABLE ${db}.profiles ADD COLUMN IF NOT EXISTS span_labels Array(Map(LowCardinality(String), String)) DEFAULT []`,
+      `ALTER TABLE ${db}.profiles ADD COLUMN IF NOT EXISTS span_values Array(Int64) DEFAULT []`,
+    ],
+  },
 ];
 
 export interface MigrateOptions {
