@@ -213,7 +213,8 @@ budgets:
   expect(compare.out).toMatch(
     /^(🔴 \*\*Regression\*\*: ((the whole program costs \+\d+\.\d %; )?1 function slower, worst matchOrders \+\d+\.\d\d pp \(\+\d+\.\d %\)|the whole program costs \+\d+\.\d %)\.|🟡 \*\*Inconclusive\*\*: )/,
   );
-  expect(compare.out).toMatch(/against PR `orders\{version="2"\}` \(\d+ profiles from 2 processes\)/);
+  // Outside a pull request the candidate is the candidate, not "PR".
+  expect(compare.out).toMatch(/against candidate `orders\{version="2"\}` \(\d+ profiles from 2 processes\)/);
   expect(compare.out).toContain('### Performance budgets');
   expect(compare.out).toContain('🔴 **1 blocking budget broken**: match-orders.');
 }, 180_000);

