@@ -10,7 +10,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { decodePprof } from '../profile/pprof';
-import { encodeProfileMessage } from '../profile/pprof-schema';
 import type { SpeedscopeFile } from '../profile/speedscope';
 import { stackId } from '../profile/stack-id';
 import type { FunctionLinesPayload } from '../server/api/wire';
@@ -24,6 +23,7 @@ import {
   toolsDir,
 } from './helpers/corpus';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
+import { twoEmitters } from './helpers/synthetic-profiles';
 
 type Sums = Record<string, { flat: number; cum: number }>;
 
@@ -183,25 +183,7 @@ describe('the store, exports and the line view', () => {
   });
 
   it('keeps two functions of one name in two files apart', async () => {
-    const strings = ['', 'cpu', 'nanoseconds', 'main', 'emit', 'events.js', 'stream.js', 'app.js'];
-    const pprof = encodeProfileMessage({
-      sampleType: [{ type: 1, unit: 2 }],
-      stringTable: strings,
-      function: [
-        { id: 1, name: 3, filename: 7 },
-        { id: 2, name: 4, filename: 5 },
-        { id: 3, name: 4, filename: 6 },
-      ],
-      location: [
-        { id: 1, line: [{ functionId: 1, line: 3 }] },
-        { id: 2, line: [{ functionId: 2, line: 10 }] },
-        { id: 3, line: [{ functionId: 3, line: 20 }] },
-      ],
-      sample: [
-        { locationId: [2, 1], value: [30] },
-        { locationId: [3, 1], value: [70] },
-      ],
-    });
+    const pprof = twoEmitters(['events.js', 'stream.js'], [30, 70]);
     expect(
       (await ingest(server.url, { name: 'emitters', format: 'pprof', from: String(now - 10) }, pprof)).status,
     ).toBe(200);

@@ -6,11 +6,11 @@
  */
 import * as fs from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
-import { encodeProfileMessage } from '../profile/pprof-schema';
 import { launchBrowser, newPage, screenshot } from './helpers/browser';
 import { formatPercent, formatValue } from '../ui/src/format';
 import { corpusFile, expectedFor, generatedCorpus } from './helpers/corpus';
 import { ingest, startServer, type TestServer } from './helpers/server';
+import { twoEmitters } from './helpers/synthetic-profiles';
 
 let server: TestServer;
 let browser: Browser;
@@ -82,34 +82,7 @@ beforeAll(async () => {
     }
   }
   // Two functions named emit, in two files (as Node's EventEmitter and streams have them).
-  const strings = [
-    '',
-    'cpu',
-    'nanoseconds',
-    'main',
-    'emit',
-    'node:events',
-    'node:internal/streams/readable',
-    'app.js',
-  ];
-  const emitters = encodeProfileMessage({
-    sampleType: [{ type: 1, unit: 2 }],
-    stringTable: strings,
-    function: [
-      { id: 1, name: 3, filename: 7 },
-      { id: 2, name: 4, filename: 5 },
-      { id: 3, name: 4, filename: 6 },
-    ],
-    location: [
-      { id: 1, line: [{ functionId: 1, line: 3 }] },
-      { id: 2, line: [{ functionId: 2, line: 10 }] },
-      { id: 3, line: [{ functionId: 3, line: 20 }] },
-    ],
-    sample: [
-      { locationId: [2, 1], value: [30_000_000] },
-      { locationId: [3, 1], value: [70_000_000] },
-    ],
-  });
+  const emitters = twoEmitters(['node:events', 'node:internal/streams/readable'], [30_000_000, 70_000_000]);
   expect(
     (await ingest(server.url, { name: 'z-emitters', format: 'pprof', from: String(now - 300) }, emitters))
       .status,

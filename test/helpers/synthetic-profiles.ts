@@ -10,6 +10,7 @@
  * (multinomial sampling noise, as a 100 Hz sampler gives). A slowdown scales
  * the self cost of every node of one function.
  */
+import { encodeProfileMessage } from '../../profile/pprof-schema';
 import type { Observation } from '../../profile/regression';
 
 /** A small, fast, seedable PRNG (mulberry32): every run draws the same data. */
@@ -261,4 +262,31 @@ export function requestPathFolded(seed: number, slow: number): string {
     `main;http;auth ${n(150)}`,
     `main;gc ${n(100)}`,
   ].join('\n');
+}
+
+/**
+ * A CPU pprof (nanoseconds) of `main` (in `app.js`, line 3) calling two functions named `emit` in two files
+ * (line 10 of the first, line 20 of the second), `values[i]` in each: one name in two files, as Node's
+ * EventEmitter and streams have it.
+ */
+export function twoEmitters(files: [string, string], values: [number, number]): Uint8Array {
+  const strings = ['', 'cpu', 'nanoseconds', 'main', 'emit', files[0], files[1], 'app.js'];
+  return encodeProfileMessage({
+    sampleType: [{ type: 1, unit: 2 }],
+    stringTable: strings,
+    function: [
+      { id: 1, name: 3, filename: 7 },
+      { id: 2, name: 4, filename: 5 },
+      { id: 3, name: 4, filename: 6 },
+    ],
+    location: [
+      { id: 1, line: [{ functionId: 1, line: 3 }] },
+      { id: 2, line: [{ functionId: 2, line: 10 }] },
+      { id: 3, line: [{ functionId: 3, line: 20 }] },
+    ],
+    sample: [
+      { locationId: [2, 1], value: [values[0]] },
+      { locationId: [3, 1], value: [values[1]] },
+    ],
+  });
 }

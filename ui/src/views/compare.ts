@@ -256,40 +256,24 @@ export class CompareView {
       );
       return;
     }
+    // The two sides as /diff and /compare both take them.
+    const sides = {
+      type: s.type,
+      leftQuery,
+      rightQuery,
+      leftFrom: left[0],
+      leftUntil: left[1],
+      rightFrom: right[0],
+      rightUntil: right[1],
+    };
     // The detector's verdict per function comes on its own: the graph does not wait for it.
     this.verdicts = undefined;
-    const verdicts = api
-      .compare(
-        {
-          type: s.type,
-          leftQuery,
-          rightQuery,
-          leftFrom: left[0],
-          leftUntil: left[1],
-          rightFrom: right[0],
-          rightUntil: right[1],
-        },
-        abort.signal,
-      )
-      .then(
-        (c) => verdictsOf(c),
-        () => undefined,
-      );
+    const verdicts = api.compare(sides, abort.signal).then(
+      (c) => verdictsOf(c),
+      () => undefined,
+    );
     try {
-      const diff = await api.diff(
-        {
-          type: s.type,
-          leftQuery,
-          rightQuery,
-          leftFrom: left[0],
-          leftUntil: left[1],
-          rightFrom: right[0],
-          rightUntil: right[1],
-          maxNodes: s.maxNodes,
-          limit: 500,
-        },
-        abort.signal,
-      );
+      const diff = await api.diff({ ...sides, maxNodes: s.maxNodes, limit: 500 }, abort.signal);
       if (abort.signal.aborted) return;
       const fetched = performance.now();
       this.diff = diff;
