@@ -39,10 +39,17 @@ export function escapeCell(text: string): string {
     .replace(/(www)\./gi, '$1&#46;');
 }
 
-/** Untrusted text for a terminal: one line, no control characters (an escape sequence could rewrite the screen). */
+/**
+ * Untrusted text for a terminal: one line, no control characters (an escape sequence could rewrite the screen)
+ * and no bidirectional controls (they would reorder the rest of the line as displayed).
+ */
 export function plainText(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return cut(text.replace(/[\r\n\t\u2028\u2029]+/g, ' ').replace(/[\u0000-\u001f\u007f-\u009f]/g, '?'));
+  return cut(
+    text
+      .replace(/[\r\n\t\u2028\u2029]+/g, ' ')
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?'),
+  );
 }
 
 export const markdown: Medium = {

@@ -63,7 +63,7 @@ export function renderReport(answer: CompareAnswer, ctx: ReportContext, m: Mediu
   const label = ctx.candidateLabel ?? 'PR';
   const lines: string[] = [verdictLine(answer, m, label), ''];
   const side = (s: CompareAnswer['baseline']) =>
-    `${s.n} profiles from ${s.processes} process${s.processes === 1 ? '' : 'es'}`;
+    `${Number(s.n)} profiles from ${Number(s.processes)} process${s.processes === 1 ? '' : 'es'}`;
   lines.push(
     `Baseline ${m.code(ctx.baseline.query)} (${side(answer.baseline)}) against ${label} ${m.code(ctx.candidate.query)} (${side(answer.candidate)}), ` +
       `type ${m.cell(ctx.type)}, ${NORMALISATION[answer.normalisation] ?? 'costs'}. Percentages are of the baseline's whole cost.`,
@@ -109,7 +109,7 @@ export function renderReport(answer: CompareAnswer, ctx: ReportContext, m: Mediu
             .slice(0, MAX_FOLDED)
             .map((f) => [
               m.cell(f.function),
-              f.measure,
+              m.cell(f.measure),
               points(f.effect),
               f.explainedBy ? m.cell(f.explainedBy) : 'the whole program',
             ]),
@@ -128,7 +128,7 @@ export function renderReport(answer: CompareAnswer, ctx: ReportContext, m: Mediu
             .slice(0, MAX_FOLDED)
             .map((f) => [
               m.cell(f.function || 'whole program'),
-              f.measure,
+              m.cell(f.measure),
               percent(f.baseline),
               percent(f.candidate),
               `${points(f.effect)} (${relativeText(f.relative)})`,
@@ -304,7 +304,7 @@ function table(
     ['function', 'measure', 'baseline %', `${label} %`, 'change', '95 % CI', 'q'],
     findings.map((f) => [
       m.link(m.cell(f.function), link(f.function)),
-      f.measure,
+      m.cell(f.measure),
       percent(f.baseline),
       percent(f.candidate),
       `${points(f.effect)} (${relativeText(f.relative)})`,
@@ -416,22 +416,22 @@ export function renderBudgetSection(
       ['budget', 'limits', 'value', 'limit', 'verdict', 'sure', 'observations', 'owner'],
       rows.slice(0, MAX_FOLDED).map((b) => {
         const what = b.function
-          ? `${m.cell(b.function)} ${b.measure ?? ''} ${b.kind === 'growth' ? 'growth' : 'share'}`
-          : `${b.kind === 'perRequest' ? 'per request' : b.kind} of ${m.cell(b.service)} ${m.cell(b.type)}`;
+          ? `${m.cell(b.function)} ${m.cell(b.measure ?? '')} ${b.kind === 'growth' ? 'growth' : 'share'}`
+          : `${b.kind === 'perRequest' ? 'per request' : m.cell(b.kind)} of ${m.cell(b.service)} ${m.cell(b.type)}`;
         const sure =
           b.confidence === null || b.verdict === 'inconclusive'
             ? '–'
             : `${(b.confidence * 100).toFixed(1)} %`;
         const obs =
           b.verdict === 'inconclusive' && b.needed !== undefined
-            ? `${b.observations} (needs ~${b.needed})`
-            : String(b.observations);
+            ? `${Number(b.observations)} (needs ~${Number(b.needed)})`
+            : String(Number(b.observations));
         return [
           `${m.cell(b.name)}${b.severity === 'warn' ? ' (warn)' : ''}`,
           what,
           m.cell(b.valueText),
           m.cell(b.limitText),
-          `${BUDGET_ICON[b.verdict]} ${b.verdict}`,
+          `${BUDGET_ICON[b.verdict] ?? ''} ${m.cell(String(b.verdict))}`,
           sure,
           obs,
           m.cell(b.owner || '–'),

@@ -22,24 +22,31 @@ export interface Qualified {
  * with no file ('' or a stack stored with names only) never makes a collision and is left as it is.
  */
 export function qualifyNames(sets: readonly (readonly StackValue[])[]): Qualified {
-  const filesByName = new Map<string, Set<string>>();
+  // A name's file, and a set only for the few names seen in a second file: this runs on every view's query.
+  const fileByName = new Map<string, string>();
+  const several = new Map<string, Set<string>>();
   for (const set of sets)
     for (const { stack, files } of set) {
       if (!files) continue;
       for (let i = 0; i < stack.length; i++) {
         const f = files[i];
         if (!f) continue;
-        let seen = filesByName.get(stack[i]);
-        if (!seen) filesByName.set(stack[i], (seen = new Set()));
-        seen.add(f);
+        const first = fileByName.get(stack[i]);
+        if (first === undefined) fileByName.set(stack[i], f);
+        else if (first !== f) {
+          const seen = several.get(stack[i]);
+          if (seen) seen.add(f);
+          else several.set(stack[i], new Set([first, f]));
+        }
       }
     }
   const fileOf = new Map<string, string>();
   const ownName = new Map<string, string>();
   const shown = new Map<string, Map<string, string>>(); // name -> file -> shown name
-  for (const [name, files] of filesByName) {
-    if (files.size === 1) {
-      fileOf.set(name, [...files][0]);
+  for (const [name, first] of fileByName) {
+    const files = several.get(name);
+    if (!files) {
+      fileOf.set(name, first);
       continue;
     }
     const labels = shortest([...files]);

@@ -206,14 +206,15 @@ test('without a work count the whole cost per second is reported, not judged; an
 
 test('for a terminal: names as they are, without entities, markdown or control characters; aligned columns', () => {
   const name = 'Foo::bar(anonymous:L#26:C#34) <lambda> @x';
-  const evil = `${name}\u001b[2J`;
+  // An escape sequence would rewrite the screen; a bidi override would reorder the rest of the line.
+  const evil = `${name}\u001b[2J\u202e`;
   const out = renderReport(
     answer({ verdict: 'regression', regressions: [finding(evil, 0.05), finding('db.query', 0.02)] }),
     { ...ctx, candidateLabel: 'candidate' },
     text,
   );
-  expect(out).toContain(`🔴 Regression: 2 functions slower, worst ${name}?[2J +5.00 pp (+50.0 %).`);
-  expect(out).not.toMatch(/&#|\*\*|<details>|<sub>|\u001b|\| ---/);
+  expect(out).toContain(`🔴 Regression: 2 functions slower, worst ${name}?[2J? +5.00 pp (+50.0 %).`);
+  expect(out).not.toMatch(/&#|\*\*|<details>|<sub>|\u001b|\u202e|\| ---/);
   expect(out).toContain('against candidate bench{branch="pr-7"}');
   const table = out.split('\n').filter((l) => l.startsWith('function') || l.startsWith('db.query'));
   expect(table[0]).toMatch(/^function\s{2,}measure\s+baseline %\s+candidate %/);

@@ -5,6 +5,8 @@ import { getJson, ingest, startServer, type TestServer } from './helpers/server'
 
 interface FunctionDiff {
   name: string;
+  file?: string;
+  function?: string;
   leftSelf: number;
   leftTotal: number;
   rightSelf: number;
@@ -224,7 +226,10 @@ describe('GET /api/v1/diff', () => {
           rightTotal: cum,
         }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      expect(d.functions).toEqual(want); // no change anywhere: ordered by name
+      // Go's function names are unique across files here: nothing is qualified, and each carries its file.
+      expect(d.functions.filter((f) => f.function !== undefined)).toEqual([]);
+      expect(d.functions.every((f) => f.file === undefined || f.file.length > 0)).toBe(true);
+      expect(d.functions.map(({ file: _file, ...f }) => f)).toEqual(want); // no change anywhere: ordered by name
     },
   );
 });

@@ -229,6 +229,20 @@ describe('the store, exports and the line view', () => {
       'emit (events.js)': 'events.js',
       'emit (stream.js)': 'stream.js',
     });
+    // The diff's functions carry their own name and file, so the detector's verdict on `emit` finds both rows.
+    const diff = await getJson<{ functions: { name: string; file?: string; function?: string }[] }>(
+      server.url,
+      `/api/v1/diff?${new URLSearchParams({ type: 'cpu', leftQuery: 'emitters', rightQuery: 'emitters', leftFrom: range.from, leftUntil: range.until, rightFrom: range.from, rightUntil: range.until })}`,
+    );
+    expect(
+      diff.json.functions
+        .filter((f) => f.function === 'emit')
+        .map((f) => [f.name, f.file])
+        .sort(),
+    ).toEqual([
+      ['emit (events.js)', 'events.js'],
+      ['emit (stream.js)', 'stream.js'],
+    ]);
     const folded = await fetch(
       `${server.url}/api/v1/export?${new URLSearchParams({ ...range, query: 'emitters', type: 'cpu', format: 'folded' })}`,
     );

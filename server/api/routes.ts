@@ -193,17 +193,16 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
         queries.dataSpanMs(left),
         queries.dataSpanMs(right),
       ]);
-      const {
-        sets: [l2, r2],
-        fileOf,
-      } = qualifyNames([leftStacks, rightStacks]);
+      const qualified = qualifyNames([leftStacks, rightStacks]);
+      const [l2, r2] = qualified.sets;
       const diff = diffProfiles(l2, r2, maxNodes, limit);
       res.json({
         type: left.type,
         unit,
         ...(otherUnits.length ? { otherUnits } : {}),
         ...diff,
-        ...filesOf(diff.names, fileOf),
+        ...filesOf(diff.names, qualified.fileOf),
+        functions: diff.functions.map((f) => withFile(f, qualified)),
         // Per second of the time each side's data covers, not of the range asked (a deploy's first half has no new version).
         left: { ...diff.left, spanMs: leftSpan },
         right: { ...diff.right, spanMs: rightSpan },

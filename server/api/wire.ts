@@ -69,7 +69,12 @@ export interface DiffPayload extends OneUnit {
     rightSelf: number[];
   };
   nodes: { total: number; shown: number };
-  functions: { name: string; leftSelf: number; leftTotal: number; rightSelf: number; rightTotal: number }[];
+  functions: (ShownFunction & {
+    leftSelf: number;
+    leftTotal: number;
+    rightSelf: number;
+    rightTotal: number;
+  })[];
 }
 /** One finding of `GET /compare` as the UI reads it (the whole answer: notify/pr-report.ts CompareAnswer). */
 export interface CompareFinding {

@@ -94,9 +94,10 @@ export function functionText(b: Budget): string {
 /** The explore page's search for a budget's function: its regex, or the exact name anchored (a plain search matches substrings). */
 export function searchOf(b: Budget): string {
   if (!b.function) return '';
+  // A name defined in several files shows as `emit (events.js)`: the file in parentheses may follow.
   return b.function.regex
     ? `/${b.function.name}/`
-    : `/^${b.function.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$/`;
+    : `/^${b.function.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( \\(.*\\))?$/`;
 }
 
 /** What a budget limits, in words; `kind` as budgetFormat's. */

@@ -400,8 +400,11 @@ export class CompareView {
     if (!d || !this.model) return;
     const { left, right } = sideRanges(s);
     // Per second of the time each side's data covers, not of its window (a window half before a deploy holds no new version).
-    const lRate = d.left.total / Math.max(1e-3, d.left.spanMs / 1000);
-    const rRate = d.right.total / Math.max(1e-3, d.right.spanMs / 1000);
+    // A side whose pushes said no duration (spanMs 0) falls back to its window.
+    const seconds = (spanMs: number, r: [string, string]) =>
+      Math.max(1e-3, (spanMs > 0 ? spanMs : resolveTime(r[1]) - resolveTime(r[0])) / 1000);
+    const lRate = d.left.total / seconds(d.left.spanMs, left);
+    const rRate = d.right.total / seconds(d.right.spanMs, right);
     const summary = el(
       'div',
       { class: 'diff-summary' },
@@ -484,7 +487,8 @@ export class CompareView {
     const R = d.right.total || 1;
     const rel = (l: number, r: number) => (l === 0 ? (r === 0 ? 0 : Infinity) : (r / R - l / L) / (l / L));
     const verdicts = this.verdicts;
-    const verdictOf = (r: FnRow) => verdicts?.get(r.name);
+    // The detector knows a function by its own name: `emit (events.js)` and `emit (readable)` share emit's verdict.
+    const verdictOf = (r: FnRow) => verdicts?.get(r.function ?? r.name);
     // Red and blue are the detector's: a share that moved without a verdict (noise, or another function's change) is not painted.
     const changeClass = (r: FnRow, v: number) => {
       const k = verdictOf(r)?.kind;

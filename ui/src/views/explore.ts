@@ -47,6 +47,7 @@ export class ExploreView {
   private readonly tableBox = el('section', { class: 'table-box', 'aria-label': 'top functions' });
   private readonly sandwichBox = el('section', { class: 'sandwich-box', 'aria-label': 'sandwich view' });
   private readonly linesBox = el('section', { class: 'lines-box', 'aria-label': 'source lines' });
+  private linesAbort: AbortController | undefined;
   private model: FlameModel | undefined;
   private top: TopPayload | undefined;
   private last: State | undefined;
@@ -476,6 +477,20 @@ export class ExploreView {
   }
 
   /**
+   * A shown name as a function: `emit (events.js)` is emit in that file. From the top table when it lists the
+   * name, else from the flame graph's files (its label is the end of the file's path).
+   */
+  private ownFunction(shown: string): { function: string; file?: string } {
+    const row = this.top?.functions.find((f) => f.name === shown);
+    if (row) return row.function ? { function: row.function, file: row.file } : { function: shown };
+    const m = this.model;
+    const file = m?.files?.[m.names.indexOf(shown)];
+    const q = / \(([^()]*)\)$/.exec(shown);
+    if (file && q && file.endsWith(q[1])) return { function: shown.slice(0, q.index), file };
+    return { function: shown };
+  }
+
+  /**
    * The function's cost per source line (`GET /function-lines`): what `pprof -list` prints beside the source,
    * one table per file that defines a function of that name.
    */
@@ -483,18 +498,21 @@ export class ExploreView {
     const box = this.linesBox;
     box.replaceChildren(el('h3', {}, 'Source lines'), notice('loading', 'Loading its lines…'));
     const fn = s.fn;
+    // A newer request (another function, range or label set) makes this one's answer moot.
+    this.linesAbort?.abort();
+    const abort = (this.linesAbort = new AbortController());
     try {
-      // A name shown with its file (`emit (events.js)`) is one function: its own name in that file.
-      const shown = this.top?.functions.find((f) => f.name === fn);
-      const answer = await api.functionLines({
-        query: selectorOf(s.service, s.labels),
-        type: s.type,
-        from: s.from,
-        until: s.until,
-        function: shown?.function ?? fn,
-        file: shown?.function ? shown.file : undefined,
-      });
-      if (this.app.state.fn !== fn) return;
+      const answer = await api.functionLines(
+        {
+          query: selectorOf(s.service, s.labels),
+          type: s.type,
+          from: s.from,
+          until: s.until,
+          ...this.ownFunction(fn),
+        },
+        abort.signal,
+      );
+      if (abort.signal.aborted) return;
       const total = answer.total || 1;
       const known = answer.files.filter((f) => f.file !== '' || f.lines.some((l) => l.line !== 0));
       if (known.length === 0) {
@@ -529,7 +547,7 @@ export class ExploreView {
         ),
       );
     } catch (err) {
-      if (this.app.state.fn !== fn) return;
+      if (abort.signal.aborted || (err as Error).name === 'AbortError') return;
       box.replaceChildren(
         el('h3', {}, 'Source lines'),
         errorNotice(err, () => void this.loadLines(this.app.state)),
