@@ -165,6 +165,36 @@ describe('detect', () => {
     expect(d.explained.find((f) => f.function === 'tick')?.explainedBy).toBe('(less work per second)');
   });
 
+  it('a benchmark that is nearly all one function: that function made 2x slower is flagged, not explained by less work', () => {
+    // match is 95 % of a saturated core: 2x slower, the work per second halves, and per unit of work both match
+    // and the whole program double, just as a cost that follows time would. Most of the program is not such a cost.
+    const bench = (tag: string, seed: number, slow: number): Observation[] => {
+      const random = rng(seed);
+      return Array.from({ length: 18 }, (_, i) => {
+        const perWork = { match: 0.95 * slow, rest: 0.04 };
+        const busy = 0.99 * (1 + 0.02 * (random() - 0.5));
+        const work = (busy / (perWork.match + perWork.rest)) * 1000;
+        const match = work * perWork.match;
+        const rest = work * perWork.rest;
+        const tick = 10 * (1 + 0.05 * (random() - 0.5));
+        const functions = new Map([
+          ['match', { self: match, total: match }],
+          ['rest', { self: rest, total: rest }],
+          ['tick', { self: tick, total: tick }],
+          ['main', { self: 0, total: match + rest + tick }],
+        ]);
+        return { process: `${tag}${i % 3}`, total: match + rest + tick, seconds: 1, work, functions };
+      });
+    };
+    const d = detect(summarize(bench('b', 1, 1)), summarize(bench('c', 2, 2)));
+    expect(d.verdict).toBe('regression');
+    expect(d.regressions.map((f) => f.function)).toContain('match');
+    expect(d.explained.filter((f) => f.function === 'match')).toEqual([]);
+    expect(d.regressions.map((f) => f.function)).not.toContain('tick');
+    // Unchanged: nothing.
+    expect(detect(summarize(bench('b', 1, 1)), summarize(bench('c', 3, 1))).regressions).toEqual([]);
+  });
+
   it('more traffic alone: at most the false alarm rate, and without a work count the whole cost is reported, not judged', () => {
     // 40 comparisons of 5 pods a side, 1.5x the traffic: the FDR of 1 % allows a rare false flag, not a habit.
     let flagged = 0;

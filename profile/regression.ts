@@ -737,8 +737,13 @@ export function detect(
     // profiler) is a small part of a program, and a small mixed cost (V8's `Node.js` node: GC per unit of work
     // plus other threads per second) lands anywhere near the seconds' change, so for costs under 5 % of the
     // whole the steady cost per second alone decides, as before.
+    // And a function whose own (self) cost is most of the program is not one that follows time: when a benchmark
+    // is nearly all one function's own work, its slowdown is the seconds per unit of work (both double), and it
+    // is the cause. Self, not total: a timer's callback holds an idle service's cost in its total, not its self.
     const large = t.b.mean >= 0.05 * wholeMeanB || t.c.mean >= 0.05 * wholeMeanB;
+    const dominant = t.selfB >= 0.5 * wholeMeanB;
     const still =
+      !dominant &&
       (Math.sign(t.perSecond) !== Math.sign(relative) || Math.abs(t.perSecond) < 0.25 * Math.abs(relative)) &&
       (!large || Math.abs(relative - secondsPerWork) <= Math.max(0.05, 0.5 * Math.abs(secondsPerWork)));
     if (
