@@ -140,24 +140,7 @@ describe('detect', () => {
     // Each process is a saturated core for 6 s: work per second falls when the code gets slower. match is half the
     // baseline's time; tick costs a fixed 1 % of every second (a timer), so per unit of work it rises as the work per
     // second falls (+100 % here) while per second it stays put.
-    const bench = (tag: string, seed: number, slow: number): Observation[] => {
-      const random = rng(seed);
-      return Array.from({ length: 18 }, (_, i) => {
-        const perWork = { match: 0.5 * slow, rest: 0.49 };
-        const busy = 0.99 * (1 + 0.02 * (random() - 0.5));
-        const work = (busy / (perWork.match + perWork.rest)) * 1000;
-        const match = work * perWork.match;
-        const rest = work * perWork.rest;
-        const tick = 10 * (1 + 0.05 * (random() - 0.5));
-        const functions = new Map([
-          ['match', { self: match, total: match }],
-          ['rest', { self: rest, total: rest }],
-          ['tick', { self: tick, total: tick }],
-          ['main', { self: 0, total: match + rest + tick }],
-        ]);
-        return { process: `${tag}${i % 3}`, total: match + rest + tick, seconds: 1, work, functions };
-      });
-    };
+    const bench = (tag: string, seed: number, slow: number) => saturatedBench(tag, seed, 0.5 * slow, 0.49);
     const d = detect(summarize(bench('b', 1, 1)), summarize(bench('c', 2, 3)));
     expect(d.normalisation).toBe('work');
     expect(d.regressions.map((f) => f.function)).toContain('match');
@@ -168,24 +151,7 @@ describe('detect', () => {
   it('a benchmark that is nearly all one function: that function made 2x slower is flagged, not explained by less work', () => {
     // match is 95 % of a saturated core: 2x slower, the work per second halves, and per unit of work both match
     // and the whole program double, just as a cost that follows time would. Most of the program is not such a cost.
-    const bench = (tag: string, seed: number, slow: number): Observation[] => {
-      const random = rng(seed);
-      return Array.from({ length: 18 }, (_, i) => {
-        const perWork = { match: 0.95 * slow, rest: 0.04 };
-        const busy = 0.99 * (1 + 0.02 * (random() - 0.5));
-        const work = (busy / (perWork.match + perWork.rest)) * 1000;
-        const match = work * perWork.match;
-        const rest = work * perWork.rest;
-        const tick = 10 * (1 + 0.05 * (random() - 0.5));
-        const functions = new Map([
-          ['match', { self: match, total: match }],
-          ['rest', { self: rest, total: rest }],
-          ['tick', { self: tick, total: tick }],
-          ['main', { self: 0, total: match + rest + tick }],
-        ]);
-        return { process: `${tag}${i % 3}`, total: match + rest + tick, seconds: 1, work, functions };
-      });
-    };
+    const bench = (tag: string, seed: number, slow: number) => saturatedBench(tag, seed, 0.95 * slow, 0.04);
     const d = detect(summarize(bench('b', 1, 1)), summarize(bench('c', 2, 2)));
     expect(d.verdict).toBe('regression');
     expect(d.regressions.map((f) => f.function)).toContain('match');
@@ -396,3 +362,26 @@ describe('runtime frames', () => {
     expect(d.rate?.relative).toBeGreaterThan(0.03);
   });
 });
+
+/**
+ * A CPU-bound benchmark, three processes of six 1 s profiles: each a saturated core, so the work per second falls
+ * as the code gets slower. Per unit of work `match` costs `match` and `rest` costs `rest`; `tick` costs a fixed
+ * 1 % of every second (a timer), so per unit of work it follows the seconds a unit takes.
+ */
+function saturatedBench(tag: string, seed: number, matchPerWork: number, restPerWork: number): Observation[] {
+  const random = rng(seed);
+  return Array.from({ length: 18 }, (_, i) => {
+    const busy = 0.99 * (1 + 0.02 * (random() - 0.5));
+    const work = (busy / (matchPerWork + restPerWork)) * 1000;
+    const match = work * matchPerWork;
+    const rest = work * restPerWork;
+    const tick = 10 * (1 + 0.05 * (random() - 0.5));
+    const functions = new Map([
+      ['match', { self: match, total: match }],
+      ['rest', { self: rest, total: rest }],
+      ['tick', { self: tick, total: tick }],
+      ['main', { self: 0, total: match + rest + tick }],
+    ]);
+    return { process: `${tag}${i % 3}`, total: match + rest + tick, seconds: 1, work, functions };
+  });
+}

@@ -5,7 +5,7 @@
  * (in-use memory) as the level held, each series' snapshots averaged, not
  * summed over time.
  */
-import { encodeProfileMessage } from '../profile/pprof-schema';
+import { mainCalls } from './helpers/synthetic-profiles';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 
 let server: TestServer;
@@ -96,8 +96,8 @@ test('a gauge is the level held: snapshots of a series averaged, series summed',
 test("a gauge's timeline is guarded like its flame graph: one push split by sample labels is one snapshot, not two", async () => {
   // One in-use heap push whose samples carry two values of a label: two label sets, one snapshot, 400 bytes held.
   const bytes = mainCalls('inuse_space', 'bytes', 'fill', [
-    [100, 'a'],
-    [300, 'b'],
+    { value: 100, labels: { kind: 'a' } },
+    { value: 300, labels: { kind: 'b' } },
   ]);
   const at = now - 900;
   const res = await ingest(
@@ -136,7 +136,7 @@ test('a type its pushers declare averaged is a gauge whatever its name: aggregat
   for (let i = 0; i < 6; i++)
     await push('sum.goroutines{pod=a}', 'main;serve 10\n', now - 600 + i * 10, { units: 'goroutines' });
   // A pprof whose sample_type_config calls its type averaged, as Pyroscope's SDKs send it.
-  const pprof = mainCalls('live', 'count', 'hold', [[7]]);
+  const pprof = mainCalls('live', 'count', 'hold', [{ value: 7 }]);
   for (let i = 0; i < 3; i++) {
     const form = new FormData();
     form.append('profile', new Blob([Buffer.from(pprof)]), 'profile.pprof');
@@ -193,27 +193,3 @@ test('a type its pushers declare averaged is a gauge whatever its name: aggregat
   const summed = await budget('sum');
   expect(summed).toMatchObject({ typeKind: 'cost', valueText: expect.stringMatching(/\/s$/) as unknown });
 });
-
-/** A pprof of `type`/`unit` whose samples are `main;<leaf>`, each with its value and, if given, a label kind=<value>. */
-function mainCalls(type: string, unit: string, leaf: string, samples: [number, string?][]): Uint8Array {
-  const strings = ['', type, unit, 'main', leaf, 'kind'];
-  const str = (x: string) => (strings.includes(x) ? strings.indexOf(x) : strings.push(x) - 1);
-  const sample = samples.map(([value, kind]) => ({
-    locationId: [2, 1],
-    value: [value],
-    ...(kind === undefined ? {} : { label: [{ key: 5, str: str(kind) }] }),
-  }));
-  return encodeProfileMessage({
-    sampleType: [{ type: 1, unit: 2 }],
-    stringTable: strings,
-    function: [
-      { id: 1, name: 3 },
-      { id: 2, name: 4 },
-    ],
-    location: [
-      { id: 1, line: [{ functionId: 1 }] },
-      { id: 2, line: [{ functionId: 2 }] },
-    ],
-    sample,
-  });
-}

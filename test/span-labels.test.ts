@@ -4,8 +4,8 @@
  * series labels: no label picker of hundreds of ids, no series per request
  * spent from the series limit, and totals unchanged.
  */
-import { encodeProfileMessage } from '../profile/pprof-schema';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
+import { mainCalls } from './helpers/synthetic-profiles';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -16,41 +16,15 @@ afterAll(() => server.close());
 
 /** 200 samples of main;handle, each its own profile_id and span_id, the handler label taking two values. */
 function spanProfile(): Uint8Array {
-  const strings = [
-    '',
+  return mainCalls(
     'cpu',
     'nanoseconds',
-    'main',
     'handle',
-    'profile_id',
-    'span_id',
-    'handler',
-    '/a',
-    '/b',
-  ];
-  const str = (x: string) => (strings.includes(x) ? strings.indexOf(x) : strings.push(x) - 1);
-  const sample = Array.from({ length: 200 }, (_, i) => ({
-    locationId: [2, 1],
-    value: [1_000_000 * (1 + (i % 3))],
-    label: [
-      { key: 5, str: str(`p${i}`) },
-      { key: 6, str: str(`s${i}`) },
-      { key: 7, str: str(i % 2 ? '/a' : '/b') },
-    ],
-  }));
-  return encodeProfileMessage({
-    sampleType: [{ type: 1, unit: 2 }],
-    stringTable: strings,
-    function: [
-      { id: 1, name: 3 },
-      { id: 2, name: 4 },
-    ],
-    location: [
-      { id: 1, line: [{ functionId: 1 }] },
-      { id: 2, line: [{ functionId: 2 }] },
-    ],
-    sample,
-  });
+    Array.from({ length: 200 }, (_, i) => ({
+      value: 1_000_000 * (1 + (i % 3)),
+      labels: { profile_id: `p${i}`, span_id: `s${i}`, handler: i % 2 ? '/a' : '/b' },
+    })),
+  );
 }
 
 test('span labels are kept beside the series, not as its labels', async () => {

@@ -110,8 +110,7 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
       const qualified = qualifyNames([await queries.stacks(sel)]);
       const [stacks] = qualified.sets;
       const functions = topFunctions(stacks);
-      let total = 0;
-      for (const s of stacks) total += s.value;
+      const total = totalOf(stacks);
       res.json({
         type: sel.type,
         unit,
@@ -129,8 +128,7 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
       const file = param(req, 'file');
       const { sel, unit, otherUnits } = await oneUnit(selectionOf(req, tenantOf(req)));
       const stacks = await queries.stacks(sel, { source: true });
-      let total = 0;
-      for (const s of stacks) total += s.value;
+      const total = totalOf(stacks);
       res.json({
         type: sel.type,
         unit,
@@ -287,6 +285,13 @@ function withFile<T extends { name: string }>(
   if (!file) return f;
   const own = q.ownName.get(f.name);
   return { ...f, file, ...(own ? { function: own } : {}) };
+}
+
+/** The stacks' whole value. */
+function totalOf(stacks: readonly StackValue[]): number {
+  let total = 0;
+  for (const s of stacks) total += s.value;
+  return total;
 }
 
 /** Each name's file, parallel to names, when any is known. */

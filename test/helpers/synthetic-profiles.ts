@@ -290,3 +290,31 @@ export function twoEmitters(files: [string, string], values: [number, number]): 
     ],
   });
 }
+
+/** A pprof of `type`/`unit` whose samples are `main;<leaf>`, each with its value and its string labels. */
+export function mainCalls(
+  type: string,
+  unit: string,
+  leaf: string,
+  samples: { value: number; labels?: Record<string, string> }[],
+): Uint8Array {
+  const strings = ['', type, unit, 'main', leaf];
+  const str = (x: string) => (strings.includes(x) ? strings.indexOf(x) : strings.push(x) - 1);
+  return encodeProfileMessage({
+    sampleType: [{ type: 1, unit: 2 }],
+    function: [
+      { id: 1, name: 3 },
+      { id: 2, name: 4 },
+    ],
+    location: [
+      { id: 1, line: [{ functionId: 1 }] },
+      { id: 2, line: [{ functionId: 2 }] },
+    ],
+    sample: samples.map(({ value, labels }) => ({
+      locationId: [2, 1],
+      value: [value],
+      ...(labels ? { label: Object.entries(labels).map(([k, v]) => ({ key: str(k), str: str(v) })) } : {}),
+    })),
+    stringTable: strings,
+  });
+}
