@@ -47,7 +47,6 @@ export function plainText(text: string): string {
   return cut(
     text
       .replace(/[\r\n\t\u2028\u2029]+/g, ' ')
-      // eslint-disable-next-line no-control-regex
       .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?'),
   );
 }

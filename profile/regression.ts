@@ -151,6 +151,20 @@ export interface DetectOptions {
   focus?: readonly string[];
 }
 
+/**
+ * The false-alarm level of the schedule's looks (window and named-selection sweeps), a fraction of the configured
+ * `fdr`. The sweep looks at the same processes all day: a day is about one comparison seen 289 times, and
+ * persistence across windows cannot remove a difference that persists because the pods do. At the ad-hoc level
+ * that cost 0.014 false regressions a service-day (bench/sweep-eval, 511 days); at half, the schedule's budget
+ * is about fdr/2 a service-day. A version's looks spend their own fdr (jobs/processors/detect.ts `sweep`).
+ */
+export const SCHEDULE_FDR_SHARE = 0.5;
+
+/** The level a scheduled window or selection look tests at, given the configured fdr. */
+export function scheduledFdr(fdr: number = DEFAULT_DETECT_OPTIONS.fdr): number {
+  return fdr * SCHEDULE_FDR_SHARE;
+}
+
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = {
   fdr: 0.01,
   minAbsolute: 0.005,

@@ -7,6 +7,7 @@
  */
 import {
   DEFAULT_DETECT_OPTIONS,
+  scheduledFdr,
   type Detection,
   type Finding,
   type ProfileKind,
@@ -269,11 +270,13 @@ export async function sweep(deps: DetectDeps, payload: unknown): Promise<{ enque
     const svc = `{service_name=${JSON.stringify(s.service)}}`;
     // One comparison per type and unit: units are never summed together.
     const type = s.unit ? `${s.type}:${s.unit}` : s.type;
+    // Windows and named selections are looked at every sweep, all day, over the same processes: they test at the
+    // schedule's share of the configured level (profile/regression.ts SCHEDULE_FDR_SHARE). Versions spend theirs below.
     const base = {
       tenant: s.tenant,
       service: s.service,
       type,
-      options: clean(options),
+      options: clean({ ...options, fdr: scheduledFdr(cfg.fdr ?? DEFAULT_DETECT_OPTIONS.fdr) }),
       ...(cfg.warmupMs > 0 ? { warmupMs: cfg.warmupMs } : {}),
     };
     if (cfg.windowOffsetMs > 0 && cfg.windowMs > 0) {
