@@ -8,7 +8,7 @@
  * is inconclusive or short of data, is `inconclusive` (undecided is never a
  * pass); else pass.
  */
-import { formatBudgetValue, overallVerdict, type BudgetResult, type Verdict } from './budgets';
+import { formatBudgetValue, matcherText, overallVerdict, type BudgetResult, type Verdict } from './budgets';
 import type { Detection } from './regression';
 
 export interface GateInput {
@@ -85,8 +85,6 @@ export function gateVerdict(input: GateInput): { verdict: Verdict; reason: strin
 
 /** A failed budget in words: `matchOrders total 41.20 % over 35 % (99.9 % sure)`. */
 export function describeBreach(r: BudgetResult): string {
-  const what = r.budget.function
-    ? `${r.budget.function.regex ? `/${r.budget.function.name}/` : r.budget.function.name} ${r.budget.function.measure} `
-    : '';
+  const what = r.budget.function ? `${matcherText(r.budget.function)} ${r.budget.function.measure} ` : '';
   return `${what}${formatBudgetValue(r.budget, r.value, r.typeKind)} over ${r.budget.maxText} (${(r.confidence * 100).toFixed(1)} % sure)`;
 }

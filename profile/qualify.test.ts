@@ -1,4 +1,4 @@
-import { qualifyNames } from './qualify';
+import { collisionDepths, qualifyNames, shownName } from './qualify';
 
 const sv = (stack: string[], files: string[] | undefined, value: number) => ({
   stack,
@@ -34,4 +34,36 @@ test('nothing to tell apart: the same sets back', () => {
   const q = qualifyNames([a]);
   expect(q.sets[0]).toBe(a);
   expect(q.ownName.size).toBe(0);
+});
+
+test('a collision is one side’s own: a file that moved between builds is one function on both sides', () => {
+  const before = [
+    sv(['main', 'price'], ['/releases/v1/app.js', '/releases/v1/price.js'], 1),
+    sv(['main', 'emit'], ['/releases/v1/app.js', '/node/events.js'], 1),
+    sv(['main', 'emit'], ['/releases/v1/app.js', '/node/stream.js'], 1),
+  ];
+  const after = [
+    sv(['main', 'price'], ['/releases/v2/app.js', '/releases/v2/price.js'], 1),
+    // One emit left in this side: still shown with its file, as the other side needs.
+    sv(['main', 'emit'], ['/releases/v2/app.js', '/node/events.js'], 1),
+  ];
+  const q = qualifyNames([before, after]);
+  expect(q.sets.map((set) => set.map((s) => s.stack.join(';')))).toEqual([
+    ['main;price', 'main;emit (events.js)', 'main;emit (stream.js)'],
+    ['main;price', 'main;emit (events.js)'],
+  ]);
+  expect(q.fileOf.get('price')).toBe('/releases/v1/price.js');
+  expect(q.fileOf.get('emit (stream.js)')).toBe('/node/stream.js');
+});
+
+test('collision depths: the most any side needs; a frame with no file keeps its name', () => {
+  const depths = collisionDepths([
+    new Map([['emit', new Set(['/a/lib/events.js', '/a/stream/events.js', ''])]]),
+    new Map([['emit', new Set(['/a/events.js', '/b/other.js'])]]),
+  ]);
+  expect(depths.get('emit')).toBe(2);
+  expect(shownName('emit', '/a/lib/events.js', depths)).toBe('emit (lib/events.js)');
+  expect(shownName('emit', '/b/other.js', depths)).toBe('emit (/b/other.js)');
+  expect(shownName('emit', '', depths)).toBe('emit');
+  expect(shownName('tick', '/a/tick.js', depths)).toBe('tick');
 });

@@ -1,87 +1,114 @@
 /**
  * Telling functions of one name apart: a frame is its name and its file, and
- * where a view holds one name in several files (Node's many `emit`s) each is
- * shown with its file, `emit (events.js)`, `emit (stream.js)`; everywhere
- * else a name stays as it is. Views (flame graph, top, diff, folded export)
- * run their stacks through `qualifyNames` first; the detector and budgets
- * still know functions by name alone.
+ * where one side of a view holds one name in several files (Node's many
+ * `emit`s) each is shown with its file, `emit (events.js)`, `emit
+ * (stream.js)`; everywhere else a name stays as it is. A collision is one
+ * set's (one side's) own: a function whose file moved between two builds
+ * (`/releases/v1/app.js` → `/releases/v2/app.js`, a Go module's `@v1.2.3`
+ * path) is one function on both sides, not one gone and one new. Views (flame
+ * graph, top, diff, folded export) run their stacks through `qualifyNames`;
+ * the detector labels its per-function statistics with `collisionDepths` and
+ * `shownName` the same way (store/compare.ts).
  */
 import type { StackValue } from './tree';
 
 export interface Qualified {
   /** The stack sets, in order, with colliding names qualified (stacks without one are the same objects). */
   sets: (readonly StackValue[])[];
-  /** Each shown name's file, where the stacks said and it is one file ('' never stored). */
+  /** Each shown name's file, where the stacks said (the first seen when a name's file moved between sets). */
   fileOf: Map<string, string>;
   /** A qualified name's own name: `emit (events.js)` → `emit`. */
   ownName: Map<string, string>;
 }
 
 /**
- * Qualifies colliding names across all the sets together (a diff's two sides name a function alike). A frame
- * with no file ('' or a stack stored with names only) never makes a collision and is left as it is.
+ * Names that one set holds in two or more files, each with the fewest trailing path segments that tell that
+ * set's files of it apart (the most any set needs): `events.js`, or `lib/events.js` beside `stream/events.js`.
+ * `sets` maps each name to the files ('' unknown: never a collision) one set saw it in.
+ */
+export function collisionDepths(
+  sets: readonly ReadonlyMap<string, ReadonlySet<string>>[],
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const set of sets)
+    for (const [name, files] of set) {
+      const known = [...files].filter(Boolean);
+      if (known.length < 2) continue;
+      out.set(name, Math.max(out.get(name) ?? 1, depthOf(known)));
+    }
+  return out;
+}
+
+/** A frame's shown name: qualified by the last `depth` segments of its file when its name collides (a frame with no file never is). */
+export function shownName(name: string, file: string, depths: ReadonlyMap<string, number>): string {
+  const depth = depths.get(name);
+  return depth === undefined || !file ? name : `${name} (${tail(file, depth)})`;
+}
+
+function segments(file: string): string[] {
+  return file.split(/[\\/]/).filter(Boolean);
+}
+
+function tail(file: string, depth: number): string {
+  const parts = segments(file);
+  return depth >= parts.length ? file : parts.slice(-depth).join('/');
+}
+
+/** The fewest trailing segments that make the files' labels distinct (all of them when nothing shorter does). */
+function depthOf(files: string[]): number {
+  const parts = files.map(segments);
+  const longest = Math.max(...parts.map((p) => p.length));
+  for (let depth = 1; depth < longest; depth++) {
+    if (new Set(files.map((f) => tail(f, depth))).size === files.length) return depth;
+  }
+  return longest;
+}
+
+/**
+ * Qualifies the names that collide within a set, in every set alike (a diff's two sides name a function alike).
+ * A frame with no file ('' or a stack stored with names only) never makes a collision and keeps its name.
  */
 export function qualifyNames(sets: readonly (readonly StackValue[])[]): Qualified {
-  // A name's file, and a set only for the few names seen in a second file: this runs on every view's query.
-  const fileByName = new Map<string, string>();
-  const several = new Map<string, Set<string>>();
-  for (const set of sets)
+  // Per set, each name's files: one file by far the most often (a Map of one string), a set only for names seen in a second.
+  const fileOf = new Map<string, string>();
+  const perSet = sets.map((set) => {
+    const first = new Map<string, string>();
+    const several = new Map<string, Set<string>>();
     for (const { stack, files } of set) {
       if (!files) continue;
       for (let i = 0; i < stack.length; i++) {
         const f = files[i];
         if (!f) continue;
-        const first = fileByName.get(stack[i]);
-        if (first === undefined) fileByName.set(stack[i], f);
-        else if (first !== f) {
-          const seen = several.get(stack[i]);
-          if (seen) seen.add(f);
-          else several.set(stack[i], new Set([first, f]));
+        const seen = first.get(stack[i]);
+        if (seen === undefined) first.set(stack[i], f);
+        else if (seen !== f) {
+          const all = several.get(stack[i]);
+          if (all) all.add(f);
+          else several.set(stack[i], new Set([seen, f]));
         }
       }
     }
-  const fileOf = new Map<string, string>();
+    for (const [name, f] of first) if (!fileOf.has(name)) fileOf.set(name, f);
+    return several;
+  });
+  const depths = collisionDepths(perSet);
   const ownName = new Map<string, string>();
-  const shown = new Map<string, Map<string, string>>(); // name -> file -> shown name
-  for (const [name, first] of fileByName) {
-    const files = several.get(name);
-    if (!files) {
-      fileOf.set(name, first);
-      continue;
-    }
-    const labels = shortest([...files]);
-    const byFile = new Map<string, string>();
-    for (const [file, label] of labels) {
-      const q = `${name} (${label})`;
-      byFile.set(file, q);
-      fileOf.set(q, file);
-      ownName.set(q, name);
-    }
-    shown.set(name, byFile);
-  }
-  if (shown.size === 0) return { sets: [...sets], fileOf, ownName };
+  if (depths.size === 0) return { sets: [...sets], fileOf, ownName };
+  for (const name of depths.keys()) fileOf.delete(name);
   const out = sets.map((set) =>
     set.map((sv) => {
       const { stack, files } = sv;
-      if (!files || !stack.some((n) => shown.has(n))) return sv;
-      const renamed = stack.map((n, i) => shown.get(n)?.get(files[i]) ?? n);
+      if (!files || !stack.some((n) => depths.has(n))) return sv;
+      const renamed = stack.map((n, i) => {
+        const shown = shownName(n, files[i], depths);
+        if (shown !== n && !ownName.has(shown)) {
+          ownName.set(shown, n);
+          fileOf.set(shown, files[i]);
+        }
+        return shown;
+      });
       return { ...sv, stack: renamed };
     }),
   );
   return { sets: out, fileOf, ownName };
-}
-
-/** The fewest trailing path segments that tell each file apart: `events.js`, or `lib/events.js` beside `src/events.js`. */
-function shortest(files: string[]): Map<string, string> {
-  const parts = files.map((f) => f.split(/[\\/]/).filter(Boolean));
-  const out = new Map<string, string>();
-  for (let depth = 1; ; depth++) {
-    const labels = parts.map((p) => p.slice(-depth).join('/') || '/');
-    const unique = new Set(labels).size === labels.length;
-    const longest = Math.max(...parts.map((p) => p.length));
-    if (unique || depth >= longest) {
-      files.forEach((f, i) => out.set(f, unique ? labels[i] : f));
-      return out;
-    }
-  }
 }

@@ -16,6 +16,7 @@ import {
   judgeGrowth,
   judgeGrowthDetected,
   limitDimension,
+  matcherText,
   observedValue,
   unitScale,
   type Budget,
@@ -58,6 +59,32 @@ export interface StoredBudgets {
   /** The definitions as they were written (the file's value), for GET. */
   source: unknown;
   updated: number;
+}
+
+/**
+ * A matcher as a condition over a stack's `frames` and `files` (files may be empty: a stack stored with names
+ * only, which a matcher with a file never matches). Values travel as parameters `${key}` and `${key}f`.
+ */
+function matcherSql(m: FunctionMatcher, params: QueryParams, key: string): string {
+  params[key] = m.name;
+  const name = `{${key}:String}`;
+  if (!m.file) {
+    const leaf = 'frames[length(frames)]';
+    return m.regex
+      ? m.measure === 'self'
+        ? `match(${leaf}, ${name})`
+        : `arrayExists(x -> match(x, ${name}), frames)`
+      : m.measure === 'self'
+        ? `${leaf} = ${name}`
+        : `has(frames, ${name})`;
+  }
+  params[`${key}f`] = m.file;
+  const file = `{${key}f:String}`;
+  const at = (i: string) =>
+    `${m.regex ? `match(frames[${i}], ${name})` : `frames[${i}] = ${name}`} AND (files[${i}] = ${file} OR endsWith(files[${i}], concat('/', ${file})) OR endsWith(files[${i}], concat('\\\\', ${file})))`;
+  return m.measure === 'self'
+    ? `(${at('length(frames)')})`
+    : `arrayExists(i -> ${at('i')}, arrayEnumerate(frames))`;
 }
 
 export class BudgetStore {
@@ -164,19 +191,7 @@ export class BudgetStore {
        FROM (${rows(wheres, 'total, duration_ms, profile_id')}) GROUP BY side, obs`,
       params,
     );
-    const flags = matchers.map((m, i) => {
-      params[`m${i}`] = m.name;
-      const p = `{m${i}:String}`;
-      const leaf = 'frames[length(frames)]';
-      const test = m.regex
-        ? m.measure === 'self'
-          ? `match(${leaf}, ${p})`
-          : `arrayExists(x -> match(x, ${p}), frames)`
-        : m.measure === 'self'
-          ? `${leaf} = ${p}`
-          : `has(frames, ${p})`;
-      return `toInt64(${test})`;
-    });
+    const flags = matchers.map((m, i) => `toInt64(${matcherSql(m, params, `m${i}`)})`);
     const matched =
       matchers.length === 0
         ? Promise.resolve([])
@@ -188,7 +203,7 @@ export class BudgetStore {
        ),
        flags AS (
          SELECT stack_id, [${flags.join(', ')}] AS f
-         FROM (SELECT stack_id, any(frames) AS frames FROM ${this.db}.stacks
+         FROM (SELECT stack_id, any(frames) AS frames, any(files) AS files FROM ${this.db}.stacks
                WHERE tenant = {s0_tenant:String} AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${anyOf(wheres)})
                GROUP BY stack_id)
        )
@@ -252,22 +267,14 @@ export class BudgetStore {
     );
     const matched = new Map<string, number>();
     if (budget.function) {
-      const m = budget.function;
-      params.m0 = m.name;
-      const leaf = 'frames[length(frames)]';
-      const test = m.regex
-        ? m.measure === 'self'
-          ? `match(${leaf}, {m0:String})`
-          : 'arrayExists(x -> match(x, {m0:String}), frames)'
-        : m.measure === 'self'
-          ? `${leaf} = {m0:String}`
-          : 'has(frames, {m0:String})';
+      const test = matcherSql(budget.function, params, 'm0');
       const rows = await this.rows<{ t: string; v: string }>(
         `SELECT p.t AS t, sum(p.v) AS v FROM (
            SELECT ${slot} AS t, stack_id, sum(value) AS v FROM ${this.db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
            WHERE ${where} GROUP BY t, stack_id) AS p
-         INNER JOIN (SELECT stack_id FROM ${this.db}.stacks WHERE tenant = {tenant:String}
-           AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${where}) GROUP BY stack_id HAVING ${test.replace(/frames/g, 'any(frames)')}) AS s
+         INNER JOIN (SELECT stack_id FROM (SELECT stack_id, any(frames) AS frames, any(files) AS files FROM ${this.db}.stacks
+           WHERE tenant = {tenant:String} AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${where})
+           GROUP BY stack_id) WHERE ${test}) AS s
          ON p.stack_id = s.stack_id GROUP BY t`,
         params,
       );
@@ -355,7 +362,10 @@ export async function evaluateBudgets(
         if (!b.function) continue;
         let i = matchers.findIndex(
           (m) =>
-            m.name === b.function!.name && m.regex === b.function!.regex && m.measure === b.function!.measure,
+            m.name === b.function!.name &&
+            m.regex === b.function!.regex &&
+            m.measure === b.function!.measure &&
+            m.file === b.function!.file,
         );
         if (i < 0) i = matchers.push(b.function) - 1;
         index.set(b, i);
@@ -383,7 +393,10 @@ export async function evaluateBudgets(
       // Growth limits are the regression detector's comparisons, one per selector, its functions in focus; a regex
       // (several functions counted once a sample) has no per-function statistics there and is judged per observation.
       const detected = new Map<string, Detection>();
-      const byDetector = (b: Budget) => b.kind === 'growth' && baseline !== undefined && !b.function?.regex;
+      // So has a matcher with a file: the detector names a function by its file's shortest distinct tail, not the
+      // budget's words.
+      const byDetector = (b: Budget) =>
+        b.kind === 'growth' && baseline !== undefined && !b.function?.regex && !b.function?.file;
       await Promise.all(
         [...new Set(group.filter(byDetector).map((b) => b.selector))].map(async (selector) => {
           const focus = [
@@ -455,7 +468,7 @@ export async function evaluateBudgets(
         }
         // An unknown function is a warning, not an error: a typo, or code that was renamed or removed.
         if (b.function && cand.length > 0 && cand.every((o) => o.matched[i] === 0)) {
-          const shown = b.function.regex ? `/${b.function.name}/` : b.function.name;
+          const shown = matcherText(b.function);
           r = {
             ...r,
             warning: `${shown} is in none of the ${cand.length} observations' stacks${b.function.measure === 'self' ? ' as a leaf' : ''}: check the name`,

@@ -13,9 +13,12 @@ import {
   profileKind,
   type Detection,
   type DetectOptions,
+  type ProcessStats,
+  type SideStats,
 } from '../profile/regression';
+import { collisionDepths, shownName } from '../profile/qualify';
 import type { ProfileQueries } from './queries';
-import type { DetectorStatsStore } from './detector-stats';
+import { splitFunctionKey, type DetectorStatsStore } from './detector-stats';
 import type { Selection } from './selection';
 
 export interface Comparison {
@@ -67,11 +70,47 @@ export async function compareSelections(
     store.stats.sideStats(bSel, { warmupMs, kind }),
     store.stats.sideStats(cSel, { warmupMs, kind }),
   ]);
+  const depths = labelFunctions([b, c]);
   let detection = detect(b, c, { kind, ...definedOnly(options) });
   if (detection.regressions.length + detection.improvements.length + detection.inconclusive.length > 0) {
-    detection = attributeToCallees(detection, await store.queries.stacks(cSel));
+    const stacks = (await store.queries.stacks(cSel)).map((sv) =>
+      sv.files && sv.stack.some((n) => depths.has(n))
+        ? { ...sv, stack: sv.stack.map((n, i) => shownName(n, sv.files![i], depths)) }
+        : sv,
+    );
+    detection = attributeToCallees(detection, stacks);
   }
   return { detection, unit };
+}
+
+/**
+ * Names the sides' functions as the views do (profile/qualify.ts): a name one side holds in several files is
+ * shown with its file on both, `emit (events.js)`; every other function by its name, whatever its file on each
+ * side. Rewrites the sides' function maps in place; returns the collisions' depths, to name stacks alike.
+ */
+export function labelFunctions(sides: SideStats[]): Map<string, number> {
+  const perSide = sides.map((side) => {
+    const files = new Map<string, Set<string>>();
+    for (const p of side.processes)
+      for (const key of p.functions.keys()) {
+        const { name, file } = splitFunctionKey(key);
+        let set = files.get(name);
+        if (!set) files.set(name, (set = new Set()));
+        set.add(file);
+      }
+    return files;
+  });
+  const depths = collisionDepths(perSide);
+  for (const side of sides)
+    for (const p of side.processes) {
+      const renamed: ProcessStats['functions'] = new Map();
+      for (const [key, v] of p.functions) {
+        const { name, file } = splitFunctionKey(key);
+        renamed.set(shownName(name, file, depths), v);
+      }
+      p.functions = renamed;
+    }
+  return depths;
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

@@ -34,6 +34,17 @@ export const MAX_PROFILES_READ = 25_000;
 
 const ms = (col: string) => `toUnixTimestamp64Milli(${col})`;
 
+/** A function's key in SideStats as sideStats returns them: its name, and its file when known (`name\0file`). */
+export function functionKey(name: string, file: string): string {
+  return file ? `${name}\u0000${file}` : name;
+}
+
+/** The name and file of a `functionKey`. */
+export function splitFunctionKey(key: string): { name: string; file: string } {
+  const i = key.indexOf('\u0000');
+  return i < 0 ? { name: key, file: '' } : { name: key.slice(0, i), file: key.slice(i + 1) };
+}
+
 export class DetectorStatsStore {
   constructor(
     private readonly client: ClickHouseClient,
@@ -170,11 +181,16 @@ export class DetectorStatsStore {
     params.minValue = minShare * sideTotal;
     // Per (observation, stack) sums, joined to each stack's distinct functions
     // (self where it is the leaf), summed per (observation, function), then per
-    // (process, function) with the observation's total and work. Functions are
-    // grouped by a 64-bit hash of the name (faster than the string).
+    // (process, function) with the observation's total and work. A function is
+    // its name and file where this side holds the name in several files (two
+    // `emit`s), else its name (with its one file, which may differ on the other
+    // side: a path that moved between builds); grouped by a 64-bit hash
+    // (faster than the strings). Keys are `functionKey`s: store/compare.ts
+    // labels them alike on both sides before the detector sees them.
     const fns = await this.rows<{
       proc: string;
       fn: string;
+      file: string;
       s1: number;
       s2: number;
       st: number;
@@ -191,20 +207,30 @@ export class DetectorStatsStore {
          WHERE NOT has(arrayMap(x -> toUInt64(x), {idle:Array(String)}), stack_id)
          GROUP BY obs, stack_id
        ),
+       stack_frames AS (
+         SELECT stack_id, pair.1 AS fn, pair.2 AS file, pair = last AS leaf
+         FROM (SELECT stack_id, frames, ff, (frames[length(frames)], ff[length(ff)]) AS last
+               FROM (SELECT stack_id, any(frames) AS frames, any(files) AS fl FROM ${this.db}.stacks
+                     WHERE tenant = {tenant:String} AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${where})
+                     GROUP BY stack_id)
+               ARRAY JOIN [if(length(fl) = length(frames), fl, arrayMap(x -> '', frames))] AS ff)
+         ARRAY JOIN arrayDistinct(arrayZip(frames, ff)) AS pair
+       ),
        stack_fns AS (
-         SELECT stack_id, fn, cityHash64(fn) AS fid, fn = frames[length(frames)] AS leaf
-         FROM (SELECT stack_id, any(frames) AS frames FROM ${this.db}.stacks
-               WHERE tenant = {tenant:String} AND stack_id IN (SELECT arrayJoin(stack_ids) FROM ${this.db}.profiles WHERE ${where})
-               GROUP BY stack_id)
-         ARRAY JOIN arrayDistinct(frames) AS fn
+         SELECT stack_id, fn, kf AS file, cityHash64(fn, kf) AS fid, max(leaf) AS leaf
+         FROM (SELECT stack_id, fn, leaf,
+                 if(uniqExactIf(file, file != '') OVER (PARTITION BY fn) > 1, file,
+                    anyIf(file, file != '') OVER (PARTITION BY fn)) AS kf
+               FROM stack_frames)
+         GROUP BY stack_id, fn, kf
        ),
        per_fn AS (
-         SELECT p.obs AS obs, f.fid AS fid, any(f.fn) AS fn, sumIf(p.v, f.leaf) AS self, sum(p.v) AS total
+         SELECT p.obs AS obs, f.fid AS fid, any(f.fn) AS fn, any(f.file) AS file, sumIf(p.v, f.leaf) AS self, sum(p.v) AS total
          FROM per_stack AS p INNER JOIN stack_fns AS f ON p.stack_id = f.stack_id
          GROUP BY obs, fid
        ),
        kept AS (SELECT fid FROM per_fn GROUP BY fid HAVING sum(total) >= {minValue:Float64})
-       SELECT o.proc AS proc, any(fo.fn) AS fn,
+       SELECT o.proc AS proc, any(fo.fn) AS fn, any(fo.file) AS file,
          sum(fo.self) AS s1, sum(fo.self * fo.self) AS s2, sum(fo.self * o.t) AS st, sum(fo.self * o.w) AS sw,
          sum(fo.total) AS a1, sum(fo.total * fo.total) AS a2, sum(fo.total * o.t) AS at, sum(fo.total * o.w) AS aw
        FROM (SELECT * FROM per_fn WHERE fid IN (SELECT fid FROM kept)) AS fo INNER JOIN (${obs}) AS o ON fo.obs = o.obs
@@ -212,7 +238,7 @@ export class DetectorStatsStore {
       params,
     );
     for (const r of fns) {
-      byKey.get(r.proc)?.functions.set(r.fn, {
+      byKey.get(r.proc)?.functions.set(functionKey(r.fn, r.file), {
         self: { x: r.s1, xx: r.s2, xt: r.st, xw: r.sw },
         total: { x: r.a1, xx: r.a2, xt: r.at, xw: r.aw },
       });

@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { decodePprof } from '../profile/pprof';
 import type { SpeedscopeFile } from '../profile/speedscope';
 import { stackId } from '../profile/stack-id';
-import type { FunctionLinesPayload } from '../server/api/wire';
+import type { ComparePayload, FunctionLinesPayload } from '../server/api/wire';
 import {
   corpora,
   corpusFile,
@@ -250,6 +250,106 @@ describe('the store, exports and the line view', () => {
       'main;emit (events.js) 30',
       'main;emit (stream.js) 70',
     ]);
+  });
+
+  it('the detector judges each of two same-named functions by its file', async () => {
+    // Four processes a version, five pushes each, 100 units of work a push; v2 makes events.js's emit 1.5x
+    // costlier per unit of work and leaves stream.js's alone.
+    const pushes: Promise<{ status: number }>[] = [];
+    for (const version of ['1', '2'])
+      for (let p = 0; p < 4; p++)
+        for (let i = 0; i < 5; i++) {
+          const jitter = 1 + 0.02 * (((p * 7 + i * 3) % 5) - 2);
+          const events = Math.round((version === '1' ? 300 : 450) * jitter);
+          const stream = Math.round(700 * jitter);
+          pushes.push(
+            ingest(
+              server.url,
+              {
+                name: `emitcmp{version=${version}}`,
+                format: 'pprof',
+                from: String(now - 30 + i),
+                process: `v${version}-p${p}`,
+                work: '100',
+              },
+              twoEmitters(['/app/node_modules/events.js', '/app/lib/stream.js'], [events, stream]),
+            ),
+          );
+        }
+    expect((await Promise.all(pushes)).map((r) => r.status)).toEqual(pushes.map(() => 200));
+    const { json } = await getJson<ComparePayload>(
+      server.url,
+      `/api/v1/compare?${new URLSearchParams({ type: 'cpu', leftQuery: 'emitcmp{version="1"}', rightQuery: 'emitcmp{version="2"}', leftFrom: range.from, leftUntil: range.until, rightFrom: range.from, rightUntil: range.until })}`,
+    );
+    expect(json.verdict).toBe('regression');
+    expect(json.regressions.map((f) => f.function)).toContain('emit (events.js)');
+    const named = (list: { function: string }[]) =>
+      list.map((f) => f.function).filter((n) => n.startsWith('emit'));
+    // Only events.js's emit: stream.js's did not change, and a name-only detector would have flagged "emit".
+    expect(named(json.regressions)).toEqual(['emit (events.js)']);
+    expect([...named(json.improvements), ...named(json.inconclusive)]).not.toContain('emit (stream.js)');
+  });
+
+  it('budgets name one of two same-named functions by its file', async () => {
+    // Six pushes of main;emit (events.js) 30 and main;emit (stream.js) 70.
+    for (let i = 0; i < 6; i++) {
+      const pushed = await ingest(
+        server.url,
+        { name: 'emitbudget', format: 'pprof', from: String(now - 20 + i) },
+        twoEmitters(['/app/node_modules/events.js', '/app/lib/stream.js'], [30, 70]),
+      );
+      expect(pushed.status).toBe(200);
+    }
+    const yaml = [
+      'budgets:',
+      '  - name: events-emit',
+      '    function: emit',
+      '    file: events.js',
+      '    share: 20%',
+      '  - name: stream-emit',
+      '    function: emit',
+      '    file: lib/stream.js',
+      '    share: 90%',
+      '  - name: stream-leaf',
+      '    function: emit',
+      '    file: /stream.js',
+      '    measure: self',
+      '    share: 10%',
+      '  - name: any-emit',
+      '    function: emit',
+      '    share: 95%',
+    ].join('\n');
+    const bad = await fetch(`${server.url}/api/v1/budgets?service=emitbudget`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/yaml' },
+      body: 'budgets:\n  - name: x\n    file: events.js\n    share: 20%\n',
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/file narrows a function: name the function too/);
+    const put = await fetch(`${server.url}/api/v1/budgets?service=emitbudget`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/yaml' },
+      body: yaml,
+    });
+    expect(put.status).toBe(200);
+    const res = await fetch(`${server.url}/api/v1/budgets/evaluate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ candidate: { query: 'emitbudget', from: range.from, until: range.until } }),
+    });
+    expect(res.status).toBe(200);
+    const { budgets } = (await res.json()) as {
+      budgets: { name: string; verdict: string; value: number; function?: string; warning?: string }[];
+    };
+    const by = Object.fromEntries(budgets.map((b) => [b.name, b]));
+    expect(by['events-emit']).toMatchObject({ verdict: 'fail', function: 'emit (events.js)' });
+    expect(by['events-emit'].value).toBeCloseTo(0.3, 5);
+    expect(by['stream-emit'].value).toBeCloseTo(0.7, 5);
+    expect(by['stream-emit']).toMatchObject({ verdict: 'pass', function: 'emit (lib/stream.js)' });
+    // '/stream.js' is no file's last segments with its slash: it matches nothing, and says so.
+    expect(by['stream-leaf'].value).toBe(0);
+    expect(by['stream-leaf'].warning).toMatch(/emit \(\/stream\.js\) is in none of the/);
+    expect(by['any-emit'].value).toBeCloseTo(1, 5);
   });
 
   it('refuses a line view without a function', async () => {

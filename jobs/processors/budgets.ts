@@ -6,7 +6,7 @@
  * last seen, runs, status — so the UI lists it with the flame graph of the
  * window that broke it, and a new one goes to the webhooks.
  */
-import { formatBudgetValue, type BudgetResult } from '../../profile/budgets';
+import { formatBudgetValue, matcherText, type BudgetResult } from '../../profile/budgets';
 import { JOBS } from '../../profile/detect-job';
 import { UnrecoverableJobError, type JobContext } from '../../profile/jobs';
 import { formatMatchers, parseSelector } from '../../profile/selector';
@@ -90,7 +90,7 @@ export function breachOf(
     service: b.service,
     type: b.type,
     unit: '',
-    function: b.function ? (b.function.regex ? `/${b.function.name}/` : b.function.name) : '',
+    function: b.function ? matcherText(b.function) : '',
     measure: b.function ? b.function.measure : 'rate',
     kind: 'budget',
     budget: {

@@ -12,6 +12,17 @@ export interface FunctionMatcher {
   name: string;
   regex: boolean;
   measure: 'self' | 'total';
+  /**
+   * Only frames of this file: its whole path or its last segments (`events.js`, `lib/events.js`), for a name
+   * several files define (Node's `emit`s). Frames stored without a file never match one.
+   */
+  file?: string;
+}
+
+/** A matcher as people read it: `emit`, `emit (events.js)`, `/re/`. */
+export function matcherText(m: FunctionMatcher): string {
+  const name = m.regex ? `/${m.name}/` : m.name;
+  return m.file ? `${name} (${m.file})` : name;
 }
 
 export interface Budget {

@@ -141,12 +141,17 @@ function budgetsFrom(
     const fnText = b.function as string | undefined;
     if (kind === 'share' && fnText === undefined)
       problems.push({ ...at('share'), message: 'a share limit needs a function' });
-    if ((kind === 'rate' || kind === 'perRequest') && (fnText !== undefined || b.measure !== undefined)) {
+    if (
+      (kind === 'rate' || kind === 'perRequest') &&
+      (fnText !== undefined || b.measure !== undefined || b.file !== undefined)
+    ) {
       problems.push({
         ...at('function'),
-        message: `a ${kind} limit is on the whole profile; remove function and measure (or use share)`,
+        message: `a ${kind} limit is on the whole profile; remove function, file and measure (or use share)`,
       });
     }
+    if (b.file !== undefined && fnText === undefined && kind !== 'rate' && kind !== 'perRequest')
+      problems.push({ ...at('file'), message: 'file narrows a function: name the function too' });
     if (kind !== 'perRequest' && b.counter !== undefined)
       problems.push({ ...at('counter'), message: 'counter is for perRequest limits' });
     let fn: FunctionMatcher | undefined;
@@ -163,7 +168,13 @@ function budgetsFrom(
           });
         }
       }
-      fn = { name, regex, measure: (b.measure as 'self' | 'total' | undefined) ?? 'total' };
+      const file = (b.file as string | undefined)?.trim();
+      fn = {
+        name,
+        regex,
+        measure: (b.measure as 'self' | 'total' | undefined) ?? 'total',
+        ...(file ? { file } : {}),
+      };
     }
     const type = (b.type as string | undefined) ?? d.type ?? 'cpu';
     let max: number;

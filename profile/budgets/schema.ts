@@ -61,6 +61,13 @@ export const BUDGETS_SCHEMA = {
             maxLength: 4096,
             description: 'A function name, or /regex/ for every function it matches.',
           },
+          file: {
+            type: 'string',
+            minLength: 1,
+            maxLength: 4096,
+            description:
+              "Only the function's frames in this file: its path or its last segments (events.js), for a name several files define.",
+          },
           measure: { enum: ['self', 'total'], description: 'Default total.' },
           share: {
             type: ['string', 'number'],

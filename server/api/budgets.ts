@@ -15,6 +15,7 @@ import {
   BUDGETS_SCHEMA,
   budgetsFromJson,
   formatBudgetValue,
+  matcherText,
   overallVerdict,
   parseBudgetsYaml,
   type Budget,
@@ -74,9 +75,7 @@ export function resultJson(r: BudgetResult): BudgetVerdict {
     kind: b.kind,
     severity: b.severity,
     owner: b.owner,
-    ...(b.function
-      ? { function: b.function.regex ? `/${b.function.name}/` : b.function.name, measure: b.function.measure }
-      : {}),
+    ...(b.function ? { function: matcherText(b.function), measure: b.function.measure } : {}),
     verdict: r.verdict,
     value: f(r.value),
     limit: b.max,
@@ -294,7 +293,7 @@ export function budgetsRouter({ store, tenantOf }: BudgetDeps): Router {
 function budgetJson(b: Budget): BudgetSeries['budget'] {
   return {
     ...b,
-    function: b.function ? (b.function.regex ? `/${b.function.name}/` : b.function.name) : undefined,
+    function: b.function ? matcherText(b.function) : undefined,
     measure: b.function?.measure,
   };
 }

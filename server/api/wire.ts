@@ -133,7 +133,7 @@ export interface Budget {
   severity: 'warn' | 'block';
   description?: string;
   kind: 'share' | 'rate' | 'perRequest' | 'growth';
-  function?: { name: string; regex: boolean; measure: 'self' | 'total' };
+  function?: { name: string; regex: boolean; measure: 'self' | 'total'; file?: string };
   max: number;
   maxText: string;
   counter?: string;

@@ -86,9 +86,11 @@ export function budgetFormat(
   };
 }
 
-/** The function as the budget names it: `db.query` or `/JSON\.parse.*\/`. */
+/** The function as the budget names it: `db.query`, `/JSON\.parse.*\/`, `emit (events.js)` with a file. */
 export function functionText(b: Budget): string {
-  return b.function ? (b.function.regex ? `/${b.function.name}/` : b.function.name) : '';
+  if (!b.function) return '';
+  const name = b.function.regex ? `/${b.function.name}/` : b.function.name;
+  return b.function.file ? `${name} (${b.function.file})` : name;
 }
 
 /** The explore page's search for a budget's function: its regex, or the exact name anchored (a plain search matches substrings). */

@@ -487,8 +487,9 @@ export class CompareView {
     const R = d.right.total || 1;
     const rel = (l: number, r: number) => (l === 0 ? (r === 0 ? 0 : Infinity) : (r / R - l / L) / (l / L));
     const verdicts = this.verdicts;
-    // The detector knows a function by its own name: `emit (events.js)` and `emit (readable)` share emit's verdict.
-    const verdictOf = (r: FnRow) => verdicts?.get(r.function ?? r.name);
+    // The detector names functions as this table does (`emit (events.js)`); where it judged a name whole (its other
+    // files under the detector's threshold), each file's row shows that verdict.
+    const verdictOf = (r: FnRow) => verdicts?.get(r.name) ?? verdicts?.get(r.function ?? r.name);
     // Red and blue are the detector's: a share that moved without a verdict (noise, or another function's change) is not painted.
     const changeClass = (r: FnRow, v: number) => {
       const k = verdictOf(r)?.kind;
