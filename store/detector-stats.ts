@@ -10,7 +10,7 @@ import type { ProcessStats, ProfileKind, SideStats } from '../profile/regression
 import { selectionKind } from './kind';
 import type { Matcher } from '../profile/selector';
 import { queryRows } from './rows-query';
-import { type QueryParams, type Selection, selectionWhere } from './selection';
+import { overlapClause, type QueryParams, type Selection, selectionWhere } from './selection';
 
 /**
  * At most about this many observations a side. One pushed profile is one
@@ -288,7 +288,7 @@ export class DetectorStatsStore {
   ): Promise<{ type: string; unit: string; value: string; first: number; last: number; profiles: number }[]> {
     const types = await this.rows<{ type: string }>(
       `SELECT DISTINCT type FROM ${this.db}.profiles WHERE tenant = {tenant:String} AND service = {service:String}
-         AND time >= fromUnixTimestamp64Milli({from:Int64}) AND time < fromUnixTimestamp64Milli({until:Int64}) ORDER BY type`,
+         AND ${overlapClause('from', 'until')} ORDER BY type`,
       { tenant, service, from, until },
     );
     const out: {
@@ -339,7 +339,7 @@ export class DetectorStatsStore {
       profiles: string;
     }>(
       `SELECT tenant, service, type, unit, uniqExact(profile_id) AS profiles FROM ${this.db}.profiles
-       WHERE time >= fromUnixTimestamp64Milli({from:Int64}) GROUP BY tenant, service, type, unit ORDER BY tenant, service, type, unit`,
+       WHERE ${overlapClause('from')} GROUP BY tenant, service, type, unit ORDER BY tenant, service, type, unit`,
       { from },
     );
     return rows.map((r) => ({ ...r, profiles: Number(r.profiles) }));

@@ -5,7 +5,7 @@ import { profileKind, type ProfileKind } from '../profile/regression';
 import { selectionKind } from './kind';
 import { rolledHours, rolledHoursQuery, SERIES_KEY, stackSumsQuery, wholeHours } from './rollups';
 import { queryRows } from './rows-query';
-import { type QueryParams, type Selection, selectionWhere } from './selection';
+import { overlapClause, type QueryParams, type Selection, selectionWhere } from './selection';
 
 const FRAME_CACHE_LIMIT = 500_000;
 const FILE_NAMES_LIMIT = 200_000;
@@ -68,7 +68,7 @@ export class ProfileQueries {
     const rows = await this.rows<{ name: string }>(
       `SELECT arrayJoin(mapKeys(labels)) AS name FROM ${this.db}.profiles
        WHERE tenant = {tenant:String} AND service = {service:String}
-         AND time >= fromUnixTimestamp64Milli({from:Int64}) AND time < fromUnixTimestamp64Milli({until:Int64})
+         AND ${overlapClause('from', 'until')}
        GROUP BY name ORDER BY name`,
       { tenant, service, from, until },
     );
@@ -88,7 +88,7 @@ export class ProfileQueries {
     const rows = await this.rows<{ value: string }>(
       `SELECT labels[{label:String}] AS value FROM ${this.db}.profiles
        WHERE tenant = {tenant:String} AND service = {service:String} AND mapContains(labels, {label:String})
-         AND time >= fromUnixTimestamp64Milli({from:Int64}) AND time < fromUnixTimestamp64Milli({until:Int64})
+         AND ${overlapClause('from', 'until')}
        GROUP BY value ORDER BY ${order === 'recent' ? 'max(time) DESC, value' : 'value'}`,
       { tenant, service, label, from, until },
     );
@@ -280,7 +280,8 @@ export class ProfileQueries {
           `sum(total) / greatest(1, uniqExact(profile_id) / uniqExact(${GAUGE_SERIES}))`
         : 'sum(total)';
     const rows = await this.rows<{ t: string; value: string }>(
-      `SELECT toString(intDiv(toUnixTimestamp64Milli(time), {stepMs:Int64}) * {stepMs:Int64}) AS t, ${value} AS value
+      // A profile that started before the range and ran into it (selectionWhere) is drawn at the range's start.
+      `SELECT toString(intDiv(greatest(toUnixTimestamp64Milli(time), {from:Int64}), {stepMs:Int64}) * {stepMs:Int64}) AS t, ${value} AS value
        FROM ${this.db}.profiles WHERE ${where} GROUP BY t ORDER BY t`,
       params,
     );

@@ -1,6 +1,6 @@
 import { TupleParam } from '@clickhouse/client';
 import type { TimeRange } from '../profile/time-range';
-import { labelClauses, type QueryParams, type Selection, selectionWhere } from './selection';
+import { carriedInClause, labelClauses, type QueryParams, type Selection, selectionWhere } from './selection';
 
 /**
  * Rollups: `profiles_1h` holds the samples of `profiles` summed per (tenant,
@@ -308,6 +308,11 @@ export function stackSumsQuery(
        FROM ${db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
        WHERE ${[...keys, timeRanges('time', raw, params, 'raw'), ...labels].join(' AND ')} GROUP BY stack_id`);
   }
+  // Profiles that started before the range and ran into it (selectionWhere's overlap): in no hour of the range.
+  params.carryFrom = sel.range.from;
+  branches.push(`SELECT stack_id, sum(value) AS value
+       FROM ${db}.profiles ARRAY JOIN stack_ids AS stack_id, values AS value
+       WHERE ${[...keys, carriedInClause('carryFrom'), ...labels].join(' AND ')} GROUP BY stack_id`);
   // Series are filtered by id: the labels are read once per series, not once per row.
   const series = labels.length
     ? [

@@ -16,7 +16,32 @@ export interface Selection {
 export type QueryParams = Record<string, string | number | string[] | number[] | TupleParam[]>;
 
 /**
- * The WHERE clause of a selection over the profiles table. The SQL text is
+ * How far before a range's start a profile that overlaps it is looked for: a pushed file is placed at most a day
+ * back (server/ingest/prepare.ts); a longer span pushed with explicit from/until is found by its start alone.
+ */
+export const MAX_PROFILE_SPAN_MS = 24 * 3_600_000;
+
+/**
+ * A profile is in a range when its span overlaps it: it started before the range's end and ended after its
+ * start (an hour-long profile pushed a moment ago is in "the last hour"). A condition over the profiles table's
+ * `time` and `duration_ms`, the range as `{from:Int64}` / `{until:Int64}` parameters (ms); without `until`, open
+ * ended. A profile that started before the range belongs to no whole hour inside it, so the rollup
+ * (store/rollups.ts), which files profiles by their start hour, never counts one twice.
+ */
+export function overlapClause(fromParam: string, untilParam?: string): string {
+  const from = `fromUnixTimestamp64Milli({${fromParam}:Int64})`;
+  const start = `(time >= ${from} OR (time >= fromUnixTimestamp64Milli({${fromParam}:Int64} - ${MAX_PROFILE_SPAN_MS}) AND addMilliseconds(time, duration_ms) > ${from}))`;
+  return untilParam ? `${start} AND time < fromUnixTimestamp64Milli({${untilParam}:Int64})` : start;
+}
+
+/** The profiles that started before `{from}` and ran into it: what overlapClause adds to a range's start-time match. */
+export function carriedInClause(fromParam: string): string {
+  const from = `fromUnixTimestamp64Milli({${fromParam}:Int64})`;
+  return `(time < ${from} AND time >= fromUnixTimestamp64Milli({${fromParam}:Int64} - ${MAX_PROFILE_SPAN_MS}) AND addMilliseconds(time, duration_ms) > ${from})`;
+}
+
+/**
+ * The WHERE clause of a selection over the profiles table (profiles overlapping its range: overlapClause). The SQL text is
  * made only of constant fragments; every user value travels as a `{name:Type}`
  * parameter. Regex matchers are anchored, as Prometheus' are.
  */
@@ -31,8 +56,7 @@ export function selectionWhere(sel: Selection, params: QueryParams, prefix = '')
     `tenant = {${p('tenant')}:String}`,
     `service = {${p('service')}:String}`,
     `type = {${p('type')}:String}`,
-    `time >= fromUnixTimestamp64Milli({${p('from')}:Int64})`,
-    `time < fromUnixTimestamp64Milli({${p('until')}:Int64})`,
+    overlapClause(p('from'), p('until')),
   ];
   if (sel.unit !== undefined) {
     params[p('unit')] = sel.unit;

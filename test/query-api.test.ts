@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { encodeProfileMessage } from '../profile/pprof-schema';
 import { corpusFile, generatedCorpus } from './helpers/corpus';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 
@@ -185,6 +186,49 @@ describe('top, flame graph and timeline', () => {
     for (const [t] of json.points) expect(t % 60_000).toBe(0);
   });
 
+  it('a profile that began before the range and ran into it is in it, drawn at its start', async () => {
+    // Fifty minutes of one profile, ending 100 s after t0.
+    expect(
+      (
+        await ingest(
+          server.url,
+          { name: 'longsvc.cpu', from: String(t0 - 3000), until: String(t0 + 100), units: 'samples' },
+          'main;batch 40\n',
+        )
+      ).status,
+    ).toBe(200);
+    const top = async (from: number, until: number) =>
+      (
+        await getJson<{ total: number }>(
+          server.url,
+          `/api/v1/top?${new URLSearchParams({ query: 'longsvc', type: 'cpu', from: String(from), until: String(until) })}`,
+        )
+      ).json.total;
+    expect(await top(t0, t0 + 200)).toBe(40);
+    expect(await top(t0 + 100, t0 + 200)).toBe(0); // it had ended
+    expect(await top(t0 - 4000, t0 - 3000)).toBe(0); // it had not begun
+    const { json } = await getJson<{ points: [number, number][] }>(
+      server.url,
+      `/api/v1/timeline?${new URLSearchParams({ query: 'longsvc', type: 'cpu', from: String(t0), until: String(t0 + 240), step: '60' })}`,
+    );
+    expect(json.points.filter(([, v]) => v > 0)).toEqual([[Math.floor(t0 / 60) * 60_000, 40]]);
+    // A pushed file of an hour with no from or until ends now: it is in the last hour.
+    const hour = encodeProfileMessage({
+      sampleType: [{ type: 1, unit: 2 }],
+      stringTable: ['', 'cpu', 'nanoseconds', 'main'],
+      function: [{ id: 1, name: 3 }],
+      location: [{ id: 1, line: [{ functionId: 1 }] }],
+      sample: [{ locationId: [1], value: [7e9] }],
+      durationNanos: 3600e9,
+    });
+    expect((await ingest(server.url, { name: 'hourfile', format: 'pprof' }, hour)).status).toBe(200);
+    const last = await getJson<{ total: number }>(
+      server.url,
+      `/api/v1/top?${new URLSearchParams({ query: 'hourfile', type: 'cpu', from: 'now-1h', until: 'now' })}`,
+    );
+    expect(last.json.total).toBe(7e9);
+  });
+
   it('never shows one tenant the data of another', async () => {
     const acme = (
       await getJson<{ total: number }>(server.url, q('/api/v1/top', { query: 'checkout', type: 'cpu' }), {
@@ -225,8 +269,8 @@ describe('health and metrics', () => {
   it('answers /healthz and /metrics', async () => {
     expect((await getJson(server.url, '/healthz')).json).toEqual({ status: 'ok', engine: 'chdb' });
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    expect(metrics).toMatch(/flamewatch_ingested_profiles_total\{format="folded"\} 4/);
-    expect(metrics).toMatch(/flamewatch_ingested_profiles_total\{format="pprof"\} 1/);
+    expect(metrics).toMatch(/flamewatch_ingested_profiles_total\{format="folded"\} 5/);
+    expect(metrics).toMatch(/flamewatch_ingested_profiles_total\{format="pprof"\} 2/);
     expect(metrics).toMatch(/flamewatch_http_request_duration_seconds_bucket/);
   });
 });

@@ -84,7 +84,8 @@ function profiles(count: number, seed: number): Row[] {
       type,
       unit,
       time: START + Math.floor(random() * SPAN),
-      duration_ms: 10_000,
+      // Most are the agent's 10 s; some a pushed file's hour or two, which overlap ranges that start after them.
+      duration_ms: random() < 0.1 ? 1 + Math.floor(random() * 2 * HOUR) : 10_000,
       profile_id: '00000000-0000-4000-8000-' + randomBytes(6).toString('hex'),
       labels: ordered,
       stack_ids: ids.map(String),
