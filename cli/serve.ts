@@ -124,6 +124,13 @@ export function serveCommand(): Command {
           pullRequestDelayMs: env.pullRequestDelayMs,
           auth: auth.options,
           tenantLimits: env.limits,
+          ...(env.sourceRoots
+            ? {
+                sourceRoots: await (
+                  require('../server/source') as typeof import('../server/source')
+                ).parseSourceRoots(env.sourceRoots),
+              }
+            : {}),
         });
         const server: Server = await new Promise((resolve, reject) => {
           const s = app.listen(listenPort, host, () => resolve(s));

@@ -19,6 +19,7 @@ import type { LimitState } from './ingest/shared-limits';
 import { Metrics } from './metrics';
 import { securityHeaders } from './security';
 import { pullRequestTrigger } from './pull-requests';
+import type { SourceRoots } from './source';
 
 export interface AppOptions {
   store: Store;
@@ -39,6 +40,8 @@ export interface AppOptions {
   jobs?: JobQueue;
   /** How long a pull request's run is gathered before it is compared (ms; see server/pull-requests.ts). */
   pullRequestDelayMs?: number;
+  /** Where the source beside a function's lines is read (FLAMEWATCH_SOURCE_ROOTS; server/source.ts). Default none. */
+  sourceRoots?: SourceRoots;
 }
 
 /** The HTTP app and what must be stopped with it. */
@@ -61,6 +64,7 @@ export function createApp({
   log = (m) => console.error(m),
   jobs,
   pullRequestDelayMs,
+  sourceRoots,
 }: AppOptions): ServerApp {
   const admission = new IngestAdmission(ingestMaxInFlight);
   const metrics = new Metrics(() => admission.current);
@@ -109,7 +113,7 @@ export function createApp({
     auth.mode === 'open' || auth.principalOf(req)?.operator ? undefined : tenantOf(req);
   app.use('/api/v1', regressionsRouter({ store, tenantOf, jobs, jobTenant }));
   app.use('/api/v1', budgetsRouter({ store, tenantOf }));
-  app.use('/api/v1', apiRouter({ queries: store.queries, tenantOf }));
+  app.use('/api/v1', apiRouter({ queries: store.queries, tenantOf, sourceRoots }));
 
   app.get('/healthz', async (_req, res) => {
     const ok = await store.ping().catch(() => false);

@@ -22,6 +22,7 @@ import {
   generatedCorpus,
   toolsDir,
 } from './helpers/corpus';
+import { parseSourceRoots } from '../server/source';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 import { twoEmitters } from './helpers/synthetic-profiles';
 
@@ -166,6 +167,46 @@ describe('the store, exports and the line view', () => {
       for (const f of json.files)
         for (const l of f.lines) got[`${name}\t${f.file}:${l.line}`] = { flat: l.self, cum: l.total };
       expect([name, nonZero(got)]).toEqual([name, doubled(byFn.get(name)!)]);
+    }
+  });
+
+  it('shows the code beside the lines where the source roots hold the file, as `pprof -list` does', async () => {
+    const [name] = Object.entries(cpu.functions)
+      .filter(([n]) => n.startsWith('main.'))
+      .sort((a, b) => b[1].cum - a[1].cum)[0];
+    const lines = async (url: string) =>
+      (
+        await getJson<FunctionLinesPayload>(
+          url,
+          `/api/v1/function-lines?${new URLSearchParams({ ...range, query: 'gosrc', type: 'cpu:nanoseconds', function: name })}`,
+        )
+      ).json.files;
+    // Without roots: the lines, and why there is no code.
+    const [plain] = await lines(server.url);
+    expect(plain.source).toBeUndefined();
+    expect(plain.sourceMissing).toMatch(/no source roots/);
+    // The program's source copied under another directory, as a server's checkout is not where the code ran.
+    const root = path.join(tmp, 'checkout');
+    fs.mkdirSync(path.join(root, 'goprofiles'), { recursive: true });
+    fs.copyFileSync(plain.file, path.join(root, 'goprofiles', 'main.go'));
+    const withRoots = await startServer({ sourceRoots: await parseSourceRoots(root) });
+    try {
+      for (let i = 0; i < 2; i++)
+        await ingest(
+          withRoots.url,
+          { name: 'gosrc', format: 'pprof', from: String(now - 10) },
+          fs.readFileSync(goCpu),
+        );
+      const [f] = await lines(withRoots.url);
+      expect(f.sourceMissing).toBeUndefined();
+      const text = fs.readFileSync(plain.file, 'utf8').split('\n');
+      const shown = new Map(f.source!.map((l) => [l.line, l.text]));
+      for (const l of f.lines.filter((x) => x.line > 0))
+        expect([l.line, shown.get(l.line)]).toEqual([l.line, text[l.line - 1]]);
+      // And a few lines around each, for context.
+      expect(f.source!.length).toBeGreaterThan(f.lines.length);
+    } finally {
+      await withRoots.close();
     }
   });
 

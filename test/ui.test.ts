@@ -5,10 +5,12 @@
  * Screenshots land in test/out/screenshots.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, newPage, screenshot } from './helpers/browser';
 import { formatPercent, formatValue } from '../ui/src/format';
 import { corpusFile, expectedFor, generatedCorpus } from './helpers/corpus';
+import { parseSourceRoots } from '../server/source';
 import { ingest, startServer, type TestServer } from './helpers/server';
 import { twoEmitters } from './helpers/synthetic-profiles';
 
@@ -27,8 +29,14 @@ const nodeCpuAnswer = expectedFor(nodeCpu).sampleTypes.find((st) => st.type === 
 const V14 = `main;http.handle;orders.match;book.insert 300\nmain;http.handle;orders.match;book.scan 200\nmain;http.handle;json.parse 120\nmain;gc 80\nmain;http.handle;${XSS} 10\n`;
 const V15 = `main;http.handle;orders.match;book.insert 300\nmain;http.handle;orders.match;book.scan 260\nmain;http.handle;json.parse 120\nmain;gc 80\n`;
 
+/** The file the corpus program's sortRows is in: the server reads its source from that directory. */
+const sortRowsFile = (() => {
+  const key = Object.keys(nodeCpuAnswer.lines!).find((k) => k.startsWith('sortRows\t'))!;
+  return key.slice(key.indexOf('\t') + 1, key.lastIndexOf(':'));
+})();
+
 beforeAll(async () => {
-  server = await startServer();
+  server = await startServer({ sourceRoots: await parseSourceRoots(path.dirname(sortRowsFile)) });
   const now = Math.floor(Date.now() / 1000);
   for (let i = 0; i < 6; i++) {
     const t = now - 1800 + i * 120;
@@ -324,7 +332,19 @@ describe('explore', () => {
         lines: [...s.querySelectorAll('tbody tr')].map((tr) => tr.querySelector('td')!.textContent),
       })),
     );
-    expect(files).toEqual([{ file: want[0].file, lines: want.map((w) => w.line) }]);
+    // The code beside each line with a cost (context lines around them have no figures).
+    const code = fs.readFileSync(sortRowsFile, 'utf8').split('\n');
+    const rows = await page.locator('.lines-box .source-file tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => ({
+        line: tr.querySelector('td')!.textContent,
+        self: tr.querySelectorAll('td')[1].textContent,
+        code: tr.querySelector('td.source-code')?.textContent,
+      })),
+    );
+    for (const w of want) expect(rows.find((r) => r.line === w.line)?.code).toBe(code[Number(w.line) - 1]);
+    expect(rows.some((r) => r.self === '')).toBe(true);
+    expect(files.map((f) => f.file)).toEqual([want[0].file]);
+    expect(rows.filter((r) => r.self !== '').map((r) => r.line)).toEqual(want.map((w) => w.line));
     await screenshot(page, 'explore-lines');
   });
 

@@ -5,6 +5,7 @@ import { diffProfiles } from '../../profile/diff';
 import { InputError } from '../../profile/errors';
 import { formatFolded } from '../../profile/folded';
 import { encodePprof } from '../../profile/pprof-export';
+import { readSource, rootsFor, type SourceRoots } from '../source';
 import { qualifyNames, type Qualified } from '../../profile/qualify';
 import { functionLines } from '../../profile/source-lines';
 import { encodeSpeedscope } from '../../profile/speedscope';
@@ -27,6 +28,7 @@ const gzipAsync = promisify(gzip);
 export interface ApiDeps {
   queries: ProfileQueries;
   tenantOf: (req: Request) => string;
+  sourceRoots?: SourceRoots;
 }
 
 // Express 5 forwards rejected promises to the error middleware.
@@ -37,7 +39,7 @@ const route =
     fn(req, res);
 
 /** The query API under /api/v1: JSON answers, errors as `{ error }` through the error middleware. */
-export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
+export function apiRouter({ queries, tenantOf, sourceRoots }: ApiDeps): Router {
   const api = Router();
 
   /**
@@ -126,16 +128,30 @@ export function apiRouter({ queries, tenantOf }: ApiDeps): Router {
     route(async (req, res) => {
       const name = required(req, 'function', 'function=<name>');
       const file = param(req, 'file');
-      const { sel, unit, otherUnits } = await oneUnit(selectionOf(req, tenantOf(req)));
+      const tenant = tenantOf(req);
+      const { sel, unit, otherUnits } = await oneUnit(selectionOf(req, tenant));
       const stacks = await queries.stacks(sel, { source: true });
       const total = totalOf(stacks);
+      // Each file's code beside its lines, where the operator's source roots hold it (server/source.ts).
+      const roots = rootsFor(sourceRoots, tenant);
+      const files = await Promise.all(
+        functionLines(stacks, name, file).map(async (f) => {
+          if (!f.file) return f;
+          const src = await readSource(
+            roots,
+            f.file,
+            f.lines.map((l) => l.line),
+          );
+          return 'lines' in src ? { ...f, source: src.lines } : { ...f, sourceMissing: src.missing };
+        }),
+      );
       res.json({
         type: sel.type,
         unit,
         ...(otherUnits ? { otherUnits } : {}),
         function: name,
         total,
-        files: functionLines(stacks, name, file),
+        files,
       } satisfies FunctionLinesPayload);
     }),
   );

@@ -29,6 +29,10 @@ export interface FunctionLinesPayload extends OneUnit {
     total: number;
     /** Ascending; line 0: the profile said no line. */
     lines: { line: number; self: number; total: number }[];
+    /** The code of those lines and a few around each, where the server's source roots hold the file. */
+    source?: { line: number; text: string }[];
+    /** Why there is no source: no roots configured, not found under them, a runtime's built-in module... */
+    sourceMissing?: string;
   }[];
 }
 /**

@@ -542,7 +542,16 @@ export class ExploreView {
                 ` · self ${formatValue(f.self, answer.unit)}, total ${formatValue(f.total, answer.unit)}`,
               ),
             ),
-            linesTable(f.lines, answer.unit, total),
+            linesTable(withSource(f.lines, f.source), answer.unit, total),
+            ...(f.source || !f.sourceMissing
+              ? []
+              : [
+                  el(
+                    'p',
+                    { class: 'muted source-missing' },
+                    `No source beside the lines: ${f.sourceMissing}.`,
+                  ),
+                ]),
           ),
         ),
       );
@@ -556,7 +565,28 @@ export class ExploreView {
   }
 }
 
-type LineRow = FunctionLinesPayload['files'][number]['lines'][number];
+type LineRow = FunctionLinesPayload['files'][number]['lines'][number] & {
+  /** The line's code, where the server had the file. */
+  text?: string;
+  /** A line shown for context only: no cost of its own in these profiles. */
+  context?: boolean;
+};
+
+/** The lines with their code, and the lines around them the server sent, in one list. */
+function withSource(
+  lines: FunctionLinesPayload['files'][number]['lines'],
+  source: FunctionLinesPayload['files'][number]['source'],
+): LineRow[] {
+  if (!source) return lines;
+  const text = new Map(source.map((s) => [s.line, s.text]));
+  const costed = new Set(lines.map((l) => l.line));
+  return [
+    ...lines.map((l) => ({ ...l, text: text.get(l.line) })),
+    ...source
+      .filter((s) => !costed.has(s.line))
+      .map((s) => ({ line: s.line, self: 0, total: 0, text: s.text, context: true })),
+  ];
+}
 
 /** One file's lines as a table, sorted by line until a header is clicked (it re-sorts in place). */
 function linesTable(lines: LineRow[], unit: string, total: number, sort = 'line'): HTMLElement {
@@ -598,6 +628,19 @@ function linesTable(lines: LineRow[], unit: string, total: number, sort = 'line'
       format: (l) => formatPercent(l.total / total),
     },
   ];
+  if (lines.some((l) => l.text !== undefined))
+    columns.push({
+      key: 'code',
+      label: 'Code',
+      value: (l) => l.line,
+      format: (l) => l.text ?? '',
+      className: () => 'source-code',
+    });
+  // Context lines have no cost: blank rather than a column of zeros.
+  for (const c of columns.slice(1, 5)) {
+    const format = c.format!;
+    c.format = (l) => (l.context ? '' : format(l));
+  }
   holder.append(
     table(lines, {
       columns,
