@@ -86,6 +86,41 @@ describe('flamewatch serve', () => {
   });
 });
 
+describe('flamewatch itself', () => {
+  it('prints its version, and its help without loading any command’s code', () => {
+    const version = spawnSync(process.execPath, [cli, '--version'], { encoding: 'utf8' });
+    expect(version.status).toBe(0);
+    expect(version.stdout.trim()).toBe(
+      (JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version,
+    );
+    // What `--help` loads: the report, budgets and GitHub code (ajv, yaml, zod, octokit) only when ci compare or
+    // check runs; the server and its store only when serve does.
+    const loaded = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `process.argv = [process.argv[0], 'flamewatch', '--help'];
+         process.on('exit', () => process.stderr.write(JSON.stringify(Object.keys(require.cache))));
+         require(${JSON.stringify(cli)});`,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(loaded.status).toBe(0);
+    const modules = JSON.parse(loaded.stderr) as string[];
+    for (const heavy of [
+      '/ajv/',
+      '/yaml/',
+      '/zod/',
+      '/@octokit/',
+      '/express/',
+      '/chdb/',
+      '/notify/',
+      '/server/app',
+    ])
+      expect([heavy, modules.filter((m) => m.includes(heavy))]).toEqual([heavy, []]);
+  });
+});
+
 describe('docker-compose.yml', () => {
   type Service = {
     build?: string;
