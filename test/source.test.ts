@@ -4,10 +4,11 @@
  * -lines` see them), the per-line view agrees with `pprof -lines`, and two
  * functions of one name in two files stay two.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { decodePprof } from '../profile/pprof';
 import type { SpeedscopeFile } from '../profile/speedscope';
@@ -209,6 +210,69 @@ describe('the store, exports and the line view', () => {
       await withRoots.close();
     }
   });
+
+  it('a TypeScript program under the agent, with its source maps: its .ts lines and their code', async () => {
+    // Compiled here with the real compiler, run with the real agent (FLAMEWATCH_SOURCE_MAPS), pushed to a server
+    // whose source roots hold the .ts files.
+    const dir = path.join(tmp, 'tsprog');
+    fs.mkdirSync(path.join(dir, 'src'), { recursive: true });
+    const program = [
+      'export function hotLoop(ms: number): number {',
+      '  const end = Date.now() + ms;',
+      '  let x = 0;',
+      '  while (Date.now() < end) {',
+      '    for (let i = 0; i < 10000; i++) x = (x * 31 + i) % 1000003;',
+      '  }',
+      '  return x;',
+      '}',
+      // The agent starts once it has read the maps (asynchronously): a loop that blocked from the first tick would run unprofiled.
+      'setTimeout(() => console.log(hotLoop(2500)), 500);',
+      '',
+    ].join('\n');
+    fs.writeFileSync(path.join(dir, 'src', 'work.ts'), program);
+    execFileSync(process.execPath, [
+      require.resolve('typescript/bin/tsc'),
+      '--sourceMap',
+      '--target',
+      'es2020',
+      '--module',
+      'commonjs',
+      '--outDir',
+      path.join(dir, 'dist'),
+      path.join(dir, 'src', 'work.ts'),
+    ]);
+    const withRoots = await startServer({ sourceRoots: await parseSourceRoots(path.join(dir, 'src')) });
+    try {
+      // Asynchronously: the server answering the agent's pushes runs in this process.
+      await promisify(execFile)(
+        process.execPath,
+        ['-r', path.join(__dirname, '..', 'agent', 'register.js'), path.join(dir, 'dist', 'work.js')],
+        {
+          env: {
+            ...process.env,
+            FLAMEWATCH_SERVER: withRoots.url,
+            FLAMEWATCH_SERVICE: 'tsprog',
+            FLAMEWATCH_INTERVAL: '1',
+            FLAMEWATCH_HEAP: 'false',
+            FLAMEWATCH_SOURCE_MAPS: path.join(dir, 'dist'),
+          },
+          timeout: 30_000,
+        },
+      );
+      await withRoots.store.writer.drain();
+      const { json } = await getJson<FunctionLinesPayload>(
+        withRoots.url,
+        `/api/v1/function-lines?${new URLSearchParams({ from: 'now-5m', until: 'now', query: 'tsprog', type: 'wall', function: 'hotLoop' })}`,
+      );
+      const [f] = json.files;
+      expect(f.file).toBe(path.join(dir, 'src', 'work.ts'));
+      // V8 gives a function's samples its first line: the .ts line of its declaration, not the compiled one.
+      expect(f.lines.filter((l) => l.self > 0).map((l) => l.line)).toEqual([1]);
+      expect(f.source?.find((l) => l.line === 1)?.text).toBe(program.split('\n')[0]);
+    } finally {
+      await withRoots.close();
+    }
+  }, 60_000);
 
   it('exports speedscope frames with their file and line', async () => {
     const out = await exportFile(

@@ -114,7 +114,8 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * FLAMEWATCH_SERVER, FLAMEWATCH_SERVICE, FLAMEWATCH_LABELS (k=v,k2=v2),
  * FLAMEWATCH_TOKEN, FLAMEWATCH_TENANT, FLAMEWATCH_INTERVAL (seconds),
  * FLAMEWATCH_WALL / FLAMEWATCH_CPU_TIME / FLAMEWATCH_HEAP (true|false),
- * FLAMEWATCH_WORK (http|manual|off). Pyroscope's variables
+ * FLAMEWATCH_WORK (http|manual|off), FLAMEWATCH_SOURCE_MAPS (a directory whose
+ * source maps turn compiled frames into their sources' files and lines). Pyroscope's variables
  * (PYROSCOPE_SERVER_ADDRESS, PYROSCOPE_APPLICATION_NAME) work too.
  */
 export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
@@ -138,5 +139,6 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
     cpuTime: bool(env.FLAMEWATCH_CPU_TIME),
     heap: bool(env.FLAMEWATCH_HEAP),
     work: (env.FLAMEWATCH_WORK?.trim().toLowerCase() || undefined) as WorkMode | undefined,
+    sourceMapsDir: env.FLAMEWATCH_SOURCE_MAPS?.trim() || undefined,
   };
 }
