@@ -4,7 +4,9 @@
  * to /dev/null) side by side with Brendan Gregg's stackcollapse-perf.pl on the
  * same ~20 MB input (one corpus perf file repeated), the same number of runs
  * each, medians; then ours alone on ~100 MB. Checks first that both print the
- * same bytes. MB = 10^6 bytes.
+ * same bytes. MB = 10^6 bytes. Then the commands' start alone (issue 19: under
+ * 100 ms): `flamewatch --version` and `collapse` of an empty input beside
+ * the Perl script on an empty input and bare `node -e 0` and `perl -e 0`.
  *
  *   git --git-dir=/work/.mirror/brendangregg+FlameGraph/repo show HEAD:stackcollapse-perf.pl > /tmp/stackcollapse-perf.pl
  *   npm run build && PEER_STACKCOLLAPSE=/tmp/stackcollapse-perf.pl node dist/bench/collapse.js \
@@ -114,4 +116,24 @@ console.log('| --- | --- | --- | --- | --- | --- |');
 console.log(row(perl.name, mb20, runs, perlSeconds, '1.00×'));
 console.log(row(ours.name, mb20, runs, oursSeconds, `${(perlSeconds / oursSeconds).toFixed(2)}×`));
 console.log(row(ours.name, mb100, bigRuns, bigSeconds, ''));
+
+// Start: what a CI step or a user pays before any work (15 runs each, in turns).
+const startRuns = 15;
+const empty = path.join(outDir, 'empty.perf');
+fs.writeFileSync(empty, '');
+const starts: Tool[] = [
+  { name: '`node -e 0` (Node itself)', command: process.execPath, args: () => ['-e', '0'] },
+  { name: '`flamewatch --version`', command: process.execPath, args: () => [cli, '--version'] },
+  {
+    name: '`flamewatch collapse` (empty input)',
+    command: process.execPath,
+    args: (f) => [cli, 'collapse', f],
+  },
+  { name: '`perl -e 0` (Perl itself)', command: 'perl', args: () => ['-e', '0'] },
+  { name: '`stackcollapse-perf.pl` (empty input)', command: 'perl', args: (f) => [peer, f] },
+];
+const startSeconds = medianSeconds(starts, empty, startRuns);
+console.log(`\n| start (${startRuns} runs each, in turns) | median ms |`);
+console.log('| --- | --- |');
+starts.forEach((t, i) => console.log(`| ${t.name} | ${(startSeconds[i] * 1000).toFixed(0)} |`));
 if (!same) process.exitCode = 1;
