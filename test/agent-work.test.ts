@@ -196,6 +196,20 @@ describe('configuration', () => {
       'work must be http, manual, off, not "requests"',
     ]);
   });
+
+  it('takes lines and source maps from the environment; lines turn CPU time off, and both asked for is refused', () => {
+    const env = optionsFromEnv({ FLAMEWATCH_LINE_NUMBERS: 'true', FLAMEWATCH_SOURCE_MAPS: ' dist ' });
+    expect(env).toMatchObject({ lineNumbers: true, sourceMapsDir: 'dist' });
+    const base = { server: 'http://127.0.0.1:4040', service: 'svc' };
+    expect(resolveOptions(base).options).toMatchObject({ lineNumbers: false, cpuTime: true });
+    expect(resolveOptions({ ...base, lineNumbers: true }).options).toMatchObject({
+      lineNumbers: true,
+      cpuTime: false,
+    });
+    expect(resolveOptions({ ...base, lineNumbers: true, cpuTime: true }).problems).toEqual([
+      'lineNumbers and cpuTime cannot both be on (@datadog/pprof keeps lines only without CPU time)',
+    ]);
+  });
 });
 
 describe('a benchmark under flamewatch ci record', () => {

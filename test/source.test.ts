@@ -269,6 +269,31 @@ describe('the store, exports and the line view', () => {
       // V8 gives a function's samples its first line: the .ts line of its declaration, not the compiled one.
       expect(f.lines.filter((l) => l.self > 0).map((l) => l.line)).toEqual([1]);
       expect(f.source?.find((l) => l.line === 1)?.text).toBe(program.split('\n')[0]);
+      // With lineNumbers, at the lines it was executing: the loop's (4-5), as the .ts file numbers them.
+      await promisify(execFile)(
+        process.execPath,
+        ['-r', path.join(__dirname, '..', 'agent', 'register.js'), path.join(dir, 'dist', 'work.js')],
+        {
+          env: {
+            ...process.env,
+            FLAMEWATCH_SERVER: withRoots.url,
+            FLAMEWATCH_SERVICE: 'tsprog-lines',
+            FLAMEWATCH_INTERVAL: '1',
+            FLAMEWATCH_HEAP: 'false',
+            FLAMEWATCH_SOURCE_MAPS: path.join(dir, 'dist'),
+            FLAMEWATCH_LINE_NUMBERS: 'true',
+          },
+          timeout: 30_000,
+        },
+      );
+      await withRoots.store.writer.drain();
+      const lined = await getJson<FunctionLinesPayload>(
+        withRoots.url,
+        `/api/v1/function-lines?${new URLSearchParams({ from: 'now-5m', until: 'now', query: 'tsprog-lines', type: 'wall', function: 'hotLoop' })}`,
+      );
+      const hot = lined.json.files[0].lines.filter((l) => l.self > 0).sort((a, b) => b.self - a.self);
+      expect(lined.json.files[0].file).toBe(path.join(dir, 'src', 'work.ts'));
+      expect([4, 5]).toContain(hot[0].line);
     } finally {
       await withRoots.close();
     }

@@ -33,6 +33,13 @@ export interface AgentOptions {
   work?: WorkMode;
   /** Map generated code back to sources (reads .map files under this directory); default off. */
   sourceMapsDir?: string;
+  /**
+   * Wall and CPU samples at the line each frame was executing, not only at its function's first line (default
+   * off; @datadog/pprof's `lineNumbers`, experimental there). A caller's frame then names the line of the call: a
+   * callee that V8 inlined into it shows as the caller's cost at that call site. More distinct stacks a profile,
+   * and no CPU time (`cpuTime` off: the profiler cannot keep both).
+   */
+  lineNumbers?: boolean;
   /** Profiles kept while the server is away: at most this many (default 30)... */
   maxBufferedProfiles?: number;
   /** ...and this many bytes (default 8 MiB); the oldest are dropped first. */
@@ -70,6 +77,7 @@ export const DEFAULTS = {
   requestTimeoutMs: 10_000,
   stopTimeoutMs: 5_000,
   work: 'http' as WorkMode,
+  lineNumbers: false,
 };
 
 /** Fills defaults and checks the options; returns a list of problems instead of throwing. */
@@ -102,6 +110,15 @@ export function resolveOptions(options: AgentOptions): { options?: ResolvedOptio
   if (o.intervalMs < 1000) problems.push(`intervalMs must be at least 1000, not ${o.intervalMs}`);
   if (!WORK_MODES.includes(o.work))
     problems.push(`work must be ${WORK_MODES.join(', ')}, not ${JSON.stringify(o.work)}`);
+  // @datadog/pprof records a line per sample only without the contexts CPU time needs: lines turn CPU time off,
+  // and asking for both is a mistake to name, not a profiler that silently fails to start.
+  if (o.lineNumbers) {
+    if (options.cpuTime === true)
+      problems.push(
+        'lineNumbers and cpuTime cannot both be on (@datadog/pprof keeps lines only without CPU time)',
+      );
+    o.cpuTime = false;
+  }
   return problems.length ? { problems } : { options: o, problems };
 }
 
@@ -115,7 +132,8 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * FLAMEWATCH_TOKEN, FLAMEWATCH_TENANT, FLAMEWATCH_INTERVAL (seconds),
  * FLAMEWATCH_WALL / FLAMEWATCH_CPU_TIME / FLAMEWATCH_HEAP (true|false),
  * FLAMEWATCH_WORK (http|manual|off), FLAMEWATCH_SOURCE_MAPS (a directory whose
- * source maps turn compiled frames into their sources' files and lines). Pyroscope's variables
+ * source maps turn compiled frames into their sources' files and lines),
+ * FLAMEWATCH_LINE_NUMBERS (true|false). Pyroscope's variables
  * (PYROSCOPE_SERVER_ADDRESS, PYROSCOPE_APPLICATION_NAME) work too.
  */
 export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
@@ -140,5 +158,6 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
     heap: bool(env.FLAMEWATCH_HEAP),
     work: (env.FLAMEWATCH_WORK?.trim().toLowerCase() || undefined) as WorkMode | undefined,
     sourceMapsDir: env.FLAMEWATCH_SOURCE_MAPS?.trim() || undefined,
+    lineNumbers: bool(env.FLAMEWATCH_LINE_NUMBERS),
   };
 }

@@ -106,6 +106,7 @@ export class FlamewatchAgent implements Agent {
       sourceMapper: this.sourceMapper,
       withContexts: this.o.cpuTime,
       collectCpuTime: this.o.cpuTime,
+      lineNumbers: this.o.lineNumbers,
     });
     return true;
   }
