@@ -20,6 +20,7 @@ import { Metrics } from './metrics';
 import { securityHeaders } from './security';
 import { pullRequestTrigger } from './pull-requests';
 import type { SourceRoots } from './source';
+import { querierRouter, sendError } from './connect/querier';
 
 export interface AppOptions {
   store: Store;
@@ -114,6 +115,11 @@ export function createApp({
   app.use('/api/v1', regressionsRouter({ store, tenantOf, jobs, jobTenant }));
   app.use('/api/v1', budgetsRouter({ store, tenantOf }));
   app.use('/api/v1', apiRouter({ queries: store.queries, tenantOf, sourceRoots }));
+  // Pyroscope's query API over Connect (Grafana's data source): read scope, errors in Connect's shape.
+  app.use('/querier.v1.QuerierService', auth.require('read'));
+  app.use(querierRouter({ queries: store.queries, tenantOf }));
+  app.use('/querier.v1.QuerierService', ((err, _req, res, _next) =>
+    sendError(res, err)) as express.ErrorRequestHandler);
 
   app.get('/healthz', async (_req, res) => {
     const ok = await store.ping().catch(() => false);

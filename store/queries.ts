@@ -272,20 +272,63 @@ export class ProfileQueries {
    * gauge's is the level held, each series' snapshots in the step averaged (see stacks).
    */
   async timeline(sel: Selection, stepSeconds: number): Promise<{ time: number; value: number }[]> {
-    const params: QueryParams = { stepMs: stepSeconds * 1000 };
+    const [one] = await this.timelines(sel, stepSeconds, []);
+    return one?.points ?? [];
+  }
+
+  /**
+   * The selection's totals per step (as `timeline`), one series per value of the `groupBy` labels (a label a
+   * profile lacks groups as ''), the groups with the largest sums first.
+   */
+  async timelines(
+    sel: Selection,
+    stepSeconds: number,
+    groupBy: readonly string[],
+  ): Promise<{ group: string[]; points: { time: number; value: number }[] }[]> {
+    const params: QueryParams = { stepMs: stepSeconds * 1000, groupBy: [...groupBy] };
     const where = selectionWhere(sel, params);
     const value =
       (await this.kindOf(sel)) === 'gauge'
         ? // As in snapshotsPerSeries: never more than the sum (a push split by sample labels is one snapshot).
           `sum(total) / greatest(1, uniqExact(profile_id) / uniqExact(${GAUGE_SERIES}))`
         : 'sum(total)';
-    const rows = await this.rows<{ t: string; value: string }>(
+    const rows = await this.rows<{ g: string[]; t: string; value: string }>(
       // A profile that started before the range and ran into it (selectionWhere) is drawn at the range's start.
-      `SELECT toString(intDiv(greatest(toUnixTimestamp64Milli(time), {from:Int64}), {stepMs:Int64}) * {stepMs:Int64}) AS t, ${value} AS value
-       FROM ${this.db}.profiles WHERE ${where} GROUP BY t ORDER BY t`,
+      `SELECT arrayMap(k -> labels[k], {groupBy:Array(String)}) AS g,
+         toString(intDiv(greatest(toUnixTimestamp64Milli(time), {from:Int64}), {stepMs:Int64}) * {stepMs:Int64}) AS t, ${value} AS value
+       FROM ${this.db}.profiles WHERE ${where} GROUP BY g, t ORDER BY g, t`,
       params,
     );
-    return rows.map((r) => ({ time: Number(r.t), value: Number(r.value) }));
+    const groups = new Map<
+      string,
+      { group: string[]; points: { time: number; value: number }[]; sum: number }
+    >();
+    for (const r of rows) {
+      const key = JSON.stringify(r.g);
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { group: r.g, points: [], sum: 0 }));
+      const v = Number(r.value);
+      g.points.push({ time: Number(r.t), value: v });
+      g.sum += v;
+    }
+    return [...groups.values()].sort((a, b) => b.sum - a.sum).map(({ group, points }) => ({ group, points }));
+  }
+
+  /** The distinct label sets of a service's profiles in a range (at most `limit`). */
+  async labelSets(
+    tenant: string,
+    service: string,
+    from: number,
+    until: number,
+    limit = 10_000,
+  ): Promise<Record<string, string>[]> {
+    const rows = await this.rows<{ labels: Record<string, string> }>(
+      `SELECT DISTINCT labels FROM ${this.db}.profiles
+       WHERE tenant = {tenant:String} AND service = {service:String} AND ${overlapClause('from', 'until')}
+       LIMIT {limit:UInt32}`,
+      { tenant, service, from, until, limit },
+    );
+    return rows.map((r) => r.labels);
   }
 
   /** The span the selection's data covers, ms: from its first profile's start to its last one's end; 0 without data. */

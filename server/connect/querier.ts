@@ -1,0 +1,424 @@
+/**
+ * Pyroscope's query API, `querier.v1.QuerierService`, over Connect: what
+ * Grafana's Pyroscope data source (and its Profiles Drilldown app) calls, so a
+ * Grafana pointed at Flamewatch works unchanged. Each method answers from the
+ * same store queries as the REST API (`/api/v1/flamegraph`, `/timeline`, ...):
+ * the same selection, the same names (qualified by file where a name has
+ * several), the same units.
+ *
+ * Pyroscope's names: a profile type's ID is
+ * `name:sample_type:sample_unit:period_type:period_unit`; Flamewatch stores
+ * the sample type and unit (`cpu`, `nanoseconds`), which are the ID's second and
+ * third parts, and answers IDs in Pyroscope's spelling where it knows one
+ * (`process_cpu:cpu:nanoseconds:cpu:nanoseconds`). The service is the
+ * `service_name` label.
+ */
+import express, { Router, type Request, type Response } from 'express';
+import { InputError } from '../../profile/errors';
+import { qualifyNames } from '../../profile/qualify';
+import { parseSelector, type Matcher } from '../../profile/selector';
+import { buildTree, flameGraph } from '../../profile/tree';
+import { diffProfiles } from '../../profile/diff';
+import type { ProfileQueries } from '../../store/queries';
+import type { Selection } from '../../store/selection';
+import {
+  CONNECT_STATUS,
+  ConnectError,
+  decodeMessage,
+  encodeMessage,
+  encodingOf,
+  protoRoot,
+  type Encoding,
+} from './codec';
+
+export interface QuerierDeps {
+  queries: ProfileQueries;
+  tenantOf: (req: Request) => string;
+}
+
+type Obj = Record<string, unknown>;
+type Method = (req: Obj, tenant: string) => Promise<Obj>;
+
+/** Pyroscope's profile names and period for the sample types its SDKs send (others: the type's own name). */
+const PYROSCOPE_NAMES: Record<string, { name: string; periodType: string; periodUnit: string }> = {
+  cpu: { name: 'process_cpu', periodType: 'cpu', periodUnit: 'nanoseconds' },
+  samples: { name: 'process_cpu', periodType: 'cpu', periodUnit: 'nanoseconds' },
+  wall: { name: 'wall', periodType: 'wall', periodUnit: 'nanoseconds' },
+  alloc_objects: { name: 'memory', periodType: 'space', periodUnit: 'bytes' },
+  alloc_space: { name: 'memory', periodType: 'space', periodUnit: 'bytes' },
+  inuse_objects: { name: 'memory', periodType: 'space', periodUnit: 'bytes' },
+  inuse_space: { name: 'memory', periodType: 'space', periodUnit: 'bytes' },
+  goroutine: { name: 'goroutine', periodType: 'goroutine', periodUnit: 'count' },
+  goroutines: { name: 'goroutines', periodType: 'goroutine', periodUnit: 'count' },
+  contentions: { name: 'mutex', periodType: 'contentions', periodUnit: 'count' },
+  delay: { name: 'mutex', periodType: 'contentions', periodUnit: 'count' },
+};
+
+/** A stored type and unit as Pyroscope's ProfileType. */
+export function profileTypeOf(type: string, unit: string): Obj {
+  const known = PYROSCOPE_NAMES[type];
+  const name = known?.name ?? type;
+  const periodType = known?.periodType ?? type;
+  const periodUnit = known?.periodUnit ?? unit;
+  return {
+    ID: `${name}:${type}:${unit}:${periodType}:${periodUnit}`,
+    name,
+    sampleType: type,
+    sampleUnit: unit,
+    periodType,
+    periodUnit,
+  };
+}
+
+/** The stored type and unit a ProfileType ID selects: its sample type and unit (parts 2 and 3). */
+export function typeOfId(id: unknown): { type: string; unit: string } {
+  const parts = String(id ?? '').split(':');
+  if (!(parts.length === 5 || (parts.length === 6 && parts[5] === 'delta')) || !parts[1] || !parts[2])
+    throw new ConnectError(
+      'invalid_argument',
+      `profile_typeID must be name:sample_type:sample_unit:period_type:period_unit (ProfileTypes lists them), not ${JSON.stringify(String(id ?? '').slice(0, 200))}`,
+    );
+  return { type: parts[1], unit: parts[2] };
+}
+
+/** A Pyroscope label selector, `{service_name="api", env="prod"}`: its matchers, the service ones apart. */
+function selectorOf(text: unknown): { service: Matcher[]; labels: Matcher[] } {
+  const t = String(text ?? '').trim() || '{}';
+  const sel = parseSelector(t.startsWith('{') ? t : `{${t}}`, { requireService: false });
+  const service: Matcher[] = sel.service ? [{ name: 'service_name', op: '=', value: sel.service }] : [];
+  const labels: Matcher[] = [];
+  for (const m of sel.matchers) (m.name === 'service_name' ? service : labels).push(m);
+  return { service, labels };
+}
+
+function matches(m: Matcher, value: string): boolean {
+  switch (m.op) {
+    case '=':
+      return value === m.value;
+    case '!=':
+      return value !== m.value;
+    case '=~':
+      return new RegExp(`^(?:${m.value})$`).test(value);
+    default:
+      return !new RegExp(`^(?:${m.value})$`).test(value);
+  }
+}
+
+function rangeOf(req: Obj): { from: number; until: number } {
+  const from = Number(req.start ?? 0);
+  const until = Number(req.end ?? 0);
+  if (!Number.isFinite(from) || !Number.isFinite(until) || until < from)
+    throw new ConnectError(
+      'invalid_argument',
+      `start (${String(req.start)}) must not be after end (${String(req.end)})`,
+    );
+  return { from, until };
+}
+
+export function querierRouter({ queries, tenantOf }: QuerierDeps): Router {
+  /** The tenant's services a selector's service_name matchers allow (all with none). */
+  async function servicesOf(tenant: string, service: Matcher[]): Promise<string[]> {
+    const exact = service.find((m) => m.op === '=');
+    const all = exact && service.length === 1 ? [exact.value] : await queries.services(tenant);
+    return all.filter((s) => service.every((m) => matches(m, s)));
+  }
+
+  /** One selection per service a request selects, in the unit its profile_typeID names. */
+  async function selectionsOf(req: Obj, tenant: string): Promise<Selection[]> {
+    const { type, unit } = typeOfId(req.profileTypeID);
+    const { service, labels } = selectorOf(req.labelSelector);
+    const range = rangeOf(req);
+    return (await servicesOf(tenant, service)).map((s) => ({
+      tenant,
+      service: s,
+      type,
+      unit,
+      range,
+      matchers: labels,
+    }));
+  }
+
+  async function stacksOf(req: Obj, tenant: string) {
+    return (await Promise.all((await selectionsOf(req, tenant)).map((sel) => queries.stacks(sel)))).flat();
+  }
+
+  function maxNodesOf(req: Obj): number {
+    const n = Number(req.maxNodes ?? 0);
+    return Number.isFinite(n) && n > 0 ? Math.min(n, 10_000_000) : 8192;
+  }
+
+  const methods: Record<string, { request: string; response: string; run: Method }> = {
+    ProfileTypes: {
+      request: 'querier.v1.ProfileTypesRequest',
+      response: 'querier.v1.ProfileTypesResponse',
+      // Every type any service of the tenant holds (an empty range succeeds: Grafana's health check asks 1000..4000 ms).
+      run: async (_req, tenant) => {
+        const seen = new Map<string, Obj>();
+        for (const s of await queries.services(tenant))
+          for (const t of await queries.profileTypes(tenant, s)) {
+            const pt = profileTypeOf(t.type, t.unit);
+            seen.set(String(pt.ID), pt);
+          }
+        return { profileTypes: [...seen.values()].sort((a, b) => String(a.ID).localeCompare(String(b.ID))) };
+      },
+    },
+    LabelNames: {
+      request: 'types.v1.LabelNamesRequest',
+      response: 'types.v1.LabelNamesResponse',
+      run: async (req, tenant) => {
+        const { from, until } = rangeOf(req);
+        const names = new Set<string>(['service_name']);
+        for (const s of await servicesOfMatchers(tenant, req.matchers))
+          for (const n of await queries.labelNames(tenant, s, from, until)) names.add(n);
+        return { names: [...names].sort() };
+      },
+    },
+    LabelValues: {
+      request: 'types.v1.LabelValuesRequest',
+      response: 'types.v1.LabelValuesResponse',
+      run: async (req, tenant) => {
+        const { from, until } = rangeOf(req);
+        const name = String(req.name ?? '');
+        if (!name) throw new ConnectError('invalid_argument', 'name (the label) is required');
+        const services = await servicesOfMatchers(tenant, req.matchers);
+        if (name === 'service_name') return { names: services.sort() };
+        const values = new Set<string>();
+        for (const s of services)
+          for (const v of await queries.labelValues(tenant, s, name, from, until)) values.add(v);
+        return { names: [...values].sort() };
+      },
+    },
+    Series: {
+      request: 'querier.v1.SeriesRequest',
+      response: 'querier.v1.SeriesResponse',
+      run: async (req, tenant) => {
+        const { from, until } = rangeOf(req);
+        const wanted = (req.labelNames as string[] | undefined)?.filter(Boolean) ?? [];
+        const out = new Map<string, Obj>();
+        for (const s of await servicesOfMatchers(tenant, req.matchers)) {
+          for (const labels of await queries.labelSets(tenant, s, from, until)) {
+            const all: Record<string, string> = { service_name: s, ...labels };
+            const pairs = Object.entries(all)
+              .filter(([k]) => wanted.length === 0 || wanted.includes(k))
+              .sort(([a], [b]) => a.localeCompare(b))
+              .map(([name, value]) => ({ name, value }));
+            out.set(JSON.stringify(pairs), { labels: pairs });
+          }
+        }
+        return { labelsSet: [...out.values()] };
+      },
+    },
+    SelectMergeStacktraces: {
+      request: 'querier.v1.SelectMergeStacktracesRequest',
+      response: 'querier.v1.SelectMergeStacktracesResponse',
+      run: async (req, tenant) => {
+        const format = String(req.format ?? 'PROFILE_FORMAT_UNSPECIFIED');
+        if (format !== 'PROFILE_FORMAT_UNSPECIFIED' && format !== 'PROFILE_FORMAT_FLAMEGRAPH')
+          throw new ConnectError('unimplemented', `format ${format} is not served; ask for the flame graph`);
+        const {
+          sets: [stacks],
+        } = qualifyNames([await stacksOf(req, tenant)]);
+        const graph = flameGraph(buildTree(stacks), maxNodesOf(req));
+        return {
+          flamegraph: {
+            names: graph.names,
+            levels: graph.levels.map((values) => ({ values })),
+            total: graph.total,
+            maxSelf: graph.maxSelf,
+          },
+        };
+      },
+    },
+    SelectSeries: {
+      request: 'querier.v1.SelectSeriesRequest',
+      response: 'querier.v1.SelectSeriesResponse',
+      run: async (req, tenant) => {
+        const step = Number(req.step ?? 0);
+        if (!(step >= 0.001))
+          throw new ConnectError('invalid_argument', 'step must be at least 1 ms (it is in seconds)');
+        const { from, until } = rangeOf(req);
+        if ((until - from) / (step * 1000) > 20_000)
+          throw new ConnectError('invalid_argument', `step ${step} s gives more than 20000 points`);
+        const groupBy = ((req.groupBy as string[] | undefined) ?? []).filter(Boolean);
+        const byService = groupBy.includes('service_name');
+        const labelGroups = groupBy.filter((g) => g !== 'service_name');
+        const limit = Number(req.limit ?? 0) > 0 ? Number(req.limit) : Infinity;
+        const series: { labels: { name: string; value: string }[]; points: Obj[]; sum: number }[] = [];
+        const merged = new Map<string, (typeof series)[number]>();
+        for (const sel of await selectionsOf(req, tenant)) {
+          for (const g of await queries.timelines(sel, Math.max(1, Math.round(step)), labelGroups)) {
+            const labels = [
+              ...(byService ? [{ name: 'service_name', value: sel.service }] : []),
+              ...labelGroups.map((name, i) => ({ name, value: g.group[i] })),
+            ].sort((a, b) => a.name.localeCompare(b.name));
+            const key = JSON.stringify(labels);
+            let s = merged.get(key);
+            if (!s) merged.set(key, (s = { labels, points: [], sum: 0 }));
+            for (const p of g.points) {
+              s.points.push({ value: p.value, timestamp: p.time });
+              s.sum += p.value;
+            }
+          }
+        }
+        for (const s of merged.values()) {
+          // Several services in one series: add their points of a step together.
+          const byTime = new Map<number, number>();
+          for (const p of s.points)
+            byTime.set(p.timestamp as number, (byTime.get(p.timestamp as number) ?? 0) + (p.value as number));
+          s.points = [...byTime]
+            .sort((a, b) => a[0] - b[0])
+            .map(([timestamp, value]) => ({ timestamp, value }));
+          series.push(s);
+        }
+        series.sort((a, b) => b.sum - a.sum);
+        return { series: series.slice(0, limit).map(({ labels, points }) => ({ labels, points })) };
+      },
+    },
+    Diff: {
+      request: 'querier.v1.DiffRequest',
+      response: 'querier.v1.DiffResponse',
+      run: async (req, tenant) => {
+        const left = (req.left ?? {}) as Obj;
+        const right = (req.right ?? {}) as Obj;
+        const [l, r] = await Promise.all([stacksOf(left, tenant), stacksOf(right, tenant)]);
+        const {
+          sets: [ql, qr],
+        } = qualifyNames([l, r]);
+        return {
+          flamegraph: diffLevels(diffProfiles(ql, qr, Math.max(maxNodesOf(left), maxNodesOf(right)), 0)),
+        };
+      },
+    },
+  };
+
+  /** Services a list of selectors (`{service_name="x"}`) names; every service with none. */
+  async function servicesOfMatchers(tenant: string, selectors: unknown): Promise<string[]> {
+    const list = ((selectors as string[] | undefined) ?? []).filter((s) => s.trim());
+    if (list.length === 0) return queries.services(tenant);
+    const out = new Set<string>();
+    for (const text of list) for (const s of await servicesOf(tenant, selectorOf(text).service)) out.add(s);
+    return [...out];
+  }
+
+  const router = Router();
+  router.post(
+    '/querier.v1.QuerierService/:method',
+    express.raw({ type: () => true, limit: '4mb' }),
+    (req: Request, res: Response) => {
+      const encoding = encodingOf(req.headers['content-type']);
+      void answer(req, res, encoding);
+    },
+  );
+
+  async function answer(req: Request, res: Response, encoding: Encoding | undefined): Promise<void> {
+    try {
+      if (!encoding)
+        throw Object.assign(
+          new ConnectError('invalid_argument', 'send application/proto or application/json (Connect unary)'),
+          { status: 415 },
+        );
+      const method = methods[String(req.params.method)];
+      if (!method)
+        throw new ConnectError(
+          'unimplemented',
+          `querier.v1.QuerierService/${String(req.params.method)} is not served`,
+        );
+      const root = protoRoot();
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const input = decodeMessage(root.lookupType(method.request), body, encoding);
+      const output = await method.run(input, tenantOf(req));
+      res
+        .status(200)
+        .type(encoding === 'proto' ? 'application/proto' : 'application/json')
+        .send(encodeMessage(root.lookupType(method.response), output, encoding));
+    } catch (err) {
+      sendError(res, err);
+    }
+  }
+
+  return router;
+}
+
+/** A failure as Connect says it: JSON `{ code, message }` with the code's status. */
+export function sendError(res: Response, err: unknown): void {
+  let code: keyof typeof CONNECT_STATUS = 'internal';
+  let message = 'internal error';
+  let status: number | undefined;
+  if (err instanceof ConnectError) {
+    code = err.code;
+    message = err.message;
+    status = (err as ConnectError & { status?: number }).status;
+  } else if (err instanceof InputError) {
+    code = 'invalid_argument';
+    message = err.message;
+  } else if (err && typeof err === 'object' && 'status' in err && typeof err.status === 'number') {
+    const s = err.status;
+    code =
+      s === 401
+        ? 'unauthenticated'
+        : s === 403
+          ? 'permission_denied'
+          : s === 429
+            ? 'resource_exhausted'
+            : s === 503
+              ? 'unavailable'
+              : s < 500
+                ? 'invalid_argument'
+                : 'internal';
+    message = String((err as { message?: unknown }).message ?? '');
+  }
+  if (res.headersSent) return;
+  res
+    .status(status ?? CONNECT_STATUS[code])
+    .type('application/json')
+    .send(JSON.stringify({ code, message }));
+}
+
+/**
+ * A diff (profile/diff.ts: nodes in pre-order with depths) as Pyroscope's FlameGraphDiff: a row per depth, 7
+ * numbers a node, [left offset, left total, left self, right offset, right total, right self, name index], each
+ * offset the gap after the previous node of the row on that side.
+ */
+export function diffLevels(d: ReturnType<typeof diffProfiles>): Obj {
+  const { name, depth, leftTotal, leftSelf, rightTotal, rightSelf } = d.tree;
+  const levels: number[][] = [];
+  // Per depth: the next free x on each side under the current parent, and each row's end so far.
+  const startL: number[] = [];
+  const startR: number[] = [];
+  const endL: number[] = [];
+  const endR: number[] = [];
+  let maxSelf = 0;
+  for (let i = 0; i < name.length; i++) {
+    const dep = depth[i];
+    // A node starts where its parent's next child goes (the parent's own start for its first child).
+    const xl = dep === 0 ? 0 : startL[dep];
+    const xr = dep === 0 ? 0 : startR[dep];
+    const row = (levels[dep] ??= []);
+    row.push(
+      xl - (endL[dep] ?? 0),
+      leftTotal[i],
+      leftSelf[i],
+      xr - (endR[dep] ?? 0),
+      rightTotal[i],
+      rightSelf[i],
+      name[i],
+    );
+    endL[dep] = xl + leftTotal[i];
+    endR[dep] = xr + rightTotal[i];
+    startL[dep] = xl + leftTotal[i];
+    startR[dep] = xr + rightTotal[i];
+    startL[dep + 1] = xl;
+    startR[dep + 1] = xr;
+    maxSelf = Math.max(maxSelf, leftSelf[i], rightSelf[i]);
+  }
+  const left = leftTotal[0] ?? 0;
+  const right = rightTotal[0] ?? 0;
+  return {
+    names: d.names,
+    levels: levels.map((values) => ({ values })),
+    total: left + right,
+    maxSelf,
+    leftTicks: left,
+    rightTicks: right,
+  };
+}

@@ -1,0 +1,341 @@
+/**
+ * Pyroscope's query API over Connect, as Grafana's data source calls it:
+ * unary POSTs of binary protobuf (`application/proto`), each answer checked
+ * against the REST API on the same data. The messages are encoded and decoded
+ * by protobufjs from the repository's .proto files; a few bytes are checked
+ * by hand to pin the field numbers that are Pyroscope's wire contract.
+ */
+import * as fs from 'node:fs';
+import type * as protobuf from 'protobufjs';
+import { protoRoot } from '../server/connect/codec';
+import { corpusFile, generatedCorpus } from './helpers/corpus';
+import { getJson, ingest, startServer, type TestServer } from './helpers/server';
+
+let server: TestServer;
+let secured: TestServer;
+const ADMIN = 'connect-admin-token-0123456789';
+const now = Date.now();
+const t0 = Math.floor(now / 1000) - 600;
+const goCpu = fs.readFileSync(corpusFile(generatedCorpus, 'pprof/go-cpu-labels.pb.gz'));
+
+beforeAll(async () => {
+  server = await startServer();
+  secured = await startServer({ auth: { mode: 'token', adminToken: ADMIN, cacheMs: 400 } });
+  // checkout in two versions and two regions, folded; gosvc a real Go pprof.
+  for (const [i, [version, region]] of [
+    ['1', 'eu'],
+    ['1', 'us'],
+    ['2', 'eu'],
+    ['2', 'us'],
+  ].entries()) {
+    const from = t0 + i * 60;
+    const res = await ingest(
+      server.url,
+      {
+        name: `checkout.cpu{version=${version},region=${region}}`,
+        from: String(from),
+        until: String(from + 10),
+        units: 'samples',
+      },
+      `main;serve;handle ${10 * (i + 1)}\nmain;gc 5\nmain;serve;encode ${version === '2' ? 30 : 3}\n`,
+    );
+    expect(res.status).toBe(200);
+  }
+  expect(
+    (await ingest(server.url, { name: 'gosvc{region=eu}', format: 'pprof', from: String(t0) }, goCpu)).status,
+  ).toBe(200);
+});
+afterAll(async () => {
+  await server.close();
+  await secured.close();
+});
+
+const range = { start: (t0 - 60) * 1000, end: now + 60_000 };
+
+/** One unary Connect call in binary protobuf; the answer decoded, or the error's status and body. */
+async function call(
+  method: string,
+  request: Record<string, unknown>,
+  responseType: string,
+  requestType: string,
+  url = server.url,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown>; raw: Buffer }> {
+  const root = protoRoot();
+  const reqType = root.lookupType(requestType);
+  const res = await fetch(`${url}/querier.v1.QuerierService/${method}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/proto', 'connect-protocol-version': '1', ...headers },
+    body: reqType.encode(reqType.fromObject(request)).finish(),
+  });
+  const raw = Buffer.from(await res.arrayBuffer());
+  if (res.status !== 200) return { status: res.status, body: JSON.parse(raw.toString('utf8')) as never, raw };
+  expect(res.headers.get('content-type')).toMatch(/^application\/proto/);
+  const type: protobuf.Type = root.lookupType(responseType);
+  return {
+    status: 200,
+    body: type.toObject(type.decode(raw), { longs: Number, enums: String, arrays: true, defaults: true }),
+    raw,
+  };
+}
+
+describe('querier.v1.QuerierService over Connect, binary protobuf', () => {
+  it('ProfileTypes: every stored type in Pyroscope’s ID spelling; an empty range (the health check) succeeds', async () => {
+    const { status, body } = await call(
+      'ProfileTypes',
+      { start: 1000, end: 4000 },
+      'querier.v1.ProfileTypesResponse',
+      'querier.v1.ProfileTypesRequest',
+    );
+    expect(status).toBe(200);
+    const ids = (body.profileTypes as { ID: string; sampleType: string; sampleUnit: string }[]).map(
+      (t) => t.ID,
+    );
+    expect(ids).toEqual(
+      expect.arrayContaining([
+        'process_cpu:cpu:nanoseconds:cpu:nanoseconds',
+        'process_cpu:cpu:samples:cpu:nanoseconds',
+      ]),
+    );
+    // Each type's ID names its sample type and unit: what REST's profile-types lists.
+    const rest = (
+      await getJson<{ type: string; unit: string }[]>(server.url, '/api/v1/profile-types?service=gosvc')
+    ).json;
+    for (const t of rest)
+      expect(ids.some((id) => id.split(':')[1] === t.type && id.split(':')[2] === t.unit)).toBe(true);
+  });
+
+  it('LabelNames, LabelValues and Series: service_name and the labels, as REST lists them', async () => {
+    const names = await call(
+      'LabelNames',
+      { matchers: ['{service_name="checkout"}'], ...range },
+      'types.v1.LabelNamesResponse',
+      'types.v1.LabelNamesRequest',
+    );
+    const restNames = (
+      await getJson<string[]>(server.url, `/api/v1/labels?service=checkout&from=${t0 - 60}&until=${t0 + 600}`)
+    ).json;
+    expect(names.body.names).toEqual(['service_name', ...restNames].sort());
+    const services = await call(
+      'LabelValues',
+      { name: 'service_name', ...range },
+      'types.v1.LabelValuesResponse',
+      'types.v1.LabelValuesRequest',
+    );
+    expect(services.body.names).toEqual(['checkout', 'gosvc']);
+    const regions = await call(
+      'LabelValues',
+      { name: 'region', matchers: ['{service_name="checkout"}'], ...range },
+      'types.v1.LabelValuesResponse',
+      'types.v1.LabelValuesRequest',
+    );
+    expect(regions.body.names).toEqual(['eu', 'us']);
+    const series = await call(
+      'Series',
+      { matchers: ['{service_name="checkout"}'], labelNames: ['service_name', 'version'], ...range },
+      'querier.v1.SeriesResponse',
+      'querier.v1.SeriesRequest',
+    );
+    const sets = (series.body.labelsSet as { labels: { name: string; value: string }[] }[]).map((l) =>
+      l.labels.map((p) => `${p.name}=${p.value}`).join(','),
+    );
+    expect(sets.sort()).toEqual(['service_name=checkout,version=1', 'service_name=checkout,version=2']);
+    // SeriesResponse's labels_set is field 2 (Pyroscope's numbering has no field 1): tag (2 << 3) | 2.
+    expect(series.raw[0]).toBe(0x12);
+  });
+
+  it('SelectMergeStacktraces: the flame graph REST answers, in Pyroscope’s rows', async () => {
+    for (const [selector, query, type, id] of [
+      ['{service_name="checkout"}', 'checkout', 'cpu:samples', 'process_cpu:cpu:samples:cpu:nanoseconds'],
+      [
+        '{service_name="checkout", version="2"}',
+        'checkout{version="2"}',
+        'cpu:samples',
+        'process_cpu:cpu:samples:cpu:samples',
+      ],
+      ['{service_name="gosvc"}', 'gosvc', 'cpu:nanoseconds', 'process_cpu:cpu:nanoseconds:cpu:nanoseconds'],
+    ]) {
+      const { status, body } = await call(
+        'SelectMergeStacktraces',
+        { profileTypeID: id, labelSelector: selector, ...range, maxNodes: 1024 },
+        'querier.v1.SelectMergeStacktracesResponse',
+        'querier.v1.SelectMergeStacktracesRequest',
+      );
+      expect(status).toBe(200);
+      const rest = (
+        await getJson<{ names: string[]; levels: number[][]; total: number; maxSelf: number }>(
+          server.url,
+          `/api/v1/flamegraph?${new URLSearchParams({ query, type, from: String(t0 - 60), until: String(Math.ceil(now / 1000) + 60), maxNodes: '1024' })}`,
+        )
+      ).json;
+      const fg = body.flamegraph as {
+        names: string[];
+        levels: { values: number[] }[];
+        total: number;
+        maxSelf: number;
+      };
+      expect(rest.total).toBeGreaterThan(0);
+      expect([selector, fg.total, fg.maxSelf]).toEqual([selector, rest.total, rest.maxSelf]);
+      expect(fg.names).toEqual(rest.names);
+      expect(fg.levels.map((l) => l.values)).toEqual(rest.levels);
+    }
+  });
+
+  it('SelectSeries: per step and grouped by a label, summing to the REST timeline', async () => {
+    const { body } = await call(
+      'SelectSeries',
+      {
+        profileTypeID: 'process_cpu:cpu:samples:cpu:samples',
+        labelSelector: '{service_name="checkout"}',
+        ...range,
+        step: 60,
+        groupBy: ['version'],
+      },
+      'querier.v1.SelectSeriesResponse',
+      'querier.v1.SelectSeriesRequest',
+    );
+    const series = body.series as {
+      labels: { name: string; value: string }[];
+      points: { value: number; timestamp: number }[];
+    }[];
+    expect(series.map((s) => s.labels.map((l) => `${l.name}=${l.value}`).join())).toEqual([
+      'version=2',
+      'version=1',
+    ]);
+    const sum = (version: string) =>
+      series.find((s) => s.labels[0].value === version)!.points.reduce((a, p) => a + p.value, 0);
+    for (const version of ['1', '2']) {
+      const rest = (
+        await getJson<{ points: [number, number][] }>(
+          server.url,
+          `/api/v1/timeline?${new URLSearchParams({ query: `checkout{version="${version}"}`, type: 'cpu:samples', from: String(t0 - 60), until: String(Math.ceil(now / 1000) + 60), step: '60' })}`,
+        )
+      ).json;
+      expect(sum(version)).toBe(rest.points.reduce((a, p) => a + p[1], 0));
+    }
+    for (const s of series) for (const p of s.points) expect(p.timestamp % 60_000).toBe(0);
+  });
+
+  it('Diff: both sides’ ticks as REST’s diff totals, 7 numbers a node', async () => {
+    const side = (version: string) => ({
+      profileTypeID: 'process_cpu:cpu:samples:cpu:samples',
+      labelSelector: `{service_name="checkout",version="${version}"}`,
+      ...range,
+    });
+    const { status, body } = await call(
+      'Diff',
+      { left: side('1'), right: side('2') },
+      'querier.v1.DiffResponse',
+      'querier.v1.DiffRequest',
+    );
+    expect(status).toBe(200);
+    const fg = body.flamegraph as {
+      names: string[];
+      levels: { values: number[] }[];
+      leftTicks: number;
+      rightTicks: number;
+      total: number;
+    };
+    expect([fg.leftTicks, fg.rightTicks]).toEqual([10 + 5 + 3 + 20 + 5 + 3, 30 + 5 + 30 + 40 + 5 + 30]);
+    expect(fg.total).toBe(fg.leftTicks + fg.rightTicks);
+    for (const l of fg.levels) expect(l.values.length % 7).toBe(0);
+    // Offsets are gaps after the previous node of the row: every node lies inside a node of the row above, on
+    // each side, and the children of a node never add up to more than it.
+    const spans = (side: 0 | 3) =>
+      fg.levels.map((l) => {
+        const out: [number, number][] = [];
+        let x = 0;
+        for (let i = 0; i < l.values.length; i += 7) {
+          x += l.values[i + side];
+          out.push([x, x + l.values[i + side + 1]]);
+          x += l.values[i + side + 1];
+        }
+        return out;
+      });
+    for (const side of [0, 3] as const) {
+      const rows = spans(side);
+      for (let d = 1; d < rows.length; d++)
+        for (const [a, b] of rows[d]) expect(rows[d - 1].some(([pa, pb]) => pa <= a && b <= pb)).toBe(true);
+    }
+    // encode: 3 a push in version 1, 30 in version 2, under main;serve.
+    const encode = fg.names.indexOf('encode');
+    const row = fg.levels[3].values;
+    const at = row.findIndex((v, i) => i % 7 === 6 && v === encode);
+    expect([row[at - 5], row[at - 2]]).toEqual([6, 60]);
+  });
+});
+
+describe('errors and encodings', () => {
+  it('answers Connect errors: a bad type 400 invalid_argument, an unknown method 501, another content type 415', async () => {
+    const bad = await call(
+      'SelectMergeStacktraces',
+      { profileTypeID: 'cpu', labelSelector: '{service_name="checkout"}', ...range },
+      'querier.v1.SelectMergeStacktracesResponse',
+      'querier.v1.SelectMergeStacktracesRequest',
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({
+      code: 'invalid_argument',
+      message: expect.stringMatching(/profile_typeID must be/),
+    });
+    const unknown = await call(
+      'Nope',
+      {},
+      'querier.v1.ProfileTypesResponse',
+      'querier.v1.ProfileTypesRequest',
+    );
+    expect(unknown.status).toBe(501);
+    expect(unknown.body).toMatchObject({ code: 'unimplemented' });
+    const text = await fetch(`${server.url}/querier.v1.QuerierService/ProfileTypes`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'x',
+    });
+    expect(text.status).toBe(415);
+    const garbage = await fetch(`${server.url}/querier.v1.QuerierService/ProfileTypes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/proto' },
+      body: Buffer.from([0xff, 0xff, 0xff]),
+    });
+    expect(garbage.status).toBe(400);
+    expect(await garbage.json()).toMatchObject({ code: 'invalid_argument' });
+  });
+
+  it('speaks the JSON mapping too: camelCase fields, 64-bit integers as strings', async () => {
+    const res = await fetch(`${server.url}/querier.v1.QuerierService/SelectMergeStacktraces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        profileTypeID: 'process_cpu:cpu:samples:cpu:samples',
+        labelSelector: '{service_name="checkout"}',
+        start: String(range.start),
+        end: String(range.end),
+      }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { flamegraph: { total: string; maxSelf: string; names: string[] } };
+    expect(body.flamegraph.total).toBe(String(10 + 5 + 3 + 20 + 5 + 3 + 30 + 5 + 30 + 40 + 5 + 30));
+    expect(body.flamegraph.names[0]).toBe('total');
+  });
+
+  it('asks for a token as the REST API does, and answers its refusal in Connect’s shape; Grafana’s Basic auth works', async () => {
+    const none = await call(
+      'ProfileTypes',
+      { start: 1000, end: 4000 },
+      'querier.v1.ProfileTypesResponse',
+      'querier.v1.ProfileTypesRequest',
+      secured.url,
+    );
+    expect(none.status).toBe(401);
+    expect(none.body).toMatchObject({ code: 'unauthenticated' });
+    const basic = await call(
+      'ProfileTypes',
+      { start: 1000, end: 4000 },
+      'querier.v1.ProfileTypesResponse',
+      'querier.v1.ProfileTypesRequest',
+      secured.url,
+      { authorization: `Basic ${Buffer.from(`grafana:${ADMIN}`).toString('base64')}` },
+    );
+    expect(basic.status).toBe(200);
+  });
+});
