@@ -20,6 +20,7 @@ import { Metrics } from './metrics';
 import { securityHeaders } from './security';
 import { pullRequestTrigger } from './pull-requests';
 import type { SourceRoots } from './source';
+import { pushRouter } from './connect/push';
 import { querierRouter, sendError } from './connect/querier';
 
 export interface AppOptions {
@@ -95,17 +96,24 @@ export function createApp({
     '/api/v1',
     auth.require((req) => apiScope(req.method, req.path)),
   );
+  const ingestDeps = {
+    writer: store.writer,
+    pool,
+    admission,
+    metrics,
+    limits: new TenantLimits(limits, tenantLimits, limitState),
+    tenantOf,
+    onStored,
+  };
+  app.use(ingestRouter(ingestDeps));
+  // Pyroscope's ingest over Connect: the ingest scope, as /ingest; refusals in Connect's shape.
   app.use(
-    ingestRouter({
-      writer: store.writer,
-      pool,
-      admission,
-      metrics,
-      limits: new TenantLimits(limits, tenantLimits, limitState),
-      tenantOf,
-      onStored,
-    }),
+    '/push.v1.PusherService',
+    auth.require('ingest', (reason) => metrics.discardedProfiles.inc({ reason })),
   );
+  app.use(pushRouter(ingestDeps, log));
+  app.use('/push.v1.PusherService', ((err, _req, res, _next) =>
+    sendError(res, err, log)) as express.ErrorRequestHandler);
   // Query answers and the UI compress well (a 100k-node flame graph is ~10x smaller gzipped); ingest bodies are already compressed.
   app.use(compression());
   app.use('/api/v1', tokensRouter({ tokens: store.tokens, auth }));
@@ -117,9 +125,9 @@ export function createApp({
   app.use('/api/v1', apiRouter({ queries: store.queries, tenantOf, sourceRoots }));
   // Pyroscope's query API over Connect (Grafana's data source): read scope, errors in Connect's shape.
   app.use('/querier.v1.QuerierService', auth.require('read'));
-  app.use(querierRouter({ queries: store.queries, tenantOf }));
+  app.use(querierRouter({ queries: store.queries, tenantOf, log }));
   app.use('/querier.v1.QuerierService', ((err, _req, res, _next) =>
-    sendError(res, err)) as express.ErrorRequestHandler);
+    sendError(res, err, log)) as express.ErrorRequestHandler);
 
   app.get('/healthz', async (_req, res) => {
     const ok = await store.ping().catch(() => false);

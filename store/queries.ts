@@ -127,6 +127,35 @@ export class ProfileQueries {
   }
 
   /**
+   * The samples recorded under some spans (their ids as the span labels hold them: `span_id`, Datadog's
+   * `span id` or `local root span id`; hex or decimal, compared as written, case aside), summed per stack.
+   */
+  async spanStacks(sel: Selection, spanIds: readonly string[]): Promise<StackValue[]> {
+    if (spanIds.length === 0) return [];
+    const params: QueryParams = { spans: spanIds.map((s) => s.toLowerCase()) };
+    const where = selectionWhere(sel, params);
+    const sums = await this.rows<{ id: string; value: string }>(
+      `SELECT toString(sid) AS id, sum(v) AS value FROM (
+         SELECT z.1 AS sid, z.2 AS l, z.3 AS v
+         FROM ${this.db}.profiles ARRAY JOIN arrayZip(span_stack_ids, span_labels, span_values) AS z
+         WHERE ${where} AND notEmpty(span_stack_ids))
+       WHERE lower(l['span_id']) IN {spans:Array(String)} OR lower(l['span id']) IN {spans:Array(String)}
+          OR lower(l['local root span id']) IN {spans:Array(String)}
+       GROUP BY sid`,
+      params,
+    );
+    const frames = await this.framesOf(
+      sel.tenant,
+      sums.map((r) => r.id),
+    );
+    return sums.map((r) => {
+      const stack = frames.get(r.id) ?? ['[unknown stack]'];
+      const files = this.filesOf.get(stack);
+      return files ? { stack, files, value: Number(r.value) } : { stack, value: Number(r.value) };
+    });
+  }
+
+  /**
    * Frames of stack ids with their files and lines (StackValue), for exports and line views: not cached, as
    * the flame graph's frames are, since few queries need them. Files are interned (a file repeats across
    * stacks); a stack stored with names only has neither.

@@ -5,10 +5,14 @@
  * by protobufjs from the repository's .proto files; a few bytes are checked
  * by hand to pin the field numbers that are Pyroscope's wire contract.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type * as protobuf from 'protobufjs';
 import { protoRoot } from '../server/connect/codec';
-import { corpusFile, generatedCorpus } from './helpers/corpus';
+import { corpusFile, generatedCorpus, toolsDir, type Expected } from './helpers/corpus';
+import { mainCalls } from './helpers/synthetic-profiles';
 import { getJson, ingest, startServer, type TestServer } from './helpers/server';
 
 let server: TestServer;
@@ -262,6 +266,125 @@ describe('querier.v1.QuerierService over Connect, binary protobuf', () => {
     const row = fg.levels[3].values;
     const at = row.findIndex((v, i) => i % 7 === 6 && v === encode);
     expect([row[at - 5], row[at - 2]]).toEqual([6, 60]);
+  });
+});
+
+describe('pprof, spans and Connect push', () => {
+  it('SelectMergeProfile: a pprof google/pprof reads, with the flame graph’s totals and functions', async () => {
+    const { status, raw } = await call(
+      'SelectMergeProfile',
+      {
+        profileTypeID: 'process_cpu:cpu:nanoseconds:cpu:nanoseconds',
+        labelSelector: '{service_name="gosvc"}',
+        ...range,
+      },
+      'google.v1.Profile',
+      'querier.v1.SelectMergeProfileRequest',
+    );
+    expect(status).toBe(200);
+    const file = path.join(os.tmpdir(), `fw-connect-${process.pid}.pb`);
+    fs.writeFileSync(file, raw);
+    try {
+      const ref = JSON.parse(
+        execFileSync(path.join(toolsDir, 'refprof'), [file], { encoding: 'utf8' }),
+      ) as Expected;
+      const top = (
+        await getJson<{ total: number; functions: { name: string; self: number; total: number }[] }>(
+          server.url,
+          `/api/v1/top?${new URLSearchParams({ query: 'gosvc', type: 'cpu:nanoseconds', from: String(t0 - 60), until: String(Math.ceil(now / 1000) + 60), limit: '0' })}`,
+        )
+      ).json;
+      expect(ref.sampleTypes[0]).toMatchObject({ type: 'cpu', unit: 'nanoseconds', total: top.total });
+      for (const f of top.functions)
+        expect([f.name, ref.sampleTypes[0].functions[f.name]]).toEqual([
+          f.name,
+          { flat: f.self, cum: f.total },
+        ]);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+
+  it('SelectMergeSpanProfile: the samples recorded under the given spans; none without span labels', async () => {
+    const pprof = mainCalls('cpu', 'nanoseconds', 'work', [
+      { value: 5, labels: { span_id: '00000000000000AB' } },
+      { value: 7, labels: { span_id: '00000000000000cd' } },
+      { value: 11 },
+    ]);
+    expect(
+      (await ingest(server.url, { name: 'spansvc', format: 'pprof', from: String(t0) }, pprof)).status,
+    ).toBe(200);
+    const spans = async (ids: string[], service = 'spansvc') =>
+      (
+        await call(
+          'SelectMergeSpanProfile',
+          {
+            profileTypeID: 'process_cpu:cpu:nanoseconds:cpu:nanoseconds',
+            labelSelector: `{service_name="${service}"}`,
+            spanSelector: ids,
+            ...range,
+          },
+          'querier.v1.SelectMergeSpanProfileResponse',
+          'querier.v1.SelectMergeSpanProfileRequest',
+        )
+      ).body.flamegraph as { total: number; names: string[] };
+    expect((await spans(['00000000000000ab'])).total).toBe(5);
+    expect((await spans(['00000000000000ab', '00000000000000CD'])).total).toBe(12);
+    expect((await spans(['00000000000000ab'])).names).toEqual(['total', 'main', 'work']);
+    expect((await spans(['ffff'])).total).toBe(0);
+    expect((await spans(['00000000000000ab'], 'gosvc')).total).toBe(0);
+  });
+
+  it('push.v1.PusherService/Push: every profile of a push stored as /ingest stores it, or none of them', async () => {
+    const root = protoRoot();
+    const Push = root.lookupType('push.v1.PushRequest');
+    const post = (message: Record<string, unknown>, url = server.url, headers: Record<string, string> = {}) =>
+      fetch(`${url}/push.v1.PusherService/Push`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/proto', ...headers },
+        body: Push.encode(Push.fromObject(message)).finish(),
+      });
+    const series = (service: string, raw: Uint8Array[]) => ({
+      labels: [
+        { name: '__name__', value: 'process_cpu' },
+        { name: 'service_name', value: service },
+        { name: 'region', value: 'eu' },
+      ],
+      samples: raw.map((rawProfile, i) => ({ rawProfile, ID: `00000000-0000-4000-8000-00000000000${i}` })),
+    });
+    const ok = await post({ series: [series('pushed', [goCpu, goCpu])] });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toMatch(/^application\/proto/);
+    await server.store.writer.drain();
+    const q = (service: string) =>
+      `/api/v1/top?${new URLSearchParams({ query: `${service}{region="eu"}`, type: 'cpu:nanoseconds', from: 'now-5m', until: 'now' })}`;
+    const [pushed, ingested] = await Promise.all([
+      getJson<{ total: number }>(server.url, q('pushed')),
+      getJson<{ total: number }>(server.url, q('gosvc')),
+    ]);
+    // Two pushes of the file against one through /ingest; __name__ is not a label.
+    expect(pushed.json.total).toBe(2 * ingested.json.total);
+    expect((await getJson<string[]>(server.url, '/api/v1/labels?service=pushed')).json).not.toContain(
+      '__name__',
+    );
+    // A bad profile anywhere in the push: 4xx in Connect's shape, and the good one beside it is not stored.
+    const bad = await post({
+      series: [series('halfpushed', [goCpu]), series('halfpushed', [Buffer.from('not a profile')])],
+    });
+    expect(bad.status).toBeGreaterThanOrEqual(400);
+    expect(bad.status).toBeLessThan(500);
+    expect(await bad.json()).toMatchObject({ code: 'invalid_argument' });
+    const missing = await post({
+      series: [{ labels: [{ name: 'region', value: 'eu' }], samples: [{ rawProfile: goCpu }] }],
+    });
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toMatchObject({ message: expect.stringMatching(/no service_name/) });
+    await server.store.writer.drain();
+    expect((await getJson<string[]>(server.url, '/api/v1/services')).json).not.toContain('halfpushed');
+    // The ingest scope, as /ingest: no token, 401 in Connect's shape.
+    const denied = await post({ series: [series('pushed', [goCpu])] }, secured.url);
+    expect(denied.status).toBe(401);
+    expect(await denied.json()).toMatchObject({ code: 'unauthenticated' });
   });
 });
 

@@ -28,7 +28,7 @@ export function protoRoot(): protobuf.Root {
     const dir = protoDir();
     const r = new protobuf.Root();
     r.resolvePath = (_origin, target) => path.join(dir, path.basename(target));
-    r.loadSync(['types.proto', 'querier.proto', 'push.proto'].map((f) => path.join(dir, f)));
+    r.loadSync(['types.proto', 'profile.proto', 'querier.proto', 'push.proto'].map((f) => path.join(dir, f)));
     r.resolveAll();
     root = r;
   }

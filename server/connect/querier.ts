@@ -14,16 +14,18 @@
  * `service_name` label.
  */
 import express, { Router, type Request, type Response } from 'express';
-import { InputError } from '../../profile/errors';
 import { qualifyNames } from '../../profile/qualify';
 import { parseSelector, type Matcher } from '../../profile/selector';
 import { buildTree, flameGraph } from '../../profile/tree';
 import { diffProfiles } from '../../profile/diff';
+import { encodePprof } from '../../profile/pprof-export';
 import type { ProfileQueries } from '../../store/queries';
 import type { Selection } from '../../store/selection';
+import { statusOf } from '../errors';
 import {
   CONNECT_STATUS,
   ConnectError,
+  type ConnectCode,
   decodeMessage,
   encodeMessage,
   encodingOf,
@@ -34,6 +36,8 @@ import {
 export interface QuerierDeps {
   queries: ProfileQueries;
   tenantOf: (req: Request) => string;
+  /** Where a failure's details go (the client is told only `internal`). */
+  log?: (msg: string) => void;
 }
 
 type Obj = Record<string, unknown>;
@@ -115,7 +119,7 @@ function rangeOf(req: Obj): { from: number; until: number } {
   return { from, until };
 }
 
-export function querierRouter({ queries, tenantOf }: QuerierDeps): Router {
+export function querierRouter({ queries, tenantOf, log }: QuerierDeps): Router {
   /** The tenant's services a selector's service_name matchers allow (all with none). */
   async function servicesOf(tenant: string, service: Matcher[]): Promise<string[]> {
     const exact = service.find((m) => m.op === '=');
@@ -274,6 +278,45 @@ export function querierRouter({ queries, tenantOf }: QuerierDeps): Router {
         return { series: series.slice(0, limit).map(({ labels, points }) => ({ labels, points })) };
       },
     },
+    SelectMergeProfile: {
+      request: 'querier.v1.SelectMergeProfileRequest',
+      response: 'google.v1.Profile',
+      // The merged profile as pprof (what /api/v1/export?format=pprof sends, before gzip), files and lines kept.
+      run: async (req, tenant) => {
+        const sels = await selectionsOf(req, tenant);
+        const { type, unit } = typeOfId(req.profileTypeID);
+        const stacks = (await Promise.all(sels.map((sel) => queries.stacks(sel, { source: true })))).flat();
+        const profile = protoRoot().lookupType('google.v1.Profile');
+        return profile.toObject(profile.decode(encodePprof(stacks, { type, unit }, rangeOf(req))), {
+          longs: Number,
+          arrays: true,
+        });
+      },
+    },
+    SelectMergeSpanProfile: {
+      request: 'querier.v1.SelectMergeSpanProfileRequest',
+      response: 'querier.v1.SelectMergeSpanProfileResponse',
+      // The samples recorded under the given spans (agents that label samples with span ids: Go's otel-profiling,
+      // Datadog's); an empty graph when the data has none.
+      run: async (req, tenant) => {
+        const spans = ((req.spanSelector as string[] | undefined) ?? []).filter(Boolean);
+        const stacks = (
+          await Promise.all((await selectionsOf(req, tenant)).map((sel) => queries.spanStacks(sel, spans)))
+        ).flat();
+        const {
+          sets: [named],
+        } = qualifyNames([stacks]);
+        const graph = flameGraph(buildTree(named), maxNodesOf(req));
+        return {
+          flamegraph: {
+            names: graph.names,
+            levels: graph.levels.map((values) => ({ values })),
+            total: graph.total,
+            maxSelf: graph.maxSelf,
+          },
+        };
+      },
+    },
     Diff: {
       request: 'querier.v1.DiffRequest',
       response: 'querier.v1.DiffResponse',
@@ -332,46 +375,52 @@ export function querierRouter({ queries, tenantOf }: QuerierDeps): Router {
         .type(encoding === 'proto' ? 'application/proto' : 'application/json')
         .send(encodeMessage(root.lookupType(method.response), output, encoding));
     } catch (err) {
-      sendError(res, err);
+      sendError(res, err, log);
     }
   }
 
   return router;
 }
 
-/** A failure as Connect says it: JSON `{ code, message }` with the code's status. */
-export function sendError(res: Response, err: unknown): void {
-  let code: keyof typeof CONNECT_STATUS = 'internal';
-  let message = 'internal error';
-  let status: number | undefined;
+/**
+ * A failure as Connect says it: JSON `{ code, message }`. The status is the server's own for the error (as
+ * `/ingest` and the REST API answer it: 413 for a body over the limit, 503 while ClickHouse is away), the code
+ * Connect's nearest; anything unexpected is `internal` with no detail.
+ */
+export function sendError(res: Response, err: unknown, log?: (msg: string) => void): void {
+  let status: number;
+  let code: ConnectCode;
+  let message: string;
   if (err instanceof ConnectError) {
     code = err.code;
+    status = (err as ConnectError & { status?: number }).status ?? CONNECT_STATUS[code];
     message = err.message;
-    status = (err as ConnectError & { status?: number }).status;
-  } else if (err instanceof InputError) {
-    code = 'invalid_argument';
-    message = err.message;
-  } else if (err && typeof err === 'object' && 'status' in err && typeof err.status === 'number') {
-    const s = err.status;
+  } else {
+    status = statusOf(err);
     code =
-      s === 401
+      status === 401
         ? 'unauthenticated'
-        : s === 403
+        : status === 403
           ? 'permission_denied'
-          : s === 429
-            ? 'resource_exhausted'
-            : s === 503
-              ? 'unavailable'
-              : s < 500
-                ? 'invalid_argument'
-                : 'internal';
-    message = String((err as { message?: unknown }).message ?? '');
+          : status === 404
+            ? 'not_found'
+            : status === 413 || status === 429
+              ? 'resource_exhausted'
+              : status === 503
+                ? 'unavailable'
+                : status < 500
+                  ? 'invalid_argument'
+                  : 'internal';
+    message =
+      status < 500 || status === 503
+        ? String((err as { message?: unknown })?.message ?? '')
+        : 'internal error';
   }
+  if (status >= 500 && status !== 503) log?.(`connect: ${(err as Error)?.stack ?? String(err)}`);
   if (res.headersSent) return;
-  res
-    .status(status ?? CONNECT_STATUS[code])
-    .type('application/json')
-    .send(JSON.stringify({ code, message }));
+  if (status === 503 || status === 429)
+    res.setHeader('Retry-After', String((err as { retryAfter?: number } | undefined)?.retryAfter ?? 5));
+  res.status(status).type('application/json').send(JSON.stringify({ code, message }));
 }
 
 /**
