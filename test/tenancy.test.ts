@@ -11,6 +11,7 @@ import { createApp } from '../server/app';
 import { createJobRunner, type JobRunner } from '../jobs/runner';
 import { UnrecoverableJobError } from '../profile/jobs';
 import { startServer, type TestServer } from './helpers/server';
+import { mainCalls } from './helpers/synthetic-profiles';
 
 const ADMIN = 'operator-secret-tenancy-0123456789';
 let server: TestServer;
@@ -205,6 +206,41 @@ const PROBES: Record<
       body: 'probe 1\n',
     }),
   },
+  // Pyroscope's Connect APIs, in their JSON mapping.
+  'POST /querier.v1.QuerierService/:method': {
+    as: 'read',
+    req: (n) => ({
+      method: 'POST',
+      path: '/querier.v1.QuerierService/SelectMergeStacktraces',
+      body: JSON.stringify({
+        profileTypeID: 'process_cpu:cpu:samples:cpu:nanoseconds',
+        labelSelector: `{service_name="${n.service}"}`,
+        start: String(Number(FROM) * 1000),
+        end: String(Number(UNTIL) * 1000),
+      }),
+    }),
+  },
+  'POST /push.v1.PusherService/Push': {
+    as: 'ingest',
+    req: (n) => ({
+      method: 'POST',
+      path: '/push.v1.PusherService/Push',
+      body: JSON.stringify({
+        series: [
+          {
+            labels: [{ name: 'service_name', value: n.service }],
+            samples: [
+              {
+                rawProfile: Buffer.from(mainCalls('cpu', 'nanoseconds', 'probe', [{ value: 1 }])).toString(
+                  'base64',
+                ),
+              },
+            ],
+          },
+        ],
+      }),
+    }),
+  },
   'GET /api/v1/services': { as: 'read', req: () => ({ method: 'GET', path: '/api/v1/services' }) },
   'GET /api/v1/profile-types': {
     as: 'read',
@@ -329,8 +365,8 @@ const PROBES: Record<
 };
 
 /** The probes, pushes last: A's pushes add services to A's own list, which the listing probes would otherwise see change between two calls. */
-const probes = () =>
-  Object.entries(PROBES).sort(([x], [y]) => Number(x === 'POST /ingest') - Number(y === 'POST /ingest'));
+const probes = () => Object.entries(PROBES).sort(([x], [y]) => Number(isPush(x)) - Number(isPush(y)));
+const isPush = (key: string) => key === 'POST /ingest' || key === 'POST /push.v1.PusherService/Push';
 
 /** `METHOD /path` of every route the app declares under /ingest and /api/v1. */
 function declaredRoutes(): string[] {
@@ -358,7 +394,7 @@ function declaredRoutes(): string[] {
     }
   };
   walk((app as unknown as { router: { stack: Layer[] } }).router.stack, '');
-  return [...out].filter((r) => / \/(ingest|api\/)/.test(r)).sort();
+  return [...out].filter((r) => / \/(ingest|api\/|querier\.v1\.|push\.v1\.)/.test(r)).sort();
 }
 
 /** Replaces the probe's own names in an answer, so answers about different names compare. */
@@ -460,7 +496,9 @@ describe('tenant A cannot reach or infer tenant B', () => {
             headers: bearer(tok['a-read'].token),
           })
         ).json()) as { functions: { name: string }[] }
-      ).functions.map((f) => f.name),
+      ).functions
+        .map((f) => f.name)
+        .filter((n) => n !== 'main'), // the Connect push's pprof is main;probe
     ).toEqual(['probe']);
   });
 
