@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { protoRoot } from '../server/connect/codec';
 import { arg, median, percentile, repoDir, request, requireSharedCorpus, startServer } from './lib';
 
 const profiles = arg('profiles', 500);
@@ -16,9 +17,17 @@ const runs = arg('runs', 30);
 const body = fs.readFileSync(path.join(requireSharedCorpus(), 'pprof', 'java-kafka-cpu.pb.gz'));
 const pprofTool = path.join(repoDir, '.tools', 'pprof');
 
-async function timeRequest(url: string): Promise<{ ms: number; bytes: number }> {
+interface Call {
+  url: string;
+  method?: string;
+  body?: Buffer;
+  headers?: Record<string, string>;
+}
+
+async function timeRequest(call: string | Call): Promise<{ ms: number; bytes: number }> {
+  const { url, method = 'GET', body, headers } = typeof call === 'string' ? { url: call } : call;
   const t = performance.now();
-  const res = await request(url, 'GET');
+  const res = await request(url, method, body, headers);
   const ms = performance.now() - t;
   if (res.status !== 200) throw new Error(`${url}: ${res.status} ${res.body.toString().slice(0, 200)}`);
   return { ms, bytes: res.body.length };
@@ -50,10 +59,30 @@ async function main(): Promise<void> {
       fs.writeFileSync(path.join(dir, `p${String(i).padStart(3, '0')}.pb.gz`), body);
 
     const q = `query=kafka&type=cpu&from=${now - 3600}&until=${now + 60}`;
-    const endpoints = {
+    // Grafana's call for the same flame graph: Pyroscope's SelectMergeStacktraces over Connect, binary protobuf.
+    const smsRequest = protoRoot().lookupType('querier.v1.SelectMergeStacktracesRequest');
+    const connect: Call = {
+      url: `${server.url}/querier.v1.QuerierService/SelectMergeStacktraces`,
+      method: 'POST',
+      headers: { 'content-type': 'application/proto' },
+      body: Buffer.from(
+        smsRequest
+          .encode(
+            smsRequest.fromObject({
+              profileTypeID: 'process_cpu:cpu:nanoseconds:cpu:nanoseconds',
+              labelSelector: '{service_name="kafka"}',
+              start: (now - 3600) * 1000,
+              end: (now + 60) * 1000,
+            }),
+          )
+          .finish(),
+      ),
+    };
+    const endpoints: Record<string, string | Call> = {
       top: `${server.url}/api/v1/top?${q}&limit=100`,
       'top (limit=0)': `${server.url}/api/v1/top?${q}&limit=0`,
       flamegraph: `${server.url}/api/v1/flamegraph?${q}`,
+      'SelectMergeStacktraces (Connect, binary)': connect,
     };
     const results: Record<string, { cold: number; median: number; p95: number; bytes: number }> = {};
     for (const [name, url] of Object.entries(endpoints)) {
@@ -94,6 +123,10 @@ async function main(): Promise<void> {
         `| ${name} | ${r.cold.toFixed(1)} | ${r.median.toFixed(1)} | ${r.p95.toFixed(1)} | ${(r.bytes / 1024).toFixed(0)} kB | ${peer.toFixed(0)} | ${(peer / r.median).toFixed(0)}x |`,
       );
     }
+    const sms = results['SelectMergeStacktraces (Connect, binary)'];
+    console.log(
+      `\nSelectMergeStacktraces / flamegraph (median): ${(sms.median / results.flamegraph.median).toFixed(2)}× (issue 18's goal: within 1.2×)`,
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     await server.stop();
