@@ -15,6 +15,7 @@
  *
  *   npx tsc -p tsconfig.build.json && nice node dist/bench/sweep-eval.js [--days 6] [--pods 5] [--seed 1] [--work on|off] [--only-days 26,206] [--fdr 0.005] [--slower 1.25]
  *
+ * `--detector legacy` runs v1 (bench/legacy-detector.ts) instead, at its own level, for the comparison.
  * `--only-days` reruns some service-days of a longer run (1-based, as printed; the same seed gives the same days).
  * `--fdr` is the level each look tests at: by default the schedule's (profile/regression.ts scheduledFdr), as
  * the sweep job runs it. `--slower F` measures recall instead of A/A: each day's candidate has one function of
@@ -35,6 +36,7 @@ import {
   type FleetTruth,
 } from '../test/helpers/fleet';
 import { rng } from '../test/helpers/synthetic-profiles';
+import * as legacy from './legacy-detector';
 import { arg, argText, repoDir } from './lib';
 
 const days = arg('days', 6);
@@ -45,6 +47,9 @@ const onlyDays = argText('only-days', '')
   .split(',')
   .filter(Boolean)
   .map((x) => Number(x) - 1);
+/** `v2` (the detector) or `legacy` (v1, bench/legacy-detector.ts, as it ran before issue 15, at its own 1 %). */
+const detector = argText('detector', 'v2');
+if (detector !== 'v2' && detector !== 'legacy') throw new Error('--detector must be v2 or legacy');
 const fdr = Number(argText('fdr', String(scheduledFdr())));
 const slower = Number(argText('slower', '1'));
 if (!(fdr > 0 && fdr < 1) || !(slower > 0)) throw new Error('--fdr must be in (0, 1) and --slower above 0');
@@ -134,8 +139,18 @@ for (const d of onlyDays.length ? onlyDays : Array.from({ length: days }, (_, i)
   let foundAt: number | undefined;
   for (let end = WINDOW; end <= 25 * 3600; end += SWEEP) {
     looks++;
-    let det = detect(summarize(window(base, end - WINDOW)), summarize(window(cand, end - WINDOW)), { fdr });
-    det = attributeToCallees(det, service.stacks);
+    let det: { regressions: { function: string; measure: string }[] };
+    if (detector === 'legacy') {
+      const d = legacy.detect(
+        legacy.summarize(window(base, end - WINDOW)),
+        legacy.summarize(window(cand, end - WINDOW)),
+      );
+      det = d.regressions.length > 1 ? legacy.attributeToCallees(d, service.stacks) : d;
+    } else
+      det = attributeToCallees(
+        detect(summarize(window(base, end - WINDOW)), summarize(window(cand, end - WINDOW)), { fdr }),
+        service.stacks,
+      );
     if (det.regressions.length) flaggedLooks++;
     for (const f of det.regressions) {
       const id = `${f.function}/${f.measure}`;
@@ -177,7 +192,7 @@ const sum = (k: 'looks' | 'flaggedLooks' | 'suspected' | 'opened') => results.re
 const found = results.filter((r) => r.found);
 const hours = found.map((r) => r.foundAtHours ?? 0).sort((a, b) => a - b);
 const lines = [
-  `# Continuous sweeps, ${recall ? `one function ×${slower} in the candidate` : 'A/A'}: ${results.length} service-days${onlyDays.length ? ` (${onlyDays.map((d) => d + 1).join(', ')})` : ''}, ${pods} pods a side, work counts ${withWork ? 'on' : 'off'}, fdr ${fdr}, seed ${seed}`,
+  `# Continuous sweeps, ${recall ? `one function ×${slower} in the candidate` : 'A/A'}: ${results.length} service-days${onlyDays.length ? ` (${onlyDays.map((d) => d + 1).join(', ')})` : ''}, ${pods} pods a side, work counts ${withWork ? 'on' : 'off'}, ${detector === 'legacy' ? 'detector v1' : `fdr ${fdr}`}, seed ${seed}`,
   '',
   '| service-days | looks | looks flagging anything | suspicions | regressions opened | opened per service-day |',
   '| --- | --- | --- | --- | --- | --- |',
