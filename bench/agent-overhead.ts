@@ -7,13 +7,23 @@
  *
  *   npm run build && taskset -c 1 node dist/bench/agent-overhead.js [--rounds 5] [--seconds 10]
  *   (wrk from Debian: apt-get install wrk; taskset from util-linux)
+ *
+ * With `--rate N` (issue 20's method): the service at a fixed N requests/s
+ * instead of saturated, sent open-loop by this process (on core 1) on
+ * keep-alive connections, N/100 requests every 10 ms; reports the service's
+ * CPU time per 1,000 requests (from /proc, over the measured seconds) and
+ * p50/p99 latency, against no agent, with each mode's spread over the rounds.
+ *
+ *   taskset -c 1 node dist/bench/agent-overhead.js --rate 1500 --rounds 5 --seconds 20
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { arg, freePort, median, repoDir, startServer } from './lib';
+import * as http from 'node:http';
+import { arg, cpuSeconds, freePort, median, percentile, repoDir, startServer } from './lib';
 
 const rounds = arg('rounds', 5);
 const seconds = arg('seconds', 10);
+const rate = arg('rate', 0);
 const modes = ['none', 'flamewatch', 'flamewatch-nocpu', 'pyroscope'] as const;
 const service = path.join(repoDir, 'bench', 'fixtures', 'express-service.js');
 
@@ -24,6 +34,132 @@ function parseWrk(out: string): { rps: number; p99: number } {
   if (!m || !Number.isFinite(rps)) throw new Error(`cannot read wrk's output:\n${out}`);
   const p99 = Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
   return { rps, p99 };
+}
+
+/**
+ * `rate` requests a second for `secs` seconds, open loop (sent on schedule whether or not earlier ones have
+ * answered), on 64 keep-alive sockets; the latencies of those answered, and how many failed.
+ */
+async function fixedRate(
+  url: string,
+  rps: number,
+  secs: number,
+): Promise<{ latencies: number[]; failed: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const latencies: number[] = [];
+  let failed = 0;
+  const inFlight = new Set<Promise<void>>();
+  const one = () => {
+    const t = performance.now();
+    const p = new Promise<void>((resolve) => {
+      const req = http.get(url, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode === 200) latencies.push(performance.now() - t);
+          else failed++;
+          resolve();
+        });
+      });
+      req.on('error', () => {
+        failed++;
+        resolve();
+      });
+    });
+    inFlight.add(p);
+    void p.then(() => inFlight.delete(p));
+  };
+  const tickMs = 10;
+  const start = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const due = Math.min(rps * secs, Math.floor(((performance.now() - start) / 1000) * rps));
+      while (sent < due) {
+        one();
+        sent++;
+      }
+      if (sent >= rps * secs) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, tickMs);
+  });
+  await Promise.all(inFlight);
+  agent.destroy();
+  return { latencies, failed };
+}
+
+/** At a fixed rate: the service's CPU ms per 1,000 requests answered, and p50/p99 latency. */
+async function measureAtRate(
+  mode: (typeof modes)[number],
+  flamewatch: string,
+): Promise<{ cpuPer1000: number; p50: number; p99: number; failed: number }> {
+  const port = await freePort();
+  const proc = spawn('taskset', ['-c', '0', process.execPath, service], {
+    env: { ...process.env, PORT: String(port), PROFILER: mode, FLAMEWATCH_SERVER: flamewatch },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+    proc.once('exit', (code) => reject(new Error(`service (${mode}) exited with ${code}`)));
+  });
+  try {
+    const url = `http://127.0.0.1:${port}/orders/42`;
+    // Warm-up: JIT and the agent's first profile (its interval is 10 s).
+    await fixedRate(url, rate, 12);
+    const cpu0 = cpuSeconds(proc.pid!);
+    const { latencies, failed } = await fixedRate(url, rate, seconds);
+    const cpu = cpuSeconds(proc.pid!) - cpu0;
+    latencies.sort((a, b) => a - b);
+    return {
+      cpuPer1000: (cpu * 1000 * 1000) / Math.max(1, latencies.length),
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      failed,
+    };
+  } finally {
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+  }
+}
+
+async function mainAtRate(): Promise<void> {
+  const server = await startServer();
+  try {
+    const results: Record<string, { cpu: number[]; p50: number[]; p99: number[]; failed: number }> =
+      Object.fromEntries(modes.map((m) => [m, { cpu: [], p50: [], p99: [], failed: 0 }]));
+    for (let round = 1; round <= rounds; round++) {
+      for (const mode of modes) {
+        const r = await measureAtRate(mode, server.url);
+        results[mode].cpu.push(r.cpuPer1000);
+        results[mode].p50.push(r.p50);
+        results[mode].p99.push(r.p99);
+        results[mode].failed += r.failed;
+        console.error(
+          `round ${round} ${mode}: ${r.cpuPer1000.toFixed(1)} CPU ms / 1000 requests, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms${r.failed ? `, ${r.failed} failed` : ''}`,
+        );
+      }
+    }
+    const base = median(results.none.cpu);
+    const baseP99 = median(results.none.p99);
+    const pct = (x: number, b: number) => `${x >= b ? '+' : ''}${(((x - b) / b) * 100).toFixed(1)} %`;
+    console.log(
+      `express service at ${rate} requests/s (open loop), ${seconds} s measured after 12 s of warm-up, ${rounds} interleaved rounds; medians, [min–max]`,
+    );
+    console.log(
+      '| profiler | service CPU ms / 1,000 requests | vs none | p50 ms | p99 ms | p99 vs none | failed |',
+    );
+    console.log('| --- | --- | --- | --- | --- | --- | --- |');
+    for (const mode of modes) {
+      const r = results[mode];
+      const cpu = median(r.cpu);
+      console.log(
+        `| ${mode} | ${cpu.toFixed(1)} [${Math.min(...r.cpu).toFixed(1)}–${Math.max(...r.cpu).toFixed(1)}] | ${pct(cpu, base)} | ${median(r.p50).toFixed(2)} | ${median(r.p99).toFixed(2)} | ${pct(median(r.p99), baseP99)} | ${r.failed} |`,
+      );
+    }
+  } finally {
+    await server.stop();
+  }
 }
 
 async function measure(
@@ -86,7 +222,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
+(rate > 0 ? mainAtRate() : main()).catch((err) => {
   console.error(err);
   process.exit(1);
 });
