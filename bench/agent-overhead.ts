@@ -14,17 +14,23 @@
  * CPU time per 1,000 requests (from /proc, over the measured seconds) and
  * p50/p99 latency, against no agent, with each mode's spread over the rounds.
  *
- *   taskset -c 1 node dist/bench/agent-overhead.js --rate 1500 --rounds 5 --seconds 20
+ *   taskset -c 1 node dist/bench/agent-overhead.js --rate 1500 --rounds 5 --seconds 20 \
+ *     [--modes none,flamewatch,flamewatch-nocpu,flamewatch-60s,pyroscope]
+ *
+ * `--modes`: flamewatch with suffixes that change one default each (-nocpu, -noheap, -nowork, -<n>s push
+ * interval, -<n>hz sampling rate; bench/fixtures/express-service.js), to find where the cost goes.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import * as http from 'node:http';
-import { arg, cpuSeconds, freePort, median, percentile, repoDir, startServer } from './lib';
+import { arg, argText, cpuSeconds, freePort, median, percentile, repoDir, startServer } from './lib';
 
 const rounds = arg('rounds', 5);
 const seconds = arg('seconds', 10);
 const rate = arg('rate', 0);
-const modes = ['none', 'flamewatch', 'flamewatch-nocpu', 'pyroscope'] as const;
+/** What profiles the service: none, pyroscope, or flamewatch with suffixes (bench/fixtures/express-service.js). */
+const modes = argText('modes', 'none,flamewatch,flamewatch-nocpu,pyroscope').split(',').filter(Boolean);
+if (!modes.includes('none')) modes.unshift('none');
 const service = path.join(repoDir, 'bench', 'fixtures', 'express-service.js');
 
 /** Parses wrk's Requests/sec and its 99 % latency (in ms). */
@@ -91,7 +97,7 @@ async function fixedRate(
 
 /** At a fixed rate: the service's CPU ms per 1,000 requests answered, and p50/p99 latency. */
 async function measureAtRate(
-  mode: (typeof modes)[number],
+  mode: string,
   flamewatch: string,
 ): Promise<{ cpuPer1000: number; p50: number; p99: number; failed: number }> {
   const port = await freePort();
@@ -162,10 +168,7 @@ async function mainAtRate(): Promise<void> {
   }
 }
 
-async function measure(
-  mode: (typeof modes)[number],
-  flamewatch: string,
-): Promise<{ rps: number; p99: number }> {
+async function measure(mode: string, flamewatch: string): Promise<{ rps: number; p99: number }> {
   const port = await freePort();
   // The service alone on core 0; wrk and the Flamewatch server on core 1, so
   // what the profiler costs shows on the service's core, not as contention.

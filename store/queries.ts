@@ -343,21 +343,20 @@ export class ProfileQueries {
     return [...groups.values()].sort((a, b) => b.sum - a.sum).map(({ group, points }) => ({ group, points }));
   }
 
-  /** The distinct label sets of a service's profiles in a range (at most `limit`). */
+  /** The distinct label sets of a service's profiles in a range, with their type and unit (at most `limit`). */
   async labelSets(
     tenant: string,
     service: string,
     from: number,
     until: number,
     limit = 10_000,
-  ): Promise<Record<string, string>[]> {
-    const rows = await this.rows<{ labels: Record<string, string> }>(
-      `SELECT DISTINCT labels FROM ${this.db}.profiles
+  ): Promise<{ type: string; unit: string; labels: Record<string, string> }[]> {
+    return this.rows<{ type: string; unit: string; labels: Record<string, string> }>(
+      `SELECT DISTINCT type, unit, labels FROM ${this.db}.profiles
        WHERE tenant = {tenant:String} AND service = {service:String} AND ${overlapClause('from', 'until')}
        LIMIT {limit:UInt32}`,
       { tenant, service, from, until, limit },
     );
-    return rows.map((r) => r.labels);
   }
 
   /** The span the selection's data covers, ms: from its first profile's start to its last one's end; 0 without data. */

@@ -119,7 +119,7 @@ describe('querier.v1.QuerierService over Connect, binary protobuf', () => {
     const restNames = (
       await getJson<string[]>(server.url, `/api/v1/labels?service=checkout&from=${t0 - 60}&until=${t0 + 600}`)
     ).json;
-    expect(names.body.names).toEqual(['service_name', ...restNames].sort());
+    expect(names.body.names).toEqual(['__name__', '__profile_type__', 'service_name', ...restNames].sort());
     const services = await call(
       'LabelValues',
       { name: 'service_name', ...range },
@@ -146,6 +146,30 @@ describe('querier.v1.QuerierService over Connect, binary protobuf', () => {
     expect(sets.sort()).toEqual(['service_name=checkout,version=1', 'service_name=checkout,version=2']);
     // SeriesResponse's labels_set is field 2 (Pyroscope's numbering has no field 1): tag (2 << 3) | 2.
     expect(series.raw[0]).toBe(0x12);
+    // As Grafana's Profiles Drilldown lists services and their types.
+    const drilldown = await call(
+      'Series',
+      { labelNames: ['service_name', '__profile_type__'], ...range },
+      'querier.v1.SeriesResponse',
+      'querier.v1.SeriesRequest',
+    );
+    const pairs = (drilldown.body.labelsSet as { labels: { name: string; value: string }[] }[]).map((l) =>
+      l.labels.map((p) => p.value).join(' '),
+    );
+    expect(pairs).toEqual(
+      expect.arrayContaining([
+        'process_cpu:cpu:samples:cpu:nanoseconds checkout',
+        'process_cpu:cpu:nanoseconds:cpu:nanoseconds gosvc',
+      ]),
+    );
+    const types = await call(
+      'LabelValues',
+      { name: '__profile_type__', matchers: ['{service_name="gosvc"}'], ...range },
+      'types.v1.LabelValuesResponse',
+      'types.v1.LabelValuesRequest',
+    );
+    expect(types.body.names).toContain('process_cpu:cpu:nanoseconds:cpu:nanoseconds');
+    expect(types.body.names).not.toContain('process_cpu:cpu:samples:cpu:nanoseconds');
   });
 
   it('SelectMergeStacktraces: the flame graph REST answers, in Pyroscope’s rows', async () => {

@@ -171,7 +171,7 @@ export function querierRouter({ queries, tenantOf, log }: QuerierDeps): Router {
       response: 'types.v1.LabelNamesResponse',
       run: async (req, tenant) => {
         const { from, until } = rangeOf(req);
-        const names = new Set<string>(['service_name']);
+        const names = new Set<string>(['service_name', '__profile_type__', '__name__']);
         for (const s of await servicesOfMatchers(tenant, req.matchers))
           for (const n of await queries.labelNames(tenant, s, from, until)) names.add(n);
         return { names: [...names].sort() };
@@ -186,6 +186,13 @@ export function querierRouter({ queries, tenantOf, log }: QuerierDeps): Router {
         if (!name) throw new ConnectError('invalid_argument', 'name (the label) is required');
         const services = await servicesOfMatchers(tenant, req.matchers);
         if (name === 'service_name') return { names: services.sort() };
+        if (name === '__profile_type__' || name === '__name__') {
+          const out = new Set<string>();
+          for (const s of services)
+            for (const t of await queries.profileTypes(tenant, s))
+              out.add(String(profileTypeOf(t.type, t.unit)[name === '__name__' ? 'name' : 'ID']));
+          return { names: [...out].sort() };
+        }
         const values = new Set<string>();
         for (const s of services)
           for (const v of await queries.labelValues(tenant, s, name, from, until)) values.add(v);
@@ -198,10 +205,22 @@ export function querierRouter({ queries, tenantOf, log }: QuerierDeps): Router {
       run: async (req, tenant) => {
         const { from, until } = rangeOf(req);
         const wanted = (req.labelNames as string[] | undefined)?.filter(Boolean) ?? [];
+        // Grafana's Profiles Drilldown lists services and their types as Series of service_name and
+        // __profile_type__; a matcher on __profile_type__ keeps one type.
+        const typeMatchers = ((req.matchers as string[] | undefined) ?? []).flatMap((text) =>
+          selectorOf(text).labels.filter((m) => m.name === '__profile_type__'),
+        );
         const out = new Map<string, Obj>();
         for (const s of await servicesOfMatchers(tenant, req.matchers)) {
-          for (const labels of await queries.labelSets(tenant, s, from, until)) {
-            const all: Record<string, string> = { service_name: s, ...labels };
+          for (const set of await queries.labelSets(tenant, s, from, until)) {
+            const pt = profileTypeOf(set.type, set.unit);
+            if (!typeMatchers.every((m) => matches(m, String(pt.ID)))) continue;
+            const all: Record<string, string> = {
+              ...set.labels,
+              service_name: s,
+              __profile_type__: String(pt.ID),
+              __name__: String(pt.name),
+            };
             const pairs = Object.entries(all)
               .filter(([k]) => wanted.length === 0 || wanted.includes(k))
               .sort(([a], [b]) => a.localeCompare(b))
