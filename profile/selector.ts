@@ -130,7 +130,13 @@ export function checkLabels(labels: Labels, limits: LabelLimits = LABEL_LIMITS):
  */
 export function parseSelector(
   text: string,
-  opts: { ingest?: boolean; requireService?: boolean; limits?: LabelLimits } = {},
+  opts: {
+    ingest?: boolean;
+    requireService?: boolean;
+    limits?: LabelLimits;
+    /** The labels an `=` matcher of which names the service (default `service_name` and `__name__`). */
+    serviceLabels?: readonly string[];
+  } = {},
 ): Selector {
   const limits = opts.limits ?? LABEL_LIMITS;
   const s = new Scanner(text);
@@ -171,7 +177,7 @@ export function parseSelector(
   }
   let svc = service;
   if (!svc) {
-    const m = matchers.find((x) => SERVICE_LABELS.includes(x.name) && x.op === '=');
+    const m = matchers.find((x) => (opts.serviceLabels ?? SERVICE_LABELS).includes(x.name) && x.op === '=');
     if (m) {
       svc = m.value;
       matchers.splice(matchers.indexOf(m), 1);

@@ -9,6 +9,7 @@
  * candidate is used only when its real path (symlinks resolved) is inside a
  * root's real path, and it must be a small text file.
  */
+import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,9 +64,15 @@ export async function readSource(
   lines: readonly number[],
 ): Promise<SourceAnswer> {
   if (roots.length === 0) return { missing: 'the server has no source roots (FLAMEWATCH_SOURCE_ROOTS)' };
-  const found = await locate(roots, file);
-  if ('missing' in found) return found;
-  const text = await fs.readFile(found.path, 'utf8');
+  let text: string;
+  try {
+    const found = await locate(roots, file);
+    if ('missing' in found) return found;
+    text = await readChecked(found.path);
+  } catch (err) {
+    // An unreadable file (permissions, a race with a deploy) is this file's problem, not the request's.
+    return { missing: `not readable (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+  }
   if (text.includes('\u0000')) return { missing: 'not a text file' };
   const all = text.split(/\r?\n/);
   const wanted = new Set<number>();
@@ -93,6 +100,8 @@ async function locate(
   if (!p || /^[a-z]+:(?![\\/])/i.test(p)) return { missing: 'a module built into the runtime, not a file' };
   const segments = p.split(/[\\/]+/).filter((s) => s && s !== '.');
   if (segments.some((s) => s === '..')) return { missing: 'a path that climbs out of its directory' };
+  // Dot files and directories (.env, .git/config, .npmrc) are never source a profile points at, and may be secrets.
+  if (segments.some((s) => s.startsWith('.'))) return { missing: 'a hidden file or directory' };
   const tails = segments.slice(-MAX_SEGMENTS);
   for (const root of roots) {
     for (let i = 0; i < tails.length; i++) {
@@ -104,11 +113,30 @@ async function locate(
         continue;
       }
       if (real !== root && !real.startsWith(root + path.sep)) continue;
-      const st = await fs.stat(real);
-      if (!st.isFile()) continue;
+      const st = await fs.stat(real).catch(() => undefined);
+      if (!st?.isFile()) continue;
       if (st.size > MAX_FILE_BYTES) return { missing: `larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB` };
       return { path: real };
     }
   }
   return { missing: 'not found under the source roots' };
+}
+
+/**
+ * Reads a located file through one handle: opened without following a last-component symlink and without
+ * blocking (a FIFO swapped in since `locate` looked must not hang a thread), checked to be a regular file of
+ * at most the size limit, and read no further than that.
+ */
+async function readChecked(file: string): Promise<string> {
+  const handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  try {
+    const st = await handle.stat();
+    if (!st.isFile() || st.size > MAX_FILE_BYTES)
+      throw Object.assign(new Error('not a small regular file'), { code: 'EINVAL' });
+    const buf = Buffer.alloc(Math.min(st.size, MAX_FILE_BYTES));
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { StackValue } from '../profile/tree';
 import type { ValueType } from '../profile/model';
+import type { Matcher } from '../profile/selector';
 import { profileKind, type ProfileKind } from '../profile/regression';
 import { selectionKind } from './kind';
 import { rolledHours, rolledHoursQuery, SERIES_KEY, stackSumsQuery, wholeHours } from './rollups';
@@ -341,6 +342,21 @@ export class ProfileQueries {
       g.sum += v;
     }
     return [...groups.values()].sort((a, b) => b.sum - a.sum).map(({ group, points }) => ({ group, points }));
+  }
+
+  /**
+   * The values a label matcher accepts, judged by ClickHouse (RE2 for `=~`/`!~`, anchored as the selectors'
+   * are): user patterns never run in this process's regex engine, where one can take exponential time.
+   */
+  async matching(values: readonly string[], m: Matcher): Promise<string[]> {
+    if (m.op === '=') return values.filter((v) => v === m.value);
+    if (m.op === '!=') return values.filter((v) => v !== m.value);
+    if (values.length === 0) return [];
+    const [r] = await this.rows<{ kept: string[] }>(
+      `SELECT arrayFilter(v -> ${m.op === '=~' ? '' : 'NOT '}match(v, {re:String}), {values:Array(String)}) AS kept`,
+      { values: [...values], re: `^(?:${m.value})$` },
+    );
+    return r?.kept ?? [];
   }
 
   /** The distinct label sets of a service's profiles in a range, with their type and unit (at most `limit`). */

@@ -412,6 +412,73 @@ describe('pprof, spans and Connect push', () => {
   });
 });
 
+describe('selectors as Grafana writes them, and abuse', () => {
+  it('reads __name__ and __profile_type__ as Pyroscope’s, not as labels; a user regex runs in RE2, not here', async () => {
+    const total = async (labelSelector: string) => {
+      const r = await call(
+        'SelectMergeStacktraces',
+        { profileTypeID: 'process_cpu:cpu:samples:cpu:nanoseconds', labelSelector, ...range },
+        'querier.v1.SelectMergeStacktracesResponse',
+        'querier.v1.SelectMergeStacktracesRequest',
+      );
+      expect(r.status).toBe(200);
+      return (r.body.flamegraph as { total: number }).total;
+    };
+    const all = await total('{service_name="checkout"}');
+    expect(all).toBeGreaterThan(0);
+    expect(await total('{__name__="process_cpu", service_name="checkout"}')).toBe(all);
+    expect(
+      await total('{service_name="checkout", __profile_type__="process_cpu:cpu:samples:cpu:nanoseconds"}'),
+    ).toBe(all);
+    expect(await total('{service_name="checkout", __name__="memory"}')).toBe(0);
+    // (a+)+ against a long name of a's that does not match takes a backtracking engine seconds; RE2 none.
+    expect(
+      (await ingest(server.url, { name: `${'a'.repeat(40)}b`, from: String(t0), units: 'samples' }, 'x 1\n'))
+        .status,
+    ).toBe(200);
+    const started = Date.now();
+    expect(await total('{service_name=~"(a+)+"}')).toBe(0);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('refuses a push of more profiles than it holds at once, and nonsense times', async () => {
+    const Push = protoRoot().lookupType('push.v1.PushRequest');
+    const res = await fetch(`${server.url}/push.v1.PusherService/Push`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/proto' },
+      body: Push.encode(
+        Push.fromObject({
+          series: [
+            {
+              labels: [{ name: 'service_name', value: 'many' }],
+              samples: Array.from({ length: 65 }, () => ({ rawProfile: goCpu })),
+            },
+          ],
+        }),
+      ).finish(),
+    });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({
+      code: 'resource_exhausted',
+      message: expect.stringMatching(/65 profiles; the limit is 64/),
+    });
+    const bad = await call(
+      'SelectSeries',
+      {
+        profileTypeID: 'process_cpu:cpu:samples:cpu:nanoseconds',
+        labelSelector: '{service_name="checkout"}',
+        start: 0,
+        end: 1e18,
+        step: 60,
+      },
+      'querier.v1.SelectSeriesResponse',
+      'querier.v1.SelectSeriesRequest',
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'invalid_argument' });
+  });
+});
+
 describe('errors and encodings', () => {
   it('answers Connect errors: a bad type 400 invalid_argument, an unknown method 501, another content type 415', async () => {
     const bad = await call(

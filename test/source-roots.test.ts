@@ -3,6 +3,7 @@
  * their path's trailing segments under the operator's roots and nowhere
  * else; names from profiles are attacker-controlled.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -55,6 +56,14 @@ test('never reads outside a root, a runtime module, or a binary', async () => {
     missing: expect.stringMatching(/built into the runtime/),
   });
   expect(await readSource(roots, '/x/src/blob.js', [1])).toEqual({ missing: 'not a text file' });
+  // A dot file (.env, .git/config) is never read, even inside a root.
+  fs.writeFileSync(path.join(root, 'src', '.env'), 'SECRET=1\n');
+  expect(await readSource(roots, '/app/src/.env', [1])).toEqual({ missing: 'a hidden file or directory' });
+  // A FIFO is not a file: never opened (it would block a thread).
+  execFileSync('mkfifo', [path.join(root, 'src', 'pipe.js')]);
+  expect(await readSource(roots, '/app/src/pipe.js', [1])).toEqual({
+    missing: 'not found under the source roots',
+  });
 });
 
 test('roots per tenant; a root that is not a directory is refused by name', async () => {

@@ -25,6 +25,9 @@ import { intParam, param, rangeOf, required, selectionOf } from './params';
 
 const gzipAsync = promisify(gzip);
 
+/** Files of one function whose source a line view reads. */
+const MAX_SOURCE_FILES = 8;
+
 export interface ApiDeps {
   queries: ProfileQueries;
   tenantOf: (req: Request) => string;
@@ -134,9 +137,10 @@ export function apiRouter({ queries, tenantOf, sourceRoots }: ApiDeps): Router {
       const total = totalOf(stacks);
       // Each file's code beside its lines, where the operator's source roots hold it (server/source.ts).
       const roots = rootsFor(sourceRoots, tenant);
+      // The code of the costliest few files only (a name in many files must not read them all).
       const files = await Promise.all(
-        functionLines(stacks, name, file).map(async (f) => {
-          if (!f.file) return f;
+        functionLines(stacks, name, file).map(async (f, i) => {
+          if (!f.file || i >= MAX_SOURCE_FILES) return f;
           const src = await readSource(
             roots,
             f.file,

@@ -21,6 +21,13 @@ import { sendError } from './querier';
 /** Labels Pyroscope's clients send that are not series labels: the profile's name and its push protocol's own. */
 const INTERNAL = /^__.*__$/;
 
+/**
+ * Profiles one push may carry: each is decoded and held until the whole push is written, so the body limit alone
+ * (16 MiB of gzip, each profile up to 64 MiB decoded) would let one request hold gigabytes. SDKs send one or
+ * two a push.
+ */
+export const MAX_PROFILES_PER_PUSH = 64;
+
 export function pushRouter(deps: IngestDeps, log?: (msg: string) => void): Router {
   const router = Router();
   router.post('/push.v1.PusherService/Push', (req: Request, res: Response) => void push(req, res));
@@ -46,7 +53,13 @@ export function pushRouter(deps: IngestDeps, log?: (msg: string) => void): Route
       const request = decodeMessage(root.lookupType('push.v1.PushRequest'), body, encoding) as {
         series: { labels: { name: string; value: string }[]; samples: { rawProfile: Uint8Array }[] }[];
       };
-      const prepared: PreparedIngest[] = [];
+      const count = request.series.reduce((a, s) => a + s.samples.length, 0);
+      if (count > MAX_PROFILES_PER_PUSH)
+        throw new InputError(
+          'profile_size_limit',
+          `a push carries ${count} profiles; the limit is ${MAX_PROFILES_PER_PUSH} (send several pushes)`,
+        );
+      const prepared: { ingest: PreparedIngest; labels: Record<string, string> }[] = [];
       for (const [i, series] of request.series.entries()) {
         const all = Object.fromEntries(series.labels.map((l) => [l.name, l.value]));
         const service = all.service_name;
@@ -62,31 +75,38 @@ export function pushRouter(deps: IngestDeps, log?: (msg: string) => void): Route
         for (const sample of series.samples) {
           await deps.limits.admitPush(tenant, limits, started);
           const raw = Buffer.from(sample.rawProfile ?? []);
-          prepared.push(
-            await deps.pool.run({
-              tenant,
-              params,
-              body: raw,
-              contentType: 'application/octet-stream',
-              received: started,
-              limits,
-            }),
-          );
+          const ingest = await deps.pool.run({
+            tenant,
+            params,
+            body: raw,
+            contentType: 'application/octet-stream',
+            received: started,
+            limits,
+          });
+          prepared.push({ ingest, labels: params.labels });
         }
       }
-      for (const p of prepared)
-        await deps.limits.admitSeries(tenant, p.summary.service, p.seriesKeys, limits);
-      if (prepared.length) await deps.writer.write(prepared.map((p) => p.write));
-      for (const p of prepared) {
+      // The series limit counts each service's new series once, whichever profile of the push brings them.
+      const byService = new Map<string, Set<number>>();
+      for (const { ingest } of prepared) {
+        const keys = byService.get(ingest.summary.service) ?? new Set<number>();
+        for (const k of ingest.seriesKeys) keys.add(k);
+        byService.set(ingest.summary.service, keys);
+      }
+      for (const [service, keys] of byService)
+        await deps.limits.admitSeries(tenant, service, [...keys], limits);
+      if (prepared.length) await deps.writer.write(prepared.map((p) => p.ingest.write));
+      for (const { ingest } of prepared) {
         deps.metrics.ingestedProfiles.inc({ format: 'connect' });
-        deps.metrics.ingestedSamples.inc(p.summary.samples);
+        deps.metrics.ingestedSamples.inc(ingest.summary.samples);
       }
       deps.metrics.ingestedBytes.inc(body.length);
       res
         .status(200)
         .type(encoding === 'proto' ? 'application/proto' : 'application/json')
         .send(encodeMessage(root.lookupType('push.v1.PushResponse'), {}, encoding));
-      for (const p of prepared) deps.onStored?.({ tenant, service: p.summary.service, labels: {} });
+      for (const p of prepared)
+        deps.onStored?.({ tenant, service: p.ingest.summary.service, labels: p.labels });
     } catch (err) {
       req.resume();
       deps.metrics.discardedProfiles.inc({ reason: reasonOf(err) });

@@ -41,6 +41,8 @@ export interface QuerierDeps {
 }
 
 type Obj = Record<string, unknown>;
+/** A method's answer already encoded as its message's bytes (sent as is in binary). */
+const RAW = '\u0000raw';
 type Method = (req: Obj, tenant: string) => Promise<Obj>;
 
 /** Pyroscope's profile names and period for the sample types its SDKs send (others: the type's own name). */
@@ -85,33 +87,38 @@ export function typeOfId(id: unknown): { type: string; unit: string } {
   return { type: parts[1], unit: parts[2] };
 }
 
-/** A Pyroscope label selector, `{service_name="api", env="prod"}`: its matchers, the service ones apart. */
-function selectorOf(text: unknown): { service: Matcher[]; labels: Matcher[] } {
+/**
+ * A Pyroscope label selector, `{service_name="api", env="prod"}`: its matchers, the service's apart, and
+ * those on Pyroscope's own labels (`__profile_type__`, `__name__`: the profile type, which the request's
+ * profile_typeID already names) apart from the labels the store filters on.
+ */
+function selectorOf(text: unknown): { service: Matcher[]; type: Matcher[]; labels: Matcher[] } {
   const t = String(text ?? '').trim() || '{}';
-  const sel = parseSelector(t.startsWith('{') ? t : `{${t}}`, { requireService: false });
+  const sel = parseSelector(t.startsWith('{') ? t : `{${t}}`, {
+    requireService: false,
+    serviceLabels: ['service_name'],
+  });
   const service: Matcher[] = sel.service ? [{ name: 'service_name', op: '=', value: sel.service }] : [];
+  const type: Matcher[] = [];
   const labels: Matcher[] = [];
-  for (const m of sel.matchers) (m.name === 'service_name' ? service : labels).push(m);
-  return { service, labels };
-}
-
-function matches(m: Matcher, value: string): boolean {
-  switch (m.op) {
-    case '=':
-      return value === m.value;
-    case '!=':
-      return value !== m.value;
-    case '=~':
-      return new RegExp(`^(?:${m.value})$`).test(value);
-    default:
-      return !new RegExp(`^(?:${m.value})$`).test(value);
-  }
+  for (const m of sel.matchers)
+    (m.name === 'service_name'
+      ? service
+      : m.name === '__profile_type__' || m.name === '__name__'
+        ? type
+        : labels
+    ).push(m);
+  return { service, type, labels };
 }
 
 function rangeOf(req: Obj): { from: number; until: number } {
   const from = Number(req.start ?? 0);
   const until = Number(req.end ?? 0);
-  if (!Number.isFinite(from) || !Number.isFinite(until) || until < from)
+  // Milliseconds from 1970 to 2500: anything else is a mistake ClickHouse would answer with an internal error.
+  const ok = (x: number) => Number.isSafeInteger(x) && x >= 0 && x <= 16_725_225_600_000;
+  if (!ok(from) || !ok(until))
+    throw new ConnectError('invalid_argument', 'start and end must be Unix milliseconds');
+  if (until < from)
     throw new ConnectError(
       'invalid_argument',
       `start (${String(req.start)}) must not be after end (${String(req.end)})`,
@@ -122,16 +129,32 @@ function rangeOf(req: Obj): { from: number; until: number } {
 export function querierRouter({ queries, tenantOf, log }: QuerierDeps): Router {
   /** The tenant's services a selector's service_name matchers allow (all with none). */
   async function servicesOf(tenant: string, service: Matcher[]): Promise<string[]> {
-    const exact = service.find((m) => m.op === '=');
-    const all = exact && service.length === 1 ? [exact.value] : await queries.services(tenant);
-    return all.filter((s) => service.every((m) => matches(m, s)));
+    let kept = await queries.services(tenant);
+    for (const m of service) kept = await queries.matching(kept, m);
+    return kept;
+  }
+
+  /** Whether a stored type and unit passes a selector's __profile_type__ / __name__ matchers (RE2, in ClickHouse). */
+  async function typePasses(type: Matcher[], pt: Obj): Promise<boolean> {
+    for (const m of type) {
+      const value = String(m.name === '__name__' ? pt.name : pt.ID);
+      if ((await queries.matching([value], m)).length === 0) return false;
+    }
+    return true;
   }
 
   /** One selection per service a request selects, in the unit its profile_typeID names. */
   async function selectionsOf(req: Obj, tenant: string): Promise<Selection[]> {
     const { type, unit } = typeOfId(req.profileTypeID);
-    const { service, labels } = selectorOf(req.labelSelector);
+    const { service, type: typeMatchers, labels } = selectorOf(req.labelSelector);
     const range = rangeOf(req);
+    const stackTraceSelector = req.stackTraceSelector as { callSite?: unknown[] } | undefined;
+    if (stackTraceSelector?.callSite?.length)
+      throw new ConnectError(
+        'unimplemented',
+        'stack_trace_selector (a call site to focus on) is not served yet',
+      );
+    if (!(await typePasses(typeMatchers, profileTypeOf(type, unit)))) return [];
     return (await servicesOf(tenant, service)).map((s) => ({
       tenant,
       service: s,
@@ -206,26 +229,38 @@ export function querierRouter({ queries, tenantOf, log }: QuerierDeps): Router {
         const { from, until } = rangeOf(req);
         const wanted = (req.labelNames as string[] | undefined)?.filter(Boolean) ?? [];
         // Grafana's Profiles Drilldown lists services and their types as Series of service_name and
-        // __profile_type__; a matcher on __profile_type__ keeps one type.
-        const typeMatchers = ((req.matchers as string[] | undefined) ?? []).flatMap((text) =>
-          selectorOf(text).labels.filter((m) => m.name === '__profile_type__'),
-        );
+        // __profile_type__. Each selector is judged on its own (its services and types), the answers joined.
+        const selectors = ((req.matchers as string[] | undefined) ?? []).filter((t) => t.trim());
         const out = new Map<string, Obj>();
-        for (const s of await servicesOfMatchers(tenant, req.matchers)) {
-          for (const set of await queries.labelSets(tenant, s, from, until)) {
-            const pt = profileTypeOf(set.type, set.unit);
-            if (!typeMatchers.every((m) => matches(m, String(pt.ID)))) continue;
-            const all: Record<string, string> = {
-              ...set.labels,
-              service_name: s,
-              __profile_type__: String(pt.ID),
-              __name__: String(pt.name),
-            };
-            const pairs = Object.entries(all)
-              .filter(([k]) => wanted.length === 0 || wanted.includes(k))
-              .sort(([a], [b]) => a.localeCompare(b))
-              .map(([name, value]) => ({ name, value }));
-            out.set(JSON.stringify(pairs), { labels: pairs });
+        for (const text of selectors.length ? selectors : ['{}']) {
+          const sel = selectorOf(text);
+          const typeOk = new Map<string, boolean>();
+          for (const s of await servicesOf(tenant, sel.service)) {
+            let sets = await queries.labelSets(tenant, s, from, until);
+            // Each label matcher judged once over the distinct values it meets.
+            for (const m of sel.labels) {
+              const kept = new Set(
+                await queries.matching([...new Set(sets.map((x) => x.labels[m.name] ?? ''))], m),
+              );
+              sets = sets.filter((x) => kept.has(x.labels[m.name] ?? ''));
+            }
+            for (const set of sets) {
+              const pt = profileTypeOf(set.type, set.unit);
+              const id = String(pt.ID);
+              if (!typeOk.has(id)) typeOk.set(id, await typePasses(sel.type, pt));
+              if (!typeOk.get(id)) continue;
+              const all: Record<string, string> = {
+                ...set.labels,
+                service_name: s,
+                __profile_type__: String(pt.ID),
+                __name__: String(pt.name),
+              };
+              const pairs = Object.entries(all)
+                .filter(([k]) => wanted.length === 0 || wanted.includes(k))
+                .sort(([a], [b]) => a.localeCompare(b))
+                .map(([name, value]) => ({ name, value }));
+              out.set(JSON.stringify(pairs), { labels: pairs });
+            }
           }
         }
         return { labelsSet: [...out.values()] };
@@ -256,9 +291,11 @@ export function querierRouter({ queries, tenantOf, log }: QuerierDeps): Router {
       request: 'querier.v1.SelectSeriesRequest',
       response: 'querier.v1.SelectSeriesResponse',
       run: async (req, tenant) => {
-        const step = Number(req.step ?? 0);
-        if (!(step >= 0.001))
-          throw new ConnectError('invalid_argument', 'step must be at least 1 ms (it is in seconds)');
+        const asked = Number(req.step ?? 0);
+        if (!(asked >= 0.001 && asked <= 31 * 86_400))
+          throw new ConnectError('invalid_argument', 'step must be from 1 ms to 31 days (it is in seconds)');
+        // Steps are whole seconds here (a finer one is taken as 1 s).
+        const step = Math.max(1, Math.round(asked));
         const { from, until } = rangeOf(req);
         if ((until - from) / (step * 1000) > 20_000)
           throw new ConnectError('invalid_argument', `step ${step} s gives more than 20000 points`);
@@ -269,7 +306,7 @@ export function querierRouter({ queries, tenantOf, log }: QuerierDeps): Router {
         const series: { labels: { name: string; value: string }[]; points: Obj[]; sum: number }[] = [];
         const merged = new Map<string, (typeof series)[number]>();
         for (const sel of await selectionsOf(req, tenant)) {
-          for (const g of await queries.timelines(sel, Math.max(1, Math.round(step)), labelGroups)) {
+          for (const g of await queries.timelines(sel, step, labelGroups)) {
             const labels = [
               ...(byService ? [{ name: 'service_name', value: sel.service }] : []),
               ...labelGroups.map((name, i) => ({ name, value: g.group[i] })),
@@ -305,11 +342,9 @@ export function querierRouter({ queries, tenantOf, log }: QuerierDeps): Router {
         const sels = await selectionsOf(req, tenant);
         const { type, unit } = typeOfId(req.profileTypeID);
         const stacks = (await Promise.all(sels.map((sel) => queries.stacks(sel, { source: true })))).flat();
-        const profile = protoRoot().lookupType('google.v1.Profile');
-        return profile.toObject(profile.decode(encodePprof(stacks, { type, unit }, rangeOf(req))), {
-          longs: Number,
-          arrays: true,
-        });
+        // The pprof bytes are the answer's wire form: sent as they are (a decode and re-encode would round
+        // 64-bit values through doubles).
+        return { [RAW]: Buffer.from(encodePprof(stacks, { type, unit }, rangeOf(req))) };
       },
     },
     SelectMergeSpanProfile: {
@@ -389,10 +424,18 @@ export function querierRouter({ queries, tenantOf, log }: QuerierDeps): Router {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const input = decodeMessage(root.lookupType(method.request), body, encoding);
       const output = await method.run(input, tenantOf(req));
+      const type = root.lookupType(method.response);
+      const raw = output[RAW] as Buffer | undefined;
       res
         .status(200)
         .type(encoding === 'proto' ? 'application/proto' : 'application/json')
-        .send(encodeMessage(root.lookupType(method.response), output, encoding));
+        .send(
+          raw === undefined
+            ? encodeMessage(type, output, encoding)
+            : encoding === 'proto'
+              ? raw
+              : Buffer.from(JSON.stringify(type.toObject(type.decode(raw), { longs: String, arrays: true }))),
+        );
     } catch (err) {
       sendError(res, err, log);
     }
