@@ -85,6 +85,8 @@ export interface SideStats {
    * level × quantum).
    */
   quantum?: number;
+  /** Names this side's stacks hold in several files (store/detector-stats.ts): each is one function per file. */
+  collisions?: Set<string>;
 }
 
 export type ProfileKind = 'cost' | 'gauge';
@@ -249,6 +251,8 @@ export interface Detection {
   options: DetectOptions;
   /** With `options.focus`: those functions' findings (total, and self where it differs), whatever their verdict. */
   focus?: Finding[];
+  /** Names told apart by file in this comparison (`emit (events.js)`; store/compare.ts): none is a finding's whole name. */
+  qualifiedNames?: string[];
 }
 
 const zeroSums = (): Sums => ({ x: 0, xx: 0, xt: 0, xw: 0 });

@@ -72,6 +72,7 @@ export async function compareSelections(
   ]);
   const depths = labelFunctions([b, c]);
   let detection = detect(b, c, { kind, ...definedOnly(options) });
+  if (depths.size) detection = { ...detection, qualifiedNames: [...depths.keys()].sort() };
   if (detection.regressions.length + detection.improvements.length + detection.inconclusive.length > 0) {
     const stacks = (await store.queries.stacks(cSel)).map((sv) =>
       sv.files && sv.stack.some((n) => depths.has(n))
@@ -101,6 +102,10 @@ export function labelFunctions(sides: SideStats[]): Map<string, number> {
     return files;
   });
   const depths = collisionDepths(perSide);
+  // A name a side holds in several files is named by file even when only one of its files passed the detector's
+  // threshold there, as the views name it.
+  for (const side of sides)
+    for (const name of side.collisions ?? []) if (!depths.has(name)) depths.set(name, 1);
   for (const side of sides)
     for (const p of side.processes) {
       const renamed: ProcessStats['functions'] = new Map();

@@ -191,6 +191,7 @@ export class DetectorStatsStore {
       proc: string;
       fn: string;
       file: string;
+      collides: number | boolean;
       s1: number;
       s2: number;
       st: number;
@@ -217,20 +218,22 @@ export class DetectorStatsStore {
          ARRAY JOIN arrayDistinct(arrayZip(frames, ff)) AS pair
        ),
        stack_fns AS (
-         SELECT stack_id, fn, kf AS file, cityHash64(fn, kf) AS fid, max(leaf) AS leaf
-         FROM (SELECT stack_id, fn, leaf,
-                 if(uniqExactIf(file, file != '') OVER (PARTITION BY fn) > 1, file,
-                    anyIf(file, file != '') OVER (PARTITION BY fn)) AS kf
-               FROM stack_frames)
+         SELECT stack_id, fn, kf AS file, cityHash64(fn, kf) AS fid, max(leaf) AS leaf, any(many) AS collides
+         FROM (SELECT stack_id, fn, leaf, nf > 1 AS many, if(nf > 1, file, f1) AS kf
+               FROM (SELECT stack_id, fn, leaf, file,
+                       uniqExactIf(file, file != '') OVER (PARTITION BY fn) AS nf,
+                       anyIf(file, file != '') OVER (PARTITION BY fn) AS f1
+                     FROM stack_frames))
          GROUP BY stack_id, fn, kf
        ),
        per_fn AS (
-         SELECT p.obs AS obs, f.fid AS fid, any(f.fn) AS fn, any(f.file) AS file, sumIf(p.v, f.leaf) AS self, sum(p.v) AS total
+         SELECT p.obs AS obs, f.fid AS fid, any(f.fn) AS fn, any(f.file) AS file, any(f.collides) AS collides,
+           sumIf(p.v, f.leaf) AS self, sum(p.v) AS total
          FROM per_stack AS p INNER JOIN stack_fns AS f ON p.stack_id = f.stack_id
          GROUP BY obs, fid
        ),
        kept AS (SELECT fid FROM per_fn GROUP BY fid HAVING sum(total) >= {minValue:Float64})
-       SELECT o.proc AS proc, any(fo.fn) AS fn, any(fo.file) AS file,
+       SELECT o.proc AS proc, any(fo.fn) AS fn, any(fo.file) AS file, any(fo.collides) AS collides,
          sum(fo.self) AS s1, sum(fo.self * fo.self) AS s2, sum(fo.self * o.t) AS st, sum(fo.self * o.w) AS sw,
          sum(fo.total) AS a1, sum(fo.total * fo.total) AS a2, sum(fo.total * o.t) AS at, sum(fo.total * o.w) AS aw
        FROM (SELECT * FROM per_fn WHERE fid IN (SELECT fid FROM kept)) AS fo INNER JOIN (${obs}) AS o ON fo.obs = o.obs
@@ -238,6 +241,9 @@ export class DetectorStatsStore {
       params,
     );
     for (const r of fns) {
+      // A name this side holds in several files, even where only one of them passed the threshold: named by file,
+      // as the views name it (store/compare.ts).
+      if (Number(r.collides)) (stats.collisions ??= new Set()).add(r.fn);
       byKey.get(r.proc)?.functions.set(functionKey(r.fn, r.file), {
         self: { x: r.s1, xx: r.s2, xt: r.st, xw: r.sw },
         total: { x: r.a1, xx: r.a2, xt: r.at, xw: r.aw },

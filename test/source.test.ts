@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { decodePprof } from '../profile/pprof';
+import { encodeProfileMessage } from '../profile/pprof-schema';
 import type { SpeedscopeFile } from '../profile/speedscope';
 import { stackId } from '../profile/stack-id';
 import type { ComparePayload, FunctionLinesPayload } from '../server/api/wire';
@@ -418,6 +419,54 @@ describe('the store, exports and the line view', () => {
     // Only events.js's emit: stream.js's did not change, and a name-only detector would have flagged "emit".
     expect(named(json.regressions)).toEqual(['emit (events.js)']);
     expect([...named(json.improvements), ...named(json.inconclusive)]).not.toContain('emit (stream.js)');
+  });
+
+  it('names a function by its file even when its namesake in another file is under the detector’s threshold', async () => {
+    // emit in events.js (the one that changes) and a tiny emit in stream.js (0.02 %: under what the detector's
+    // statistics keep at all), beside work.
+    const pprof = (events: number) =>
+      encodeProfileMessage({
+        sampleType: [{ type: 1, unit: 2 }],
+        stringTable: ['', 'cpu', 'nanoseconds', 'main', 'emit', 'events.js', 'stream.js', 'app.js', 'work'],
+        function: [
+          { id: 1, name: 3, filename: 7 },
+          { id: 2, name: 4, filename: 5 },
+          { id: 3, name: 4, filename: 6 },
+          { id: 4, name: 8, filename: 7 },
+        ],
+        location: [1, 2, 3, 4].map((id) => ({ id, line: [{ functionId: id, line: id }] })),
+        sample: [
+          { locationId: [2, 1], value: [events] },
+          { locationId: [3, 1], value: [1] },
+          { locationId: [4, 1], value: [5000] },
+        ],
+      });
+    const pushes: Promise<{ status: number }>[] = [];
+    for (const version of ['1', '2'])
+      for (let p = 0; p < 4; p++)
+        for (let i = 0; i < 5; i++) {
+          const jitter = 1 + 0.02 * (((p * 7 + i * 3) % 5) - 2);
+          pushes.push(
+            ingest(
+              server.url,
+              {
+                name: `emittiny{version=${version}}`,
+                format: 'pprof',
+                from: String(now - 30 + i),
+                process: `t${version}-p${p}`,
+                work: '100',
+              },
+              pprof(Math.round((version === '1' ? 300 : 450) * jitter)),
+            ),
+          );
+        }
+    expect((await Promise.all(pushes)).every((r) => r.status === 200)).toBe(true);
+    const { json } = await getJson<ComparePayload>(
+      server.url,
+      `/api/v1/compare?${new URLSearchParams({ type: 'cpu', leftQuery: 'emittiny{version="1"}', rightQuery: 'emittiny{version="2"}', leftFrom: range.from, leftUntil: range.until, rightFrom: range.from, rightUntil: range.until })}`,
+    );
+    expect(json.regressions.map((f) => f.function)).toContain('emit (events.js)');
+    expect(json.regressions.map((f) => f.function)).not.toContain('emit');
   });
 
   it('budgets name one of two same-named functions by its file', async () => {

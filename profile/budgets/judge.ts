@@ -133,7 +133,7 @@ export function judgeGrowthDetected(budget: Budget, d: Detection): BudgetResult 
   if (budget.function) {
     // A name one side defines in several files is judged by the detector per file (`emit (events.js)`): a budget
     // on the name as a whole is judged per observation instead, as a regex is (the caller's fallback).
-    if (!d.focus?.some((x) => x.function === budget.function!.name)) return undefined;
+    if (d.qualifiedNames?.includes(budget.function.name)) return undefined;
     const of = (m: string) => d.focus?.find((x) => x.function === budget.function!.name && x.measure === m);
     // A function whose self is its total (a leaf) is estimated once, as its total.
     f = budget.function.measure === 'self' ? (of('self') ?? of('total')) : of('total');
