@@ -21,6 +21,7 @@ import { securityHeaders } from './security';
 import { pullRequestTrigger } from './pull-requests';
 import type { SourceRoots } from './source';
 import { pushRouter } from './connect/push';
+import { otlpRouter } from './otlp/route';
 import { querierRouter, sendError } from './connect/querier';
 
 export interface AppOptions {
@@ -112,6 +113,12 @@ export function createApp({
     auth.require('ingest', (reason) => metrics.discardedProfiles.inc({ reason })),
   );
   app.use(pushRouter(ingestDeps, log));
+  // OpenTelemetry's profiles (OTLP/HTTP): the ingest scope, as /ingest.
+  app.use(
+    '/v1development/profiles',
+    auth.require('ingest', (reason) => metrics.discardedProfiles.inc({ reason })),
+  );
+  app.use(otlpRouter(ingestDeps, log));
   app.use('/push.v1.PusherService', ((err, _req, res, _next) =>
     sendError(res, err, log)) as express.ErrorRequestHandler);
   // Query answers and the UI compress well (a 100k-node flame graph is ~10x smaller gzipped); ingest bodies are already compressed.

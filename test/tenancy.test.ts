@@ -241,6 +241,37 @@ const PROBES: Record<
       }),
     }),
   },
+  // OTLP profiles, in OTLP/JSON: a resource naming the service.
+  'POST /v1development/profiles': {
+    as: 'ingest',
+    req: (n) => ({
+      method: 'POST',
+      path: '/v1development/profiles',
+      body: JSON.stringify({
+        dictionary: {
+          stringTable: ['', 'cpu', 'nanoseconds', 'probe'],
+          functionTable: [{}, { nameStrindex: 3 }],
+          locationTable: [{}, { lines: [{ functionIndex: 1 }] }],
+          stackTable: [{}, { locationIndices: [1] }],
+        },
+        resourceProfiles: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: n.service } }] },
+            scopeProfiles: [
+              {
+                profiles: [
+                  {
+                    sampleType: { typeStrindex: 1, unitStrindex: 2 },
+                    samples: [{ stackIndex: 1, values: ['1'] }],
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    }),
+  },
   'GET /api/v1/services': { as: 'read', req: () => ({ method: 'GET', path: '/api/v1/services' }) },
   'GET /api/v1/profile-types': {
     as: 'read',
@@ -366,7 +397,10 @@ const PROBES: Record<
 
 /** The probes, pushes last: A's pushes add services to A's own list, which the listing probes would otherwise see change between two calls. */
 const probes = () => Object.entries(PROBES).sort(([x], [y]) => Number(isPush(x)) - Number(isPush(y)));
-const isPush = (key: string) => key === 'POST /ingest' || key === 'POST /push.v1.PusherService/Push';
+const isPush = (key: string) =>
+  key === 'POST /ingest' ||
+  key === 'POST /push.v1.PusherService/Push' ||
+  key === 'POST /v1development/profiles';
 
 /** `METHOD /path` of every route the app declares under /ingest and /api/v1. */
 function declaredRoutes(): string[] {
@@ -394,7 +428,7 @@ function declaredRoutes(): string[] {
     }
   };
   walk((app as unknown as { router: { stack: Layer[] } }).router.stack, '');
-  return [...out].filter((r) => / \/(ingest|api\/|querier\.v1\.|push\.v1\.)/.test(r)).sort();
+  return [...out].filter((r) => / \/(ingest|api\/|querier\.v1\.|push\.v1\.|v1development\/)/.test(r)).sort();
 }
 
 /** Replaces the probe's own names in an answer, so answers about different names compare. */

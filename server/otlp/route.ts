@@ -1,0 +1,213 @@
+/**
+ * OTLP profiles in: `POST /v1development/profiles`, binary protobuf
+ * (`application/x-protobuf`, `application/protobuf`) or OTLP's JSON mapping
+ * (`application/json`), gzip or not. Each OTLP profile becomes a Flamewatch
+ * profile (profile/otlp.ts) and goes through what `POST /ingest` does (the
+ * tenant's rate and series limits, the worker pool, the same rows); a profile
+ * refused for itself (a bad index, a label over the limits) is counted in the
+ * answer's `partial_success` with the reason, and the rest are stored. A body
+ * that does not decode is a 400 and stores nothing. Messages are our own
+ * .proto files (./proto), read with protobufjs.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Router, type Request, type Response } from 'express';
+import * as protobuf from 'protobufjs';
+import { InputError } from '../../profile/errors';
+import { isGzip } from '../../profile/format';
+import { convertOtlp } from '../../profile/otlp';
+import { encodePprof } from '../../profile/pprof-export';
+import { formatSelector } from '../../profile/selector';
+import { reasonOf, statusOf } from '../errors';
+import { labelLimits, readBody } from '../ingest/limits';
+import { readIngestParams } from '../ingest/params';
+import { gunzipLimited, type PreparedIngest } from '../ingest/prepare';
+import type { IngestDeps } from '../ingest/route';
+
+/** Profiles one request may carry (the eBPF profiler sends one a process of the host and interval). */
+export const MAX_OTLP_PROFILES = 1024;
+
+let root: protobuf.Root | undefined;
+function otlpRoot(): protobuf.Root {
+  if (!root) {
+    let dir = __dirname;
+    for (;;) {
+      const candidates = [path.join(dir, 'proto'), path.join(dir, 'server', 'otlp', 'proto')];
+      const found = candidates.find((c) => fs.existsSync(path.join(c, 'profiles.proto')));
+      if (found) {
+        dir = found;
+        break;
+      }
+      if (path.dirname(dir) === dir) throw new Error('server/otlp/proto is missing from this installation');
+      dir = path.dirname(dir);
+    }
+    const r = new protobuf.Root();
+    r.resolvePath = (_origin, target) => path.join(dir, path.basename(target));
+    r.loadSync(
+      ['common.proto', 'resource.proto', 'profiles.proto', 'collector.proto'].map((f) => path.join(dir, f)),
+    );
+    r.resolveAll();
+    root = r;
+  }
+  return root;
+}
+
+const REQUEST = 'opentelemetry.proto.collector.profiles.v1development.ExportProfilesServiceRequest';
+const RESPONSE = 'opentelemetry.proto.collector.profiles.v1development.ExportProfilesServiceResponse';
+
+/** OTLP/JSON writes trace and span ids in hex; protobufjs reads bytes as base64. */
+function hexIdsToBase64(body: Record<string, unknown>): void {
+  const links = ((body.dictionary as Record<string, unknown> | undefined)?.linkTable ?? []) as Record<
+    string,
+    unknown
+  >[];
+  for (const link of links)
+    for (const k of ['traceId', 'spanId'])
+      if (typeof link[k] === 'string' && /^[0-9a-fA-F]*$/.test(link[k] as string))
+        link[k] = Buffer.from(link[k] as string, 'hex').toString('base64');
+}
+
+export function otlpRouter(deps: IngestDeps, log?: (msg: string) => void): Router {
+  const router = Router();
+  router.post('/v1development/profiles', (req: Request, res: Response) => void handle(req, res));
+
+  async function handle(req: Request, res: Response): Promise<void> {
+    const started = Date.now();
+    const release = deps.writer.announce();
+    let finished: (() => void) | undefined;
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const json = type === 'application/json';
+    try {
+      if (!json && type !== 'application/x-protobuf' && type !== 'application/protobuf')
+        throw new InputError(
+          'unsupported_format',
+          'send OTLP profiles as application/x-protobuf (or application/protobuf) or application/json',
+        );
+      const tenant = deps.tenantOf(req);
+      const limits = deps.limits.of(tenant);
+      finished = deps.admission.admit();
+      let body: Buffer = await readBody(req, limits);
+      if (isGzip(body)) body = gunzipLimited(body, limits);
+      const Request = otlpRoot().lookupType(REQUEST);
+      let decoded: Record<string, unknown>;
+      try {
+        let message: protobuf.Message;
+        if (json) {
+          const object = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+          hexIdsToBase64(object);
+          message = Request.fromObject(object);
+        } else message = Request.decode(body);
+        decoded = Request.toObject(message, { longs: Number, arrays: true, defaults: false });
+      } catch (err) {
+        throw new InputError(
+          'invalid_profile',
+          `the body is not an ExportProfilesServiceRequest: ${(err as Error).message}`,
+        );
+      }
+      const { profiles, rejected } = convertOtlp(decoded);
+      if (profiles.length + rejected.length > MAX_OTLP_PROFILES)
+        throw new InputError(
+          'profile_size_limit',
+          `the request carries ${profiles.length + rejected.length} profiles; the limit is ${MAX_OTLP_PROFILES}`,
+        );
+      const reasons = [...rejected];
+      const prepared: { ingest: PreparedIngest; labels: Record<string, string> }[] = [];
+      for (const p of profiles) {
+        try {
+          const params = readIngestParams(
+            {
+              name: formatSelector(p.service, p.labels),
+              format: 'pprof',
+              ...(p.from !== undefined && p.until !== undefined
+                ? { from: String(p.from), until: String(Math.max(p.until, p.from)) }
+                : {}),
+            },
+            started,
+            labelLimits(limits),
+          );
+          await deps.limits.admitPush(tenant, limits, started);
+          const pprof = encodePprof(p.stacks, p.type, { from: p.from ?? started, until: p.until ?? started });
+          const ingest = await deps.pool.run({
+            tenant,
+            params,
+            body: pprof,
+            contentType: 'application/octet-stream',
+            received: started,
+            limits,
+          });
+          prepared.push({ ingest, labels: params.labels });
+        } catch (err) {
+          // A limit of the tenant (its rate) refuses the whole request, as /ingest would; a profile's own fault
+          // refuses that profile.
+          if (statusOf(err) === 429 || statusOf(err) >= 500) throw err;
+          reasons.push((err as Error).message);
+          deps.metrics.discardedProfiles.inc({ reason: reasonOf(err) });
+        }
+      }
+      const byService = new Map<string, Set<number>>();
+      for (const { ingest } of prepared) {
+        const keys = byService.get(ingest.summary.service) ?? new Set<number>();
+        for (const k of ingest.seriesKeys) keys.add(k);
+        byService.set(ingest.summary.service, keys);
+      }
+      for (const [service, keys] of byService)
+        await deps.limits.admitSeries(tenant, service, [...keys], limits);
+      if (prepared.length) await deps.writer.write(prepared.map((p) => p.ingest.write));
+      for (const { ingest } of prepared) {
+        deps.metrics.ingestedProfiles.inc({ format: 'otlp' });
+        deps.metrics.ingestedSamples.inc(ingest.summary.samples);
+      }
+      deps.metrics.ingestedBytes.inc(body.length);
+      const Response = otlpRoot().lookupType(RESPONSE);
+      const answer = reasons.length
+        ? {
+            partialSuccess: {
+              rejectedProfiles: reasons.length,
+              errorMessage: [...new Set(reasons)].slice(0, 5).join('; '),
+            },
+          }
+        : {};
+      const message = Response.fromObject(answer);
+      if (json)
+        res
+          .status(200)
+          .type('application/json')
+          .send(JSON.stringify(Response.toObject(message, { longs: String })));
+      else
+        res
+          .status(200)
+          .type('application/x-protobuf')
+          .send(Buffer.from(Response.encode(message).finish()));
+      for (const p of prepared)
+        deps.onStored?.({ tenant, service: p.ingest.summary.service, labels: p.labels });
+    } catch (err) {
+      req.resume();
+      deps.metrics.discardedProfiles.inc({ reason: reasonOf(err) });
+      const status = statusOf(err);
+      if (status >= 500 && status !== 503) log?.(`otlp: ${(err as Error)?.stack ?? String(err)}`);
+      if (res.headersSent) return;
+      if (status === 503 || status === 429)
+        res.setHeader('Retry-After', String((err as { retryAfter?: number }).retryAfter ?? 5));
+      // OTLP/HTTP answers failures with a google.rpc.Status; its JSON form carries the message.
+      res
+        .status(status)
+        .type('application/json')
+        .send(
+          JSON.stringify({
+            code:
+              status === 400 || status === 413 || status === 415 || status === 422
+                ? 3
+                : status === 429
+                  ? 8
+                  : 13,
+            message: status < 500 || status === 503 ? (err as Error).message : 'internal error',
+            reason: reasonOf(err),
+          }),
+        );
+    } finally {
+      finished?.();
+      release();
+    }
+  }
+  return router;
+}
