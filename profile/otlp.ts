@@ -14,6 +14,7 @@
  * function (the eBPF profiler's native frames, before symbolisation) is shown
  * as `<file>+0x<address>` and counted.
  */
+import { InputError } from './errors';
 import type { StackValue } from './tree';
 
 type Obj = Record<string, unknown>;
@@ -40,7 +41,12 @@ export interface OtlpConversion {
 const arr = <T = Obj>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0)) || 0;
 
-class Refused extends Error {}
+/** A profile (or a resource's profiles) the request describes wrongly: refused alone, counted in partial success. */
+class Refused extends InputError {
+  constructor(message: string) {
+    super('invalid_profile', message);
+  }
+}
 
 /** A label name from an attribute key: letters, digits and `_` (the store's label syntax). */
 export function labelName(key: string): string {
@@ -125,7 +131,15 @@ export function convertOtlp(request: Obj): OtlpConversion {
   const profiles: OtlpProfile[] = [];
   const rejected: string[] = [];
   for (const rp of arr(request.resourceProfiles)) {
-    const resource = attributes(((rp.resource ?? {}) as Obj).attributes);
+    let resource: Record<string, string>;
+    try {
+      resource = attributes(((rp.resource ?? {}) as Obj).attributes);
+    } catch (err) {
+      if (!(err instanceof Refused)) throw err;
+      // The resource is unreadable: each of its profiles is refused with it.
+      for (const sp of arr(rp.scopeProfiles)) for (const _p of arr(sp.profiles)) rejected.push(err.message);
+      continue;
+    }
     const service =
       resource['service.name'] ||
       (resource['process.executable.name']

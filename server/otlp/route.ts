@@ -28,7 +28,8 @@ import type { IngestDeps } from '../ingest/route';
 export const MAX_OTLP_PROFILES = 1024;
 
 let root: protobuf.Root | undefined;
-function otlpRoot(): protobuf.Root {
+/** The OTLP messages of ./proto, loaded once. */
+export function otlpRoot(): protobuf.Root {
   if (!root) {
     let dir = __dirname;
     for (;;) {
@@ -57,14 +58,39 @@ const RESPONSE = 'opentelemetry.proto.collector.profiles.v1development.ExportPro
 
 /** OTLP/JSON writes trace and span ids in hex; protobufjs reads bytes as base64. */
 function hexIdsToBase64(body: Record<string, unknown>): void {
-  const links = ((body.dictionary as Record<string, unknown> | undefined)?.linkTable ?? []) as Record<
-    string,
-    unknown
-  >[];
-  for (const link of links)
+  const dictionary = body.dictionary as Record<string, unknown> | undefined;
+  const links = dictionary && typeof dictionary === 'object' ? dictionary.linkTable : undefined;
+  if (!Array.isArray(links)) return;
+  for (const link of links as Record<string, unknown>[]) {
+    if (!link || typeof link !== 'object') continue;
     for (const k of ['traceId', 'spanId'])
       if (typeof link[k] === 'string' && /^[0-9a-fA-F]*$/.test(link[k] as string))
         link[k] = Buffer.from(link[k] as string, 'hex').toString('base64');
+  }
+}
+
+/**
+ * A request body (gunzipped) as a plain ExportProfilesServiceRequest: camelCase fields, 64-bit integers as
+ * numbers. Throws InputError when it is not one.
+ */
+export function decodeOtlp(body: Uint8Array, json: boolean): Record<string, unknown> {
+  const Request = otlpRoot().lookupType(REQUEST);
+  try {
+    let message: protobuf.Message;
+    if (json) {
+      const object = JSON.parse(Buffer.from(body).toString('utf8')) as unknown;
+      if (!object || typeof object !== 'object' || Array.isArray(object))
+        throw new Error('not a JSON object');
+      hexIdsToBase64(object as Record<string, unknown>);
+      message = Request.fromObject(object as Record<string, unknown>);
+    } else message = Request.decode(body);
+    return Request.toObject(message, { longs: Number, arrays: true, defaults: false });
+  } catch (err) {
+    throw new InputError(
+      'invalid_profile',
+      `the body is not an ExportProfilesServiceRequest: ${(err as Error).message}`,
+    );
+  }
 }
 
 export function otlpRouter(deps: IngestDeps, log?: (msg: string) => void): Router {
@@ -88,23 +114,7 @@ export function otlpRouter(deps: IngestDeps, log?: (msg: string) => void): Route
       finished = deps.admission.admit();
       let body: Buffer = await readBody(req, limits);
       if (isGzip(body)) body = gunzipLimited(body, limits);
-      const Request = otlpRoot().lookupType(REQUEST);
-      let decoded: Record<string, unknown>;
-      try {
-        let message: protobuf.Message;
-        if (json) {
-          const object = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-          hexIdsToBase64(object);
-          message = Request.fromObject(object);
-        } else message = Request.decode(body);
-        decoded = Request.toObject(message, { longs: Number, arrays: true, defaults: false });
-      } catch (err) {
-        throw new InputError(
-          'invalid_profile',
-          `the body is not an ExportProfilesServiceRequest: ${(err as Error).message}`,
-        );
-      }
-      const { profiles, rejected } = convertOtlp(decoded);
+      const { profiles, rejected } = convertOtlp(decodeOtlp(body, json));
       if (profiles.length + rejected.length > MAX_OTLP_PROFILES)
         throw new InputError(
           'profile_size_limit',

@@ -4,7 +4,9 @@ import fc from 'fast-check';
 import { InputError } from '../../profile/errors';
 import { parseFolded } from '../../profile/folded';
 import { PerfScriptCollapser } from '../../profile/perf-script';
+import { convertOtlp } from '../../profile/otlp';
 import { decodePprof } from '../../profile/pprof';
+import { decodeOtlp, otlpRoot } from '../../server/otlp/route';
 import { parseSelector } from '../../profile/selector';
 import { parseTimeRange } from '../../profile/time-range';
 import { corpora, corpusFile, corpusFiles, generatedCorpus, leadingSamples } from '../helpers/corpus';
@@ -51,6 +53,73 @@ const mutatedPprof = fc
     return Buffer.concat([base.subarray(0, cutAt), splice]);
   });
 
+/** A small valid OTLP profiles request (binary), for mutation: shared dictionary, inlined lines, a native frame. */
+const otlpRequest = (() => {
+  const Request = otlpRoot().lookupType(
+    'opentelemetry.proto.collector.profiles.v1development.ExportProfilesServiceRequest',
+  );
+  return Buffer.from(
+    Request.encode(
+      Request.fromObject({
+        dictionary: {
+          stringTable: [
+            '',
+            'samples',
+            'count',
+            'cpu',
+            'nanoseconds',
+            'main',
+            'f',
+            'lib.so',
+            'service.name',
+            'svc',
+          ],
+          mappingTable: [{}, { filenameStrindex: 7 }],
+          functionTable: [{}, { nameStrindex: 5 }, { nameStrindex: 6 }],
+          locationTable: [
+            {},
+            { lines: [{ functionIndex: 2 }, { functionIndex: 1 }] },
+            { mappingIndex: 1, address: 4096 },
+          ],
+          stackTable: [{}, { locationIndices: [2, 1] }],
+          linkTable: [{}, { traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 2) }],
+        },
+        resourceProfiles: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValueStrindex: 9 } }] },
+            scopeProfiles: [
+              {
+                profiles: [
+                  {
+                    sampleType: { typeStrindex: 1, unitStrindex: 2 },
+                    periodType: { typeStrindex: 3, unitStrindex: 4 },
+                    period: 10_000_000,
+                    timeUnixNano: 1_700_000_000_000_000_000,
+                    samples: [{ stackIndex: 1, values: [3], linkIndex: 1 }],
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    ).finish(),
+  );
+})();
+
+const mutatedOtlp = fc
+  .tuple(
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 12 }),
+    fc.option(fc.nat()),
+    fc.uint8Array({ maxLength: 32 }),
+  )
+  .map(([flips, cut, splice]) => {
+    const base = Buffer.from(otlpRequest);
+    for (const [pos, value] of flips) base[pos % base.length] = value;
+    const cutAt = cut === null ? base.length : cut % (base.length + 1);
+    return Buffer.concat([base.subarray(0, cutAt), splice]);
+  });
+
 const perfText = leadingSamples(
   fs.readFileSync(corpusFile(generatedCorpus, 'perf/perf-c-busy.txt'), 'latin1'),
   40_000,
@@ -65,6 +134,17 @@ export const TARGETS: FuzzTarget[] = [
   {
     name: 'pprof decoder, mutated corpus profiles',
     property: () => fc.property(mutatedPprof, (b) => onlyInputErrors(() => decodePprof(b))),
+  },
+  {
+    name: 'OTLP profiles, mutated requests (decode and convert)',
+    property: () => fc.property(mutatedOtlp, (b) => onlyInputErrors(() => convertOtlp(decodeOtlp(b, false)))),
+  },
+  {
+    name: 'OTLP profiles, JSON of any shape',
+    property: () =>
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (v) =>
+        onlyInputErrors(() => convertOtlp(decodeOtlp(Buffer.from(JSON.stringify(v) ?? 'null'), true))),
+      ),
   },
   {
     name: 'folded parser',
