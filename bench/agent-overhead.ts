@@ -96,6 +96,38 @@ async function fixedRate(
 }
 
 /** At a fixed rate: the service's CPU ms per 1,000 requests answered, and p50/p99 latency. */
+/**
+ * The express fixture under `mode`, alone on core 0 (the load and the Flamewatch server on core 1, so what the
+ * profiler costs shows on the service's core, not as contention); `stop` ends it and answers what it printed.
+ */
+async function startService(
+  mode: string,
+  flamewatch: string,
+): Promise<{ pid: number; url: string; stop: () => Promise<string> }> {
+  const port = await freePort();
+  const proc = spawn('taskset', ['-c', '0', process.execPath, service], {
+    env: { ...process.env, PORT: String(port), PROFILER: mode, FLAMEWATCH_SERVER: flamewatch },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout!.on('data', () => out.includes('ready') && resolve());
+    proc.once('exit', (code) => reject(new Error(`service (${mode}) exited with ${code}`)));
+  });
+  return {
+    pid: proc.pid!,
+    url: `http://127.0.0.1:${port}/orders/42`,
+    stop: async () => {
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        await new Promise((r) => proc.once('exit', r));
+      }
+      return out;
+    },
+  };
+}
+
 async function measureAtRate(
   mode: string,
   flamewatch: string,
@@ -106,29 +138,16 @@ async function measureAtRate(
   failed: number;
   blockedMsPerCollection?: number;
 }> {
-  const port = await freePort();
-  const proc = spawn('taskset', ['-c', '0', process.execPath, service], {
-    env: { ...process.env, PORT: String(port), PROFILER: mode, FLAMEWATCH_SERVER: flamewatch },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    proc.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-    proc.once('exit', (code) => reject(new Error(`service (${mode}) exited with ${code}`)));
-  });
+  const svc = await startService(mode, flamewatch);
   try {
-    const url = `http://127.0.0.1:${port}/orders/42`;
     // Warm-up: JIT and the agent's first profile (its interval is 10 s).
-    await fixedRate(url, rate, 12);
-    const cpu0 = cpuSeconds(proc.pid!);
-    const { latencies, failed } = await fixedRate(url, rate, seconds);
-    const cpu = cpuSeconds(proc.pid!) - cpu0;
+    await fixedRate(svc.url, rate, 12);
+    const cpu0 = cpuSeconds(svc.pid);
+    const { latencies, failed } = await fixedRate(svc.url, rate, seconds);
+    const cpu = cpuSeconds(svc.pid) - cpu0;
     latencies.sort((a, b) => a - b);
     // The agent's own account (bench/fixtures/express-service.js prints it as it stops).
-    let out = '';
-    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
-    const stats = /\{"agentStats":.*\}/.exec(out)?.[0];
+    const stats = /\{"agentStats":.*\}/.exec(await svc.stop())?.[0];
     const agent = stats
       ? (JSON.parse(stats) as { agentStats: { collections: number; blockedMs: number } }).agentStats
       : undefined;
@@ -142,10 +161,7 @@ async function measureAtRate(
         : {}),
     };
   } finally {
-    if (proc.exitCode === null) {
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
-    }
+    await svc.stop();
   }
 }
 
@@ -192,28 +208,18 @@ async function mainAtRate(): Promise<void> {
 }
 
 async function measure(mode: string, flamewatch: string): Promise<{ rps: number; p99: number }> {
-  const port = await freePort();
-  // The service alone on core 0; wrk and the Flamewatch server on core 1, so
-  // what the profiler costs shows on the service's core, not as contention.
-  const proc = spawn('taskset', ['-c', '0', process.execPath, service], {
-    env: { ...process.env, PORT: String(port), PROFILER: mode, FLAMEWATCH_SERVER: flamewatch },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    proc.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-    proc.once('exit', (code) => reject(new Error(`service (${mode}) exited with ${code}`)));
-  });
+  const svc = await startService(mode, flamewatch);
   try {
-    const url = `http://127.0.0.1:${port}/orders/42`;
-    spawnSync('taskset', ['-c', '1', 'wrk', '-t1', '-c16', '-d3s', url], { encoding: 'utf8' });
-    const run = spawnSync('taskset', ['-c', '1', 'wrk', '-t1', '-c16', `-d${seconds}s`, '--latency', url], {
-      encoding: 'utf8',
-    });
+    spawnSync('taskset', ['-c', '1', 'wrk', '-t1', '-c16', '-d3s', svc.url], { encoding: 'utf8' });
+    const run = spawnSync(
+      'taskset',
+      ['-c', '1', 'wrk', '-t1', '-c16', `-d${seconds}s`, '--latency', svc.url],
+      { encoding: 'utf8' },
+    );
     if (run.error) throw new Error(`wrk: ${run.error.message} (apt-get install wrk)`);
     return parseWrk(run.stdout);
   } finally {
-    proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
+    await svc.stop();
   }
 }
 

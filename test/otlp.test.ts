@@ -6,10 +6,9 @@
  * samples as timestamps with a CPU period), binary and JSON, gzip or not;
  * exact totals through `/api/v1/top`.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import * as protobuf from 'protobufjs';
+import type * as protobuf from 'protobufjs';
+import { otlpRoot } from '../server/otlp/route';
 import { getJson, startServer, type TestServer } from './helpers/server';
 
 let server: TestServer;
@@ -18,13 +17,7 @@ const now = Date.now();
 
 beforeAll(async () => {
   server = await startServer();
-  const dir = path.join(__dirname, '..', 'server', 'otlp', 'proto');
-  root = new protobuf.Root();
-  root.resolvePath = (_o, target) => path.join(dir, path.basename(target));
-  root.loadSync(
-    ['common.proto', 'resource.proto', 'profiles.proto', 'collector.proto'].map((f) => path.join(dir, f)),
-  );
-  expect(fs.existsSync(dir)).toBe(true);
+  root = otlpRoot();
 });
 afterAll(() => server.close());
 

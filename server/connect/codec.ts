@@ -6,32 +6,19 @@
  * the HTTP status of its code. The messages are our own .proto files
  * (./proto), read with protobufjs: no hand-written varints.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import * as protobuf from 'protobufjs';
-
-/** The proto directory: beside this file in the source tree, found from dist/ too. */
-function protoDir(): string {
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    for (const candidate of [path.join(dir, 'proto'), path.join(dir, 'server', 'connect', 'proto')]) {
-      if (fs.existsSync(path.join(candidate, 'querier.proto'))) return candidate;
-    }
-    if (path.dirname(dir) === dir) throw new Error('server/connect/proto is missing from this installation');
-  }
-}
+import type * as protobuf from 'protobufjs';
+import { loadProtoRoot } from '../proto-files';
 
 let root: protobuf.Root | undefined;
 
 /** The Root holding every message of ./proto, loaded once. */
 export function protoRoot(): protobuf.Root {
-  if (!root) {
-    const dir = protoDir();
-    const r = new protobuf.Root();
-    r.resolvePath = (_origin, target) => path.join(dir, path.basename(target));
-    r.loadSync(['types.proto', 'profile.proto', 'querier.proto', 'push.proto'].map((f) => path.join(dir, f)));
-    r.resolveAll();
-    root = r;
-  }
+  root ??= loadProtoRoot('server/connect/proto', [
+    'types.proto',
+    'profile.proto',
+    'querier.proto',
+    'push.proto',
+  ]);
   return root;
 }
 

@@ -10,10 +10,10 @@
 import { Router, type Request, type Response } from 'express';
 import { InputError } from '../../profile/errors';
 import { formatSelector } from '../../profile/selector';
+import { commitPrepared, type PreparedProfile } from '../ingest/commit';
 import type { IngestDeps } from '../ingest/route';
 import { labelLimits, readBody } from '../ingest/limits';
 import { readIngestParams } from '../ingest/params';
-import type { PreparedIngest } from '../ingest/prepare';
 import { reasonOf } from '../errors';
 import { ConnectError, decodeMessage, encodeMessage, encodingOf, protoRoot } from './codec';
 import { sendError } from './querier';
@@ -59,7 +59,7 @@ export function pushRouter(deps: IngestDeps, log?: (msg: string) => void): Route
           'profile_size_limit',
           `a push carries ${count} profiles; the limit is ${MAX_PROFILES_PER_PUSH} (send several pushes)`,
         );
-      const prepared: { ingest: PreparedIngest; labels: Record<string, string> }[] = [];
+      const prepared: PreparedProfile[] = [];
       for (const [i, series] of request.series.entries()) {
         const all = Object.fromEntries(series.labels.map((l) => [l.name, l.value]));
         const service = all.service_name;
@@ -86,20 +86,7 @@ export function pushRouter(deps: IngestDeps, log?: (msg: string) => void): Route
           prepared.push({ ingest, labels: params.labels });
         }
       }
-      // The series limit counts each service's new series once, whichever profile of the push brings them.
-      const byService = new Map<string, Set<number>>();
-      for (const { ingest } of prepared) {
-        const keys = byService.get(ingest.summary.service) ?? new Set<number>();
-        for (const k of ingest.seriesKeys) keys.add(k);
-        byService.set(ingest.summary.service, keys);
-      }
-      for (const [service, keys] of byService)
-        await deps.limits.admitSeries(tenant, service, [...keys], limits);
-      if (prepared.length) await deps.writer.write(prepared.map((p) => p.ingest.write));
-      for (const { ingest } of prepared) {
-        deps.metrics.ingestedProfiles.inc({ format: 'connect' });
-        deps.metrics.ingestedSamples.inc(ingest.summary.samples);
-      }
+      await commitPrepared(deps, tenant, limits, prepared, 'connect');
       deps.metrics.ingestedBytes.inc(body.length);
       res
         .status(200)

@@ -16,7 +16,7 @@
 import express, { Router, type Request, type Response } from 'express';
 import { qualifyNames } from '../../profile/qualify';
 import { parseSelector, type Matcher } from '../../profile/selector';
-import { buildTree, flameGraph } from '../../profile/tree';
+import { buildTree, flameGraph, type StackValue } from '../../profile/tree';
 import { diffProfiles } from '../../profile/diff';
 import { encodePprof } from '../../profile/pprof-export';
 import type { ProfileQueries } from '../../store/queries';
@@ -59,6 +59,20 @@ const PYROSCOPE_NAMES: Record<string, { name: string; periodType: string; period
   contentions: { name: 'mutex', periodType: 'contentions', periodUnit: 'count' },
   delay: { name: 'mutex', periodType: 'contentions', periodUnit: 'count' },
 };
+
+/** Stacks as a FlameGraph message: names qualified by file as the REST flame graph's, Pyroscope's rows. */
+function flameGraphMessage(stacks: StackValue[], maxNodes: number): Obj {
+  const {
+    sets: [named],
+  } = qualifyNames([stacks]);
+  const graph = flameGraph(buildTree(named), maxNodes);
+  return {
+    names: graph.names,
+    levels: graph.levels.map((values) => ({ values })),
+    total: graph.total,
+    maxSelf: graph.maxSelf,
+  };
+}
 
 /** A stored type and unit as Pyroscope's ProfileType. */
 export function profileTypeOf(type: string, unit: string): Obj {
@@ -273,18 +287,7 @@ export function querierRouter({ queries, tenantOf, log }: QuerierDeps): Router {
         const format = String(req.format ?? 'PROFILE_FORMAT_UNSPECIFIED');
         if (format !== 'PROFILE_FORMAT_UNSPECIFIED' && format !== 'PROFILE_FORMAT_FLAMEGRAPH')
           throw new ConnectError('unimplemented', `format ${format} is not served; ask for the flame graph`);
-        const {
-          sets: [stacks],
-        } = qualifyNames([await stacksOf(req, tenant)]);
-        const graph = flameGraph(buildTree(stacks), maxNodesOf(req));
-        return {
-          flamegraph: {
-            names: graph.names,
-            levels: graph.levels.map((values) => ({ values })),
-            total: graph.total,
-            maxSelf: graph.maxSelf,
-          },
-        };
+        return { flamegraph: flameGraphMessage(await stacksOf(req, tenant), maxNodesOf(req)) };
       },
     },
     SelectSeries: {
@@ -357,18 +360,7 @@ export function querierRouter({ queries, tenantOf, log }: QuerierDeps): Router {
         const stacks = (
           await Promise.all((await selectionsOf(req, tenant)).map((sel) => queries.spanStacks(sel, spans)))
         ).flat();
-        const {
-          sets: [named],
-        } = qualifyNames([stacks]);
-        const graph = flameGraph(buildTree(named), maxNodesOf(req));
-        return {
-          flamegraph: {
-            names: graph.names,
-            levels: graph.levels.map((values) => ({ values })),
-            total: graph.total,
-            maxSelf: graph.maxSelf,
-          },
-        };
+        return { flamegraph: flameGraphMessage(stacks, maxNodesOf(req)) };
       },
     },
     Diff: {

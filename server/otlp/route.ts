@@ -9,19 +9,19 @@
  * that does not decode is a 400 and stores nothing. Messages are our own
  * .proto files (./proto), read with protobufjs.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Router, type Request, type Response } from 'express';
-import * as protobuf from 'protobufjs';
+import type * as protobuf from 'protobufjs';
 import { InputError } from '../../profile/errors';
 import { isGzip } from '../../profile/format';
 import { convertOtlp } from '../../profile/otlp';
+import { loadProtoRoot } from '../proto-files';
 import { encodePprof } from '../../profile/pprof-export';
 import { formatSelector } from '../../profile/selector';
 import { reasonOf, statusOf } from '../errors';
 import { labelLimits, readBody } from '../ingest/limits';
 import { readIngestParams } from '../ingest/params';
-import { gunzipLimited, type PreparedIngest } from '../ingest/prepare';
+import { gunzipLimited } from '../ingest/prepare';
+import { commitPrepared, type PreparedProfile } from '../ingest/commit';
 import type { IngestDeps } from '../ingest/route';
 
 /** Profiles one request may carry (the eBPF profiler sends one a process of the host and interval). */
@@ -30,26 +30,12 @@ export const MAX_OTLP_PROFILES = 1024;
 let root: protobuf.Root | undefined;
 /** The OTLP messages of ./proto, loaded once. */
 export function otlpRoot(): protobuf.Root {
-  if (!root) {
-    let dir = __dirname;
-    for (;;) {
-      const candidates = [path.join(dir, 'proto'), path.join(dir, 'server', 'otlp', 'proto')];
-      const found = candidates.find((c) => fs.existsSync(path.join(c, 'profiles.proto')));
-      if (found) {
-        dir = found;
-        break;
-      }
-      if (path.dirname(dir) === dir) throw new Error('server/otlp/proto is missing from this installation');
-      dir = path.dirname(dir);
-    }
-    const r = new protobuf.Root();
-    r.resolvePath = (_origin, target) => path.join(dir, path.basename(target));
-    r.loadSync(
-      ['common.proto', 'resource.proto', 'profiles.proto', 'collector.proto'].map((f) => path.join(dir, f)),
-    );
-    r.resolveAll();
-    root = r;
-  }
+  root ??= loadProtoRoot('server/otlp/proto', [
+    'profiles.proto',
+    'common.proto',
+    'resource.proto',
+    'collector.proto',
+  ]);
   return root;
 }
 
@@ -121,7 +107,7 @@ export function otlpRouter(deps: IngestDeps, log?: (msg: string) => void): Route
           `the request carries ${profiles.length + rejected.length} profiles; the limit is ${MAX_OTLP_PROFILES}`,
         );
       const reasons = [...rejected];
-      const prepared: { ingest: PreparedIngest; labels: Record<string, string> }[] = [];
+      const prepared: PreparedProfile[] = [];
       for (const p of profiles) {
         try {
           const params = readIngestParams(
@@ -154,19 +140,7 @@ export function otlpRouter(deps: IngestDeps, log?: (msg: string) => void): Route
           deps.metrics.discardedProfiles.inc({ reason: reasonOf(err) });
         }
       }
-      const byService = new Map<string, Set<number>>();
-      for (const { ingest } of prepared) {
-        const keys = byService.get(ingest.summary.service) ?? new Set<number>();
-        for (const k of ingest.seriesKeys) keys.add(k);
-        byService.set(ingest.summary.service, keys);
-      }
-      for (const [service, keys] of byService)
-        await deps.limits.admitSeries(tenant, service, [...keys], limits);
-      if (prepared.length) await deps.writer.write(prepared.map((p) => p.ingest.write));
-      for (const { ingest } of prepared) {
-        deps.metrics.ingestedProfiles.inc({ format: 'otlp' });
-        deps.metrics.ingestedSamples.inc(ingest.summary.samples);
-      }
+      await commitPrepared(deps, tenant, limits, prepared, 'otlp');
       deps.metrics.ingestedBytes.inc(body.length);
       const Response = otlpRoot().lookupType(RESPONSE);
       const answer = reasons.length
