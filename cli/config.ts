@@ -95,6 +95,7 @@ const schema = z.object({
   FLAMEWATCH_WEBHOOKS: parsed(parseWebhooks).default([]),
   FLAMEWATCH_PUBLIC_URL: httpUrl.optional(),
   FLAMEWATCH_SOURCE_ROOTS: z.string().optional(),
+  FLAMEWATCH_OTLP_GRPC: z.string().optional(),
   FLAMEWATCH_GITHUB_TOKEN: z.string().optional(),
   FLAMEWATCH_GITHUB_API_URL: httpUrl.default('https://api.github.com'),
   FLAMEWATCH_GITHUB_REPOSITORIES: parsed((text) => {
@@ -128,6 +129,8 @@ export interface Config {
   detection: DetectionEnv;
   /** FLAMEWATCH_SOURCE_ROOTS as written; server/source.ts parses it (its directories must exist). */
   sourceRoots?: string;
+  /** FLAMEWATCH_OTLP_GRPC: where OTLP's gRPC Export listens (`port` or `host:port`); off when unset. */
+  otlpGrpc?: string;
 }
 
 /** FLAMEWATCH_AUTH, FLAMEWATCH_ADMIN_TOKEN, FLAMEWATCH_ADMIN_TENANT (server/auth.ts decides what they mean for a listen address). */
@@ -211,6 +214,7 @@ export function loadConfig(env: Env): Config {
     rollupEveryMs: Math.round(e.FLAMEWATCH_ROLLUP_EVERY * 1000),
     jobConcurrency: e.FLAMEWATCH_JOB_CONCURRENCY,
     ...(e.FLAMEWATCH_SOURCE_ROOTS?.trim() ? { sourceRoots: e.FLAMEWATCH_SOURCE_ROOTS } : {}),
+    ...(e.FLAMEWATCH_OTLP_GRPC?.trim() ? { otlpGrpc: e.FLAMEWATCH_OTLP_GRPC } : {}),
     detection: {
       webhooks: e.FLAMEWATCH_WEBHOOKS,
       publicUrl: e.FLAMEWATCH_PUBLIC_URL,

@@ -114,7 +114,7 @@ export function serveCommand(): Command {
             log('flamewatch: Redis not reachable yet: tenant limits are counted per server until it is');
           limitState = shared;
         }
-        const { app, close } = createApp({
+        const { app, close, otlpExport } = createApp({
           store,
           limitState,
           ingestWorkers: env.ingestWorkers,
@@ -142,6 +142,27 @@ export function serveCommand(): Command {
           store.engine === 'chdb' ? `embedded chDB in ${config.dataDir}` : 'ClickHouse at CLICKHOUSE_URL';
         console.log(`flamewatch listening on http://${host}:${actualPort} (${where})`);
         console.log(`flamewatch: ${auth.notice}`);
+        // OTLP over gRPC, on a port of its own, only when asked for.
+        let otlpGrpc: import('../server/otlp/grpc').OtlpGrpcServer | undefined;
+        if (env.otlpGrpc) {
+          const grpc = require('../server/otlp/grpc') as typeof import('../server/otlp/grpc');
+          const { DEFAULT_LIMITS } =
+            require('../server/ingest/limits') as typeof import('../server/ingest/limits');
+          const grpcAt = grpc.grpcAddress(env.otlpGrpc, host);
+          otlpGrpc = await grpc.startOtlpGrpc({
+            address: grpcAt,
+            exporter: otlpExport,
+            // The largest any tenant may send; each call is then held to its tenant's own limit.
+            maxMessageBytes: Math.max(
+              DEFAULT_LIMITS.maxDecompressedBytes,
+              ...Object.values(env.limits ?? {}).map((l) => l.maxDecompressedBytes ?? 0),
+            ),
+            log,
+          });
+          console.log(
+            `flamewatch: OTLP profiles over gRPC on ${grpcAt.replace(/:\d+$/, '')}:${otlpGrpc.port} (ProfilesService/Export)`,
+          );
+        }
         // Data to look at within seconds of the first start, as Pyroscope does:
         // the server profiles itself with the same agent services use.
         const selfProfile = opts.selfProfile
@@ -158,9 +179,13 @@ export function serveCommand(): Command {
           if (closing) return;
           closing = true;
           console.log(`flamewatch: ${signal}, finishing in-flight requests`);
+          const grpcClosed = otlpGrpc?.close();
           server.close(() => {
-            // Running jobs finish before the store they use closes.
-            Promise.all([close(), jobs.close().then(() => store.close()), selfProfile?.stop()]).then(
+            // Running jobs and OTLP calls under way finish before the store they use closes.
+            Promise.all([
+              Promise.all([grpcClosed?.then(close) ?? close(), jobs.close()]).then(() => store.close()),
+              selfProfile?.stop(),
+            ]).then(
               () => process.exit(0),
               () => process.exit(1),
             );

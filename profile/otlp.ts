@@ -15,6 +15,8 @@
  * as `<file>+0x<address>` and counted.
  */
 import { InputError } from './errors';
+import { LABEL_LIMITS, type LabelLimits } from './selector';
+import { SPAN_LABELS } from './series';
 import type { StackValue } from './tree';
 
 type Obj = Record<string, unknown>;
@@ -24,13 +26,27 @@ export interface OtlpProfile {
   /** Resource and scope attributes as labels (dots and other punctuation as `_`). */
   labels: Record<string, string>;
   type: { type: string; unit: string };
-  stacks: StackValue[];
+  stacks: OtlpStack[];
   /** Milliseconds; undefined when the profile does not say. */
   from?: number;
   until?: number;
   /** Frames shown as `<file>+0x<address>` for want of a function name. */
   unsymbolised: number;
+  /**
+   * Attributes left out (as label names): too long for the label limits, past their count, or a sample
+   * attribute with more than MAX_SAMPLE_ATTRIBUTE_VALUES values in the profile.
+   */
+  droppedAttributes: string[];
 }
+
+/** A stack and its value, with the labels its samples carried (sample attributes, a link's trace and span ids). */
+export type OtlpStack = StackValue & { labels?: Record<string, string> };
+
+/**
+ * Values one sample attribute may take in one profile before it is left out: an attribute with a value per
+ * request (a thread id, a URL with ids in it) would make a series per value.
+ */
+export const MAX_SAMPLE_ATTRIBUTE_VALUES = 32;
 
 export interface OtlpConversion {
   profiles: OtlpProfile[];
@@ -40,6 +56,9 @@ export interface OtlpConversion {
 
 const arr = <T = Obj>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0)) || 0;
+/** Bytes (a decoded `bytes` field) in hex; '' when absent. */
+const hex = (v: unknown): string =>
+  v instanceof Uint8Array ? Array.from(v, (b) => b.toString(16).padStart(2, '0')).join('') : '';
 
 /** A profile (or a resource's profiles) the request describes wrongly: refused alone, counted in partial success. */
 class Refused extends InputError {
@@ -54,8 +73,13 @@ export function labelName(key: string): string {
   return /^[A-Za-z_]/.test(name) ? name : `_${name}`;
 }
 
-/** Converts a decoded ExportProfilesServiceRequest. */
-export function convertOtlp(request: Obj): OtlpConversion {
+/**
+ * Converts a decoded ExportProfilesServiceRequest. Attributes become labels within `limits`: one whose name or
+ * value is too long is left out, and past the count the profile's own (resource, scope, profile) come first.
+ */
+export function convertOtlp(request: Obj, limits: LabelLimits = LABEL_LIMITS): OtlpConversion {
+  const fits = (k: string, v: string) =>
+    k.length <= limits.maxNameLength && v.length <= limits.maxValueLength;
   const dict = (request.dictionary ?? {}) as Obj;
   const strings = arr<string>(dict.stringTable);
   const str = (i: unknown): string => {
@@ -128,6 +152,31 @@ export function convertOtlp(request: Obj): OtlpConversion {
     return f;
   };
 
+  const attributeTable = arr(dict.attributeTable);
+  const linkTable = arr(dict.linkTable);
+  /** An attribute of the dictionary's table as [key, value]; undefined for index 0 or an empty one. */
+  const attributeAt = (i: unknown): [string, string] | undefined => {
+    const a = at(attributeTable, i, 'attribute');
+    if (!a) return undefined;
+    const key = str(a.keyStrindex);
+    const value = valueOf(a.value);
+    return key && value !== undefined ? [key, value] : undefined;
+  };
+  /** A link's trace and span ids in hex, as the span labels hold them; all-zero ids are "not set". */
+  const linkLabels = (i: unknown): [string, string][] => {
+    const link = at(linkTable, i, 'link');
+    if (!link) return [];
+    const out: [string, string][] = [];
+    for (const [field, label] of [
+      ['traceId', 'trace_id'],
+      ['spanId', 'span_id'],
+    ] as const) {
+      const id = hex(link[field]);
+      if (id && /[^0]/.test(id)) out.push([label, id]);
+    }
+    return out;
+  };
+
   const profiles: OtlpProfile[] = [];
   const rejected: string[] = [];
   for (const rp of arr(request.resourceProfiles)) {
@@ -145,11 +194,25 @@ export function convertOtlp(request: Obj): OtlpConversion {
       (resource['process.executable.name']
         ? `unknown_service:${resource['process.executable.name']}`
         : 'unknown_service');
-    const labels: Record<string, string> = {};
-    for (const [k, v] of Object.entries(resource)) if (k !== 'service.name') labels[labelName(k)] = v;
+    const resourceLabels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(resource)) if (k !== 'service.name') resourceLabels[labelName(k)] = v;
     for (const sp of arr(rp.scopeProfiles)) {
       for (const p of arr(sp.profiles)) {
         try {
+          // Labels of the profile: the resource's, its scope's, then its own attributes (the narrower wins).
+          const all = { ...resourceLabels };
+          for (const [k, v] of Object.entries(attributes(((sp.scope ?? {}) as Obj).attributes)))
+            all[labelName(k)] = v;
+          for (const i of arr<number>(p.attributeIndices)) {
+            const kv = attributeAt(i);
+            if (kv) all[labelName(kv[0])] = kv[1];
+          }
+          const dropped = new Set<string>();
+          const labels: Record<string, string> = {};
+          for (const [k, v] of Object.entries(all)) {
+            if (fits(k, v) && Object.keys(labels).length < limits.maxLabels) labels[k] = v;
+            else dropped.add(k);
+          }
           const st = (p.sampleType ?? {}) as Obj;
           let type = { type: str(st.typeStrindex), unit: str(st.unitStrindex) };
           if (!type.type) throw new Refused('a profile has no sample type');
@@ -162,19 +225,59 @@ export function convertOtlp(request: Obj): OtlpConversion {
             str(pt.unitStrindex) === 'nanoseconds' &&
             period > 0;
           if (asCpuTime) type = { type: 'cpu', unit: 'nanoseconds' };
-          const byStack = new Map<number, number>();
+
+          // Samples with their own labels (sample attributes, a link's ids); an attribute with too many values
+          // in one profile is dropped, as it would make a series per value (span ids are kept per sample).
+          const read: { stack: number; value: number; labels: [string, string][] }[] = [];
+          const valuesOf = new Map<string, Set<string>>();
           for (const s of arr(p.samples)) {
             const values = arr<number>(s.values).map(num);
             const count = values.length
               ? values.reduce((a, b) => a + b, 0)
               : arr(s.timestampsUnixNano).length;
             if (count === 0) continue;
-            const k = num(s.stackIndex);
-            byStack.set(k, (byStack.get(k) ?? 0) + count * (asCpuTime ? period : 1));
+            const own: [string, string][] = [];
+            for (const i of arr<number>(s.attributeIndices)) {
+              const kv = attributeAt(i);
+              if (!kv) continue;
+              const name = labelName(kv[0]);
+              if (!fits(name, kv[1])) {
+                dropped.add(name);
+                continue;
+              }
+              own.push([name, kv[1]]);
+              if (SPAN_LABELS.has(name)) continue;
+              let seen = valuesOf.get(name);
+              if (!seen) valuesOf.set(name, (seen = new Set()));
+              if (seen.size <= MAX_SAMPLE_ATTRIBUTE_VALUES) seen.add(kv[1]);
+            }
+            own.push(...linkLabels(s.linkIndex));
+            read.push({ stack: num(s.stackIndex), value: count * (asCpuTime ? period : 1), labels: own });
           }
-          const stacks: StackValue[] = [];
+          // Series labels are the profile's and its samples' together: the samples' get what the count leaves.
+          let room = limits.maxLabels - Object.keys(labels).length;
+          for (const [k, v] of valuesOf) {
+            if (k in labels) continue;
+            if (v.size > MAX_SAMPLE_ATTRIBUTE_VALUES || room <= 0) dropped.add(k);
+            else room--;
+          }
+          const byKey = new Map<string, { stack: number; value: number; labels?: Record<string, string> }>();
+          for (const r of read) {
+            const kept = r.labels.filter(([k]) => !dropped.has(k) && !(k in labels));
+            kept.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+            const key = `${r.stack}\u0000${kept.map(([k, v]) => `${k}\u0000${v}`).join('\u0000')}`;
+            const entry = byKey.get(key);
+            if (entry) entry.value += r.value;
+            else
+              byKey.set(key, {
+                stack: r.stack,
+                value: r.value,
+                ...(kept.length ? { labels: Object.fromEntries(kept) } : {}),
+              });
+          }
+          const stacks: OtlpStack[] = [];
           let unsymbolised = 0;
-          for (const [k, value] of byStack) {
+          for (const { stack: k, value, labels: own } of byKey.values()) {
             const stack = at(stacksTable, k, 'stack');
             const names: string[] = [];
             const files: string[] = [];
@@ -187,7 +290,13 @@ export function convertOtlp(request: Obj): OtlpConversion {
               lines.push(...f.lines);
               unsymbolised += f.unsymbolised;
             }
-            stacks.push({ stack: names.length ? names : ['[no frames]'], files, lines, value });
+            stacks.push({
+              stack: names.length ? names : ['[no frames]'],
+              files,
+              lines,
+              value,
+              ...(own ? { labels: own } : {}),
+            });
           }
           const time = num(p.timeUnixNano);
           const duration = num(p.durationNano);
@@ -198,6 +307,7 @@ export function convertOtlp(request: Obj): OtlpConversion {
             stacks,
             ...(time > 0 ? { from: Math.floor(time / 1e6), until: Math.ceil((time + duration) / 1e6) } : {}),
             unsymbolised,
+            droppedAttributes: [...dropped],
           });
         } catch (err) {
           if (!(err instanceof Refused)) throw err;

@@ -21,7 +21,8 @@ import { securityHeaders } from './security';
 import { pullRequestTrigger } from './pull-requests';
 import type { SourceRoots } from './source';
 import { pushRouter } from './connect/push';
-import { otlpRouter } from './otlp/route';
+import { otlpExporter, otlpRouter } from './otlp/route';
+import type { OtlpExport } from './otlp/grpc';
 import { querierRouter, sendError } from './connect/querier';
 
 export interface AppOptions {
@@ -50,6 +51,8 @@ export interface AppOptions {
 /** The HTTP app and what must be stopped with it. */
 export interface ServerApp {
   app: express.Express;
+  /** OTLP's Export for the gRPC port (server/otlp/grpc.ts), with the app's auth, limits and pool. */
+  otlpExport: OtlpExport;
   close(): Promise<void>;
 }
 
@@ -160,7 +163,11 @@ export function createApp({
     res.status(404).json({ error, reason: 'not_found' });
   });
   app.use(errorHandler(log));
-  return { app, close: async () => void (await Promise.all([pool.close(), limitState?.close()])) };
+  return {
+    app,
+    otlpExport: otlpExporter(ingestDeps, (headers) => auth.tenantOfHeaders(headers, 'ingest')),
+    close: async () => void (await Promise.all([pool.close(), limitState?.close()])),
+  };
 }
 
 function escapeHtml(text: string): string {

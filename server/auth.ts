@@ -57,8 +57,14 @@ export function isTenant(s: unknown): s is string {
   return typeof s === 'string' && TENANT.test(s);
 }
 
+/** The headers auth reads, from an HTTP request or a gRPC call's metadata (lower-case names). */
+export interface AuthHeaders {
+  authorization?: string;
+  'x-scope-orgid'?: string | string[];
+}
+
 /** The X-Scope-OrgID header's tenant, undefined when absent or empty; 400 when malformed. */
-function headerTenant(req: Request): string | undefined {
+function headerTenant(req: { headers: AuthHeaders }): string | undefined {
   const header = req.headers['x-scope-orgid'];
   if (header === undefined || header === '') return undefined;
   if (!isTenant(header))
@@ -67,7 +73,7 @@ function headerTenant(req: Request): string | undefined {
 }
 
 /** The token of a request: `Authorization: Bearer <token>`, or Basic with the token as password (the user is ignored; a token as user with no password works too). */
-export function credentialsOf(req: Request): string | undefined {
+export function credentialsOf(req: { headers: AuthHeaders }): string | undefined {
   const header = req.headers.authorization;
   if (!header) return undefined;
   const space = header.indexOf(' ');
@@ -183,10 +189,30 @@ export class Auth {
     this.cache.delete(hash);
   }
 
+  /**
+   * The tenant of a call that is not an express request (OTLP over gRPC): its headers must carry what
+   * `require(scope)` asks of a request; HttpError 400, 401 or 403 as it would answer.
+   */
+  async tenantOfHeaders(headers: AuthHeaders, scope: Scope): Promise<string> {
+    if (this.mode === 'open') return headerTenant({ headers }) ?? DEFAULT_TENANT;
+    return (await this.principalFor({ headers }, scope)).tenant;
+  }
+
   private async authenticate(req: Request, res: Response, scope: Scope): Promise<void> {
+    const principal = await this.principalFor(req, scope, (value) =>
+      res.setHeader('WWW-Authenticate', value),
+    );
+    this.principals.set(req, principal);
+  }
+
+  private async principalFor(
+    req: { headers: AuthHeaders },
+    scope: Scope,
+    challenge?: (value: string) => void,
+  ): Promise<Principal> {
     const token = credentialsOf(req);
     if (token === undefined || token.length > MAX_TOKEN_LENGTH) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="flamewatch"');
+      challenge?.('Bearer realm="flamewatch"');
       throw new HttpError(
         401,
         'authentication required: send Authorization: Bearer <token> (or Basic auth with the token as password)',
@@ -195,7 +221,7 @@ export class Auth {
     }
     const principal = await this.verify(token);
     if (!principal) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="flamewatch", error="invalid_token"');
+      challenge?.('Bearer realm="flamewatch", error="invalid_token"');
       throw new HttpError(401, 'the token is not valid (unknown or revoked)', 'unauthorized');
     }
     const asked = headerTenant(req);
@@ -213,7 +239,7 @@ export class Auth {
         'forbidden',
       );
     }
-    this.principals.set(req, principal);
+    return principal;
   }
 
   private verify(token: string): Promise<Principal | undefined> {

@@ -25,6 +25,11 @@ export class Metrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly unsymbolisedFrames = new Counter({
+    name: 'flamewatch_otlp_unsymbolised_frames_total',
+    help: 'Frames of stored OTLP profiles with no function name, shown as <module>+0x<address>.',
+    registers: [this.registry],
+  });
   readonly requestDuration = new Histogram({
     name: 'flamewatch_http_request_duration_seconds',
     help: 'HTTP request durations by route and status.',

@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { corpusFile, generatedCorpus, sharedCorpus } from './helpers/corpus';
 import { cli, startServe } from './helpers/process';
+import { EXPORT_PATH } from '../server/otlp/grpc';
+import { otlpRoot } from '../server/otlp/route';
 
 const repo = path.resolve(__dirname, '..');
 let proc: ChildProcess;
@@ -14,7 +16,8 @@ let output: () => string;
 
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-cli-'));
-  const started = await startServe(['--data', dataDir, '--no-self-profile']);
+  // OTLP's gRPC port on too (any free port): the server says where.
+  const started = await startServe(['--data', dataDir, '--no-self-profile'], { FLAMEWATCH_OTLP_GRPC: '0' });
   ({ proc, url } = started);
   output = started.output;
 });
@@ -78,6 +81,55 @@ describe('flamewatch serve', () => {
       expect(types.map((t) => t.type)).toContain('exception');
     });
   }
+
+  it('takes OTLP profiles over gRPC on the port FLAMEWATCH_OTLP_GRPC names', async () => {
+    const port = Number(/OTLP profiles over gRPC on [\d.]+:(\d+)/.exec(output())?.[1]);
+    expect(port).toBeGreaterThan(0);
+    const root = otlpRoot();
+    const Req = root.lookupType(
+      'opentelemetry.proto.collector.profiles.v1development.ExportProfilesServiceRequest',
+    );
+    const body = Req.encode(
+      Req.fromObject({
+        dictionary: {
+          stringTable: ['', 'wall', 'nanoseconds', 'main'],
+          functionTable: [{}, { nameStrindex: 3 }],
+          locationTable: [{}, { lines: [{ functionIndex: 1 }] }],
+          stackTable: [{}, { locationIndices: [1] }],
+        },
+        resourceProfiles: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'grpc-otel' } }] },
+            scopeProfiles: [
+              {
+                profiles: [
+                  {
+                    sampleType: { typeStrindex: 1, unitStrindex: 2 },
+                    timeUnixNano: Date.now() * 1e6,
+                    samples: [{ stackIndex: 1, values: [42] }],
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    ).finish();
+    const g = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
+    const client = new g.Client(`127.0.0.1:${port}`, g.credentials.createInsecure());
+    const err = await new Promise<Error | null>((resolve) =>
+      client.makeUnaryRequest(
+        EXPORT_PATH,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.from(body),
+        (e) => resolve(e),
+      ),
+    );
+    client.close();
+    expect(err).toBeNull();
+    expect(await (await fetch(`${url}/api/v1/services`)).json()).toContain('grpc-otel');
+  });
 
   it('stops cleanly on SIGTERM', async () => {
     proc.kill('SIGTERM');

@@ -13,11 +13,12 @@ import { Router, type Request, type Response } from 'express';
 import type * as protobuf from 'protobufjs';
 import { InputError } from '../../profile/errors';
 import { isGzip } from '../../profile/format';
-import { convertOtlp } from '../../profile/otlp';
+import { convertOtlp, MAX_SAMPLE_ATTRIBUTE_VALUES } from '../../profile/otlp';
 import { loadProtoRoot } from '../proto-files';
 import { encodePprof } from '../../profile/pprof-export';
 import { formatSelector } from '../../profile/selector';
-import { reasonOf, statusOf } from '../errors';
+import type { AuthHeaders } from '../auth';
+import { HttpError, reasonOf, statusOf } from '../errors';
 import { labelLimits, readBody } from '../ingest/limits';
 import { readIngestParams } from '../ingest/params';
 import { gunzipLimited } from '../ingest/prepare';
@@ -79,6 +80,99 @@ export function decodeOtlp(body: Uint8Array, json: boolean): Record<string, unkn
   }
 }
 
+/** What an export stored and what it refused: the response's partial success, and the stored profiles' labels. */
+export interface OtlpExportResult {
+  rejectedProfiles: number;
+  /** Why profiles were refused, or attributes left out (a warning when nothing was refused); '' when neither. */
+  errorMessage: string;
+  stored: PreparedProfile[];
+}
+
+/**
+ * Stores one ExportProfilesServiceRequest (gunzipped) for a tenant, as HTTP and gRPC receive it: each profile
+ * goes through what `POST /ingest` does (rate, label and series limits, the worker pool, one commit). Throws
+ * for the whole request (a body that does not decode, the tenant's rate); a profile's own fault refuses that
+ * profile only.
+ */
+export async function exportOtlp(
+  deps: IngestDeps,
+  tenant: string,
+  body: Uint8Array,
+  json: boolean,
+  started: number,
+): Promise<OtlpExportResult> {
+  const limits = deps.limits.of(tenant);
+  const { profiles, rejected } = convertOtlp(decodeOtlp(body, json), labelLimits(limits));
+  if (profiles.length + rejected.length > MAX_OTLP_PROFILES)
+    throw new InputError(
+      'profile_size_limit',
+      `the request carries ${profiles.length + rejected.length} profiles; the limit is ${MAX_OTLP_PROFILES}`,
+    );
+  const reasons = [...rejected];
+  const dropped = new Set<string>();
+  const prepared: PreparedProfile[] = [];
+  for (const p of profiles) {
+    try {
+      const params = readIngestParams(
+        {
+          name: formatSelector(p.service, p.labels),
+          format: 'pprof',
+          ...(p.from !== undefined && p.until !== undefined
+            ? { from: String(p.from), until: String(Math.max(p.until, p.from)) }
+            : {}),
+        },
+        started,
+        labelLimits(limits),
+      );
+      await deps.limits.admitPush(tenant, limits, started);
+      const pprof = encodePprof(p.stacks, p.type, { from: p.from ?? started, until: p.until ?? started });
+      const ingest = await deps.pool.run({
+        tenant,
+        params,
+        body: pprof,
+        contentType: 'application/octet-stream',
+        received: started,
+        limits,
+      });
+      prepared.push({ ingest, labels: params.labels });
+      for (const a of p.droppedAttributes) dropped.add(a);
+      if (p.unsymbolised) deps.metrics.unsymbolisedFrames.inc(p.unsymbolised);
+    } catch (err) {
+      // A limit of the tenant (its rate) refuses the whole request, as /ingest would; a profile's own fault
+      // refuses that profile.
+      if (statusOf(err) === 429 || statusOf(err) >= 500) throw err;
+      reasons.push((err as Error).message);
+      deps.metrics.discardedProfiles.inc({ reason: reasonOf(err) });
+    }
+  }
+  await commitPrepared(deps, tenant, limits, prepared, 'otlp');
+  deps.metrics.ingestedBytes.inc(body.length);
+  const messages = [...new Set(reasons)].slice(0, 5);
+  if (dropped.size)
+    messages.push(
+      `attributes not kept as labels (over the label limits, or more than ${MAX_SAMPLE_ATTRIBUTE_VALUES} values of a sample attribute in a profile): ${[...dropped].slice(0, 10).join(', ')}`,
+    );
+  return { rejectedProfiles: reasons.length, errorMessage: messages.join('; '), stored: prepared };
+}
+
+/** The ExportProfilesServiceResponse of a result, encoded (binary, or OTLP's JSON). */
+export function encodeOtlpResponse(result: OtlpExportResult, json: boolean): Buffer {
+  const Response = otlpRoot().lookupType(RESPONSE);
+  const message = Response.fromObject(
+    result.rejectedProfiles || result.errorMessage
+      ? {
+          partialSuccess: {
+            rejectedProfiles: result.rejectedProfiles,
+            errorMessage: result.errorMessage,
+          },
+        }
+      : {},
+  );
+  return json
+    ? Buffer.from(JSON.stringify(Response.toObject(message, { longs: String })))
+    : Buffer.from(Response.encode(message).finish());
+}
+
 export function otlpRouter(deps: IngestDeps, log?: (msg: string) => void): Router {
   const router = Router();
   router.post('/v1development/profiles', (req: Request, res: Response) => void handle(req, res));
@@ -100,69 +194,12 @@ export function otlpRouter(deps: IngestDeps, log?: (msg: string) => void): Route
       finished = deps.admission.admit();
       let body: Buffer = await readBody(req, limits);
       if (isGzip(body)) body = gunzipLimited(body, limits);
-      const { profiles, rejected } = convertOtlp(decodeOtlp(body, json));
-      if (profiles.length + rejected.length > MAX_OTLP_PROFILES)
-        throw new InputError(
-          'profile_size_limit',
-          `the request carries ${profiles.length + rejected.length} profiles; the limit is ${MAX_OTLP_PROFILES}`,
-        );
-      const reasons = [...rejected];
-      const prepared: PreparedProfile[] = [];
-      for (const p of profiles) {
-        try {
-          const params = readIngestParams(
-            {
-              name: formatSelector(p.service, p.labels),
-              format: 'pprof',
-              ...(p.from !== undefined && p.until !== undefined
-                ? { from: String(p.from), until: String(Math.max(p.until, p.from)) }
-                : {}),
-            },
-            started,
-            labelLimits(limits),
-          );
-          await deps.limits.admitPush(tenant, limits, started);
-          const pprof = encodePprof(p.stacks, p.type, { from: p.from ?? started, until: p.until ?? started });
-          const ingest = await deps.pool.run({
-            tenant,
-            params,
-            body: pprof,
-            contentType: 'application/octet-stream',
-            received: started,
-            limits,
-          });
-          prepared.push({ ingest, labels: params.labels });
-        } catch (err) {
-          // A limit of the tenant (its rate) refuses the whole request, as /ingest would; a profile's own fault
-          // refuses that profile.
-          if (statusOf(err) === 429 || statusOf(err) >= 500) throw err;
-          reasons.push((err as Error).message);
-          deps.metrics.discardedProfiles.inc({ reason: reasonOf(err) });
-        }
-      }
-      await commitPrepared(deps, tenant, limits, prepared, 'otlp');
-      deps.metrics.ingestedBytes.inc(body.length);
-      const Response = otlpRoot().lookupType(RESPONSE);
-      const answer = reasons.length
-        ? {
-            partialSuccess: {
-              rejectedProfiles: reasons.length,
-              errorMessage: [...new Set(reasons)].slice(0, 5).join('; '),
-            },
-          }
-        : {};
-      const message = Response.fromObject(answer);
-      if (json)
-        res
-          .status(200)
-          .type('application/json')
-          .send(JSON.stringify(Response.toObject(message, { longs: String })));
-      else
-        res
-          .status(200)
-          .type('application/x-protobuf')
-          .send(Buffer.from(Response.encode(message).finish()));
-      for (const p of prepared)
+      const result = await exportOtlp(deps, tenant, body, json, started);
+      res
+        .status(200)
+        .type(json ? 'application/json' : 'application/x-protobuf')
+        .send(encodeOtlpResponse(result, json));
+      for (const p of result.stored)
         deps.onStored?.({ tenant, service: p.ingest.summary.service, labels: p.labels });
     } catch (err) {
       req.resume();
@@ -178,12 +215,7 @@ export function otlpRouter(deps: IngestDeps, log?: (msg: string) => void): Route
         .type('application/json')
         .send(
           JSON.stringify({
-            code:
-              status === 400 || status === 413 || status === 415 || status === 422
-                ? 3
-                : status === 429
-                  ? 8
-                  : 13,
+            code: grpcCode(status),
             message: status < 500 || status === 503 ? (err as Error).message : 'internal error',
             reason: reasonOf(err),
           }),
@@ -194,4 +226,50 @@ export function otlpRouter(deps: IngestDeps, log?: (msg: string) => void): Route
     }
   }
   return router;
+}
+
+/**
+ * OTLP's Export for a transport other than express (gRPC, ./grpc.ts): the tenant from the call's headers (the
+ * ingest scope), then what the HTTP route does after reading its body.
+ */
+export function otlpExporter(
+  deps: IngestDeps,
+  tenantOfHeaders: (headers: AuthHeaders) => Promise<string>,
+): (headers: AuthHeaders, body: Buffer) => Promise<Buffer> {
+  return async (headers, body) => {
+    const started = Date.now();
+    const release = deps.writer.announce();
+    let finished: (() => void) | undefined;
+    try {
+      const tenant = await tenantOfHeaders(headers);
+      const limits = deps.limits.of(tenant);
+      if (body.length > limits.maxDecompressedBytes)
+        throw new HttpError(
+          413,
+          `the message is ${body.length} bytes; the limit is ${limits.maxDecompressedBytes}`,
+          'body_too_large',
+        );
+      finished = deps.admission.admit();
+      const result = await exportOtlp(deps, tenant, body, false, started);
+      for (const p of result.stored)
+        deps.onStored?.({ tenant, service: p.ingest.summary.service, labels: p.labels });
+      return encodeOtlpResponse(result, false);
+    } catch (err) {
+      deps.metrics.discardedProfiles.inc({ reason: reasonOf(err) });
+      throw err;
+    } finally {
+      finished?.();
+      release();
+    }
+  };
+}
+
+/** The gRPC status code of an HTTP status, as OTLP answers failures on either transport. */
+export function grpcCode(status: number): number {
+  if (status === 400 || status === 413 || status === 415 || status === 422) return 3; // INVALID_ARGUMENT
+  if (status === 401) return 16; // UNAUTHENTICATED
+  if (status === 403) return 7; // PERMISSION_DENIED
+  if (status === 429) return 8; // RESOURCE_EXHAUSTED
+  if (status === 503) return 14; // UNAVAILABLE
+  return 13; // INTERNAL
 }

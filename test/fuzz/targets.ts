@@ -53,7 +53,7 @@ const mutatedPprof = fc
     return Buffer.concat([base.subarray(0, cutAt), splice]);
   });
 
-/** A small valid OTLP profiles request (binary), for mutation: shared dictionary, inlined lines, a native frame. */
+/** A small valid OTLP profiles request (binary), for mutation: shared dictionary, inlined lines, a native frame, attributes, a link. */
 const otlpRequest = (() => {
   const Request = otlpRoot().lookupType(
     'opentelemetry.proto.collector.profiles.v1development.ExportProfilesServiceRequest',
@@ -73,6 +73,7 @@ const otlpRequest = (() => {
             'lib.so',
             'service.name',
             'svc',
+            'thread.name',
           ],
           mappingTable: [{}, { filenameStrindex: 7 }],
           functionTable: [{}, { nameStrindex: 5 }, { nameStrindex: 6 }],
@@ -83,6 +84,7 @@ const otlpRequest = (() => {
           ],
           stackTable: [{}, { locationIndices: [2, 1] }],
           linkTable: [{}, { traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 2) }],
+          attributeTable: [{}, { keyStrindex: 10, value: { stringValue: 'main' } }],
         },
         resourceProfiles: [
           {
@@ -95,7 +97,8 @@ const otlpRequest = (() => {
                     periodType: { typeStrindex: 3, unitStrindex: 4 },
                     period: 10_000_000,
                     timeUnixNano: 1_700_000_000_000_000_000,
-                    samples: [{ stackIndex: 1, values: [3], linkIndex: 1 }],
+                    attributeIndices: [1],
+                    samples: [{ stackIndex: 1, values: [3], linkIndex: 1, attributeIndices: [1] }],
                   },
                 ],
               },

@@ -12,6 +12,8 @@ export interface TestServer {
   url: string;
   store: Store;
   logs: string[];
+  /** The app's OTLP Export, for a gRPC port of the test's own (server/otlp/grpc.ts). */
+  otlpExport: import('../../server/otlp/grpc').OtlpExport;
   close(): Promise<void>;
 }
 
@@ -36,7 +38,7 @@ export async function startServer(
   const chosen = makeJobs ? await freePort() : 0;
   const jobs = makeJobs ? await makeJobs(store, `http://127.0.0.1:${chosen}`) : undefined;
   await jobs?.start();
-  const { app, close } = createApp({
+  const { app, close, otlpExport } = createApp({
     ...options,
     store,
     log: (m) => logs.push(m),
@@ -50,6 +52,7 @@ export async function startServer(
     url: `http://127.0.0.1:${port}`,
     store,
     logs,
+    otlpExport,
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
