@@ -19,6 +19,11 @@
  *
  * `--modes`: flamewatch with suffixes that change one default each (-nocpu, -noheap, -nowork, -<n>s push
  * interval, -<n>hz sampling rate; bench/fixtures/express-service.js), to find where the cost goes.
+ *
+ * `--paired`: each mode runs beside a no-agent service of its own, both on core 0 at the rate over the same
+ * seconds, and the figure is the median of the two's ratios. This machine's speed moves by 10-30 % from one
+ * minute to the next (other tenants); one after the other, that drowns a 2 % difference, side by side both
+ * services see the same minute.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -28,6 +33,8 @@ import { arg, argText, cpuSeconds, freePort, median, percentile, repoDir, startS
 const rounds = arg('rounds', 5);
 const seconds = arg('seconds', 10);
 const rate = arg('rate', 0);
+/** With --rate: each mode runs beside a no-agent service at the same time instead of one after the other. */
+const paired = process.argv.includes('--paired');
 /** What profiles the service: none, pyroscope, or flamewatch with suffixes (bench/fixtures/express-service.js). */
 const modes = argText('modes', 'none,flamewatch,flamewatch-nocpu,pyroscope').split(',').filter(Boolean);
 if (!modes.includes('none')) modes.unshift('none');
@@ -95,7 +102,6 @@ async function fixedRate(
   return { latencies, failed };
 }
 
-/** At a fixed rate: the service's CPU ms per 1,000 requests answered, and p50/p99 latency. */
 /**
  * The express fixture under `mode`, alone on core 0 (the load and the Flamewatch server on core 1, so what the
  * profiler costs shows on the service's core, not as contention); `stop` ends it and answers what it printed.
@@ -128,40 +134,49 @@ async function startService(
   };
 }
 
-async function measureAtRate(
-  mode: string,
-  flamewatch: string,
-): Promise<{
+interface AtRate {
   cpuPer1000: number;
   p50: number;
   p99: number;
   failed: number;
   blockedMsPerCollection?: number;
-}> {
-  const svc = await startService(mode, flamewatch);
+}
+
+/**
+ * The services of `group` side by side on core 0, each at the fixed rate over the same seconds: CPU ms per
+ * 1,000 requests answered, p50/p99 latency and the agent's own account, for each.
+ */
+async function measureAtRate(group: string[], flamewatch: string): Promise<AtRate[]> {
+  const svcs: Awaited<ReturnType<typeof startService>>[] = [];
   try {
+    for (const mode of group) svcs.push(await startService(mode, flamewatch));
     // Warm-up: JIT and the agent's first profile (its interval is 10 s).
-    await fixedRate(svc.url, rate, 12);
-    const cpu0 = cpuSeconds(svc.pid);
-    const { latencies, failed } = await fixedRate(svc.url, rate, seconds);
-    const cpu = cpuSeconds(svc.pid) - cpu0;
-    latencies.sort((a, b) => a - b);
-    // The agent's own account (bench/fixtures/express-service.js prints it as it stops).
-    const stats = /\{"agentStats":.*\}/.exec(await svc.stop())?.[0];
-    const agent = stats
-      ? (JSON.parse(stats) as { agentStats: { collections: number; blockedMs: number } }).agentStats
-      : undefined;
-    return {
-      cpuPer1000: (cpu * 1000 * 1000) / Math.max(1, latencies.length),
-      p50: percentile(latencies, 50),
-      p99: percentile(latencies, 99),
-      failed,
-      ...(agent && agent.collections > 0
-        ? { blockedMsPerCollection: agent.blockedMs / agent.collections }
-        : {}),
-    };
+    await Promise.all(svcs.map((svc) => fixedRate(svc.url, rate, 12)));
+    const cpu0 = svcs.map((svc) => cpuSeconds(svc.pid));
+    const runs = await Promise.all(svcs.map((svc) => fixedRate(svc.url, rate, seconds)));
+    const cpu = svcs.map((svc, i) => cpuSeconds(svc.pid) - cpu0[i]);
+    const out: AtRate[] = [];
+    for (let i = 0; i < svcs.length; i++) {
+      const { latencies, failed } = runs[i];
+      latencies.sort((a, b) => a - b);
+      // The agent's own account (bench/fixtures/express-service.js prints it as it stops).
+      const stats = /\{"agentStats":.*\}/.exec(await svcs[i].stop())?.[0];
+      const agent = stats
+        ? (JSON.parse(stats) as { agentStats: { collections: number; blockedMs: number } }).agentStats
+        : undefined;
+      out.push({
+        cpuPer1000: (cpu[i] * 1000 * 1000) / Math.max(1, latencies.length),
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        failed,
+        ...(agent && agent.collections > 0
+          ? { blockedMsPerCollection: agent.blockedMs / agent.collections }
+          : {}),
+      });
+    }
+    return out;
   } finally {
-    await svc.stop();
+    for (const svc of svcs) await svc.stop();
   }
 }
 
@@ -170,26 +185,52 @@ async function mainAtRate(): Promise<void> {
   try {
     const results: Record<
       string,
-      { cpu: number[]; p50: number[]; p99: number[]; failed: number; blocked: number[] }
-    > = Object.fromEntries(modes.map((m) => [m, { cpu: [], p50: [], p99: [], failed: 0, blocked: [] }]));
+      {
+        cpu: number[];
+        p50: number[];
+        p99: number[];
+        failed: number;
+        blocked: number[];
+        ratio: number[];
+        p99Ratio: number[];
+      }
+    > = Object.fromEntries(
+      modes.map((m) => [m, { cpu: [], p50: [], p99: [], failed: 0, blocked: [], ratio: [], p99Ratio: [] }]),
+    );
+    const record = (round: number, mode: string, r: AtRate) => {
+      results[mode].cpu.push(r.cpuPer1000);
+      results[mode].p50.push(r.p50);
+      results[mode].p99.push(r.p99);
+      results[mode].failed += r.failed;
+      if (r.blockedMsPerCollection !== undefined) results[mode].blocked.push(r.blockedMsPerCollection);
+      console.error(
+        `round ${round} ${mode}: ${r.cpuPer1000.toFixed(1)} CPU ms / 1000 requests, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms${r.failed ? `, ${r.failed} failed` : ''}`,
+      );
+    };
     for (let round = 1; round <= rounds; round++) {
-      for (const mode of modes) {
-        const r = await measureAtRate(mode, server.url);
-        results[mode].cpu.push(r.cpuPer1000);
-        results[mode].p50.push(r.p50);
-        results[mode].p99.push(r.p99);
-        results[mode].failed += r.failed;
-        if (r.blockedMsPerCollection !== undefined) results[mode].blocked.push(r.blockedMsPerCollection);
-        console.error(
-          `round ${round} ${mode}: ${r.cpuPer1000.toFixed(1)} CPU ms / 1000 requests, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms${r.failed ? `, ${r.failed} failed` : ''}`,
-        );
+      if (paired) {
+        // Each mode beside its own no-agent service over the same seconds: the machine's moods (other
+        // tenants, frequency) fall on both, and the ratio keeps what the agent adds.
+        for (const mode of modes.filter((m) => m !== 'none')) {
+          // Which of the two starts first alternates, so neither always has the warmer start.
+          const group = round % 2 ? ['none', mode] : [mode, 'none'];
+          const [a, b] = await measureAtRate(group, server.url);
+          const [base, it] = round % 2 ? [a, b] : [b, a];
+          record(round, 'none', base);
+          record(round, mode, it);
+          results[mode].ratio.push(it.cpuPer1000 / base.cpuPer1000);
+          results[mode].p99Ratio.push(it.p99 / base.p99);
+        }
+      } else {
+        for (const mode of modes) record(round, mode, (await measureAtRate([mode], server.url))[0]);
       }
     }
     const base = median(results.none.cpu);
     const baseP99 = median(results.none.p99);
     const pct = (x: number, b: number) => `${x >= b ? '+' : ''}${(((x - b) / b) * 100).toFixed(1)} %`;
+    const spread = (xs: number[]) => `[${pct(Math.min(...xs), 1)}…${pct(Math.max(...xs), 1)}]`;
     console.log(
-      `express service at ${rate} requests/s (open loop), ${seconds} s measured after 12 s of warm-up, ${rounds} interleaved rounds; medians, [min–max]`,
+      `express service at ${rate} requests/s (open loop), ${seconds} s measured after 12 s of warm-up, ${rounds} ${paired ? 'rounds, each mode beside a no-agent service on the same core at the same time; medians of the paired ratios' : 'interleaved rounds; medians'}, [min–max]`,
     );
     console.log(
       '| profiler | service CPU ms / 1,000 requests | vs none | p50 ms | p99 ms | p99 vs none | failed | agent: event loop ms a collection |',
@@ -198,8 +239,18 @@ async function mainAtRate(): Promise<void> {
     for (const mode of modes) {
       const r = results[mode];
       const cpu = median(r.cpu);
+      const vs = paired
+        ? mode === 'none'
+          ? ''
+          : `${pct(median(r.ratio), 1)} ${spread(r.ratio)}`
+        : pct(cpu, base);
+      const p99vs = paired
+        ? mode === 'none'
+          ? ''
+          : pct(median(r.p99Ratio), 1)
+        : pct(median(r.p99), baseP99);
       console.log(
-        `| ${mode} | ${cpu.toFixed(1)} [${Math.min(...r.cpu).toFixed(1)}–${Math.max(...r.cpu).toFixed(1)}] | ${pct(cpu, base)} | ${median(r.p50).toFixed(2)} | ${median(r.p99).toFixed(2)} | ${pct(median(r.p99), baseP99)} | ${r.failed} | ${r.blocked.length ? median(r.blocked).toFixed(1) : ''} |`,
+        `| ${mode} | ${cpu.toFixed(1)} [${Math.min(...r.cpu).toFixed(1)}–${Math.max(...r.cpu).toFixed(1)}] | ${vs} | ${median(r.p50).toFixed(2)} | ${median(r.p99).toFixed(2)} | ${p99vs} | ${r.failed} | ${r.blocked.length ? median(r.blocked).toFixed(1) : ''} |`,
       );
     }
   } finally {
