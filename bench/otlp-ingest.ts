@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { decodePprof } from '../profile/pprof';
-import { otlpRoot } from '../server/otlp/route';
+import { otlpRoot } from '../server/otlp/decode';
 import { arg, median, percentile, request, requireSharedCorpus, startServer } from './lib';
 
 const seconds = arg('seconds', 10);

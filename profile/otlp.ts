@@ -15,6 +15,7 @@
  * as `<file>+0x<address>` and counted.
  */
 import { InputError } from './errors';
+import type { Profile } from './model';
 import { LABEL_LIMITS, type LabelLimits } from './selector';
 import { SPAN_LABELS } from './series';
 import type { StackValue } from './tree';
@@ -317,4 +318,21 @@ export function convertOtlp(request: Obj, limits: LabelLimits = LABEL_LIMITS): O
     }
   }
   return { profiles, rejected };
+}
+
+/** An OTLP profile as the internal model ingest stores (one sample type; a stack's labels as its sample's). */
+export function otlpAsProfile(p: OtlpProfile): Profile {
+  return {
+    sampleTypes: [p.type],
+    samples: p.stacks.map((s) => ({
+      stack: s.stack,
+      ...(s.files ? { files: s.files } : {}),
+      ...(s.lines ? { lines: s.lines } : {}),
+      values: [s.value],
+      ...(s.labels ? { labels: s.labels } : {}),
+    })),
+    ...(p.from !== undefined && p.until !== undefined
+      ? { timeNanos: p.from * 1e6, durationNanos: (p.until - p.from) * 1e6 }
+      : {}),
+  };
 }

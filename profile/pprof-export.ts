@@ -7,11 +7,10 @@ import type { StackValue } from './tree';
  * reads: one function per distinct frame name and file (its `filename`), one
  * location per function and line, samples leaf first, so `pprof -list` and
  * `pprof -lines` see where the code lives when the stacks say (StackValue's
- * files and lines), and a stack's `labels` as its sample's string labels.
- * Returns the bytes; gzip them for a `.pb.gz`.
+ * files and lines). Returns the bytes; gzip them for a `.pb.gz`.
  */
 export function encodePprof(
-  stacks: Iterable<StackValue & { labels?: Readonly<Record<string, string>> }>,
+  stacks: Iterable<StackValue>,
   type: ValueType,
   range: { from: number; until: number },
 ): Uint8Array {
@@ -49,13 +48,12 @@ export function encodePprof(
     return id;
   };
   const samples: NonNullable<PbProfile['sample']> = [];
-  for (const { stack, value, files, lines, labels } of stacks) {
+  for (const { stack, value, files, lines } of stacks) {
     if (value === 0) continue;
     const ids = new Array<number>(stack.length);
     for (let i = 0; i < stack.length; i++)
       ids[stack.length - 1 - i] = location(stack[i], files?.[i] ?? '', lines?.[i] ?? 0);
-    const label = labels ? Object.entries(labels).map(([k, v]) => ({ key: str(k), str: str(v) })) : [];
-    samples.push({ locationId: ids, value: [value], ...(label.length ? { label } : {}) });
+    samples.push({ locationId: ids, value: [value] });
   }
   const sampleType = { type: str(type.type), unit: str(type.unit) };
   return encodeProfileMessage({

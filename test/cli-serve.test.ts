@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { corpusFile, generatedCorpus, sharedCorpus } from './helpers/corpus';
 import { cli, startServe } from './helpers/process';
 import { EXPORT_PATH } from '../server/otlp/grpc';
-import { otlpRoot } from '../server/otlp/route';
+import { otlpRoot } from '../server/otlp/decode';
 
 const repo = path.resolve(__dirname, '..');
 let proc: ChildProcess;

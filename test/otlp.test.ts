@@ -10,7 +10,7 @@
 import { gzipSync } from 'node:zlib';
 import type * as protobuf from 'protobufjs';
 import { EXPORT_PATH, startOtlpGrpc } from '../server/otlp/grpc';
-import { otlpRoot } from '../server/otlp/route';
+import { otlpRoot } from '../server/otlp/decode';
 import { getJson, startServer, type TestServer } from './helpers/server';
 
 let server: TestServer;

@@ -1,13 +1,18 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { InputError } from '../../profile/errors';
 import { KnownStacks } from '../../store/known-stacks';
-import { type IngestJob, prepareIngest } from './prepare';
+import { prepareOtlp } from '../otlp/decode';
+import type { WorkerJob } from './pool';
+import { prepareIngest } from './prepare';
 
 const known = new KnownStacks((workerData as { knownStacks: SharedArrayBuffer }).knownStacks);
 
-/** An ingest worker thread: runs prepareIngest for the pool (pool.ts), one message per job. */
-parentPort!.on('message', (msg: { id: number; job: IngestJob }) => {
-  prepareIngest(msg.job, known).then(
+/** An ingest worker thread: runs prepareIngest (or prepareOtlp) for the pool (pool.ts), one message per job. */
+parentPort!.on('message', (msg: { id: number } & WorkerJob) => {
+  (msg.kind === 'otlp'
+    ? Promise.resolve().then(() => prepareOtlp(msg.job, known))
+    : prepareIngest(msg.job, known)
+  ).then(
     (result) => parentPort!.postMessage({ id: msg.id, ok: true, result }),
     (err: unknown) =>
       parentPort!.postMessage({

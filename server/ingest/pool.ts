@@ -4,15 +4,19 @@ import { Worker } from 'node:worker_threads';
 import { InputError, type InputErrorReason } from '../../profile/errors';
 import type { KnownStacks } from '../../store/known-stacks';
 import { HttpError } from '../errors';
+import { type OtlpJob, type PreparedOtlp, prepareOtlp } from '../otlp/decode';
 import { type IngestJob, type PreparedIngest, prepareIngest } from './prepare';
 
 type Reply =
-  | { id: number; ok: true; result: PreparedIngest }
+  | { id: number; ok: true; result: unknown }
   | { id: number; ok: false; error: { input: boolean; reason?: InputErrorReason; message: string } };
+
+/** A worker's jobs: a pushed body (prepareIngest), or an OTLP request of many profiles (prepareOtlp). */
+export type WorkerJob = { kind: 'ingest'; job: IngestJob } | { kind: 'otlp'; job: OtlpJob };
 
 interface Slot {
   worker: Worker;
-  pending: Map<number, { resolve: (r: PreparedIngest) => void; reject: (e: unknown) => void }>;
+  pending: Map<number, { resolve: (r: unknown) => void; reject: (e: unknown) => void }>;
 }
 
 // Running from dist/ the worker is the sibling .js; under jest (TypeScript
@@ -77,7 +81,20 @@ export class IngestPool {
   }
 
   /** Prepares one request's profile; rejects with InputError for bad input, HttpError(429) when saturated. */
-  async run(job: IngestJob): Promise<PreparedIngest> {
+  run(job: IngestJob): Promise<PreparedIngest> {
+    return this.dispatch({ kind: 'ingest', job }, () =>
+      prepareIngest(job, this.known),
+    ) as Promise<PreparedIngest>;
+  }
+
+  /** Decodes and prepares an OTLP request's profiles (server/otlp/decode.ts); rejects as run() does. */
+  runOtlp(job: OtlpJob): Promise<PreparedOtlp> {
+    return this.dispatch({ kind: 'otlp', job }, async () =>
+      prepareOtlp(job, this.known),
+    ) as Promise<PreparedOtlp>;
+  }
+
+  private async dispatch(message: WorkerJob, inline: () => Promise<unknown>): Promise<unknown> {
     if (this.inFlight >= this.maxQueued) {
       throw new HttpError(
         429,
@@ -87,13 +104,13 @@ export class IngestPool {
     }
     this.inFlight++;
     try {
-      if (this.slots.length === 0) return await prepareIngest(job, this.known);
+      if (this.slots.length === 0) return await inline();
       let slot = this.slots[0];
       for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
       const id = this.nextId++;
-      return await new Promise<PreparedIngest>((resolve, reject) => {
+      return await new Promise<unknown>((resolve, reject) => {
         slot.pending.set(id, { resolve, reject });
-        slot.worker.postMessage({ id, job });
+        slot.worker.postMessage({ id, ...message });
       });
     } finally {
       this.inFlight--;

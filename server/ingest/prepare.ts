@@ -98,7 +98,7 @@ export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promis
   }
   format ??= 'folded';
 
-  const { service, type } = serviceAndType(params.appName, format, params.units);
+  const { type } = serviceAndType(params.appName, format, params.units);
   let profile: Profile =
     format === 'pprof'
       ? decodePprof(bytes, { ...DEFAULT_PPROF_LIMITS, samples: limits.maxSamples })
@@ -116,6 +116,22 @@ export async function prepareIngest(job: IngestJob, known?: KnownStacks): Promis
   if (type?.type === 'cpu' && type.unit === 'samples' && params.sampleRate !== undefined)
     profile = samplesAsCpuTime(profile, params.sampleRate);
 
+  return prepareProfile(job, format, profile, averaged, known);
+}
+
+/**
+ * A decoded profile → rows: split into series, labels checked, placed in time, serialised. What every format
+ * comes to after its own decoding (pprof, folded, and OTLP's profiles in server/otlp/decode.ts).
+ */
+export function prepareProfile(
+  job: Pick<IngestJob, 'tenant' | 'params' | 'received' | 'limits'>,
+  format: BodyFormat,
+  profile: Profile,
+  averaged: Set<string>,
+  known?: KnownStacks,
+): PreparedIngest {
+  const { params, limits } = job;
+  const { service } = serviceAndType(params.appName, format, params.units);
   const split = splitProfile(profile, params.labels);
   const labelLimit = labelLimits(limits);
   for (const s of split.series) checkLabels(s.labels, labelLimit);

@@ -10,75 +10,18 @@
  * .proto files (./proto), read with protobufjs.
  */
 import { Router, type Request, type Response } from 'express';
-import type * as protobuf from 'protobufjs';
 import { InputError } from '../../profile/errors';
 import { isGzip } from '../../profile/format';
-import { convertOtlp, MAX_SAMPLE_ATTRIBUTE_VALUES } from '../../profile/otlp';
-import { loadProtoRoot } from '../proto-files';
-import { encodePprof } from '../../profile/pprof-export';
-import { formatSelector } from '../../profile/selector';
+import { MAX_SAMPLE_ATTRIBUTE_VALUES } from '../../profile/otlp';
 import type { AuthHeaders } from '../auth';
 import { HttpError, reasonOf, statusOf } from '../errors';
-import { labelLimits, readBody } from '../ingest/limits';
-import { readIngestParams } from '../ingest/params';
+import { readBody } from '../ingest/limits';
 import { gunzipLimited } from '../ingest/prepare';
 import { commitPrepared, type PreparedProfile } from '../ingest/commit';
 import type { IngestDeps } from '../ingest/route';
+import { otlpRoot } from './decode';
 
-/** Profiles one request may carry (the eBPF profiler sends one a process of the host and interval). */
-export const MAX_OTLP_PROFILES = 1024;
-
-let root: protobuf.Root | undefined;
-/** The OTLP messages of ./proto, loaded once. */
-export function otlpRoot(): protobuf.Root {
-  root ??= loadProtoRoot('server/otlp/proto', [
-    'profiles.proto',
-    'common.proto',
-    'resource.proto',
-    'collector.proto',
-  ]);
-  return root;
-}
-
-const REQUEST = 'opentelemetry.proto.collector.profiles.v1development.ExportProfilesServiceRequest';
 const RESPONSE = 'opentelemetry.proto.collector.profiles.v1development.ExportProfilesServiceResponse';
-
-/** OTLP/JSON writes trace and span ids in hex; protobufjs reads bytes as base64. */
-function hexIdsToBase64(body: Record<string, unknown>): void {
-  const dictionary = body.dictionary as Record<string, unknown> | undefined;
-  const links = dictionary && typeof dictionary === 'object' ? dictionary.linkTable : undefined;
-  if (!Array.isArray(links)) return;
-  for (const link of links as Record<string, unknown>[]) {
-    if (!link || typeof link !== 'object') continue;
-    for (const k of ['traceId', 'spanId'])
-      if (typeof link[k] === 'string' && /^[0-9a-fA-F]*$/.test(link[k] as string))
-        link[k] = Buffer.from(link[k] as string, 'hex').toString('base64');
-  }
-}
-
-/**
- * A request body (gunzipped) as a plain ExportProfilesServiceRequest: camelCase fields, 64-bit integers as
- * numbers. Throws InputError when it is not one.
- */
-export function decodeOtlp(body: Uint8Array, json: boolean): Record<string, unknown> {
-  const Request = otlpRoot().lookupType(REQUEST);
-  try {
-    let message: protobuf.Message;
-    if (json) {
-      const object = JSON.parse(Buffer.from(body).toString('utf8')) as unknown;
-      if (!object || typeof object !== 'object' || Array.isArray(object))
-        throw new Error('not a JSON object');
-      hexIdsToBase64(object as Record<string, unknown>);
-      message = Request.fromObject(object as Record<string, unknown>);
-    } else message = Request.decode(body);
-    return Request.toObject(message, { longs: Number, arrays: true, defaults: false });
-  } catch (err) {
-    throw new InputError(
-      'invalid_profile',
-      `the body is not an ExportProfilesServiceRequest: ${(err as Error).message}`,
-    );
-  }
-}
 
 /** What an export stored and what it refused: the response's partial success, and the stored profiles' labels. */
 export interface OtlpExportResult {
@@ -102,57 +45,24 @@ export async function exportOtlp(
   started: number,
 ): Promise<OtlpExportResult> {
   const limits = deps.limits.of(tenant);
-  const { profiles, rejected } = convertOtlp(decodeOtlp(body, json), labelLimits(limits));
-  if (profiles.length + rejected.length > MAX_OTLP_PROFILES)
-    throw new InputError(
-      'profile_size_limit',
-      `the request carries ${profiles.length + rejected.length} profiles; the limit is ${MAX_OTLP_PROFILES}`,
-    );
-  const reasons = [...rejected];
-  const dropped = new Set<string>();
+  // Decoding and preparing every profile is CPU work: an ingest worker's, as a pprof's is.
+  const out = await deps.pool.runOtlp({ tenant, body, json, received: started, limits });
   const prepared: PreparedProfile[] = [];
-  for (const p of profiles) {
-    try {
-      const params = readIngestParams(
-        {
-          name: formatSelector(p.service, p.labels),
-          format: 'pprof',
-          ...(p.from !== undefined && p.until !== undefined
-            ? { from: String(p.from), until: String(Math.max(p.until, p.from)) }
-            : {}),
-        },
-        started,
-        labelLimits(limits),
-      );
-      await deps.limits.admitPush(tenant, limits, started);
-      const pprof = encodePprof(p.stacks, p.type, { from: p.from ?? started, until: p.until ?? started });
-      const ingest = await deps.pool.run({
-        tenant,
-        params,
-        body: pprof,
-        contentType: 'application/octet-stream',
-        received: started,
-        limits,
-      });
-      prepared.push({ ingest, labels: params.labels });
-      for (const a of p.droppedAttributes) dropped.add(a);
-      if (p.unsymbolised) deps.metrics.unsymbolisedFrames.inc(p.unsymbolised);
-    } catch (err) {
-      // A limit of the tenant (its rate) refuses the whole request, as /ingest would; a profile's own fault
-      // refuses that profile.
-      if (statusOf(err) === 429 || statusOf(err) >= 500) throw err;
-      reasons.push((err as Error).message);
-      deps.metrics.discardedProfiles.inc({ reason: reasonOf(err) });
-    }
+  // The tenant's rate counts profiles, as /ingest's does; past it the whole request is refused (429).
+  for (const p of out.prepared) {
+    await deps.limits.admitPush(tenant, limits, started);
+    prepared.push(p);
   }
+  for (const r of out.rejected) deps.metrics.discardedProfiles.inc({ reason: r.reason });
+  if (out.unsymbolised) deps.metrics.unsymbolisedFrames.inc(out.unsymbolised);
   await commitPrepared(deps, tenant, limits, prepared, 'otlp');
   deps.metrics.ingestedBytes.inc(body.length);
-  const messages = [...new Set(reasons)].slice(0, 5);
-  if (dropped.size)
+  const messages = [...new Set(out.rejected.map((r) => r.message))].slice(0, 5);
+  if (out.dropped.length)
     messages.push(
-      `attributes not kept as labels (over the label limits, or more than ${MAX_SAMPLE_ATTRIBUTE_VALUES} values of a sample attribute in a profile): ${[...dropped].slice(0, 10).join(', ')}`,
+      `attributes not kept as labels (over the label limits, or more than ${MAX_SAMPLE_ATTRIBUTE_VALUES} values of a sample attribute in a profile): ${out.dropped.slice(0, 10).join(', ')}`,
     );
-  return { rejectedProfiles: reasons.length, errorMessage: messages.join('; '), stored: prepared };
+  return { rejectedProfiles: out.rejected.length, errorMessage: messages.join('; '), stored: prepared };
 }
 
 /** The ExportProfilesServiceResponse of a result, encoded (binary, or OTLP's JSON). */

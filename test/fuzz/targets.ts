@@ -6,7 +6,7 @@ import { parseFolded } from '../../profile/folded';
 import { PerfScriptCollapser } from '../../profile/perf-script';
 import { convertOtlp } from '../../profile/otlp';
 import { decodePprof } from '../../profile/pprof';
-import { decodeOtlp, otlpRoot } from '../../server/otlp/route';
+import { decodeOtlp, otlpRoot } from '../../server/otlp/decode';
 import { parseSelector } from '../../profile/selector';
 import { parseTimeRange } from '../../profile/time-range';
 import { corpora, corpusFile, corpusFiles, generatedCorpus, leadingSamples } from '../helpers/corpus';
