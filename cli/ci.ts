@@ -188,7 +188,11 @@ function recordCommand(): Command {
     .addOption(
       new Option('--token <token>', 'bearer token for the Flamewatch server').env('FLAMEWATCH_TOKEN'),
     )
-    .option('--interval <s>', "seconds between the agent's pushes (default the agent's, 10)", positiveInteger)
+    .option(
+      '--interval <s>',
+      "seconds between the agent's pushes, each profiling all of its interval (default 10)",
+      positiveInteger,
+    )
     .option(
       '--repeat <n>',
       `run the command n times (1-${MAX_REPEAT}), one after another, each its own process: the detector needs several processes a side; stops at the first failing run`,

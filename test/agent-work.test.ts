@@ -171,6 +171,33 @@ describe('what goes on the wire', () => {
     }
   }, 60_000);
 
+  it('with a duty cycle, records profileMs of each interval: windows that short, one an interval, work only from inside them', async () => {
+    const rec = await recorder();
+    try {
+      const t0 = Math.floor(Date.now() / 1000);
+      const r = await runHost(rec.url, 6.5, { service: 'duty', intervalMs: 2000, profileMs: 1000 });
+      const pushes = rec.queries.filter((q) => q.get('name') === 'duty{env="test"}');
+      const walls = pushes.filter((q) => q.has('work'));
+      // Three windows end within 6.5 s (one in each 2 s interval), and stop() ends no window mid-way unless one
+      // is open: 3 or 4 wall pushes, each a heap push beside it.
+      expect(walls.length).toBeGreaterThanOrEqual(3);
+      expect(walls.length).toBeLessThanOrEqual(4);
+      expect(pushes.length).toBeGreaterThanOrEqual(walls.length);
+      const spans = walls.map((q) => Number(q.get('until')) - Number(q.get('from')));
+      // from and until are whole seconds (rounded out): a 1 s window spans 1 or 2 of them, never the 2 s interval's 3.
+      for (const span of spans.slice(0, 3)) expect(span).toBeLessThanOrEqual(2);
+      const starts = walls.map((q) => Number(q.get('from')));
+      expect(starts[0]).toBeGreaterThanOrEqual(t0);
+      for (let i = 1; i < 3; i++) expect(starts[i] - starts[i - 1]).toBeGreaterThanOrEqual(1);
+      // Requests are served all the time, counted only while a window records: about half of them here.
+      const work = sum(walls.map((q) => Number(q.get('work'))));
+      expect(work).toBeGreaterThan(0);
+      expect(work).toBeLessThan(0.8 * r.served);
+    } finally {
+      await rec.close();
+    }
+  }, 60_000);
+
   it('sends no work at all with work: off, and still the process', async () => {
     const rec = await recorder();
     try {
@@ -186,6 +213,15 @@ describe('what goes on the wire', () => {
 });
 
 describe('configuration', () => {
+  it('takes the profile window from FLAMEWATCH_PROFILE_SECONDS, all of the interval by default, and refuses one longer', () => {
+    const base = { server: 'http://127.0.0.1:4040', service: 'svc' };
+    expect(optionsFromEnv({ FLAMEWATCH_PROFILE_SECONDS: '10' }).profileMs).toBe(10_000);
+    expect(resolveOptions({ ...base, intervalMs: 30_000 }).options?.profileMs).toBe(30_000);
+    expect(resolveOptions({ ...base, intervalMs: 30_000, profileMs: 40_000 }).problems).toEqual([
+      'profileMs must be from 1000 to intervalMs (30000), not 40000',
+    ]);
+  });
+
   it('takes work from FLAMEWATCH_WORK, defaults to http, and refuses anything else', () => {
     expect(optionsFromEnv({ FLAMEWATCH_WORK: 'manual' }).work).toBe('manual');
     expect(optionsFromEnv({ FLAMEWATCH_WORK: ' OFF ' }).work).toBe('off');

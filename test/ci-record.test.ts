@@ -89,6 +89,10 @@ test('the Actions environment gives the PR number, its head commit and the branc
   expect(env.NODE_OPTIONS).toBe('--max-old-space-size=512 --require "/opt/my agent/register.js"');
   expect(env.FLAMEWATCH_LABELS).toBe('team=core,branch=main');
   expect(env.FLAMEWATCH_SERVER).toBe('http://s:4040');
+  // A benchmark is profiled all the time: a push every 10 s, each profile the whole interval.
+  expect([env.FLAMEWATCH_INTERVAL, env.FLAMEWATCH_PROFILE_SECONDS]).toEqual(['10', '10']);
+  const every30 = recordEnv({}, { labels: [], interval: 30 }, '/r.js');
+  expect([every30.FLAMEWATCH_INTERVAL, every30.FLAMEWATCH_PROFILE_SECONDS]).toEqual(['30', '30']);
 });
 
 test('--repeat runs the command that many times, one after another, and stops at the first failing run', async () => {

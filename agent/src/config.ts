@@ -14,6 +14,12 @@ export interface AgentOptions {
   tenant?: string;
   /** How often a profile is pushed, ms (default 10,000). */
   intervalMs?: number;
+  /**
+   * How long the wall profiler records in each interval, ms (default: all of it). Shorter, it runs a window of
+   * this length at a random point of every interval and is off in between: the profiler's cost falls with the
+   * share of time it runs, the samples with it.
+   */
+  profileMs?: number;
   /** Wall-time profile (default true)... */
   wall?: boolean;
   /** ...with CPU time per sample (default true; needs V8's context tracking, a small cost per async call). */
@@ -60,9 +66,10 @@ export interface AgentLogger {
 }
 
 export type ResolvedOptions = Required<
-  Omit<AgentOptions, 'authToken' | 'tenant' | 'sourceMapsDir' | 'logger'>
-> &
-  Pick<AgentOptions, 'authToken' | 'tenant' | 'sourceMapsDir'> & { logger: AgentLogger };
+  Omit<AgentOptions, 'authToken' | 'tenant' | 'sourceMapsDir' | 'logger' | 'profileMs'>
+> & { profileMs: number } & Pick<AgentOptions, 'authToken' | 'tenant' | 'sourceMapsDir'> & {
+    logger: AgentLogger;
+  };
 
 export const DEFAULTS = {
   intervalMs: 10_000,
@@ -108,6 +115,9 @@ export function resolveOptions(options: AgentOptions): { options?: ResolvedOptio
       problems.push(`${key} must be a positive number, not ${o[key]}`);
   }
   if (o.intervalMs < 1000) problems.push(`intervalMs must be at least 1000, not ${o.intervalMs}`);
+  o.profileMs ??= o.intervalMs;
+  if (!Number.isFinite(o.profileMs) || o.profileMs < 1000 || o.profileMs > o.intervalMs)
+    problems.push(`profileMs must be from 1000 to intervalMs (${o.intervalMs}), not ${o.profileMs}`);
   if (!WORK_MODES.includes(o.work))
     problems.push(`work must be ${WORK_MODES.join(', ')}, not ${JSON.stringify(o.work)}`);
   // @datadog/pprof records a line per sample only without the contexts CPU time needs: lines turn CPU time off,
@@ -130,6 +140,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * Options from the environment, for `node -r @flamewatch/agent/register`:
  * FLAMEWATCH_SERVER, FLAMEWATCH_SERVICE, FLAMEWATCH_LABELS (k=v,k2=v2),
  * FLAMEWATCH_TOKEN, FLAMEWATCH_TENANT, FLAMEWATCH_INTERVAL (seconds),
+ * FLAMEWATCH_PROFILE_SECONDS (the wall profiler's window in each interval),
  * FLAMEWATCH_WALL / FLAMEWATCH_CPU_TIME / FLAMEWATCH_HEAP (true|false),
  * FLAMEWATCH_WORK (http|manual|off), FLAMEWATCH_SOURCE_MAPS (a directory whose
  * source maps turn compiled frames into their sources' files and lines),
@@ -145,6 +156,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
     if (eq > 0) labels[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
   }
   const seconds = env.FLAMEWATCH_INTERVAL === undefined ? undefined : Number(env.FLAMEWATCH_INTERVAL) * 1000;
+  const profileSeconds =
+    env.FLAMEWATCH_PROFILE_SECONDS === undefined ? undefined : Number(env.FLAMEWATCH_PROFILE_SECONDS) * 1000;
   return {
     server: env.FLAMEWATCH_SERVER ?? env.PYROSCOPE_SERVER_ADDRESS ?? 'http://127.0.0.1:4040',
     service:
@@ -153,6 +166,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
     authToken: env.FLAMEWATCH_TOKEN ?? env.PYROSCOPE_AUTH_TOKEN,
     tenant: env.FLAMEWATCH_TENANT ?? env.PYROSCOPE_TENANT_ID,
     intervalMs: seconds,
+    profileMs: profileSeconds,
     wall: bool(env.FLAMEWATCH_WALL),
     cpuTime: bool(env.FLAMEWATCH_CPU_TIME),
     heap: bool(env.FLAMEWATCH_HEAP),

@@ -24,8 +24,9 @@ export interface AgentStats {
   bufferedBytes: number;
   /**
    * The agent's own cost on the event loop: how many collections ran, and the milliseconds their synchronous
-   * parts held it (stopping and restarting the wall profiler, taking the heap profile). The protobuf encoding
-   * (pprof-format's encodeAsync, in slices), gzip and the push come after and are not counted.
+   * parts held it (stopping and restarting the wall profiler, starting it for a window of a duty cycle, taking
+   * the heap profile). The protobuf encoding (pprof-format's encodeAsync, in slices), gzip and the push come
+   * after and are not counted.
    */
   collections: number;
   blockedMs: number;
@@ -65,6 +66,9 @@ export class FlamewatchAgent implements Agent {
   private readonly dest: Destination;
   private readonly work: WorkMeter;
   private collectTimer: NodeJS.Timeout | undefined;
+  /** With a duty cycle: the timer that starts or ends the next profiling window, and where its interval began. */
+  private windowTimer: NodeJS.Timeout | undefined;
+  private intervalStart = Date.now();
   private retryTimer: NodeJS.Timeout | undefined;
   private sending = false;
   private failures = 0;
@@ -107,8 +111,6 @@ export class FlamewatchAgent implements Agent {
       });
     }
     if (this.stopped) return;
-    if (this.o.wall)
-      this.wallStarted = this.guard('start the wall profiler', () => this.startWall()) ?? false;
     if (this.o.heap) {
       this.heapStarted =
         this.guard('start the heap profiler', () => {
@@ -118,15 +120,59 @@ export class FlamewatchAgent implements Agent {
     }
     this.lastCollect = Date.now();
     this.work.take(); // the first interval's work starts with its profile
+    if (this.o.wall && this.o.profileMs < this.o.intervalMs) {
+      // A duty cycle: the wall profiler records profileMs of every interval, heap and the push follow each window.
+      this.intervalStart = Date.now();
+      this.scheduleWindow(true);
+      this.log(
+        'info',
+        `profiling ${this.o.service} to ${this.o.server}: ${this.o.profileMs / 1000} s of every ${this.o.intervalMs / 1000} s`,
+      );
+      return;
+    }
+    if (this.o.wall)
+      this.wallStarted = this.guard('start the wall profiler', () => this.startWall()) ?? false;
     this.collectTimer = setInterval(() => this.collect(true), this.o.intervalMs);
     this.collectTimer.unref();
     this.log('info', `profiling ${this.o.service} to ${this.o.server} every ${this.o.intervalMs / 1000} s`);
   }
 
+  /**
+   * Sets the timer of the next window: at a random point of the current interval (so a fleet's processes do not
+   * profile in step, and a job that runs on the minute is not always in or always out of the window), or of the
+   * next interval when this one's window has run; the first at once.
+   */
+  private scheduleWindow(first = false): void {
+    const now = Date.now();
+    while (this.intervalStart + this.o.intervalMs <= now) this.intervalStart += this.o.intervalMs;
+    // The first window starts at once: a new service shows in the UI within profileMs, not an interval.
+    const at = first ? now : this.intervalStart + Math.random() * (this.o.intervalMs - this.o.profileMs);
+    this.windowTimer = setTimeout(() => this.startWindow(), Math.max(0, at - now));
+    this.windowTimer.unref();
+  }
+
+  private startWindow(): void {
+    this.windowTimer = undefined;
+    if (this.stopped) return;
+    this.work.take(); // the window's work is what is served while it records
+    this.lastCollect = Date.now();
+    // Starting V8's profiler anew lists the code it knows: counted as the agent's own time on the event loop.
+    const started = performance.now();
+    this.wallStarted = this.guard('start the wall profiler', () => this.startWall()) ?? false;
+    this.counts.blockedMs += performance.now() - started;
+    this.windowTimer = setTimeout(() => {
+      this.windowTimer = undefined;
+      void this.collect(false);
+      this.intervalStart += this.o.intervalMs;
+      if (!this.stopped) this.scheduleWindow();
+    }, this.o.profileMs);
+    this.windowTimer.unref();
+  }
+
   private startWall(): boolean {
     time.start({
       intervalMicros: this.o.wallIntervalMicros,
-      durationMillis: this.o.intervalMs,
+      durationMillis: this.o.profileMs,
       sourceMapper: this.sourceMapper,
       withContexts: this.o.cpuTime,
       collectCpuTime: this.o.cpuTime,
@@ -224,6 +270,7 @@ export class FlamewatchAgent implements Agent {
     this.stopped = true;
     try {
       clearInterval(this.collectTimer);
+      clearTimeout(this.windowTimer);
       await this.collect(false);
       if (this.heapStarted) this.guard('stop the heap profiler', () => heap.stop());
       this.heapStarted = false;

@@ -46,7 +46,11 @@ export function recordEnv(
   if (s.service !== undefined) env.FLAMEWATCH_SERVICE = s.service;
   if (s.tenant !== undefined) env.FLAMEWATCH_TENANT = s.tenant;
   if (s.token !== undefined) env.FLAMEWATCH_TOKEN = s.token;
-  if (s.interval !== undefined) env.FLAMEWATCH_INTERVAL = String(s.interval);
+  // A benchmark is profiled all its life, a push every 10 s unless asked otherwise: the agent's duty cycle (it
+  // records a window of each interval) suits services that run for days, not a run that lasts a minute.
+  const interval = s.interval !== undefined ? String(s.interval) : (base.FLAMEWATCH_INTERVAL ?? '10');
+  env.FLAMEWATCH_INTERVAL = interval;
+  env.FLAMEWATCH_PROFILE_SECONDS = base.FLAMEWATCH_PROFILE_SECONDS ?? interval;
   const merged = new Map<string, string>();
   for (const pair of (base.FLAMEWATCH_LABELS ?? '').split(',')) {
     const eq = pair.indexOf('=');
