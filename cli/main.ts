@@ -1,14 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { ciCommand } from './ci';
-import { collapseCommand } from './collapse';
-import { migrateCommand } from './migrate';
-import { perfCommand } from './perf';
-import { pushCommand } from './push';
-import { serveCommand } from './serve';
-import { tokenCommand } from './token';
-import { workerCommand } from './worker';
 
 /** The installed version: package.json beside dist/ (read, not imported, so the build needs no JSON modules). */
 function version(): string {
@@ -21,21 +12,30 @@ function version(): string {
   }
 }
 
-const program = new Command('flamewatch')
-  .description('Continuous profiling: ingest, store, query and compare profiles.')
-  .version(version(), '-V, --version', 'print the version and exit')
-  .showHelpAfterError();
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  // What scripts ask most often answers before commander and the commands load: the process's start only.
+  console.log(version());
+} else run();
 
-program.addCommand(serveCommand());
-program.addCommand(workerCommand());
-program.addCommand(migrateCommand());
-program.addCommand(collapseCommand());
-program.addCommand(pushCommand());
-program.addCommand(perfCommand());
-program.addCommand(ciCommand());
-program.addCommand(tokenCommand());
+function run(): void {
+  const { Command } = require('commander') as typeof import('commander');
+  const program = new Command('flamewatch')
+    .description('Continuous profiling: ingest, store, query and compare profiles.')
+    .version(version(), '-V, --version', 'print the version and exit')
+    .showHelpAfterError();
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  console.error(`flamewatch: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+  program.addCommand((require('./serve') as typeof import('./serve')).serveCommand());
+  program.addCommand((require('./worker') as typeof import('./worker')).workerCommand());
+  program.addCommand((require('./migrate') as typeof import('./migrate')).migrateCommand());
+  program.addCommand((require('./collapse') as typeof import('./collapse')).collapseCommand());
+  program.addCommand((require('./push') as typeof import('./push')).pushCommand());
+  program.addCommand((require('./perf') as typeof import('./perf')).perfCommand());
+  program.addCommand((require('./ci') as typeof import('./ci')).ciCommand());
+  program.addCommand((require('./token') as typeof import('./token')).tokenCommand());
+
+  program.parseAsync(process.argv).catch((err: unknown) => {
+    console.error(`flamewatch: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}
