@@ -175,24 +175,26 @@ describe('what goes on the wire', () => {
     const rec = await recorder();
     try {
       const t0 = Math.floor(Date.now() / 1000);
-      const r = await runHost(rec.url, 6.5, { service: 'duty', intervalMs: 2000, profileMs: 1000 });
+      const r = await runHost(rec.url, 9, { service: 'duty', intervalMs: 4000, profileMs: 1000 });
       const pushes = rec.queries.filter((q) => q.get('name') === 'duty{env="test"}');
       const walls = pushes.filter((q) => q.has('work'));
-      // Three windows end within 6.5 s (one in each 2 s interval), and stop() ends no window mid-way unless one
-      // is open: 3 or 4 wall pushes, each a heap push beside it.
-      expect(walls.length).toBeGreaterThanOrEqual(3);
-      expect(walls.length).toBeLessThanOrEqual(4);
-      expect(pushes.length).toBeGreaterThanOrEqual(walls.length);
-      const spans = walls.map((q) => Number(q.get('until')) - Number(q.get('from')));
-      // from and until are whole seconds (rounded out): a 1 s window spans 1 or 2 of them, never the 2 s interval's 3.
-      for (const span of spans.slice(0, 3)) expect(span).toBeLessThanOrEqual(2);
+      // A window at once, one at a random point of 4-8 s, maybe one of 8-12 s before the stop: 2 or 3 wall pushes,
+      // each with a heap push beside it, and a last heap push of its own when stop() comes between windows.
+      expect(walls.length).toBeGreaterThanOrEqual(2);
+      expect(walls.length).toBeLessThanOrEqual(3);
+      expect(pushes.length - 2 * walls.length).toBeGreaterThanOrEqual(0);
+      expect(pushes.length - 2 * walls.length).toBeLessThanOrEqual(1);
+      // from and until are whole seconds, rounded out: a 1 s window (a little more on a busy machine) spans 1-3 of
+      // them, the 4 s interval at least 4.
+      for (const q of walls) expect(Number(q.get('until')) - Number(q.get('from'))).toBeLessThanOrEqual(3);
       const starts = walls.map((q) => Number(q.get('from')));
       expect(starts[0]).toBeGreaterThanOrEqual(t0);
-      for (let i = 1; i < 3; i++) expect(starts[i] - starts[i - 1]).toBeGreaterThanOrEqual(1);
-      // Requests are served all the time, counted only while a window records: about half of them here.
+      expect(starts[0]).toBeLessThanOrEqual(t0 + 2); // the first window at once
+      for (let i = 1; i < walls.length; i++) expect(starts[i] - starts[i - 1]).toBeGreaterThanOrEqual(1);
+      // Requests are served all the time, counted only while a window records: a quarter to a half of them here.
       const work = sum(walls.map((q) => Number(q.get('work'))));
       expect(work).toBeGreaterThan(0);
-      expect(work).toBeLessThan(0.8 * r.served);
+      expect(work).toBeLessThan(0.6 * r.served);
     } finally {
       await rec.close();
     }

@@ -6,6 +6,9 @@ import { type Destination, ingestName, processId, push } from './sender';
 import { WorkMeter } from './work';
 
 export type { AgentLogger, AgentOptions } from './config';
+
+/** The first push comes this soon after start (or after intervalMs, if shorter): a new service shows at once. */
+const FIRST_PUSH_MS = 10_000;
 export { optionsFromEnv } from './config';
 export type { WorkMode } from './work';
 export { countWork } from './work';
@@ -132,7 +135,14 @@ export class FlamewatchAgent implements Agent {
     }
     if (this.o.wall)
       this.wallStarted = this.guard('start the wall profiler', () => this.startWall()) ?? false;
-    this.collectTimer = setInterval(() => this.collect(true), this.o.intervalMs);
+    // The first profile after at most FIRST_PUSH_MS, so a new service shows in the UI at once; then every interval.
+    const first = Math.min(FIRST_PUSH_MS, this.o.intervalMs);
+    this.collectTimer = setTimeout(() => {
+      if (this.stopped) return;
+      void this.collect(true);
+      this.collectTimer = setInterval(() => this.collect(true), this.o.intervalMs);
+      this.collectTimer.unref();
+    }, first);
     this.collectTimer.unref();
     this.log('info', `profiling ${this.o.service} to ${this.o.server} every ${this.o.intervalMs / 1000} s`);
   }
@@ -269,7 +279,7 @@ export class FlamewatchAgent implements Agent {
     if (this.stopped) return;
     this.stopped = true;
     try {
-      clearInterval(this.collectTimer);
+      clearTimeout(this.collectTimer); // a timeout until the first push, an interval after: either clears both
       clearTimeout(this.windowTimer);
       await this.collect(false);
       if (this.heapStarted) this.guard('stop the heap profiler', () => heap.stop());
