@@ -30,15 +30,16 @@ const rounds = arg('rounds', 3);
 const seconds = arg('seconds', 2);
 
 const files = [
-  ...['nodejs-cpu.pb.gz', 'nodejs-wall.pb.gz', 'go-cpu-labels.pb.gz', 'go-heap.pb.gz'].map((f) =>
-    corpusFile(generatedCorpus, path.join('pprof', f)),
-  ),
+  ...['nodejs-cpu.pb.gz', 'nodejs-wall.pb.gz', 'go-cpu-labels.pb.gz', 'go-heap.pb.gz'].map((f) => ({
+    name: `generated/${f}`,
+    file: corpusFile(generatedCorpus, path.join('pprof', f)),
+  })),
   ...(sharedCorpus
     ? ['java-kafka-cpu.pb.gz', 'java-kafka-alloc.pb.gz', 'go-cpu-labels.pb.gz', 'nodejs-heap.pb.gz'].map(
-        (f) => corpusFile(sharedCorpus!, path.join('pprof', f)),
+        (f) => ({ name: `shared/${f}`, file: corpusFile(sharedCorpus!, path.join('pprof', f)) }),
       )
     : []),
-].filter((f) => fs.existsSync(f));
+].filter((f) => fs.existsSync(f.file));
 
 /** Milliseconds per call of `f`, over about `seconds` after a warm-up. */
 async function timeIt(f: () => unknown): Promise<number> {
@@ -63,7 +64,7 @@ function goParse(file: string): number {
 async function main(): Promise<void> {
   if (!sharedCorpus) console.error('the shared corpus is not here: Node and Go profiles only');
   const rows: string[] = [];
-  for (const file of files) {
+  for (const { name, file } of files) {
     const body = fs.readFileSync(file);
     const raw = isGzip(body) ? gunzipSync(body) : body;
     const job = () => ({
@@ -88,10 +89,10 @@ async function main(): Promise<void> {
     const m = { parse: median(r.parse), ingest: median(r.ingest), first: median(r.first) };
     const samples = decodePprof(raw).samples.length;
     console.error(
-      `${path.basename(file)}: Go ${go.toFixed(3)} ms, parse ${m.parse.toFixed(3)}, ingest ${m.ingest.toFixed(3)}, first ${m.first.toFixed(3)}`,
+      `${name}: Go ${go.toFixed(3)} ms, parse ${m.parse.toFixed(3)}, ingest ${m.ingest.toFixed(3)}, first ${m.first.toFixed(3)}`,
     );
     rows.push(
-      `| ${path.relative(path.dirname(path.dirname(path.dirname(file))), file)} | ${(body.length / 1024).toFixed(0)} / ${(raw.length / 1024).toFixed(0)} KiB, ${samples} samples | ${go.toFixed(3)} | ${m.parse.toFixed(3)} (${(go / m.parse).toFixed(2)}×) | ${m.ingest.toFixed(3)} (${(go / m.ingest).toFixed(2)}×) | ${m.first.toFixed(3)} (${(go / m.first).toFixed(2)}×) |`,
+      `| ${name} | ${(body.length / 1024).toFixed(0)} / ${(raw.length / 1024).toFixed(0)} KiB, ${samples} samples | ${go.toFixed(3)} | ${m.parse.toFixed(3)} (${(go / m.parse).toFixed(2)}×) | ${m.ingest.toFixed(3)} (${(go / m.ingest).toFixed(2)}×) | ${m.first.toFixed(3)} (${(go / m.first).toFixed(2)}×) |`,
     );
   }
   console.log(
