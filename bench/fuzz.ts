@@ -2,17 +2,19 @@
  * The long fuzz run: 100,000 cases per target (test/fuzz/targets.ts) over
  * every parser of untrusted input; CI runs a bounded number of the same.
  *
- *   npm run build && node dist/bench/fuzz.js [--runs 100000]
+ *   npm run build && node dist/bench/fuzz.js [--runs 100000] [--only <text in the target's name>]
  */
 import fc from 'fast-check';
 import { TARGETS } from '../test/fuzz/targets';
 
 const i = process.argv.indexOf('--runs');
 const runs = i === -1 ? 100_000 : Number(process.argv[i + 1]);
+const o = process.argv.indexOf('--only');
+const only = o === -1 ? '' : process.argv[o + 1];
 let failed = 0;
 console.log('| target | cases | failures | seconds |');
 console.log('| --- | --- | --- | --- |');
-for (const target of TARGETS) {
+for (const target of TARGETS.filter((t) => t.name.includes(only))) {
   const t0 = performance.now();
   const result = fc.check(target.property(), { numRuns: runs });
   if (result.failed) failed++;

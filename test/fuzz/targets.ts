@@ -4,9 +4,9 @@ import fc from 'fast-check';
 import { InputError } from '../../profile/errors';
 import { parseFolded } from '../../profile/folded';
 import { PerfScriptCollapser } from '../../profile/perf-script';
-import { convertOtlp } from '../../profile/otlp';
 import { decodePprof } from '../../profile/pprof';
-import { decodeOtlp, otlpRoot } from '../../server/otlp/decode';
+import { otlpRoot, prepareOtlp } from '../../server/otlp/decode';
+import { DEFAULT_LIMITS } from '../../server/ingest/limits';
 import { parseSelector } from '../../profile/selector';
 import { parseTimeRange } from '../../profile/time-range';
 import { corpora, corpusFile, corpusFiles, generatedCorpus, leadingSamples } from '../helpers/corpus';
@@ -123,6 +123,15 @@ const mutatedOtlp = fc
     return Buffer.concat([base.subarray(0, cutAt), splice]);
   });
 
+/** What an ingest worker is given for an OTLP request (server/otlp/decode.ts prepareOtlp). */
+const otlpJob = (body: Uint8Array, json: boolean) => ({
+  tenant: 'fuzz',
+  body,
+  json,
+  received: 1_700_000_000_000,
+  limits: DEFAULT_LIMITS,
+});
+
 const perfText = leadingSamples(
   fs.readFileSync(corpusFile(generatedCorpus, 'perf/perf-c-busy.txt'), 'latin1'),
   40_000,
@@ -139,14 +148,14 @@ export const TARGETS: FuzzTarget[] = [
     property: () => fc.property(mutatedPprof, (b) => onlyInputErrors(() => decodePprof(b))),
   },
   {
-    name: 'OTLP profiles, mutated requests (decode and convert)',
-    property: () => fc.property(mutatedOtlp, (b) => onlyInputErrors(() => convertOtlp(decodeOtlp(b, false)))),
+    name: 'OTLP profiles, mutated requests (decode, convert, prepare the rows)',
+    property: () => fc.property(mutatedOtlp, (b) => onlyInputErrors(() => prepareOtlp(otlpJob(b, false)))),
   },
   {
     name: 'OTLP profiles, JSON of any shape',
     property: () =>
       fc.property(fc.jsonValue({ maxDepth: 4 }), (v) =>
-        onlyInputErrors(() => convertOtlp(decodeOtlp(Buffer.from(JSON.stringify(v) ?? 'null'), true))),
+        onlyInputErrors(() => prepareOtlp(otlpJob(Buffer.from(JSON.stringify(v) ?? 'null'), true))),
       ),
   },
   {
