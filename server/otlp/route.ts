@@ -47,12 +47,9 @@ export async function exportOtlp(
   const limits = deps.limits.of(tenant);
   // Decoding and preparing every profile is CPU work: an ingest worker's, as a pprof's is.
   const out = await deps.pool.runOtlp({ tenant, body, json, received: started, limits });
-  const prepared: PreparedProfile[] = [];
+  const prepared: PreparedProfile[] = out.prepared;
   // The tenant's rate counts profiles, as /ingest's does; past it the whole request is refused (429).
-  for (const p of out.prepared) {
-    await deps.limits.admitPush(tenant, limits, started);
-    prepared.push(p);
-  }
+  for (let i = 0; i < prepared.length; i++) await deps.limits.admitPush(tenant, limits, started);
   for (const r of out.rejected) deps.metrics.discardedProfiles.inc({ reason: r.reason });
   if (out.unsymbolised) deps.metrics.unsymbolisedFrames.inc(out.unsymbolised);
   await commitPrepared(deps, tenant, limits, prepared, 'otlp');
