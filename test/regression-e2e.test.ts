@@ -185,9 +185,11 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     }
     // Functions' total (and self) costs are judged, and, since the benchmark counts its orders (countWork), the whole program's
     // cost per order (function '', measure rate), which a slower matchOrders really raises. V8 may have inlined
-    // matchOrders into handle, whose total then carries the slowdown: either is the right answer.
+    // matchOrders into handle, and handle into loop, whose totals then carry the slowdown: any of the three is the
+    // right answer (a clean-clone CI run flagged loop's total once).
+    const onItsStack = ['matchOrders', 'handle', 'loop'];
     const fns = found.filter((r) => r.measure !== 'rate');
-    const unexpected = fns.filter((r) => !['matchOrders', 'handle'].includes(r.function));
+    const unexpected = fns.filter((r) => !onItsStack.includes(r.function));
     if (unexpected.length)
       console.log(
         `flagged beside matchOrders: ${JSON.stringify(unexpected.map((r) => `${r.type}/${r.function}/${r.measure} ${r.relative.toFixed(3)}`))}`,
@@ -195,11 +197,7 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     expect(fns.length).toBeGreaterThan(0);
     // Its self cost may be flagged too (the detector tests self cost where it differs from total).
     expect(
-      fns.every(
-        (r) =>
-          (r.measure === 'total' || r.measure === 'self') &&
-          (r.function === 'matchOrders' || r.function === 'handle'),
-      ),
+      fns.every((r) => (r.measure === 'total' || r.measure === 'self') && onItsStack.includes(r.function)),
     ).toBe(true);
     expect(found.filter((r) => r.measure === 'rate').every((r) => r.function === '')).toBe(true);
     for (const r of found) {
@@ -213,7 +211,7 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
       });
     }
     for (const r of fns) expect(r.view).toMatchObject({ search: r.function });
-    const named = fns.some((r) => r.function === 'matchOrders') ? 'matchOrders' : 'handle';
+    const named = onItsStack.find((f) => fns.some((r) => r.function === f))!;
     // Wall time always shows it; CPU time too on a quiet machine (on a saturated one the scheduler's noise can leave
     // the CPU comparison inconclusive at 12 profiles, which is the detector being honest, not a miss).
     expect(fns.some((r) => r.type === 'wall' || r.type === 'cpu')).toBe(true);
@@ -230,10 +228,10 @@ describe.each(['in-process', 'bullmq'] as const)('on the %s job runner', (transp
     expect(slack.some((h) => String(h.body.text).includes(named))).toBe(true);
     expect(slackFailures).toBe(found.length + 1); // one refused, then each delivered
 
-    // The server's pull-request job commented PR 7 once: a regression, naming matchOrders or handle, or (two processes
+    // The server's pull-request job commented PR 7 once: a regression, naming matchOrders or a caller, or (two processes
     // a side decide the whole program sooner than one function) the whole program's cost per order alone.
     const prVerdict =
-      /🔴 \*\*Regression\*\*: (?:the whole program costs \+\d+\.\d %\.|(?:the whole program costs \+\d+\.\d %; )?1 function slower, worst (?:matchOrders|handle) \+\d+\.\d\d pp \(\+\d+\.\d %\)\.)/;
+      /🔴 \*\*Regression\*\*: (?:the whole program costs \+\d+\.\d %\.|(?:the whole program costs \+\d+\.\d %; )?1 function slower, worst (?:matchOrders|handle|loop) \+\d+\.\d\d pp \(\+\d+\.\d %\)\.)/;
     let comments = github.comments.get(7) ?? [];
     for (let i = 0; i < 60 && !(comments.length > 0 && prVerdict.test(comments[0].body)); i++) {
       await new Promise((r) => setTimeout(r, 500));

@@ -22,8 +22,18 @@ export interface AgentOptions {
   profileMs?: number;
   /** Wall-time profile (default true)... */
   wall?: boolean;
-  /** ...with CPU time per sample (default true; needs V8's context tracking, a small cost per async call). */
+  /**
+   * ...with CPU time per sample (default true). With the `inspector` engine it is the sampled time the JS thread
+   * was busy (not idle), as Chrome's DevTools count it; with `datadog` it is measured per sample (V8's context
+   * tracking, a cost per async call).
+   */
   cpuTime?: boolean;
+  /**
+   * What records the wall profile (default `inspector`): V8's own CPU profiler through `node:inspector`, or
+   * @datadog/pprof's time profiler, which costs the service about twice as much CPU (BENCHMARKS.md, agent
+   * overhead). `datadog` is used whatever this says with `lineNumbers`, `sourceMapsDir` or a `profileMs` window.
+   */
+  wallEngine?: WallEngine;
   /** Sampling heap profile (default true). */
   heap?: boolean;
   /** Wall sampling period, µs (default 10,000: 100 Hz). */
@@ -65,6 +75,9 @@ export interface AgentLogger {
   error?(message: string): void;
 }
 
+export const WALL_ENGINES = ['inspector', 'datadog'] as const;
+export type WallEngine = (typeof WALL_ENGINES)[number];
+
 export type ResolvedOptions = Required<
   Omit<AgentOptions, 'authToken' | 'tenant' | 'sourceMapsDir' | 'logger' | 'profileMs'>
 > & { profileMs: number } & Pick<AgentOptions, 'authToken' | 'tenant' | 'sourceMapsDir'> & {
@@ -87,6 +100,7 @@ export const DEFAULTS = {
   stopTimeoutMs: 5_000,
   work: 'http' as WorkMode,
   lineNumbers: false,
+  wallEngine: 'inspector' as WallEngine,
 };
 
 /** Fills defaults and checks the options; returns a list of problems instead of throwing. */
@@ -120,6 +134,8 @@ export function resolveOptions(options: AgentOptions): { options?: ResolvedOptio
   o.profileMs ??= o.intervalMs;
   if (!Number.isFinite(o.profileMs) || o.profileMs < 1000 || o.profileMs > o.intervalMs)
     problems.push(`profileMs must be from 1000 to intervalMs (${o.intervalMs}), not ${o.profileMs}`);
+  if (!WALL_ENGINES.includes(o.wallEngine))
+    problems.push(`wallEngine must be ${WALL_ENGINES.join(' or ')}, not ${JSON.stringify(o.wallEngine)}`);
   if (!WORK_MODES.includes(o.work))
     problems.push(`work must be ${WORK_MODES.join(', ')}, not ${JSON.stringify(o.work)}`);
   // @datadog/pprof records a line per sample only without the contexts CPU time needs: lines turn CPU time off,
@@ -146,7 +162,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * FLAMEWATCH_WALL / FLAMEWATCH_CPU_TIME / FLAMEWATCH_HEAP (true|false),
  * FLAMEWATCH_WORK (http|manual|off), FLAMEWATCH_SOURCE_MAPS (a directory whose
  * source maps turn compiled frames into their sources' files and lines),
- * FLAMEWATCH_LINE_NUMBERS (true|false). Pyroscope's variables
+ * FLAMEWATCH_LINE_NUMBERS (true|false), FLAMEWATCH_WALL_ENGINE (inspector|datadog). Pyroscope's variables
  * (PYROSCOPE_SERVER_ADDRESS, PYROSCOPE_APPLICATION_NAME) work too.
  */
 export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
@@ -175,5 +191,6 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): AgentOptions {
     work: (env.FLAMEWATCH_WORK?.trim().toLowerCase() || undefined) as WorkMode | undefined,
     sourceMapsDir: env.FLAMEWATCH_SOURCE_MAPS?.trim() || undefined,
     lineNumbers: bool(env.FLAMEWATCH_LINE_NUMBERS),
+    wallEngine: (env.FLAMEWATCH_WALL_ENGINE?.trim().toLowerCase() || undefined) as WallEngine | undefined,
   };
 }

@@ -1,9 +1,15 @@
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
 import { heap, time, encode, SourceMapper } from '@datadog/pprof';
 import { retryDelayMs } from './backoff';
 import { ProfileBuffer } from './buffer';
 import { type AgentOptions, type ResolvedOptions, optionsFromEnv, resolveOptions } from './config';
 import { type Destination, ingestName, processId, push } from './sender';
+import { encodePprof } from './pprof';
+import { V8WallProfiler } from './v8';
 import { WorkMeter } from './work';
+
+const gzip = promisify(zlib.gzip);
 
 export type { AgentLogger, AgentOptions } from './config';
 
@@ -80,6 +86,8 @@ export class FlamewatchAgent implements Agent {
   private heapStarted = false;
   private lastCollect = Date.now();
   private sourceMapper: SourceMapper | undefined;
+  /** The wall profiler, when it is V8's through the inspector (see wallEngine); @datadog/pprof's otherwise. */
+  private readonly v8: V8WallProfiler | undefined;
   private readonly loggedRejections = new Set<number>();
   private readonly counts = {
     collected: 0,
@@ -103,6 +111,10 @@ export class FlamewatchAgent implements Agent {
     };
     // Work goes with the wall profile's pushes: without it, there is nothing to count for.
     this.work = new WorkMeter(o.wall ? o.work : 'off');
+    // Lines, source maps and windows need @datadog/pprof's profiler: the inspector gives no line per sample, and
+    // a fresh inspector profiler after a stopped one lost inlined frames (v8.ts).
+    if (o.wallEngine === 'inspector' && !o.lineNumbers && !o.sourceMapsDir && o.profileMs >= o.intervalMs)
+      this.v8 = new V8WallProfiler(o.wallIntervalMicros, o.cpuTime);
   }
 
   /** Starts the profilers and the push timer. */
@@ -180,6 +192,10 @@ export class FlamewatchAgent implements Agent {
   }
 
   private startWall(): boolean {
+    if (this.v8) {
+      this.v8.start();
+      return true;
+    }
     time.start({
       intervalMicros: this.o.wallIntervalMicros,
       durationMillis: this.o.profileMs,
@@ -199,10 +215,11 @@ export class FlamewatchAgent implements Agent {
     this.lastCollect = until;
     const intervalWork = this.work.take();
     const encodes: Promise<void>[] = [];
-    const take = (kind: string, profile: Parameters<typeof encode>[0] | undefined, work?: number) => {
-      if (!profile) return;
+    /** Encodes and gzips a profile into the buffer (gzip on libuv's threads, @datadog/pprof's encoder in slices). */
+    const take = (kind: string, encoded: (() => Promise<Buffer>) | undefined, work?: number) => {
+      if (!encoded) return;
       encodes.push(
-        encode(profile).then(
+        encoded().then(
           (body) => {
             this.counts.collected++;
             this.buffer.push({
@@ -221,14 +238,24 @@ export class FlamewatchAgent implements Agent {
     if (this.wallStarted)
       take(
         'wall',
-        this.guard('collect the wall profile', () => time.stop(restart)),
+        this.guard('collect the wall profile', () => {
+          if (this.v8) {
+            const bytes = encodePprof(this.v8.stop(restart));
+            return () => gzip(bytes);
+          }
+          const profile = time.stop(restart);
+          return () => encode(profile);
+        }),
         intervalWork,
       );
     if (!restart) this.wallStarted = false;
     if (this.heapStarted)
       take(
         'heap',
-        this.guard('collect the heap profile', () => heap.profile(undefined, this.sourceMapper)),
+        this.guard('collect the heap profile', () => {
+          const profile = heap.profile(undefined, this.sourceMapper);
+          return () => encode(profile);
+        }),
       );
     this.counts.collections++;
     this.counts.blockedMs += performance.now() - started;
