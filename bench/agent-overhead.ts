@@ -18,7 +18,8 @@
  *     [--modes none,flamewatch,flamewatch-nocpu,flamewatch-60s,pyroscope]
  *
  * `--modes`: flamewatch with suffixes that change one default each (-nocpu, -noheap, -nowork, -<n>s push
- * interval, -<n>hz sampling rate; bench/fixtures/express-service.js), to find where the cost goes.
+ * interval, -<n>hz sampling rate, -dd @datadog/pprof's wall profiler instead of V8's through the inspector;
+ * bench/fixtures/express-service.js), to find where the cost goes; `inspector` is V8's profiler with no agent.
  *
  * `--paired`: each mode runs beside a no-agent service of its own, both on core 0 at the rate over the same
  * seconds, and the figure is the median of the two's ratios. This machine's speed moves by 10-30 % from one

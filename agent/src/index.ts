@@ -33,9 +33,9 @@ export interface AgentStats {
   bufferedBytes: number;
   /**
    * The agent's own cost on the event loop: how many collections ran, and the milliseconds their synchronous
-   * parts held it (stopping and restarting the wall profiler, starting it for a window of a duty cycle, taking
-   * the heap profile). The protobuf encoding (pprof-format's encodeAsync, in slices), gzip and the push come
-   * after and are not counted.
+   * parts held it (ending one wall profile and starting the next, with the inspector engine its conversion and
+   * protobuf encoding too; starting the profiler for a window of a duty cycle; taking the heap profile).
+   * @datadog/pprof's encoding (in slices), gzip and the push come after and are not counted.
    */
   collections: number;
   blockedMs: number;
