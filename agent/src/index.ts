@@ -234,6 +234,17 @@ export class FlamewatchAgent implements Agent {
         ),
       );
     };
+    // The heap snapshot first: the wall profile's collection (the inspector's JSON, its conversion) allocates
+    // thousands of objects that are garbage at once but still held until the next GC, and a snapshot taken after
+    // it counted them as the service's memory (an unchanged service's inuse_objects was flagged in detector-e2e).
+    if (this.heapStarted)
+      take(
+        'heap',
+        this.guard('collect the heap profile', () => {
+          const profile = heap.profile(undefined, this.sourceMapper);
+          return () => encode(profile);
+        }),
+      );
     // The wall profile (with CPU time) is cumulative over the interval: it carries the interval's work; heap is a snapshot.
     if (this.wallStarted)
       take(
@@ -249,14 +260,6 @@ export class FlamewatchAgent implements Agent {
         intervalWork,
       );
     if (!restart) this.wallStarted = false;
-    if (this.heapStarted)
-      take(
-        'heap',
-        this.guard('collect the heap profile', () => {
-          const profile = heap.profile(undefined, this.sourceMapper);
-          return () => encode(profile);
-        }),
-      );
     this.counts.collections++;
     this.counts.blockedMs += performance.now() - started;
     return Promise.all(encodes).then(() => this.pump());
