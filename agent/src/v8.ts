@@ -4,11 +4,11 @@
  * the same frames either way).
  *
  * Why not @datadog/pprof's time profiler: measured beside the same service with no agent
- * (bench/agent-overhead.ts --paired), it costs several points of the service's CPU, and 2-6 % of that stays
- * for the life of the process after it is stopped; V8's profiler run through the inspector leaves 0.6 %.
- * What this gives up: CPU time per sample is not measured (`cpu` is the sampled time the JS thread was not
- * idle, as Chrome's DevTools count it), no per-sample contexts, and no line numbers or source maps (those
- * options keep @datadog/pprof's profiler; index.ts chooses).
+ * (bench/agent-overhead.ts --paired), the agent on it cost +7.5 % of the service's CPU a request against +6.1 %
+ * on this, and 2-6 % of its cost stays for the life of the process after it is stopped; V8's profiler run
+ * through the inspector leaves 0.6 %. What this gives up: CPU time is not read per sample (the thread's CPU
+ * clock over the profile is shared out by sample counts), no per-sample contexts, and no line numbers or source
+ * maps (those options keep @datadog/pprof's profiler; index.ts chooses).
  */
 import * as fs from 'node:fs';
 import * as inspector from 'node:inspector';
