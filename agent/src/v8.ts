@@ -12,7 +12,6 @@
  */
 import * as fs from 'node:fs';
 import * as inspector from 'node:inspector';
-import { Session } from 'node:inspector';
 import { type PprofProfile, StringTable } from './pprof';
 
 interface CallFrame {
@@ -44,7 +43,7 @@ const GC = '(garbage collector)';
 const ROOT = '(root)';
 
 /** A session's commands answer synchronously in the thread that posts them (an in-process session). */
-function post<T>(session: Session, method: string, params?: object): T {
+function post<T>(session: inspector.Session, method: string, params?: object): T {
   let result: T | undefined;
   let error: Error | null = null;
   let answered = false;
@@ -66,7 +65,7 @@ function post<T>(session: Session, method: string, params?: object): T {
  * into its caller vanished from later profiles; seen with Node 20's V8).
  */
 export class V8WallProfiler {
-  private session: Session | undefined;
+  private session: inspector.Session | undefined;
   private finished: CpuProfile | undefined;
   /** The title of the profile that is running: two alternate, as V8 keeps every title it was given. */
   private current = 0;
@@ -81,7 +80,7 @@ export class V8WallProfiler {
 
   start(): void {
     if (this.session) return;
-    const session = new Session();
+    const session = new inspector.Session();
     session.connect();
     try {
       post(session, 'Profiler.enable');
