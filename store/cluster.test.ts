@@ -126,7 +126,7 @@ describe('cluster DDL', () => {
     }
   });
 
-  it("alters a table's columns on the local and the Distributed table, its TTL on the local one only", () => {
+  it("alters a table's columns on the local and the Distributed table, its TTL and codecs on the local one only", () => {
     const tables = new Set(['regressions', 'profiles']);
     expect(
       clusterStatements(
@@ -155,6 +155,12 @@ describe('cluster DDL', () => {
       ),
     ).toEqual([
       `ALTER TABLE ${DB}.profiles_local ON CLUSTER c MODIFY TTL toDateTime(time) + toIntervalDay(7)`,
+    ]);
+    const codecs = MIGRATIONS.find((m) => m.version === 12)!;
+    expect(migrationStatements(codecs, DB, 30, 'c')).toEqual([
+      `ALTER TABLE ${DB}.profiles_local ON CLUSTER c MODIFY COLUMN stack_ids Array(UInt64) CODEC(ZSTD(1))`,
+      `ALTER TABLE ${DB}.profiles_local ON CLUSTER c MODIFY COLUMN values Array(Int64) CODEC(ZSTD(1))`,
+      `ALTER TABLE ${DB}.profiles_1h_local ON CLUSTER c MODIFY COLUMN value SimpleAggregateFunction(sum, Int64) CODEC(ZSTD(1))`,
     ]);
   });
 

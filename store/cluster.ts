@@ -89,8 +89,9 @@ export function clusterStatements(
   m = new RegExp(`^ALTER TABLE ${db}\\.(\\w+) ([\\s\\S]*)$`).exec(s);
   if (m && tables.has(m[1])) {
     const local = `ALTER TABLE ${db}.${m[1]}_local ${on} ${m[2]}`;
-    // A Distributed table keeps the columns it was made with: it changes with its local table.
-    return /^(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN\b/.test(m[2])
+    // A Distributed table keeps the columns it was made with: it changes with its local table. A codec is
+    // how the local table stores a column; the Distributed one stores nothing.
+    return /^(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN\b/.test(m[2]) && !/^MODIFY COLUMN .* CODEC\(/.test(m[2])
       ? [local, `ALTER TABLE ${db}.${m[1]} ${on} ${m[2]}`]
       : [local];
   }

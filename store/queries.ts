@@ -9,7 +9,7 @@ import { queryRows } from './rows-query';
 import { overlapClause, type QueryParams, type Selection, selectionWhere } from './selection';
 
 const FRAME_CACHE_LIMIT = 500_000;
-const FILE_NAMES_LIMIT = 200_000;
+const INTERNED_LIMIT = 200_000;
 
 /**
  * The read side of the store: every query the API and jobs run. Tenant scoping
@@ -24,9 +24,10 @@ export class ProfileQueries {
   private readonly frames = new Map<string, Map<string, readonly string[]>>(); // tenant -> stack id -> frames
   private cachedFrames = 0;
   private readonly loading = new Map<string, Promise<Map<string, readonly string[]>>>();
-  /** Each cached frame array's files, when its stack was stored with them; file names interned across loads. */
+  /** Each cached frame array's files, when its stack was stored with them. */
   private readonly filesOf = new WeakMap<readonly string[], readonly string[]>();
-  private readonly fileNames = new Map<string, string>();
+  /** Frame names and files, interned across loads (readStacks). */
+  private readonly interned = new Map<string, string>();
 
   constructor(
     private readonly client: ClickHouseClient,
@@ -166,25 +167,86 @@ export class ProfileQueries {
     ids: string[],
   ): Promise<Map<string, Pick<StackValue, 'stack' | 'files' | 'lines'>>> {
     const out = new Map<string, Pick<StackValue, 'stack' | 'files' | 'lines'>>();
-    const interned = new Map<string, string>();
     for (let i = 0; i < ids.length; i += 50_000) {
-      const rows = await this.rows<{ id: string; frames: string[]; files: string[]; lines: number[] }>(
-        `SELECT toString(stack_id) AS id, any(frames) AS frames, any(files) AS files, any(lines) AS lines FROM ${this.db}.stacks
-         WHERE tenant = {tenant:String} AND stack_id IN (SELECT toUInt64(arrayJoin({ids:Array(String)})))
-         GROUP BY stack_id`,
-        { tenant, ids: ids.slice(i, i + 50_000) },
-      );
-      for (const r of rows) {
-        const sourced = r.files.length === r.frames.length;
+      for (const r of await this.readStacks(tenant, ids.slice(i, i + 50_000), true)) {
         out.set(
           r.id,
+          r.files
+            ? { stack: r.frames, files: r.files, lines: r.lines ?? r.files.map(() => 0) }
+            : { stack: r.frames },
+        );
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Stacks by id: frames, and files (and lines) where stored with them. Names and files come as indices into
+   * dictionaries read first for the same ids (a stack stored twice before a merge is read once: `LIMIT 1 BY`,
+   * 3× faster than `GROUP BY` with `any`): a file path repeats in every frame of its functions, and as JSON
+   * per frame it was 51 MB for the 16.6k stacks of a day of the fleet benchmark (the cold query's largest
+   * cost; BENCHMARKS.md), 6.3 MB this way. Dictionary strings are interned across loads, so every cached
+   * stack shares them. Files are returned when the stack has one per frame (`''` unknown), lines when asked.
+   * A stack is stored before any profile naming it (store/writer.ts), so every id asked for is in the
+   * dictionaries' read; one that is not (index 0) is read again as it is stored.
+   */
+  private async readStacks(
+    tenant: string,
+    ids: string[],
+    withLines: boolean,
+  ): Promise<{ id: string; frames: string[]; files?: string[]; lines?: number[] }[]> {
+    if (this.interned.size > INTERNED_LIMIT) this.interned.clear();
+    const intern = (s: string) => this.interned.get(s) ?? (this.interned.set(s, s), s);
+    // A subquery makes the ids a set the primary key (tenant, stack_id) can use;
+    // `IN arrayMap(...)` over the same parameter took 38 s for 50k ids on chDB, this under 1 s.
+    const where = `tenant = {tenant:String} AND stack_id IN (SELECT toUInt64(arrayJoin({ids:Array(String)})))`;
+    const [dict] = await this.rows<{ names: string[]; files: string[] }>(
+      `SELECT groupUniqArrayArray(frames) AS names, groupUniqArrayArray(files) AS files FROM ${this.db}.stacks WHERE ${where}`,
+      { tenant, ids },
+    );
+    if (!dict || dict.names.length === 0) return [];
+    const names = dict.names.map(intern);
+    const files = dict.files.map(intern);
+    const rows = await this.rows<{ id: string; n: number[]; f: number[]; lines?: number[] }>(
+      `SELECT toString(stack_id) AS id,
+         arrayMap(x -> transform(x, {names:Array(String)}, range(1, {namesEnd:UInt32}), 0), frames) AS n,
+         arrayMap(x -> transform(x, {files:Array(String)}, range(1, {filesEnd:UInt32}), 0), files) AS f
+         ${withLines ? ', lines' : ''}
+       FROM ${this.db}.stacks WHERE ${where} LIMIT 1 BY stack_id`,
+      { tenant, ids, names, namesEnd: names.length + 1, files, filesEnd: files.length + 1 },
+    );
+    const out: { id: string; frames: string[]; files?: string[]; lines?: number[] }[] = [];
+    const unread: string[] = [];
+    for (const r of rows) {
+      if (r.n.includes(0) || r.f.includes(0)) {
+        unread.push(r.id);
+        continue;
+      }
+      const frames = r.n.map((i) => names[i - 1]);
+      const sourced = r.f.length === r.n.length;
+      out.push(
+        sourced
+          ? { id: r.id, frames, files: r.f.map((i) => files[i - 1]), lines: r.lines?.map(Number) }
+          : { id: r.id, frames },
+      );
+    }
+    if (unread.length) {
+      const late = await this.rows<{ id: string; frames: string[]; files: string[]; lines?: number[] }>(
+        `SELECT toString(stack_id) AS id, frames, files ${withLines ? ', lines' : ''}
+         FROM ${this.db}.stacks WHERE ${where} LIMIT 1 BY stack_id`,
+        { tenant, ids: unread },
+      );
+      for (const r of late) {
+        const sourced = r.files.length === r.frames.length;
+        out.push(
           sourced
             ? {
-                stack: r.frames,
-                files: r.files.map((f) => interned.get(f) ?? (interned.set(f, f), f)),
-                lines: r.lines.map(Number),
+                id: r.id,
+                frames: r.frames.map(intern),
+                files: r.files.map(intern),
+                lines: r.lines?.map(Number),
               }
-            : { stack: r.frames },
+            : { id: r.id, frames: r.frames.map(intern) },
         );
       }
     }
@@ -271,36 +333,20 @@ export class ProfileQueries {
   }
 
   private async loadChunk(tenant: string, ids: string[]): Promise<Map<string, readonly string[]>> {
-    // A subquery makes the ids a set the primary key (tenant, stack_id) can use;
-    // `IN arrayMap(...)` over the same parameter took 38 s for 50k ids on chDB, this under 1 s.
     // Files come along (not lines): a frame is its name and file, so two `emit`s of two files can be told apart.
-    const rows = await this.rows<{ id: string; frames: string[]; files: string[] }>(
-      `SELECT toString(stack_id) AS id, any(frames) AS frames, any(files) AS files FROM ${this.db}.stacks
-       WHERE tenant = {tenant:String} AND stack_id IN (SELECT toUInt64(arrayJoin({ids:Array(String)})))
-       GROUP BY stack_id`,
-      { tenant, ids },
-    );
+    const rows = await this.readStacks(tenant, ids, false);
     const out = new Map<string, readonly string[]>();
     let cache = this.frames.get(tenant);
     if (!cache) this.frames.set(tenant, (cache = new Map()));
-    if (this.fileNames.size > FILE_NAMES_LIMIT) this.fileNames.clear();
     for (const r of rows) {
       out.set(r.id, r.frames);
       cache.set(r.id, r.frames);
-      if (r.files.length === r.frames.length && r.files.some((f) => f !== ''))
-        this.filesOf.set(
-          r.frames,
-          r.files.map((f) => this.fileNames.get(f) ?? (this.fileNames.set(f, f), f)),
-        );
+      if (r.files?.some((f) => f !== '')) this.filesOf.set(r.frames, r.files);
     }
     this.cachedFrames += rows.length;
     return out;
   }
 
-  /**
-   * The selection's total per step (ms since the epoch of each step's start), steps with no data omitted; a
-   * gauge's is the level held, each series' snapshots in the step averaged (see stacks).
-   */
   async timeline(sel: Selection, stepSeconds: number): Promise<{ time: number; value: number }[]> {
     const [one] = await this.timelines(sel, stepSeconds, []);
     return one?.points ?? [];

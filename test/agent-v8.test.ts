@@ -43,7 +43,9 @@ describe("the agent's V8 profiler (node:inspector) and its pprof", () => {
     // 300 ms of spinning, sampled every 1-2 ms on a shared machine; the 300 ms asleep is not there.
     expect(spinWall / 1e6).toBeGreaterThan(150);
     expect(spinWall / 1e6).toBeLessThan(700);
-    expect(allWall / 1e6).toBeLessThan(spinWall / 1e6 + 150);
+    // The rest (the timer's wake-up, the test's own work) stays under the 300 ms asleep, which would add all of
+    // it; 150 ms was crossed once in CI beside a benchmark (152 ms).
+    expect((allWall - spinWall) / 1e6).toBeLessThan(250);
     expect(decoded.samples.some((s) => s.stack.includes('(idle)') || s.stack.includes('(program)'))).toBe(
       false,
     );

@@ -279,7 +279,7 @@ describe('migration 8', () => {
         values: [{ tenant: 'default', stack_id: '1', frames: ['main', 'work'] }],
         format: 'JSONEachRow',
       });
-      expect(await migrate(client, db, 30)).toEqual([8, 9, 10, 11]);
+      expect(await migrate(client, db, 30)).toEqual([8, 9, 10, 11, 12]);
       // Each statement is idempotent: run again after a crash before its record, it changes nothing.
       for (const m of MIGRATIONS.filter((m) => m.version >= 8))
         for (const statement of m.statements(db, 30)) await client.command({ query: statement });
@@ -327,6 +327,17 @@ describe('migration 8', () => {
       expect(await columns.json()).toEqual([
         { name: 'process', type: 'String', default_expression: "''" },
         { name: 'work', type: 'Float64', default_expression: '0' },
+      ]);
+      // Migration 12: the codecs, on a table holding rows already.
+      const codecs = await client.query({
+        query: `SELECT table, name, compression_codec FROM system.columns WHERE database = {db:String} AND compression_codec != '' ORDER BY table, name`,
+        query_params: { db },
+        format: 'JSONEachRow',
+      });
+      expect(await codecs.json()).toEqual([
+        { table: 'profiles', name: 'stack_ids', compression_codec: 'CODEC(ZSTD(1))' },
+        { table: 'profiles', name: 'values', compression_codec: 'CODEC(ZSTD(1))' },
+        { table: 'profiles_1h', name: 'value', compression_codec: 'CODEC(ZSTD(1))' },
       ]);
       expect(await migrate(client, db, 30)).toEqual([]);
     } finally {

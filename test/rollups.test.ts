@@ -374,7 +374,7 @@ describe('upgrade from per-insert views (migration 3 as it was)', () => {
         ],
         format: 'JSONEachRow',
       });
-      expect(await migrate(c, db2, 30)).toEqual([7, 8, 9, 10, 11]);
+      expect(await migrate(c, db2, 30)).toEqual([7, 8, 9, 10, 11, 12]);
       const tables = await (
         await c.query({
           query: `SELECT name FROM system.tables WHERE database = {d:String} ORDER BY name`,
