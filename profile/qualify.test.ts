@@ -67,3 +67,32 @@ test('collision depths: the most any side needs; a frame with no file keeps its 
   expect(shownName('emit', '', depths)).toBe('emit');
   expect(shownName('tick', '/a/tick.js', depths)).toBe('tick');
 });
+
+test('the same stored stacks qualify to the same arrays query after query, and again when the collisions change', () => {
+  const emitA = sv(['main', 'emit'], ['/app/server.js', '/lib/events.js'], 3);
+  const emitB = sv(['main', 'emit'], ['/app/server.js', '/stream/events.js'], 5);
+  const first = qualifyNames([[emitA, emitB]]);
+  const again = qualifyNames([
+    [
+      { ...emitA, value: 7 },
+      { ...emitB, value: 1 },
+    ],
+  ]);
+  // The tree builder knows a frame array it has seen: the second query hands it the same ones.
+  expect(again.sets[0][0].stack).toBe(first.sets[0][0].stack);
+  expect(again.sets[0][1].stack).toBe(first.sets[0][1].stack);
+  expect(again.sets[0].map((s) => s.value)).toEqual([7, 1]);
+  expect(again.ownName).toEqual(first.ownName);
+  expect(again.fileOf).toEqual(first.fileOf);
+  // Alone, emitA collides with nothing: its name is plain again, not the memo of the query before.
+  const alone = qualifyNames([[emitA]]);
+  expect(alone.sets[0][0].stack).toEqual(['main', 'emit']);
+  expect(alone.fileOf.get('emit')).toBe('/lib/events.js');
+  // Beside another file, a stack's names take the depth this query needs, not the memo of the query before.
+  const p = sv(['main', 'emit'], ['/app/server.js', '/app/x/lib/events.js'], 1);
+  const q1 = qualifyNames([[p, sv(['main', 'emit'], ['/app/server.js', '/stream/events.js'], 1)]]);
+  expect(q1.sets[0][0].stack[1]).toBe('emit (lib/events.js)');
+  const q2 = qualifyNames([[p, sv(['main', 'emit'], ['/app/server.js', '/app/y/lib/events.js'], 1)]]);
+  expect(q2.sets[0][0].stack[1]).toBe('emit (x/lib/events.js)');
+  expect(qualifyNames([[p, emitB]]).sets[0][0].stack).toEqual(['main', 'emit (lib/events.js)']);
+});
