@@ -97,15 +97,18 @@ describe('cluster DDL', () => {
     const r = await buildRollups(DB, run as never, { now: hour + 2 * 3_600_000, cluster: 'prod' });
     expect(r).toMatchObject({ pending: 1, hoursBuilt: 1, built: 1, unverified: 0 });
     const deletes = statements.filter((s) => s.query.startsWith('DELETE'));
-    expect(deletes).toHaveLength(1);
+    expect(deletes).toHaveLength(2);
     expect(deletes[0].query).toMatch(
       new RegExp(`^DELETE FROM ${DB}\\.profiles_1h_local ON CLUSTER prod WHERE `),
+    );
+    expect(deletes[1].query).toMatch(
+      new RegExp(`^DELETE FROM ${DB}\\.profiles_1h_all_local ON CLUSTER prod WHERE `),
     );
     expect(
       statements
         .filter((s) => s.query.startsWith('INSERT'))
         .map((s) => /^INSERT INTO (\S+)/.exec(s.query)![1]),
-    ).toEqual([`${DB}.profiles_1h`, `${DB}.series`]);
+    ).toEqual([`${DB}.profiles_1h`, `${DB}.profiles_1h_all`, `${DB}.series`]);
     expect(inserted).toEqual([`${DB}.rollup_hours`]);
     const { client } = createStoreClient({
       dataDir: path.join(os.tmpdir(), `flamewatch-jest-${process.pid}`),

@@ -4,7 +4,14 @@ import type { ValueType } from '../profile/model';
 import type { Matcher } from '../profile/selector';
 import { profileKind, type ProfileKind } from '../profile/regression';
 import { selectionKind } from './kind';
-import { rolledHours, rolledHoursQuery, SERIES_KEY, stackSumsQuery, wholeHours } from './rollups';
+import {
+  rolledHours,
+  rolledHoursQuery,
+  SERIES_KEY,
+  serviceRollupCovers,
+  stackSumsQuery,
+  wholeHours,
+} from './rollups';
 import { queryRows } from './rows-query';
 import { overlapClause, type QueryParams, type Selection, selectionWhere } from './selection';
 
@@ -105,7 +112,8 @@ export class ProfileQueries {
    */
   async stacks(sel: Selection, { source = false } = {}): Promise<StackValue[]> {
     const params: QueryParams = {};
-    const query = stackSumsQuery(this.db, sel, params, await this.rolledHours(sel));
+    const rolled = await this.rolledHours(sel);
+    const query = stackSumsQuery(this.db, sel, params, rolled?.hours, rolled?.serviceRollup);
     const [sums, per] = await Promise.all([
       this.rows<{ id: string; value: string }>(query, params),
       this.snapshotsPerSeries(sel),
@@ -273,11 +281,18 @@ export class ProfileQueries {
   }
 
   /** The whole hours of the selection's range that the rollup answers exactly (store/rollups.ts). */
-  private async rolledHours(sel: Selection): Promise<Set<number> | undefined> {
+  private async rolledHours(
+    sel: Selection,
+  ): Promise<{ hours: Set<number>; serviceRollup: boolean } | undefined> {
     const hours = this.options.rollups ? wholeHours(sel.range) : undefined;
     if (!hours) return undefined;
     const params: QueryParams = {};
-    return rolledHours(await this.rows(rolledHoursQuery(this.db, sel, hours, params), params), hours);
+    const rows = await this.rows<{ side: string; h: string; n: string; levels: number }>(
+      rolledHoursQuery(this.db, sel, hours, params),
+      params,
+    );
+    const rolled = rolledHours(rows, hours);
+    return { hours: rolled, serviceRollup: serviceRollupCovers(rows, rolled) };
   }
 
   /**

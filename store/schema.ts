@@ -244,6 +244,30 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE ${db}.profiles_1h MODIFY COLUMN value SimpleAggregateFunction(sum, Int64) CODEC(ZSTD(1))`,
     ],
   },
+  {
+    version: 13,
+    description:
+      "per-hour rollups of a service's profiles by stack, whatever their labels (profiles_1h_all), for queries without label matchers; rollup_hours.levels says an hour's build wrote them",
+    // A day of 50 instances is 5.7 M rows in profiles_1h and ~60 k here (BENCHMARKS.md, the fleet benchmark).
+    // A record written before this migration, or by a builder that predates it, has levels 1: its hour is
+    // read from profiles_1h, whatever profiles_1h_all holds.
+    statements: (db, days) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.profiles_1h_all (
+        tenant LowCardinality(String),
+        service LowCardinality(String),
+        type LowCardinality(String),
+        unit LowCardinality(String),
+        hour DateTime64(0, 'UTC'),
+        stack_id UInt64,
+        value SimpleAggregateFunction(sum, Int64) CODEC(ZSTD(1))
+      ) ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMMDD(hour)
+      ORDER BY (tenant, service, type, unit, hour, stack_id)
+      TTL toDateTime(hour) + toIntervalDay(${days})
+      SETTINGS ttl_only_drop_parts = 1`,
+      `ALTER TABLE ${db}.rollup_hours ADD COLUMN IF NOT EXISTS levels UInt8 DEFAULT 1`,
+    ],
+  },
 ];
 
 export interface MigrateOptions {
@@ -344,6 +368,7 @@ async function applyRetention(
     profiles: `toDateTime(time) + toIntervalDay(${days})`,
     stacks: `last_seen + toIntervalDay(${days + 1})`,
     profiles_1h: `toDateTime(hour) + toIntervalDay(${days})`,
+    profiles_1h_all: `toDateTime(hour) + toIntervalDay(${days})`,
     series: `toDateTime(last_seen) + toIntervalDay(${days + 1})`,
     rollup_hours: `toDateTime(hour) + toIntervalDay(${days})`,
   };

@@ -279,7 +279,7 @@ describe('migration 8', () => {
         values: [{ tenant: 'default', stack_id: '1', frames: ['main', 'work'] }],
         format: 'JSONEachRow',
       });
-      expect(await migrate(client, db, 30)).toEqual([8, 9, 10, 11, 12]);
+      expect(await migrate(client, db, 30)).toEqual([8, 9, 10, 11, 12, 13]);
       // Each statement is idempotent: run again after a crash before its record, it changes nothing.
       for (const m of MIGRATIONS.filter((m) => m.version >= 8))
         for (const statement of m.statements(db, 30)) await client.command({ query: statement });
@@ -338,6 +338,7 @@ describe('migration 8', () => {
         { table: 'profiles', name: 'stack_ids', compression_codec: 'CODEC(ZSTD(1))' },
         { table: 'profiles', name: 'values', compression_codec: 'CODEC(ZSTD(1))' },
         { table: 'profiles_1h', name: 'value', compression_codec: 'CODEC(ZSTD(1))' },
+        { table: 'profiles_1h_all', name: 'value', compression_codec: 'CODEC(ZSTD(1))' },
       ]);
       expect(await migrate(client, db, 30)).toEqual([]);
     } finally {

@@ -21,6 +21,8 @@ import {
   hourSelect,
   rolledHours,
   rolledHoursQuery,
+  serviceRollupCovers,
+  stackSumsQuery,
   wholeHours,
 } from '../store/rollups';
 import { migrate, statementRunner } from '../store/schema';
@@ -252,7 +254,7 @@ describe('rollups answer as raw profiles do', () => {
   });
 
   it('still after the rollups are merged, each (series, hour, stack) held once: really pre-aggregated', async () => {
-    for (const t of ['profiles_1h', 'series', 'rollup_hours'])
+    for (const t of ['profiles_1h', 'profiles_1h_all', 'series', 'rollup_hours'])
       await client.command({ query: `OPTIMIZE TABLE ${db}.${t} FINAL` });
     await expectSameEverywhere(MATCHERS.slice(0, 3), ranges().slice(0, 6));
     const rs = await client.query({
@@ -263,6 +265,16 @@ describe('rollups answer as raw profiles do', () => {
     const [{ rows, keys, samples }] = await rs.json<{ rows: string; keys: string; samples: string }>();
     expect(rows).toBe(keys);
     expect(Number(rows)).toBeLessThan(Number(samples));
+    // The service rollup: each (service, hour, stack) once, every series summed into it.
+    const all = await client.query({
+      query: `SELECT count() AS rows, uniqExact(tenant, service, type, unit, hour, stack_id) AS keys, sum(value) AS value,
+                (SELECT sum(value) FROM ${db}.profiles_1h) AS series_value FROM ${db}.profiles_1h_all`,
+      format: 'JSONEachRow',
+    });
+    const [a] = await all.json<{ rows: string; keys: string; value: string; series_value: string }>();
+    expect(a.rows).toBe(a.keys);
+    expect(Number(a.rows)).toBeLessThan(Number(rows));
+    expect(a.value).toBe(a.series_value);
   });
 });
 
@@ -295,6 +307,56 @@ describe('rollups stay exact when', () => {
     expect(r.unverified).toBe(0);
     await expectSameEverywhere(MATCHERS.slice(0, 3));
     expect((await upToDate()).length).toBe(4);
+  });
+
+  it('a builder from before the service rollup rebuilt an hour (levels 1): queries read the series rollup, and the next build writes both', async () => {
+    const hour = Math.ceil(START / HOUR) * HOUR; // 22:00
+    const where = `tenant = 'default' AND service = 'api' AND type = 'cpu' AND hour = fromUnixTimestamp64Milli(${hour})`;
+    const [{ n }] = await (
+      await client.query({
+        query: `SELECT toString(count()) AS n FROM ${db}.profiles WHERE tenant = 'default' AND service = 'api' AND type = 'cpu'
+                AND time >= fromUnixTimestamp64Milli(${hour}) AND time < fromUnixTimestamp64Milli(${hour + HOUR})`,
+        format: 'JSONEachRow',
+      })
+    ).json<{ n: string }>();
+    // What an older builder leaves: its record, without levels (1), and no service rollup of the hour.
+    await client.command({ query: `DELETE FROM ${db}.profiles_1h_all WHERE ${where}` });
+    await client.insert({
+      table: `${db}.rollup_hours`,
+      values: [
+        { tenant: 'default', service: 'api', type: 'cpu', hour: hour / 1000, profiles: n, built: Date.now() },
+      ],
+      format: 'JSONEachRow',
+    });
+    const hours = wholeHours({ from: ALL[0], until: ALL[1] })!;
+    const params = {};
+    const rows = await (
+      await client.query({
+        query: rolledHoursQuery(db, sel(...ALL), hours, params),
+        query_params: params,
+        format: 'JSONEachRow',
+      })
+    ).json<{ side: string; h: string; n: string; levels: number }>();
+    const rolledNow = rolledHours(rows, hours);
+    expect(rolledNow.has(hour)).toBe(true);
+    expect(serviceRollupCovers(rows, rolledNow)).toBe(false);
+    expect(stackSumsQuery(db, sel(...ALL), {}, rolledNow, serviceRollupCovers(rows, rolledNow))).not.toMatch(
+      /profiles_1h_all/,
+    );
+    await expectSameEverywhere([[]]);
+    const r = await build();
+    expect(r.pending).toBe(1);
+    expect(r.unverified).toBe(0);
+    const again = await (
+      await client.query({
+        query: rolledHoursQuery(db, sel(...ALL), hours, params),
+        query_params: params,
+        format: 'JSONEachRow',
+      })
+    ).json<{ side: string; h: string; n: string; levels: number }>();
+    expect(serviceRollupCovers(again, rolledHours(again, hours))).toBe(true);
+    expect(stackSumsQuery(db, sel(...ALL), {}, rolledHours(again, hours), true)).toMatch(/profiles_1h_all/);
+    await expectSameEverywhere([[]]);
   });
 
   it('two builds run at once: whatever they leave, answers are right, and a later build settles it', async () => {
@@ -374,7 +436,7 @@ describe('upgrade from per-insert views (migration 3 as it was)', () => {
         ],
         format: 'JSONEachRow',
       });
-      expect(await migrate(c, db2, 30)).toEqual([7, 8, 9, 10, 11, 12]);
+      expect(await migrate(c, db2, 30)).toEqual([7, 8, 9, 10, 11, 12, 13]);
       const tables = await (
         await c.query({
           query: `SELECT name FROM system.tables WHERE database = {d:String} ORDER BY name`,
@@ -388,6 +450,7 @@ describe('upgrade from per-insert views (migration 3 as it was)', () => {
         'budgets',
         'profiles',
         'profiles_1h',
+        'profiles_1h_all',
         'regressions',
         'rollup_hours',
         'schema_migrations',
