@@ -96,6 +96,30 @@ describe('flamewatch serve with CLICKHOUSE_URL (the scale-out path)', () => {
     expect(top.json.total).toBe(3);
   });
 
+  it('sends large parameters (a 400-stack answer: ids, names) and concurrent queries each with their own', async () => {
+    // 400 stacks: their ids (~8 kB) and names (801) make a URL of ~30 kB, as the client sends parameters.
+    const lines = Array.from({ length: 400 }, (_, i) => `main;work${i};leaf${i} ${i + 1}`);
+    expect((await ingest(url, { name: 'wide.cpu' }, lines.join('\n') + '\n')).status).toBe(200);
+    expect((await ingest(url, { name: 'narrow.cpu' }, 'main;one 7\n')).status).toBe(200);
+    const top = (service: string) =>
+      getJson<{ total: number; functions: { name: string; self: number }[] }>(
+        url,
+        `/api/v1/top?${new URLSearchParams({ query: service, type: 'cpu', from: 'now-1h', until: 'now', limit: '0' })}`,
+      );
+    // Two services at once, several times: neither answer may carry the other's parameters.
+    const answers = await Promise.all([top('wide'), top('narrow'), top('wide'), top('narrow')]);
+    for (const [i, { status, json }] of answers.entries()) {
+      expect({ status, json: status === 200 ? 'ok' : json }).toEqual({ status: 200, json: 'ok' });
+      if (i % 2 === 0) {
+        expect(json.total).toBe((400 * 401) / 2);
+        expect(json.functions.find((f) => f.name === 'leaf399')?.self).toBe(400);
+      } else {
+        expect(json.total).toBe(7);
+        expect(json.functions.map((f) => f.name).sort()).toEqual(['main', 'one']);
+      }
+    }
+  });
+
   it('keeps tenants apart', async () => {
     expect(
       (await ingest(url, { name: 'private.cpu' }, 'secret 1\n', { 'X-Scope-OrgID': 'other' })).status,

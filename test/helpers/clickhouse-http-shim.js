@@ -8,7 +8,10 @@
  * and answers them with chDB, the same engine, from its own process.
  * It proves our CLICKHOUSE_URL path (HTTP transport, URL settings, parameter
  * formatting) with the exact SQL the server runs; it is not ClickHouse's own
- * HTTP handler.
+ * HTTP handler. URLs up to 1 MiB, as ClickHouse's `http_max_uri_size`
+ * (Node's own limit is 16 kB; the client sends parameters in the URL). One
+ * request at a time: parameters are `SET` on the one chDB session, and two
+ * requests at once would each run with the other's.
  *
  *   node test/helpers/clickhouse-http-shim.js <data dir> [port]   → prints "listening <port>"
  */
@@ -23,45 +26,52 @@ const IGNORED = new Set(['query', 'query_id', 'database', 'session_id', 'role', 
 /** A ClickHouse SQL string literal holding `text` exactly. */
 const literal = (text) => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
+let turn = Promise.resolve();
+
 http
-  .createServer((req, res) => {
+  .createServer({ maxHeaderSize: 1 << 20 }, (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
-    req.on('end', async () => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      if (url.pathname === '/ping') {
-        res.end('Ok.\n');
-        return;
-      }
-      let body = Buffer.concat(chunks);
-      if (req.headers['content-encoding'] === 'gzip') body = zlib.gunzipSync(body);
-      const statements = [];
-      for (const [key, value] of url.searchParams) {
-        if (key.startsWith('param_')) statements.push(`SET ${key} = ${literal(value)}`);
-        else if (!IGNORED.has(key)) statements.push(`SET ${key} = ${literal(value)}`);
-      }
-      const query = url.searchParams.get('query');
-      const sql = query ? `${query}\n${body.toString('utf8')}` : body.toString('utf8');
-      try {
-        const format = url.searchParams.get('default_format') ?? 'TabSeparated';
-        const result = await session.queryAsync([...statements, sql].join(';\n'), { format });
-        let out = Buffer.from(result.bytes());
-        if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
-          out = zlib.gzipSync(out);
-          res.setHeader('Content-Encoding', 'gzip');
-        }
-        res.setHeader('X-ClickHouse-Summary', JSON.stringify({ read_rows: String(result.rowsRead), read_bytes: String(result.bytesRead) }));
-        res.end(out);
-      } catch (err) {
-        const message = String(err && err.message ? err.message : err);
-        const code = /Code: (\d+)/.exec(message)?.[1] ?? '1000';
-        res.statusCode = 500;
-        res.setHeader('X-ClickHouse-Exception-Code', code);
-        res.end(message.startsWith('Code:') ? message : `Code: ${code}. DB::Exception: ${message}`);
-      }
+    req.on('end', () => {
+      turn = turn.then(() => answer(req, res, chunks));
     });
   })
   .listen(Number(process.argv[3] ?? 0), '127.0.0.1', function () {
     const address = /** @type {import('node:net').AddressInfo} */ (this.address());
     console.log(`listening ${address.port}`);
   });
+
+/** Answers one request; never rejects (a failure is ClickHouse's 500), so the next one's turn comes. */
+async function answer(req, res, chunks) {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname === '/ping') {
+    res.end('Ok.\n');
+    return;
+  }
+  try {
+    let body = Buffer.concat(chunks);
+    if (req.headers['content-encoding'] === 'gzip') body = zlib.gunzipSync(body);
+    const statements = [];
+    for (const [key, value] of url.searchParams) {
+      if (key.startsWith('param_')) statements.push(`SET ${key} = ${literal(value)}`);
+      else if (!IGNORED.has(key)) statements.push(`SET ${key} = ${literal(value)}`);
+    }
+    const query = url.searchParams.get('query');
+    const sql = query ? `${query}\n${body.toString('utf8')}` : body.toString('utf8');
+    const format = url.searchParams.get('default_format') ?? 'TabSeparated';
+    const result = await session.queryAsync([...statements, sql].join(';\n'), { format });
+    let out = Buffer.from(result.bytes());
+    if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+      out = zlib.gzipSync(out);
+      res.setHeader('Content-Encoding', 'gzip');
+    }
+    res.setHeader('X-ClickHouse-Summary', JSON.stringify({ read_rows: String(result.rowsRead), read_bytes: String(result.bytesRead) }));
+    res.end(out);
+  } catch (err) {
+    const message = String(err && err.message ? err.message : err);
+    const code = /Code: (\d+)/.exec(message)?.[1] ?? '1000';
+    res.statusCode = 500;
+    res.setHeader('X-ClickHouse-Exception-Code', code);
+    res.end(message.startsWith('Code:') ? message : `Code: ${code}. DB::Exception: ${message}`);
+  }
+}
