@@ -224,18 +224,22 @@ export class ProfileQueries {
       { tenant, ids, names, namesEnd: names.length + 1, files, filesEnd: files.length + 1 },
     );
     const out: { id: string; frames: string[]; files?: string[]; lines?: number[] }[] = [];
+    // Files when the stack has one per frame (`''` unknown), as stored.
+    const add = (id: string, frames: string[], files: string[], lines: number[] | undefined) =>
+      out.push(
+        files.length === frames.length ? { id, frames, files, lines: lines?.map(Number) } : { id, frames },
+      );
     const unread: string[] = [];
     for (const r of rows) {
       if (r.n.includes(0) || r.f.includes(0)) {
         unread.push(r.id);
         continue;
       }
-      const frames = r.n.map((i) => names[i - 1]);
-      const sourced = r.f.length === r.n.length;
-      out.push(
-        sourced
-          ? { id: r.id, frames, files: r.f.map((i) => files[i - 1]), lines: r.lines?.map(Number) }
-          : { id: r.id, frames },
+      add(
+        r.id,
+        r.n.map((i) => names[i - 1]),
+        r.f.map((i) => files[i - 1]),
+        r.lines,
       );
     }
     if (unread.length) {
@@ -244,19 +248,7 @@ export class ProfileQueries {
          FROM ${this.db}.stacks WHERE ${where} LIMIT 1 BY stack_id`,
         { tenant, ids: unread },
       );
-      for (const r of late) {
-        const sourced = r.files.length === r.frames.length;
-        out.push(
-          sourced
-            ? {
-                id: r.id,
-                frames: r.frames.map(intern),
-                files: r.files.map(intern),
-                lines: r.lines?.map(Number),
-              }
-            : { id: r.id, frames: r.frames.map(intern) },
-        );
-      }
+      for (const r of late) add(r.id, r.frames.map(intern), r.files.map(intern), r.lines);
     }
     return out;
   }
